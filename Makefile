@@ -1,0 +1,31 @@
+# Every target creates .venv when missing; nothing needs installing by hand.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 5002
+TORCH_PINS ?= "torch==2.14.1" "torchvision==0.29.1"
+
+.PHONY: install run test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip wheel
+	# Pinning the torch pair on the same command keeps pip from backtracking to an older CUDA torch
+	# (litert-torch/executorch accept several); 2.14.1 + 0.29.1 is the pair known to work together.
+	$(PY) -m pip install -e ".[export,web,prune,dev]" $(TORCH_PINS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/nightscan-edge serve --port $(PORT) --demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,95 @@
+"""Decode audio files to mono float32 at a target sample rate (soundfile + soxr).
+
+Field recordings arrive as WAV, FLAC, OGG or MP3 at any rate and channel count; everything is downmixed by
+mean and resampled with soxr's HQ filter so that training and inference see the same signal.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile
+import soxr
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
+
+
+class AudioDecodeError(ValueError):
+    """A file that is not decodable audio (corrupt, empty, truncated or another media type)."""
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    return block.mean(axis=1) if block.ndim == 2 else block
+
+
+def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Whole file -> mono float32 at ``sample_rate``. Raises ``AudioDecodeError`` with the reason."""
+    path = Path(path)
+    try:
+        data, source_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:  # libsndfile reports corrupt/unknown files with several exception types
+        raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
+    if data.shape[0] == 0:
+        raise AudioDecodeError(f"{path}: audio file has no samples")
+    mono = _to_mono(data)
+    if source_rate != sample_rate:
+        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Stream a long recording as mono float32 blocks at ``sample_rate``; memory stays flat with length.
+
+    soxr's streaming resampler keeps filter state between blocks, so the concatenated blocks equal a
+    one-shot resample up to the filter's edge handling.
+    """
+    path = Path(path)
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:
+        raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
+    if info.frames == 0:
+        raise AudioDecodeError(f"{path}: audio file has no samples")
+    frames_per_block = max(1, int(block_seconds * info.samplerate))
+    resampler = None
+    if info.samplerate != sample_rate:
+        resampler = soxr.ResampleStream(info.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            while True:
+                block = handle.read(frames_per_block, dtype="float32", always_2d=True)
+                last = block.shape[0] < frames_per_block
+                mono = _to_mono(block).astype(np.float32)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                if mono.size:
+                    yield mono
+                if last:
+                    break
+    except AudioDecodeError:
+        raise
+    except Exception as error:
+        raise AudioDecodeError(f"{path}: decoding failed part-way ({error}); the file may be truncated") from error
+
+
+def fit_to_length(samples: np.ndarray, length: int, pad_mode: str = "loop") -> np.ndarray:
+    """Pad a clip shorter than ``length`` (loop-repeat it, or append zeros); longer clips are cut."""
+    if samples.shape[-1] >= length:
+        return samples[..., :length]
+    if pad_mode == "loop" and samples.shape[-1] > 0:
+        repeats = -(-length // samples.shape[-1])
+        return np.tile(samples, repeats)[..., :length]
+    out = np.zeros(length, dtype=np.float32)
+    out[: samples.shape[-1]] = samples
+    return out
+
+
+def window_starts(total_samples: int, window: int, hop: int) -> list[int]:
+    """Start offsets of windows covering a clip: at least one; the last window ends at the clip's end."""
+    if total_samples <= window:
+        return [0]
+    starts = list(range(0, total_samples - window + 1, hop))
+    if starts[-1] + window < total_samples:
+        starts.append(total_samples - window)
+    return starts

@@ -1,0 +1,124 @@
+"""Self-describing checkpoints: weights + model name/options + labels + preprocessing spec + config.
+
+Lightning writes ``best.ckpt``/``last.ckpt``; the training module adds one ``"nightscan"`` entry (nanoGPT's
+``model_args`` idea) so that anything downstream -- export, predict, bench, the web app -- rebuilds the
+exact model from the file alone, without the training code's state.
+
+Run folder layout (one run = one folder, shared by CLI, API and web):
+    config.yaml  split.csv  metrics.csv  events.jsonl  best.ckpt  last.ckpt  labels.txt
+    report.json (per-class precision/recall/F1, macro-F1)  curves.png  confusion_matrix.png
+    exports/<export_id>/ (artifacts, manifest.json, bundle.zip)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nightscan_edge import __version__
+from nightscan_edge.models import EdgeClassifier, create_model
+from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+
+CHECKPOINT_KEY = "nightscan"
+MODEL_PREFIX = "model."
+BEST_CHECKPOINT = "best.ckpt"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+class CheckpointError(ValueError):
+    """A file or folder that is not a NightScan Edge run/checkpoint."""
+
+
+def checkpoint_metadata(model: EdgeClassifier, labels: list[str], config: dict[str, Any], run_id: str,
+                        model_options: dict[str, Any] | None = None, temperature: float | None = None) -> dict[str, Any]:
+    """The dict stored under ``checkpoint['nightscan']``."""
+    if len(labels) != model.num_classes:
+        raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
+    return {
+        "model_name": model.model_name,
+        "model_options": dict(model_options or {}),
+        "num_classes": model.num_classes,
+        "labels": list(labels),
+        "spec": model.spec.model_dump(mode="json"),
+        "config": config,
+        "run_id": run_id,
+        "temperature": temperature,
+        "package_version": __version__,
+    }
+
+
+@dataclass
+class TrainedModel:
+    """A model rebuilt from a checkpoint, in eval mode, with everything needed to preprocess for it."""
+
+    model: EdgeClassifier
+    model_name: str
+    labels: list[str]
+    spec: AudioSpec | ImageSpec
+    config: dict[str, Any]
+    run_id: str
+    checkpoint_path: Path
+    temperature: float | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.checkpoint_path.parent
+
+
+def resolve_checkpoint(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Path:
+    """A run folder -> its best (or last) checkpoint; a .ckpt/.pt file -> itself."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (prefer, LAST_CHECKPOINT, BEST_CHECKPOINT):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path} has no {BEST_CHECKPOINT} or {LAST_CHECKPOINT}; is it a finished run folder?")
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist; give a run folder or a .ckpt file")
+    return path
+
+
+def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> TrainedModel:
+    """Rebuild the trained model from a run folder or checkpoint file (weights only, no pickled code)."""
+    checkpoint_path = resolve_checkpoint(path, prefer)
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{checkpoint_path} is not a readable checkpoint ({error})") from error
+    meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if meta is None:
+        raise CheckpointError(f"{checkpoint_path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
+    spec = spec_from_dict(meta["spec"])
+    model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
+    state = checkpoint["state_dict"]
+    weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    model.load_state_dict(weights)
+    model.eval()
+    return TrainedModel(
+        model=model,
+        model_name=meta["model_name"],
+        labels=list(meta["labels"]),
+        spec=spec,
+        config=meta.get("config", {}),
+        run_id=meta.get("run_id", checkpoint_path.parent.name),
+        checkpoint_path=checkpoint_path,
+        temperature=meta.get("temperature"),
+    )
+
+
+def save_standalone_checkpoint(path: str | Path, model: EdgeClassifier, labels: list[str],
+                               config: dict[str, Any] | None = None, run_id: str = "standalone",
+                               model_options: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint in the same layout Lightning uses (tests, distillation outputs, pruned models)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
+            CHECKPOINT_KEY: checkpoint_metadata(model, labels, config or {}, run_id, model_options),
+        },
+        path,
+    )
+    return path

@@ -1,0 +1,220 @@
+"""The one typed configuration schema: data / model / train / export / bench.
+
+Presets (the seed's per-modality defaults) + a YAML file + CLI ``section.key=value`` overrides resolve into
+one frozen ``Config``. Unknown keys and invalid values are errors that name the key: a silently ignored
+typo in a 30-epoch run is the worst kind of bug.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nightscan_edge.spec import AudioSpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class AudioAugmentConfig(_Section):
+    """Waveform and spectrogram augmentation for audio training (each switchable)."""
+
+    time_shift: bool = True  # random window offset / circular shift
+    gain_db: float = Field(6.0, ge=0, description="random gain in +-dB; 0 disables")
+    noise_mix_probability: float = Field(0.0, ge=0, le=1, description="mix background noise with this probability")
+    noise_dir: str | None = Field(None, description="folder of background recordings; none = white/pink noise")
+    noise_snr_db: tuple[float, float] = (5.0, 30.0)
+    spec_augment: bool = True
+    freq_masks: int = Field(2, ge=0)
+    freq_mask_width: int = Field(12, ge=0)
+    time_masks: int = Field(2, ge=0)
+    time_mask_width: int = Field(16, ge=0)
+
+
+class PhotoAugmentConfig(_Section):
+    """The seed's light photo augmentation (torchvision transforms v2)."""
+
+    horizontal_flip_probability: float = Field(0.3, ge=0, le=1)
+    rotation_degrees: float = Field(10.0, ge=0, le=180)
+
+
+class DataConfig(_Section):
+    path: str | None = Field(None, description="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])")
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    split_seed: int = 0
+    cache: Literal["memory", "disk", "none"] = "memory"
+    cache_dir: str | None = None
+    max_bad_fraction: float = Field(0.1, ge=0, le=1, description="fail the run if more files than this are unreadable")
+    class_weights: bool = True
+    weighted_sampler: bool = False
+    num_workers: int = Field(0, ge=0)
+    augment: bool = True
+    audio_augment: AudioAugmentConfig = AudioAugmentConfig()
+    photo_augment: PhotoAugmentConfig = PhotoAugmentConfig()
+
+
+class ModelConfig(_Section):
+    name: str = "ultralight_audio"
+    options: dict[str, Any] = Field(default_factory=dict, description="builder options (widths, dropout, ...)")
+    audio: AudioSpec = AudioSpec()
+    image_size: int = Field(224, ge=16)
+    channels: Literal[1, 3] = 3
+    weights: str | None = Field(None, description="photo: 'imagenet' (online) or a local .pth file")
+    init_from: str | None = Field(None, description="run folder or weights file whose backbone starts this run")
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from nightscan_edge.models import MODELS
+
+        MODELS.get(name)  # raises with the list of known names
+        return name
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["plateau", "step", "cosine", "none"] = "plateau"
+    step_size: int = Field(10, ge=1, description="StepLR period in epochs")
+    gamma: float = Field(0.1, gt=0, le=1, description="LR factor for StepLR / ReduceLROnPlateau")
+    plateau_patience: int = Field(3, ge=0)
+    early_stopping_patience: int | None = Field(8, ge=1, description="epochs without val improvement; null disables")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 42
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    runs_dir: str = "runs"
+    run_name: str | None = None
+    teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
+    distill_temperature: float = Field(4.0, gt=0)
+    distill_alpha: float = Field(0.7, ge=0, le=1, description="weight of the soft-target loss")
+    limit_train_batches: float | int | None = None
+
+
+class ExportConfig(_Section):
+    formats: list[str] = Field(default_factory=lambda: ["onnx"])
+    int8: bool = False
+    calibration_samples: int = Field(128, ge=1)
+    parity_samples: int = Field(64, ge=1)
+    max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
+    max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
+    calibrate_temperature: bool = True
+
+
+class BenchConfig(_Section):
+    threads: list[int] = Field(default_factory=lambda: [1, 0], description="0 = all cores")
+    warmup: int = Field(10, ge=0)
+    iterations: int = Field(50, ge=1)
+    throughput_batch: int = Field(8, ge=1)
+
+
+class Config(_Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    bench: BenchConfig = BenchConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who wrote it."""
+
+
+# The seed's presets per input kind; anything here can be overridden by YAML or CLI.
+PRESETS: dict[str, dict[str, Any]] = {
+    "audio": {"train": {"batch_size": 64, "lr": 1e-3, "epochs": 30, "optimizer": "adam", "scheduler": "plateau"}},
+    "image": {
+        "train": {"batch_size": 32, "lr": 0.01, "epochs": 50, "optimizer": "sgd", "momentum": 0.9,
+                  "scheduler": "step", "step_size": 20, "gamma": 0.1, "weight_decay": 4e-5},
+    },
+}
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``'train.lr=0.01'`` -> ``{'train': {'lr': 0.01}}`` (value parsed as YAML: numbers, lists, null)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.lr=0.01")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    nested: dict[str, Any] = value
+    for part in reversed(dotted.strip().split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``train.lr: Input should be greater than 0 (got -1)``."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].replace("Extra inputs are not permitted", "unknown option")
+        got = item.get("input")
+        suffix = f" (got {got!r})" if not isinstance(got, dict) and got is not None else ""
+        lines.append(f"{where}: {message}{suffix}")
+    return "; ".join(lines)
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """Errors keyed by dotted field name (the web form shows them next to each field)."""
+    return {".".join(str(p) for p in item["loc"]): item["msg"] for item in error.errors()}
+
+
+def resolve_config(*layers: dict[str, Any], yaml_path: str | Path | None = None,
+                   overrides: list[str] | None = None) -> Config:
+    """Preset for the model's input kind <- YAML file <- ``layers`` dicts <- ``section.key=value`` strings."""
+    merged: dict[str, Any] = {}
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections (data, model, train, ...)")
+        merged = _deep_merge(merged, loaded)
+    for layer in layers:
+        merged = _deep_merge(merged, layer)
+    for text in overrides or []:
+        merged = _deep_merge(merged, parse_override(text))
+    model_name = (merged.get("model") or {}).get("name", ModelConfig.model_fields["name"].default)
+    from nightscan_edge.models import MODELS
+
+    try:
+        kind = MODELS.get(model_name).input_kind
+    except KeyError as error:
+        raise ConfigError(f"model.name: {error}") from None
+    with_preset = _deep_merge(PRESETS[kind], merged)
+    try:
+        return Config.model_validate(with_preset)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Load a resolved config saved in a run folder (already complete; no presets applied again)."""
+    try:
+        return Config.model_validate(yaml.safe_load(Path(path).read_text()))
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None

@@ -1,0 +1,45 @@
+"""Shared fixtures: small generated audio/photo data sets, and the optional real data in ../shared/data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def shared_dataset(name: str) -> Path:
+    """Path to a real data set under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "manifest.csv").is_file():
+        pytest.skip(f"real data set {path} not present (../shared/data is only beside the repo in development/CI)")
+    return path
+
+
+@pytest.fixture
+def animal_sounds() -> Path:
+    return shared_dataset("animal-sounds")
+
+
+@pytest.fixture
+def cifar10_animals() -> Path:
+    return shared_dataset("cifar10-animals")
+
+
+def write_tone(path: Path, frequency_hz: float, seconds: float, sample_rate: int, channels: int = 1,
+               seed: int = 0, subtype: str | None = None) -> Path:
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    signal = 0.5 * np.sin(2 * np.pi * frequency_hz * t) + 0.01 * rng.standard_normal(t.size)
+    data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), data.astype(np.float32), sample_rate, subtype=subtype)
+    return path

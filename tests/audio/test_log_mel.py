@@ -22,11 +22,13 @@ def librosa_log_mel(signal: np.ndarray, spec: AudioSpec) -> np.ndarray:
 def generated_signals(spec: AudioSpec) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     t = np.arange(spec.clip_samples) / spec.sample_rate
-    chirp = np.sin(2 * np.pi * (200 + 3000 * t) * t)
+    nyquist = spec.sample_rate / 2
+    start_hz = max(spec.f_min, nyquist / 50)  # keep the energy inside the mel range (bats: 15-96 kHz)
+    chirp = np.sin(2 * np.pi * (start_hz + (nyquist / 2 - start_hz) / t[-1] / 2 * t) * t)
     return [
         0.3 * chirp,
         0.1 * rng.standard_normal(spec.clip_samples),
-        0.5 * np.sin(2 * np.pi * 440 * t) * (t < t[-1] / 2),  # tone then silence: exercises top_db floor
+        0.5 * np.sin(2 * np.pi * (start_hz * 2) * t) * (t < t[-1] / 2),  # tone then silence: exercises top_db floor
     ]
 
 

@@ -14,7 +14,7 @@ from nightscan_edge.spec import AudioSpec
 
 # (output channels, stride) per depthwise-separable block
 _DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
-    (48, 1), (64, 2), (96, 1), (128, 2), (128, 1), (192, 2), (192, 1), (256, 2), (256, 1), (320, 1),
+    (48, 1), (64, 2), (96, 1), (128, 2), (128, 1), (160, 2), (192, 1), (256, 2), (256, 1),
 )
 
 

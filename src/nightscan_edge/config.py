@@ -55,6 +55,12 @@ class DataConfig(_Section):
     augment: bool = True
     audio_augment: AudioAugmentConfig = AudioAugmentConfig()
     photo_augment: PhotoAugmentConfig = PhotoAugmentConfig()
+    val_fold: str | None = Field(None, description="manifest fold held out for validation; default the last fold")
+
+    @field_validator("val_fold", mode="before")
+    @classmethod
+    def _fold_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class ModelConfig(_Section):

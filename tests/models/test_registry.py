@@ -47,7 +47,8 @@ def test_size_budget(name, num_classes):
     assert 0 < complexity["model_size_mb"] < budget, f"{name}: {complexity['model_size_mb']:.2f} MB >= {budget} MB"
     assert complexity["int8_size_mb"] < complexity["model_size_mb"]
     assert complexity["macs"] * 2 == complexity["flops"] > 0
-    assert complexity["mobile_compatible"], complexity["mobile_issues"]
+    if MODELS.get(name).tier == "edge":  # server/teacher models are big by design
+        assert complexity["mobile_compatible"], complexity["mobile_issues"]
 
 
 def test_seed_sizes_are_near_their_targets():

@@ -159,7 +159,12 @@ def create_model(name: str, num_classes: int, *, spec: Any = None, input_size: A
     entry = MODELS.get(name)
     _check_num_classes(num_classes)
     resolved = _resolve_spec(entry, spec, input_size, in_channels)
+    pruned_channels = options.pop("pruned_channels", None)  # layer widths of a pruned model (see prune/architecture.py)
     model = entry.builder(num_classes=num_classes, spec=resolved, **options)
+    if pruned_channels:
+        from nightscan_edge.prune.architecture import apply_pruned_channels
+
+        apply_pruned_channels(model, pruned_channels)
     model.model_name = name
     return model
 

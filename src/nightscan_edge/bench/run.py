@@ -1,0 +1,350 @@
+"""Run the benchmark: every artifact of an export (and PyTorch eager) -> one ``BenchResult``.
+
+For each file, in its real runtime (``nightscan_edge.runtime.load_runner``): size, batch-1 latency
+percentiles after warm-up at each thread count, peak memory of load + inference, throughput at a larger
+batch when the file has a dynamic batch, and accuracy / macro-F1 / per-class recall on labeled samples.
+Audio files take the raw waveform, so their latency covers the whole job (front-end included).
+One file failing (a runtime missing, a platform that cannot run it) is recorded with its error and does
+not stop the others.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from nightscan_edge.bench.devices import list_device_classes
+from nightscan_edge.bench.eager import EagerRunner
+from nightscan_edge.bench.gemm_probe import measure_gemm_gflops
+from nightscan_edge.bench.memory import PeakMemory
+from nightscan_edge.bench.metrics import classification_scores
+from nightscan_edge.bench.result import (
+    EAGER_FORMAT, ArtifactResult, BenchResult, DeviceEstimate, EvaluationSet, HostInfo, LatencyStats,
+)
+from nightscan_edge.bench.sources import BenchSource, open_source
+from nightscan_edge.bench.targets import SEED_TARGETS
+from nightscan_edge.bench.timing import measure_latency, measure_throughput
+from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+
+BYTES_PER_MB = 1024 * 1024
+LoadRunner = Callable[..., Any]  # (path, threads=int) -> object with .predict(x), .dynamic_batch
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    threads: tuple[int, ...] = (1, 0)  # 0 = all usable cores
+    warmup: int = 10
+    iterations: int = 50
+    throughput_batch: int = 8
+    throughput_iterations: int = 5
+    data: Path | None = None  # labeled folder / manifest CSV; default: the run's test (else val) split
+    sample_limit: int | None = None
+    include_eager: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.threads or any(t < 0 for t in self.threads):
+            raise ValueError(f"threads must be a non-empty list of counts >= 0 (0 = all cores); got {self.threads}")
+        if self.iterations < 1 or self.warmup < 0 or self.throughput_batch < 1 or self.throughput_iterations < 1:
+            raise ValueError("iterations, throughput batch and throughput iterations must be >= 1; warmup >= 0")
+        if self.sample_limit is not None and self.sample_limit < 1:
+            raise ValueError(f"sample limit must be >= 1; got {self.sample_limit}")
+
+
+@dataclass
+class Samples:
+    inputs: np.ndarray
+    labels: np.ndarray
+    source: str
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(requested: tuple[int, ...]) -> list[int]:
+    """``0`` -> all usable cores; duplicates removed, order kept (1 thread first by convention)."""
+    resolved: list[int] = []
+    for count in requested:
+        count = count or usable_cores()
+        if count not in resolved:
+            resolved.append(count)
+    return resolved
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _path_size_mb(path: Path) -> float:
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return size / BYTES_PER_MB
+
+
+def _evaluation_split(run_dir: Path) -> str:
+    """The run's held-out test split when it has one, else its validation split."""
+    split_csv = run_dir / "split.csv"
+    if split_csv.is_file():
+        with split_csv.open(newline="") as handle:
+            if any(row.get("split") == "test" for row in csv.DictReader(handle)):
+                return "test"
+    return "val"
+
+
+def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:
+    """Labeled inputs exactly as the exported files take them, or ``None`` when there is no labeled set."""
+    from nightscan_edge.data.samples import load_folder_samples, load_run_samples
+
+    if options.data is not None:
+        inputs, targets, _ = load_folder_samples(options.data, spec, labels, limit=options.sample_limit)
+        return Samples(inputs, targets, str(options.data))
+    if run_dir is None:
+        return None
+    split = _evaluation_split(run_dir)
+    inputs, targets, _ = load_run_samples(run_dir, split=split, limit=options.sample_limit)
+    return Samples(inputs, targets, f"{run_dir} ({split} split)")
+
+
+def _example_input(spec: AudioSpec | ImageSpec, samples: Samples | None) -> np.ndarray:
+    if samples is not None and len(samples.inputs):
+        return np.ascontiguousarray(samples.inputs[0], dtype=np.float32)
+    generator = np.random.default_rng(0)
+    return generator.standard_normal(spec.input_shape).astype(np.float32) * (0.1 if spec.kind == "audio" else 1.0)
+
+
+def _predict_all(runner, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    step = batch_size if getattr(runner, "dynamic_batch", False) else 1
+    outputs = [np.asarray(runner.predict(inputs[i:i + step])) for i in range(0, len(inputs), step)]
+    return np.concatenate(outputs, axis=0)
+
+
+class _Bench:
+    """One benchmark run's shared state (options, example input, host peaks, samples, progress)."""
+
+    def __init__(self, options: BenchOptions, threads: list[int], example: np.ndarray, gemm_gflops: dict[int, float],
+                 total_flops: int, samples: Samples | None, labels: list[str], progress) -> None:
+        self.options = options
+        self.threads = threads
+        self.example = example
+        self.gemm_gflops = gemm_gflops
+        self.total_flops = total_flops
+        self.samples = samples
+        self.labels = labels
+        self.progress = progress
+        self.eager_predictions: np.ndarray | None = None
+
+    def _latency(self, runner, threads: int) -> LatencyStats:
+        options = self.options
+        sample = measure_latency(runner.predict, self.example, options.warmup, options.iterations)
+        throughput = None
+        if getattr(runner, "dynamic_batch", False):
+            throughput = measure_throughput(runner.predict, self.example, options.throughput_batch,
+                                            options.throughput_iterations)
+        ideal_ms = self.total_flops / (self.gemm_gflops[threads] * 1e9) * 1e3
+        return LatencyStats(
+            threads=threads, p50_ms=sample.p50_ms, p95_ms=sample.p95_ms, max_ms=sample.max_ms, mean_ms=sample.mean_ms,
+            iterations=options.iterations, throughput_per_s=throughput,
+            throughput_batch=options.throughput_batch if throughput is not None else None,
+            ideal_ms=ideal_ms, measured_over_ideal=sample.p50_ms / ideal_ms if ideal_ms > 0 else None,
+        )
+
+    def measure(self, name: str, format_name: str, precision: str, path: Path | None, size_mb: float | None,
+                make_runner: Callable[[int], Any]) -> ArtifactResult:
+        result = ArtifactResult(name=name, format=format_name, precision=precision,
+                                path=str(path) if path is not None else None, size_mb=size_mb, status="ok")
+        try:
+            first = self.threads[0]
+            # Load once untimed so a runtime's one-off library start-up is not counted as this model's memory.
+            make_runner(first).predict(self.example[None])
+            latencies = []
+            with PeakMemory() as peak:
+                runner = make_runner(first)
+                latencies.append(self._latency(runner, first))
+            result.peak_memory_mb = peak.added_mb
+            result.dynamic_batch = bool(getattr(runner, "dynamic_batch", False))
+            self.progress.advance()
+            for threads in self.threads[1:]:
+                runner = make_runner(threads)
+                latencies.append(self._latency(runner, threads))
+                self.progress.advance()
+            result.latency = latencies
+            if self.samples is not None:
+                probabilities = _predict_all(runner, self.samples.inputs, self.options.throughput_batch)
+                predictions = probabilities.argmax(axis=1)
+                scores = classification_scores(self.samples.labels, predictions, self.labels)
+                result.accuracy, result.macro_f1 = scores.accuracy, scores.macro_f1
+                result.per_class_recall = scores.per_class_recall
+                if format_name == EAGER_FORMAT:
+                    self.eager_predictions = predictions
+                elif self.eager_predictions is not None:
+                    result.agreement_with_eager = float(np.mean(predictions == self.eager_predictions))
+            self.progress.advance()
+        except Exception as error:  # recorded in the result and printed; the other files still run
+            result.status = "failed"
+            result.error = f"{type(error).__name__}: {error}".strip()
+            self.progress.log(f"[red]{name}: {result.error}")
+        return result
+
+
+def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
+    """For each INT8 file: accuracy and per-class recall drop (points) vs the FP32 file of the same format."""
+    fp32 = {a.format: a for a in artifacts if a.precision == "fp32" and a.accuracy is not None}
+    for artifact in artifacts:
+        reference = fp32.get(artifact.format)
+        if artifact.precision != "int8" or reference is None or artifact.accuracy is None:
+            continue
+        artifact.int8_accuracy_drop_points = 100 * (reference.accuracy - artifact.accuracy)
+        artifact.int8_class_drop_points = {
+            label: 100 * (recall - artifact.per_class_recall.get(label, 0.0))
+            for label, recall in (reference.per_class_recall or {}).items()
+        }
+
+
+class _NoProgress:
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def describe(self, text: str) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        pass
+
+
+class _RichProgress:
+    """Rich progress bar on stderr: one step per (file, thread count) plus one for accuracy."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=self.console)
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> "_RichProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.stop()
+
+    def describe(self, text: str) -> None:
+        self.bar.update(self.task, description=text)
+
+    def advance(self) -> None:
+        self.bar.advance(self.task)
+
+    def log(self, message: str) -> None:
+        self.bar.console.print(message)
+
+
+def _default_load_runner() -> LoadRunner:
+    from nightscan_edge.runtime import load_runner
+
+    return load_runner
+
+
+def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, progress: bool = True,
+              load_runner: LoadRunner | None = None, samples: Samples | None = None) -> BenchResult:
+    """Benchmark an opened source.
+
+    ``load_runner`` defaults to ``nightscan_edge.runtime.load_runner``; ``samples`` (labeled inputs shaped as
+    the files take them) replaces loading ``options.data`` or the run's split, e.g. for callers that hold them.
+    """
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.models import create_model, measure_complexity
+
+    load_runner = load_runner or _default_load_runner()
+    manifest = source.manifest
+    labels = list(manifest["labels"])
+    spec = spec_from_dict(manifest["input"]["spec"])
+    model_name = manifest["model_name"]
+    trained = load_trained_model(source.run_dir) if source.run_dir is not None else None
+    if trained is not None and trained.labels != labels:
+        raise ValueError(f"run {source.run_dir} has labels {trained.labels} but its export has {labels}; re-export the run")
+    if trained is not None:
+        complexity = measure_complexity(trained.model)
+        flops_note = "counted on the trained checkpoint"
+    else:
+        rebuilt = create_model(model_name, len(labels), spec=spec, **manifest.get("model_options", {}))
+        complexity = measure_complexity(rebuilt)
+        flops_note = "counted on the architecture rebuilt from the manifest (no checkpoint beside the files)"
+    total_flops = complexity.flops + complexity.frontend_flops
+
+    threads = resolve_threads(options.threads)
+    if samples is None:
+        samples = load_samples(options, spec, labels, source.run_dir)
+    example = _example_input(spec, samples)
+    gemm_gflops = {count: measure_gemm_gflops(count) for count in threads}
+    runners = len(source.artifacts) + (1 if trained is not None and options.include_eager else 0)
+    reporter = _RichProgress(runners * (len(threads) + 1)) if progress else _NoProgress()
+    bench = _Bench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter)
+    results: list[ArtifactResult] = []
+    torch_threads = torch.get_num_threads()
+    try:
+        with reporter:
+            if trained is not None and options.include_eager:
+                reporter.describe("pytorch eager")
+                results.append(bench.measure("pytorch (eager)", EAGER_FORMAT, "fp32", trained.checkpoint_path,
+                                             complexity.model_size_mb, lambda t: EagerRunner(trained, t)))
+            for artifact in source.artifacts:
+                reporter.describe(artifact.name)
+                results.append(bench.measure(artifact.name, artifact.format, artifact.precision, artifact.path,
+                                             _path_size_mb(artifact.path),
+                                             lambda t, path=artifact.path: load_runner(path, threads=t)))
+    finally:
+        torch.set_num_threads(torch_threads)
+    add_int8_drops(results)
+    return BenchResult(
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        source=source.description,
+        model_name=model_name,
+        input_kind="audio" if spec.kind == "audio" else "image",
+        labels=labels,
+        run_id=manifest.get("run_id"),
+        model_flops=complexity.flops,
+        frontend_flops=complexity.frontend_flops,
+        flops_note=flops_note,
+        threads=threads,
+        warmup=options.warmup,
+        iterations=options.iterations,
+        host=HostInfo(cpu=cpu_name(), logical_cores=os.cpu_count() or 1, usable_cores=usable_cores(),
+                      platform=platform.platform(), torch_version=torch.__version__, gemm_gflops=gemm_gflops),
+        evaluation_set=EvaluationSet(source=samples.source, samples=len(samples.labels)) if samples else None,
+        artifacts=results,
+        device_estimates=[
+            DeviceEstimate(device=d.name, title=d.title, sustained_gflops=d.sustained_gflops,
+                           estimated_ms=d.estimate_ms(total_flops), basis=d.basis, source=d.source)
+            for d in list_device_classes()
+        ],
+        target=SEED_TARGETS["audio" if spec.kind == "audio" else "image"],
+    )
+
+
+def run_bench(path: str | Path, options: BenchOptions = BenchOptions(), *, progress: bool = True,
+              load_runner: LoadRunner | None = None) -> BenchResult:
+    """Open ``path`` (run folder, export folder, bundle.zip or model file) and benchmark it."""
+    with open_source(path) as source:
+        return benchmark(source, options, progress=progress, load_runner=load_runner)

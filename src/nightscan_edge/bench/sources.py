@@ -1,0 +1,134 @@
+"""What to benchmark: a run folder (its latest export), an export folder, a ``bundle.zip`` or one file.
+
+Resolves the argument of ``bench``/``check`` into the artifact files, their manifests and -- when the
+training run is reachable -- the run folder, which supplies the PyTorch eager baseline and the labeled
+samples. A bundle is unpacked into a temporary folder that lives as long as the ``BenchSource``.
+"""
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
+
+# Files of an export folder that are documentation or reports, not models.
+_NOT_ARTIFACTS = {".json", ".txt", ".md", ".zip", ".csv", ".png", ".html"}
+EXPORTS_DIR = "exports"
+
+
+class BenchSourceError(ValueError):
+    """The path given to bench/check holds nothing that can be benchmarked."""
+
+
+@dataclass
+class Artifact:
+    path: Path
+    manifest: dict
+
+    @property
+    def format(self) -> str:
+        return str(self.manifest.get("format", self.path.suffix.lstrip(".")))
+
+    @property
+    def precision(self) -> str:
+        return str(self.manifest.get("precision", "fp32"))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class BenchSource:
+    description: str
+    artifacts: list[Artifact]
+    run_dir: Path | None  # training run (checkpoint + split) when reachable
+    _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    @property
+    def manifest(self) -> dict:
+        """The first artifact's manifest: labels, spec and model name are the same for all of them."""
+        return self.artifacts[0].manifest
+
+    def close(self) -> None:
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
+
+    def __enter__(self) -> "BenchSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file()
+
+
+def latest_export_dir(run_dir: Path) -> Path:
+    """The most recently written ``exports/<export_id>/`` of a run."""
+    exports = [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
+    if not exports:
+        raise BenchSourceError(f"run {run_dir} has no exports; run `nightscan-edge export {run_dir}` first")
+    return max(exports, key=lambda p: ((p / "manifest.json").stat().st_mtime if (p / "manifest.json").exists()
+                                       else p.stat().st_mtime, p.name))
+
+
+def _artifact_paths(export_dir: Path) -> list[Path]:
+    return sorted(p for p in export_dir.iterdir()
+                  if p.name.startswith("model") and p.suffix not in _NOT_ARTIFACTS and not p.name.startswith("."))
+
+
+def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
+    from nightscan_edge.export import ManifestError, read_manifest
+
+    artifacts = []
+    for path in paths:
+        try:
+            artifacts.append(Artifact(path, read_manifest(path)))
+        except ManifestError as error:
+            raise BenchSourceError(f"{path} has no readable manifest ({error}); re-export it") from error
+    if not artifacts:
+        raise BenchSourceError(f"{where} holds no exported model files (model.onnx, model.tflite, ...)")
+    return artifacts
+
+
+def _run_dir_of_export(export_dir: Path) -> Path | None:
+    candidate = export_dir.parent.parent
+    return candidate if export_dir.parent.name == EXPORTS_DIR and _is_run_dir(candidate) else None
+
+
+def open_source(path: str | Path) -> BenchSource:
+    """Resolve ``path`` (run folder, export folder, bundle.zip or one artifact) for benchmarking."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; give a run folder, an export folder, a bundle.zip or a model file")
+    if path.is_file() and path.suffix == ".zip":
+        if not zipfile.is_zipfile(path):
+            raise BenchSourceError(f"{path} is not a valid zip file")
+        temporary = tempfile.TemporaryDirectory(prefix="nightscan-bench-")
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(temporary.name)
+        root = Path(temporary.name)
+        manifests = sorted(root.rglob("manifest.json"))
+        export_dir = manifests[0].parent if manifests else root
+        try:
+            artifacts = _read_artifacts(_artifact_paths(export_dir), path)
+        except Exception:
+            temporary.cleanup()
+            raise
+        return BenchSource(f"bundle {path}", artifacts, None, temporary)
+    if path.is_dir() and _is_run_dir(path):
+        export_dir = latest_export_dir(path)
+        return BenchSource(f"run {path} (export {export_dir.name})", _read_artifacts(_artifact_paths(export_dir), export_dir), path)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return BenchSource(f"export {path}", _read_artifacts(_artifact_paths(path), path), _run_dir_of_export(path))
+    if path.suffix in _NOT_ARTIFACTS or (path.is_dir() and not path.suffix):
+        raise BenchSourceError(
+            f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip nor a model file"
+        )
+    artifacts = _read_artifacts([path], path)
+    return BenchSource(f"file {path}", artifacts, _run_dir_of_export(path.parent))

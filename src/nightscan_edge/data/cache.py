@@ -1,0 +1,89 @@
+"""Decoded-media cache, keyed by file identity (path, size, mtime) + the preprocessing that shaped it.
+
+Decoding FLAC/MP3 and resampling dominates an audio epoch; with the cache every epoch after the first reads
+arrays from memory (or ``.npy`` files on disk when the set does not fit in memory or is reused across runs).
+A changed file gets a new key, so a stale entry is never served.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
+
+
+def cache_key(path: Path, variant: str) -> str:
+    """``variant`` names the preprocessing (e.g. ``audio@22050``, ``image@64x3``)."""
+    stat = Path(path).stat()
+    identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{variant}"
+    return hashlib.sha1(identity.encode()).hexdigest()
+
+
+class _MemoryStore:
+    """Least-recently-used arrays up to a byte budget, shared by every data set in the process."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: str) -> np.ndarray | None:
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if key in self.entries:
+            return
+        self.entries[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > self.budget_bytes and len(self.entries) > 1:
+            _, evicted = self.entries.popitem(last=False)
+            self.bytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+
+MEMORY = _MemoryStore(DEFAULT_MEMORY_BUDGET_BYTES)
+
+
+class MediaCache:
+    """``get_or_load(path, variant, loader)``; counts decodes so tests and benchmarks can check the cache."""
+
+    def __init__(self, mode: str = "memory", cache_dir: str | Path | None = None) -> None:
+        if mode not in ("memory", "disk", "none"):
+            raise ValueError(f"cache mode must be memory, disk or none; got {mode!r}")
+        self.mode = mode
+        self.cache_dir = Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.decodes = 0
+
+    def get_or_load(self, path: Path, variant: str, loader: Callable[[Path], np.ndarray]) -> np.ndarray:
+        if self.mode == "none":
+            self.decodes += 1
+            return loader(path)
+        key = cache_key(path, variant)
+        if self.mode == "memory":
+            value = MEMORY.get(key)
+            if value is None:
+                self.decodes += 1
+                value = loader(path)
+                MEMORY.put(key, value)
+            return value
+        file = self.cache_dir / f"{key}.npy"
+        if file.is_file():
+            return np.load(file)
+        self.decodes += 1
+        value = loader(path)
+        temporary = file.with_suffix(".tmp.npy")
+        np.save(temporary, value)
+        temporary.replace(file)  # atomic: a parallel run never reads half a file
+        return value

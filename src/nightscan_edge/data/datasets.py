@@ -1,0 +1,146 @@
+"""Torch data sets over decoded (cached) media, and the epoch-seeded sampler that makes epochs reproducible.
+
+Training items are addressed as ``(index, item_seed)``: the sampler derives every seed from (run seed, epoch,
+position), so epoch ``k`` draws the same order and the same augmentation whether or not the run was stopped
+and resumed before it.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from nightscan_edge.audio.decode import fit_to_length, window_starts
+from nightscan_edge.config import PhotoAugmentConfig
+from nightscan_edge.data.augment import WaveformAugment
+from nightscan_edge.spec import AudioSpec, ImageSpec
+
+
+def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
+    return int(np.random.SeedSequence([seed, epoch, salt]).generate_state(1)[0])
+
+
+class EpochSeededSampler(Sampler):
+    """Shuffles (or draws with class weights, with replacement) from a seed fixed per epoch."""
+
+    def __init__(self, labels: Sequence[int], seed: int, weighted: bool = False) -> None:
+        self.labels = np.asarray(labels)
+        self.seed = seed
+        self.weighted = weighted
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        if self.weighted:
+            counts = np.bincount(self.labels)
+            probabilities = 1.0 / counts[self.labels]
+            order = rng.choice(len(self.labels), size=len(self.labels), replace=True,
+                               p=probabilities / probabilities.sum())
+        else:
+            order = rng.permutation(len(self.labels))
+        item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
+        return iter([(int(i), int(s)) for i, s in zip(order, item_seeds)])
+
+
+def _split_key(key) -> tuple[int, int | None]:
+    return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), None)
+
+
+class AudioTrainDataset(Dataset):
+    """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec, augment: WaveformAugment) -> None:
+        self.clips, self.labels, self.spec, self.augment = clips, labels, spec, augment
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        clip, window = self.clips[index], self.spec.clip_samples
+        rng = np.random.default_rng(item_seed if item_seed is not None else index)
+        params = self.augment.make_params(rng, clip.size, window)
+        samples = fit_to_length(clip[params.start:params.start + window], window, self.spec.pad_mode)
+        return torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params))), self.labels[index]
+
+
+def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
+    """Every window of a clip at 50 % overlap (the last one aligned to the end) -> ``(W, clip_samples)``.
+
+    The same rule as long-recording prediction, so validation scores what the field app will score.
+    """
+    window = spec.clip_samples
+    if clip.size <= window:
+        return fit_to_length(clip, window, spec.pad_mode)[None].astype(np.float32)
+    return np.stack([clip[s:s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
+
+
+class AudioEvalDataset(Dataset):
+    """All windows of a clip; ``collate_windows`` flattens a batch and says which clip owns each window."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec) -> None:
+        self.clips, self.labels, self.spec = clips, labels, spec
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
+
+
+def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    windows = torch.cat([w for w, _ in items])
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    owner = torch.cat([torch.full((w.shape[0],), i, dtype=torch.long) for i, (w, _) in enumerate(items)])
+    return windows, labels, owner
+
+
+def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
+    """transforms v2 on the cached, already resized uint8 image: [flip, rotation,] scale, normalise."""
+    from torchvision.transforms import v2
+
+    steps = []
+    if augment is not None:
+        steps += [v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
+                  v2.RandomRotation(augment.rotation_degrees)]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
+    return v2.Compose(steps)
+
+
+class ImageDataset(Dataset):
+    """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
+
+    def __init__(self, images: list[np.ndarray], labels: list[int], spec: ImageSpec,
+                 augment: PhotoAugmentConfig | None) -> None:
+        from torchvision import tv_tensors
+
+        self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]
+        self.labels, self.spec = labels, spec
+        self.transform = image_transform(spec, augment)
+        self.random = augment is not None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        if not self.random:
+            return self.transform(self.images[index]).as_subclass(torch.Tensor), self.labels[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed if item_seed is not None else index)
+            image = self.transform(self.images[index])
+        return image.as_subclass(torch.Tensor), self.labels[index]
+
+
+def collate_images(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    images = torch.stack([image for image, _ in items])
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    return images, labels, torch.arange(len(items))

@@ -1,0 +1,134 @@
+"""From a config to ready data: list -> decode once (cached; bad files set aside) -> split -> per-split arrays.
+
+Everything a user can get wrong about their data is found here, before a model is built: a missing path,
+the wrong media kind for the model, too many unreadable files, too few classes or examples.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nightscan_edge.config import Config
+from nightscan_edge.data.cache import MediaCache
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.media import MediaError, media_variant, read_media
+from nightscan_edge.data.sources import Sample, list_dataset
+from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
+from nightscan_edge.spec import AudioSpec, ImageSpec
+
+log = logging.getLogger(__name__)
+
+GRAYSCALE_MEAN, GRAYSCALE_STD = (0.449,), (0.226,)  # ImageNet mean/std averaged over RGB
+
+
+def spec_from_config(config: Config) -> AudioSpec | ImageSpec:
+    """The preprocessing spec a run's model is built with (saved in its checkpoints)."""
+    from nightscan_edge.models import MODELS
+
+    if MODELS.get(config.model.name).input_kind == "audio":
+        return config.model.audio
+    if config.model.channels == 1:
+        return ImageSpec(image_size=config.model.image_size, channels=1, mean=GRAYSCALE_MEAN, std=GRAYSCALE_STD)
+    return ImageSpec(image_size=config.model.image_size, channels=3)
+
+
+@dataclass
+class SplitData:
+    arrays: list[np.ndarray]
+    labels: list[int]
+    paths: list[Path]
+
+
+@dataclass
+class PreparedData:
+    spec: AudioSpec | ImageSpec
+    labels: list[str]
+    plan: SplitPlan
+    splits: dict[str, SplitData]
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)
+    decodes: int = 0
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    def counts(self, split: str) -> dict[str, int]:
+        data = self.splits.get(split)
+        counts = np.bincount(data.labels, minlength=len(self.labels)) if data else np.zeros(len(self.labels), int)
+        return {label: int(n) for label, n in zip(self.labels, counts)}
+
+    def class_weights(self) -> np.ndarray:
+        """Inverse-frequency weights (mean 1) from the training split."""
+        counts = np.bincount(self.splits["train"].labels, minlength=len(self.labels)).astype(np.float64)
+        weights = counts.sum() / (len(self.labels) * np.maximum(counts, 1))
+        return weights.astype(np.float32)
+
+
+def decode_all(paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
+    """Decode every file once (through the cache); unreadable ones come back as (path, reason)."""
+    variant = media_variant(spec)
+    arrays: dict[Path, np.ndarray] = {}
+    bad: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            if not path.is_file():
+                raise MediaError(f"{path}: file not found")
+            if path.stat().st_size == 0:
+                raise MediaError(f"{path}: empty file")
+            arrays[path] = cache.get_or_load(path, variant, lambda p: read_media(p, spec))
+        except MediaError as error:
+            bad.append((path, str(error)))
+    return arrays, bad
+
+
+def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction: float) -> None:
+    if not bad:
+        return
+    listing = "; ".join(str(path) for path, _ in bad[:10]) + (f"; ... {len(bad) - 10} more" if len(bad) > 10 else "")
+    fraction = len(bad) / max(total, 1)
+    if fraction > max_bad_fraction:
+        raise DataError(f"{len(bad)} of {total} files are unreadable ({fraction:.0%} > data.max_bad_fraction="
+                        f"{max_bad_fraction:g}): {listing}; fix or remove them, or raise data.max_bad_fraction")
+    log.warning("skipping %d unreadable file(s) of %d: %s", len(bad), total, listing)
+
+
+def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCache | None = None) -> PreparedData:
+    """Config (+ a saved ``split.csv`` on resume) -> decoded, split, label-indexed data."""
+    from nightscan_edge.models import MODELS
+
+    if config.data.path is None:
+        raise DataError("no data given; pass --data PATH (class-per-folder tree or manifest CSV) or set data.path")
+    spec = spec_from_config(config)
+    model_kind = MODELS.get(config.model.name).input_kind
+    cache = cache or MediaCache(config.data.cache, config.data.cache_dir)
+    if split_file is not None:
+        plan = read_split(split_file)
+        samples = [Sample(e.path, e.label, e.split, None, e.group) for e in plan.entries]
+        not_media: list[Path] = []
+    else:
+        listing = list_dataset(config.data.path)
+        if listing.kind != model_kind:
+            raise DataError(f"{config.data.path} holds {listing.kind} files but model {config.model.name} takes "
+                            f"{model_kind}; pick a matching --model (see `nightscan-edge models`)")
+        samples, not_media = listing.samples, listing.not_media
+    arrays, bad = decode_all([s.path for s in samples], spec, cache)
+    bad += [(path, f"{path}: not an audio or image file") for path in not_media]
+    check_bad_fraction(bad, len(samples) + len(not_media), config.data.max_bad_fraction)
+    good = [s for s in samples if s.path in arrays]
+    if split_file is None:
+        plan = make_split(good, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                          seed=config.data.split_seed, val_fold=config.data.val_fold)
+    else:
+        plan = SplitPlan([e for e in plan.entries if e.path in arrays], plan.method)
+    labels = sorted({e.label for e in plan.entries})
+    index = {label: i for i, label in enumerate(labels)}
+    splits = {}
+    for split in ("train", "val", "test"):
+        entries: list[SplitEntry] = plan.of(split)
+        if entries:
+            splits[split] = SplitData([arrays[e.path] for e in entries], [index[e.label] for e in entries],
+                                      [e.path for e in entries])
+    return PreparedData(spec, labels, plan, splits, bad, cache.decodes)

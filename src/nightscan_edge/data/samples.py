@@ -1,0 +1,96 @@
+"""Model-ready samples for export, calibration, benchmarks and prediction checks.
+
+Inputs are exactly what an exported model takes -- audio: raw waveform windows ``(N, clip_samples)`` cut by
+the same rule as validation and long-recording prediction; photo: normalised ``(N, C, H, W)`` -- so INT8
+calibration and parity checks see the data the model was trained and evaluated on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nightscan_edge.config import load_config
+from nightscan_edge.data.cache import MediaCache
+from nightscan_edge.data.datasets import clip_windows, image_transform
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.media import MediaError, media_variant, read_media
+from nightscan_edge.data.prepare import spec_from_config
+from nightscan_edge.data.sources import list_dataset
+from nightscan_edge.data.splits import read_split
+from nightscan_edge.spec import AudioSpec, ImageSpec
+
+
+def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
+    """One decoded file -> model inputs: every window of a clip, or one normalised image ``(1, C, H, W)``."""
+    if isinstance(spec, AudioSpec):
+        return clip_windows(array, spec)
+    import torch
+
+    return image_transform(spec, None)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+
+
+def _collect(items: list[tuple[Path, int]], spec: AudioSpec | ImageSpec, limit: int | None, seed: int,
+             cache: MediaCache) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of samples; got {limit}")
+    order = np.random.default_rng(seed).permutation(len(items)) if limit is not None else np.arange(len(items))
+    inputs, labels, sources = [], [], []
+    variant = media_variant(spec)
+    for position in order:
+        path, label = items[position]
+        try:
+            array = cache.get_or_load(path, variant, lambda p: read_media(p, spec))
+        except (MediaError, FileNotFoundError):
+            continue  # the training run reported unreadable files already; samples are only drawn from good ones
+        windows = model_inputs(array, spec)
+        inputs.append(windows)
+        labels += [label] * len(windows)
+        sources += [str(path)] * len(windows)
+        if limit is not None and len(labels) >= limit:
+            break
+    if not inputs:
+        raise DataError("no readable samples found")
+    stacked = np.concatenate(inputs).astype(np.float32)
+    if limit is not None:
+        stacked, labels, sources = stacked[:limit], labels[:limit], sources[:limit]
+    return stacked, np.asarray(labels, dtype=np.int64), sources
+
+
+def load_run_samples(run_dir: str | Path, split: str = "val", limit: int | None = None, seed: int = 0,
+                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(inputs float32, labels int64, sources)`` for one split of a training run (labels index labels.txt).
+
+    With ``limit`` the files are drawn in a seeded random order (varied calibration data); without it every
+    file of the split is used in split order.
+    """
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "split.csv", "labels.txt"):
+        if not (run_dir / name).is_file():
+            raise DataError(f"{run_dir} has no {name}; give a run folder made by `nightscan-edge train`")
+    config = load_config(run_dir / "config.yaml")
+    spec = spec_from_config(config)
+    labels = (run_dir / "labels.txt").read_text().split("\n")
+    labels = [label for label in labels if label]
+    index = {label: i for i, label in enumerate(labels)}
+    entries = read_split(run_dir / "split.csv").of(split)
+    if not entries:
+        raise DataError(f"{run_dir}/split.csv has no '{split}' files; splits: train, val" +
+                        (", test" if read_split(run_dir / "split.csv").of("test") else ""))
+    items = [(e.path, index[e.label]) for e in entries]
+    return _collect(items, spec, limit, seed, MediaCache(config.data.cache, config.data.cache_dir))
+
+
+def load_folder_samples(data_path: str | Path, spec: AudioSpec | ImageSpec, labels: list[str],
+                        limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The same for any labeled folder or manifest, with its labels mapped onto the model's label order."""
+    listing = list_dataset(data_path)
+    if listing.kind != spec.kind:
+        raise DataError(f"{data_path} holds {listing.kind} files but the model takes {spec.kind}")
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({s.label for s in listing.samples} - set(index))
+    if unknown:
+        raise DataError(f"{data_path} has classes the model does not know: {', '.join(unknown)}; "
+                        f"the model knows: {', '.join(labels)}")
+    items = [(s.path, index[s.label]) for s in listing.samples]
+    return _collect(items, spec, limit, seed, MediaCache("memory"))

@@ -1,0 +1,135 @@
+"""Listing a labeled data set: a class-per-folder tree or a manifest CSV (``path,label[,split|fold][,group]``).
+
+Listing only looks at names and columns; reading the media happens later (and reports bad files). The input
+kind (audio or image) is read off the file suffixes so that a folder of photos is never fed to an audio model.
+"""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES
+from nightscan_edge.data.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MANIFEST_NAME = "manifest.csv"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labeled file; ``split`` and ``group`` come from the manifest when it has them."""
+
+    path: Path
+    label: str
+    split: str | None = None
+    fold: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetListing:
+    root: Path
+    samples: list[Sample]
+    kind: str  # "audio" | "image"
+    not_media: list[Path]  # files in class folders that are neither audio nor images
+    manifest: Path | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({s.label for s in self.samples})
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(s.label for s in self.samples)
+        return {label: counts[label] for label in self.labels}
+
+
+def media_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    return None
+
+
+def _visible(path: Path) -> bool:
+    return not any(part.startswith(".") for part in path.parts)
+
+
+def _listing_kind(samples: list[Sample], where: Path) -> str:
+    kinds = Counter(media_kind(s.path) for s in samples)
+    kinds.pop(None, None)
+    if not kinds:
+        raise DataError(f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found")
+    if len(kinds) > 1:
+        raise DataError(f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; "
+                        "keep one kind per data set")
+    return next(iter(kinds))
+
+
+def _list_folder(root: Path) -> DatasetListing:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: no class folders; expected {root}/<label>/<files> or a manifest CSV")
+    samples: list[Sample] = []
+    not_media: list[Path] = []
+    for class_dir in class_dirs:
+        for path in sorted(class_dir.rglob("*")):
+            if not path.is_file() or not _visible(path.relative_to(root)):
+                continue
+            if media_kind(path) is None:
+                not_media.append(path)
+            else:
+                samples.append(Sample(path, class_dir.name))
+    if not samples:
+        raise DataError(f"{root}: the class folders hold no audio or image files")
+    kind = _listing_kind(samples, root)
+    wrong_kind = [s.path for s in samples if media_kind(s.path) != kind]
+    samples = [s for s in samples if media_kind(s.path) == kind]
+    return DatasetListing(root, samples, kind, not_media + wrong_kind)
+
+
+def _clean(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _list_manifest(manifest: Path) -> DatasetListing:
+    root = manifest.parent
+    with manifest.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        missing = {"path", "label"} - set(columns)
+        if missing:
+            raise DataError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}; "
+                            f"a manifest needs path,label[,split|fold][,group] (has: {', '.join(columns) or 'nothing'})")
+        samples = []
+        for line, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): v for k, v in row.items()}
+            path_text, label = _clean(row.get("path")), _clean(row.get("label"))
+            if path_text is None or label is None:
+                raise DataError(f"{manifest}:{line}: empty path or label")
+            path = Path(path_text)
+            samples.append(Sample(path if path.is_absolute() else root / path, label, _clean(row.get("split")),
+                                  _clean(row.get("fold")), _clean(row.get("group"))))
+    if not samples:
+        raise DataError(f"{manifest}: the manifest lists no files")
+    kind = _listing_kind(samples, manifest)
+    not_media = [s.path for s in samples if media_kind(s.path) != kind]
+    return DatasetListing(root, [s for s in samples if media_kind(s.path) == kind], kind, not_media, manifest)
+
+
+def list_dataset(path: str | Path) -> DatasetListing:
+    """A manifest CSV, a folder holding ``manifest.csv``, or a class-per-folder tree -> ``DatasetListing``."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data path {path} does not exist; give a class-per-folder tree or a manifest CSV")
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise DataError(f"{path}: a data file must be a manifest CSV (path,label[,split|fold][,group])")
+        return _list_manifest(path)
+    if (path / MANIFEST_NAME).is_file():
+        return _list_manifest(path / MANIFEST_NAME)
+    return _list_folder(path)

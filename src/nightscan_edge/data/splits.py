@@ -1,0 +1,178 @@
+"""Train/val/test splits: the manifest's own split or fold when it has one, else stratified and seeded.
+
+With a ``group`` column (recording, site, night, camera burst) whole groups go to one split, so that windows
+of one recording never sit on both sides of the evaluation. The split is written to the run folder
+(``split.csv``) and read back on resume, so a resumed run evaluates on exactly the same files.
+"""
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.sources import Sample
+
+SPLIT_NAMES = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "dev": "val", "test": "test", "testing": "test"}
+
+
+@dataclass(frozen=True)
+class SplitEntry:
+    path: Path
+    label: str
+    split: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    entries: list[SplitEntry]
+    method: str  # how the split was made, for the log
+
+    def of(self, split: str) -> list[SplitEntry]:
+        return [e for e in self.entries if e.split == split]
+
+
+def _manifest_split(samples: list[Sample]) -> list[str] | None:
+    values = [s.split for s in samples]
+    if all(v is None for v in values):
+        return None
+    known = [_SPLIT_ALIASES.get(v.lower()) if v else None for v in values]
+    if all(k is None for k in known):
+        return None  # a split column with other meanings (e.g. "shared"): not ours to interpret
+    unknown = sorted({v for v, k in zip(values, known) if k is None and v})
+    if unknown or any(v is None for v in values):
+        raise DataError(f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
+                        "fill it for every row or remove the column")
+    return known
+
+
+def _fold_split(samples: list[Sample], val_fold: str | None) -> tuple[list[str], str]:
+    folds = sorted({s.fold for s in samples}, key=lambda f: (len(f), f))
+    if len(folds) < 2:
+        raise DataError(f"the fold column has a single value ({folds[0]}); need at least two folds")
+    chosen = val_fold if val_fold is not None else folds[-1]
+    if chosen not in folds:
+        raise DataError(f"data.val_fold={chosen} is not a fold of this data set; folds: {', '.join(folds)}")
+    return ["val" if s.fold == chosen else "train" for s in samples], f"fold {chosen} for validation"
+
+
+def _quotas(count: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    n_val = max(1, round(count * val_fraction))
+    n_test = max(1, round(count * test_fraction)) if test_fraction > 0 else 0
+    return n_val, n_test
+
+
+def _stratified(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for index, sample in enumerate(samples):
+        by_label[sample.label].append(index)
+    splits = ["train"] * len(samples)
+    for label in sorted(by_label):
+        indices = by_label[label]
+        n_val, n_test = _quotas(len(indices), val_fraction, test_fraction)
+        order = rng.permutation(len(indices))
+        for rank, position in enumerate(order):
+            if rank < n_val:
+                splits[indices[position]] = "val"
+            elif rank < n_val + n_test:
+                splits[indices[position]] = "test"
+    return splits
+
+
+def _grouped(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> list[str]:
+    """Whole groups per split, stratified by each group's majority label."""
+    rng = np.random.default_rng(seed)
+    members: dict[str, list[int]] = defaultdict(list)
+    for index, sample in enumerate(samples):
+        members[sample.group or f"__file_{index}"].append(index)
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for group, indices in sorted(members.items()):
+        majority = Counter(samples[i].label for i in indices).most_common(1)[0][0]
+        by_label[majority].append(group)
+    splits = ["train"] * len(samples)
+    for label in sorted(by_label):
+        groups = by_label[label]
+        if len(groups) < 2 + (test_fraction > 0):
+            continue  # too few groups to split this label: checked per label afterwards
+        n_val, n_test = _quotas(len(groups), val_fraction, test_fraction)
+        for rank, position in enumerate(rng.permutation(len(groups))):
+            split = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+            for index in members[groups[position]]:
+                splits[index] = split
+    return splits
+
+
+def check_class_sizes(samples: list[Sample], need_test: bool) -> None:
+    counts = Counter(s.label for s in samples)
+    if not counts:
+        raise DataError("the data set is empty: no readable files")
+    if len(counts) < 2:
+        raise DataError(f"only one class ({next(iter(counts))}); a classifier needs at least two labels")
+    minimum = 3 if need_test else 2
+    small = sorted(f"{label} ({n})" for label, n in counts.items() if n < minimum)
+    if small:
+        raise DataError(f"class(es) with fewer than {minimum} examples: {', '.join(small)}; each class needs one per "
+                        "split (train, val" + (", test" if need_test else "") + "): add files or drop the class")
+
+
+def make_split(samples: list[Sample], *, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0,
+               val_fold: str | None = None) -> SplitPlan:
+    """Assign every sample to train/val[/test]; fails when a split would lack a class."""
+    check_class_sizes(samples, need_test=test_fraction > 0)
+    manifest = _manifest_split(samples)
+    if manifest is not None:
+        splits, method = manifest, "the manifest's split column"
+    elif any(s.fold for s in samples):
+        if not all(s.fold for s in samples):
+            raise DataError("the fold column is empty for some rows; fill it for every row or remove it")
+        splits, method = _fold_split(samples, val_fold)
+    elif any(s.group for s in samples):
+        splits = _grouped(samples, val_fraction, test_fraction, seed)
+        method = f"groups kept whole, stratified, seed {seed}"
+    else:
+        splits = _stratified(samples, val_fraction, test_fraction, seed)
+        method = f"stratified random, seed {seed}"
+    plan = SplitPlan([SplitEntry(s.path, s.label, split, s.group) for s, split in zip(samples, splits)], method)
+    _check_plan(plan)
+    return plan
+
+
+def _check_plan(plan: SplitPlan) -> None:
+    train_labels = {e.label for e in plan.of("train")}
+    val_labels = {e.label for e in plan.of("val")}
+    if not plan.of("val"):
+        raise DataError(f"no validation files ({plan.method}); lower the fraction or add files")
+    missing = sorted({e.label for e in plan.entries} - train_labels)
+    if missing:
+        raise DataError(f"no training files for class(es) {', '.join(missing)} ({plan.method}); add files")
+    missing_val = sorted(train_labels - val_labels)
+    if missing_val:
+        raise DataError(f"no validation files for class(es) {', '.join(missing_val)} ({plan.method}); "
+                        "add files or groups for them")
+
+
+def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
+    """``path,label,split[,group]``; paths relative to ``root`` when they lie under it."""
+    with_group = any(e.group for e in plan.entries)
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
+        for entry in plan.entries:
+            writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
+
+
+def read_split(path: Path) -> SplitPlan:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found; is this a run folder?")
+    with path.open(newline="") as handle:
+        entries = [SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
+                   for row in csv.DictReader(handle)]
+    return SplitPlan(entries, f"read from {path}")

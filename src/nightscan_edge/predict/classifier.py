@@ -1,0 +1,159 @@
+"""One interface over the two models that score windows: the exported edge artifact and the server's model.
+
+Both answer ``probabilities(batch) -> (N, classes)`` on inputs built from the same spec, so windowing,
+merging and the server's response are computed by the same code. The edge side is built **only** from the
+artifact's embedded manifest (the phone has nothing else); the server side from a run's checkpoint.
+"""
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+
+# When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
+# the parity reference), then the other portable runtimes.
+BUNDLE_PREFERENCE = ("model.onnx", "model_int8.onnx", "model.tflite", "model_int8.tflite", "model.pte", "model_int8.pte")
+ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
+EDGE_BATCH_SIZE = 64
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be used for prediction (wrong format, no manifest, broken bundle)."""
+
+
+def calibrate(probabilities: np.ndarray, temperature: float | None) -> np.ndarray:
+    """Temperature-scale probabilities: softmax(log(p) / T) equals softmax(logits / T)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if temperature is None or temperature == 1.0:
+        return probabilities.astype(np.float32)
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / float(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@dataclass
+class Classifier:
+    """Scores preprocessed inputs (audio windows ``(N, clip_samples)`` or images ``(N, C, H, W)``)."""
+
+    name: str
+    run_id: str
+    labels: list[str]
+    spec: AudioSpec | ImageSpec
+    predict_batch: Callable[[np.ndarray], np.ndarray]
+    temperature: float | None = None
+    batch_size: int = EDGE_BATCH_SIZE
+    source: str = "edge"
+    description: str = ""
+    _keep_alive: list[Any] = field(default_factory=list, repr=False)  # e.g. a bundle's temporary folder
+
+    @property
+    def input_kind(self) -> str:
+        return self.spec.kind
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for any number of inputs, in model-sized batches."""
+        inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+        parts = [self.predict_batch(inputs[i:i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
+        raw = np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
+        if raw.shape[-1] != len(self.labels):
+            raise ArtifactError(f"{self.description or self.name}: model returned {raw.shape[-1]} scores for {len(self.labels)} labels")
+        return calibrate(raw, self.temperature)
+
+
+def _artifact_from_bundle(bundle: Path, holder: list[Any]) -> Path:
+    try:
+        archive = zipfile.ZipFile(bundle)
+    except zipfile.BadZipFile as error:
+        raise ArtifactError(f"{bundle} is not a valid bundle.zip ({error}); pass the export's bundle.zip or a model file") from error
+    with archive:
+        names = {Path(name).name: name for name in archive.namelist()}
+        choice = next((names[name] for name in BUNDLE_PREFERENCE if name in names), None)
+        if choice is None:
+            raise ArtifactError(f"{bundle} holds no model file ({', '.join(BUNDLE_PREFERENCE)}); re-run the export")
+        folder = tempfile.TemporaryDirectory(prefix="nightscan-bundle-")
+        holder.append(folder)
+        return Path(archive.extract(choice, folder.name))
+
+
+def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Classifier:
+    """Open an exported artifact (or bundle.zip) with its embedded manifest; refuse anything else clearly."""
+    artifact = Path(artifact)
+    if not artifact.exists():
+        raise FileNotFoundError(f"{artifact} does not exist; pass an exported model (.onnx/.tflite/.pte) or bundle.zip")
+    if artifact.is_dir():
+        raise ArtifactError(f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip")
+    if artifact.suffix.lower() not in ARTIFACT_SUFFIXES:
+        raise ArtifactError(
+            f"{artifact.name} is not an exported model; expected one of {', '.join(ARTIFACT_SUFFIXES)} "
+            "(Core ML .mlpackage runs only on Apple devices)"
+        )
+    holder: list[Any] = []
+    model_path = _artifact_from_bundle(artifact, holder) if artifact.suffix.lower() == ".zip" else artifact
+
+    from nightscan_edge.export import ManifestError
+    from nightscan_edge.runtime import load_runner
+
+    try:
+        runner = load_runner(model_path, threads=threads)
+    except ManifestError as error:
+        raise ArtifactError(f"{artifact}: no NightScan manifest embedded ({error}); export it with `nightscan-edge export`") from error
+    except (ValueError, RuntimeError, OSError) as error:
+        raise ArtifactError(f"{artifact}: cannot be loaded as a {model_path.suffix} model ({error})") from error
+    manifest = runner.manifest
+    try:
+        spec = spec_from_dict(manifest["input"]["spec"])
+        labels = list(manifest["labels"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ArtifactError(f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export") from error
+    return Classifier(
+        name=manifest.get("model_name", model_path.stem),
+        run_id=manifest.get("run_id", ""),
+        labels=labels,
+        spec=spec,
+        predict_batch=runner.predict,
+        temperature=manifest.get("temperature"),
+        batch_size=EDGE_BATCH_SIZE if getattr(runner, "dynamic_batch", False) else 1,
+        source="edge",
+        description=f"{artifact.name} ({manifest.get('format', model_path.suffix)}, {manifest.get('precision', '?')})",
+        _keep_alive=holder + [runner],
+    )
+
+
+def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = True) -> Classifier:
+    """The server-side model: the run's FP32 PyTorch model, or its distillation teacher when it has one."""
+    import torch
+
+    from nightscan_edge.checkpoint import load_trained_model
+
+    trained = load_trained_model(run_or_checkpoint)
+    teacher = (trained.config.get("train") or {}).get("teacher") if use_teacher else None
+    if teacher:
+        if not Path(teacher).exists():
+            raise FileNotFoundError(f"the run's teacher {teacher} is missing; restore it or pass --no-teacher")
+        trained = load_trained_model(teacher)
+    model = trained.model.eval()
+
+    def predict_batch(inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            tensor = torch.from_numpy(inputs)
+            logits = model.forward_waveform(tensor) if trained.spec.kind == "audio" else model(tensor)
+            return torch.softmax(logits, dim=-1).numpy()
+
+    return Classifier(
+        name=trained.model_name,
+        run_id=trained.run_id,
+        labels=trained.labels,
+        spec=trained.spec,
+        predict_batch=predict_batch,
+        temperature=trained.temperature,
+        batch_size=32,
+        source="server",
+        description=f"{trained.checkpoint_path} (PyTorch FP32)",
+    )

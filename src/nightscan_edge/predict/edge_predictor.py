@@ -1,0 +1,130 @@
+"""``EdgePredictor``: the field app's policy -- edge model first, the server only when the edge is unsure.
+
+A window (audio) or image whose calibrated top-1 confidence is below ``threshold`` is sent to the server;
+if the server cannot answer in ``timeout_s`` the edge result is kept and flagged ``fallback_failed``, so a
+prediction is never lost. Without ``server_url`` it is a plain edge predictor (the ``predict`` command).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from nightscan_edge.audio.decode import AudioDecodeError
+from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
+from nightscan_edge.predict.inputs import InputError, expand_paths
+from nightscan_edge.predict.scoring import score_audio_batches, score_image
+from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
+from nightscan_edge.predict.windows import Detection, ScoredWindow, merge_windows, top_k_labels
+
+
+@dataclass
+class FilePrediction:
+    """Everything predicted for one file; ``error`` is set when (part of) the file could not be processed."""
+
+    file: str
+    detections: list[Detection] = field(default_factory=list)
+    error: str | None = None
+    windows: int = 0
+    sent_to_server: int = 0
+    fallback_failed: int = 0
+    kind: str = "audio"
+
+    @property
+    def best(self) -> Detection | None:
+        return max(self.detections, key=lambda d: d.confidence, default=None)
+
+
+class EdgePredictor:
+    def __init__(self, edge_artifact: str | Path | Classifier, server_url: str | None = None, threshold: float = 0.8,
+                 timeout_s: float = 5.0, hop_seconds: float | None = None, top_k: int = 1, threads: int | None = None) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1; got {top_k}")
+        self.classifier = edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        self.threshold = threshold
+        self.hop_seconds = hop_seconds
+        self.top_k = top_k
+        self.server = ServerClient(server_url, timeout_s) if server_url else None
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    def __enter__(self) -> "EdgePredictor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- fallback ------------------------------------------------------------------------------------------
+    def _needs_server(self, confidence: float) -> bool:
+        return self.server is not None and confidence < self.threshold
+
+    def _server_probabilities(self, answer: ServerAnswer) -> np.ndarray:
+        unknown = sorted(set(answer.probabilities) - set(self.labels))
+        if unknown or answer.label not in self.labels:
+            raise FallbackFailed(f"server model has labels the edge model lacks ({', '.join(unknown) or answer.label})")
+        return np.array([answer.probabilities.get(label, 0.0) for label in self.labels], dtype=np.float32)
+
+    def _ask_server(self, score: ScoredWindow, data: bytes, filename: str, result: FilePrediction) -> None:
+        """Replace ``score`` by the server's answer in place, or flag it ``fallback_failed``."""
+        result.sent_to_server += 1
+        try:
+            score.probabilities = self._server_probabilities(self.server.predict(data, filename))
+            score.source = "server"
+        except FallbackFailed:
+            score.fallback_failed = True
+            result.fallback_failed += 1
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def predict_file(self, path: str | Path) -> FilePrediction:
+        path = Path(path)
+        if self.classifier.input_kind == "image":
+            return self._predict_image(path)
+        return self._predict_audio(path)
+
+    def predict_files(self, paths: Iterable[str | Path]) -> Iterator[FilePrediction]:
+        """Files and folders; a file that fails yields an error result and the batch goes on."""
+        for path in expand_paths(list(paths), self.classifier.input_kind):
+            yield self.predict_file(path)
+
+    def _predict_audio(self, path: Path) -> FilePrediction:
+        result = FilePrediction(str(path), kind="audio")
+        scores: list[ScoredWindow] = []
+        rate = self.classifier.spec.sample_rate
+        try:
+            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds):
+                for window, score in zip(windows, batch_scores):
+                    if self._needs_server(score.confidence):
+                        clip = window.samples[: window.end_sample - window.start_sample]
+                        name = f"{path.stem}_{score.start_s:.3f}s.wav"
+                        self._ask_server(score, wav_bytes(clip, rate), name, result)
+                scores.extend(batch_scores)
+        except (InputError, AudioDecodeError, OSError) as error:
+            result.error = str(error)  # windows scored before a truncation are kept
+        result.windows = len(scores)
+        result.detections = merge_windows(scores, self.labels, self.top_k)
+        return result
+
+    def _predict_image(self, path: Path) -> FilePrediction:
+        result = FilePrediction(str(path), kind="image")
+        try:
+            score = ScoredWindow(float("nan"), float("nan"), score_image(self.classifier, path), "edge")
+            if self._needs_server(score.confidence):
+                self._ask_server(score, path.read_bytes(), path.name, result)
+        except (InputError, OSError) as error:
+            result.error = str(error)
+            return result
+        result.windows = 1
+        label = self.labels[score.top_index]
+        result.detections = [Detection(None, None, label, score.confidence, score.source,
+                                       top_k_labels(score.probabilities, self.labels, self.top_k), score.fallback_failed)]
+        return result

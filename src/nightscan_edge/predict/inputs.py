@@ -1,0 +1,89 @@
+"""Turning files into model inputs using only the spec: streamed audio windows, normalised images.
+
+Photos are decoded with PIL and normalised with numpy (no torchvision, no training code), exactly the steps
+written in docs/predict.md so that a phone app can repeat them.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
+from nightscan_edge.predict.windows import Window, hop_samples, sliding_windows
+from nightscan_edge.spec import AudioSpec, ImageSpec
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
+DECODE_BLOCK_SECONDS = 30.0
+
+
+class InputError(ValueError):
+    """A file that cannot be turned into model input (wrong kind, corrupt, empty)."""
+
+
+def looks_like_image(path: Path) -> bool:
+    """Image by suffix or magic bytes (RIFF is WAV too, so it only counts with an image suffix)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return any(head.startswith(magic) for magic in _IMAGE_MAGIC if magic != b"RIFF")
+
+
+def expand_paths(paths: list[str | Path], input_kind: str) -> list[Path]:
+    """Files as given (so a bad file gets an error row) plus the matching media files inside folders."""
+    suffixes = AUDIO_SUFFIXES if input_kind == "audio" else IMAGE_SUFFIXES
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+        else:
+            files.append(path)
+    return files
+
+
+def check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
+
+
+def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None) -> Iterator[Window]:
+    """Stream a recording of any length as model windows (see docs/predict.md for the rules)."""
+    check_readable(path)
+    if looks_like_image(path):
+        raise InputError(f"{path} is an image but this model classifies audio; pass WAV/FLAC/OGG/MP3 files or a photo model")
+    hop = hop_samples(spec.clip_samples, spec.sample_rate, hop_seconds)
+    blocks = iter_audio_blocks(path, spec.sample_rate, block_seconds=DECODE_BLOCK_SECONDS)
+    try:
+        yield from sliding_windows(blocks, spec.clip_samples, hop, spec.pad_mode)
+    except AudioDecodeError as error:
+        raise InputError(str(error)) from error
+
+
+def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
+    """One image -> ``(C, H, W)`` float32: convert, bilinear resize to a square, scale to [0,1], normalise."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = str(source) if isinstance(source, Path) else "upload"
+    if isinstance(source, Path):
+        check_readable(source)
+        if source.suffix.lower() in AUDIO_SUFFIXES:
+            raise InputError(f"{source} is audio but this model classifies photos; pass JPEG/PNG files or an audio model")
+    try:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
+            image = image.convert("L" if spec.channels == 1 else "RGB")
+            image = image.resize((spec.image_size, spec.image_size), Image.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"{name}: not a readable image ({error}); expected JPEG or PNG") from error
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1), dtype=np.float32)

@@ -1,0 +1,43 @@
+"""Scoring whole files with one classifier: windows of a recording, or one image.
+
+Shared by the edge predictor (which may then replace unsure windows with the server's answer) and the
+server's ``POST /api/predict`` (which summarises the windows into one file-level answer).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from nightscan_edge.predict.classifier import Classifier
+from nightscan_edge.predict.inputs import audio_windows, image_array
+from nightscan_edge.predict.windows import ScoredWindow, Window, batched
+
+
+def score_audio_batches(classifier: Classifier, path: Path, hop_seconds: float | None = None,
+                        batch_windows: int = 64) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
+    """Yield (windows, scores) batch by batch, so callers can stream and keep the samples of unsure windows."""
+    rate = classifier.spec.sample_rate
+    for batch in batched(audio_windows(path, classifier.spec, hop_seconds), batch_windows):
+        probabilities = classifier.probabilities(np.stack([window.samples for window in batch]))
+        yield batch, [
+            ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
+            for window, row in zip(batch, probabilities)
+        ]
+
+
+def score_audio(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> list[ScoredWindow]:
+    return [score for _, scores in score_audio_batches(classifier, path, hop_seconds) for score in scores]
+
+
+def score_image(classifier: Classifier, source: Path | bytes) -> np.ndarray:
+    """Calibrated class probabilities for one image."""
+    return classifier.probabilities(image_array(source, classifier.spec)[None])[0]
+
+
+def summarise(scores: list[ScoredWindow], labels: list[str]) -> tuple[str, float, dict[str, float]]:
+    """File-level answer from windows: the mean of their probabilities (one window: that window)."""
+    mean = np.mean([score.probabilities for score in scores], axis=0)
+    best = int(np.argmax(mean))
+    return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean)}

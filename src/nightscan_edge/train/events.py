@@ -1,0 +1,118 @@
+"""Typed training events and the append-only ``events.jsonl`` writer (the web UI's feed).
+
+Each event is a dataclass with its own fields; ``type`` and ``time`` are added on write. The writer flushes
+every line, so a reader tailing the file never sees half an event and a crash loses at most the event being
+written.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass
+class Event:
+    type: ClassVar[str] = "event"
+
+    def as_record(self) -> dict:
+        return {"type": self.type, "time": time.time(), **asdict(self)}
+
+
+@dataclass
+class RunStart(Event):
+    type: ClassVar[str] = "run_start"
+    run_id: str
+    model: str
+    labels: list[str]
+    epochs: int
+    batches_per_epoch: int
+    resumed_from_epoch: int | None = None
+
+
+@dataclass
+class BatchEnd(Event):
+    type: ClassVar[str] = "batch_end"
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    samples_per_s: float
+
+
+@dataclass
+class EpochEnd(Event):
+    type: ClassVar[str] = "epoch_end"
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    val_macro_f1: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class Log(Event):
+    type: ClassVar[str] = "log"
+    level: str
+    message: str
+
+
+@dataclass
+class RunEnd(Event):
+    type: ClassVar[str] = "run_end"
+    status: str  # done | failed | cancelled
+    best_val_acc: float | None
+    best_epoch: int | None
+    error: str | None = None
+
+    def as_record(self) -> dict:
+        record = super().as_record()
+        if self.status != "failed":
+            record.pop("error")
+        return record
+
+
+EVENT_TYPES = {cls.type: cls for cls in (RunStart, BatchEnd, EpochEnd, Log, RunEnd)}
+
+
+class EventLog:
+    """Appends events to ``events.jsonl``; ``read_events`` parses them back (tests, resume, the web)."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+
+    def write(self, event: Event) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(event.as_record()) + "\n")
+            handle.flush()
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every complete line of an events file (a trailing half-written line is ignored)."""
+    events = []
+    if not Path(path).is_file():
+        return events
+    for line in Path(path).read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def write_status(run_dir: Path, status: str, **fields) -> None:
+    """``status.json`` written atomically (the web reads it while the worker runs)."""
+    payload = {"status": status, "updated": time.time(), **fields}
+    path = Path(run_dir) / "status.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    temporary.replace(path)

@@ -1,0 +1,61 @@
+"""``create_app(settings)``: wires the store, the job runner, the security middleware and the routers."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from nightscan_edge import __version__
+from nightscan_edge.web.jobs import JobRunner
+from nightscan_edge.web.routers import datasets, exports, models, runs, ws
+from nightscan_edge.web.security import SecurityMiddleware
+from nightscan_edge.web.settings import Settings
+from nightscan_edge.web.store import Store
+
+WEB_DIR = Path(__file__).parent
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A ready FastAPI app; its lifespan starts the job runner (which first reconciles runs left running)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_path)
+    runner = JobRunner(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
+
+    app = FastAPI(title="NightScan Edge", version=__version__, lifespan=lifespan, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.runner = runner
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    templates.env.globals["version"] = __version__
+    app.state.templates = templates
+    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    for router in (models.router, datasets.router, runs.router, exports.router, ws.router):
+        app.include_router(router)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, error: HTTPException):
+        """JSON for the API, a plain page for people."""
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+        return templates.TemplateResponse(request, "error.html", {"status": error.status_code,
+                                                                  "detail": error.detail},
+                                          status_code=error.status_code)
+
+    return app

@@ -1,0 +1,178 @@
+"""Datasets: register a folder under the allowed roots or upload a zip; each is inspected once on intake."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
+
+from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.web.settings import Settings
+from nightscan_edge.web.store import Store
+from nightscan_edge.web.uploads import UploadError, extract_zip, resolve_under_roots
+
+router = APIRouter(tags=["datasets"])
+
+
+class RegisterRequest(BaseModel):
+    path: str
+    name: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def inspect_summary(path: Path) -> dict:
+    """Classes, counts and unreadable files, from the training engine's own dataset reader."""
+    from nightscan_edge.data import inspect_dataset
+
+    try:
+        return _jsonable(inspect_dataset(path))
+    except (ValueError, FileNotFoundError) as error:
+        raise UploadError(f"{path} is not a usable dataset: {error}") from None
+
+
+def _new_id(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "dataset"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def register_dataset(store: Store, settings: Settings, path: str | Path, name: str | None,
+                     source: str = "folder") -> dict:
+    real = resolve_under_roots(path, settings.roots)
+    existing = store.dataset_by_path(str(real))
+    if existing:
+        raise UploadError(f"{real} is already registered as dataset {existing['id']}")
+    summary = inspect_summary(real)
+    name = (name or "").strip() or real.name
+    return store.add_dataset(_new_id(name), name, str(real), source, summary)
+
+
+async def register_upload(store: Store, settings: Settings, request: Request, upload: UploadFile,
+                          name: str | None) -> dict:
+    size = upload.size if upload.size is not None else None
+    if size is None:
+        upload.file.seek(0, 2)
+        size = upload.file.tell()
+        upload.file.seek(0)
+    if size > settings.max_upload_bytes:
+        raise UploadError(f"the upload is {size / 2**20:.1f} MB, over the {settings.max_upload_mb:g} MB limit")
+    if not (upload.filename or "").lower().endswith(".zip"):
+        raise UploadError("upload a .zip of a folder with one sub-folder per class (or a manifest.csv)")
+    name = (name or "").strip() or Path(upload.filename).stem
+    dataset_id = _new_id(name)
+    destination = settings.uploads_dir / dataset_id
+
+    def intake() -> dict:
+        with tempfile.NamedTemporaryFile(suffix=".zip", dir=settings.data_dir) as spooled:
+            shutil.copyfileobj(upload.file, spooled)
+            spooled.flush()
+            root = extract_zip(Path(spooled.name), destination, int(settings.max_unzipped_mb * 2**20))
+        try:
+            summary = inspect_summary(root)
+        except BaseException:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
+        return store.add_dataset(dataset_id, name, str(root.resolve()), "upload", summary)
+
+    return await run_in_threadpool(intake)
+
+
+def _check_declared_size(request: Request, settings: Settings) -> None:
+    """Refuse an oversized upload before reading it (browsers always declare the length of a form post)."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        raise HTTPException(411, "send a Content-Length header with uploads")
+    if int(declared) > settings.max_upload_bytes + 64 * 1024:
+        raise HTTPException(413, f"the upload is over the {settings.max_upload_mb:g} MB limit")
+
+
+# JSON API
+@router.get("/api/datasets")
+def list_datasets(store: StoreDep) -> list[dict]:
+    return store.datasets()
+
+
+@router.get("/api/datasets/{dataset_id}")
+def get_dataset(dataset_id: str, store: StoreDep) -> dict:
+    dataset = store.dataset(dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"unknown dataset {dataset_id!r}")
+    return dataset
+
+
+@router.post("/api/datasets", status_code=201)
+def api_register(body: RegisterRequest, store: StoreDep, settings: SettingsDep) -> dict:
+    try:
+        return register_dataset(store, settings, body.path, body.name)
+    except UploadError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+@router.post("/api/datasets/upload", status_code=201)
+async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -> dict:
+    _check_declared_size(request, settings)
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) and not hasattr(upload, "filename"):
+        raise HTTPException(400, "send the zip in a multipart field named 'file'")
+    try:
+        return await register_upload(store, settings, request, upload, form.get("name"))
+    except UploadError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+# pages
+def _page(request: Request, templates, store: Store, settings: Settings, status_code: int = 200, **context):
+    return templates.TemplateResponse(request, "datasets.html", {
+        "page": "datasets", "datasets": store.datasets(), "roots": settings.roots,
+        "max_upload_mb": settings.max_upload_mb, **context}, status_code=status_code)
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    return _page(request, templates, store, settings)
+
+
+@router.post("/datasets/register", response_class=HTMLResponse)
+async def register_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    form = await request.form()
+    path, name = str(form.get("path", "")), str(form.get("name", ""))
+    try:
+        dataset = await run_in_threadpool(register_dataset, store, settings, path, name)
+    except UploadError as error:
+        return _page(request, templates, store, settings, 400, error=str(error), path=path, name=name)
+    return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)
+
+
+@router.post("/datasets/upload", response_class=HTMLResponse)
+async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    _check_declared_size(request, settings)
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        if upload is None or not getattr(upload, "filename", ""):
+            raise UploadError("choose a .zip file to upload")
+        dataset = await register_upload(store, settings, request, upload, str(form.get("name", "")))
+    except UploadError as error:
+        return _page(request, templates, store, settings, 400, error=str(error))
+    return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)

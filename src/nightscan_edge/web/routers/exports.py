@@ -1,0 +1,123 @@
+"""Export and benchmark jobs for a finished run, and downloads of every artifact (bundle.zip included)."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from nightscan_edge.web.deps import RunnerDep, StoreDep
+from nightscan_edge.web.files import download, list_files
+from nightscan_edge.web.jobs import JobError, log_tail
+from nightscan_edge.web.routers.runs import get_run_or_404
+from nightscan_edge.web.store import Store
+
+router = APIRouter(tags=["exports"])
+
+# The documented export formats (docs/architecture.md); the export package's own table wins when present.
+DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
+
+
+class ExportRequest(BaseModel):
+    formats: list[str] = Field(default_factory=lambda: ["onnx"])
+    int8: bool = False
+
+
+def export_format_choices() -> tuple[str, ...]:
+    try:
+        from nightscan_edge.export import FORMATS
+    except ImportError:
+        return DOCUMENTED_FORMATS
+    return tuple(FORMATS)
+
+
+def get_export_or_404(store: Store, export_id: str) -> dict:
+    job = store.export(export_id)
+    if job is None:
+        raise HTTPException(404, f"unknown export {export_id!r}")
+    return job
+
+
+def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> dict:
+    known = export_format_choices()
+    unknown = [f for f in formats if f not in known]
+    if not formats or unknown:
+        raise HTTPException(422, f"choose formats among {', '.join(known)}"
+                                 + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    if run["status"] != "done" or not (Path(run["run_dir"]) / "best.ckpt").is_file():
+        raise HTTPException(409, f"run {run['id']} is {run['status']}; only a finished run with best.ckpt exports")
+    export_id = f"export-{secrets.token_hex(3)}"
+    exports_dir = Path(run["run_dir"]) / "exports"
+    return store.add_export(export_id, run["id"], "export", {"formats": formats, "int8": int8},
+                            str(exports_dir / export_id), str(exports_dir / f"{export_id}.log"))
+
+
+def create_bench(store: Store, export: dict) -> dict:
+    if export["kind"] != "export" or export["status"] != "done":
+        raise HTTPException(409, f"{export['id']} is {export['status']}; benchmark a finished export")
+    run = get_run_or_404(store, export["run_id"])
+    bench_id = f"bench-{secrets.token_hex(3)}"
+    bench_dir = Path(run["run_dir"]) / "bench"
+    return store.add_export(bench_id, run["id"], "bench", {"artifact_dir": export["out_dir"], "export_id": export["id"]},
+                            str(bench_dir / bench_id), str(bench_dir / f"{bench_id}.log"))
+
+
+def export_view(job: dict) -> dict:
+    view = {**job, "files": list_files(Path(job["out_dir"]))}
+    if job["status"] == "failed":
+        view["log_tail"] = log_tail(Path(job["log_path"]), lines=15)
+    return view
+
+
+# JSON API
+@router.post("/api/runs/{run_id}/exports", status_code=201)
+def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict:
+    return create_export(store, get_run_or_404(store, run_id), body.formats, body.int8)
+
+
+@router.get("/api/runs/{run_id}/exports")
+def api_list_exports(run_id: str, store: StoreDep) -> list[dict]:
+    get_run_or_404(store, run_id)
+    return [export_view(job) for job in store.exports(run_id=run_id)]
+
+
+@router.get("/api/exports/{export_id}")
+def api_get_export(export_id: str, store: StoreDep) -> dict:
+    return export_view(get_export_or_404(store, export_id))
+
+
+@router.post("/api/exports/{export_id}/bench", status_code=201)
+def api_bench(export_id: str, store: StoreDep) -> dict:
+    return create_bench(store, get_export_or_404(store, export_id))
+
+
+@router.post("/api/exports/{export_id}/cancel")
+def api_cancel_export(export_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+    get_export_or_404(store, export_id)
+    try:
+        runner.cancel("exports", export_id)
+    except JobError as error:
+        raise HTTPException(409, str(error)) from None
+    return store.export(export_id)
+
+
+@router.get("/exports/{export_id}/files/{relative:path}")
+def export_file(export_id: str, relative: str, store: StoreDep):
+    return download(Path(get_export_or_404(store, export_id)["out_dir"]), relative)
+
+
+# page forms
+@router.post("/runs/{run_id}/exports")
+async def export_form(run_id: str, request: Request, store: StoreDep):
+    form = await request.form()
+    run = get_run_or_404(store, run_id)
+    create_export(store, run, [str(f) for f in form.getlist("formats")], form.get("int8") in ("on", "true"))
+    return RedirectResponse(f"/runs/{run_id}#exports", status_code=303)
+
+
+@router.post("/exports/{export_id}/bench")
+def bench_form(export_id: str, store: StoreDep):
+    job = create_bench(store, get_export_or_404(store, export_id))
+    return RedirectResponse(f"/runs/{job['run_id']}#exports", status_code=303)

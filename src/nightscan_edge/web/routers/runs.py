@@ -1,0 +1,219 @@
+"""Training runs: new-run form, history, live page, cancel/resume, report and downloads."""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.web.events import EVENTS_FILE
+from nightscan_edge.web.files import download, list_files
+from nightscan_edge.web.forms import RunConfigError, form_fields, parse_form, preset_values, validate_run_config
+from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.settings import Settings
+from nightscan_edge.web.store import Store
+
+router = APIRouter(tags=["runs"])
+
+
+class RunRequest(BaseModel):
+    model: str
+    dataset_id: str
+    config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
+    overrides: list[str] = Field(default_factory=list, description="CLI-style section.key=value strings")
+
+
+def get_run_or_404(store: Store, run_id: str) -> dict:
+    run = store.run(run_id)
+    if run is None:
+        raise HTTPException(404, f"unknown run {run_id!r}")
+    return run
+
+
+def create_run(store: Store, settings: Settings, model: str, dataset_id: str, values: dict,
+               overrides: list[str]) -> dict:
+    dataset = store.dataset(dataset_id)
+    if dataset is None:
+        raise RunConfigError(f"unknown dataset {dataset_id!r}; register it on the datasets page first",
+                             {"dataset": "unknown dataset"})
+    _, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
+    run_dir = settings.runs_dir / run_id
+    return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))
+
+
+def read_report(run: dict) -> dict | None:
+    path = Path(run["run_dir"]) / "report.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def run_view(store: Store, run: dict) -> dict:
+    run_dir = Path(run["run_dir"])
+    return {
+        **run,
+        "worker_status": read_status(run_dir),
+        "files": list_files(run_dir, skip=("exports", "bench")),
+        "exports": store.exports(run_id=run["id"]),
+        "resumable": run["status"] in ("interrupted", "cancelled", "failed") and (run_dir / "last.ckpt").is_file(),
+        "dataset": store.dataset(run["dataset_id"]) if run["dataset_id"] else None,
+    }
+
+
+# JSON API
+@router.get("/api/runs")
+def api_list_runs(store: StoreDep) -> list[dict]:
+    return store.runs()
+
+
+@router.post("/api/runs", status_code=201)
+def api_create_run(body: RunRequest, store: StoreDep, settings: SettingsDep) -> dict:
+    try:
+        return create_run(store, settings, body.model, body.dataset_id, body.config, body.overrides)
+    except RunConfigError as error:
+        raise HTTPException(422, {"message": str(error), "fields": error.fields}) from None
+
+
+@router.get("/api/runs/{run_id}")
+def api_get_run(run_id: str, store: StoreDep) -> dict:
+    return run_view(store, get_run_or_404(store, run_id))
+
+
+@router.get("/api/runs/{run_id}/report")
+def api_report(run_id: str, store: StoreDep) -> dict:
+    report = read_report(get_run_or_404(store, run_id))
+    if report is None:
+        raise HTTPException(404, f"run {run_id} has no report.json yet (written when training ends)")
+    return report
+
+
+@router.get("/api/runs/{run_id}/log")
+def api_log(run_id: str, store: StoreDep, lines: int = 50) -> dict:
+    run = get_run_or_404(store, run_id)
+    return {"lines": log_tail(Path(run["run_dir"]) / WORKER_LOG, lines=min(max(lines, 1), 500)).splitlines()}
+
+
+def _transition(store: Store, runner, run_id: str, action: str) -> dict:
+    get_run_or_404(store, run_id)
+    try:
+        if action == "cancel":
+            runner.cancel("runs", run_id)
+        else:
+            runner.resume(run_id)
+    except JobError as error:
+        raise HTTPException(409, str(error)) from None
+    return store.run(run_id)
+
+
+@router.post("/api/runs/{run_id}/cancel")
+def api_cancel(run_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+    return _transition(store, runner, run_id, "cancel")
+
+
+@router.post("/api/runs/{run_id}/resume")
+def api_resume(run_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+    return _transition(store, runner, run_id, "resume")
+
+
+@router.get("/runs/{run_id}/files/{relative:path}")
+def run_file(run_id: str, relative: str, store: StoreDep):
+    return download(Path(get_run_or_404(store, run_id)["run_dir"]), relative)
+
+
+# pages
+@router.get("/runs", response_class=HTMLResponse)
+def history_page(request: Request, store: StoreDep, templates: TemplatesDep):
+    runs = store.runs()
+    datasets = {d["id"]: d for d in store.datasets()}
+    for run in runs:
+        status = read_status(Path(run["run_dir"]))
+        run["best_val_acc"] = status.get("best_val_acc")
+        run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
+        run["resumable"] = run["status"] in ("interrupted", "cancelled", "failed") and \
+            (Path(run["run_dir"]) / "last.ckpt").is_file()
+    return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
+
+
+def _new_run_page(request: Request, templates, store: Store, model: str | None, dataset_id: str | None,
+                  values: dict | None = None, errors: dict | None = None, message: str | None = None,
+                  status_code: int = 200):
+    from nightscan_edge.web.routers.models import cached_catalogue
+
+    catalogue = cached_catalogue()
+    names = [m["name"] for m in catalogue]
+    model = model if model in names else names[0]
+    kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
+    preset = preset_values(model)
+    shown = preset if values is None else values
+    return templates.TemplateResponse(request, "new_run.html", {
+        "page": "new", "models": catalogue, "model": model, "datasets": store.datasets(),
+        "dataset_id": dataset_id, "fields": form_fields(shown, kind), "errors": errors or {},
+        "message": message}, status_code=status_code)
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+def new_run_page(request: Request, store: StoreDep, templates: TemplatesDep, model: str | None = None,
+                 dataset: str | None = None):
+    return _new_run_page(request, templates, store, model, dataset)
+
+
+def _form_values_for_display(form: dict[str, list[str]]) -> dict:
+    """Re-show exactly what the user typed (even invalid text) next to its error."""
+    shown: dict = {}
+    for name, values in form.items():
+        if "." not in name:
+            continue
+        node = shown
+        parts = name.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        raw = values[-1]
+        node[parts[-1]] = raw.lower() in ("true", "on", "1") if values[0] == "false" else raw
+    return shown
+
+
+@router.post("/runs/new", response_class=HTMLResponse)
+async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    raw_form = await request.form()
+    form = {key: raw_form.getlist(key) for key in raw_form.keys()}
+    model = (form.get("model") or [""])[-1]
+    dataset_id = (form.get("dataset") or [""])[-1]
+    values, errors = parse_form(form)
+    try:
+        if errors:
+            raise RunConfigError("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        run = await run_in_threadpool(create_run, store, settings, model, dataset_id, values, [])
+    except RunConfigError as error:
+        shown = _form_values_for_display(form)
+        return _new_run_page(request, templates, store, model, dataset_id, shown, error.fields, str(error), 422)
+    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep):
+    from nightscan_edge.web.routers.exports import export_format_choices
+
+    run = run_view(store, get_run_or_404(store, run_id))
+    return templates.TemplateResponse(request, "run.html", {
+        "page": "runs", "run": run, "report": read_report(run), "formats": export_format_choices(),
+        "has_events": (Path(run["run_dir"]) / EVENTS_FILE).is_file()})
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_form(run_id: str, store: StoreDep, runner: RunnerDep):
+    _transition(store, runner, run_id, "cancel")
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/resume")
+def resume_form(run_id: str, store: StoreDep, runner: RunnerDep):
+    _transition(store, runner, run_id, "resume")
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)

@@ -1,0 +1,69 @@
+"""``/ws/runs/{run_id}?from=N``: a run's events streamed by tailing its events.jsonl.
+
+Nothing is kept in server memory between connections: a viewer that reloads, reconnects or talks to a
+restarted server passes the index of the next event it needs and receives everything from there. Each
+message is one event from the log plus its ``seq`` index, or ``{"type": "status", ...}`` when the run's
+recorded status changes (e.g. ``interrupted``, which the worker cannot write itself).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from nightscan_edge.web.events import EVENTS_FILE, EventTail
+
+router = APIRouter(tags=["ws"])
+STATUS_CHECK_SECONDS = 1.0
+
+
+async def _wait_for_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+@router.websocket("/ws/runs/{run_id}")
+async def run_events(websocket: WebSocket, run_id: str) -> None:
+    store = websocket.app.state.store
+    settings = websocket.app.state.settings
+    raw_from = websocket.query_params.get("from", "0")
+    run = store.run(run_id)
+    await websocket.accept()
+    if run is None or not raw_from.isdigit():
+        message = f"unknown run {run_id!r}" if run is None else "from must be a non-negative event index"
+        await websocket.send_text(json.dumps({"type": "error", "message": message}))
+        await websocket.close(code=4404 if run is None else 4400)
+        return
+    tail = EventTail(Path(run["run_dir"]) / EVENTS_FILE, start=int(raw_from))
+    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+    last_status: tuple | None = None
+    next_status_check = 0.0
+    try:
+        while not disconnected.done():
+            for event in tail.poll():
+                await websocket.send_text(json.dumps(event))
+            now = time.monotonic()
+            if now >= next_status_check:
+                next_status_check = now + STATUS_CHECK_SECONDS
+                current = store.run(run_id)
+                status = (current["status"], current["error"])
+                if status != last_status:
+                    last_status = status
+                    await websocket.send_text(json.dumps({"type": "status", "status": status[0], "error": status[1],
+                                                          "next": tail.next_seq}))
+            await asyncio.wait({disconnected}, timeout=settings.poll_seconds)
+    except (WebSocketDisconnect, RuntimeError):
+        return  # the viewer left between two sends
+    finally:
+        disconnected.cancel()
+        if websocket.client_state == WebSocketState.CONNECTED:
+            try:
+                await websocket.close()
+            except RuntimeError:
+                pass

@@ -1,0 +1,231 @@
+// Live run page: follows the run's event log over a WebSocket (resuming from the last event seen),
+// draws progress, ETA and loss/accuracy charts, shows the log, the final report and the export jobs.
+(() => {
+  "use strict";
+  const root = document.getElementById("run");
+  const runId = root.dataset.run;
+  const FINAL = ["done", "failed", "cancelled", "interrupted"];
+  let nextSeq = 0;
+  let status = root.dataset.status;
+  let closedForGood = false;
+  let started = null; // {time, batchesDone} at the (re)start, for the ETA
+  let epochs = null;
+  let batchesPerEpoch = null;
+  const logLines = [];
+
+  const el = (tag, text, cls) => {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (cls) node.className = cls;
+    return node;
+  };
+
+  const chart = (id, label, series) => new Chart(document.getElementById(id), {
+    type: "line",
+    data: { labels: [], datasets: series.map(([name, color]) => ({ label: name, data: [], borderColor: color, backgroundColor: color, tension: 0.2 })) },
+    options: { animation: false, responsive: true, scales: { x: { title: { display: true, text: "epoch" } }, y: { title: { display: true, text: label } } } },
+  });
+  const lossChart = chart("loss-chart", "loss", [["train loss", "#1f77b4"], ["val loss", "#ff7f0e"]]);
+  const accChart = chart("acc-chart", "accuracy", [["train acc", "#2ca02c"], ["val acc", "#d62728"]]);
+
+  function setStatus(value, error) {
+    status = value;
+    const badge = document.getElementById("status");
+    badge.textContent = value;
+    badge.className = `status status-${value}`;
+    root.dataset.status = value;
+    document.getElementById("run-error").textContent = error || "";
+    document.getElementById("cancel-form").hidden = !["queued", "running"].includes(value);
+    document.getElementById("export-form").hidden = value !== "done";
+    const hint = document.getElementById("export-hint");
+    if (hint) hint.hidden = value === "done";
+    if (FINAL.includes(value)) {
+      document.getElementById("eta").textContent = "";
+      loadReport();
+      refreshFiles();
+    }
+  }
+
+  function appendLog(line) {
+    logLines.push(line);
+    if (logLines.length > 200) logLines.shift();
+    const pre = document.getElementById("log");
+    pre.textContent = logLines.join("\n");
+    pre.scrollTop = pre.scrollHeight;
+  }
+
+  const fmtSeconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+
+  function onBatch(event) {
+    const batches = event.batches || batchesPerEpoch || 1;
+    // epoch numbers in events start at 0; batch counts from 1 within an epoch
+    const done = event.epoch * batches + event.batch;
+    const total = (epochs || event.epoch + 1) * batches;
+    const progress = document.getElementById("progress");
+    progress.max = total;
+    progress.value = done;
+    document.getElementById("progress-text").textContent =
+      `epoch ${event.epoch + 1} / ${epochs ?? "?"} · batch ${event.batch} / ${batches} · loss ${event.loss.toFixed(4)}`;
+    if (event.samples_per_s) document.getElementById("speed").textContent = `· ${Math.round(event.samples_per_s)} samples/s`;
+    if (!started) started = { time: event.time, done };
+    else if (done > started.done && status === "running") {
+      const rate = (event.time - started.time) / (done - started.done);
+      document.getElementById("eta").textContent = `ETA ${fmtSeconds(rate * (total - done))}`;
+    }
+  }
+
+  function onEpoch(event) {
+    const label = String(event.epoch + 1);
+    for (const [c, a, b] of [[lossChart, event.train_loss, event.val_loss], [accChart, event.train_acc, event.val_acc]]) {
+      c.data.labels.push(label);
+      c.data.datasets[0].data.push(a);
+      c.data.datasets[1].data.push(b);
+      c.update();
+    }
+    appendLog(`epoch ${label}/${event.epochs}: train loss ${event.train_loss.toFixed(4)} acc ${(100 * event.train_acc).toFixed(1)} % · ` +
+      `val loss ${event.val_loss.toFixed(4)} acc ${(100 * event.val_acc).toFixed(1)} % macro-F1 ${event.val_macro_f1.toFixed(3)} · ${event.seconds.toFixed(1)} s`);
+  }
+
+  function onEvent(event) {
+    switch (event.type) {
+      case "run_start":
+        epochs = event.epochs;
+        batchesPerEpoch = event.batches_per_epoch;
+        started = null;
+        if (status === "queued") setStatus("running");
+        appendLog(`start: ${event.model}, ${event.labels.length} classes, ${event.epochs} epochs` +
+          (event.resumed_from_epoch ? ` (resumed at epoch ${event.resumed_from_epoch})` : ""));
+        break;
+      case "batch_end": onBatch(event); break;
+      case "epoch_end": onEpoch(event); break;
+      case "log": appendLog(`[${event.level}] ${event.message}`); break;
+      case "run_end":
+        appendLog(`end: ${event.status}` + (event.best_val_acc != null ? `, best val acc ${(100 * event.best_val_acc).toFixed(1)} % at epoch ${event.best_epoch}` : "") +
+          (event.error ? ` — ${event.error}` : ""));
+        break;
+      case "status": setStatus(event.status, event.error); break;
+      case "error": appendLog(`error: ${event.message}`); break;
+      default: break;
+    }
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${proto}//${location.host}/ws/runs/${encodeURIComponent(runId)}?from=${nextSeq}`);
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (typeof event.seq === "number") {
+        if (event.seq < nextSeq) return; // already seen before a reconnect
+        nextSeq = event.seq + 1;
+      }
+      onEvent(event);
+    };
+    socket.onclose = (close) => {
+      if (close.code === 4404 || close.code === 4400 || close.code === 1008) { closedForGood = true; return; }
+      setTimeout(connect, 1000); // server restart or network blip: continue from nextSeq
+    };
+  }
+
+  function cell(row, text, tag = "td", cls) { row.appendChild(el(tag, text, cls)); }
+
+  async function loadReport() {
+    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/report`);
+    if (!response.ok) return;
+    const report = await response.json();
+    const labels = report.labels || Object.keys(report.per_class || {});
+    const perClass = report.per_class || {};
+    const table = document.getElementById("per-class");
+    table.replaceChildren();
+    const head = table.insertRow();
+    ["class", "precision", "recall", "F1", "support"].forEach((h) => cell(head, h, "th"));
+    labels.forEach((label, i) => {
+      const stats = Array.isArray(perClass) ? perClass[i] : perClass[label];
+      if (!stats) return;
+      const row = table.insertRow();
+      cell(row, label);
+      ["precision", "recall", "f1"].forEach((k) => cell(row, stats[k] != null ? stats[k].toFixed(3) : "", "td", "num"));
+      cell(row, stats.support ?? "", "td", "num");
+    });
+    const matrix = report.confusion_matrix || [];
+    const confusion = document.getElementById("confusion");
+    confusion.replaceChildren();
+    const top = confusion.insertRow();
+    cell(top, "", "th");
+    labels.forEach((label) => cell(top, label, "th"));
+    matrix.forEach((values, i) => {
+      const row = confusion.insertRow();
+      cell(row, labels[i], "th");
+      const total = values.reduce((a, b) => a + b, 0) || 1;
+      values.forEach((v, j) => {
+        const td = el("td", String(v), "num");
+        td.style.background = `rgba(${i === j ? "44,160,44" : "214,39,40"}, ${(v / total).toFixed(2)})`;
+        row.appendChild(td);
+      });
+    });
+    const parts = [];
+    if (report.accuracy != null) parts.push(`accuracy ${(100 * report.accuracy).toFixed(1)} %`);
+    if (report.macro_f1 != null) parts.push(`macro-F1 ${report.macro_f1.toFixed(3)}`);
+    if (report.split) parts.push(`on the ${report.split} split`);
+    document.getElementById("report-summary").textContent = parts.join(" · ");
+    document.getElementById("report").hidden = false;
+  }
+
+  async function refreshFiles() {
+    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
+    if (!response.ok) return;
+    const run = await response.json();
+    const list = document.getElementById("run-files");
+    list.replaceChildren();
+    run.files.forEach((f) => {
+      const li = el("li");
+      const a = el("a", f.name + (f.folder ? ".zip" : ""));
+      a.href = `/runs/${encodeURIComponent(runId)}/files/${encodeURIComponent(f.name)}`;
+      a.setAttribute("download", "");
+      li.append(a, " ", el("small", `${(f.size_bytes / 1024).toFixed(1)} KB`));
+      list.appendChild(li);
+    });
+  }
+
+  async function refreshExports() {
+    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/exports`);
+    if (!response.ok) return;
+    const jobs = await response.json();
+    const box = document.getElementById("export-list");
+    box.replaceChildren();
+    jobs.forEach((job) => {
+      const card = el("div", null, "export-job");
+      card.dataset.export = job.id;
+      card.dataset.status = job.status;
+      const title = job.kind === "export"
+        ? `${job.id}: ${job.options.formats.join(", ")}${job.options.int8 ? " + INT8" : ""}`
+        : `${job.id}: benchmark of ${job.options.export_id}`;
+      card.append(el("strong", title), " ", el("span", job.status, `status status-${job.status}`));
+      if (job.error) card.append(" ", el("small", job.error, "bad"));
+      if (job.log_tail) card.append(el("pre", job.log_tail));
+      const files = el("ul");
+      job.files.forEach((f) => {
+        const li = el("li");
+        const a = el("a", f.name + (f.folder ? ".zip" : ""));
+        a.href = `/exports/${encodeURIComponent(job.id)}/files/${encodeURIComponent(f.name)}`;
+        a.setAttribute("download", "");
+        li.append(a, " ", el("small", `${(f.size_bytes / 1024).toFixed(1)} KB`));
+        files.appendChild(li);
+      });
+      card.appendChild(files);
+      if (job.kind === "export" && job.status === "done") {
+        const form = el("form");
+        form.method = "post";
+        form.action = `/exports/${encodeURIComponent(job.id)}/bench`;
+        form.appendChild(el("button", "Benchmark"));
+        card.appendChild(form);
+      }
+      box.appendChild(card);
+    });
+    const active = jobs.some((job) => ["queued", "running"].includes(job.status));
+    setTimeout(refreshExports, active ? 1000 : 5000);
+  }
+
+  if (FINAL.includes(status)) { loadReport(); }
+  refreshExports();
+  connect();
+})();

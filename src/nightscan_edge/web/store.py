@@ -1,0 +1,145 @@
+"""SQLite state of the web server: registered datasets, training runs and export/bench jobs.
+
+The run folders stay the source of truth for what a worker did (status.json, events.jsonl); the database
+records what the server asked for and when, so the history survives restarts.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+ACTIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("done", "failed", "cancelled", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
+    summary TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, model TEXT NOT NULL, dataset_id TEXT, data_path TEXT NOT NULL,
+    overrides TEXT NOT NULL, status TEXT NOT NULL, pid INTEGER, run_dir TEXT NOT NULL,
+    resume INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, started REAL, finished REAL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS exports (
+    id TEXT PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, options TEXT NOT NULL,
+    status TEXT NOT NULL, pid INTEGER, out_dir TEXT NOT NULL, log_path TEXT NOT NULL,
+    created REAL NOT NULL, started REAL, finished REAL, error TEXT
+);
+"""
+_JSON_COLUMNS = ("summary", "overrides", "options")
+
+
+def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    record = dict(row)
+    for column in _JSON_COLUMNS:
+        if column in record:
+            record[column] = json.loads(record[column])
+    return record
+
+
+class Store:
+    """Small typed facade over one SQLite file; each call opens its own connection (thread-safe)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30)
+        connection.row_factory = sqlite3.Row
+        try:
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def _one(self, sql: str, *params) -> dict[str, Any] | None:
+        with self._connect() as connection:
+            return _row(connection.execute(sql, params).fetchone())
+
+    def _all(self, sql: str, *params) -> list[dict[str, Any]]:
+        with self._connect() as connection:
+            return [_row(row) for row in connection.execute(sql, params).fetchall()]
+
+    def _update(self, table: str, record_id: str, **values) -> None:
+        if not values:
+            return
+        columns = ", ".join(f"{name} = ?" for name in values)
+        encoded = [json.dumps(v) if k in _JSON_COLUMNS else v for k, v in values.items()]
+        with self._connect() as connection:
+            connection.execute(f"UPDATE {table} SET {columns} WHERE id = ?", (*encoded, record_id))
+
+    # datasets
+    def add_dataset(self, dataset_id: str, name: str, path: str, source: str, summary: dict) -> dict[str, Any]:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO datasets (id, name, path, source, summary, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (dataset_id, name, path, source, json.dumps(summary), time.time()))
+        return self.dataset(dataset_id)
+
+    def dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM datasets WHERE id = ?", dataset_id)
+
+    def dataset_by_path(self, path: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM datasets WHERE path = ?", path)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM datasets ORDER BY created DESC")
+
+    # runs
+    def add_run(self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str],
+                run_dir: str) -> dict[str, Any]:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, model, dataset_id, data_path, overrides, status, run_dir, created) "
+                "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                (run_id, model, dataset_id, data_path, json.dumps(overrides), run_dir, time.time()))
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM runs WHERE id = ?", run_id)
+
+    def runs(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        if statuses:
+            marks = ", ".join("?" for _ in statuses)
+            return self._all(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY created", *statuses)
+        return self._all("SELECT * FROM runs ORDER BY created DESC")
+
+    def update_run(self, run_id: str, **values) -> None:
+        self._update("runs", run_id, **values)
+
+    # export / bench jobs
+    def add_export(self, export_id: str, run_id: str, kind: str, options: dict, out_dir: str,
+                   log_path: str) -> dict[str, Any]:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO exports (id, run_id, kind, options, status, out_dir, log_path, created) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (export_id, run_id, kind, json.dumps(options), out_dir, log_path, time.time()))
+        return self.export(export_id)
+
+    def export(self, export_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM exports WHERE id = ?", export_id)
+
+    def exports(self, run_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM exports WHERE 1 = 1", []
+        if run_id is not None:
+            sql, params = sql + " AND run_id = ?", [*params, run_id]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params.extend(statuses)
+        return self._all(sql + " ORDER BY created", *params)
+
+    def update_export(self, export_id: str, **values) -> None:
+        self._update("exports", export_id, **values)

@@ -15,6 +15,7 @@ from nightscan_edge.spec import AudioSpec
 
 LABELS = ["bat", "owl", "frog"]
 TINY_SPEC = AudioSpec(sample_rate=8000, clip_samples=63 * 64, n_fft=256, hop_length=64, n_mels=32)
+TINY_OPTIONS = {"stem_channels": 8, "blocks": [[8, 2], [16, 2]]}  # keeps the eager baseline fast
 
 
 class FakeRunner:
@@ -50,6 +51,7 @@ def make_samples(per_class: int = 4) -> Samples:
 def manifest(format_name: str, precision: str) -> dict:
     return {
         "format": format_name, "precision": precision, "model_name": "ultralight_audio", "run_id": "tiny",
+        "model_options": TINY_OPTIONS,
         "labels": LABELS,
         "input": {"name": "waveform", "shape": [-1, TINY_SPEC.clip_samples], "dtype": "float32",
                   "layout": "NC", "spec": TINY_SPEC.model_dump(mode="json")},
@@ -57,19 +59,17 @@ def manifest(format_name: str, precision: str) -> dict:
     }
 
 
-@pytest.fixture
-def tiny_run(tmp_path: Path) -> Path:
-    run_dir = tmp_path / "runs" / "tiny"
-    model = create_model("ultralight_audio", len(LABELS), spec=TINY_SPEC)
-    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, run_id="tiny")
+def make_tiny_run(root: Path) -> Path:
+    run_dir = root / "runs" / "tiny"
+    model = create_model("ultralight_audio", len(LABELS), spec=TINY_SPEC, **TINY_OPTIONS)
+    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, run_id="tiny", model_options=TINY_OPTIONS)
     return run_dir
 
 
-@pytest.fixture
-def fake_source(tiny_run: Path) -> tuple[BenchSource, dict[str, object]]:
+def make_fake_source(run_dir: Path) -> tuple[BenchSource, dict[str, object]]:
     """Three fake files (sizes 2 MB, 0.5 MB, 1 MB) with runners: FP32 perfect, INT8 confuses owl->frog,
     a fixed-batch TFLite, plus a broken Core ML package."""
-    export_dir = tiny_run / "exports" / "e1"
+    export_dir = run_dir / "exports" / "e1"
     export_dir.mkdir(parents=True)
     specs = {
         "model.onnx": ("onnx", "fp32", 2 * 1024 * 1024, FakeRunner()),
@@ -87,4 +87,14 @@ def fake_source(tiny_run: Path) -> tuple[BenchSource, dict[str, object]]:
             path.write_bytes(b"\0" * size)
         artifacts.append(Artifact(path, manifest(format_name, precision)))
         runners[str(path)] = runner
-    return BenchSource(f"export {export_dir}", artifacts, tiny_run), runners
+    return BenchSource(f"export {export_dir}", artifacts, run_dir), runners
+
+
+@pytest.fixture
+def tiny_run(tmp_path: Path) -> Path:
+    return make_tiny_run(tmp_path)
+
+
+@pytest.fixture
+def fake_source(tiny_run: Path) -> tuple[BenchSource, dict[str, object]]:
+    return make_fake_source(tiny_run)

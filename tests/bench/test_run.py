@@ -7,14 +7,15 @@ import pytest
 
 from nightscan_edge.bench import BenchOptions, BenchResult, benchmark, render_markdown, write_reports
 from nightscan_edge.bench.devices import list_device_classes
-from tests.bench.conftest import LABELS, make_samples
+from tests.bench.conftest import LABELS, make_fake_source, make_samples, make_tiny_run
 
 FAST = BenchOptions(threads=(1, 2), warmup=1, iterations=4, throughput_batch=4, throughput_iterations=1)
 
 
-@pytest.fixture
-def result(fake_source) -> BenchResult:
-    source, runners = fake_source
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> BenchResult:
+    """One benchmark shared by the read-only tests below (it is the slow part)."""
+    source, runners = make_fake_source(make_tiny_run(tmp_path_factory.mktemp("bench")))
     return benchmark(source, FAST, progress=False, samples=make_samples(),
                      load_runner=lambda path, threads: runners[str(path)])
 

@@ -20,7 +20,7 @@ def _input(model, batch=2):
 
 
 @pytest.mark.parametrize("name, options", [
-    ("ultralight_audio", {}),
+    ("ultralight_audio", {"input_size": (64, 64)}),
     ("lightweight_audio", {"input_size": (64, 64)}),
     ("mobilenet_v3_small_photo", {"input_size": 64}),
 ])
@@ -44,14 +44,14 @@ def test_half_macs_target_shrinks_the_model_and_rebuilds_from_options(name, opti
 
 
 def test_depthwise_layers_stay_depthwise():
-    pruned, stats = prune_model(create_model("ultralight_audio", 4).eval(), target_macs=0.5)
+    pruned, stats = prune_model(create_model("ultralight_audio", 4, input_size=(64, 64)).eval(), target_macs=0.5)
     depthwise = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
     assert depthwise and all(m.groups == m.in_channels == m.out_channels for m in depthwise)
     assert any(shape[2] > 1 for shape in stats.pruned_channels.values() if len(shape) == 3)
 
 
 def test_size_target_alone():
-    model = create_model("ultralight_audio", 4).eval()
+    model = create_model("ultralight_audio", 4, input_size=(64, 64)).eval()
     pruned, stats = prune_model(model, target_size_mb=0.5)
     assert stats.size_mb_after <= 0.5 < stats.size_mb_before
     assert measure_complexity(pruned).model_size_mb == stats.size_mb_after

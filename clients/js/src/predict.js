@@ -98,12 +98,16 @@ function normaliseInput(input, kind) {
   throw new TypeError(`input must be {samples, sampleRate} or {wav} for audio models, {pixels, width, height} for photo models (this model takes ${kind})`);
 }
 
+/**
+ * The server client for this call. Clients made from `serverUrl` are kept on the model, so the circuit
+ * breaker spans calls; pass `server` (a `ServerClient`) to control that yourself.
+ */
 function serverClientFor(model, options) {
   if (options.server) return options.server;
-  const key = `${options.serverUrl}|${options.timeoutMs ?? 5000}`;
-  if (!model.serverClients.has(key)) {
-    model.serverClients.set(key, new ServerClient(options.serverUrl, { timeoutMs: options.timeoutMs, fetch: options.fetch }));
-  }
+  const settings = { timeoutMs: options.timeoutMs, fetch: options.fetch };
+  if (options.fetch) return new ServerClient(options.serverUrl, settings);
+  const key = `${options.serverUrl}|${options.timeoutMs ?? ''}`;
+  if (!model.serverClients.has(key)) model.serverClients.set(key, new ServerClient(options.serverUrl, settings));
   return model.serverClients.get(key);
 }
 

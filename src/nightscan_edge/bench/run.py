@@ -9,7 +9,6 @@ not stop the others.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import platform
@@ -97,12 +96,10 @@ def _path_size_mb(path: Path) -> float:
 
 def _evaluation_split(run_dir: Path) -> str:
     """The run's held-out test split when it has one, else its validation split."""
+    from nightscan_edge.data.splits import read_split
+
     split_csv = run_dir / "split.csv"
-    if split_csv.is_file():
-        with split_csv.open(newline="") as handle:
-            if any(row.get("split") == "test" for row in csv.DictReader(handle)):
-                return "test"
-    return "val"
+    return "test" if split_csv.is_file() and read_split(split_csv).of("test") else "val"
 
 
 def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:

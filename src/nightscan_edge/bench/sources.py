@@ -83,6 +83,8 @@ def _artifact_paths(export_dir: Path) -> list[Path]:
 
 
 def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
+    if not paths:
+        raise BenchSourceError(f"{where} holds no exported model files (model.onnx, model.tflite, ...)")
     from nightscan_edge.export import ManifestError, read_manifest
 
     artifacts = []
@@ -91,8 +93,6 @@ def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
             artifacts.append(Artifact(path, read_manifest(path)))
         except ManifestError as error:
             raise BenchSourceError(f"{path} has no readable manifest ({error}); re-export it") from error
-    if not artifacts:
-        raise BenchSourceError(f"{where} holds no exported model files (model.onnx, model.tflite, ...)")
     return artifacts
 
 

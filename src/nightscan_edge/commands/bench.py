@@ -75,13 +75,14 @@ def run_for_args(args: argparse.Namespace):
     """Open the source and benchmark it, turning the bench package's input errors into one-line user errors."""
     from nightscan_edge.bench import BenchSourceError, run_bench
     from nightscan_edge.cli import UserError
+    from nightscan_edge.data.errors import DataError
 
     if not args.source:
         raise UserError("give a run folder, export folder, bundle.zip or model file to benchmark")
     options = bench_options(args)
     try:
         return run_bench(args.source, options, progress=not args.quiet)
-    except BenchSourceError as error:
+    except (BenchSourceError, DataError) as error:
         raise UserError(str(error)) from None
 
 

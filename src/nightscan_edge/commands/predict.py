@@ -82,13 +82,14 @@ def _fallback_report(args: argparse.Namespace) -> int:
     import json
 
     from nightscan_edge.cli import UserError
+    from nightscan_edge.data.errors import DataError
     from nightscan_edge.predict import ArtifactError
     from nightscan_edge.predict.fallback_report import fallback_report, format_report
 
     try:
         report = fallback_report(args.artifact, args.fallback_report, data_path=args.data, limit=args.limit,
                                  threads=args.threads)
-    except (ArtifactError, ValueError) as error:
+    except (ArtifactError, DataError, ValueError) as error:
         raise UserError(str(error)) from error
     print(format_report(report))
     if args.report_out:

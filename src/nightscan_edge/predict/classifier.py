@@ -51,6 +51,7 @@ class Classifier:
     batch_size: int = EDGE_BATCH_SIZE
     source: str = "edge"
     description: str = ""
+    manifest: dict[str, Any] = field(default_factory=dict)  # the artifact's embedded manifest (edge only)
     _keep_alive: list[Any] = field(default_factory=list, repr=False)  # e.g. a bundle's temporary folder
 
     @property
@@ -122,6 +123,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         batch_size=EDGE_BATCH_SIZE if getattr(runner, "dynamic_batch", False) else 1,
         source="edge",
         description=f"{artifact.name} ({manifest.get('format', model_path.suffix)}, {manifest.get('precision', '?')})",
+        manifest=dict(manifest),
         _keep_alive=holder + [runner],
     )
 

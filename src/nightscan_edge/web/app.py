@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        models.warm_catalogue_in_background()
         await runner.start()
         try:
             yield

@@ -1,0 +1,101 @@
+"""What the edge -> server fallback buys on labeled data: share sent to the server and accuracies.
+
+The threshold comes from the export's coverage-accuracy recommendation when the manifest carries one;
+otherwise it is chosen here as the lowest threshold whose edge-kept inputs reach the server model's accuracy
+on the same data (optimistic, since chosen and measured on one set -- the report says which was used).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nightscan_edge.predict.classifier import Classifier, load_edge_classifier, load_server_classifier
+
+THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+
+
+def combined_at(threshold: float, edge_probs: np.ndarray, server_probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Edge answers where confident (>= threshold), server answers elsewhere."""
+    edge_pred, server_pred = edge_probs.argmax(1), server_probs.argmax(1)
+    kept = edge_probs.max(1) >= threshold
+    combined = np.where(kept, edge_pred, server_pred)
+    return {
+        "threshold": float(threshold),
+        "share_to_server": float(1.0 - kept.mean()),
+        "edge_kept_accuracy": float((edge_pred[kept] == labels[kept]).mean()) if kept.any() else float("nan"),
+        "combined_accuracy": float((combined == labels).mean()),
+    }
+
+
+def recommend_threshold(edge_probs: np.ndarray, labels: np.ndarray, target_accuracy: float) -> float:
+    """Lowest threshold whose kept inputs reach ``target_accuracy`` (1.0 = send everything unsure to the server)."""
+    confidence, correct = edge_probs.max(1), edge_probs.argmax(1) == labels
+    for threshold in THRESHOLDS:
+        kept = confidence >= threshold
+        if kept.any() and correct[kept].mean() >= target_accuracy:
+            return float(threshold)
+    return 1.0
+
+
+def _manifest_threshold(manifest: dict[str, Any]) -> float | None:
+    """The export's recommendation, wherever the calibration step put it in the manifest."""
+    for section in ("calibration", "coverage"):
+        value = (manifest.get(section) or {}).get("recommended_threshold") if isinstance(manifest.get(section), dict) else None
+        if value is not None:
+            return float(value)
+    value = manifest.get("recommended_threshold")
+    return float(value) if value is not None else None
+
+
+def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int | None):
+    from nightscan_edge.data.samples import load_folder_samples, load_run_samples
+
+    if data_path:
+        return load_folder_samples(data_path, edge.spec, edge.labels, limit=limit)
+    run_dir = artifact.resolve().parents[2]  # runs/<run_id>/exports/<export_id>/<artifact>
+    if not (run_dir / "split.csv").is_file():
+        raise ValueError(f"{artifact} is not inside a run's exports folder; pass --data with a labeled folder or manifest")
+    return load_run_samples(run_dir, split="val", limit=limit)
+
+
+def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str | None = None, limit: int | None = None,
+                    threads: int | None = None, edge: Classifier | None = None, server: Classifier | None = None) -> dict[str, Any]:
+    artifact = Path(artifact)
+    edge = edge or load_edge_classifier(artifact, threads)
+    server = server or load_server_classifier(server_run)
+    if server.spec != edge.spec:
+        raise ValueError("the server model's preprocessing differs from the edge model's; compare models sharing one spec")
+    if server.labels != edge.labels:
+        raise ValueError(f"label sets differ: edge {edge.labels} vs server {server.labels}")
+    inputs, labels, _ = _samples(edge, artifact, data_path, limit)
+    edge_probs, server_probs = edge.probabilities(inputs), server.probabilities(inputs)
+    server_accuracy = float((server_probs.argmax(1) == labels).mean())
+    threshold = _manifest_threshold(edge.manifest)
+    source = "export manifest"
+    if threshold is None:
+        threshold, source = recommend_threshold(edge_probs, labels, server_accuracy), "chosen on this data (target: server accuracy)"
+    return {
+        "edge": edge.description, "server": server.description, "samples": int(len(labels)),
+        "data": data_path or "run validation split", "threshold_source": source,
+        "edge_only_accuracy": float((edge_probs.argmax(1) == labels).mean()),
+        "server_accuracy": server_accuracy,
+        "at_threshold": combined_at(threshold, edge_probs, server_probs, labels),
+        "curve": [combined_at(t, edge_probs, server_probs, labels) for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)],
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    at = report["at_threshold"]
+    lines = [
+        f"edge {report['edge']} vs server {report['server']} on {report['samples']} samples ({report['data']})",
+        f"threshold {at['threshold']:.2f} ({report['threshold_source']})",
+        f"share sent to server: {at['share_to_server']:.1%}",
+        f"edge-only accuracy:   {report['edge_only_accuracy']:.1%}",
+        f"server accuracy:      {report['server_accuracy']:.1%}",
+        f"combined accuracy:    {at['combined_accuracy']:.1%}",
+        "threshold  to-server  combined",
+    ]
+    lines += [f"{row['threshold']:9.2f}  {row['share_to_server']:9.1%}  {row['combined_accuracy']:8.1%}" for row in report["curve"]]
+    return "\n".join(lines)

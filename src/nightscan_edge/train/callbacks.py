@@ -1,0 +1,139 @@
+"""Callbacks that turn Lightning's hooks into the run folder's records, and a graceful stop on SIGINT/SIGTERM.
+
+``RunRecorder`` receives Lightning hooks and emits typed events (``events.jsonl``), one ``metrics.csv`` row per
+epoch and ``status.json``. ``StopRequest`` turns a signal into a clean stop at the next batch boundary, so a
+checkpoint is never cut half-way.
+"""
+from __future__ import annotations
+
+import csv
+import signal
+import time
+from pathlib import Path
+
+import lightning as L
+
+from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
+
+
+class TrainingCancelled(Exception):
+    """Raised at a batch boundary after SIGINT/SIGTERM; the run folder keeps last.ckpt for ``--resume``."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"cancelled by {signal.Signals(signal_number).name}")
+        self.signal_number = signal_number
+
+
+class StopRequest:
+    """Installs SIGINT/SIGTERM handlers that record the request; a second signal stops immediately."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signal_number, frame) -> None:
+        if self.signal_number is not None:
+            raise TrainingCancelled(signal_number)
+        self.signal_number = signal_number
+
+    def __enter__(self) -> "StopRequest":
+        for number in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[number] = signal.signal(number, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread): no handlers
+                break
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def check(self) -> None:
+        if self.signal_number is not None:
+            raise TrainingCancelled(self.signal_number)
+
+
+class StopOnSignal(L.Callback):
+    def __init__(self, request: StopRequest) -> None:
+        self.request = request
+
+    def on_train_batch_end(self, *args) -> None:
+        self.request.check()
+
+    def on_validation_batch_end(self, *args) -> None:
+        self.request.check()
+
+
+class RunRecorder(L.Callback):
+    def __init__(self, run_dir: Path, events: EventLog, run_id: str, model_name: str, labels: list[str],
+                 epochs: int, resumed_from_epoch: int | None = None, progress_every_s: float = 0.0) -> None:
+        self.run_dir = Path(run_dir)
+        self.events = events
+        self.run_id, self.model_name, self.labels, self.epochs = run_id, model_name, labels, epochs
+        self.resumed_from_epoch = resumed_from_epoch
+        self.progress_every_s = progress_every_s
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self._epoch_started = self._batch_started = 0.0
+
+    def status(self, status: str, trainer: L.Trainer | None = None, **fields) -> None:
+        epoch = trainer.current_epoch if trainer is not None else None
+        write_status(self.run_dir, status, run_id=self.run_id, model=self.model_name, epoch=epoch,
+                     epochs=self.epochs, best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, **fields)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = self.run_dir / "metrics.csv"
+        start_epoch = trainer.current_epoch
+        rows = _read_metrics(metrics)
+        kept = [row for row in rows if int(row["epoch"]) < start_epoch]
+        with metrics.open("w", newline="") as handle:  # a resumed run rewrites the epochs it will redo
+            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept)
+        for row in kept:
+            self._track_best(int(row["epoch"]), float(row["val_acc"]))
+        self.events.write(RunStart(self.run_id, self.model_name, self.labels, self.epochs,
+                                   int(trainer.num_training_batches), self.resumed_from_epoch))
+        self.status("running", trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._epoch_started = self._batch_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if not trainer.is_global_zero:
+            return
+        now = time.perf_counter()
+        samples = int(batch[1].numel())
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.events.write(BatchEnd(trainer.current_epoch, batch_idx + 1, int(trainer.num_training_batches),
+                                   float(loss), samples / max(now - self._batch_started, 1e-9)))
+        self._batch_started = now
+
+    def _track_best(self, epoch: int, val_acc: float) -> None:
+        if self.best_val_acc is None or val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = val_acc, epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        stats = getattr(module, "last_epoch", {})
+        if not stats or not trainer.is_global_zero:
+            return
+        epoch = trainer.current_epoch
+        seconds = time.perf_counter() - self._epoch_started
+        self._track_best(epoch, stats["val_acc"])
+        row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
+        with (self.run_dir / "metrics.csv").open("a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
+        self.events.write(EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]},
+                                   seconds=seconds))
+        self.status("running", trainer)
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,318 @@
+"""``train(config) -> Run``: one run = one folder, from data to a checkpoint with the figures to trust it.
+
+Lightning does the loop, checkpoints (``best.ckpt`` by validation accuracy, ``last.ckpt`` every epoch), early
+stopping and devices. Everything the web UI, export and bench rely on is written here: ``config.yaml``,
+``split.csv``, ``labels.txt``, ``metrics.csv``, ``events.jsonl``, ``status.json``, ``report.json`` and plots.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, CheckpointError, load_trained_model
+from nightscan_edge.config import Config, ConfigError, load_config
+from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
+from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, EpochSeededSampler, ImageDataset,
+                                          collate_images, collate_windows)
+from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
+from nightscan_edge.data.splits import write_split
+from nightscan_edge.models import EdgeClassifier, MODELS, create_model
+from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
+from nightscan_edge.train.distill import load_teacher
+from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
+from nightscan_edge.train.module import ClassifierModule
+from nightscan_edge.train.report import classification_report, plot_confusion_matrix, plot_curves, write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) run: where it lives, its best checkpoint and its headline figures."""
+
+    run_dir: Path
+    run_id: str
+    status: str
+    best_checkpoint: Path | None
+    metrics: dict = field(default_factory=dict)
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else path
+
+
+def _with_absolute_paths(config: Config) -> Config:
+    """Paths in the saved config must still work when the run is resumed from another directory."""
+    data = config.model_dump()
+    data["data"]["path"] = _absolute(config.data.path)
+    data["data"]["cache_dir"] = _absolute(config.data.cache_dir)
+    data["data"]["audio_augment"]["noise_dir"] = _absolute(config.data.audio_augment.noise_dir)
+    data["train"]["teacher"] = _absolute(config.train.teacher)
+    data["model"]["init_from"] = _absolute(config.model.init_from)
+    if config.model.weights not in (None, "imagenet"):
+        data["model"]["weights"] = _absolute(config.model.weights)
+    return Config.model_validate(data)
+
+
+def new_run_id(config: Config) -> str:
+    return config.train.run_name or f"{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
+    options = dict(config.model.options)
+    if MODELS.get(config.model.name).input_kind == "image" and config.model.weights:
+        options["weights"] = config.model.weights
+        model = create_model(config.model.name, 1000, spec=prepared.spec, **options)
+        model.reset_head(len(prepared.labels))
+    else:
+        model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **options)
+    if config.model.init_from:
+        initialise_from(model, config.model.init_from, prepared.labels)
+    return model
+
+
+def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> str:
+    """Copy another run's (or a weights file's) backbone; the head too when the classes are the same."""
+    path = Path(source)
+    if path.is_dir() or path.suffix == ".ckpt":
+        try:
+            trained = load_trained_model(path)
+        except CheckpointError as error:
+            raise ConfigError(f"model.init_from: {error}") from None
+        if trained.model_name != model.model_name:
+            raise ConfigError(f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}")
+        state, same_classes = trained.model.state_dict(), trained.labels == list(labels)
+    elif path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        state = {k.removeprefix("model."): v for k, v in state.items()}
+        head = state.get("head.weight")
+        same_classes = head is not None and tuple(head.shape) == tuple(model.head.weight.shape)
+    else:
+        raise ConfigError(f"model.init_from: {source} not found; give a run folder, a .ckpt or a weights file")
+    if not same_classes:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    own = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not k.startswith("head.")]
+    if mismatched or unexpected or missing:
+        detail = "; ".join(f"{name}: {', '.join(keys[:3])}" for name, keys in
+                           (("shape differs", mismatched), ("unexpected", unexpected), ("missing", missing)) if keys)
+        raise ConfigError(f"model.init_from: weights in {source} do not fit {model.model_name} ({detail})")
+    model.load_state_dict(state, strict=False)
+    return "backbone and head" if same_classes else "backbone (new head for the new classes)"
+
+
+def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
+    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
+    batch_size, workers = config.train.batch_size, config.data.num_workers
+    sampler = EpochSeededSampler(train_split.labels, config.train.seed, weighted=config.data.weighted_sampler)
+    module.train_sampler = sampler
+    if prepared.kind == "audio":
+        audio = config.data.audio_augment
+        backgrounds = load_backgrounds(audio.noise_dir, prepared.spec.sample_rate) if (
+            config.data.augment and audio.noise_mix_probability > 0) else []
+        train_set = AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
+                                      WaveformAugment(audio, backgrounds, enabled=config.data.augment))
+        val_set, collate = AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec), collate_windows
+    else:
+        augment = config.data.photo_augment if config.data.augment else None
+        train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
+        val_set, collate = ImageDataset(val_split.arrays, val_split.labels, prepared.spec, None), collate_images
+    train_loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                              drop_last=len(train_set) % batch_size == 1, persistent_workers=workers > 0)
+    val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
+                            persistent_workers=workers > 0)
+    return train_loader, val_loader
+
+
+def eval_dataset(prepared: PreparedData, split: SplitData):
+    if prepared.kind == "audio":
+        return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
+    return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images
+
+
+@torch.no_grad()
+def predict_split(module: ClassifierModule, prepared: PreparedData, split: SplitData, batch_size: int) -> torch.Tensor:
+    """Clip-level predicted class per file of a split (windows averaged)."""
+    dataset, collate = eval_dataset(prepared, split)
+    module.eval()
+    predictions = []
+    for windows, labels, owner in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+        predictions.append(module.clip_probabilities(windows, owner, labels.numel()).argmax(1))
+    return torch.cat(predictions)
+
+
+def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedData, config: Config,
+                  recorder: RunRecorder) -> dict:
+    best = torch.load(run_dir / BEST_CHECKPOINT, map_location="cpu", weights_only=False)
+    module.load_state_dict(best["state_dict"], strict=False)
+    module.cpu()
+    report: dict = {"run_id": module.run_id, "model": config.model.name, "labels": prepared.labels,
+                    "checkpoint": BEST_CHECKPOINT, "best_epoch": recorder.best_epoch,
+                    "split_method": prepared.plan.method,
+                    "counts": {split: prepared.counts(split) for split in prepared.splits},
+                    "bad_files": [{"path": str(p), "reason": r} for p, r in prepared.bad_files]}
+    for split in ("val", "test"):
+        if split in prepared.splits:
+            data = prepared.splits[split]
+            predictions = predict_split(module, prepared, data, config.train.batch_size)
+            report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
+    report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    write_report(run_dir / "report.json", report)
+    plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    plot_confusion_matrix(report["val"]["confusion_matrix"], prepared.labels, run_dir / "confusion_matrix.png",
+                          f"{config.model.name} validation (accuracy {report['val']['accuracy']:.1%})")
+    return report
+
+
+class _SaveStartingPoint(L.Callback):
+    """A fresh run writes last.ckpt before the first batch, so even a cancel in epoch 1 leaves a resume point."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not self.path.exists():
+            trainer.save_checkpoint(self.path)
+
+
+def _prepare_run_dir(config: Config, run_dir: Path | None) -> tuple[Path, str]:
+    run_id = new_run_id(config)
+    run_dir = Path(run_dir) if run_dir is not None else Path(config.train.runs_dir) / run_id
+    if run_dir is not None and config.train.run_name is None:
+        run_id = run_dir.name
+    if (run_dir / LAST_CHECKPOINT).exists() or (run_dir / "events.jsonl").exists():
+        raise ConfigError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+                          "or choose another --run-dir/--run-name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, run_id
+
+
+def train(config: Config | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
+          progress: bool = True) -> Run:
+    """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split.
+
+    Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
+    SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
+    """
+    resume_from: Path | None = None
+    if resume is not None:
+        run_dir = Path(resume)
+        resume_from = run_dir / LAST_CHECKPOINT
+        if not resume_from.is_file() or not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"cannot resume {run_dir}: it has no {LAST_CHECKPOINT} or config.yaml")
+        saved = load_config(run_dir / "config.yaml")
+        if config is not None and config.train.devices != saved.train.devices:
+            saved = Config.model_validate({**saved.model_dump(), "train": {
+                **saved.train.model_dump(), **{k: getattr(config.train, k) for k in ("devices", "accelerator", "strategy")}}})
+        config = saved
+        run_id = next((e["run_id"] for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_start"), run_dir.name)
+    else:
+        if config is None:
+            raise ConfigError("train() needs a config (or resume=RUN_DIR)")
+        config = _with_absolute_paths(config)
+        run_dir, run_id = _prepare_run_dir(config, run_dir)
+        (run_dir / "config.yaml").write_text(config.to_yaml())
+    events = EventLog(run_dir / "events.jsonl")
+    write_status(run_dir, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
+    recorder: RunRecorder | None = None
+    trainer: L.Trainer | None = None
+    try:
+        with StopRequest() as stop:
+            L.seed_everything(config.train.seed, workers=True, verbose=False)
+            prepared = prepare_data(config, split_file=run_dir / "split.csv" if resume_from else None)
+            stop.check()
+            if resume_from is None:
+                write_split(prepared.plan, run_dir / "split.csv")
+                (run_dir / "labels.txt").write_text("\n".join(prepared.labels) + "\n")
+            _log(events, "info", f"{sum(len(s.labels) for s in prepared.splits.values())} files, "
+                                 f"{len(prepared.labels)} classes; split: {prepared.plan.method}; train counts "
+                                 + ", ".join(f"{k} {v}" for k, v in prepared.counts("train").items()))
+            if prepared.bad_files:
+                _log(events, "warning", f"skipped {len(prepared.bad_files)} unreadable file(s): "
+                                        + "; ".join(str(p) for p, _ in prepared.bad_files))
+            model = build_model(config, prepared) if resume_from is None else create_model(
+                config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
+            teacher = None
+            if config.train.teacher:
+                teacher = load_teacher(config.train.teacher, prepared.labels, prepared.spec,
+                                       config.train.distill_temperature, config.train.distill_alpha)
+            weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
+            module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
+            train_loader, val_loader = _loaders(config, prepared, module)
+            resumed_epoch = None
+            if resume_from is not None:
+                resumed_epoch = int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"])
+            recorder = RunRecorder(run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs,
+                                   resumed_epoch)
+            callbacks = [
+                _SaveStartingPoint(run_dir / LAST_CHECKPOINT), recorder, StopOnSignal(stop),
+                L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, filename="best", monitor="val_acc", mode="max",
+                                                    save_last=True, save_top_k=1, enable_version_counter=False),
+            ]
+            if config.train.early_stopping_patience is not None:
+                callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor="val_acc", mode="max",
+                                                                   patience=config.train.early_stopping_patience))
+            trainer = L.Trainer(
+                max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=_devices(config.train.devices),
+                strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks, logger=False,
+                enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+                limit_train_batches=config.train.limit_train_batches, default_root_dir=str(run_dir),
+                log_every_n_steps=1,
+            )
+            if teacher is not None:
+                teacher.to(torch.device("cpu"))
+            started = time.perf_counter()
+            trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None)
+            stop.check()
+        if not trainer.is_global_zero:
+            return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT)
+        report = _final_report(run_dir, module, prepared, config, recorder)
+        metrics = {"best_val_acc": recorder.best_val_acc, "best_epoch": recorder.best_epoch,
+                   "val_acc": report["val"]["accuracy"], "val_macro_f1": report["val"]["macro_f1"],
+                   "epochs_run": trainer.current_epoch, "seconds": time.perf_counter() - started,
+                   "per_class": report["val"]["per_class"]}
+        if "test" in report:
+            metrics["test_acc"] = report["test"]["accuracy"]
+        events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
+        recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
+        return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT, metrics)
+    except (TrainingCancelled, KeyboardInterrupt) as cancelled:
+        best = recorder.best_val_acc if recorder else None
+        events.write(RunEnd("cancelled", best, recorder.best_epoch if recorder else None))
+        write_status(run_dir, "cancelled", run_id=run_id, model=config.model.name,
+                     signal=getattr(cancelled, "signal_number", None),
+                     best_val_acc=best, resume_from=str(run_dir / LAST_CHECKPOINT) if (run_dir / LAST_CHECKPOINT).exists() else None)
+        raise
+    except BaseException as error:
+        message = str(error).strip() or type(error).__name__
+        events.write(RunEnd("failed", recorder.best_val_acc if recorder else None,
+                            recorder.best_epoch if recorder else None, error=message))
+        write_status(run_dir, "failed", run_id=run_id, model=config.model.name, error=message)
+        raise
+
+
+def _devices(devices: str):
+    """``"auto"``, ``"2"`` or ``"0,1"`` (the CLI's text) -> what Lightning takes."""
+    text = str(devices).strip()
+    if text == "auto" or text == "-1":
+        return text if text == "auto" else -1
+    if text.isdigit():
+        return int(text)
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"train.devices must be auto, a count or a list like 0,1; got {devices!r}") from None
+
+
+def _log(events: EventLog, level: str, message: str) -> None:
+    getattr(log, level)(message)
+    events.write(Log(level, message))

@@ -1,0 +1,155 @@
+"""The LightningModule: one classifier, its loss (class-weighted CE, optional distillation), clip-level
+validation metrics, and the optimizer/scheduler from the config.
+
+Audio batches arrive as waveforms; the model's own ``LogMel`` turns them into spectrograms on the batch (fast,
+and on the GPU when there is one) so training sees exactly the front-end that is exported. Validation scores
+every window of a clip and averages the probabilities, as prediction on a recording does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
+from nightscan_edge.config import Config
+from nightscan_edge.data.augment import SpecAugment
+from nightscan_edge.data.datasets import epoch_seed
+from nightscan_edge.models import EdgeClassifier
+from nightscan_edge.train.distill import Teacher
+
+
+class ClassifierModule(L.LightningModule):
+    def __init__(self, model: EdgeClassifier, labels: list[str], config: Config, run_id: str,
+                 class_weights: torch.Tensor | None = None, teacher: Teacher | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.labels = list(labels)
+        self.config = config
+        self.run_id = run_id
+        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(len(labels)),
+                             persistent=False)
+        # Not a submodule: the teacher's weights must never land in the student's checkpoint.
+        self.teacher = teacher
+        audio = config.data.audio_augment
+        self.spec_augment = SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment
+                                                   and audio.spec_augment) else None
+        num_classes = len(labels)
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self._train_sums = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
+        self._val_sums = torch.zeros(2, dtype=torch.float64)  # loss*n, n
+        self.last_epoch: dict[str, float] = {}
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
+        if self.model.input_kind != "audio":
+            return x
+        with torch.no_grad():
+            spectrogram = self.model.log_mel(x)
+        if augment_seed is not None and self.spec_augment is not None:
+            batch, _, n_mels, frames = spectrogram.shape
+            params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
+            spectrogram = self.spec_augment.apply(spectrogram, params)
+        return spectrogram
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw model input (waveform for audio, normalised image for photos) -> logits."""
+        return self.model(self.model_input(x))
+
+    # -- training -------------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
+        torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1))
+        sampler = getattr(self, "train_sampler", None)
+        if sampler is not None:
+            sampler.set_epoch(self.current_epoch)
+        self._train_sums.zero_()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
+        inputs = self.model_input(x, augment_seed=seed)
+        logits = self.model(inputs)
+        loss = F.cross_entropy(logits, y, weight=self.class_weights if self.config.data.class_weights else None,
+                               label_smoothing=self.config.train.label_smoothing)
+        if self.teacher is not None:
+            loss = self.teacher.distillation_loss(logits, x, inputs, loss)
+        with torch.no_grad():
+            n = y.numel()
+            self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n],
+                                             dtype=torch.float64)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
+        return loss
+
+    # -- validation -----------------------------------------------------------------------------------
+    def clip_probabilities(self, windows: torch.Tensor, owner: torch.Tensor, clips: int) -> torch.Tensor:
+        """Mean softmax over each clip's windows (photos: one 'window' per image)."""
+        probabilities = torch.softmax(self(windows), dim=1)
+        summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(0, owner, probabilities)
+        counts = torch.bincount(owner, minlength=clips).clamp(min=1).unsqueeze(1)
+        return summed / counts
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums.zero_()
+        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
+            metric.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        windows, y, owner = batch
+        probabilities = self.clip_probabilities(windows, owner, y.numel())
+        loss = F.nll_loss(torch.log(probabilities.clamp(min=1e-8)), y)
+        predictions = probabilities.argmax(1)
+        self.val_accuracy.update(predictions, y)
+        self.val_f1.update(predictions, y)
+        self.val_confusion.update(predictions, y)
+        self._val_sums += torch.tensor([loss.item() * y.numel(), y.numel()], dtype=torch.float64)
+
+    def on_validation_epoch_end(self) -> None:
+        val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
+        accuracy = float(self.val_accuracy.compute())
+        macro_f1 = float(self.val_f1.compute())
+        self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)
+        loss_sum, correct, count = self._train_sums.tolist()
+        self.last_epoch = {
+            "train_loss": loss_sum / count if count else float("nan"),
+            "train_acc": correct / count if count else float("nan"),
+            "val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1,
+            "lr": float(self.optimizers().param_groups[0]["lr"]) if self.trainer and not self.trainer.sanity_checking else self.config.train.lr,
+        }
+
+    # -- optimisation ---------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        train = self.config.train
+        params = self.model.parameters()
+        if train.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay,
+                                        nesterov=train.momentum > 0)
+        elif train.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        if train.scheduler == "none":
+            return optimizer
+        if train.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train.gamma,
+                                                                   patience=train.plateau_patience)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+        if train.scheduler == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = checkpoint_metadata(
+            self.model, self.labels, self.config.model_dump(mode="json"), self.run_id,
+            model_options=dict(self.config.model.options),
+        )

@@ -1,0 +1,260 @@
+"""Builds the JS client's parity fixture: exported ONNX models, input clips/pixels, and what Python predicts.
+
+The JS tests (clients/js/test/parity.test.js) read ``fixture.json`` and must reproduce every probability
+listed there within 1e-5. Everything is generated into a temporary folder at test time; nothing binary is
+committed. Real clips from ../shared/data are used when present, generated tones and noise images otherwise.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from nightscan_edge.audio.decode import decode_audio
+from nightscan_edge.checkpoint import save_standalone_checkpoint
+from nightscan_edge.models import create_model
+from nightscan_edge.spec import AudioSpec, ImageSpec
+
+# Small specs keep export and inference quick; the rules exercised (windows, padding, resize) are the same.
+AUDIO_SPEC = AudioSpec(sample_rate=16000, clip_samples=16384, n_fft=512, hop_length=256, n_mels=64, pad_mode="loop")
+IMAGE_SPEC = ImageSpec(image_size=32)
+AUDIO_LABELS = ["bird", "cat", "dog", "frog"]
+IMAGE_LABELS = ["cat", "deer", "dog", "frog", "horse"]
+SEED = 7
+
+
+@dataclass
+class TrainedRun:
+    run_dir: Path
+    checkpoint: Path
+
+
+def _sharpen_head(model, scale: float) -> None:
+    """Untrained heads give near-uniform probabilities; scaling them gives a spread of confidences, so the
+    parity test covers confident and unsure windows alike (parity is about preprocessing and runtime, not
+    accuracy)."""
+    import torch
+
+    with torch.no_grad():
+        model.head.weight.mul_(scale)
+        model.head.bias.normal_(0.0, 1.0)
+
+
+def make_run(root: Path, kind: str) -> TrainedRun:
+    """A run folder holding a self-describing checkpoint of a seeded (untrained) model."""
+    import torch
+
+    torch.manual_seed(SEED)
+    if kind == "audio":
+        model = create_model("ultralight_audio", len(AUDIO_LABELS), spec=AUDIO_SPEC)
+        labels = AUDIO_LABELS
+    else:
+        model = create_model("mobilenet_v3_small_photo", len(IMAGE_LABELS), spec=IMAGE_SPEC)
+        labels = IMAGE_LABELS
+    _sharpen_head(model, 40.0)
+    model.eval()
+    run_dir = root / f"run_{kind}"
+    checkpoint = save_standalone_checkpoint(run_dir / "best.ckpt", model, labels, run_id=f"js-parity-{kind}")
+    (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
+    return TrainedRun(run_dir, checkpoint)
+
+
+# -- inputs ------------------------------------------------------------------------------------------------
+def audio_clips(folder: Path, shared_data: Path | None) -> list[dict]:
+    """WAV files (32-bit float, at the model's rate) covering: shorter than a window, about one window, a
+    long recording with several windows and an end-aligned tail; plus one at 44.1 kHz for the resampler."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rate = AUDIO_SPEC.sample_rate
+    window = AUDIO_SPEC.clip_samples
+    sources: list[np.ndarray] = []
+    origin = "generated"
+    manifest = shared_data / "animal-sounds" / "manifest.csv" if shared_data else None
+    if manifest is not None and manifest.is_file():
+        with open(manifest, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        picked = {}
+        for row in rows:  # one clip per label, in a fixed order
+            picked.setdefault(row["label"], row["path"])
+        for relative in list(picked.values())[:4]:
+            sources.append(decode_audio(manifest.parent / relative, rate))
+        origin = "animal-sounds"
+    else:
+        rng = np.random.default_rng(SEED)
+        for frequency in (440.0, 1800.0, 3100.0, 5200.0):
+            t = np.arange(int(2.5 * rate)) / rate
+            chirp = np.sin(2 * np.pi * frequency * t * (1 + 0.3 * t)) * np.exp(-((t % 0.7) * 4))
+            sources.append((0.4 * chirp + 0.02 * rng.standard_normal(t.size)).astype(np.float32))
+    long_recording = np.concatenate(sources + sources[:2])
+    clips = {
+        "short": sources[0][: window // 3],
+        "one_window": sources[1][:window],
+        "long": long_recording[: 5 * window + window // 3],  # 50 % hops leave a tail -> end-aligned window
+    }
+    entries = []
+    for name, samples in clips.items():
+        path = folder / f"{name}.wav"
+        soundfile.write(str(path), samples.astype(np.float32), rate, subtype="FLOAT")
+        entries.append({"name": name, "path": str(path), "sample_rate": rate, "origin": origin})
+    # Same audio at 44.1 kHz: Python resamples with soxr, JS with its sinc resampler (compared loosely).
+    high_rate = 44100
+    import soxr
+
+    high = soxr.resample(clips["one_window"], rate, high_rate, quality="HQ").astype(np.float32)
+    path = folder / "one_window_44k.wav"
+    soundfile.write(str(path), high, high_rate, subtype="FLOAT")
+    entries.append({"name": "one_window_44k", "path": str(path), "sample_rate": high_rate, "origin": origin})
+    return entries
+
+
+def image_inputs(folder: Path, shared_data: Path | None) -> list[dict]:
+    """Images as files (what Python reads) plus their decoded RGB pixels (what an app hands the JS client):
+    at the model's size (no resize), smaller (upscaled) and larger/non-square (antialiased downscale)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = shared_data / "cifar10-animals" / "manifest.csv" if shared_data else None
+    images: list[tuple[str, Image.Image]] = []
+    if manifest is not None and manifest.is_file():
+        with open(manifest, newline="") as handle:
+            rows = list(csv.DictReader(handle))[:3]
+        for index, row in enumerate(rows):
+            with Image.open(manifest.parent / row["path"]) as image:
+                images.append((f"real_{index}", image.convert("RGB")))
+        origin = "cifar10-animals"
+    else:
+        rng = np.random.default_rng(SEED)
+        for index in range(3):
+            pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+            images.append((f"generated_{index}", Image.fromarray(pixels, "RGB")))
+        origin = "generated"
+    base = images[0][1]
+    images.append(("upscale_20px", base.resize((20, 20), Image.NEAREST)))
+    images.append(("downscale_71x45", base.resize((71, 45), Image.NEAREST)))
+    entries = []
+    for name, image in images:
+        png = folder / f"{name}.png"
+        image.save(png)
+        raw = folder / f"{name}.rgb"
+        raw.write_bytes(np.asarray(image, dtype=np.uint8).tobytes())
+        entries.append({"name": name, "path": str(png), "pixels_path": str(raw), "width": image.width,
+                        "height": image.height, "origin": origin})
+    return entries
+
+
+# -- export ------------------------------------------------------------------------------------------------
+DEV_TEMPERATURE = 1.5  # exercises calibration in both clients when the exporter does not fit one
+
+
+def export_onnx(run: TrainedRun, out_dir: Path) -> Path:
+    """Export the run to ONNX with its manifest embedded; returns the model path."""
+    import onnx
+    import torch
+
+    from nightscan_edge.checkpoint import load_trained_model
+
+    trained = load_trained_model(run.run_dir)
+    model = trained.model
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            logits = self.model.forward_waveform(x) if self.model.input_kind == "audio" else self.model(x)
+            return torch.softmax(logits, dim=-1)
+
+    spec = trained.spec
+    example = torch.zeros((2, *spec.input_shape), dtype=torch.float32)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model.onnx"
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.onnx.export(Probabilities().eval(), (example,), dynamo=True, input_names=["input"],
+                                output_names=["probabilities"], dynamic_shapes=({0: batch},), verbose=False)
+    program.save(str(path))
+    manifest = {
+        "format": "onnx", "precision": "fp32", "model_name": trained.model_name, "run_id": trained.run_id,
+        "labels": trained.labels,
+        "input": {"name": "input", "shape": [-1, *spec.input_shape], "dtype": "float32",
+                  "layout": "NC" if spec.kind == "audio" else "NCHW", "spec": spec.model_dump(mode="json")},
+        "output": {"name": "probabilities", "meaning": "probabilities"},
+        "temperature": DEV_TEMPERATURE, "package_version": "dev", "parity": None,
+    }
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "nightscan_manifest", json.dumps(manifest)
+    onnx.save(proto, str(path))
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+def edge_classifier(model_path: Path):
+    """The Python predictor's view of the exported file (built from its embedded manifest only)."""
+    try:
+        from nightscan_edge.predict.classifier import load_edge_classifier
+        from nightscan_edge.runtime import load_runner  # noqa: F401  (the real runtime, once it exists)
+
+        return load_edge_classifier(model_path, threads=1)
+    except ImportError:
+        import onnxruntime
+
+        from nightscan_edge.predict.classifier import Classifier
+        from nightscan_edge.spec import spec_from_dict
+
+        import onnx
+
+        manifest = json.loads({p.key: p.value for p in onnx.load(str(model_path)).metadata_props}["nightscan_manifest"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        return Classifier(name=manifest["model_name"], run_id=manifest["run_id"], labels=manifest["labels"],
+                          spec=spec_from_dict(manifest["input"]["spec"]),
+                          predict_batch=lambda x: session.run(None, {"input": x})[0],
+                          temperature=manifest["temperature"])
+
+
+# -- expected outputs ----------------------------------------------------------------------------------------
+def expected_audio(classifier, clips: list[dict]) -> list[dict]:
+    from nightscan_edge.predict.scoring import score_audio, summarise
+    from nightscan_edge.predict.windows import merge_windows
+
+    results = []
+    for clip in clips:
+        scores = score_audio(classifier, Path(clip["path"]))
+        label, confidence, probabilities = summarise(scores, classifier.labels)
+        detections = merge_windows(scores, classifier.labels, top_k=len(classifier.labels))
+        results.append({
+            **clip,
+            "windows": [{"start_s": s.start_s, "end_s": s.end_s, "probabilities": s.probabilities.tolist()} for s in scores],
+            "label": label, "confidence": confidence, "probabilities": probabilities,
+            "detections": [_detection(d) for d in detections],
+        })
+    return results
+
+
+def expected_images(classifier, images: list[dict]) -> list[dict]:
+    from nightscan_edge.predict.scoring import score_image
+
+    return [{**image, "probabilities": score_image(classifier, Path(image["path"])).tolist()} for image in images]
+
+
+def _detection(detection) -> dict:
+    return {"start_s": detection.start_s, "end_s": detection.end_s, "label": detection.label,
+            "confidence": detection.confidence, "source": detection.source, "fallback_failed": detection.fallback_failed,
+            "top_k": [[label, probability] for label, probability in detection.top_k]}
+
+
+def expected_fallback(classifier, clip: dict, server_url: str, threshold: float) -> dict:
+    """What Python's EdgePredictor answers for a clip when windows under ``threshold`` go to the server."""
+    from nightscan_edge.predict.edge_predictor import EdgePredictor
+
+    with EdgePredictor(classifier, server_url=server_url, threshold=threshold, top_k=len(classifier.labels)) as predictor:
+        result = predictor.predict_file(clip["path"])
+    if result.error:
+        raise RuntimeError(f"Python EdgePredictor failed on {clip['path']}: {result.error}")
+    return {"clip": clip["name"], "threshold": threshold, "sent_to_server": result.sent_to_server,
+            "detections": [_detection(d) for d in result.detections]}

@@ -1,0 +1,116 @@
+"""A stand-in for ``python -m nightscan_edge.cli`` that follows the documented worker contract quickly.
+
+It writes ``events.jsonl`` and ``status.json`` exactly as docs/architecture.md describes, saves a
+``last.ckpt`` marker every epoch, honours SIGTERM like the real trainer (checkpoint, status ``cancelled``)
+and resumes from its marker, so the web's job handling is tested without training a network.
+Behaviour knobs (environment): FAKE_BATCH_SECONDS, FAKE_FAIL=1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+BATCHES = 4
+stop_requested = False
+
+
+def _on_term(signum, frame):
+    global stop_requested
+    stop_requested = True
+
+
+def emit(run_dir: Path, **event) -> None:
+    with open(run_dir / "events.jsonl", "a") as handle:
+        handle.write(json.dumps({**event, "time": time.time()}) + "\n")
+        handle.flush()
+
+
+def status(run_dir: Path, value: str, **fields) -> None:
+    tmp = run_dir / "status.json.tmp"
+    tmp.write_text(json.dumps({"status": value, "updated": time.time(), **fields}))
+    tmp.replace(run_dir / "status.json")
+
+
+def option(argv: list[str], flag: str, default=None):
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def train(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _on_term)
+    resume = option(argv, "--resume")
+    run_dir = Path(resume or option(argv, "--run-dir"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        state = json.loads((run_dir / "last.ckpt").read_text())
+        epochs, start_epoch = state["epochs"], state["epoch"]
+    else:
+        sets = dict(s.split("=", 1) for s in [argv[i + 1] for i, a in enumerate(argv) if a == "--set"])
+        epochs, start_epoch = int(sets.get("train.epochs", 3)), 0
+    labels = ["bat", "owl"]
+    status(run_dir, "running", pid=os.getpid())
+    emit(run_dir, type="run_start", run_id=run_dir.name, model=option(argv, "--model", "ultralight_audio"),
+         labels=labels, epochs=epochs, batches_per_epoch=BATCHES, resumed_from_epoch=start_epoch if resume else None)
+    if os.environ.get("FAKE_FAIL"):
+        emit(run_dir, type="run_end", status="failed", best_val_acc=None, best_epoch=None, error="fake failure")
+        status(run_dir, "failed", error="fake failure: the data set is unusable")
+        print("error: fake failure", file=sys.stderr)
+        return 1
+    pause = float(os.environ.get("FAKE_BATCH_SECONDS", "0.05"))
+    for epoch in range(start_epoch, epochs):
+        for batch in range(1, BATCHES + 1):
+            time.sleep(pause)
+            emit(run_dir, type="batch_end", epoch=epoch, batch=batch, batches=BATCHES, loss=1.0 / (epoch + batch),
+                 samples_per_s=100.0)
+            if stop_requested:
+                (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch, "epochs": epochs}))
+                emit(run_dir, type="run_end", status="cancelled", best_val_acc=None, best_epoch=None)
+                status(run_dir, "cancelled")
+                return 0
+        emit(run_dir, type="epoch_end", epoch=epoch, epochs=epochs, train_loss=1.0 / (epoch + 1),
+             train_acc=0.5 + epoch / (2 * epochs), val_loss=1.1 / (epoch + 1), val_acc=0.5 + epoch / (2 * epochs),
+             val_macro_f1=0.5, lr=0.001, seconds=pause * BATCHES)
+        (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch + 1, "epochs": epochs}))
+    (run_dir / "best.ckpt").write_text("fake weights")
+    (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
+    (run_dir / "report.json").write_text(json.dumps({
+        "labels": labels, "accuracy": 0.75, "macro_f1": 0.7, "confusion_matrix": [[3, 1], [1, 3]],
+        "per_class": {"bat": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4},
+                      "owl": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4}}}))
+    emit(run_dir, type="run_end", status="done", best_val_acc=0.75, best_epoch=epochs)
+    status(run_dir, "done", best_val_acc=0.75)
+    return 0
+
+
+def export(argv: list[str]) -> int:
+    out = Path(option(argv, "--out"))
+    out.mkdir(parents=True)
+    for fmt in option(argv, "--formats").split(","):
+        (out / f"model.{ {'onnx': 'onnx', 'tflite': 'tflite'}.get(fmt, fmt) }").write_bytes(b"fake " + fmt.encode())
+    (out / "manifest.json").write_text(json.dumps({"format": "onnx", "run_id": Path(argv[1]).name}))
+    with zipfile.ZipFile(out / "bundle.zip", "w") as bundle:
+        bundle.writestr("manifest.json", "{}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0]
+    if command == "train":
+        return train(argv)
+    if command == "export":
+        return export(argv)
+    if command == "bench":
+        out = Path(option(argv, "--out"))
+        out.mkdir(parents=True)
+        (out / "bench.json").write_text(json.dumps({"latency_ms": 1.0}))
+        return 0
+    print(f"fake worker: unknown command {command}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

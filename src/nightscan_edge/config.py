@@ -115,6 +115,8 @@ class ExportConfig(_Section):
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
     calibrate_temperature: bool = True
+    validation_samples: int = Field(400, ge=1, description="validation inputs for calibration, parity and the INT8 gate")
+    target_accuracy: float = Field(0.95, gt=0, le=1, description="edge accuracy the recommended threshold must reach")
 
 
 class BenchConfig(_Section):

@@ -15,7 +15,6 @@ import numpy as np
 import soundfile
 
 from nightscan_edge.audio.decode import decode_audio
-from nightscan_edge.checkpoint import save_standalone_checkpoint
 from nightscan_edge.models import create_model
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
@@ -25,6 +24,7 @@ IMAGE_SPEC = ImageSpec(image_size=32)
 AUDIO_LABELS = ["bird", "cat", "dog", "frog"]
 IMAGE_LABELS = ["cat", "deer", "dog", "frog", "horse"]
 SEED = 7
+TEMPERATURE = 1.5  # stored in the checkpoint; the exporter bakes it into the softmax
 
 
 @dataclass
@@ -33,20 +33,45 @@ class TrainedRun:
     checkpoint: Path
 
 
-def _sharpen_head(model, scale: float) -> None:
-    """Untrained heads give near-uniform probabilities; scaling them gives a spread of confidences, so the
-    parity test covers confident and unsure windows alike (parity is about preprocessing and runtime, not
-    accuracy)."""
+def _fit_batch_norm(model, inputs) -> None:
+    """An untrained model's BatchNorm layers keep their initial statistics, which makes its output almost
+    constant. Re-estimating them on a few inputs (what training would do) gives outputs that vary with the
+    input, so parity covers confident and unsure windows alike; accuracy is not the point here."""
     import torch
 
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the batches below
+    model.train()
     with torch.no_grad():
-        model.head.weight.mul_(scale)
-        model.head.bias.normal_(0.0, 1.0)
+        for batch in inputs:
+            model.forward_waveform(batch) if model.input_kind == "audio" else model(batch)
+    model.eval()
+
+
+def _statistics_inputs(kind: str):
+    import torch
+
+    generator = torch.Generator().manual_seed(SEED)
+    if kind == "image":
+        return [torch.rand((8, *IMAGE_SPEC.input_shape), generator=generator) * 4 - 2 for _ in range(4)]
+    rate = AUDIO_SPEC.sample_rate
+    t = torch.arange(AUDIO_SPEC.clip_samples) / rate
+    batches = []
+    for _ in range(4):
+        frequencies = torch.rand((8, 1), generator=generator) * 6000 + 100
+        levels = torch.rand((8, 1), generator=generator) * 0.5
+        noise = torch.randn((8, t.numel()), generator=generator) * torch.rand((8, 1), generator=generator) * 0.05
+        batches.append(levels * torch.sin(2 * torch.pi * frequencies * t) + noise)
+    return batches
 
 
 def make_run(root: Path, kind: str) -> TrainedRun:
-    """A run folder holding a self-describing checkpoint of a seeded (untrained) model."""
+    """A run folder holding a self-describing checkpoint of a seeded model with a calibration temperature."""
     import torch
+
+    from nightscan_edge.checkpoint import CHECKPOINT_KEY, MODEL_PREFIX, checkpoint_metadata
 
     torch.manual_seed(SEED)
     if kind == "audio":
@@ -55,10 +80,14 @@ def make_run(root: Path, kind: str) -> TrainedRun:
     else:
         model = create_model("mobilenet_v3_small_photo", len(IMAGE_LABELS), spec=IMAGE_SPEC)
         labels = IMAGE_LABELS
-    _sharpen_head(model, 40.0)
-    model.eval()
+    _fit_batch_norm(model, _statistics_inputs(kind))
     run_dir = root / f"run_{kind}"
-    checkpoint = save_standalone_checkpoint(run_dir / "best.ckpt", model, labels, run_id=f"js-parity-{kind}")
+    run_dir.mkdir(parents=True)
+    checkpoint = run_dir / "best.ckpt"
+    # A temperature in the checkpoint is baked into the exported softmax; both clients must not apply it twice.
+    torch.save({"state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
+                CHECKPOINT_KEY: checkpoint_metadata(model, labels, {}, f"js-parity-{kind}", temperature=TEMPERATURE)},
+               checkpoint)
     (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
     return TrainedRun(run_dir, checkpoint)
 
@@ -146,75 +175,22 @@ def image_inputs(folder: Path, shared_data: Path | None) -> list[dict]:
 
 
 # -- export ------------------------------------------------------------------------------------------------
-DEV_TEMPERATURE = 1.5  # exercises calibration in both clients when the exporter does not fit one
-
-
 def export_onnx(run: TrainedRun, out_dir: Path) -> Path:
-    """Export the run to ONNX with its manifest embedded; returns the model path."""
-    import onnx
-    import torch
+    """The real exporter (FP32 ONNX + bundle.zip); returns the model path."""
+    from nightscan_edge.export import export_run
 
-    from nightscan_edge.checkpoint import load_trained_model
-
-    trained = load_trained_model(run.run_dir)
-    model = trained.model
-
-    class Probabilities(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            logits = self.model.forward_waveform(x) if self.model.input_kind == "audio" else self.model(x)
-            return torch.softmax(logits, dim=-1)
-
-    spec = trained.spec
-    example = torch.zeros((2, *spec.input_shape), dtype=torch.float32)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    report = export_run(run.run_dir, formats=["onnx"], int8=False, out_dir=out_dir)
     path = out_dir / "model.onnx"
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    program = torch.onnx.export(Probabilities().eval(), (example,), dynamo=True, input_names=["input"],
-                                output_names=["probabilities"], dynamic_shapes=({0: batch},), verbose=False)
-    program.save(str(path))
-    manifest = {
-        "format": "onnx", "precision": "fp32", "model_name": trained.model_name, "run_id": trained.run_id,
-        "labels": trained.labels,
-        "input": {"name": "input", "shape": [-1, *spec.input_shape], "dtype": "float32",
-                  "layout": "NC" if spec.kind == "audio" else "NCHW", "spec": spec.model_dump(mode="json")},
-        "output": {"name": "probabilities", "meaning": "probabilities"},
-        "temperature": DEV_TEMPERATURE, "package_version": "dev", "parity": None,
-    }
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "nightscan_manifest", json.dumps(manifest)
-    onnx.save(proto, str(path))
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if not path.is_file():
+        raise RuntimeError(f"export wrote no model.onnx: {report.to_dict()}")
     return path
 
 
 def edge_classifier(model_path: Path):
     """The Python predictor's view of the exported file (built from its embedded manifest only)."""
-    try:
-        from nightscan_edge.predict.classifier import load_edge_classifier
-        from nightscan_edge.runtime import load_runner  # noqa: F401  (the real runtime, once it exists)
+    from nightscan_edge.predict.classifier import load_edge_classifier
 
-        return load_edge_classifier(model_path, threads=1)
-    except ImportError:
-        import onnxruntime
-
-        from nightscan_edge.predict.classifier import Classifier
-        from nightscan_edge.spec import spec_from_dict
-
-        import onnx
-
-        manifest = json.loads({p.key: p.value for p in onnx.load(str(model_path)).metadata_props}["nightscan_manifest"])
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        return Classifier(name=manifest["model_name"], run_id=manifest["run_id"], labels=manifest["labels"],
-                          spec=spec_from_dict(manifest["input"]["spec"]),
-                          predict_batch=lambda x: session.run(None, {"input": x})[0],
-                          temperature=manifest["temperature"])
+    return load_edge_classifier(model_path, threads=1)
 
 
 # -- expected outputs ----------------------------------------------------------------------------------------

@@ -90,3 +90,33 @@ def serve():
 
 def post_file(url: str, path: Path) -> httpx.Response:
     return httpx.post(url + "/api/predict", files={"file": (path.name, path.read_bytes())}, timeout=30)
+
+
+def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> Path:
+    """ONNX with the embedded manifest, built from the export package's own pieces (no calibration/parity)."""
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.export.manifest import build_manifest, embed_onnx
+    from nightscan_edge.export.onnx_format import export_onnx
+    from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier, example_input
+
+    trained = load_trained_model(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model.onnx"
+    export_onnx(ExportableClassifier(trained.model, temperature), example_input(trained.model, batch=2), path)
+    manifest = build_manifest(
+        format_name="onnx", precision="fp32", model_name=trained.model_name, run_id=trained.run_id,
+        labels=trained.labels, spec=trained.spec.model_dump(mode="json"), input_name=INPUT_NAME,
+        input_shape=[-1, *trained.spec.input_shape], output_name=OUTPUT_NAME, temperature=temperature,
+        export_id="test")
+    embed_onnx(path, manifest)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_audio_onnx(tiny_audio_run, tmp_path_factory) -> Path:
+    return export_tiny_onnx(tiny_audio_run, tmp_path_factory.mktemp("export-audio"))
+
+
+@pytest.fixture(scope="session")
+def tiny_photo_onnx(tiny_photo_run, tmp_path_factory) -> Path:
+    return export_tiny_onnx(tiny_photo_run, tmp_path_factory.mktemp("export-photo"))

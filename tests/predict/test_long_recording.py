@@ -1,7 +1,6 @@
 """A generated 1-hour recording: streamed, windows cover it end to end, and memory does not grow with length."""
 from __future__ import annotations
 
-import dataclasses
 import tracemalloc
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import soundfile
 
 from nightscan_edge.audio.decode import window_starts
 from nightscan_edge.predict import EdgePredictor
-from nightscan_edge.predict.classifier import load_server_classifier
 
 
 def write_long_recording(path: Path, seconds: int, sample_rate: int = 8000, block_seconds: int = 60) -> Path:
@@ -36,9 +34,8 @@ def _peak_traced_mb(predictor: EdgePredictor, path: Path):
 
 
 @pytest.mark.slow
-def test_one_hour_recording_memory_is_flat(tiny_audio_run, tmp_path) -> None:
-    edge = dataclasses.replace(load_server_classifier(tiny_audio_run), source="edge")
-    predictor = EdgePredictor(edge, hop_seconds=6.0)  # a sparse hop keeps the test short; decoding is still whole
+def test_one_hour_recording_memory_is_flat(tiny_audio_onnx, tmp_path) -> None:
+    predictor = EdgePredictor(tiny_audio_onnx, hop_seconds=6.0, threads=1)  # a sparse hop keeps the test short; decoding is still whole
     short = write_long_recording(tmp_path / "short.wav", 5 * 60)
     hour = write_long_recording(tmp_path / "hour.wav", 60 * 60)
     short_result, short_peak_mb = _peak_traced_mb(predictor, short)

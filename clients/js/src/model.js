@@ -49,7 +49,9 @@ export class EdgeModel {
     this.labels = [...manifest.labels];
     this.spec = manifest.input.spec;
     this.kind = this.spec.kind;
-    this.temperature = manifest.temperature ?? null;
+    // The exporter bakes the temperature into the softmax (`output.temperature_applied`, true when absent);
+    // only an export that says otherwise needs it applied here. Same rule as the Python predictor.
+    this.temperature = (manifest.output?.temperature_applied ?? true) ? null : (manifest.temperature ?? null);
     this.inputName = manifest.input.name ?? session.inputNames[0];
     this.outputName = manifest.output?.name ?? session.outputNames[0];
     if (!session.inputNames.includes(this.inputName)) {

@@ -101,8 +101,9 @@ function sampleReader(view, code, bits) {
 }
 
 /**
- * Encode mono float32 PCM as WAV: 16-bit PCM (what the fallback sends, as the Python predictor does;
- * samples are clipped to [-1, 1] and scaled by 32767 like libsndfile) or 32-bit float (lossless).
+ * Encode mono float32 PCM as WAV: 16-bit PCM (what the fallback sends, as the Python predictor does) or
+ * 32-bit float (lossless). 16-bit samples are clipped to [-1, 1] and quantised as libsndfile 1.2 does
+ * (floor(x * 32768), measured against Python's `soundfile`), so both clients post byte-identical audio.
  * @param {Float32Array} samples @param {number} sampleRate @param {{bitsPerSample?: 16 | 32}} [options]
  * @returns {Uint8Array}
  */
@@ -129,7 +130,10 @@ export function encodeWav(samples, sampleRate, { bitsPerSample = 16 } = {}) {
   writeText(36, 'data');
   view.setUint32(40, dataBytes, true);
   for (let i = 0; i < samples.length; i += 1) {
-    if (bitsPerSample === 16) view.setInt16(44 + i * 2, Math.round(Math.min(1, Math.max(-1, samples[i])) * 32767), true);
+    if (bitsPerSample === 16) {
+      const level = Math.floor(Math.min(1, Math.max(-1, samples[i])) * 32768);
+      view.setInt16(44 + i * 2, Math.min(32767, level), true);
+    }
     else view.setFloat32(44 + i * 4, samples[i], true);
   }
   return new Uint8Array(buffer);

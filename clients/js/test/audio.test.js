@@ -72,7 +72,10 @@ test('WAV round trip: 32-bit float is exact, 16-bit within one step', () => {
   assert.deepEqual(Array.from(exact.samples), Array.from(samples));
   const pcm16 = decodeWav(encodeWav(samples, 8000));
   assert.equal(pcm16.sampleRate, 8000);
-  samples.forEach((value, i) => assert.ok(Math.abs(pcm16.samples[i] - Math.max(-1, Math.min(1, value))) <= 1 / 32767 + 1e-7));
+  samples.forEach((value, i) => assert.ok(Math.abs(pcm16.samples[i] - Math.max(-1, Math.min(1, value))) <= 1 / 32768));
+  // libsndfile's float -> PCM16 rule (floor(x * 32768)), so Python and JS post the same bytes
+  const levels = new DataView(encodeWav(Float32Array.from([0.5, -0.5, 1, -1, 0.99999, -1e-6, 3e-5]), 8000).buffer);
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((i) => levels.getInt16(44 + 2 * i, true)), [16384, -16384, 32767, -32768, 32767, -1, 0]);
 });
 
 function wavBytes({ format = 1, channels = 1, rate = 8000, bits = 16, data, extensible = false, extraChunk = false }) {

@@ -37,7 +37,7 @@ function compareDetections(actual, expected, labels, what) {
   actual.forEach((detection, i) => {
     const reference = expected[i];
     assert.ok(Math.abs(detection.start_s - reference.start_s) < 1e-9 && Math.abs(detection.end_s - reference.end_s) < 1e-9, `${what}: detection ${i} time span`);
-    assert.ok(Math.abs(detection.confidence - reference.confidence) <= TOLERANCE, `${what}: detection ${i} confidence`);
+    assert.ok(Math.abs(detection.confidence - reference.confidence) <= TOLERANCE, `${what}: detection ${i} confidence ${detection.confidence} vs Python ${reference.confidence}`);
     assert.equal(detection.fallback_failed, reference.fallback_failed, `${what}: detection ${i} fallback_failed`);
     assert.deepEqual(detection.top_k.map((t) => t.label), reference.top_k.map(([label]) => label), `${what}: detection ${i} top-k order`);
     detection.top_k.forEach((t, k) => assert.ok(Math.abs(t.probability - reference.top_k[k][1]) <= TOLERANCE));

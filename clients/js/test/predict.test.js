@@ -166,6 +166,18 @@ test('static-batch models are run one input at a time', async () => {
   assert.deepEqual(calls, [[1, 4], [1, 4], [1, 4], [1, 4]]);
 });
 
+test('temperature: applied only when the export says the model output lacks it', async () => {
+  const spec = manifest(AUDIO_SPEC, { temperature: 2 });
+  const baked = await loadEdgeModel({ ort: fakeOrt(), model: 'm.onnx', manifest: spec });
+  assert.equal(baked.temperature, null); // output.temperature_applied absent -> already in the graph
+  const notBaked = await loadEdgeModel({ ort: fakeOrt(), model: 'm.onnx', manifest: { ...spec, output: { ...spec.output, temperature_applied: false } } });
+  assert.equal(notBaked.temperature, 2);
+  const result = await predictWithEdge({ samples: Float32Array.from([2, 0, 0, 0]), sampleRate: 10 }, { model: notBaked });
+  const expected = [0.1, 0.1, 0.8].map(Math.sqrt);
+  const total = expected.reduce((a, b) => a + b);
+  assert.ok(Math.abs(result.confidence - expected[2] / total) < 1e-7);
+});
+
 test('temperature scaling matches softmax(log(p) / T)', () => {
   const p = Float32Array.from([0.7, 0.2, 0.1]);
   assert.equal(calibrate(p, null)[0], p[0]);

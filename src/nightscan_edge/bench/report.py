@@ -53,7 +53,7 @@ def _measured_table(result: BenchResult) -> list[str]:
         verdict = target_verdict(artifact, result.target, threads[0])
         ratio = "–" if first is None or first.measured_over_ideal is None else f"{first.measured_over_ideal:.1f}×"
         row += [_ms(first and first.max_ms), throughput,
-                "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.0f}",
+                "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.1f}",
                 _pct(artifact.accuracy), _pct(artifact.macro_f1),
                 " / ".join(_mark(verdict[key]) for key in ("latency", "size", "accuracy")), ratio]
         lines.append("| " + " | ".join(row) + " |")

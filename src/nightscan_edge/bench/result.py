@@ -41,7 +41,7 @@ class ArtifactResult(_Record):
     precision: str
     path: str | None
     size_mb: float | None
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "unavailable"]  # unavailable: this machine cannot run it (Core ML off macOS)
     error: str | None = None
     dynamic_batch: bool | None = None
     latency: list[LatencyStats] = []

@@ -98,8 +98,7 @@ def _evaluation_split(run_dir: Path) -> str:
     """The run's held-out test split when it has one, else its validation split."""
     from nightscan_edge.data.splits import read_split
 
-    split_csv = run_dir / "split.csv"
-    return "test" if split_csv.is_file() and read_split(split_csv).of("test") else "val"
+    return "test" if read_split(run_dir / "split.csv").of("test") else "val"
 
 
 def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:
@@ -109,8 +108,8 @@ def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path |
     if options.data is not None:
         inputs, targets, _ = load_folder_samples(options.data, spec, labels, limit=options.sample_limit)
         return Samples(inputs, targets, str(options.data))
-    if run_dir is None:
-        return None
+    if run_dir is None or not all((run_dir / name).is_file() for name in ("split.csv", "config.yaml", "labels.txt")):
+        return None  # a bundle, or a checkpoint saved outside training: no labeled split to score on
     split = _evaluation_split(run_dir)
     inputs, targets, _ = load_run_samples(run_dir, split=split, limit=options.sample_limit)
     return Samples(inputs, targets, f"{run_dir} ({split} split)")
@@ -191,10 +190,19 @@ class _Bench:
                     result.agreement_with_eager = float(np.mean(predictions == self.eager_predictions))
             self.progress.advance()
         except Exception as error:  # recorded in the result and printed; the other files still run
-            result.status = "failed"
-            result.error = f"{type(error).__name__}: {error}".strip()
-            self.progress.log(f"[red]{name}: {result.error}")
+            result.status = "unavailable" if _is_unavailable(error) else "failed"
+            result.error = str(error) if result.status == "unavailable" else f"{type(error).__name__}: {error}".strip()
+            self.progress.log(f"[{'yellow' if result.status == 'unavailable' else 'red'}]{name}: {result.error}")
         return result
+
+
+def _is_unavailable(error: Exception) -> bool:
+    """The file is fine but this machine cannot run it (the runtime says so with its own error type)."""
+    try:
+        from nightscan_edge.runtime import RuntimeUnavailableError
+    except ImportError:
+        return False
+    return isinstance(error, RuntimeUnavailableError)
 
 
 def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
@@ -313,6 +321,10 @@ def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, pr
                                              lambda t, path=artifact.path: load_runner(path, threads=t)))
     finally:
         torch.set_num_threads(torch_threads)
+    results += [ArtifactResult(name=f"{failure.format} {failure.precision}", format=failure.format,
+                               precision=failure.precision, path=None, size_mb=None, status="failed",
+                               error=f"not exported ({failure.status}): {failure.error}")
+                for failure in source.export_failures]
     add_int8_drops(results)
     return BenchResult(
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

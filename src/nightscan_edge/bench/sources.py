@@ -6,6 +6,7 @@ samples. A bundle is unpacked into a temporary folder that lives as long as the 
 """
 from __future__ import annotations
 
+import json
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -13,9 +14,8 @@ from pathlib import Path
 
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
 
-# Files of an export folder that are documentation or reports, not models.
-_NOT_ARTIFACTS = {".json", ".txt", ".md", ".zip", ".csv", ".png", ".html"}
 EXPORTS_DIR = "exports"
+EXPORT_REPORT = "export_report.json"
 
 
 class BenchSourceError(ValueError):
@@ -40,12 +40,23 @@ class Artifact:
         return self.path.name
 
 
+@dataclass(frozen=True)
+class ExportFailure:
+    """A format x precision the export attempted but did not leave a file for (from export_report.json)."""
+
+    format: str
+    precision: str
+    status: str
+    error: str
+
+
 @dataclass
 class BenchSource:
     description: str
     artifacts: list[Artifact]
     run_dir: Path | None  # training run (checkpoint + split) when reachable
     _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    export_failures: list[ExportFailure] = field(default_factory=list)
 
     @property
     def manifest(self) -> dict:
@@ -77,9 +88,15 @@ def latest_export_dir(run_dir: Path) -> Path:
                                        else p.stat().st_mtime, p.name))
 
 
+def _artifact_suffixes() -> tuple[str, ...]:
+    from nightscan_edge.export.formats import ARTIFACT_SUFFIXES
+
+    return ARTIFACT_SUFFIXES
+
+
 def _artifact_paths(export_dir: Path) -> list[Path]:
-    return sorted(p for p in export_dir.iterdir()
-                  if p.name.startswith("model") and p.suffix not in _NOT_ARTIFACTS and not p.name.startswith("."))
+    suffixes = _artifact_suffixes()
+    return sorted(p for p in export_dir.iterdir() if p.suffix in suffixes and not p.name.startswith("."))
 
 
 def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
@@ -94,6 +111,24 @@ def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
         except ManifestError as error:
             raise BenchSourceError(f"{path} has no readable manifest ({error}); re-export it") from error
     return artifacts
+
+
+def read_export_failures(export_dir: Path) -> list[ExportFailure]:
+    """Formats the export could not produce, so the bench table shows them instead of silently omitting them."""
+    report_path = export_dir / EXPORT_REPORT
+    if not report_path.is_file():
+        return []
+    try:
+        entries = json.loads(report_path.read_text()).get("artifacts", [])
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise BenchSourceError(f"{report_path} is not a readable export report ({error}); re-export") from None
+    failures = []
+    for entry in entries:
+        file_name = entry.get("file")
+        if entry.get("status") != "ok" and not (file_name and (export_dir / Path(file_name).name).exists()):
+            failures.append(ExportFailure(str(entry.get("format")), str(entry.get("precision")),
+                                          str(entry.get("status")), str(entry.get("error") or "no file written")))
+    return failures
 
 
 def _run_dir_of_export(export_dir: Path) -> Path | None:
@@ -123,10 +158,12 @@ def open_source(path: str | Path) -> BenchSource:
         return BenchSource(f"bundle {path}", artifacts, None, temporary)
     if path.is_dir() and _is_run_dir(path):
         export_dir = latest_export_dir(path)
-        return BenchSource(f"run {path} (export {export_dir.name})", _read_artifacts(_artifact_paths(export_dir), export_dir), path)
+        return BenchSource(f"run {path} (export {export_dir.name})", _read_artifacts(_artifact_paths(export_dir), export_dir),
+                           path, export_failures=read_export_failures(export_dir))
     if path.is_dir() and (path / "manifest.json").is_file():
-        return BenchSource(f"export {path}", _read_artifacts(_artifact_paths(path), path), _run_dir_of_export(path))
-    if path.suffix in _NOT_ARTIFACTS or (path.is_dir() and not path.suffix):
+        return BenchSource(f"export {path}", _read_artifacts(_artifact_paths(path), path), _run_dir_of_export(path),
+                           export_failures=read_export_failures(path))
+    if path.suffix not in _artifact_suffixes():
         raise BenchSourceError(
             f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip nor a model file"
         )

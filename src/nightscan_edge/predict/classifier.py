@@ -20,7 +20,9 @@ from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 # the parity reference), then the other portable runtimes.
 BUNDLE_PREFERENCE = ("model.onnx", "model_int8.onnx", "model.tflite", "model_int8.tflite", "model.pte", "model_int8.pte")
 ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
-EDGE_BATCH_SIZE = 64
+# Small batches: on one CPU core throughput is flat from 1 to 8 windows, while ONNX Runtime's memory arena
+# keeps the largest batch's activations (64 default-spec windows held ~200 MB).
+EDGE_BATCH_SIZE = 4
 
 
 class ArtifactError(ValueError):
@@ -88,6 +90,8 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     artifact = Path(artifact)
     if not artifact.exists():
         raise FileNotFoundError(f"{artifact} does not exist; pass an exported model (.onnx/.tflite/.pte) or bundle.zip")
+    if artifact.suffix.lower() == ".mlpackage":
+        raise ArtifactError(f"{artifact.name}: Core ML packages run only on Apple devices; use the export's .onnx, .tflite or .pte")
     if artifact.is_dir():
         raise ArtifactError(f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip")
     if artifact.suffix.lower() not in ARTIFACT_SUFFIXES:
@@ -98,7 +102,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     holder: list[Any] = []
     model_path = _artifact_from_bundle(artifact, holder) if artifact.suffix.lower() == ".zip" else artifact
 
-    from nightscan_edge.export import ManifestError
+    from nightscan_edge.export.errors import ManifestError
     from nightscan_edge.runtime import load_runner
 
     try:
@@ -119,7 +123,8 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         labels=labels,
         spec=spec,
         predict_batch=runner.predict,
-        temperature=manifest.get("temperature"),
+        # Exports return softmax(logits / T) already; only an artifact saying otherwise is scaled here.
+        temperature=None if (manifest.get("output") or {}).get("temperature_applied", True) else manifest.get("temperature"),
         batch_size=EDGE_BATCH_SIZE if getattr(runner, "dynamic_batch", False) else 1,
         source="edge",
         description=f"{artifact.name} ({manifest.get('format', model_path.suffix)}, {manifest.get('precision', '?')})",
@@ -155,7 +160,7 @@ def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = Tr
         spec=trained.spec,
         predict_batch=predict_batch,
         temperature=trained.temperature,
-        batch_size=32,
+        batch_size=8,
         source="server",
         description=f"{trained.checkpoint_path} (PyTorch FP32)",
     )

@@ -17,7 +17,7 @@ from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.inputs import InputError, expand_paths
 from nightscan_edge.predict.scoring import score_audio_batches, score_image
 from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
-from nightscan_edge.predict.windows import Detection, ScoredWindow, merge_windows, top_k_labels
+from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, merge_windows, top_k_labels
 
 
 @dataclass
@@ -45,6 +45,8 @@ class EdgePredictor:
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1; got {top_k}")
         self.classifier = edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        if self.classifier.input_kind == "audio":  # a bad hop is the caller's error, not each file's
+            hop_samples(self.classifier.spec.clip_samples, self.classifier.spec.sample_rate, hop_seconds)
         self.threshold = threshold
         self.hop_seconds = hop_seconds
         self.top_k = top_k

@@ -6,6 +6,7 @@ written in docs/predict.md so that a phone app can repeat them.
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 from typing import Iterator
 
@@ -53,17 +54,48 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path} is empty (0 bytes)")
 
 
+def wav_missing_bytes(path: Path) -> int:
+    """Bytes a WAV's header promises beyond the end of the file (libsndfile silently reads what is there).
+
+    A recorder that loses power mid-recording leaves exactly this: a header for the planned length and less
+    data. Non-WAV files return 0 (FLAC/OGG decoders report truncation themselves).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(12)[8:12] != b"WAVE":
+            return 0
+        handle.seek(0)
+        if handle.read(4) != b"RIFF":
+            return 0
+        handle.seek(12)
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return 0
+            chunk_id, chunk_size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"data":
+                return max(0, chunk_size - (size - handle.tell()))
+            handle.seek(chunk_size + (chunk_size & 1), io.SEEK_CUR)
+
+
 def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None) -> Iterator[Window]:
-    """Stream a recording of any length as model windows (see docs/predict.md for the rules)."""
+    """Stream a recording of any length as model windows (see docs/predict.md for the rules).
+
+    A truncated file yields the windows of the part present and then raises ``InputError`` saying so.
+    """
     check_readable(path)
     if looks_like_image(path):
         raise InputError(f"{path} is an image but this model classifies audio; pass WAV/FLAC/OGG/MP3 files or a photo model")
     hop = hop_samples(spec.clip_samples, spec.sample_rate, hop_seconds)
+    missing = wav_missing_bytes(path)
     blocks = iter_audio_blocks(path, spec.sample_rate, block_seconds=DECODE_BLOCK_SECONDS)
     try:
         yield from sliding_windows(blocks, spec.clip_samples, hop, spec.pad_mode)
     except AudioDecodeError as error:
         raise InputError(str(error)) from error
+    if missing:
+        raise InputError(f"{path}: truncated WAV ({missing} bytes promised by the header are missing); "
+                         "predictions cover the part present")
 
 
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:

@@ -10,21 +10,36 @@ from typing import Iterator
 
 import numpy as np
 
+from nightscan_edge.audio.decode import AudioDecodeError
 from nightscan_edge.predict.classifier import Classifier
-from nightscan_edge.predict.inputs import audio_windows, image_array
+from nightscan_edge.predict.inputs import InputError, audio_windows, image_array
 from nightscan_edge.predict.windows import ScoredWindow, Window, batched
 
 
 def score_audio_batches(classifier: Classifier, path: Path, hop_seconds: float | None = None,
-                        batch_windows: int = 64) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
-    """Yield (windows, scores) batch by batch, so callers can stream and keep the samples of unsure windows."""
+                        batch_windows: int = 16) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
+    """Yield (windows, scores) batch by batch, so callers can stream and keep the samples of unsure windows.
+
+    A decoding error part-way (truncated file) is raised only after the windows decoded before it are scored.
+    """
     rate = classifier.spec.sample_rate
-    for batch in batched(audio_windows(path, classifier.spec, hop_seconds), batch_windows):
+    failure: Exception | None = None
+
+    def windows_until_failure() -> Iterator[Window]:
+        nonlocal failure
+        try:
+            yield from audio_windows(path, classifier.spec, hop_seconds)
+        except (InputError, AudioDecodeError) as error:
+            failure = error
+
+    for batch in batched(windows_until_failure(), batch_windows):
         probabilities = classifier.probabilities(np.stack([window.samples for window in batch]))
         yield batch, [
             ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
             for window, row in zip(batch, probabilities)
         ]
+    if failure is not None:
+        raise failure
 
 
 def score_audio(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> list[ScoredWindow]:

@@ -7,6 +7,7 @@ stopping and devices. Everything the web UI, export and bench rely on is written
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,15 +174,52 @@ def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedDat
     return report
 
 
-class _SaveStartingPoint(L.Callback):
-    """A fresh run writes last.ckpt before the first batch, so even a cancel in epoch 1 leaves a resume point."""
+class EpochBoundaryCheckpoint(L.Callback):
+    """``last.ckpt`` at the start of every epoch and at the end of training: the resume point.
 
-    def __init__(self, path: Path) -> None:
+    At an epoch's start the previous epoch -- training, validation, scheduler step, early-stopping and best-
+    checkpoint bookkeeping -- is complete, and the next epoch's order and augmentation are seeded by its
+    number, so a run resumed from here replays the remaining epochs exactly. (Lightning's own ``save_last``
+    runs inside the epoch-end hooks, before the scheduler steps, and its loop-state restore then replays or
+    skips part of an epoch.) A cancel mid-epoch loses at most that epoch's batches, never exactness.
+    """
+
+    def __init__(self, path: Path, resumed: bool) -> None:
         self.path = path
+        self.skip_next = resumed  # the checkpoint we resume from already is this epoch's starting point
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.skip_next:
+            self.skip_next = False
+            return
+        trainer.save_checkpoint(self.path)  # collective under DDP; rank zero writes
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+class RestoreEpochStart(L.Callback):
+    """Puts an epoch-start checkpoint back: optimizer, schedulers and callback states (weights and the epoch
+    counter are set before ``fit``)."""
+
+    def __init__(self, checkpoint: dict) -> None:
+        self.checkpoint = checkpoint
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if not self.path.exists():
-            trainer.save_checkpoint(self.path)
+        for optimizer, state in zip(trainer.optimizers, self.checkpoint.get("optimizer_states", [])):
+            optimizer.load_state_dict(state)
+        for config, state in zip(trainer.lr_scheduler_configs, self.checkpoint.get("lr_schedulers", [])):
+            config.scheduler.load_state_dict(state)
+        saved = self.checkpoint.get("callbacks", {})
+        for callback in trainer.callbacks:
+            if callback.state_key in saved:
+                callback.load_state_dict(saved[callback.state_key])
+
+
+def _start_at_epoch(trainer: L.Trainer, epoch: int) -> None:
+    progress = trainer.fit_loop.epoch_progress
+    for tracker in (progress.current, progress.total):
+        tracker.ready = tracker.started = tracker.processed = tracker.completed = epoch
 
 
 def _prepare_run_dir(config: Config, run_dir: Path | None) -> tuple[Path, str]:
@@ -225,8 +263,9 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
     write_status(run_dir, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
     recorder: RunRecorder | None = None
     trainer: L.Trainer | None = None
+    stop = StopRequest()
     try:
-        with StopRequest() as stop:
+        with stop:
             L.seed_everything(config.train.seed, workers=True, verbose=False)
             prepared = prepare_data(config, split_file=run_dir / "split.csv" if resume_from else None)
             stop.check()
@@ -239,8 +278,14 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             if prepared.bad_files:
                 _log(events, "warning", f"skipped {len(prepared.bad_files)} unreadable file(s): "
                                         + "; ".join(str(p) for p, _ in prepared.bad_files))
-            model = build_model(config, prepared) if resume_from is None else create_model(
-                config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
+            resume_checkpoint = None
+            if resume_from is None:
+                model = build_model(config, prepared)
+            else:
+                resume_checkpoint = torch.load(resume_from, map_location="cpu", weights_only=False)
+                model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
+                model.load_state_dict({k[len("model."):]: v for k, v in resume_checkpoint["state_dict"].items()
+                                       if k.startswith("model.")})
             teacher = None
             if config.train.teacher:
                 teacher = load_teacher(config.train.teacher, prepared.labels, prepared.spec,
@@ -248,16 +293,17 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
             module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
             train_loader, val_loader = _loaders(config, prepared, module)
-            resumed_epoch = None
-            if resume_from is not None:
-                resumed_epoch = int(torch.load(resume_from, map_location="cpu", weights_only=False)["epoch"])
+            resumed_epoch = int(resume_checkpoint["epoch"]) if resume_checkpoint is not None else None
             recorder = RunRecorder(run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs,
                                    resumed_epoch)
             callbacks = [
-                _SaveStartingPoint(run_dir / LAST_CHECKPOINT), recorder, StopOnSignal(stop),
+                EpochBoundaryCheckpoint(run_dir / LAST_CHECKPOINT, resumed=resume_from is not None), recorder,
+                StopOnSignal(stop),
                 L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, filename="best", monitor="val_acc", mode="max",
-                                                    save_last=True, save_top_k=1, enable_version_counter=False),
+                                                    save_last=False, save_top_k=1, enable_version_counter=False),
             ]
+            if resume_checkpoint is not None:
+                callbacks.append(RestoreEpochStart(resume_checkpoint))
             if config.train.early_stopping_patience is not None:
                 callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor="val_acc", mode="max",
                                                                    patience=config.train.early_stopping_patience))
@@ -270,8 +316,10 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             )
             if teacher is not None:
                 teacher.to(torch.device("cpu"))
+            if resumed_epoch is not None:
+                _start_at_epoch(trainer, resumed_epoch)
             started = time.perf_counter()
-            trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None)
+            trainer.fit(module, train_loader, val_loader)
             stop.check()
         if not trainer.is_global_zero:
             return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT)
@@ -285,19 +333,26 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
         recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
         return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT, metrics)
-    except (TrainingCancelled, KeyboardInterrupt) as cancelled:
-        best = recorder.best_val_acc if recorder else None
-        events.write(RunEnd("cancelled", best, recorder.best_epoch if recorder else None))
-        write_status(run_dir, "cancelled", run_id=run_id, model=config.model.name,
-                     signal=getattr(cancelled, "signal_number", None),
-                     best_val_acc=best, resume_from=str(run_dir / LAST_CHECKPOINT) if (run_dir / LAST_CHECKPOINT).exists() else None)
-        raise
     except BaseException as error:
+        if isinstance(error, (TrainingCancelled, KeyboardInterrupt)) or stop.signal_number is not None:
+            _record_cancel(run_dir, events, recorder, run_id, config, stop.signal_number)
+            if isinstance(error, TrainingCancelled):
+                raise
+            raise TrainingCancelled(stop.signal_number or signal.SIGINT) from error
         message = str(error).strip() or type(error).__name__
         events.write(RunEnd("failed", recorder.best_val_acc if recorder else None,
                             recorder.best_epoch if recorder else None, error=message))
         write_status(run_dir, "failed", run_id=run_id, model=config.model.name, error=message)
         raise
+
+
+def _record_cancel(run_dir: Path, events: EventLog, recorder: RunRecorder | None, run_id: str, config: Config,
+                   signal_number: int | None) -> None:
+    best = recorder.best_val_acc if recorder else None
+    events.write(RunEnd("cancelled", best, recorder.best_epoch if recorder else None))
+    last = run_dir / LAST_CHECKPOINT
+    write_status(run_dir, "cancelled", run_id=run_id, model=config.model.name, signal=signal_number,
+                 best_val_acc=best, resume_from=str(last) if last.exists() else None)
 
 
 def _devices(devices: str):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -79,12 +80,15 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
-        """Flags win over ``NIGHTSCAN_DATA_DIR`` / ``NIGHTSCAN_TOKEN`` / ``NIGHTSCAN_DATASET_ROOTS`` (os.pathsep list)."""
+        """Flags win over ``NIGHTSCAN_DATA_DIR`` / ``NIGHTSCAN_TOKEN`` / ``NIGHTSCAN_DATASET_ROOTS`` (os.pathsep
+        list) / ``NIGHTSCAN_WORKER_COMMAND``."""
         values: dict = {}
         if os.environ.get("NIGHTSCAN_DATA_DIR"):
             values["data_dir"] = Path(os.environ["NIGHTSCAN_DATA_DIR"])
         if os.environ.get("NIGHTSCAN_TOKEN"):
             values["token"] = os.environ["NIGHTSCAN_TOKEN"]
+        if os.environ.get("NIGHTSCAN_WORKER_COMMAND"):  # e.g. "nice -n 10 python -m nightscan_edge.cli"
+            values["worker_command"] = tuple(shlex.split(os.environ["NIGHTSCAN_WORKER_COMMAND"]))
         if os.environ.get("NIGHTSCAN_DATASET_ROOTS"):
             values["dataset_roots"] = tuple(Path(p) for p in os.environ["NIGHTSCAN_DATASET_ROOTS"].split(os.pathsep) if p)
         values.update({key: value for key, value in overrides.items() if value is not None})

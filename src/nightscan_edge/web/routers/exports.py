@@ -27,7 +27,7 @@ class ExportRequest(BaseModel):
 
 def export_format_choices() -> tuple[str, ...]:
     try:
-        from nightscan_edge.export import FORMATS
+        from nightscan_edge.export.formats import FORMATS
     except ImportError:
         return DOCUMENTED_FORMATS
     return tuple(FORMATS)

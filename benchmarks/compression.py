@@ -1,0 +1,216 @@
+"""Compression figures: baseline vs distilled vs pruned vs distilled+pruned, each in FP32 and INT8 ONNX.
+
+For one modality (``--kind audio``: ultralight_audio taught by wide_resnet_audio on ../shared/data/animal-sounds;
+``--kind photo``: mobilenet_v3_small_photo taught by resnet_photo on ../shared/data/cifar10-animals) this
+script trains the runs it needs (skipping any that already finished in ``--out``), then exports each to ONNX
+FP32 + INT8 through the normal export path and measures size, MACs, 1-thread ONNX Runtime latency, accuracy
+and macro-F1 on the held-out test split. It prints a Markdown table and writes ``compression-<kind>.json``.
+
+    python benchmarks/compression.py --kind audio --out runs/compression
+    python benchmarks/compression.py --kind photo --out runs/compression --teacher-epochs 8
+
+Targets from issue 8: distillation recovers >= half of the student-teacher accuracy gap; pruning to half the
+MACs costs <= 1 point. Both are printed as measured, pass or fail. The schedules default to short CPU-friendly
+ones; the figures are only as good as those schedules (say so when quoting them).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+SETUPS = {
+    "audio": {"dataset": "animal-sounds", "student": "ultralight_audio", "teacher": "wide_resnet_audio", "model": {}},
+    "photo": {"dataset": "cifar10-animals", "student": "mobilenet_v3_small_photo", "teacher": "resnet_photo",
+              "model": {"image_size": 64}},
+}
+
+
+def data_path(kind: str, out: Path) -> Path:
+    """The data set's manifest; cifar10-animals' ``split`` column says 'shared' only, so a path,label copy
+    (absolute paths, outside the repo) lets the normal stratified val/test split apply."""
+    root = SHARED_DATA / SETUPS[kind]["dataset"]
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        sys.exit(f"error: {manifest} not found; this benchmark needs ../shared/data (or NIGHTSCAN_SHARED_DATA)")
+    if kind == "audio":
+        return manifest
+    copy = out / f"{SETUPS[kind]['dataset']}-manifest.csv"
+    with manifest.open(newline="") as source, copy.open("w", newline="") as target:
+        writer = csv.writer(target)
+        writer.writerow(["path", "label"])
+        for row in csv.DictReader(source):
+            writer.writerow([str(root / row["path"]), row["label"]])
+    return copy
+
+
+def train_run(name: str, layers: dict, out: Path):
+    """Train one run into ``out/name`` unless it already finished there."""
+    from nightscan_edge.config import resolve_config
+    from nightscan_edge.train import train
+
+    run_dir = out / name
+    status = run_dir / "status.json"
+    if status.is_file() and json.loads(status.read_text()).get("status") == "done":
+        print(f"[{name}] reusing finished run", flush=True)
+        return run_dir
+    started = time.perf_counter()
+    config = resolve_config(layers, {"train": {"runs_dir": str(out), "run_name": name}})
+    train(config, progress=False)
+    print(f"[{name}] trained in {time.perf_counter() - started:.0f} s", flush=True)
+    return run_dir
+
+
+def prune_run_once(parent: Path, name: str, epochs: int) -> Path:
+    from nightscan_edge.prune.run import prune_run
+
+    run_dir = parent.parent / name
+    status = run_dir / "status.json"
+    if status.is_file() and json.loads(status.read_text()).get("status") == "done":
+        print(f"[{name}] reusing finished run", flush=True)
+        return run_dir
+    if run_dir.exists():
+        sys.exit(f"error: {run_dir} holds an unfinished run; remove it and rerun")
+    started = time.perf_counter()
+    result = prune_run(parent, target_macs=0.5, finetune_epochs=epochs, run_name=name)
+    print(f"[{name}] pruned to {result.stats.macs_ratio:.0%} MACs + {epochs} fine-tune epochs in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+    return run_dir
+
+
+def train_all(kind: str, out: Path, args: argparse.Namespace) -> dict[str, Path]:
+    setup = SETUPS[kind]
+    common = {
+        "data": {"path": str(data_path(kind, out)), "val_fraction": 0.2, "test_fraction": 0.2, "cache": "disk",
+                 "cache_dir": str(out / "cache")},
+        "train": {"batch_size": args.batch_size, "scheduler": "cosine", "early_stopping_patience": None,
+                  "seed": 42},
+    }
+    model = setup["model"]
+
+    def layers(model_name: str, epochs: int, **train_extra) -> dict:
+        return {**common, "model": {"name": model_name, **model},
+                "train": {**common["train"], "epochs": epochs, **train_extra}}
+
+    teacher_layers = layers(setup["teacher"], args.teacher_epochs)
+    teacher_layers["model"]["options"] = json.loads(args.teacher_options)
+    runs = {"teacher": train_run(f"{kind}-teacher", teacher_layers, out)}
+    runs["baseline"] = train_run(f"{kind}-baseline", layers(setup["student"], args.student_epochs), out)
+    runs["distilled"] = train_run(f"{kind}-distilled", layers(setup["student"], args.student_epochs,
+                                                              teacher=str(runs["teacher"])), out)
+    runs["pruned"] = prune_run_once(runs["baseline"], f"{kind}-baseline-pruned", args.finetune_epochs)
+    runs["distilled+pruned"] = prune_run_once(runs["distilled"], f"{kind}-distilled-pruned", args.finetune_epochs)
+    return runs
+
+
+def measure(run_dir: Path, threads: int, iterations: int) -> list[dict]:
+    """FP32 and INT8 ONNX rows for one run: size, MACs, latency (1 thread), test accuracy and macro-F1."""
+    import numpy as np
+
+    from nightscan_edge.bench.metrics import classification_scores
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.data.samples import load_run_samples
+    from nightscan_edge.export import export_run
+    from nightscan_edge.models import measure_complexity
+    from nightscan_edge.runtime import load_runner
+
+    trained = load_trained_model(run_dir)
+    macs = measure_complexity(trained.model).macs
+    inputs, labels, _ = load_run_samples(run_dir, split="test")
+    report = export_run(run_dir, formats=["onnx"], int8=True)
+    rows = []
+    for artifact_result in report.artifacts:
+        if artifact_result.file is None or not (Path(report.out_dir) / artifact_result.file).is_file():
+            rows.append({"precision": artifact_result.precision, "status": artifact_result.status,
+                         "error": artifact_result.error, "macs": macs})
+            continue
+        precision, artifact = artifact_result.precision, Path(report.out_dir) / artifact_result.file
+        runner = load_runner(artifact, threads=threads)
+        probabilities = np.concatenate([runner.predict(inputs[i:i + 32]) for i in range(0, len(inputs), 32)])
+        scores = classification_scores(labels, probabilities.argmax(1), trained.labels)
+        one = inputs[:1]
+        for _ in range(3):
+            runner.predict(one)
+        timings = []
+        for _ in range(iterations):
+            started = time.perf_counter()
+            runner.predict(one)
+            timings.append((time.perf_counter() - started) * 1000)
+        rows.append({
+            "precision": precision, "status": artifact_result.status, "size_mb": artifact.stat().st_size / 2**20, "macs": macs,
+            "latency_ms": float(np.median(timings)), "accuracy": float(scores.accuracy),
+            "macro_f1": float(scores.macro_f1), "test_samples": int(len(labels)),
+        })
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=sorted(SETUPS), required=True)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "compression")
+    parser.add_argument("--teacher-epochs", type=int, default=8)
+    parser.add_argument("--student-epochs", type=int, default=12)
+    parser.add_argument("--finetune-epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--teacher-options", default="{}", metavar="JSON",
+                        help='teacher builder options, e.g. \'{"widths": [40, 80, 160, 320]}\' for a CPU-sized teacher')
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for latency (default 1)")
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--train-only", action="store_true", help="train/prune the runs, measure nothing")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = train_all(args.kind, args.out, args)
+    if args.train_only:
+        return 0
+    results = {"kind": args.kind, "student": SETUPS[args.kind]["student"], "teacher": SETUPS[args.kind]["teacher"],
+               "teacher_options": json.loads(args.teacher_options),
+               "schedule": {k: getattr(args, k) for k in ("teacher_epochs", "student_epochs", "finetune_epochs")},
+               "variants": {}}
+    for variant, run_dir in runs.items():
+        results["variants"][variant] = {"run": str(run_dir), "rows": measure(run_dir, args.threads, args.iterations)}
+    print(render(results))
+    path = args.out / f"compression-{args.kind}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten {path}")
+    return 0
+
+
+def render(results: dict) -> str:
+    lines = [f"### {results['kind']}: {results['student']} (teacher {results['teacher']}), test split",
+             "", "| variant | precision | size MB | MMACs | latency ms (1 thread) | accuracy | macro-F1 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for variant, entry in results["variants"].items():
+        for row in entry["rows"]:
+            if "accuracy" not in row:
+                lines.append(f"| {variant} | {row['precision']} | {row['status']}: {row.get('error')} | | | | |")
+                continue
+            lines.append(f"| {variant} | {row['precision']} | {row['size_mb']:.2f} | {row['macs'] / 1e6:.1f} | "
+                         f"{row['latency_ms']:.2f} | {row['accuracy']:.1%} | {row['macro_f1']:.3f} |"
+                         + ("" if row["status"] == "ok" else f" ({row['status']})"))
+    accuracy = {v: e["rows"][0].get("accuracy", float("nan")) for v, e in results["variants"].items()}
+    gap = accuracy["teacher"] - accuracy["baseline"]
+    recovered = (accuracy["distilled"] - accuracy["baseline"]) / gap if gap > 0 else float("nan")
+    lines += ["", f"- distillation recovers {recovered:.0%} of the {gap * 100:.1f}-point teacher-student gap "
+                  f"(target >= 50%: {'met' if recovered >= 0.5 else 'not met'})" if gap > 0 else
+              f"- the teacher is not more accurate than the student here ({gap * 100:+.1f} points): no gap to recover"]
+    for pruned, parent in (("pruned", "baseline"), ("distilled+pruned", "distilled")):
+        cost = (accuracy[parent] - accuracy[pruned]) * 100
+        ratio = results["variants"][pruned]["rows"][0]["macs"] / results["variants"][parent]["rows"][0]["macs"]
+        lines.append(f"- {pruned}: {ratio:.0%} of the MACs of {parent}, accuracy cost {cost:+.1f} points "
+                     f"(target <= 1: {'met' if cost <= 1 else 'not met'})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

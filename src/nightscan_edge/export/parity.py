@@ -1,0 +1,43 @@
+"""Does the exported file behave like the trained model? Measured in the artifact's own runtime.
+
+FP32 targets (issue 4): top-1 agreement 100 % and max |p_artifact - p_torch| <= 1e-4 on real validation
+samples. INT8 artifacts are compared too, but judged by the quality gate (``quality_gate.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FP32_MAX_ABS_DIFF = 1e-4
+FP32_MIN_TOP1_AGREEMENT = 1.0
+
+
+@dataclass
+class Parity:
+    samples: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    top1_agreement: float
+    inputs: str  # "validation split" or "generated" (run without readable data)
+    passed: bool | None  # FP32 against its target; None for INT8 (the quality gate decides)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_parity(reference: np.ndarray, candidate: np.ndarray, inputs: str, precision: str) -> Parity:
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"artifact returned shape {candidate.shape}, PyTorch {reference.shape}")
+    difference = np.abs(reference - candidate)
+    agreement = float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
+    max_diff = float(difference.max())
+    passed = (max_diff <= FP32_MAX_ABS_DIFF and agreement >= FP32_MIN_TOP1_AGREEMENT) if precision == "fp32" else None
+    return Parity(len(reference), max_diff, float(difference.mean()), agreement, inputs, passed)
+
+
+def needs_macos(reason: str = "Core ML predicts only on macOS/iOS") -> dict:
+    """The parity entry of a Core ML artifact written on Linux (its spec is checked instead)."""
+    return {"numeric": "needs macOS", "reason": reason}

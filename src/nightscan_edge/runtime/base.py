@@ -1,0 +1,42 @@
+"""The one interface every runtime answers: ``manifest``, ``predict(x) -> probabilities``, ``dynamic_batch``.
+
+A runner refuses a file without a NightScan manifest: without it nobody knows the labels, the
+preprocessing or whether the output is already calibrated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Runner(Protocol):
+    path: Path
+    manifest: dict[str, Any]
+    format: str
+    dynamic_batch: bool
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(N, *input_shape)`` float32 -> ``(N, classes)`` probabilities."""
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """The artifact is fine but this machine cannot run it (e.g. Core ML off macOS)."""
+
+
+def check_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
+    """Validate the sample shape against the manifest and return a contiguous float32 batch."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    expected = tuple(manifest["input"]["shape"][1:])
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"input of shape {tuple(x.shape)} does not match the model's (batch, "
+                         f"{', '.join(str(d) for d in expected)})")
+    return x
+
+
+def run_per_sample(run_one, x: np.ndarray) -> np.ndarray:
+    """Batch-1 models: run each sample and stack (the runner still takes any batch)."""
+    if len(x) == 0:
+        raise ValueError("empty input batch")
+    return np.concatenate([run_one(x[i : i + 1]) for i in range(len(x))], axis=0)

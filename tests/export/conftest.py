@@ -1,0 +1,63 @@
+"""A tiny trained-looking run folder: random-weight audio model, generated tones, a real split.csv.
+
+Random weights are enough for export/parity/manifest tests (they compare the artifact with the same
+PyTorch model); the small spec (8 kHz, 2,048 samples, 32 mel bands) keeps every export fast.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import write_tone
+
+LABELS = ["bat", "frog", "owl"]
+TINY_AUDIO = {"sample_rate": 8000, "clip_samples": 2048, "n_fft": 256, "hop_length": 128, "n_mels": 32}
+
+
+def make_run(root: Path, model_name: str = "lightweight_audio", files_per_class: int = 4, seed: int = 0,
+             model_options: dict | None = None) -> Path:
+    import torch
+
+    from nightscan_edge.checkpoint import save_standalone_checkpoint
+    from nightscan_edge.config import resolve_config
+    from nightscan_edge.data.prepare import spec_from_config
+    from nightscan_edge.models import create_model
+
+    run_dir = root / "runs" / "tiny-run"
+    data_dir = root / "data"
+    rows = []
+    for c, label in enumerate(LABELS):
+        for i in range(files_per_class):
+            path = write_tone(data_dir / label / f"{label}_{i}.wav", 400 + 900 * c + 40 * i, 0.3, 8000, seed=c * 10 + i)
+            rows.append({"path": str(path), "label": label, "split": "val" if i % 2 else "train"})
+    run_dir.mkdir(parents=True)
+    with (run_dir / "split.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    config = resolve_config({"model": {"name": model_name, "audio": TINY_AUDIO, "options": model_options or {}},
+                             "data": {"path": str(data_dir), "cache": "none"},
+                             "export": {"parity_samples": 8, "calibration_samples": 8}})
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    (run_dir / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    torch.manual_seed(seed)
+    model = create_model(model_name, len(LABELS), spec=spec_from_config(config), **(model_options or {})).eval()
+    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"),
+                               run_id="tiny-run", model_options=model_options)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def onnx_export(tiny_run, tmp_path_factory):
+    """One ONNX FP32+INT8 export shared by the tests that only read it."""
+    from nightscan_edge.export import export_run
+
+    return export_run(tiny_run, ["onnx"], int8=True, out_dir=tmp_path_factory.mktemp("exports") / "export-onnx")

@@ -1,0 +1,29 @@
+"""Tiny, fast training set-ups: a generated audio set and a very small spectrogram and network."""
+from __future__ import annotations
+
+import pytest
+
+from nightscan_edge.config import resolve_config
+from nightscan_edge.data import write_synthetic_dataset
+
+TINY_AUDIO = {"clip_samples": 4096, "n_fft": 256, "hop_length": 128, "n_mels": 16}
+TINY_ULTRALIGHT = {"stem_channels": 8, "blocks": [[16, 2], [24, 2]], "dropout": 0.1}
+
+
+@pytest.fixture(scope="session")
+def synth_audio(tmp_path_factory):
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synth") / "audio", per_class=6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def synth_photo(tmp_path_factory):
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synth") / "photo", kind="photo", per_class=6,
+                                   image_size=32, seed=1)
+
+
+def tiny_audio_config(data, **train):
+    return resolve_config({
+        "data": {"path": str(data)},
+        "model": {"name": "ultralight_audio", "audio": TINY_AUDIO, "options": TINY_ULTRALIGHT},
+        "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, **train},
+    })

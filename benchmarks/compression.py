@@ -33,6 +33,9 @@ SETUPS = {
 }
 
 
+VARIANTS = ("teacher", "baseline", "distilled", "pruned", "distilled+pruned")
+
+
 def data_path(kind: str, out: Path) -> Path:
     """The data set's manifest; cifar10-animals' ``split`` column says 'shared' only, so a path,label copy
     (absolute paths, outside the repo) lets the normal stratified val/test split apply."""
@@ -99,14 +102,35 @@ def train_all(kind: str, out: Path, args: argparse.Namespace) -> dict[str, Path]
         return {**common, "model": {"name": model_name, **model},
                 "train": {**common["train"], "epochs": epochs, **train_extra}}
 
+    wanted = set(args.only.split(",")) if args.only else set(VARIANTS)
+    unknown = wanted - set(VARIANTS)
+    if unknown:
+        sys.exit(f"error: unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
     teacher_layers = layers(setup["teacher"], args.teacher_epochs)
     teacher_layers["model"]["options"] = json.loads(args.teacher_options)
-    runs = {"teacher": train_run(f"{kind}-teacher", teacher_layers, out)}
-    runs["baseline"] = train_run(f"{kind}-baseline", layers(setup["student"], args.student_epochs), out)
-    runs["distilled"] = train_run(f"{kind}-distilled", layers(setup["student"], args.student_epochs,
-                                                              teacher=str(runs["teacher"])), out)
-    runs["pruned"] = prune_run_once(runs["baseline"], f"{kind}-baseline-pruned", args.finetune_epochs)
-    runs["distilled+pruned"] = prune_run_once(runs["distilled"], f"{kind}-distilled-pruned", args.finetune_epochs)
+    runs = {}
+    if "teacher" in wanted or "distilled" in wanted:
+        runs["teacher"] = train_run(f"{kind}-teacher", teacher_layers, out)
+    if "baseline" in wanted or "pruned" in wanted:
+        runs["baseline"] = train_run(f"{kind}-baseline", layers(setup["student"], args.student_epochs), out)
+    if "distilled" in wanted or "distilled+pruned" in wanted:
+        runs["distilled"] = train_run(f"{kind}-distilled", layers(setup["student"], args.student_epochs,
+                                                                  teacher=str(out / f"{kind}-teacher")), out)
+    if "pruned" in wanted:
+        runs["pruned"] = prune_run_once(runs["baseline"], f"{kind}-baseline-pruned", args.finetune_epochs)
+    if "distilled+pruned" in wanted:
+        runs["distilled+pruned"] = prune_run_once(runs["distilled"], f"{kind}-distilled-pruned", args.finetune_epochs)
+    return runs
+
+
+def finished_runs(kind: str, out: Path) -> dict[str, Path]:
+    names = {"teacher": "teacher", "baseline": "baseline", "distilled": "distilled", "pruned": "baseline-pruned",
+             "distilled+pruned": "distilled-pruned"}
+    runs = {}
+    for variant, suffix in names.items():
+        status = out / f"{kind}-{suffix}" / "status.json"
+        if status.is_file() and json.loads(status.read_text()).get("status") == "done":
+            runs[variant] = status.parent
     return runs
 
 
@@ -164,13 +188,18 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for latency (default 1)")
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--train-only", action="store_true", help="train/prune the runs, measure nothing")
+    parser.add_argument("--only", metavar="VARIANTS",
+                        help="comma-separated subset to train (and what it needs), e.g. baseline,pruned -- lets "
+                             "independent runs train in parallel processes")
+    parser.add_argument("--measure-finished", action="store_true",
+                        help="train nothing: measure whichever of the runs already finished in --out")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = train_all(args.kind, args.out, args)
+    runs = finished_runs(args.kind, args.out) if args.measure_finished else train_all(args.kind, args.out, args)
     if args.train_only:
         return 0
     results = {"kind": args.kind, "student": SETUPS[args.kind]["student"], "teacher": SETUPS[args.kind]["teacher"],
@@ -199,12 +228,17 @@ def render(results: dict) -> str:
                          f"{row['latency_ms']:.2f} | {row['accuracy']:.1%} | {row['macro_f1']:.3f} |"
                          + ("" if row["status"] == "ok" else f" ({row['status']})"))
     accuracy = {v: e["rows"][0].get("accuracy", float("nan")) for v, e in results["variants"].items()}
+    if not {"teacher", "baseline", "distilled"} <= set(accuracy):
+        return "\n".join(lines + ["", "- distillation target not assessed: teacher, baseline and distilled runs are needed"])
     gap = accuracy["teacher"] - accuracy["baseline"]
     recovered = (accuracy["distilled"] - accuracy["baseline"]) / gap if gap > 0 else float("nan")
     lines += ["", f"- distillation recovers {recovered:.0%} of the {gap * 100:.1f}-point teacher-student gap "
                   f"(target >= 50%: {'met' if recovered >= 0.5 else 'not met'})" if gap > 0 else
               f"- the teacher is not more accurate than the student here ({gap * 100:+.1f} points): no gap to recover"]
     for pruned, parent in (("pruned", "baseline"), ("distilled+pruned", "distilled")):
+        if pruned not in accuracy or parent not in accuracy:
+            lines.append(f"- {pruned}: not measured (run not finished)")
+            continue
         cost = (accuracy[parent] - accuracy[pruned]) * 100
         ratio = results["variants"][pruned]["rows"][0]["macs"] / results["variants"][parent]["rows"][0]["macs"]
         lines.append(f"- {pruned}: {ratio:.0%} of the MACs of {parent}, accuracy cost {cost:+.1f} points "

@@ -24,9 +24,10 @@ class UserError(Exception):
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from nightscan_edge.checkpoint import CheckpointError
     from nightscan_edge.config import ConfigError
+    from nightscan_edge.data.errors import DataError
     from nightscan_edge.registry import UnknownNameError
 
-    return (UserError, ConfigError, CheckpointError, UnknownNameError, FileNotFoundError)
+    return (UserError, ConfigError, CheckpointError, UnknownNameError, FileNotFoundError, DataError)
 
 
 def build_parser() -> argparse.ArgumentParser:

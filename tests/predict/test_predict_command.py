@@ -124,3 +124,13 @@ def test_serve_model_process_and_predict_with_server(tiny_audio_run, tiny_audio_
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_real_recordings_stream_through_the_edge_model(animal_sounds, tiny_audio_onnx, tmp_path) -> None:
+    """Real field clips (FLAC, 44.1/48 kHz) decode, resample and window through the artifact."""
+    clips = sorted((animal_sounds).rglob("*.flac"))[:3]
+    out = tmp_path / "real.csv"
+    assert main(["predict", str(tiny_audio_onnx), *map(str, clips), "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert {os.path.basename(r["file"]) for r in rows} == {c.name for c in clips}
+    assert not any(r["error"] for r in rows)

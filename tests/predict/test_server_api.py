@@ -75,3 +75,10 @@ def test_photo_upload(tiny_photo_run, serve, tmp_path) -> None:
     assert "windows" not in body
     assert body["label"] in PHOTO_LABELS and set(body["probabilities"]) == set(PHOTO_LABELS)
     assert body["model"]["run_id"] == "tiny-photo"
+
+
+def test_missing_server_model_is_503(serve, tmp_path) -> None:
+    server = serve(create_predict_app(str(tmp_path / "no-such-run")))
+    path = write_tone(tmp_path / "clip.wav", 500, 1.0, 8000)
+    response = post_file(server.url, path)
+    assert response.status_code == 503 and "server model unavailable" in response.json()["detail"]

@@ -108,6 +108,17 @@ def main(argv: list[str]) -> int:
         out.mkdir(parents=True)
         (out / "bench.json").write_text(json.dumps({"latency_ms": 1.0}))
         return 0
+    if argv[:2] == ["data", "synth"]:
+        import numpy as np
+        import soundfile
+
+        for index, label in enumerate(("synthetic_tone", "synthetic_chirp", "synthetic_clicks", "synthetic_hum")):
+            for clip in range(3):
+                path = Path(argv[2]) / label / f"{label}_{clip}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tone = np.sin(np.arange(8000) * (index + 1) * 0.05 + clip).astype(np.float32)
+                soundfile.write(str(path), tone, 8000)
+        return 0
     print(f"fake worker: unknown command {command}", file=sys.stderr)
     return 2
 

@@ -71,6 +71,15 @@ export class EdgeModel {
     return this.kind === 'audio' ? [this.spec.clip_samples] : [this.spec.channels, this.spec.image_size, this.spec.image_size];
   }
 
+  /**
+   * The threshold the export recommends: the lowest confidence at which the edge's kept answers reach the
+   * export's target accuracy on the validation split (`manifest.calibration`); null when the export had no
+   * labelled data to measure it.
+   */
+  get recommendedThreshold() {
+    return this.manifest.calibration?.recommended_threshold ?? null;
+  }
+
   /** `{name, run_id}` as the server reports its model. */
   get modelInfo() {
     return { name: this.manifest.model_name ?? '', run_id: this.manifest.run_id ?? '' };

@@ -15,6 +15,9 @@ import { encodePng } from './png.js';
 import { FallbackFailedError, ServerClient } from './server.js';
 import { decodeWav, encodeWav } from './wav.js';
 
+/** Confidence under which the server is asked, unless the app passes its own (Python's default too). */
+export const DEFAULT_THRESHOLD = 0.8;
+
 /** The hop in samples: 50 % overlap by default (Python's `hop_samples`). */
 export function hopSamples(clipSamples, sampleRate, hopSeconds) {
   if (hopSeconds === undefined || hopSeconds === null) return Math.max(1, Math.floor(clipSamples / 2));
@@ -118,7 +121,7 @@ function serverClientFor(model, options) {
  * @returns {Promise<import('../types/index.js').PredictResult>}
  */
 export async function predictWithEdge(input, options = {}) {
-  const { model, threshold = 0, topK: k = 1 } = options;
+  const { model, threshold = DEFAULT_THRESHOLD, topK: k = 1 } = options;
   if (!model || typeof model.probabilities !== 'function') throw new TypeError('pass the loaded model: predictWithEdge(input, {model, ...}) with model from loadEdgeModel()');
   if (!(threshold >= 0 && threshold <= 1)) throw new RangeError(`threshold must be between 0 and 1; got ${threshold}`);
   const normalised = normaliseInput(input, model.kind);

@@ -353,7 +353,8 @@ def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, pr
 
 
 def run_bench(path: str | Path, options: BenchOptions = BenchOptions(), *, progress: bool = True,
-              load_runner: LoadRunner | None = None) -> BenchResult:
-    """Open ``path`` (run folder, export folder, bundle.zip or model file) and benchmark it."""
-    with open_source(path) as source:
+              load_runner: LoadRunner | None = None, run_dir: str | Path | None = None) -> BenchResult:
+    """Open ``path`` (run folder, export folder, bundle.zip or model file) and benchmark it; ``run_dir``
+    names the training run when the files live outside it."""
+    with open_source(path, run_dir=run_dir) as source:
         return benchmark(source, options, progress=progress, load_runner=load_runner)

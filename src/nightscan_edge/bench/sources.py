@@ -136,9 +136,23 @@ def _run_dir_of_export(export_dir: Path) -> Path | None:
     return candidate if export_dir.parent.name == EXPORTS_DIR and _is_run_dir(candidate) else None
 
 
-def open_source(path: str | Path) -> BenchSource:
-    """Resolve ``path`` (run folder, export folder, bundle.zip or one artifact) for benchmarking."""
-    path = Path(path)
+def open_source(path: str | Path, run_dir: str | Path | None = None) -> BenchSource:
+    """Resolve ``path`` (run folder, export folder, bundle.zip or one artifact) for benchmarking.
+
+    ``run_dir`` names the training run when the files live outside it (a downloaded bundle, an export
+    written with ``--out``): it supplies the PyTorch baseline and the held-out split.
+    """
+    source = _open_source(Path(path))
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        if not _is_run_dir(run_dir):
+            source.close()
+            raise BenchSourceError(f"{run_dir} is not a training run folder (no {BEST_CHECKPOINT} or {LAST_CHECKPOINT})")
+        source.run_dir = run_dir
+    return source
+
+
+def _open_source(path: Path) -> BenchSource:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; give a run folder, an export folder, a bundle.zip or a model file")
     if path.is_file() and path.suffix == ".zip":

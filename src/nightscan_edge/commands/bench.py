@@ -25,6 +25,8 @@ def add_bench_options(parser: argparse.ArgumentParser, defaults: BenchConfig, th
     """Options shared by ``bench`` and ``check``."""
     parser.add_argument("source", nargs="?", help="run folder (its latest export), export folder, bundle.zip or one model file")
     parser.add_argument("--data", type=Path, help="labeled test set (class folders or manifest CSV); default: the run's test/val split")
+    parser.add_argument("--run", type=Path, help="training run of files that live outside it (bundle, export --out): "
+                        "gives the PyTorch baseline and the held-out split")
     parser.add_argument("--limit", type=int, help="use at most this many labeled samples")
     parser.add_argument("--threads", type=parse_threads, default=parse_threads(threads_default),
                         help=f"comma-separated thread counts, 'all' = every core (default {threads_default})")
@@ -81,7 +83,7 @@ def run_for_args(args: argparse.Namespace):
         raise UserError("give a run folder, export folder, bundle.zip or model file to benchmark")
     options = bench_options(args)
     try:
-        return run_bench(args.source, options, progress=not args.quiet)
+        return run_bench(args.source, options, progress=not args.quiet, run_dir=args.run)
     except (BenchSourceError, DataError) as error:
         raise UserError(str(error)) from None
 
@@ -92,7 +94,8 @@ def print_summary(result, paths: dict[str, Path] | None = None) -> None:
 
     first = result.threads[0]
     table = Table(title=f"{result.model_name}: measured on this host (p50/p95 at batch 1, {first} thread)")
-    for column in ("file", "format", "precision", "MB", "ms p50", "ms p95", "accuracy", "status"):
+    table.add_column("file", min_width=max(len(a.name) for a in result.artifacts), no_wrap=True)
+    for column in ("format", "precision", "MB", "ms p50", "ms p95", "accuracy", "status"):
         table.add_column(column)
     for artifact in result.artifacts:
         stats = artifact.latency_at(first)

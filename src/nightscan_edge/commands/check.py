@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     violations = check_budget(result, budget)
     console = Console()
     checked = [a for a in result.artifacts if not a.is_baseline]
+    for artifact in checked:
+        if artifact.status == "unavailable":
+            console.print(f"[yellow]not run here[/]: {artifact.name} ({artifact.error}); only its size was checked")
     if not violations:
         console.print(f"[green]within budget[/]: {len(checked)} file(s) of {result.model_name} checked against {args.budget}")
         return 0

@@ -10,7 +10,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1; anything else needs --token)")
     parser.add_argument("--port", type=int, default=None, help="port (default 5002)")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="state, runs and uploads (default ./nightscan-data or $NIGHTSCAN_DATA_DIR)")
+                        help="state, runs and uploads (default ./.nightscan/web or $NIGHTSCAN_DATA_DIR)")
     parser.add_argument("--token", default=None, help="access token required on every request ($NIGHTSCAN_TOKEN)")
     parser.add_argument("--dataset-root", type=Path, action="append", default=None, dest="dataset_roots",
                         help="folder under which datasets may be registered (repeatable; $NIGHTSCAN_DATASET_ROOTS)")

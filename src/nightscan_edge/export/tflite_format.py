@@ -19,10 +19,10 @@ SIGNATURE = "serving_default"
 
 @contextlib.contextmanager
 def _quiet():
-    """The converters print progress tables to stdout; keep the CLI output to our own summary."""
+    """The converters print progress tables and bars; keep the CLI output to our own summary."""
     previous = logging.root.manager.disable
     logging.disable(logging.INFO)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             yield
         finally:
@@ -39,10 +39,29 @@ def export_tflite(module: ExportableClassifier, example: torch.Tensor, path: Pat
     return False
 
 
+def _static_int8_recipe():
+    """INT8 weights + activations everywhere except the LogMel front-end, which stays float.
+
+    Quantizing the front-end fails twice: its DFT tables become FULLY_CONNECTED weights quantized along
+    dimension 1, which the LiteRT kernel refuses ("quantized_dimension != 0"), and a dB scale squeezed
+    into 8 bits loses quiet calls. Later rules win in ai-edge-quantizer, so the exclusion comes last;
+    litert-torch names every tensor after its module path, hence the ``LogMel`` scope.
+    """
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+
+    manager = recipe_manager.RecipeManager()
+    manager.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                              activation_num_bits=8, weight_num_bits=8,
+                              algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT)
+    manager.add_quantization_config(regex=".*LogMel.*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                    algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    return manager.get_quantization_recipe()
+
+
 def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> None:
     """Static INT8 weights + activations (min/max calibrated on training samples); float in/out stays."""
     from ai_edge_litert.interpreter import Interpreter
-    from ai_edge_quantizer import quantizer, recipe
+    from ai_edge_quantizer import quantizer
 
     from nightscan_edge.export.manifest import strip_appended_zip
 
@@ -50,7 +69,7 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -
     signature = Interpreter(model_content=float_model).get_signature_list()[SIGNATURE]
     input_name = signature["inputs"][0]
     model_quantizer = quantizer.Quantizer(bytearray(float_model))
-    model_quantizer.load_quantization_recipe(recipe.static_wi8_ai8())
+    model_quantizer.load_quantization_recipe(_static_int8_recipe())
     samples = [{input_name: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]
     with _quiet():
         calibration_result = model_quantizer.calibrate({SIGNATURE: samples}, num_threads=1)

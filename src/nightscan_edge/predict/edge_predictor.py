@@ -93,6 +93,8 @@ class EdgePredictor:
             return self._predict_image(path)
         return self._predict_audio(path)
 
+    predict = predict_file  # the field app's one call: a clip or photo in, its prediction(s) out
+
     def predict_files(self, paths: Iterable[str | Path]) -> Iterator[FilePrediction]:
         """Files and folders; a file that fails yields an error result and the batch goes on."""
         for path in expand_paths(list(paths), self.classifier.input_kind):

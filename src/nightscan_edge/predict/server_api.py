@@ -31,10 +31,16 @@ class _LazyClassifier:
         self._lock = threading.Lock()
 
     def get(self) -> Classifier:
+        """The model, loaded once; a missing/broken run is HTTP 503 with the reason (the fallback then keeps edge)."""
+        from nightscan_edge.checkpoint import CheckpointError
+
         with self._lock:
             if self._classifier is None:
                 source = self._source
-                self._classifier = source() if callable(source) else load_server_classifier(source)
+                try:
+                    self._classifier = source() if callable(source) else load_server_classifier(source)
+                except (CheckpointError, FileNotFoundError) as error:
+                    raise HTTPException(503, f"server model unavailable: {error}") from error
             return self._classifier
 
 

@@ -7,6 +7,7 @@ written.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,7 +112,7 @@ def read_events(path: Path) -> list[dict]:
 
 def write_status(run_dir: Path, status: str, **fields) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
-    payload = {"status": status, "updated": time.time(), **fields}
+    payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
     path = Path(run_dir) / "status.json"
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(payload, indent=2))

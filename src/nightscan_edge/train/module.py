@@ -64,6 +64,10 @@ class ClassifierModule(L.LightningModule):
         return self.model(self.model_input(x))
 
     # -- training -------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.teacher is not None:
+            self.teacher.to(self.device)
+
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
         torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1))

@@ -111,7 +111,7 @@ class JobRunner:
             argv = [*self.worker_command(), "export", run["run_dir"], "--formats", ",".join(options["formats"]),
                     "--out", job["out_dir"]]
             return argv + (["--int8"] if options.get("int8") else [])
-        return [*self.worker_command(), "bench", options["artifact_dir"], "--out", job["out_dir"]]
+        return [*self.worker_command(), "bench", options["artifact_dir"], "--out", job["out_dir"], "--quiet"]
 
     # lifecycle
     async def start(self) -> None:

@@ -29,7 +29,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    data_dir: Path = Field(Path("nightscan-data"), description="SQLite state, runs, uploads")
+    data_dir: Path = Field(Path(".nightscan/web"), description="SQLite state, runs, uploads (git-ignored)")
     host: str = "127.0.0.1"
     port: int = Field(5002, ge=0, le=65535)
     token: str | None = Field(None, description="required on every request when binding beyond loopback")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.settings import Settings
@@ -133,7 +134,7 @@ async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -
     _check_declared_size(request, settings)
     form = await request.form()
     upload = form.get("file")
-    if not isinstance(upload, UploadFile) and not hasattr(upload, "filename"):
+    if not isinstance(upload, StarletteUploadFile):
         raise HTTPException(400, "send the zip in a multipart field named 'file'")
     try:
         return await register_upload(store, settings, request, upload, form.get("name"))
@@ -170,7 +171,7 @@ async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, 
     form = await request.form()
     upload = form.get("file")
     try:
-        if upload is None or not getattr(upload, "filename", ""):
+        if not isinstance(upload, StarletteUploadFile) or not upload.filename:
             raise UploadError("choose a .zip file to upload")
         dataset = await register_upload(store, settings, request, upload, str(form.get("name", "")))
     except UploadError as error:

@@ -39,6 +39,7 @@
     document.getElementById("export-form").hidden = value !== "done";
     const hint = document.getElementById("export-hint");
     if (hint) hint.hidden = value === "done";
+    if (value === "failed") showWorkerLog();
     if (FINAL.includes(value)) {
       document.getElementById("eta").textContent = "";
       loadReport();
@@ -52,6 +53,12 @@
     const pre = document.getElementById("log");
     pre.textContent = logLines.join("\n");
     pre.scrollTop = pre.scrollHeight;
+  }
+
+  async function showWorkerLog() {
+    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/log?lines=30`);
+    if (!response.ok) return;
+    (await response.json()).lines.forEach((line) => appendLog(`[worker] ${line}`));
   }
 
   const fmtSeconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);

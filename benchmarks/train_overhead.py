@@ -1,0 +1,110 @@
+"""Engine overhead: time per epoch through ``train()`` (Lightning, events, checkpoints) vs a plain PyTorch loop
+on the same model, data, sampler and augmentation; and how much the decode cache saves per epoch.
+
+    nice .venv/bin/python benchmarks/train_overhead.py [--data ../shared/data/animal-sounds] [--epochs 3]
+
+Both loops train and validate each epoch (validation scores every window, clip-level). The first epoch is a
+warm-up and is left out; the figure is the median of the others. Target: ratio <= 1.10.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def plain_loop(config, prepared, epochs: int) -> list[float]:
+    """What a careful hand-written script does: same data objects, Adam, log-mel on the batch, clip-level val."""
+    from nightscan_edge.config import AudioAugmentConfig
+    from nightscan_edge.data.augment import SpecAugment, WaveformAugment
+    from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, EpochSeededSampler,
+                                              collate_windows, epoch_seed)
+    from nightscan_edge.models import create_model
+    import numpy as np
+
+    torch.manual_seed(config.train.seed)
+    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
+    model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    weights = torch.tensor(prepared.class_weights())
+    audio: AudioAugmentConfig = config.data.audio_augment
+    sampler = EpochSeededSampler(train_split.labels, config.train.seed)
+    train_loader = DataLoader(AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
+                                                WaveformAugment(audio)), batch_size=config.train.batch_size, sampler=sampler)
+    val_loader = DataLoader(AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec),
+                            batch_size=config.train.batch_size, collate_fn=collate_windows)
+    spec_augment = SpecAugment(audio)
+    seconds = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        model.train()
+        for batch_index, (x, y) in enumerate(train_loader):
+            with torch.no_grad():
+                spectrogram = model.log_mel(x)
+            rng = np.random.default_rng(epoch_seed(config.train.seed, epoch, 1000 + batch_index))
+            spectrogram = spec_augment.apply(spectrogram, spec_augment.make_params(rng, x.shape[0], *spectrogram.shape[2:]))
+            loss = F.cross_entropy(model(spectrogram), y, weight=weights)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for windows, labels, owner in val_loader:
+                probabilities = torch.softmax(model(model.log_mel(windows)), 1)
+                clips = torch.zeros(labels.numel(), probabilities.shape[1]).index_add_(0, owner, probabilities)
+                correct += int((clips.argmax(1) == labels).sum())
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "animal-sounds"))
+    parser.add_argument("--model", default="ultralight_audio")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from nightscan_edge.config import resolve_config
+    from nightscan_edge.data import prepare_data, write_synthetic_dataset
+    from nightscan_edge.data.cache import MediaCache
+    from nightscan_edge.train import train
+
+    scratch = Path(tempfile.mkdtemp(prefix="nightscan-overhead-"))
+    data = Path(args.data)
+    if not (data / "manifest.csv").is_file():
+        data = write_synthetic_dataset(scratch / "synthetic", per_class=30)
+        print(f"{args.data} not found; using a generated SYNTHETIC set ({data})")
+    config = resolve_config({"data": {"path": str(data)}, "model": {"name": args.model},
+                             "train": {"epochs": args.epochs, "early_stopping_patience": None, "scheduler": "none"}})
+
+    started = time.perf_counter()
+    prepared = prepare_data(config, cache=MediaCache("none"))
+    decode_seconds = time.perf_counter() - started
+    plain = plain_loop(config, prepared, args.epochs)
+    run = train(config, run_dir=scratch / "engine", progress=False)
+    with (run.run_dir / "metrics.csv").open() as handle:
+        engine = [float(row["seconds"]) for row in csv.DictReader(handle)]
+    plain_epoch, engine_epoch = statistics.median(plain[1:] or plain), statistics.median(engine[1:] or engine)
+    print(f"data: {data} ({sum(len(s.labels) for s in prepared.splits.values())} files), model {args.model}, "
+          f"{args.threads} threads, {args.epochs} epochs (first left out)")
+    print(f"plain PyTorch loop: {plain_epoch:.2f} s/epoch   engine: {engine_epoch:.2f} s/epoch   "
+          f"ratio {engine_epoch / plain_epoch:.3f} (target <= 1.10)")
+    print(f"decoding every file once: {decode_seconds:.2f} s; an uncached epoch would take "
+          f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are {(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()

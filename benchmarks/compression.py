@@ -134,6 +134,19 @@ def finished_runs(kind: str, out: Path) -> dict[str, Path]:
     return runs
 
 
+def pytorch_figures(run_dir: Path) -> dict:
+    """Clip-level test accuracy/macro-F1 of the PyTorch model (the engine's report.json), MACs and FP32 size."""
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.models import measure_complexity
+
+    complexity = measure_complexity(load_trained_model(run_dir).model)
+    report = json.loads((run_dir / "report.json").read_text())
+    test = report.get("test") or report["val"]
+    return {"macs": complexity.macs, "fp32_mb": complexity.model_size_mb, "params": complexity.params,
+            "clip_accuracy": test["accuracy"], "clip_macro_f1": test["macro_f1"],
+            "clip_split": "test" if "test" in report else "val", "clips": sum(sum(r) for r in test["confusion_matrix"])}
+
+
 def measure(run_dir: Path, threads: int, iterations: int) -> list[dict]:
     """FP32 and INT8 ONNX rows for one run: size, MACs, latency (1 thread), test accuracy and macro-F1."""
     import numpy as np
@@ -191,6 +204,8 @@ def main() -> int:
     parser.add_argument("--only", metavar="VARIANTS",
                         help="comma-separated subset to train (and what it needs), e.g. baseline,pruned -- lets "
                              "independent runs train in parallel processes")
+    parser.add_argument("--skip-onnx", action="store_true",
+                        help="only the PyTorch figures (clip-level test accuracy from report.json, MACs, FP32 size)")
     parser.add_argument("--measure-finished", action="store_true",
                         help="train nothing: measure whichever of the runs already finished in --out")
     args = parser.parse_args()
@@ -207,7 +222,9 @@ def main() -> int:
                "schedule": {k: getattr(args, k) for k in ("teacher_epochs", "student_epochs", "finetune_epochs")},
                "variants": {}}
     for variant, run_dir in runs.items():
-        results["variants"][variant] = {"run": str(run_dir), "rows": measure(run_dir, args.threads, args.iterations)}
+        entry = {"run": str(run_dir), **pytorch_figures(run_dir)}
+        entry["rows"] = [] if args.skip_onnx else measure(run_dir, args.threads, args.iterations)
+        results["variants"][variant] = entry
     print(render(results))
     path = args.out / f"compression-{args.kind}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
@@ -216,9 +233,16 @@ def main() -> int:
 
 
 def render(results: dict) -> str:
-    lines = [f"### {results['kind']}: {results['student']} (teacher {results['teacher']}), test split",
-             "", "| variant | precision | size MB | MMACs | latency ms (1 thread) | accuracy | macro-F1 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"### {results['kind']}: {results['student']} (teacher {results['teacher']} {results['teacher_options']})",
+             f"schedule: {results['schedule']}", "",
+             "PyTorch, clip level (windows averaged), held-out test split:", "",
+             "| variant | params | FP32 MB | MMACs | accuracy | macro-F1 | clips |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for variant, entry in results["variants"].items():
+        lines.append(f"| {variant} | {entry['params']:,} | {entry['fp32_mb']:.2f} | {entry['macs'] / 1e6:.1f} | "
+                     f"{entry['clip_accuracy']:.1%} | {entry['clip_macro_f1']:.3f} | {entry['clips']} |")
+    lines += ["", "ONNX Runtime, per window, same test split:", "",
+              "| variant | precision | file MB | MMACs | latency ms (1 thread) | accuracy | macro-F1 |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for variant, entry in results["variants"].items():
         for row in entry["rows"]:
             if "accuracy" not in row:
@@ -227,12 +251,12 @@ def render(results: dict) -> str:
             lines.append(f"| {variant} | {row['precision']} | {row['size_mb']:.2f} | {row['macs'] / 1e6:.1f} | "
                          f"{row['latency_ms']:.2f} | {row['accuracy']:.1%} | {row['macro_f1']:.3f} |"
                          + ("" if row["status"] == "ok" else f" ({row['status']})"))
-    accuracy = {v: e["rows"][0].get("accuracy", float("nan")) for v, e in results["variants"].items()}
+    accuracy = {v: e["clip_accuracy"] for v, e in results["variants"].items()}
     if not {"teacher", "baseline", "distilled"} <= set(accuracy):
         return "\n".join(lines + ["", "- distillation target not assessed: teacher, baseline and distilled runs are needed"])
     gap = accuracy["teacher"] - accuracy["baseline"]
     recovered = (accuracy["distilled"] - accuracy["baseline"]) / gap if gap > 0 else float("nan")
-    lines += ["", f"- distillation recovers {recovered:.0%} of the {gap * 100:.1f}-point teacher-student gap "
+    lines += ["", f"- (clip accuracy) distillation recovers {recovered:.0%} of the {gap * 100:.1f}-point teacher-student gap "
                   f"(target >= 50%: {'met' if recovered >= 0.5 else 'not met'})" if gap > 0 else
               f"- the teacher is not more accurate than the student here ({gap * 100:+.1f} points): no gap to recover"]
     for pruned, parent in (("pruned", "baseline"), ("distilled+pruned", "distilled")):
@@ -240,8 +264,8 @@ def render(results: dict) -> str:
             lines.append(f"- {pruned}: not measured (run not finished)")
             continue
         cost = (accuracy[parent] - accuracy[pruned]) * 100
-        ratio = results["variants"][pruned]["rows"][0]["macs"] / results["variants"][parent]["rows"][0]["macs"]
-        lines.append(f"- {pruned}: {ratio:.0%} of the MACs of {parent}, accuracy cost {cost:+.1f} points "
+        ratio = results["variants"][pruned]["macs"] / results["variants"][parent]["macs"]
+        lines.append(f"- {pruned}: {ratio:.0%} of the MACs of {parent}, clip accuracy cost {cost:+.1f} points "
                      f"(target <= 1: {'met' if cost <= 1 else 'not met'})")
     return "\n".join(lines)
 

@@ -6,7 +6,9 @@ viewer, once with ``--viewers`` WebSocket clients following it from the first ev
 - message lag (receive time minus the event's own ``time`` stamp) p50 / p95 / max over all viewers,
 - whether every viewer received every event,
 - training time (run_start -> run_end, from the worker's own event stamps) without and with viewers, and the
-  slowdown (target < 5 %).
+  slowdown (target < 5 %),
+- the server's own CPU time during each run: what serving the viewers costs, whatever else runs on the
+  machine (on a shared, busy machine the training time alone is too noisy to resolve a few percent).
 
     .venv/bin/python benchmarks/ws_load.py                # 50 viewers, synthetic data, tiny spectrogram
     .venv/bin/python benchmarks/ws_load.py --viewers 100 --epochs 4 --pairs 2
@@ -64,8 +66,9 @@ async def _viewer(ws_url: str, lags: list[float], counts: list[int], done: async
     done.set()
 
 
-async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int) -> dict:
+async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int, server_pid: int) -> dict:
     config = {**TINY_AUDIO, "train": {**TINY_AUDIO["train"], "epochs": epochs}}
+    cpu_before, wall_before = _cpu_seconds(server_pid), time.time()
     run = _api(f"{base}/api/runs", {"model": "ultralight_audio", "dataset_id": dataset_id, "config": config})
     lags: list[float] = []
     counts: list[int] = []
@@ -77,9 +80,10 @@ async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int) -> di
         state = await asyncio.to_thread(_api, f"{base}/api/runs/{run['id']}")
         if state["status"] in ("done", "failed", "cancelled", "interrupted"):
             break
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)  # light polling: its cost is the server's too
     if tasks:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    server_cpu_s, wall_s = _cpu_seconds(server_pid) - cpu_before, time.time() - wall_before
     if state["status"] != "done":
         raise SystemExit(f"run {run['id']} ended {state['status']}: {state['error']}")
     events = [json.loads(line) for line in open(Path(state["run_dir"]) / "events.jsonl")]
@@ -87,7 +91,13 @@ async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int) -> di
     end = next(e["time"] for e in events if e["type"] == "run_end")
     epoch_seconds = sum(e["seconds"] for e in events if e["type"] == "epoch_end")
     return {"train_s": end - start, "epoch_s": epoch_seconds, "events": len(events), "lags": lags,
-            "counts": counts}
+            "counts": counts, "server_cpu_s": server_cpu_s, "wall_s": wall_s}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to see what serving the viewers costs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -122,10 +132,12 @@ async def _main(args: argparse.Namespace) -> None:
         results: dict[str, list[dict]] = {"none": [], "viewers": []}
         for pair in range(args.pairs):
             for label, viewers in (("none", 0), ("viewers", args.viewers)):
-                result = await _run_once(base, dataset["id"], args.epochs, viewers)
+                result = await _run_once(base, dataset["id"], args.epochs, viewers, server.pid)
                 results[label].append(result)
                 print(f"pair {pair + 1}: {viewers:3d} viewers -> training {result['train_s']:.1f} s "
-                      f"(epochs {result['epoch_s']:.1f} s, {result['events']} events)", flush=True)
+                      f"(epochs {result['epoch_s']:.1f} s, {result['events']} events); server CPU "
+                      f"{result['server_cpu_s']:.2f} s = {100 * result['server_cpu_s'] / result['wall_s']:.2f} % of one "
+                      f"core", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -140,6 +152,10 @@ async def _main(args: argparse.Namespace) -> None:
           f"{'yes' if complete else 'NO'}")
     print(f"training time (median of {args.pairs}): {base_s:.1f} s without viewers, {load_s:.1f} s with "
           f"{args.viewers} -> slowdown {slowdown:+.1f} % (target < 5 %)")
+    extra_cpu = statistics.median(r["server_cpu_s"] for r in results["viewers"]) - \
+        statistics.median(r["server_cpu_s"] for r in results["none"])
+    print(f"server CPU spent on the viewers: {extra_cpu:.2f} s over a {load_s:.0f} s run = "
+          f"{100 * extra_cpu / load_s:.2f} % of one core (the most it can take from training)")
 
 
 def main() -> None:

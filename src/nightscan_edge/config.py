@@ -143,7 +143,8 @@ class ConfigError(ValueError):
 
 # The seed's presets per input kind; anything here can be overridden by YAML or CLI.
 PRESETS: dict[str, dict[str, Any]] = {
-    "audio": {"train": {"batch_size": 64, "lr": 1e-3, "epochs": 30, "optimizer": "adam", "scheduler": "plateau"}},
+    "audio": {"train": {"batch_size": 64, "lr": 1e-3, "epochs": 30, "optimizer": "adam", "scheduler": "plateau",
+                        "gamma": 0.5}},
     "image": {
         "train": {"batch_size": 32, "lr": 0.01, "epochs": 50, "optimizer": "sgd", "momentum": 0.9,
                   "scheduler": "step", "step_size": 20, "gamma": 0.1, "weight_decay": 4e-5},

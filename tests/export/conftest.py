@@ -50,6 +50,44 @@ def make_run(root: Path, model_name: str = "lightweight_audio", files_per_class:
     return run_dir
 
 
+def make_photo_run(root: Path, files_per_class: int = 4, image_size: int = 32) -> Path:
+    """A photo run (MobileNetV3-Small at 32 px, random weights) over generated coloured-noise PNGs."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from nightscan_edge.checkpoint import save_standalone_checkpoint
+    from nightscan_edge.config import resolve_config
+    from nightscan_edge.data.prepare import spec_from_config
+    from nightscan_edge.models import create_model
+
+    run_dir = root / "runs" / "tiny-photo"
+    rng = np.random.default_rng(0)
+    rows = []
+    for c, label in enumerate(LABELS):
+        for i in range(files_per_class):
+            path = root / "photos" / label / f"{label}_{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.clip(rng.normal(60 + 70 * c, 40, size=(40, 40, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(path)
+            rows.append({"path": str(path), "label": label, "split": "val" if i % 2 else "train"})
+    run_dir.mkdir(parents=True)
+    with (run_dir / "split.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    config = resolve_config({"model": {"name": "mobilenet_v3_small_photo", "image_size": image_size},
+                             "data": {"path": str(root / "photos"), "cache": "none"},
+                             "export": {"parity_samples": 6, "calibration_samples": 6}})
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    (run_dir / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v3_small_photo", len(LABELS), spec=spec_from_config(config)).eval()
+    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"),
+                               run_id="tiny-photo")
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("tiny"))

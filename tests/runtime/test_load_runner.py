@@ -20,19 +20,33 @@ def test_tflite_without_manifest_is_refused(tmp_path):
         load_runner(path)
 
 
-@pytest.mark.skipif(platform.system() == "Darwin", reason="Core ML predicts on macOS")
-def test_coreml_needs_macos(tmp_path):
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    assert len(payload) < 128 * 128
+    length = bytes([len(payload)]) if len(payload) < 128 else bytes([len(payload) % 128 | 0x80, len(payload) // 128])
+    key = number << 3 | 2
+    return (bytes([key]) if key < 128 else bytes([key % 128 | 0x80, key // 128])) + length + payload
+
+
+def _coreml_spec_with_metadata(key: str, value: str) -> bytes:
+    """Model{description{metadata{userDefined{key: value}}}} in protobuf wire format (no coremltools needed)."""
+    entry = _length_delimited(1, key.encode()) + _length_delimited(2, value.encode())
+    return _length_delimited(2, _length_delimited(100, _length_delimited(100, entry)))
+
+
+def test_coreml_manifest_is_read_without_coremltools(tmp_path):
     import json
 
-    from coremltools.proto import Model_pb2
-
+    from nightscan_edge.export import read_manifest
     from nightscan_edge.export.manifest import MANIFEST_KEY, coreml_spec_path
 
     package = tmp_path / "model.mlpackage"
     spec_file = coreml_spec_path(package)
     spec_file.parent.mkdir(parents=True)
-    spec = Model_pb2.Model()
-    spec.description.metadata.userDefined[MANIFEST_KEY] = json.dumps({"labels": ["a"], "format": "coreml"})
-    spec_file.write_bytes(spec.SerializeToString())
-    with pytest.raises(RuntimeUnavailableError, match="Core ML models run only on macOS"):
-        load_runner(package)
+    spec_file.write_bytes(_coreml_spec_with_metadata(MANIFEST_KEY, json.dumps({"labels": ["a"], "format": "coreml"})))
+    assert read_manifest(package)["labels"] == ["a"]
+    if platform.system() != "Darwin":
+        with pytest.raises(RuntimeUnavailableError, match="Core ML models run only on macOS"):
+            load_runner(package)
+    spec_file.write_bytes(_coreml_spec_with_metadata("other", "x"))
+    with pytest.raises(ManifestError, match="no 'nightscan_manifest' user metadata"):
+        read_manifest(package)

@@ -18,7 +18,7 @@ WS_BASE = "ws://127.0.0.1:5002"
 
 
 def fake_settings(data_dir: Path, **overrides) -> Settings:
-    values = dict(data_dir=data_dir, worker_command=(sys.executable, str(FAKE_WORKER)), poll_seconds=0.05,
+    values = dict(data_dir=data_dir, worker_command=(sys.executable, str(FAKE_WORKER)), poll_seconds=0.05, job_poll_seconds=0.05,
                   dataset_roots=(data_dir.parent / "roots",))
     values.update(overrides)
     return Settings(**values)

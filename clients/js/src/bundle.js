@@ -6,7 +6,7 @@
  * `DecompressionStream('deflate-raw')` (Node >= 18, modern browsers) or an injected `inflateRaw`.
  */
 
-import { asBytes, decodeUtf8 } from './onnx-metadata.js';
+import { asBytes, decodeUtf8 } from './bytes.js';
 import { loadEdgeModel } from './model.js';
 
 /** ONNX files in a bundle, in the order they are preferred. */

@@ -7,7 +7,7 @@
  * (`nightscan_edge.predict.classifier.Classifier.probabilities`).
  */
 
-import { asBytes } from './onnx-metadata.js';
+import { asBytes } from './bytes.js';
 import { ManifestError, readManifestFromOnnx, validateManifest } from './manifest.js';
 
 /** Windows per ONNX Runtime call when the batch axis is dynamic (same as the Python predictor). */

@@ -7,6 +7,8 @@
  * reading a 1 MB model costs a few microseconds.
  */
 
+import { asBytes, decodeUtf8 } from './bytes.js';
+
 const MODEL_METADATA_PROPS_FIELD = 14;
 const ENTRY_KEY_FIELD = 1;
 const ENTRY_VALUE_FIELD = 2;
@@ -69,33 +71,6 @@ function* protobufFields(bytes) {
       throw new OnnxFormatError(`unsupported protobuf wire type ${wireType}: the file is not an ONNX model`);
     }
   }
-}
-
-/** UTF-8 decoding that also works where `TextDecoder` is missing (older React Native engines). */
-export function decodeUtf8(bytes) {
-  if (typeof TextDecoder !== 'undefined') return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  let text = '';
-  for (let i = 0; i < bytes.length; ) {
-    const byte = bytes[i];
-    let codePoint;
-    let extra;
-    if (byte < 0x80) [codePoint, extra] = [byte, 0];
-    else if (byte >= 0xf0) [codePoint, extra] = [byte & 0x07, 3];
-    else if (byte >= 0xe0) [codePoint, extra] = [byte & 0x0f, 2];
-    else [codePoint, extra] = [byte & 0x1f, 1];
-    for (let k = 1; k <= extra; k += 1) codePoint = codePoint * 64 + (bytes[i + k] & 0x3f);
-    text += String.fromCodePoint(codePoint);
-    i += extra + 1;
-  }
-  return text;
-}
-
-/** @param {Uint8Array | ArrayBuffer | ArrayBufferView} data */
-export function asBytes(data) {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError('expected model bytes as Uint8Array or ArrayBuffer');
 }
 
 /**

@@ -124,6 +124,7 @@ export async function predictWithEdge(input, options = {}) {
   const { model, threshold = DEFAULT_THRESHOLD, topK: k = 1 } = options;
   if (!model || typeof model.probabilities !== 'function') throw new TypeError('pass the loaded model: predictWithEdge(input, {model, ...}) with model from loadEdgeModel()');
   if (!(threshold >= 0 && threshold <= 1)) throw new RangeError(`threshold must be between 0 and 1; got ${threshold}`);
+  if (!(Number.isInteger(k) && k >= 1)) throw new RangeError(`topK must be an integer of at least 1; got ${k}`);
   const normalised = normaliseInput(input, model.kind);
   if (normalised.kind !== model.kind) {
     const wanted = model.kind === 'audio' ? '{samples, sampleRate} or {wav}' : '{pixels, width, height}';

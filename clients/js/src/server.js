@@ -8,6 +8,8 @@
  * binary data); any `fetch` that accepts a `Uint8Array` body works, and one can be injected.
  */
 
+import { encodeUtf8 } from './bytes.js';
+
 export const PREDICT_PATH = '/api/predict';
 
 export class FallbackFailedError extends Error {
@@ -29,16 +31,15 @@ export function predictUrl(serverUrl) {
   return parsed.pathname === '/' || parsed.pathname === '' ? `${parsed.origin}${PREDICT_PATH}` : serverUrl;
 }
 
-const encoder = new TextEncoder();
 
 /** multipart/form-data with one file field named `file`. */
 export function multipartBody(bytes, filename, contentType) {
   const boundary = `----nightscan${Math.random().toString(16).slice(2)}${Date.now().toString(16)}`;
-  const head = encoder.encode(
+  const head = encodeUtf8(
     `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename.replace(/"/g, '')}"\r\n` +
       `Content-Type: ${contentType}\r\n\r\n`,
   );
-  const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+  const tail = encodeUtf8(`\r\n--${boundary}--\r\n`);
   const body = new Uint8Array(head.length + bytes.length + tail.length);
   body.set(head, 0);
   body.set(bytes, head.length);

@@ -7,7 +7,7 @@
  * so a PCM16 file gives the same floats in JS and in Python's `soundfile`.
  */
 
-import { asBytes } from './onnx-metadata.js';
+import { asBytes } from './bytes.js';
 
 const FORMAT_PCM = 1;
 const FORMAT_IEEE_FLOAT = 3;

@@ -109,3 +109,54 @@ test('image tensor: channel conversion, scaling and normalisation per the spec',
   assert.throws(() => imageToTensor({ pixels: new Uint8Array(5), width: 2, height: 2 }, spec), /expected 12 \(RGB\)/);
   assert.throws(() => imageToTensor({ pixels: new Float32Array(12), width: 2, height: 2 }, spec), /Uint8Array/);
 });
+
+test('bundle reader: not a zip, or a zip without an ONNX model, fails with what to do', async () => {
+  const { deflateRawSync } = await import('node:zlib');
+  const { loadEdgeBundle, zipEntries, readZipEntry } = await import('../src/bundle.js');
+  assert.throws(() => zipEntries(new Uint8Array(100)), /not a zip archive/);
+  // A one-entry zip (deflated) written by hand: local header, data, central directory, end record.
+  const name = Buffer.from('labels.txt');
+  const content = Buffer.from('owl\nfox\n');
+  const packed = deflateRawSync(content);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(8, 8);
+  local.writeUInt32LE(packed.length, 18);
+  local.writeUInt32LE(content.length, 22);
+  local.writeUInt16LE(name.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(8, 10);
+  central.writeUInt32LE(packed.length, 20);
+  central.writeUInt32LE(content.length, 24);
+  central.writeUInt16LE(name.length, 28);
+  central.writeUInt32LE(0, 42);
+  const centralOffset = local.length + name.length + packed.length;
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(central.length + name.length, 12);
+  end.writeUInt32LE(centralOffset, 16);
+  const zip = new Uint8Array(Buffer.concat([local, name, packed, central, name, end]));
+  const entries = zipEntries(zip);
+  assert.deepEqual([...entries.keys()], ['labels.txt']);
+  assert.equal(Buffer.from(await readZipEntry(zip, entries.get('labels.txt'))).toString(), 'owl\nfox\n');
+  const ort = { InferenceSession: { create: async () => ({}) }, Tensor: class {} };
+  await assert.rejects(loadEdgeBundle({ ort, bundle: zip }), /holds none of model\.onnx, model_int8\.onnx \(has labels\.txt\)/);
+});
+
+test('UTF-8 helpers work without TextEncoder/TextDecoder (older React Native engines)', async () => {
+  const { decodeUtf8, encodeUtf8 } = await import('../src/bytes.js');
+  const text = 'chouette — été 🦉 owl';
+  const expected = new TextEncoder().encode(text);
+  const saved = { TextEncoder: globalThis.TextEncoder, TextDecoder: globalThis.TextDecoder };
+  try {
+    delete globalThis.TextEncoder;
+    delete globalThis.TextDecoder;
+    assert.deepEqual(Array.from(encodeUtf8(text)), Array.from(expected));
+    assert.equal(decodeUtf8(expected), text);
+  } finally {
+    Object.assign(globalThis, saved);
+  }
+});

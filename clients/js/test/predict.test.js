@@ -152,6 +152,7 @@ test('wrong input kind, bad options and a missing model fail with what to do', a
   await assert.rejects(predictWithEdge({ samples: [0, 1], sampleRate: 10 }, { model }), /Float32Array/);
   await assert.rejects(predictWithEdge({ samples: new Float32Array(4), sampleRate: 10 }, { model, threshold: 80 }), /between 0 and 1/);
   await assert.rejects(predictWithEdge({ samples: new Float32Array(4), sampleRate: 10 }, {}), /pass the loaded model/);
+  await assert.rejects(predictWithEdge({ samples: new Float32Array(4), sampleRate: 10 }, { model, topK: 0 }), /topK must be an integer/);
   await assert.rejects(predictWithEdge({ samples: new Float32Array(4), sampleRate: 10 }, { model, serverUrl: 'ftp://x' }), /http:\/\/ or https:\/\//);
   await assert.rejects(loadEdgeModel({ model: new Uint8Array(4) }), /pass the ONNX Runtime module/);
   await assert.rejects(loadEdgeModel({ ort: fakeOrt(), model: 'm.onnx' }), /needs its manifest/);

@@ -143,6 +143,7 @@ def write_plot(result: BenchResult, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     threads = result.threads[0]
     points = [(a, p) for a in result.artifacts if (p := _plot_point(a, threads)) is not None]
@@ -161,11 +162,16 @@ def write_plot(result: BenchResult, path: Path) -> Path:
         axes.scatter([latency], [y], marker=marker, s=50)
         axes.annotate(artifact.name, (latency, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     axes.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    axes.xaxis.set_major_formatter(plain)
+    axes.xaxis.set_minor_formatter(plain)
+    if with_accuracy:
+        axes.set_ylim(0, 100)
     axes.set_xlabel(f"latency p50 at batch 1, {threads} thread{'s' if threads > 1 else ''} (ms, log scale)")
     axes.set_ylabel("accuracy (%)" if with_accuracy else "file size (MB)")
     axes.set_title(f"{result.model_name}: latency vs {'accuracy' if with_accuracy else 'size'} (measured on this host)")
     if with_accuracy:
-        axes.legend(loc="lower right", fontsize=8)
+        axes.legend(loc="best", fontsize=8)
     axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

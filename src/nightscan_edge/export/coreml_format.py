@@ -85,7 +85,7 @@ def check_coreml_spec(path: Path, manifest: dict) -> dict:
     inputs = {f.name: list(f.type.multiArrayType.shape) for f in description.input}
     outputs = [f.name for f in description.output]
     expected_shape = [1, *manifest["input"]["shape"][1:]]
-    labels = list(spec.mlProgram and _class_labels(spec))
+    labels = _class_labels(spec)
     problems = []
     if inputs != {INPUT_NAME: expected_shape}:
         problems.append(f"inputs {inputs} != {{'{INPUT_NAME}': {expected_shape}}}")
@@ -102,12 +102,27 @@ def check_coreml_spec(path: Path, manifest: dict) -> dict:
 
 
 def _class_labels(spec) -> list[str]:
-    # mlprogram classifiers keep their labels in the classifier's stringClassLabels
-    which = spec.WhichOneof("ClassLabels")
-    if which == "stringClassLabels":
-        return list(spec.stringClassLabels.vector)
-    if which == "int64ClassLabels":
-        return [str(v) for v in spec.int64ClassLabels.vector]
+    """The labels of the ML Program's ``classify`` op (inline value or a const input)."""
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            operations = list(block.operations)
+            consts = {op.outputs[0].name: op for op in operations if op.type == "const" and op.outputs}
+            for op in operations:
+                if op.type == "classify":
+                    argument = op.inputs["classes"].arguments[0]
+                    if argument.HasField("value"):  # coremltools 9 inlines the labels in the argument
+                        return _strings(argument.value)
+                    const = consts.get(argument.name)
+                    return _strings(const.attributes["val"]) if const is not None else []
+    return []
+
+
+def _strings(value) -> list[str]:
+    immediate = value.immediateValue
+    if immediate.HasField("tensor"):
+        return [v.decode() if isinstance(v, bytes) else v for v in immediate.tensor.strings.values]
+    if immediate.HasField("list"):
+        return [s for item in immediate.list.values for s in _strings(item)]
     return []
 
 

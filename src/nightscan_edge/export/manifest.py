@@ -126,15 +126,72 @@ def coreml_spec_path(package: Path) -> Path:
     return package / "Data" / "com.apple.CoreML" / "model.mlmodel"
 
 
+# Field numbers of Core ML's Model.proto: Model.description = 2, ModelDescription.metadata = 100,
+# Metadata.userDefined = 100 (map<string, string>: entry key = 1, value = 2).
+_DESCRIPTION, _METADATA, _USER_DEFINED = 2, 100, 100
+
+
+def _protobuf_fields(data: bytes):
+    """``(field_number, wire_type, value)`` of one protobuf message (varint, 64/32-bit and bytes fields)."""
+    position = 0
+
+    def varint() -> int:
+        nonlocal position
+        result = shift = 0
+        while True:
+            byte = data[position]
+            position += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+
+    while position < len(data):
+        key = varint()
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            yield number, wire_type, varint()
+        elif wire_type == 1:
+            yield number, wire_type, data[position : position + 8]
+            position += 8
+        elif wire_type == 2:
+            length = varint()
+            yield number, wire_type, data[position : position + length]
+            position += length
+        elif wire_type == 5:
+            yield number, wire_type, data[position : position + 4]
+            position += 4
+        else:
+            raise ManifestError(f"unsupported protobuf wire type {wire_type}")
+
+
+def _submessages(data: bytes, number: int):
+    return [value for n, wire, value in _protobuf_fields(data) if n == number and wire == 2]
+
+
+def coreml_user_metadata(spec_bytes: bytes) -> dict[str, str]:
+    """``description.metadata.userDefined`` of a Core ML spec, read without importing coremltools.
+
+    (Importing coremltools pulls in its converters and takes seconds to minutes; reading a manifest must
+    stay cheap for the benchmark and predict commands, which list many artifacts.)
+    """
+    entries: dict[str, str] = {}
+    try:
+        for description in _submessages(spec_bytes, _DESCRIPTION):
+            for metadata in _submessages(description, _METADATA):
+                for entry in _submessages(metadata, _USER_DEFINED):
+                    fields = {n: v for n, wire, v in _protobuf_fields(entry) if wire == 2}
+                    entries[fields.get(1, b"").decode()] = fields.get(2, b"").decode()
+    except IndexError as error:
+        raise ManifestError(f"truncated Core ML spec ({error})") from error
+    return entries
+
+
 def _read_coreml(path: Path) -> dict[str, Any]:
     spec_file = coreml_spec_path(path)
     if not spec_file.is_file():
         raise ManifestError(f"{path.name} is not a Core ML package (no {spec_file.relative_to(path)})")
-    from coremltools.proto import Model_pb2
-
-    spec = Model_pb2.Model()
-    spec.ParseFromString(spec_file.read_bytes())
-    metadata = dict(spec.description.metadata.userDefined)
+    metadata = coreml_user_metadata(spec_file.read_bytes())
     if MANIFEST_KEY not in metadata:
         raise ManifestError(f"{path.name} has no '{MANIFEST_KEY}' user metadata")
     return json.loads(metadata[MANIFEST_KEY])

@@ -371,7 +371,7 @@ def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8
     out_dir.mkdir(parents=True, exist_ok=True)
 
     samples = _load_samples(run_dir, trained, config, want_int8=int8)
-    progress(f"samples: {samples.source}")
+    progress(f"samples: {samples.source}" + (f" -- {samples.data_problem}" if samples.data_problem else ""))
     temperature, calibration_summary = _calibrate(trained, samples, config, out_dir)
     module = ExportableClassifier(trained.model, temperature)
     exporter = _Exporter(trained, module, out_dir, export_id, samples, config, calibration_summary, progress)

@@ -40,7 +40,7 @@ def export_tflite(module: ExportableClassifier, example: torch.Tensor, path: Pat
 
 
 def _static_int8_recipe():
-    """INT8 weights + activations everywhere except the LogMel front-end, which stays float.
+    """INT8 weights + activations everywhere except the LogMel front-end and the model's input/output.
 
     Quantizing the front-end fails twice: its DFT tables become FULLY_CONNECTED weights quantized along
     dimension 1, which the LiteRT kernel refuses ("quantized_dimension != 0"), and a dB scale squeezed
@@ -55,6 +55,10 @@ def _static_int8_recipe():
                               algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT)
     manager.add_quantization_config(regex=".*LogMel.*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                     algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+        # float input/output: the app feeds samples/pixels and reads probabilities without (de)quantizing
+        manager.add_quantization_config(regex="(.*)", operation_name=boundary,
+                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     return manager.get_quantization_recipe()
 
 

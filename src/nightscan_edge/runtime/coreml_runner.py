@@ -22,7 +22,10 @@ class CoreMLRunner:
         self.output_name = manifest["output"]["name"]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict({self.input_name: x})[self.output_name], dtype=np.float32)
+        output = self.model.predict({self.input_name: x})[self.output_name]
+        if isinstance(output, dict):  # classifier output: {label: probability}
+            return np.asarray([[output[label] for label in self.manifest["labels"]]], dtype=np.float32)
+        return np.asarray(output, dtype=np.float32).reshape(1, -1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return run_per_sample(self._run, check_input(x, self.manifest))

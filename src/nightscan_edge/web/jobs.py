@@ -124,7 +124,7 @@ class JobRunner:
                 await asyncio.to_thread(self.tick)
             except Exception:  # keep supervising other jobs; the failure is logged with its traceback
                 log.exception("job runner tick failed")
-            await asyncio.sleep(self.settings.poll_seconds)
+            await asyncio.sleep(self.settings.job_poll_seconds)
 
     async def stop(self) -> None:
         if self._task is not None:

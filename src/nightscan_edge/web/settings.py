@@ -39,7 +39,8 @@ class Settings(BaseModel):
     max_parallel_jobs: int = Field(1, ge=1, description="workers running at once (training is CPU-heavy)")
     worker_command: tuple[str, ...] = Field((), description="worker entry point (default: this Python -m nightscan_edge.cli)")
     worker_threads: int = Field(2, ge=1, description="torch threads per worker (OMP_NUM_THREADS)")
-    poll_seconds: float = Field(0.25, gt=0, description="how often workers and event logs are checked")
+    poll_seconds: float = Field(0.25, gt=0, description="how often a WebSocket checks its run's event log")
+    job_poll_seconds: float = Field(1.0, gt=0, description="how often the job runner checks workers and the queue")
     stop_workers_on_exit: bool = Field(True, description="SIGTERM running workers at shutdown (runs become interrupted)")
     allowed_origins: tuple[str, ...] = Field((), description="extra browser origins allowed besides the server's own")
 

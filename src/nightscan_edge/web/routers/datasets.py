@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
@@ -68,7 +68,7 @@ def register_dataset(store: Store, settings: Settings, path: str | Path, name: s
     return store.add_dataset(_new_id(name), name, str(real), source, summary)
 
 
-async def register_upload(store: Store, settings: Settings, request: Request, upload: UploadFile,
+async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile,
                           name: str | None) -> dict:
     size = upload.size if upload.size is not None else None
     if size is None:
@@ -137,7 +137,7 @@ async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -
     if not isinstance(upload, StarletteUploadFile):
         raise HTTPException(400, "send the zip in a multipart field named 'file'")
     try:
-        return await register_upload(store, settings, request, upload, form.get("name"))
+        return await register_upload(store, settings, upload, form.get("name"))
     except UploadError as error:
         raise HTTPException(400, str(error)) from None
 
@@ -173,7 +173,7 @@ async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, 
     try:
         if not isinstance(upload, StarletteUploadFile) or not upload.filename:
             raise UploadError("choose a .zip file to upload")
-        dataset = await register_upload(store, settings, request, upload, str(form.get("name", "")))
+        dataset = await register_upload(store, settings, upload, str(form.get("name", "")))
     except UploadError as error:
         return _page(request, templates, store, settings, 400, error=str(error))
     return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)

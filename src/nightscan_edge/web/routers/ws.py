@@ -19,6 +19,22 @@ from nightscan_edge.web.events import EVENTS_FILE, EventTail
 
 router = APIRouter(tags=["ws"])
 STATUS_CHECK_SECONDS = 1.0
+# Many viewers of one run share one status query per second (a memo of the database, not a registry).
+_status_memo: dict[tuple[str, str], tuple[float, tuple[str, str | None]]] = {}
+
+
+def _run_status(store, run_id: str) -> tuple[str, str | None]:
+    now = time.monotonic()
+    key = (str(store.path), run_id)
+    memo = _status_memo.get(key)
+    if memo is not None and now - memo[0] < STATUS_CHECK_SECONDS:
+        return memo[1]
+    run = store.run(run_id)
+    status = (run["status"], run["error"])
+    if len(_status_memo) > 1000:
+        _status_memo.clear()
+    _status_memo[key] = (now, status)
+    return status
 
 
 async def _wait_for_disconnect(websocket: WebSocket) -> None:
@@ -51,8 +67,7 @@ async def run_events(websocket: WebSocket, run_id: str) -> None:
             now = time.monotonic()
             if now >= next_status_check:
                 next_status_check = now + STATUS_CHECK_SECONDS
-                current = store.run(run_id)
-                status = (current["status"], current["error"])
+                status = _run_status(store, run_id)
                 if status != last_status:
                     last_status = status
                     await websocket.send_text(json.dumps({"type": "status", "status": status[0], "error": status[1],

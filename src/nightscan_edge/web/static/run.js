@@ -73,11 +73,11 @@
     progress.value = done;
     document.getElementById("progress-text").textContent =
       `epoch ${event.epoch + 1} / ${epochs ?? "?"} · batch ${event.batch} / ${batches} · loss ${event.loss.toFixed(4)}`;
-    if (event.samples_per_s) document.getElementById("speed").textContent = `· ${Math.round(event.samples_per_s)} samples/s`;
+    if (event.samples_per_s) document.getElementById("speed").textContent = `${Math.round(event.samples_per_s)} samples/s`;
     if (!started) started = { time: event.time, done };
     else if (done > started.done && status === "running") {
       const rate = (event.time - started.time) / (done - started.done);
-      document.getElementById("eta").textContent = `ETA ${fmtSeconds(rate * (total - done))}`;
+      document.getElementById("eta").textContent = `ETA ${fmtSeconds(rate * (total - done))} ·`;
     }
   }
 

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 5002
 TORCH_PINS ?= "torch==2.14.1" "torchvision==0.29.1"
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install run test test-fast clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/nightscan-edge serve --port $(PORT) --demo
 
-test: $(STAMP)
+# The JS client's tests need onnxruntime-node (CPU binaries ship in the package; --ignore-scripts skips the
+# GPU download its install script would try).
+JS_DEPS := clients/js/node_modules/.package-lock.json
+$(JS_DEPS): clients/js/package-lock.json
+	cd clients/js && npm ci --ignore-scripts --no-audit --no-fund
+
+test: $(STAMP) $(JS_DEPS)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -11,7 +11,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("run", help="run folder or checkpoint file")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for phones on the LAN)")
-    parser.add_argument("--port", type=int, default=5002, help="port (default 5002)")
+    parser.add_argument("--port", type=int, default=5003, help="port (default 5003; the web UI uses 5002)")
     parser.add_argument("--no-teacher", action="store_true", help="serve the run's own model even if it has a teacher")
     parser.set_defaults(handler=run)
 

@@ -1,7 +1,7 @@
 /**
  * `predictWithEdge`: edge first, the server when the edge is unsure, never a lost prediction.
  *
- * Mirrors the Python `EdgePredictor` (docs/predict.md): audio is cut into sliding windows, each window is
+ * Mirrors the Python `EdgePredictor` (README "Prediction on the edge" section): audio is cut into sliding windows, each window is
  * scored on the device, and a window whose top-1 confidence is below `threshold` is posted to the
  * server's `/api/predict` (16-bit WAV of that window). The server's answer replaces it (`source:
  * "server"`); if the server is unreachable, slow or answers an error, the edge result stays, flagged

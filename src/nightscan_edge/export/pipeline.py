@@ -353,7 +353,7 @@ def _new_export_id() -> str:
 def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8: bool | None = None,
                out_dir: str | Path | None = None, config: ExportConfig | None = None,
                progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Export a trained run to the requested formats; see the module docstring and docs/export.md.
+    """Export a trained run to the requested formats; see the module docstring and README "Export" section.
 
     ``formats``/``int8`` default to the run's ``export`` config section; ``out_dir`` to
     ``<run>/exports/<export_id>/`` (an existing ``out_dir``'s name is the export id).

@@ -1,7 +1,7 @@
 """Turning files into model inputs using only the spec: streamed audio windows, normalised images.
 
 Photos are decoded with PIL and normalised with numpy (no torchvision, no training code), exactly the steps
-written in docs/predict.md so that a phone app can repeat them.
+written in README "Prediction on the edge" section so that a phone app can repeat them.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def wav_missing_bytes(path: Path) -> int:
 
 
 def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None) -> Iterator[Window]:
-    """Stream a recording of any length as model windows (see docs/predict.md for the rules).
+    """Stream a recording of any length as model windows (see README "Prediction on the edge" section for the rules).
 
     A truncated file yields the windows of the part present and then raises ``InputError`` saying so.
     """

@@ -31,7 +31,10 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nightscan-edge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nightscan-edge",
+        description="Train tiny wildlife classifiers on your own recordings and photos, and ship them to phones.",
+    )
     parser.add_argument("--version", action="version", version=f"nightscan-edge {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

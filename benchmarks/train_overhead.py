@@ -4,7 +4,9 @@ on the same model, data, sampler and augmentation; and how much the decode cache
     nice .venv/bin/python benchmarks/train_overhead.py [--data ../shared/data/animal-sounds] [--epochs 3]
 
 Both loops train and validate each epoch (validation scores every window, clip-level). The first epoch is a
-warm-up and is left out; the figure is the median of the others. Target: ratio <= 1.10.
+warm-up and is left out; the figure is the median of the others. The plain loop runs before and after the
+engine (A-B-A) and the engine is compared with their mean, so a machine whose load drifts during the run does
+not bias the ratio (the two plain figures show how much it drifted). Target: ratio <= 1.10.
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ def plain_loop(config, prepared, epochs: int) -> list[float]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     weights = torch.tensor(prepared.class_weights())
     audio: AudioAugmentConfig = config.data.audio_augment
-    sampler = EpochSeededSampler(train_split.labels, config.train.seed)
+    sampler = EpochSeededSampler(train_split.labels, config.train.seed,
+                                 draws=config.train.min_steps_per_epoch * config.train.batch_size)
     train_loader = DataLoader(AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
                                                 WaveformAugment(audio)), batch_size=config.train.batch_size, sampler=sampler)
     val_loader = DataLoader(AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec),
@@ -93,14 +96,16 @@ def main() -> None:
     started = time.perf_counter()
     prepared = prepare_data(config, cache=MediaCache("none"))
     decode_seconds = time.perf_counter() - started
-    plain = plain_loop(config, prepared, args.epochs)
+    plain_before = plain_loop(config, prepared, args.epochs)
     run = train(config, run_dir=scratch / "engine", progress=False)
+    plain_after = plain_loop(config, prepared, args.epochs)
     with (run.run_dir / "metrics.csv").open() as handle:
         engine = [float(row["seconds"]) for row in csv.DictReader(handle)]
-    plain_epoch, engine_epoch = statistics.median(plain[1:] or plain), statistics.median(engine[1:] or engine)
+    before, after = (statistics.median(p[1:] or p) for p in (plain_before, plain_after))
+    plain_epoch, engine_epoch = (before + after) / 2, statistics.median(engine[1:] or engine)
     print(f"data: {data} ({sum(len(s.labels) for s in prepared.splits.values())} files), model {args.model}, "
           f"{args.threads} threads, {args.epochs} epochs (first left out)")
-    print(f"plain PyTorch loop: {plain_epoch:.2f} s/epoch   engine: {engine_epoch:.2f} s/epoch   "
+    print(f"plain PyTorch loop: {before:.2f} s/epoch before, {after:.2f} after   engine: {engine_epoch:.2f} s/epoch   "
           f"ratio {engine_epoch / plain_epoch:.3f} (target <= 1.10)")
     print(f"decoding every file once: {decode_seconds:.2f} s; an uncached epoch would take "
           f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are {(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster")

@@ -39,6 +39,8 @@ class PhotoAugmentConfig(_Section):
 
     horizontal_flip_probability: float = Field(0.3, ge=0, le=1)
     rotation_degrees: float = Field(10.0, ge=0, le=180)
+    crop_scale: float = Field(
+        0.7, gt=0, le=1, description="random crop of this share of the area or more, resized back (1 disables)")
 
 
 class DataConfig(_Section):
@@ -105,6 +107,9 @@ class TrainConfig(_Section):
     distill_temperature: float = Field(4.0, gt=0)
     distill_alpha: float = Field(0.7, ge=0, le=1, description="weight of the soft-target loss")
     limit_train_batches: float | int | None = None
+    min_steps_per_epoch: int = Field(
+        16, ge=0, description="small data sets pass over their examples more than once per epoch to make at least this "
+                              "many optimizer steps (0: one pass)")
 
 
 class ExportConfig(_Section):

@@ -100,3 +100,32 @@ def test_corrupt_audio_is_a_media_error(tmp_path):
     bad.write_bytes(b"RIFF....not audio")
     with pytest.raises(MediaError, match="not decodable"):
         read_audio(bad, SPEC)
+
+
+def test_sampler_passes_several_times_over_a_small_set_to_reach_the_draws():
+    sampler = EpochSeededSampler([0, 1, 2, 0, 1], seed=2, draws=12)
+    drawn = [index for index, _ in sampler]
+    assert len(sampler) == len(drawn) == 12
+    assert sorted(drawn[:5]) == sorted(drawn[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each its own order
+    assert len({seed for _, seed in sampler}) == 12  # every draw its own window/augmentation seed
+    assert len(EpochSeededSampler([0, 1, 2], seed=0, draws=2)) == 3  # never fewer than one pass
+    assert len(EpochSeededSampler([0, 1] * 10, seed=0, weighted=True, draws=64)) == 64
+
+
+def test_photo_augmentation_crops_and_keeps_the_size():
+    from nightscan_edge.config import PhotoAugmentConfig
+    from nightscan_edge.data.datasets import ImageDataset
+    from nightscan_edge.spec import ImageSpec
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8)
+    spec = ImageSpec(image_size=32)
+    plain = ImageDataset([image], [0], spec, None)[0][0]
+    cropped = ImageDataset([image], [0], spec, PhotoAugmentConfig(crop_scale=0.5, horizontal_flip_probability=0,
+                                                                    rotation_degrees=0))
+    first, again = cropped[(0, 7)][0], cropped[(0, 7)][0]
+    assert first.shape == plain.shape == (3, 32, 32)
+    assert torch.equal(first, again) and not torch.allclose(first, plain)  # seeded per draw, and really cropped
+    off = ImageDataset([image], [0], spec, PhotoAugmentConfig(crop_scale=1.0, horizontal_flip_probability=0,
+                                                              rotation_degrees=0))
+    assert torch.allclose(off[(0, 7)][0], plain)  # crop_scale=1 switches it off

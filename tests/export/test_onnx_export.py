@@ -76,6 +76,10 @@ def test_int8_is_smaller_gated_and_front_end_stays_float(onnx_export):
     quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     assert not any("log_mel" in name for name in quantized_inputs)
     assert read_manifest(path)["precision"] == "int8"
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert not any(name in dequantized for name in convs[0].input[:2])  # the stem convolution stays float
+    assert len(convs) > 1 and all(n.input[1] in dequantized for n in convs[1:])  # the rest is INT8
 
 
 def test_bundle_holds_artifacts_manifest_labels_parity_usage(onnx_export):

@@ -45,3 +45,15 @@ def test_report_on_a_labeled_folder(tiny_audio_run, tmp_path) -> None:
     assert report["threshold_source"].startswith("chosen on this data")
     at = report["at_threshold"]
     assert 0.0 <= at["share_to_server"] <= 1.0 and at["combined_accuracy"] == pytest.approx(report["server_accuracy"])
+
+
+def test_report_measures_on_the_held_out_test_split_when_the_run_has_one(tmp_path) -> None:
+    from nightscan_edge.predict.fallback_report import _run_split
+
+    (tmp_path / "split.csv").write_text("path,label,split\na.wav,owl,train\nb.wav,owl,val\nc.wav,owl,test\n")
+    assert _run_split(tmp_path, None) == "test"  # the export chose its threshold on val
+    assert _run_split(tmp_path, "val") == "val"
+    (tmp_path / "split.csv").write_text("path,label,split\na.wav,owl,train\nb.wav,owl,val\n")
+    assert _run_split(tmp_path, None) == "val"
+    with pytest.raises(ValueError, match="has no 'test' split"):
+        _run_split(tmp_path, "test")

@@ -26,5 +26,5 @@ def tiny_audio_config(data, **train):
         # masks in proportion to the tiny 16 x 33 spectrogram (the defaults suit 128 x 128)
         "data": {"path": str(data), "audio_augment": {"freq_mask_width": 3, "time_mask_width": 4}},
         "model": {"name": "ultralight_audio", "audio": TINY_AUDIO, "options": TINY_ULTRALIGHT},
-        "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, **train},
+        "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, "min_steps_per_epoch": 0, **train},
     })

@@ -13,7 +13,8 @@ from nightscan_edge.config import ConfigError, resolve_config
 from nightscan_edge.data import DataError, load_run_samples
 from nightscan_edge.models import create_model
 from nightscan_edge.train import read_events, train
-from nightscan_edge.train.engine import initialise_from
+from nightscan_edge.data.prepare import prepare_data
+from nightscan_edge.train.engine import build_model, initialise_batchnorm, initialise_from
 from tests.conftest import write_tone
 from tests.train.conftest import TINY_AUDIO, TINY_ULTRALIGHT, tiny_audio_config
 
@@ -101,6 +102,8 @@ def test_photo_run_trains_on_images(synth_photo, tmp_path):
     assert config.train.optimizer == "sgd" and config.train.scheduler == "step"  # the photo preset
     run = train(config, run_dir=tmp_path / "photo", progress=False)
     assert load_trained_model(run.run_dir).spec.image_size == 32
+    start = next(e for e in read_events(run.run_dir / "events.jsonl") if e["type"] == "run_start")
+    assert start["batches_per_epoch"] == config.train.min_steps_per_epoch == 16  # a small set passes several times
     inputs, labels, _ = load_run_samples(run.run_dir, "val")
     assert inputs.shape == (len(labels), 3, 32, 32)
 
@@ -131,3 +134,19 @@ def test_bad_data_fails_before_training_with_one_clear_line(tmp_path):
         train(tiny_audio_config(photos), run_dir=tmp_path / "r3", progress=False)
     with pytest.raises(ConfigError, match="unknown option"):
         resolve_config({"train": {"epochz": 3}})
+
+
+def test_batchnorm_starts_at_the_statistics_of_the_first_training_inputs(synth_audio):
+    config = tiny_audio_config(synth_audio)
+    prepared = prepare_data(config)
+    model = build_model(config, prepared)
+    initialise_batchnorm(model, prepared)
+    from nightscan_edge.data.datasets import clip_windows
+
+    windows = np.concatenate([clip_windows(c, prepared.spec)[:1] for c in prepared.splits["train"].arrays[:64]])
+    spectrogram = model.log_mel(torch.from_numpy(windows))
+    assert model.input_norm.running_mean.item() == pytest.approx(spectrogram.mean().item(), rel=1e-4)
+    assert model.input_norm.running_var.item() == pytest.approx(spectrogram.var().item(), rel=1e-3)
+    assert model.input_norm.momentum == 0.1 and model.training  # momentum and mode restored
+    stem_norm = model.body[1]
+    assert stem_norm.running_var.mean().item() != pytest.approx(1.0)  # deeper layers set from data too

@@ -28,6 +28,8 @@ def add_parser(subparsers) -> None:
                         help="instead of predicting: measure edge-only vs edge+server accuracy against this run's "
                              "server model on labeled data (--data, default the run's validation split)")
     parser.add_argument("--data", help="labeled folder or manifest CSV for --fallback-report")
+    parser.add_argument("--split", choices=("val", "test"), default=None,
+                        help="--fallback-report without --data: the run's split to use (default test when it has one)")
     parser.add_argument("--limit", type=int, default=None, help="--fallback-report: at most this many samples")
     parser.add_argument("--report-out", metavar="JSON", help="--fallback-report: also write the report as JSON")
     parser.set_defaults(handler=run)
@@ -88,7 +90,7 @@ def _fallback_report(args: argparse.Namespace) -> int:
 
     try:
         report = fallback_report(args.artifact, args.fallback_report, data_path=args.data, limit=args.limit,
-                                 threads=args.threads)
+                                 threads=args.threads, split=args.split)
     except (ArtifactError, DataError, ValueError) as error:
         raise UserError(str(error)) from error
     print(format_report(report))

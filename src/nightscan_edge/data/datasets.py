@@ -23,29 +23,35 @@ def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
 
 
 class EpochSeededSampler(Sampler):
-    """Shuffles (or draws with class weights, with replacement) from a seed fixed per epoch."""
+    """Shuffles (or draws with class weights, with replacement) from a seed fixed per epoch.
 
-    def __init__(self, labels: Sequence[int], seed: int, weighted: bool = False) -> None:
+    ``draws`` (default: one per example) can exceed the data set: a small data set then passes over its
+    examples more than once per epoch -- each pass a fresh permutation, and for audio a fresh random window and
+    augmentation per draw -- so that an epoch has enough optimizer steps (see ``train.min_steps_per_epoch``).
+    """
+
+    def __init__(self, labels: Sequence[int], seed: int, weighted: bool = False, draws: int | None = None) -> None:
         self.labels = np.asarray(labels)
         self.seed = seed
         self.weighted = weighted
+        self.draws = max(len(self.labels), draws or 0)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return self.draws
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
         if self.weighted:
             counts = np.bincount(self.labels)
             probabilities = 1.0 / counts[self.labels]
-            order = rng.choice(len(self.labels), size=len(self.labels), replace=True,
-                               p=probabilities / probabilities.sum())
+            order = rng.choice(len(self.labels), size=self.draws, replace=True, p=probabilities / probabilities.sum())
         else:
-            order = rng.permutation(len(self.labels))
+            passes = -(-self.draws // len(self.labels))
+            order = np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
         item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
         return iter([(int(i), int(s)) for i, s in zip(order, item_seeds)])
 
@@ -104,11 +110,18 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
 
 
 def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
-    """transforms v2 on the cached, already resized uint8 image: [flip, rotation,] scale, normalise."""
+    """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation,] scale, normalise.
+
+    The random crop is not in the seed's list; it is the augmentation that matters most for small photo sets
+    (animals framed off-centre, at varying distance), so it is on by default and switchable.
+    """
     from torchvision.transforms import v2
 
     steps = []
     if augment is not None:
+        if augment.crop_scale < 1:
+            size = [spec.image_size, spec.image_size]
+            steps.append(v2.RandomResizedCrop(size, scale=(augment.crop_scale, 1.0), antialias=True))
         steps += [v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
                   v2.RandomRotation(augment.rotation_degrees)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]

@@ -45,6 +45,9 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
 
     The audio front-end (STFT as MatMul, log10, max) stays in float: quantizing a dB scale with 8 bits
     loses the quiet calls this project exists to hear, and those ops are a small share of the compute.
+    The first convolution stays in float too (the usual "first layer in higher precision"): on a trained
+    ultralight_audio (91.8 % clip accuracy) quantizing it cost 3.5 points and 18 points of one class's recall,
+    keeping it float gave 99.4 % top-1 agreement with FP32 for ~2 % of the MACs.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -55,8 +58,7 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     try:
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         model = onnx.load(str(prepared))
-        quantizable = [n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm") or
-                       (n.op_type == "MatMul" and "log_mel" not in n.name)]
+        quantizable = quantizable_nodes(model)
         quantize_static(str(prepared), str(int8_path), _ArrayReader(calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
@@ -64,3 +66,11 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     finally:
         prepared.unlink(missing_ok=True)
+
+
+def quantizable_nodes(model) -> list[str]:
+    """Conv/Gemm/MatMul nodes to quantize: all but the front-end's and the first convolution (graph order)."""
+    nodes = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm") or
+             (n.op_type == "MatMul" and "log_mel" not in n.name)]
+    first_conv = next((n.name for n in nodes if n.op_type == "Conv"), None)
+    return [n.name for n in nodes if n.name != first_conv]

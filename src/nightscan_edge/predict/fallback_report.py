@@ -49,19 +49,36 @@ def _manifest_threshold(manifest: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
-def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int | None):
+def _run_split(run_dir: Path, split: str | None) -> str:
+    """The held-out test split when the run has one: the export chose its threshold on the validation split,
+    so measuring there again would flatter the threshold."""
+    import csv
+
+    with (run_dir / "split.csv").open(newline="") as handle:
+        present = {row["split"] for row in csv.DictReader(handle)}
+    if split is None:
+        return "test" if "test" in present else "val"
+    if split not in present:
+        raise ValueError(f"the run {run_dir.name} has no '{split}' split (it has: {', '.join(sorted(present))})")
+    return split
+
+
+def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int | None, split: str | None):
     from nightscan_edge.data.samples import load_folder_samples, load_run_samples
 
     if data_path:
-        return load_folder_samples(data_path, edge.spec, edge.labels, limit=limit)
+        return (*load_folder_samples(data_path, edge.spec, edge.labels, limit=limit), data_path)
     run_dir = artifact.resolve().parents[2]  # runs/<run_id>/exports/<export_id>/<artifact>
     if not (run_dir / "split.csv").is_file():
         raise ValueError(f"{artifact} is not inside a run's exports folder; pass --data with a labeled folder or manifest")
-    return load_run_samples(run_dir, split="val", limit=limit)
+    split = _run_split(run_dir, split)
+    return (*load_run_samples(run_dir, split=split, limit=limit), f"run {split} split")
 
 
 def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str | None = None, limit: int | None = None,
-                    threads: int | None = None, edge: Classifier | None = None, server: Classifier | None = None) -> dict[str, Any]:
+                    threads: int | None = None, edge: Classifier | None = None, server: Classifier | None = None,
+                    split: str | None = None) -> dict[str, Any]:
+    """Edge-only, server-only and combined accuracy on ``data_path`` or the edge run's test (else val) split."""
     artifact = Path(artifact)
     edge = edge or load_edge_classifier(artifact, threads)
     server = server or load_server_classifier(server_run)
@@ -69,7 +86,7 @@ def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str
         raise ValueError("the server model's preprocessing differs from the edge model's; compare models sharing one spec")
     if server.labels != edge.labels:
         raise ValueError(f"label sets differ: edge {edge.labels} vs server {server.labels}")
-    inputs, labels, _ = _samples(edge, artifact, data_path, limit)
+    inputs, labels, _, data_name = _samples(edge, artifact, data_path, limit, split)
     edge_probs, server_probs = edge.probabilities(inputs), server.probabilities(inputs)
     server_accuracy = float((server_probs.argmax(1) == labels).mean())
     threshold = _manifest_threshold(edge.manifest)
@@ -78,7 +95,7 @@ def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str
         threshold, source = recommend_threshold(edge_probs, labels, server_accuracy), "chosen on this data (target: server accuracy)"
     return {
         "edge": edge.description, "server": server.description, "samples": int(len(labels)),
-        "data": data_path or "run validation split", "threshold_source": source,
+        "data": data_name, "threshold_source": source,
         "edge_only_accuracy": float((edge_probs.argmax(1) == labels).mean()),
         "server_accuracy": server_accuracy,
         "at_threshold": combined_at(threshold, edge_probs, server_probs, labels),

@@ -4,6 +4,8 @@ These rules are the contract the JS client mirrors (README "Prediction on the ed
 one extra window aligned to the recording's end when the hops do not reach it (the tail is scored on real
 audio, as ``nightscan_edge.audio.window_starts`` does for training), and recordings shorter than one window
 padded per ``spec.pad_mode``. Decoding is streamed, so memory holds about one block plus one window.
+Windows are views into the current block (each buffer is replaced, never written to), so cutting them
+copies nothing; the batch built from them is the one copy a model input needs.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def sliding_windows(blocks: Iterable[np.ndarray], clip_samples: int, hop: int, p
         total += len(block)
         while next_start + clip_samples <= total:
             offset = next_start - buffer_start
-            yield Window(next_start, next_start + clip_samples, buffer[offset:offset + clip_samples].copy())
+            yield Window(next_start, next_start + clip_samples, buffer[offset:offset + clip_samples])
             last_emitted_end = next_start + clip_samples
             next_start += hop
         # Keep the last clip_samples (for an end-aligned final window) and everything from next_start on.
@@ -60,7 +62,7 @@ def sliding_windows(blocks: Iterable[np.ndarray], clip_samples: int, hop: int, p
         yield Window(0, total, fit_to_length(buffer, clip_samples, pad_mode).astype(np.float32))
     elif last_emitted_end < total:
         offset = total - clip_samples - buffer_start
-        yield Window(total - clip_samples, total, buffer[offset:offset + clip_samples].copy())
+        yield Window(total - clip_samples, total, buffer[offset:offset + clip_samples])
 
 
 def batched(windows: Iterable[Window], batch_size: int) -> Iterator[list[Window]]:

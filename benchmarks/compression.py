@@ -199,6 +199,8 @@ def main() -> int:
     parser.add_argument("--teacher-options", default="{}", metavar="JSON",
                         help='teacher builder options, e.g. \'{"widths": [40, 80, 160, 320]}\' for a CPU-sized teacher')
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for latency (default 1)")
+    parser.add_argument("--train-threads", type=int, default=max(1, min(2, os.cpu_count() or 1)),
+                        help="torch threads for training (default: up to 2); 1 lets two variants train side by side")
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--train-only", action="store_true", help="train/prune the runs, measure nothing")
     parser.add_argument("--only", metavar="VARIANTS",
@@ -212,7 +214,7 @@ def main() -> int:
 
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.train_threads)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = finished_runs(args.kind, args.out) if args.measure_finished else train_all(args.kind, args.out, args)
     if args.train_only:

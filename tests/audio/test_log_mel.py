@@ -94,7 +94,8 @@ def test_default_spec_gives_128_by_128():
 
 def test_front_end_is_small():
     constants = sum(b.numel() for b in LogMel(AudioSpec()).buffers())
-    assert constants * 4 < 400_000  # mel matrix dominates; no dense n_fft x n_fft DFT kernel
+    # three small DFT stages + the grouped mel matrix (~226 KB); a dense n_fft x n_fft DFT kernel alone is 4 MB
+    assert constants * 4 < 300_000
 
 
 def test_wrong_length_is_a_clear_error():

@@ -54,3 +54,28 @@ def test_coreml_spec_checked_and_parity_needs_macos(mobile_export):
     int8 = mobile_export.artifact("coreml", "int8")
     assert int8.status in ("ok", "rejected"), int8.error
     assert int8.gate["simulated"]
+
+
+def test_tflite_int8_keeps_stem_float(mobile_export):
+    """The ops up to the first convolution stay float (as in the ONNX INT8); every later convolution is INT8."""
+    from ai_edge_quantizer import qtyping
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
+
+    from nightscan_edge.export.manifest import strip_appended_zip
+
+    artifact = mobile_export.artifact("tflite", "int8")
+    model = tfl_flatbuffer_utils.read_model(
+        bytearray(strip_appended_zip((mobile_export.out_dir / artifact.file).read_bytes())))
+    subgraph = model.subgraphs[0]
+    convolutions = {qtyping.BuiltinOperator.CONV_2D, qtyping.BuiltinOperator.DEPTHWISE_CONV_2D}
+    ops = [(model.operatorCodes[op.opcodeIndex].builtinCode,
+            [subgraph.tensors[i].type for i in op.inputs if i >= 0])
+           for op in subgraph.operators if "LogMel" not in tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors)]
+    conv_positions = [i for i, (code, _) in enumerate(ops) if code in convolutions]
+    assert len(conv_positions) >= 2
+    float32, int8 = qtyping.TensorType.FLOAT32, qtyping.TensorType.INT8
+    for _, input_types in ops[: conv_positions[0] + 1]:  # input BatchNorm, layout ops, PAD and the stem conv
+        assert input_types[0] == float32
+    assert ops[conv_positions[0]][1][:2] == [float32, float32]  # float activations and weights
+    for position in conv_positions[1:]:
+        assert ops[position][1][:2] == [int8, int8]

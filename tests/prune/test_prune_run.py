@@ -56,6 +56,7 @@ def test_prune_without_finetune_writes_a_run_that_rebuilds_the_pruned_model(pare
     assert config.model.options["pruned_channels"]
     assert (run_dir / "split.csv").read_text() == (parent_run / "split.csv").read_text()
     assert json.loads((run_dir / "status.json").read_text())["status"] == "done"
+    assert config.train.teacher is None  # nothing was fine-tuned, so nothing was distilled
 
 
 @pytest.mark.slow
@@ -70,9 +71,22 @@ def test_prune_with_finetune_is_a_normal_trained_run(parent_run):
     trained = load_trained_model(run_dir)
     assert measure_complexity(trained.model).macs == result.stats.macs_after
     assert result.record["val_acc"] == json.loads((run_dir / "report.json").read_text())["accuracy"]
+    # the parent had no teacher: the fine-tune distils from the unpruned parent itself
+    assert result.record["finetune_teacher"] == str(parent_run.resolve())
+    assert load_config(run_dir / "config.yaml").train.teacher == str(parent_run.resolve())
     wave = torch.randn(2, trained.spec.clip_samples) * 0.1
     with torch.no_grad():
         assert np.isfinite(trained.model.forward_waveform(wave).numpy()).all()
+
+
+@pytest.mark.slow
+def test_prune_no_self_distill_finetunes_on_labels_only(parent_run, capsys):
+    assert main(["prune", str(parent_run), "--finetune-epochs", "1", "--no-self-distill", "--no-progress",
+                 "--run-name", "pruned-labels-only"]) == 0
+    run_dir = parent_run.parent / "pruned-labels-only"
+    assert load_config(run_dir / "config.yaml").train.teacher is None
+    assert json.loads((run_dir / "prune.json").read_text())["finetune_teacher"] is None
+    assert (run_dir / "best.ckpt").is_file()
 
 
 def test_prune_errors_are_one_line(parent_run, tmp_path, capsys):

@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--run-name", help="name of the new run folder (default PARENT-pruned-macs50)")
     parser.add_argument("--round-to", type=int, default=None, metavar="N",
                         help="keep channel counts multiples of N (e.g. 8 for SIMD-friendly widths)")
+    parser.add_argument("--no-self-distill", action="store_true",
+                        help="fine-tune on labels only; by default a run without a teacher is fine-tuned against "
+                             "its own unpruned model (a distilled run always keeps its teacher)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar during fine-tuning")
     parser.set_defaults(handler=run)
 
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = prune_run(args.run_dir, target_macs=target_macs, target_size_mb=args.target_size_mb,
                            finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, run_name=args.run_name,
-                           round_to=args.round_to, progress=not args.no_progress)
+                           round_to=args.round_to, self_distill=not args.no_self_distill,
+                           progress=not args.no_progress)
     except PruningTargetError as error:
         raise UserError(str(error)) from None
     stats, record = result.stats, result.record

@@ -72,7 +72,7 @@ def stem_scopes(float_model: bytes) -> list[str]:
     return []
 
 
-def _static_int8_recipe(float_scopes: list[str] = ()):
+def _static_int8_recipe(float_scopes: list[str]):
     """INT8 weights + activations everywhere except the LogMel front-end, the stem and the model's input/output.
 
     Quantizing the front-end fails twice: its DFT tables become FULLY_CONNECTED weights quantized along

@@ -41,6 +41,9 @@ class PhotoAugmentConfig(_Section):
     rotation_degrees: float = Field(10.0, ge=0, le=180)
     crop_scale: float = Field(
         0.7, gt=0, le=1, description="random crop of this share of the area or more, resized back (1 disables)")
+    trivial_augment: bool = Field(
+        False, description="TrivialAugmentWide (one random colour/geometry op per photo); for small sets, long schedules")
+    erasing_probability: float = Field(0.0, ge=0, le=1, description="RandomErasing of a patch with this probability")
 
 
 class DataConfig(_Section):

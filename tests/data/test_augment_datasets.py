@@ -129,3 +129,23 @@ def test_photo_augmentation_crops_and_keeps_the_size():
     off = ImageDataset([image], [0], spec, PhotoAugmentConfig(crop_scale=1.0, horizontal_flip_probability=0,
                                                               rotation_degrees=0))
     assert torch.allclose(off[(0, 7)][0], plain)  # crop_scale=1 switches it off
+
+
+def test_trivial_augment_and_erasing_are_seeded_and_switchable():
+    from nightscan_edge.config import PhotoAugmentConfig
+    from nightscan_edge.data.datasets import ImageDataset
+    from nightscan_edge.spec import ImageSpec
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8)
+    spec = ImageSpec(image_size=32)
+    plain = ImageDataset([image], [0], spec, None)[0][0]
+    still = dict(crop_scale=1.0, horizontal_flip_probability=0, rotation_degrees=0)
+    erased = ImageDataset([image], [0], spec, PhotoAugmentConfig(**still, erasing_probability=1.0))[(0, 3)][0]
+    changed = (erased != plain).any(dim=0)
+    assert 0 < changed.float().mean() < 0.5  # one patch replaced, the rest untouched
+    trivial = ImageDataset([image], [0], spec, PhotoAugmentConfig(**still, trivial_augment=True))
+    draws = [trivial[(0, seed)][0] for seed in range(8)]
+    assert all(d.shape == plain.shape for d in draws)
+    assert torch.equal(draws[0], trivial[(0, 0)][0])  # the same draw seed gives the same photo
+    assert sum(not torch.allclose(d, plain) for d in draws) >= 4  # most draws change the photo

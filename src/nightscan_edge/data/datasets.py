@@ -124,7 +124,11 @@ def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
             steps.append(v2.RandomResizedCrop(size, scale=(augment.crop_scale, 1.0), antialias=True))
         steps += [v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
                   v2.RandomRotation(augment.rotation_degrees)]
+        if augment.trivial_augment:
+            steps.append(v2.TrivialAugmentWide())
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
+    if augment is not None and augment.erasing_probability > 0:
+        steps.append(v2.RandomErasing(p=augment.erasing_probability))
     return v2.Compose(steps)
 
 

@@ -7,6 +7,10 @@ Audio models: ../shared/data/animal-sounds; photo: ../shared/data/cifar10-animal
 ``--photo-size`` px, 64 by default: the model's 224 px default would only upsample them further). Fixed seed,
 stratified 80/20 split (seed 0), no pretrained weights. Bars: ultralight_audio >= 88 %, lightweight_audio
 >= 88 %, photo >= 65 % validation accuracy.
+
+The photo preset reaches ~53 % at 64 px and ~57 % at 128 px; the 65 % bar was met (65.2 %) at 128 px with the
+README's small-photo recipe, passed as ``--set`` overrides (TrivialAugmentWide, RandomErasing 0.25, flip 0.5,
+80 epochs cosine, weight decay 5e-4, no early stopping).
 """
 from __future__ import annotations
 

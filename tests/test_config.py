@@ -62,3 +62,16 @@ def test_missing_yaml_is_clear(tmp_path):
 
 def test_defaults_validate():
     assert Config().model.audio.n_mels == 128
+
+
+def test_shipped_small_photo_recipe_resolves_over_the_photo_preset():
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "small-photos.yaml"
+    config = resolve_config({"model": {"name": "mobilenet_v3_small_photo"}}, yaml_path=recipe,
+                            overrides=["train.epochs=3"])
+    assert config.model.image_size == 128
+    assert config.data.photo_augment.trivial_augment and config.data.photo_augment.erasing_probability == 0.25
+    assert (config.train.scheduler, config.train.early_stopping_patience) == ("cosine", None)
+    assert (config.train.optimizer, config.train.lr, config.train.batch_size) == ("sgd", 0.01, 32)  # preset kept
+    assert config.train.epochs == 3  # command-line overrides still win

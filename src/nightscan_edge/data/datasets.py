@@ -110,7 +110,8 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
 
 
 def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
-    """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation,] scale, normalise.
+    """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation, TrivialAugment,] scale,
+    normalise[, erasing] (erasing fills with 0, the mean once normalised).
 
     The random crop is not in the seed's list; it is the augmentation that matters most for small photo sets
     (animals framed off-centre, at varying distance), so it is on by default and switchable.

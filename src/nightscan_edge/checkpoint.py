@@ -20,6 +20,7 @@ import torch
 from nightscan_edge import __version__
 from nightscan_edge.models import EdgeClassifier, create_model
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+from nightscan_edge.errors import UserError
 
 CHECKPOINT_KEY = "nightscan"
 MODEL_PREFIX = "model."
@@ -27,7 +28,7 @@ BEST_CHECKPOINT = "best.ckpt"
 LAST_CHECKPOINT = "last.ckpt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file or folder that is not a NightScan Edge run/checkpoint."""
 
 

@@ -2,7 +2,8 @@
 
 Each sub-command lives in ``nightscan_edge.commands.<name>`` with ``add_parser(subparsers)`` and
 ``run(args) -> int``. Errors that are the user's to fix (bad config, missing file, unknown model) print as
-one line ``error: ...`` and exit 2; anything else is a bug and keeps its traceback.
+one line ``error: ...`` and exit 2 -- every such error derives from ``errors.NightScanError`` -- anything
+else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -11,23 +12,15 @@ import importlib
 import sys
 
 from nightscan_edge import __version__
+from nightscan_edge.errors import NightScanError, UserError
 
 COMMAND_MODULES = (
     "models", "data", "train", "export", "quantize", "bench", "check", "predict", "serve", "serve_model", "prune",
 )
 
 
-class UserError(Exception):
-    """An error worded for the user (what was wrong, what to do); printed without a traceback."""
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from nightscan_edge.checkpoint import CheckpointError
-    from nightscan_edge.config import ConfigError
-    from nightscan_edge.data.errors import DataError
-    from nightscan_edge.registry import UnknownNameError
-
-    return (UserError, ConfigError, CheckpointError, UnknownNameError, FileNotFoundError, DataError)
+# Re-exported: command modules raise ``cli.UserError``; it is the package-wide root in ``errors``.
+__all__ = ["UserError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except _user_error_types() as error:
+    except (NightScanError, FileNotFoundError) as error:
         message = str(error).strip().strip("'\"")
         print(f"error: {message}", file=sys.stderr)
         return 2

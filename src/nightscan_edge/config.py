@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nightscan_edge.spec import AudioSpec
+from nightscan_edge.errors import UserError
 
 
 class _Section(BaseModel):
@@ -145,7 +146,7 @@ class Config(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration problem, worded for the person who wrote it."""
 
 

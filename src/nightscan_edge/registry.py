@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
+from nightscan_edge.errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(UserError, KeyError):
     """Raised for a name that is not registered; the message lists the known names."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -12,10 +12,12 @@ import numpy as np
 import soundfile
 import soxr
 
+from nightscan_edge.errors import UserError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
 
 
-class AudioDecodeError(ValueError):
+class AudioDecodeError(UserError):
     """A file that is not decodable audio (corrupt, empty, truncated or another media type)."""
 
 

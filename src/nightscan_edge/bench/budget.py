@@ -14,11 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nightscan_edge.bench.result import ArtifactResult, BenchResult
+from nightscan_edge.errors import UserError
 
 BUDGET_THREADS = 1
 
 
-class BudgetError(ValueError):
+class BudgetError(UserError):
     """A budget file that cannot be used (missing, not YAML, unknown key, wrong type)."""
 
 

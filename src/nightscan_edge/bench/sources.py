@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
+from nightscan_edge.errors import UserError
 
 EXPORTS_DIR = "exports"
 EXPORT_REPORT = "export_report.json"
 
 
-class BenchSourceError(ValueError):
+class BenchSourceError(UserError):
     """The path given to bench/check holds nothing that can be benchmarked."""
 
 

@@ -9,9 +9,10 @@ import numpy as np
 
 from nightscan_edge.audio.decode import AudioDecodeError, decode_audio
 from nightscan_edge.spec import AudioSpec, ImageSpec
+from nightscan_edge.errors import UserError
 
 
-class MediaError(ValueError):
+class MediaError(UserError):
     """A corrupt, empty or unsupported media file."""
 
 

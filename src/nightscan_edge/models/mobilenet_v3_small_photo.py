@@ -17,11 +17,12 @@ from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
 
 from nightscan_edge.models.base import EdgeClassifier, register_model
 from nightscan_edge.spec import ImageSpec
+from nightscan_edge.errors import UserError
 
 IMAGENET_CLASSES = 1000
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(UserError, RuntimeError):
     """Pretrained weights were asked for but cannot be had (offline, or a bad local file)."""
 
 

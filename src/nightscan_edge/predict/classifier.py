@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+from nightscan_edge.errors import UserError
 
 # When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
 # the parity reference), then the other portable runtimes.
@@ -25,7 +26,7 @@ ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
 EDGE_BATCH_SIZE = 4
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError):
     """An artifact that cannot be used for prediction (wrong format, no manifest, broken bundle)."""
 
 

@@ -15,13 +15,14 @@ import numpy as np
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
 from nightscan_edge.predict.windows import Window, hop_samples, sliding_windows
 from nightscan_edge.spec import AudioSpec, ImageSpec
+from nightscan_edge.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 DECODE_BLOCK_SECONDS = 30.0
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A file that cannot be turned into model input (wrong kind, corrupt, empty)."""
 
 

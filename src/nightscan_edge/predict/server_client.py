@@ -16,10 +16,12 @@ import httpx
 import numpy as np
 import soundfile
 
+from nightscan_edge.errors import UserError
+
 PREDICT_PATH = "/api/predict"
 
 
-class FallbackFailed(RuntimeError):
+class FallbackFailed(UserError, RuntimeError):
     """The server could not give an answer (unreachable, too slow, error response, incompatible labels)."""
 
 

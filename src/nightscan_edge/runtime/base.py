@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from nightscan_edge.errors import UserError
+
 
 class Runner(Protocol):
     path: Path
@@ -21,7 +23,7 @@ class Runner(Protocol):
         """``(N, *input_shape)`` float32 -> ``(N, classes)`` probabilities."""
 
 
-class RuntimeUnavailableError(RuntimeError):
+class RuntimeUnavailableError(UserError, RuntimeError):
     """The artifact is fine but this machine cannot run it (e.g. Core ML off macOS)."""
 
 

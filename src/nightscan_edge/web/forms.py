@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from nightscan_edge.config import Config, ConfigError, field_errors, parse_override, resolve_config
+from nightscan_edge.errors import UserError
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
 MANAGED_FIELDS = {"data.path", "model.name", "train.runs_dir", "train.run_name"}
@@ -23,7 +24,7 @@ BASIC_FIELDS = ("train.epochs", "train.batch_size", "train.lr", "train.optimizer
                 "train.early_stopping_patience", "data.val_fraction", "train.seed")
 
 
-class RunConfigError(ValueError):
+class RunConfigError(UserError):
     """Invalid run settings: a one-line message plus the problems keyed by dotted field name."""
 
     def __init__(self, message: str, fields: dict[str, str]):

@@ -21,13 +21,14 @@ from pathlib import Path
 
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
+from nightscan_edge.errors import UserError
 
 log = logging.getLogger("nightscan_edge.web.jobs")
 
 WORKER_LOG = "worker.log"
 
 
-class JobError(ValueError):
+class JobError(UserError):
     """A job request that cannot be honoured in the job's current state (worded for the user)."""
 
 

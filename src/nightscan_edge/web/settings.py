@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nightscan_edge.errors import UserError
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -20,7 +22,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError):
     """A server setting that cannot work (e.g. a public bind without a token)."""
 
 

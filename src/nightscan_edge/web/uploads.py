@@ -13,11 +13,13 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from nightscan_edge.errors import UserError
+
 MAX_ZIP_MEMBERS = 200_000
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-class UploadError(ValueError):
+class UploadError(UserError):
     """A dataset path or archive that was refused; the message says why and what to do."""
 
 

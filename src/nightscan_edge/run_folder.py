@@ -1,0 +1,165 @@
+"""``RunFolder``: the one place that knows a run folder's file names and how to read and lock them.
+
+One run = one folder, shared by the CLI, the web API, workers, export, bench and predict::
+
+    config.yaml  split.csv  labels.txt  metrics.csv  events.jsonl  status.json  report.json
+    best.ckpt  last.ckpt  curves.png  confusion_matrix.png  run.lock  exports/<export_id>/
+
+Every module names a run file through this type, never as a string literal, so renaming or adding a file is
+one edit. ``lock()`` holds an OS file lock (``fcntl.flock``) for the life of the writer: a second writer on
+the same folder (a ``--resume`` while the run trains, two identical ``--run-name`` starts) is refused with one
+line naming the holder's PID. The kernel drops the lock when the holder dies, so ``kill -9`` never leaves a
+stale lock behind.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nightscan_edge.atomic import write_json_atomic, write_text_atomic
+from nightscan_edge.errors import RunLockedError
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder path with typed accessors for each of its files."""
+
+    path: Path
+
+    CONFIG = "config.yaml"
+    SPLIT = "split.csv"
+    LABELS = "labels.txt"
+    METRICS = "metrics.csv"
+    EVENTS = "events.jsonl"
+    STATUS = "status.json"
+    REPORT = "report.json"
+    BEST_CHECKPOINT = "best.ckpt"
+    LAST_CHECKPOINT = "last.ckpt"
+    CURVES = "curves.png"
+    CONFUSION_MATRIX = "confusion_matrix.png"
+    LOCK = "run.lock"
+    EXPORTS = "exports"
+
+    def __init__(self, path: str | Path) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    # --- file paths ---------------------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def split(self) -> Path:
+        return self.path / self.SPLIT
+
+    @property
+    def labels_file(self) -> Path:
+        return self.path / self.LABELS
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def events(self) -> Path:
+        return self.path / self.EVENTS
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / self.STATUS
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / self.REPORT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / self.BEST_CHECKPOINT
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.path / self.LAST_CHECKPOINT
+
+    @property
+    def curves(self) -> Path:
+        return self.path / self.CURVES
+
+    @property
+    def confusion_matrix(self) -> Path:
+        return self.path / self.CONFUSION_MATRIX
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / self.LOCK
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / self.EXPORTS
+
+    # --- questions ----------------------------------------------------------------------------------------
+    def holds_run(self) -> bool:
+        """True when a run has started here (a checkpoint or an event log exists)."""
+        return self.last_checkpoint.exists() or self.events.exists()
+
+    def has_checkpoint(self) -> bool:
+        return self.best_checkpoint.is_file() or self.last_checkpoint.is_file()
+
+    def export_dirs(self) -> list[Path]:
+        """Export folders, oldest first (export ids sort by time)."""
+        if not self.exports_dir.is_dir():
+            return []
+        return sorted(p for p in self.exports_dir.iterdir() if p.is_dir())
+
+    # --- typed readers ------------------------------------------------------------------------------------
+    def read_labels(self) -> list[str]:
+        return [line for line in self.labels_file.read_text(encoding="utf-8").split("\n") if line]
+
+    def read_status(self) -> dict[str, Any]:
+        """``status.json`` (``{}`` when absent or unreadable: it is written atomically, so only before the first write)."""
+        try:
+            loaded = json.loads(self.status_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def read_report(self) -> dict[str, Any] | None:
+        try:
+            loaded = json.loads(self.report_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return loaded if isinstance(loaded, dict) else None
+
+    # --- atomic writers -----------------------------------------------------------------------------------
+    def write_labels(self, labels: list[str]) -> None:
+        write_text_atomic(self.labels_file, "\n".join(labels) + "\n")
+
+    def write_report(self, report: dict[str, Any]) -> None:
+        write_json_atomic(self.report_file, report)
+
+    # --- one writer per run -------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's writer lock; refuse with one line naming the holder's PID when another process has it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_file, "a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise RunLockedError(f"run folder {self.path} is being written by another process (PID {holder}); "
+                                     "wait for it to finish or cancel it first") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()

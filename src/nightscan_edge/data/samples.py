@@ -27,7 +27,7 @@ def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
         return clip_windows(array, spec)
     import torch
 
-    return image_transform(spec, None)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+    return image_transform(spec)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
 
 
 def _collect(items: list[tuple[Path, int]], spec: AudioSpec | ImageSpec, limit: int | None, seed: int,

@@ -19,13 +19,13 @@ from torch.utils.data import DataLoader
 
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, CheckpointError, load_trained_model
 from nightscan_edge.config import Config, ConfigError, load_config
-from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
-from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, EpochSeededSampler, ImageDataset,
-                                          collate_images, collate_windows)
+from nightscan_edge.data.batches import train_data
+from nightscan_edge.data.datasets import AudioEvalDataset, ImageDataset, collate_images, collate_windows
 from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import EdgeClassifier, MODELS, create_model
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
+from nightscan_edge.train.devices import channels_last, plan_devices, prepare_model
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
 from nightscan_edge.train.module import ClassifierModule
@@ -147,38 +147,26 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
 
         windows = np.concatenate([clip_windows(clip, prepared.spec)[:1] for clip in train_split.arrays[:items]])
         return model.log_mel(torch.from_numpy(windows))
-    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec, None)
+    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
     return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
-def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
-    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
-    batch_size, workers = config.train.batch_size, config.data.num_workers
-    sampler = EpochSeededSampler(train_split.labels, config.train.seed, weighted=config.data.weighted_sampler,
-                                 draws=config.train.min_steps_per_epoch * batch_size)
-    module.train_sampler = sampler
-    if prepared.kind == "audio":
-        audio = config.data.audio_augment
-        backgrounds = load_backgrounds(audio.noise_dir, prepared.spec.sample_rate) if (
-            config.data.augment and audio.noise_mix_probability > 0) else []
-        train_set = AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
-                                      WaveformAugment(audio, backgrounds, enabled=config.data.augment))
-        val_set, collate = AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec), collate_windows
-    else:
-        augment = config.data.photo_augment if config.data.augment else None
-        train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
-        val_set, collate = ImageDataset(val_split.arrays, val_split.labels, prepared.spec, None), collate_images
-    train_loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                              drop_last=len(sampler) % batch_size == 1, persistent_workers=workers > 0)
-    val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-                            persistent_workers=workers > 0)
-    return train_loader, val_loader
+def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule, on_cuda: bool = False):
+    """Training: whole batches gathered from one array, augmented on the device (``data.batches``); validation:
+    every window of every clip, on every rank (the set is small; no metric sync needed)."""
+    data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
+    module.train_sampler, module.batch_augment = data.batches, data.augment
+    val_set, collate = eval_dataset(prepared, prepared.splits["val"])
+    workers = config.data.num_workers
+    val_loader = DataLoader(val_set, batch_size=config.train.batch_size, shuffle=False, num_workers=workers,
+                            collate_fn=collate, persistent_workers=workers > 0, pin_memory=on_cuda)
+    return data.loader, val_loader
 
 
 def eval_dataset(prepared: PreparedData, split: SplitData):
     if prepared.kind == "audio":
         return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
-    return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images
+    return ImageDataset(split.arrays, split.labels, prepared.spec), collate_images
 
 
 @torch.no_grad()
@@ -293,11 +281,13 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             saved = Config.model_validate({**saved.model_dump(), "train": {
                 **saved.train.model_dump(), **{k: getattr(config.train, k) for k in ("devices", "accelerator", "strategy")}}})
         config = saved
+        plan = plan_devices(config.train)
         run_id = next((e["run_id"] for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_start"), run_dir.name)
     else:
         if config is None:
             raise ConfigError("train() needs a config (or resume=RUN_DIR)")
         config = _with_absolute_paths(config)
+        plan = plan_devices(config.train)  # hardware problems are one line before the run folder exists
         run_dir, run_id = _prepare_run_dir(config, run_dir)
         (run_dir / "config.yaml").write_text(config.to_yaml())
     events = EventLog(run_dir / "events.jsonl")
@@ -334,8 +324,9 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
                 teacher = load_teacher(config.train.teacher, prepared.labels, prepared.spec,
                                        config.train.distill_temperature, config.train.distill_alpha)
             weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
-            module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
-            train_loader, val_loader = _loaders(config, prepared, module)
+            module = ClassifierModule(prepare_model(model, config, plan), prepared.labels, config, run_id, weights,
+                                      teacher)
+            train_loader, val_loader = _loaders(config, prepared, module, plan.on_cuda)
             resumed_epoch = int(resume_checkpoint["epoch"]) if resume_checkpoint is not None else None
             recorder = RunRecorder(run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs,
                                    resumed_epoch)
@@ -351,8 +342,9 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
                 callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor="val_acc", mode="max",
                                                                    patience=config.train.early_stopping_patience))
             trainer = L.Trainer(
-                max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=_devices(config.train.devices),
-                strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks, logger=False,
+                max_epochs=config.train.epochs, accelerator=plan.accelerator, devices=plan.devices,
+                strategy=config.train.strategy, precision=plan.precision, callbacks=callbacks, logger=False,
+                use_distributed_sampler=False,  # EpochBatches splits each global batch across ranks itself
                 enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
                 limit_train_batches=config.train.limit_train_batches, default_root_dir=str(run_dir),
                 log_every_n_steps=1,
@@ -394,19 +386,6 @@ def _record_cancel(run_dir: Path, events: EventLog, recorder: RunRecorder | None
     last = run_dir / LAST_CHECKPOINT
     write_status(run_dir, "cancelled", run_id=run_id, model=config.model.name, signal=signal_number,
                  best_val_acc=best, resume_from=str(last) if last.exists() else None)
-
-
-def _devices(devices: str):
-    """``"auto"``, ``"2"`` or ``"0,1"`` (the CLI's text) -> what Lightning takes."""
-    text = str(devices).strip()
-    if text == "auto" or text == "-1":
-        return text if text == "auto" else -1
-    if text.isdigit():
-        return int(text)
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"train.devices must be auto, a count or a list like 0,1; got {devices!r}") from None
 
 
 def _log(events: EventLog, level: str, message: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -18,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
-from nightscan_edge.data.augment import SpecAugment
+from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.distill import Teacher
@@ -36,28 +35,34 @@ class ClassifierModule(L.LightningModule):
                              persistent=False)
         # Not a submodule: the teacher's weights must never land in the student's checkpoint.
         self.teacher = teacher
-        audio = config.data.audio_augment
-        self.spec_augment = SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment
-                                                   and audio.spec_augment) else None
+        # Set by the engine with the training loader: the device half of the batch data path.
+        self.batch_augment: BatchAugment | None = None
+        self.train_sampler: EpochBatches | None = None
         num_classes = len(labels)
-        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)
-        self._train_sums = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
+        # Every rank validates the whole validation set (same weights, same data): no cross-rank metric sync.
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=False)
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro", sync_on_compute=False)
+        self.val_confusion = MulticlassConfusionMatrix(num_classes, sync_on_compute=False)
+        self._train_sums = torch.zeros(3)  # loss*n, correct, n (float32: MPS has no float64)
         self._val_sums = torch.zeros(2, dtype=torch.float64)  # loss*n, n
         self.last_epoch: dict[str, float] = {}
 
     # -- inputs ---------------------------------------------------------------------------------------
-    def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.model.input_kind != "audio":
             return x
         with torch.no_grad():
-            spectrogram = self.model.log_mel(x)
-        if augment_seed is not None and self.spec_augment is not None:
-            batch, _, n_mels, frames = spectrogram.shape
-            params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
-            spectrogram = self.spec_augment.apply(spectrogram, params)
-        return spectrogram
+            return self.model.log_mel(x)
+
+    def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
+        runs here, on the device, for the whole batch."""
+        with torch.no_grad():
+            raw = self.batch_augment(batch)
+            inputs = self.model_input(raw)
+            if self.model.input_kind == "audio":
+                inputs = self.batch_augment.mask_spectrogram(inputs, batch)
+        return raw, inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw model input (waveform for audio, normalised image for photos) -> logits."""
@@ -70,25 +75,25 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
-        torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1))
-        sampler = getattr(self, "train_sampler", None)
-        if sampler is not None:
-            sampler.set_epoch(self.current_epoch)
-        self._train_sums.zero_()
+        # Each rank its own dropout stream; rank 0's is the single-device one.
+        torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1 + 7919 * self.global_rank))
+        if self.train_sampler is not None:
+            self.train_sampler.set_epoch(self.current_epoch)
+            self.train_sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
+        self._train_sums = torch.zeros(3, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch[0], batch[1]
-        seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
-        inputs = self.model_input(x, augment_seed=seed)
+        y = batch["y"]
+        x, inputs = self.training_inputs(batch)
         logits = self.model(inputs)
         loss = F.cross_entropy(logits, y, weight=self.class_weights if self.config.data.class_weights else None,
                                label_smoothing=self.config.train.label_smoothing)
         if self.teacher is not None:
             loss = self.teacher.distillation_loss(logits, x, inputs, loss)
-        with torch.no_grad():
-            n = y.numel()
-            self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n],
-                                             dtype=torch.float64)
+        with torch.no_grad():  # kept on the device: no host sync per step
+            count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
+            self._train_sums = self._train_sums.to(y.device) + torch.stack(
+                [loss.detach().float() * count, (logits.argmax(1) == y).sum().float(), count])
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
         return loss
 
@@ -115,12 +120,20 @@ class ClassifierModule(L.LightningModule):
         self.val_confusion.update(predictions, y)
         self._val_sums += torch.tensor([loss.item() * y.numel(), y.numel()], dtype=torch.float64)
 
+    def _synced(self, values: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        """Across DDP ranks (identity on one device): every rank must take the same checkpoint and early-stopping
+        decisions, and the training figures are over the global batch."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return values
+        return self.trainer.strategy.reduce(values.to(self.device), reduce_op=reduce_op).cpu()
+
     def on_validation_epoch_end(self) -> None:
         val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
-        accuracy = float(self.val_accuracy.compute())
-        macro_f1 = float(self.val_f1.compute())
+        figures = self._synced(torch.tensor([val_loss, float(self.val_accuracy.compute()),
+                                             float(self.val_f1.compute())], dtype=torch.float64), "mean")
+        val_loss, accuracy, macro_f1 = figures.tolist()
         self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)
-        loss_sum, correct, count = self._train_sums.tolist()
+        loss_sum, correct, count = self._synced(self._train_sums, "sum").tolist()
         self.last_epoch = {
             "train_loss": loss_sum / count if count else float("nan"),
             "train_acc": correct / count if count else float("nan"),

@@ -9,6 +9,7 @@ under DDP every rank draws the same global batch and keeps its own rows. ``apply
 Waveform crop and circular shift are index arithmetic, done where the window is gathered
 (``nightscan_edge.data.batches``); gain, background-noise mixing at an SNR and the SpecAugment masks are here.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,7 @@ def draw_uniform_int(rng: np.random.Generator, high: np.ndarray) -> np.ndarray:
 class AudioAugment:
     """Random window + time shift (in the gather), gain, noise at a random SNR and SpecAugment, per batch."""
 
-    def __init__(self, config: AudioAugmentConfig, spec: AudioSpec, enabled: bool = True,
-                 backgrounds: int = 0) -> None:
+    def __init__(self, config: AudioAugmentConfig, spec: AudioSpec, enabled: bool = True, backgrounds: int = 0) -> None:
         self.config = config
         self.spec = spec
         self.enabled = enabled
@@ -61,15 +61,17 @@ class AudioAugment:
         return params
 
     # -- on the training device ---------------------------------------------------------------------------
-    def apply(self, windows: torch.Tensor, params: dict[str, torch.Tensor],
-              noise: torch.Tensor | None = None) -> torch.Tensor:
+    def apply(
+        self, windows: torch.Tensor, params: dict[str, torch.Tensor], noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``(B, samples)`` gathered windows -> noise mixed at each row's SNR (NaN: none), then gain."""
         out = windows
         snr = params.get("noise_snr_db")
         if snr is not None and bool(torch.isfinite(snr).any()):
             if noise is None:
-                noise = pink_noise(int(params["noise_rows"]), windows.shape[1], int(params["noise_seed"]),
-                                   windows.device)[params["row"]]
+                noise = pink_noise(
+                    int(params["noise_rows"]), windows.shape[1], int(params["noise_seed"]), windows.device
+                )[params["row"]]
             out = mix_at_snr(out, noise, snr)
         if "gain" in params:
             out = out * params["gain"][:, None]
@@ -81,8 +83,11 @@ class AudioAugment:
             return spectrogram
         config = self.config
         _, _, n_mels, frames = spectrogram.shape
-        return spec_augment(spectrogram, bands(params["freq_masks"], config.freq_mask_width, n_mels),
-                            bands(params["time_masks"], config.time_mask_width, frames))
+        return spec_augment(
+            spectrogram,
+            bands(params["freq_masks"], config.freq_mask_width, n_mels),
+            bands(params["time_masks"], config.time_mask_width, frames),
+        )
 
 
 def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -142,7 +147,9 @@ def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray
     folder = Path(noise_dir)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
     if not files:
-        raise DataError(f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
-                        "recordings or unset it to mix generated noise")
+        raise DataError(
+            f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
+            "recordings or unset it to mix generated noise"
+        )
     backgrounds = [decode_audio(p, sample_rate) for p in files]
     return [b for b in backgrounds if b.size]

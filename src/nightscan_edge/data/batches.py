@@ -10,6 +10,7 @@ on one device or several. The augmentation itself is applied on the training dev
 Under DDP every rank draws the same global batch of ``train.batch_size`` items and keeps its own contiguous
 share of rows, so N devices see exactly the batches one device sees (see ``docs/throughput.md``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,7 @@ class AudioBank:
     lengths: np.ndarray
 
     @classmethod
-    def from_clips(cls, clips: list[np.ndarray], file: Path | None = None) -> "AudioBank":
+    def from_clips(cls, clips: list[np.ndarray], file: Path | None = None) -> AudioBank:
         """In memory, or (``file``) an ``np.memmap`` written once through a temporary name and reused when a
         complete one is already there."""
         lengths = np.array([clip.size for clip in clips], dtype=np.int64)
@@ -49,8 +50,8 @@ class AudioBank:
         total = int(lengths.sum())
         if file is None:
             samples = np.empty(total, dtype=np.float32)
-            for clip, offset in zip(clips, offsets):
-                samples[offset:offset + clip.size] = clip
+            for clip, offset in zip(clips, offsets, strict=True):
+                samples[offset : offset + clip.size] = clip
             return cls(samples, offsets, lengths)
         if not (file.is_file() and file.stat().st_size == 4 * total):
             _write_memmap(file, clips, offsets, total)
@@ -59,8 +60,9 @@ class AudioBank:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def windows(self, index: np.ndarray, start: np.ndarray, roll: np.ndarray | None, window: int,
-                pad_mode: str) -> np.ndarray:
+    def windows(
+        self, index: np.ndarray, start: np.ndarray, roll: np.ndarray | None, window: int, pad_mode: str
+    ) -> np.ndarray:
         """``(B, window)``: clip ``index[b]`` from ``start[b]``, padded as ``fit_to_length`` pads (loop or
         zeros) when shorter, then circularly shifted by ``roll[b]`` -- one fancy index for the whole batch."""
         length = np.maximum(self.lengths[index], 1)[:, None]
@@ -71,7 +73,11 @@ class AudioBank:
             position = position % length
         inside = (start[:, None] + position) < self.lengths[index][:, None]
         source = np.where(inside, self.offsets[index][:, None] + start[:, None] + position, 0)
-        out = np.asarray(self.samples[source], dtype=np.float32) if self.samples.size else np.zeros(source.shape, np.float32)
+        out = (
+            np.asarray(self.samples[source], dtype=np.float32)
+            if self.samples.size
+            else np.zeros(source.shape, np.float32)
+        )
         if not inside.all():
             out[~inside] = 0.0
         return out
@@ -83,15 +89,17 @@ def _write_memmap(file: Path, clips: list[np.ndarray], offsets: np.ndarray, tota
     temporary = file.with_name(file.name + f".{os.getpid()}.tmp")
     try:
         array = np.memmap(temporary, dtype=np.float32, mode="w+", shape=(max(total, 1),))
-        for clip, offset in zip(clips, offsets):
-            array[offset:offset + clip.size] = clip
+        for clip, offset in zip(clips, offsets, strict=True):
+            array[offset : offset + clip.size] = clip
         array.flush()
         del array
         temporary.replace(file)  # atomic: a parallel run never maps half a file
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise DataError(f"cannot write the audio cache in {file.parent}: {error.strerror or error}; free space there, "
-                        "set data.cache_dir to another folder, or use data.cache=memory") from None
+        raise DataError(
+            f"cannot write the audio cache in {file.parent}: {error.strerror or error}; free space there, "
+            "set data.cache_dir to another folder, or use data.cache=memory"
+        ) from None
 
 
 def bank_file(config: Config, paths: list[Path], spec: AudioSpec) -> Path | None:
@@ -150,7 +158,7 @@ class EpochBatches(Sampler):
         indices = self.order.indices()
         start = 0
         for step, size in enumerate(self._sizes()):
-            yield self.epoch, step, self.rank, self.world, indices[start:start + size]
+            yield self.epoch, step, self.rank, self.world, indices[start : start + size]
             start += size
 
 
@@ -159,8 +167,14 @@ class TrainBatches(Dataset):
     """``dataset[(epoch, step, rank, world, indices)]`` -> one batch dict of tensors: ``x`` (gathered windows,
     or uint8 photos), ``y`` and the augmentation parameters of this rank's rows."""
 
-    def __init__(self, data: AudioBank | torch.Tensor, labels: np.ndarray, augment: AudioAugment | PhotoAugment,
-                 seed: int, backgrounds: AudioBank | None = None) -> None:
+    def __init__(
+        self,
+        data: AudioBank | torch.Tensor,
+        labels: np.ndarray,
+        augment: AudioAugment | PhotoAugment,
+        seed: int,
+        backgrounds: AudioBank | None = None,
+    ) -> None:
         self.data, self.labels, self.augment, self.seed = data, np.asarray(labels, dtype=np.int64), augment, seed
         self.backgrounds = backgrounds
 
@@ -183,8 +197,9 @@ class TrainBatches(Dataset):
         batch = {"y": torch.from_numpy(self.labels[mine])}
         if isinstance(self.augment, AudioAugment):
             spec = self.augment.spec
-            batch["x"] = torch.from_numpy(self.data.windows(mine, params.pop("start"), params.pop("roll", None),
-                                                            spec.clip_samples, spec.pad_mode))
+            batch["x"] = torch.from_numpy(
+                self.data.windows(mine, params.pop("start"), params.pop("roll", None), spec.clip_samples, spec.pad_mode)
+            )
             if "noise_snr_db" in params:
                 params["row"] = np.arange(rows.start, rows.stop)
                 params["noise_rows"] = np.int64(len(indices))
@@ -210,8 +225,9 @@ class BatchAugment:
     photo batch, channels-last when asked.
     """
 
-    def __init__(self, augment: AudioAugment | PhotoAugment | None, spec: AudioSpec | ImageSpec,
-                 channels_last: bool = False) -> None:
+    def __init__(
+        self, augment: AudioAugment | PhotoAugment | None, spec: AudioSpec | ImageSpec, channels_last: bool = False
+    ) -> None:
         self.augment, self.spec, self.channels_last = augment, spec, channels_last
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -243,16 +259,21 @@ def train_data(config: Config, prepared, pin_memory: bool = False, channels_last
     """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch."""
     split, spec = prepared.splits["train"], prepared.spec
     batch_size = config.train.batch_size
-    order = EpochSeededSampler(split.labels, config.train.seed, weighted=config.data.weighted_sampler,
-                               draws=config.train.min_steps_per_epoch * batch_size)
+    order = EpochSeededSampler(
+        split.labels,
+        config.train.seed,
+        weighted=config.data.weighted_sampler,
+        draws=config.train.min_steps_per_epoch * batch_size,
+    )
     backgrounds = None
     if prepared.kind == "audio":
         audio = config.data.audio_augment
         data = AudioBank.from_clips(split.arrays, bank_file(config, split.paths, spec))
         if config.data.augment and audio.noise_mix_probability > 0 and audio.noise_dir:
             backgrounds = AudioBank.from_clips(load_backgrounds(audio.noise_dir, spec.sample_rate))
-        augment = AudioAugment(audio, spec, enabled=config.data.augment,
-                               backgrounds=len(backgrounds) if backgrounds is not None else 0)
+        augment = AudioAugment(
+            audio, spec, enabled=config.data.augment, backgrounds=len(backgrounds) if backgrounds is not None else 0
+        )
         device_augment = BatchAugment(augment, spec)
     else:
         data = photo_bank(split.arrays)
@@ -261,6 +282,12 @@ def train_data(config: Config, prepared, pin_memory: bool = False, channels_last
     dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds)
     batches = EpochBatches(order, batch_size)
     workers = config.data.num_workers
-    loader = DataLoader(dataset, sampler=batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        sampler=batches,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+    )
     return TrainData(loader, batches, device_augment)

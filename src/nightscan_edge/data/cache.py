@@ -4,14 +4,15 @@ Decoding FLAC/MP3 and resampling dominates an audio epoch; with the cache every 
 arrays from memory (or ``.npy`` files on disk when the set does not fit in memory or is reused across runs).
 A changed file gets a new key, so a stale entry is never served.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -63,16 +64,21 @@ def check_cache_folder(folder: Path, needed_bytes: int = 0) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"cache folder {folder} cannot be created ({error.strerror or error}); set data.cache_dir "
-                        "to a writable folder or use data.cache=memory") from None
+        raise DataError(
+            f"cache folder {folder} cannot be created ({error.strerror or error}); set data.cache_dir "
+            "to a writable folder or use data.cache=memory"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise DataError(f"cache folder {folder} is read-only; set data.cache_dir to a writable folder or use "
-                        "data.cache=memory")
+        raise DataError(
+            f"cache folder {folder} is read-only; set data.cache_dir to a writable folder or use data.cache=memory"
+        )
     free = shutil.disk_usage(folder).free
     if free < needed_bytes + 16 * 1024**2:
-        raise DataError(f"cache folder {folder} is full ({free / 1024**2:.0f} MB free, the cache needs "
-                        f"{needed_bytes / 1024**2:.0f} MB); free space, set data.cache_dir elsewhere or use "
-                        "data.cache=memory")
+        raise DataError(
+            f"cache folder {folder} is full ({free / 1024**2:.0f} MB free, the cache needs "
+            f"{needed_bytes / 1024**2:.0f} MB); free space, set data.cache_dir elsewhere or use "
+            "data.cache=memory"
+        )
 
 
 class MediaCache:
@@ -82,7 +88,9 @@ class MediaCache:
         if mode not in ("memory", "disk", "none"):
             raise ValueError(f"cache mode must be memory, disk or none; got {mode!r}")
         self.mode = mode
-        self.cache_dir = Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
+        self.cache_dir = (
+            Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
+        )
         if self.cache_dir is not None:
             check_cache_folder(self.cache_dir)
         self.decodes = 0
@@ -110,6 +118,8 @@ class MediaCache:
             temporary.replace(file)  # atomic: a parallel run never reads half a file
         except OSError as error:
             temporary.unlink(missing_ok=True)
-            raise DataError(f"cannot write to the cache folder {self.cache_dir}: {error.strerror or error}; free space "
-                            "there, set data.cache_dir to another folder, or use data.cache=memory") from None
+            raise DataError(
+                f"cannot write to the cache folder {self.cache_dir}: {error.strerror or error}; free space "
+                "there, set data.cache_dir to another folder, or use data.cache=memory"
+            ) from None
         return value

@@ -4,9 +4,10 @@ The sampler's order is a function of (run seed, epoch), so epoch ``k`` draws the
 run was stopped and resumed before it; training batches and their augmentation are built from it in
 ``nightscan_edge.data.batches``.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
     window = spec.clip_samples
     if clip.size <= window:
         return fit_to_length(clip, window, spec.pad_mode)[None].astype(np.float32)
-    return np.stack([clip[s:s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
+    return np.stack([clip[s : s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
 
 
 class AudioEvalDataset(Dataset):

@@ -12,6 +12,7 @@ Differences from the per-photo v2 pipeline, kept on purpose: one interpolation (
 geometric step; shear about the centre instead of the corner; an oversized crop or erasing box is clamped
 instead of redrawn up to 10 times.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,11 +27,20 @@ from nightscan_edge.spec import ImageSpec
 
 # TrivialAugmentWide's operations and magnitude ranges (torchvision v2, 31 bins); True = random sign.
 TRIVIAL_OPS: tuple[tuple[str, float, float, bool], ...] = (
-    ("Identity", 0.0, 0.0, False), ("ShearX", 0.0, 0.99, True), ("ShearY", 0.0, 0.99, True),
-    ("TranslateX", 0.0, 32.0, True), ("TranslateY", 0.0, 32.0, True), ("Rotate", 0.0, 135.0, True),
-    ("Brightness", 0.0, 0.99, True), ("Color", 0.0, 0.99, True), ("Contrast", 0.0, 0.99, True),
-    ("Sharpness", 0.0, 0.99, True), ("Posterize", 8.0, 2.0, False), ("Solarize", 1.0, 0.0, False),
-    ("AutoContrast", 0.0, 0.0, False), ("Equalize", 0.0, 0.0, False),
+    ("Identity", 0.0, 0.0, False),
+    ("ShearX", 0.0, 0.99, True),
+    ("ShearY", 0.0, 0.99, True),
+    ("TranslateX", 0.0, 32.0, True),
+    ("TranslateY", 0.0, 32.0, True),
+    ("Rotate", 0.0, 135.0, True),
+    ("Brightness", 0.0, 0.99, True),
+    ("Color", 0.0, 0.99, True),
+    ("Contrast", 0.0, 0.99, True),
+    ("Sharpness", 0.0, 0.99, True),
+    ("Posterize", 8.0, 2.0, False),
+    ("Solarize", 1.0, 0.0, False),
+    ("AutoContrast", 0.0, 0.0, False),
+    ("Equalize", 0.0, 0.0, False),
 )
 MAGNITUDE_BINS = 31
 OP_INDEX = {name: i for i, (name, *_rest) in enumerate(TRIVIAL_OPS)}
@@ -66,7 +76,9 @@ class PhotoAugment:
         eye = np.broadcast_to(np.eye(3), (batch, 3, 3))
         # RandomResizedCrop: area share and aspect ratio -> half-extent (w, h) and centre in [-1, 1] units.
         area = rng.uniform(config.crop_scale, 1.0, batch) if config.crop_scale < 1 else np.ones(batch)
-        ratio = np.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3), batch)) if config.crop_scale < 1 else np.ones(batch)
+        ratio = (
+            np.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3), batch)) if config.crop_scale < 1 else np.ones(batch)
+        )
         w, h = np.minimum(np.sqrt(area * ratio), 1.0), np.minimum(np.sqrt(area / ratio), 1.0)
         crop = np.zeros((batch, 3, 3))
         crop[:, 0, 0], crop[:, 1, 1], crop[:, 2, 2] = w, h, 1
@@ -146,8 +158,8 @@ def erase(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """Zero (the mean once normalised) each item's box, as ``RandomErasing(value=0)``."""
     rows = torch.arange(x.shape[-2], device=x.device)[None, :]
     cols = torch.arange(x.shape[-1], device=x.device)[None, :]
-    top, left, height, width = (boxes[:, i:i + 1] for i in range(4))
-    inside = (((rows >= top) & (rows < top + height))[:, :, None] & ((cols >= left) & (cols < left + width))[:, None, :])
+    top, left, height, width = (boxes[:, i : i + 1] for i in range(4))
+    inside = ((rows >= top) & (rows < top + height))[:, :, None] & ((cols >= left) & (cols < left + width))[:, None, :]
     return x.masked_fill(inside[:, None], 0.0)
 
 

@@ -4,6 +4,7 @@ Lightning would find most of these problems too, but only after the run folder e
 with a traceback; here each one is a single line that says what to do (``--accelerator gpu`` without a GPU,
 more ``--devices`` than GPUs, ``bf16-mixed`` where the hardware has no bfloat16, ``16-mixed`` on a CPU).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ def _resolve_accelerator(train: TrainConfig) -> str:
             return "cuda"
         if wanted == "gpu" and mps:
             return "mps"
-        raise ConfigError(f"--accelerator {train.accelerator}: no GPU is visible here (torch.cuda.is_available() is "
-                          "False); train with --accelerator cpu (or auto), or check the CUDA driver and CUDA_VISIBLE_DEVICES")
+        raise ConfigError(
+            f"--accelerator {train.accelerator}: no GPU is visible here (torch.cuda.is_available() is "
+            "False); train with --accelerator cpu (or auto), or check the CUDA driver and CUDA_VISIBLE_DEVICES"
+        )
     if wanted == "mps" and not mps:
         raise ConfigError("--accelerator mps: Apple's Metal backend is not available here; use --accelerator cpu")
     if wanted == "auto":
@@ -66,16 +69,21 @@ def plan_devices(train: TrainConfig) -> DevicePlan:
         asked = devices if isinstance(devices, int) and devices > 0 else None
         missing = [d for d in devices if d >= present] if isinstance(devices, list) else []
         if (asked is not None and asked > present) or missing:
-            raise ConfigError(f"--devices {train.devices}: this machine has {present} CUDA GPU(s) (ids 0-{present - 1}); "
-                              f"ask for at most {present}, or run on more machines (see docs/throughput.md)")
+            raise ConfigError(
+                f"--devices {train.devices}: this machine has {present} CUDA GPU(s) (ids 0-{present - 1}); "
+                f"ask for at most {present}, or run on more machines (see docs/throughput.md)"
+            )
     precision = "32-true" if train.precision in ("32", "32-true") else train.precision
     if precision == "16-mixed" and accelerator != "cuda":
-        raise ConfigError(f"train.precision=16-mixed needs a CUDA GPU (this run is on {accelerator}); use "
-                          "bf16-mixed or 32")
+        raise ConfigError(
+            f"train.precision=16-mixed needs a CUDA GPU (this run is on {accelerator}); use bf16-mixed or 32"
+        )
     if precision == "bf16-mixed":
         if accelerator == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ConfigError(f"train.precision=bf16-mixed: {torch.cuda.get_device_name()} has no bfloat16 support; "
-                              "use 16-mixed or 32")
+            raise ConfigError(
+                f"train.precision=bf16-mixed: {torch.cuda.get_device_name()} has no bfloat16 support; "
+                "use 16-mixed or 32"
+            )
         if accelerator == "mps":
             raise ConfigError("train.precision=bf16-mixed is not supported on mps; use 32")
     return DevicePlan(accelerator, devices, precision)

@@ -7,6 +7,7 @@ more ``--devices`` than GPUs, ``bf16-mixed`` where the hardware has no bfloat16,
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,17 @@ import torch
 from nightscan_edge.config import Config, ConfigError, TrainConfig
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+RUN_DIR_ENV = "NIGHTSCAN_EDGE_RUN_DIR"  # rank 0 -> the processes Lightning's DDP launcher starts
+
+
+def launched_rank() -> int:
+    """This process's rank as its launcher set it before training (Lightning's DDP launcher: LOCAL_RANK and
+    NODE_RANK for the processes it starts; torchrun: RANK; SLURM: SLURM_PROCID); 0 for the first process."""
+    for name in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    local, node = os.environ.get("LOCAL_RANK", "0"), os.environ.get("NODE_RANK", "0")
+    return int(local) + int(node) if local.isdigit() and node.isdigit() else 0
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ stopping and devices. Everything the web UI, export and bench rely on is written
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
-from nightscan_edge.train.devices import channels_last, plan_devices, prepare_model
+from nightscan_edge.train.devices import RUN_DIR_ENV, channels_last, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
 from nightscan_edge.train.module import ClassifierModule
@@ -288,6 +289,21 @@ def _prepare_run_dir(config: Config, run_dir: Path | None) -> tuple[Path, str]:
     return run_dir, run_id
 
 
+def _follower_run_dir(config: Config, run_dir: str | Path | None) -> tuple[Path, str]:
+    """The folder rank 0 made: handed down by the launcher's environment, or named the same on every rank."""
+    shared = os.environ.get(RUN_DIR_ENV)
+    if run_dir is None and shared:
+        run_dir = shared
+    if run_dir is None and config.train.run_name:
+        run_dir = Path(config.train.runs_dir) / config.train.run_name
+    if run_dir is None:
+        raise ConfigError(
+            f"this process is rank {launched_rank()} of a multi-process run: give --run-dir or --run-name so "
+            "every rank trains in the same run folder"
+        )
+    return Path(run_dir), config.train.run_name or Path(run_dir).name
+
+
 def train(
     config: Config | None = None,
     *,
@@ -301,6 +317,9 @@ def train(
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
     """
     resume_from: Path | None = None
+    # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in the same folder but
+    # write nothing: rank 0 owns the run folder, its events and its checkpoints.
+    follower = launched_rank() > 0
     if resume is not None:
         run_dir = Path(resume)
         resume_from = run_dir / LAST_CHECKPOINT
@@ -327,10 +346,14 @@ def train(
             raise ConfigError("train() needs a config (or resume=RUN_DIR)")
         config = _with_absolute_paths(config)
         plan = plan_devices(config.train)  # hardware problems are one line before the run folder exists
-        run_dir, run_id = _prepare_run_dir(config, run_dir)
-        (run_dir / "config.yaml").write_text(config.to_yaml())
-    events = EventLog(run_dir / "events.jsonl")
-    write_status(run_dir, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
+        if follower:
+            run_dir, run_id = _follower_run_dir(config, run_dir)
+        else:
+            run_dir, run_id = _prepare_run_dir(config, run_dir)
+            (run_dir / "config.yaml").write_text(config.to_yaml())
+    events = EventLog(run_dir / "events.jsonl", enabled=not follower)
+    if not follower:
+        write_status(run_dir, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
     recorder: RunRecorder | None = None
     trainer: L.Trainer | None = None
     stop = StopRequest()
@@ -339,7 +362,7 @@ def train(
             L.seed_everything(config.train.seed, workers=True, verbose=False)
             prepared = prepare_data(config, split_file=run_dir / "split.csv" if resume_from else None)
             stop.check()
-            if resume_from is None:
+            if resume_from is None and not follower:
                 write_split(prepared.plan, run_dir / "split.csv")
                 (run_dir / "labels.txt").write_text("\n".join(prepared.labels) + "\n")
             _log(
@@ -432,7 +455,11 @@ def train(
             if resumed_epoch is not None:
                 _start_at_epoch(trainer, resumed_epoch)
             started = time.perf_counter()
-            trainer.fit(module, train_loader, val_loader)
+            os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # processes Lightning launches join this folder
+            try:
+                trainer.fit(module, train_loader, val_loader)
+            finally:
+                os.environ.pop(RUN_DIR_ENV, None)
             stop.check()
         if not trainer.is_global_zero:
             return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT)
@@ -452,6 +479,8 @@ def train(
         recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
         return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT, metrics)
     except BaseException as error:
+        if follower:
+            raise
         if isinstance(error, (TrainingCancelled, KeyboardInterrupt)) or stop.signal_number is not None:
             _record_cancel(run_dir, events, recorder, run_id, config, stop.signal_number)
             if isinstance(error, TrainingCancelled):

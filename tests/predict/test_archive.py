@@ -1,4 +1,5 @@
 """The Dask archive engine (``predict --engine dask``) on a LocalCluster: same rows as ``predict``, resumable."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,13 @@ pytest.importorskip("pyarrow", reason="archive extra (pyarrow) not installed")
 
 from nightscan_edge.predict import EdgePredictor  # noqa: E402
 from nightscan_edge.predict.archive import (  # noqa: E402
-    ArchiveError, ArchiveOptions, OutputFolder, plan_file, plan_spans, run_archive, write_summaries,
+    ArchiveError,
+    ArchiveOptions,
+    OutputFolder,
+    plan_file,
+    plan_spans,
+    run_archive,
+    write_summaries,
 )
 from nightscan_edge.predict.archive.errors import require_archive_extra  # noqa: E402
 from nightscan_edge.predict.archive.recording_time import night_of, recording_time, site_of  # noqa: E402
@@ -31,7 +38,9 @@ def write_tones(path: Path, seconds: float, rate: int = RATE, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     pitch = 400 + 300 * np.floor(t / 3.7 % 4)
-    samples = 0.3 * np.sin(2 * np.pi * pitch * t) * (np.sin(2 * np.pi * 0.2 * t) > 0) + 0.05 * rng.standard_normal(t.size)
+    samples = 0.3 * np.sin(2 * np.pi * pitch * t) * (np.sin(2 * np.pi * 0.2 * t) > 0) + 0.05 * rng.standard_normal(
+        t.size
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), samples.astype(np.float32), rate, subtype="PCM_16")
     return path
@@ -56,8 +65,12 @@ def archive(tmp_path_factory) -> Path:
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as dask_client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        Client(cluster) as dask_client,
+    ):
         yield dask_client
 
 
@@ -116,7 +129,7 @@ def test_plan_spans_end_is_never_short() -> None:
     for total in range(clip, 200 * RATE, 7919):
         spans = plan_spans(total, TINY_AUDIO_SPEC, None, 20.0, RATE)
         assert spans[-1][1] is None and total - spans[-1][0] >= clip
-        assert all(b[0] - a[0] == spans[1][0] - spans[0][0] for a, b in zip(spans, spans[1:]))
+        assert all(b[0] - a[0] == spans[1][0] - spans[0][0] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_missing_extra_names_the_install_command(monkeypatch) -> None:
@@ -140,8 +153,11 @@ def test_silent_scheduler_is_a_clear_error_within_the_timeout(tiny_audio_onnx, a
         port = sock.getsockname()[1]
     started = time.monotonic()
     with pytest.raises(ArchiveError, match=f"no Dask scheduler answered at tcp://127.0.0.1:{port} within 2 s"):
-        run_archive(options(tiny_audio_onnx, archive, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}",
-                            scheduler_timeout_s=2))
+        run_archive(
+            options(
+                tiny_audio_onnx, archive, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}", scheduler_timeout_s=2
+            )
+        )
     assert time.monotonic() - started < 15
 
 
@@ -150,7 +166,9 @@ def test_archive_rows_equal_predict_and_rerun_resumes(tiny_audio_onnx, archive, 
     out = tmp_path / "out"
     report = run_archive(options(tiny_audio_onnx, archive, out), client=client)
     assert (report.files, report.processed, report.skipped, report.errors) == (7, 7, 0, 3)
-    assert report.audio_hours == pytest.approx((12 + 95 + 8 + 0.4 + 5) / 3600, rel=0.02)  # the truncated file: 5 s present
+    assert report.audio_hours == pytest.approx(
+        (12 + 95 + 8 + 0.4 + 5) / 3600, rel=0.02
+    )  # the truncated file: 5 s present
     assert archive_rows(out) == sorted(local_rows(tiny_audio_onnx, archive), key=lambda r: r["file"])
     files = {p.relative_to(out / "detections").parts[:2] for p in (out / "detections").rglob("*.parquet")}
     assert ("site=north", "date=2024-06-02") in files and ("site=SMA01234", "date=2024-06-01") in files
@@ -164,8 +182,9 @@ def test_archive_rows_equal_predict_and_rerun_resumes(tiny_audio_onnx, archive, 
     os.utime(changed, ns=(time.time_ns(), time.time_ns()))  # same name, new mtime: predicted again
     third = run_archive(options(tiny_audio_onnx, archive, out), client=client)
     assert (third.skipped, third.processed) == (6, 1)
-    assert {p: p.stat().st_mtime_ns for p in written if "20240601_221500" not in p.name} == \
-        {p: t for p, t in written.items() if "20240601_221500" not in p.name}
+    assert {p: p.stat().st_mtime_ns for p in written if "20240601_221500" not in p.name} == {
+        p: t for p, t in written.items() if "20240601_221500" not in p.name
+    }
     assert archive_rows(out) == sorted(local_rows(tiny_audio_onnx, archive), key=lambda r: r["file"])  # no duplicates
 
     summaries = write_summaries(OutputFolder(out), ["owl", "fox", "bat"])
@@ -192,8 +211,9 @@ def test_file_disappearing_mid_run_is_an_error_row(tiny_audio_onnx, tmp_path, cl
     root = tmp_path / "archive"
     write_tones(root / "a.wav", 3)
     gone = write_tones(root / "b.wav", 3)
-    report = run_archive(options(tiny_audio_onnx, root, tmp_path / "out"), client=client,
-                         on_planned=lambda plans: gone.unlink())
+    report = run_archive(
+        options(tiny_audio_onnx, root, tmp_path / "out"), client=client, on_planned=lambda plans: gone.unlink()
+    )
     assert (report.processed, report.errors) == (2, 1)
     rows = archive_rows(tmp_path / "out")
     assert [row["error"] for row in rows if row["file"] == "b.wav"] == [f"{gone} does not exist"]
@@ -213,8 +233,25 @@ def test_cli_archive_run_writes_parquet_summaries_csv_and_raven(tiny_audio_onnx,
     from nightscan_edge.cli import main
 
     out, raven = tmp_path / "out", tmp_path / "selections.txt"
-    code = main(["predict", str(tiny_audio_onnx), str(archive), "--engine", "dask", "--workers", "1", "--out", str(out),
-                 "--span-minutes", "0.34", "--csv", "--raven", str(raven), "--no-progress"])
+    code = main(
+        [
+            "predict",
+            str(tiny_audio_onnx),
+            str(archive),
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--span-minutes",
+            "0.34",
+            "--csv",
+            "--raven",
+            str(raven),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     assert "7 files: 7 predicted (3 with errors), 0 already done" in err and "recording times: " in err
@@ -223,8 +260,23 @@ def test_cli_archive_run_writes_parquet_summaries_csv_and_raven(tiny_audio_onnx,
     expected = sorted(local_rows(tiny_audio_onnx, archive), key=lambda r: r["file"])
     assert len(csv_text.strip().splitlines()) == len(expected) + 1
     assert raven.read_text().startswith("Selection\tView") and (out / "summary" / "activity_north.png").exists()
-    assert main(["predict", str(tiny_audio_onnx), str(archive), "--engine", "dask", "--workers", "1", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tiny_audio_onnx),
+                str(archive),
+                "--engine",
+                "dask",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "0 predicted (0 with errors), 7 already done" in capsys.readouterr().err
 
 

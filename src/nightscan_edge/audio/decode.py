@@ -3,11 +3,12 @@
 Field recordings arrive as WAV, FLAC, OGG or MP3 at any rate and channel count; everything is downmixed by
 mean and resampled with soxr's HQ filter so that training and inference see the same signal.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile
@@ -67,8 +68,13 @@ def span_step(source_rate: int, sample_rate: int) -> int:
     return sample_rate // math.gcd(source_rate, sample_rate)
 
 
-def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = 30.0, start_sample: int = 0,
-                      stop_sample: int | None = None) -> Iterator[np.ndarray]:
+def iter_audio_blocks(
+    path: str | Path,
+    sample_rate: int,
+    block_seconds: float = 30.0,
+    start_sample: int = 0,
+    stop_sample: int | None = None,
+) -> Iterator[np.ndarray]:
     """Stream a long recording as mono float32 blocks at ``sample_rate``; memory stays flat with length.
 
     soxr's streaming resampler keeps filter state between blocks, so the concatenated blocks equal a
@@ -94,8 +100,10 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
     if start_sample:
         step = span_step(info.samplerate, sample_rate)
         if start_sample % step or info.format not in SEEKABLE_FORMATS:
-            raise ValueError(f"{path.name}: cannot start decoding at sample {start_sample} "
-                             f"(needs a multiple of {step} in a {'/'.join(SEEKABLE_FORMATS)} file)")
+            raise ValueError(
+                f"{path.name}: cannot start decoding at sample {start_sample} "
+                f"(needs a multiple of {step} in a {'/'.join(SEEKABLE_FORMATS)} file)"
+            )
         if resampler is not None:
             skip = min(start_sample, -(-int(RESAMPLE_PREROLL_SECONDS * sample_rate) // step) * step)
         source_start = (start_sample - skip) * info.samplerate // sample_rate

@@ -10,14 +10,16 @@ Failure handling: a bad file is an error row (same messages as ``predict``); a w
 its tasks rerun elsewhere by Dask, and since a recording's results are one file written by rename, a rerun
 replaces rather than duplicates; a task that kills its worker ``allowed-failures`` times becomes an error row.
 """
+
 from __future__ import annotations
 
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dask
 import numpy as np
@@ -90,8 +92,12 @@ class SpanResult:
     error: str | None = None
 
     def scored_windows(self) -> list[ScoredWindow]:
-        return [ScoredWindow(float(s), float(e), p, src, bool(f)) for s, e, p, src, f in
-                zip(self.starts, self.ends, self.probabilities, self.sources, self.fallback_failed)]
+        return [
+            ScoredWindow(float(s), float(e), p, src, bool(f))
+            for s, e, p, src, f in zip(
+                self.starts, self.ends, self.probabilities, self.sources, self.fallback_failed, strict=True
+            )
+        ]
 
 
 class ArchiveModel(WorkerPlugin):
@@ -126,18 +132,27 @@ def score_span(path: str, span: tuple[int, int | None] | None) -> SpanResult:
         starts=np.array([s.start_s for s in scores], dtype=np.float64),
         ends=np.array([s.end_s for s in scores], dtype=np.float64),
         probabilities=np.stack([s.probabilities for s in scores]) if scores else np.zeros((0, labels), np.float32),
-        sources=[s.source for s in scores], fallback_failed=np.array([s.fallback_failed for s in scores], dtype=bool),
-        windows=result.windows, sent_to_server=result.sent_to_server, fallback_failures=result.fallback_failed,
-        error=result.error)
+        sources=[s.source for s in scores],
+        fallback_failed=np.array([s.fallback_failed for s in scores], dtype=bool),
+        windows=result.windows,
+        sent_to_server=result.sent_to_server,
+        fallback_failures=result.fallback_failed,
+        error=result.error,
+    )
 
 
 def merge_spans(plan: FilePlan, spans: list[SpanResult], labels: list[str], top_k: int) -> FilePrediction:
     """The recording's prediction from its spans, as ``EdgePredictor.predict_file`` gives it for the whole file."""
     scores = [window for span in spans for window in span.scored_windows()]
     errors = list(dict.fromkeys(span.error for span in spans if span.error))
-    return FilePrediction(plan.path, merge_windows(scores, labels, top_k), "; ".join(errors) or None,
-                          windows=sum(s.windows for s in spans), sent_to_server=sum(s.sent_to_server for s in spans),
-                          fallback_failed=sum(s.fallback_failures for s in spans))
+    return FilePrediction(
+        plan.path,
+        merge_windows(scores, labels, top_k),
+        "; ".join(errors) or None,
+        windows=sum(s.windows for s in spans),
+        sent_to_server=sum(s.sent_to_server for s in spans),
+        fallback_failed=sum(s.fallback_failures for s in spans),
+    )
 
 
 def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str | None]:
@@ -162,22 +177,37 @@ def connect(options: ArchiveOptions) -> tuple[Client, LocalCluster | None]:
         try:
             return Client(options.scheduler, timeout=f"{options.scheduler_timeout_s}s"), None
         except (OSError, TimeoutError, ValueError) as error:
-            raise ArchiveError(f"no Dask scheduler answered at {options.scheduler} within {options.scheduler_timeout_s:g} s "
-                               f"({type(error).__name__}); start one (`dask scheduler`) or drop --scheduler to use "
-                               "local workers") from error
+            raise ArchiveError(
+                f"no Dask scheduler answered at {options.scheduler} within {options.scheduler_timeout_s:g} s "
+                f"({type(error).__name__}); start one (`dask scheduler`) or drop --scheduler to use "
+                "local workers"
+            ) from error
     workers = options.workers or min(4, os.cpu_count() or 1)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=options.worker_threads, processes=True,
-                           dashboard_address=None, silence_logs=40)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=options.worker_threads,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=40,
+    )
     return Client(cluster), cluster
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
 
 
-def run_archive(options: ArchiveOptions, client: Client | None = None,
-                on_planned: Callable[[list[FilePlan]], None] | None = None) -> ArchiveReport:
+def run_archive(
+    options: ArchiveOptions, client: Client | None = None, on_planned: Callable[[list[FilePlan]], None] | None = None
+) -> ArchiveReport:
     """Predict every audio file under ``options.paths`` into ``options.out`` (see the module docstring).
 
     ``client``: an existing Dask client (tests, notebooks); otherwise one is made by ``connect`` and closed.
@@ -206,9 +236,14 @@ def run_archive(options: ArchiveOptions, client: Client | None = None,
     started = time.perf_counter()
     try:
         report.workers = len(client.scheduler_info().get("workers", {}))
-        predictor_options = {"server_url": options.server, "threshold": options.threshold,
-                             "timeout_s": options.server_timeout_s, "hop_seconds": options.hop_seconds,
-                             "top_k": options.top_k, "threads": options.runtime_threads}
+        predictor_options = {
+            "server_url": options.server,
+            "threshold": options.threshold,
+            "timeout_s": options.server_timeout_s,
+            "hop_seconds": options.hop_seconds,
+            "top_k": options.top_k,
+            "threads": options.runtime_threads,
+        }
         client.register_plugin(ArchiveModel(str(Path(options.artifact).resolve()), predictor_options), name=PLUGIN_NAME)
         _submit_and_wait(client, pending, folder, classifier, options.progress, report)
     finally:
@@ -226,15 +261,23 @@ def _load(options: ArchiveOptions) -> Classifier:
     except (ValueError, FileNotFoundError) as error:
         raise ArchiveError(str(error)) from error
     if classifier.input_kind != "audio":
-        raise ArchiveError(f"{Path(options.artifact).name} classifies photos; --engine dask predicts audio archives "
-                           "(use predict without --engine for photos)")
+        raise ArchiveError(
+            f"{Path(options.artifact).name} classifies photos; --engine dask predicts audio archives "
+            "(use predict without --engine for photos)"
+        )
     if options.span_minutes <= 0 or options.top_k < 1 or (options.workers is not None and options.workers < 1):
         raise ArchiveError("--span-minutes must be positive and --top-k, --workers at least 1")
     return classifier
 
 
-def _submit_and_wait(client: Client, pending: list[FilePlan], folder: OutputFolder, classifier: Classifier,
-                     show: bool, report: ArchiveReport) -> None:
+def _submit_and_wait(
+    client: Client,
+    pending: list[FilePlan],
+    folder: OutputFolder,
+    classifier: Classifier,
+    show: bool,
+    report: ArchiveReport,
+) -> None:
     token = uuid.uuid4().hex[:8]
     rate = classifier.spec.sample_rate
     hours_of: dict[str, float] = {}
@@ -247,11 +290,26 @@ def _submit_and_wait(client: Client, pending: list[FilePlan], folder: OutputFold
             spans = []
             for number, span in enumerate(plan.spans):
                 key = f"nightscan-span-{token}-{index}-{number}"
-                spans.append(client.submit(score_span, plan.path, span if len(plan.spans) > 1 else None, key=key,
-                                           priority=priority, pure=False))
+                spans.append(
+                    client.submit(
+                        score_span,
+                        plan.path,
+                        span if len(plan.spans) > 1 else None,
+                        key=key,
+                        priority=priority,
+                        pure=False,
+                    )
+                )
                 hours_of[key] = plan.span_hours(number, rate)
-            finish = client.submit(finish_file, plan, str(folder.root), *spans, key=f"nightscan-file-{token}-{index}",
-                                   priority=priority + 1, pure=False)
+            finish = client.submit(
+                finish_file,
+                plan,
+                str(folder.root),
+                *spans,
+                key=f"nightscan-file-{token}-{index}",
+                priority=priority + 1,
+                pure=False,
+            )
             plan_of[finish.key] = plan
             futures.extend(spans + [finish])
     total_hours = sum(hours_of.values())

@@ -1,4 +1,5 @@
 """The archive engine's error and the one-line hint for its optional dependencies."""
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ end-aligned last one, which belongs to the last span), and merging the spans' wi
 same detections as one process would. When the file is resampled, spans also start on a whole number of
 source frames (``span_step``), so the resampler's phase is that of a decode from the start.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,9 @@ class FilePlan:
         return max(0.0, end - first) / sample_rate / 3600
 
 
-def plan_spans(total_samples: int, spec: AudioSpec, hop_seconds: float | None, span_seconds: float,
-               source_rate: int) -> tuple[Span, ...]:
+def plan_spans(
+    total_samples: int, spec: AudioSpec, hop_seconds: float | None, span_seconds: float, source_rate: int
+) -> tuple[Span, ...]:
     """Cut a recording of ``total_samples`` (at the model's rate) into spans of about ``span_seconds``.
 
     Span k reads ``[k * R, k * R + R - hop + clip)`` (its windows start at ``k * R + j * hop``, j < R / hop)
@@ -105,4 +107,6 @@ def plan_file(path: Path, root: Path, spec: AudioSpec, hop_seconds: float | None
                 total = info.frames * spec.sample_rate // info.samplerate
                 spans = plan_spans(total, spec, hop_seconds, span_seconds, info.samplerate)
     when = recording_time(path, mtime_s, duration_s)
-    return FilePlan(str(path), relative, size, mtime_ns, duration_s, site_of(path, root), when.start, when.source, spans)
+    return FilePlan(
+        str(path), relative, size, mtime_ns, duration_s, site_of(path, root), when.start, when.source, spans
+    )

@@ -12,15 +12,18 @@ Site: the first folder under the archive root (``ARCHIVE/SITE/...``); a file dir
 Song Meter prefix, or ``unsorted``. Night: the date of the evening, so recordings before noon count for the
 night that began the day before; hour of night runs from 12:00 to 11:00.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-TIME_RULE = ("recording start from the file name: AudioMoth YYYYMMDD_HHMMSS or Song Meter PREFIX_YYYYMMDD_HHMMSS "
-             "(as the recorder wrote it, no time zone applied); otherwise file mtime (UTC) minus the duration")
+TIME_RULE = (
+    "recording start from the file name: AudioMoth YYYYMMDD_HHMMSS or Song Meter PREFIX_YYYYMMDD_HHMMSS "
+    "(as the recorder wrote it, no time zone applied); otherwise file mtime (UTC) minus the duration"
+)
 SITE_RULE = "site = first folder under the archive; files at its top level: Song Meter prefix, else 'unsorted'"
 NIGHT_RULE = "night = the evening's date (times before 12:00 belong to the previous date's night)"
 UNSORTED_SITE = "unsorted"
@@ -59,7 +62,7 @@ def recording_time(path: Path, mtime_s: float | None, duration_s: float | None) 
     from_name = time_from_name(path.stem)
     if from_name is not None:
         return from_name
-    end = datetime.fromtimestamp(mtime_s or 0.0, tz=timezone.utc).replace(tzinfo=None)
+    end = datetime.fromtimestamp(mtime_s or 0.0, tz=UTC).replace(tzinfo=None)
     return RecordingTime(end - timedelta(seconds=duration_s or 0.0), "mtime")
 
 

@@ -8,6 +8,7 @@ Each recording's rows are written whole, to a temporary file renamed into place,
 either a recording's complete results or none; the file's Parquet metadata holds the artifact's manifest
 hash and the recording's size and mtime, which is what a rerun compares to skip it (resume).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,10 +16,11 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -34,23 +36,29 @@ from nightscan_edge.predict.windows import Detection
 STAMP_NAME = "archive.json"
 DETECTIONS_DIR = "detections"
 SUMMARY_DIR = "summary"
-_META_HASH, _META_SIZE, _META_MTIME, _META_PATH = (b"nightscan.manifest_sha256", b"nightscan.file_size",
-                                                   b"nightscan.file_mtime_ns", b"nightscan.path")
+_META_HASH, _META_SIZE, _META_MTIME, _META_PATH = (
+    b"nightscan.manifest_sha256",
+    b"nightscan.file_size",
+    b"nightscan.file_mtime_ns",
+    b"nightscan.path",
+)
 
-SCHEMA = pa.schema([
-    ("path", pa.string()),
-    ("start_s", pa.float64()),
-    ("end_s", pa.float64()),
-    ("label", pa.string()),
-    ("confidence", pa.float32()),
-    ("source", pa.string()),
-    ("top_k", pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float32())]))),
-    ("fallback_failed", pa.bool_()),
-    ("error", pa.string()),
-    ("recording_start", pa.timestamp("ms")),
-    ("time_source", pa.string()),
-    ("detection_start", pa.timestamp("ms")),
-])
+SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("label", pa.string()),
+        ("confidence", pa.float32()),
+        ("source", pa.string()),
+        ("top_k", pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float32())]))),
+        ("fallback_failed", pa.bool_()),
+        ("error", pa.string()),
+        ("recording_start", pa.timestamp("ms")),
+        ("time_source", pa.string()),
+        ("detection_start", pa.timestamp("ms")),
+    ]
+)
 PARTITIONING = ds.partitioning(pa.schema([("site", pa.string()), ("date", pa.string())]), flavor="hive")
 
 
@@ -69,17 +77,33 @@ def rows_table(plan: FilePlan, result: FilePrediction) -> pa.Table:
     rows: list[dict[str, Any]] = []
     path = printable(plan.relative)
     for detection in result.detections:
-        rows.append({
-            "path": path, "start_s": detection.start_s, "end_s": detection.end_s, "label": detection.label,
-            "confidence": detection.confidence, "source": detection.source,
-            "top_k": [{"label": label, "probability": p} for label, p in detection.top_k],
-            "fallback_failed": detection.fallback_failed, "error": None, "recording_start": plan.start,
-            "time_source": plan.time_source,
-            "detection_start": plan.start + timedelta(seconds=detection.start_s or 0.0),
-        })
+        rows.append(
+            {
+                "path": path,
+                "start_s": detection.start_s,
+                "end_s": detection.end_s,
+                "label": detection.label,
+                "confidence": detection.confidence,
+                "source": detection.source,
+                "top_k": [{"label": label, "probability": p} for label, p in detection.top_k],
+                "fallback_failed": detection.fallback_failed,
+                "error": None,
+                "recording_start": plan.start,
+                "time_source": plan.time_source,
+                "detection_start": plan.start + timedelta(seconds=detection.start_s or 0.0),
+            }
+        )
     if result.error:
-        rows.append({"path": path, "error": printable(result.error), "recording_start": plan.start,
-                     "time_source": plan.time_source, "fallback_failed": False, "top_k": []})
+        rows.append(
+            {
+                "path": path,
+                "error": printable(result.error),
+                "recording_start": plan.start,
+                "time_source": plan.time_source,
+                "fallback_failed": False,
+                "top_k": [],
+            }
+        )
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
@@ -106,23 +130,35 @@ class OutputFolder:
             try:
                 stamp = json.loads(stamp_path.read_text())
             except (OSError, ValueError) as error:
-                raise ArchiveError(f"{stamp_path} is unreadable ({error}); pass --overwrite or another --out") from error
+                raise ArchiveError(
+                    f"{stamp_path} is unreadable ({error}); pass --overwrite or another --out"
+                ) from error
             if stamp.get("manifest_sha256") != digest:
                 if not overwrite:
                     raise ArchiveError(
                         f"{self.root} holds results of another artifact ({stamp.get('artifact')}); "
-                        "pass --overwrite to replace them or choose another --out folder")
+                        "pass --overwrite to replace them or choose another --out folder"
+                    )
                 shutil.rmtree(self.detections, ignore_errors=True)
                 shutil.rmtree(self.summary, ignore_errors=True)
         elif self.root.exists() and any(self.root.iterdir()):
             if not overwrite:
-                raise ArchiveError(f"{self.root} is not empty and is not an archive output folder; "
-                                   "choose an empty or new --out folder (or --overwrite to write into it)")
-        write_json_atomic(stamp_path, {
-            "artifact": artifact, "manifest_sha256": digest, "archive_root": printable(archive_root),
-            "layout": f"{DETECTIONS_DIR}/site=SITE/date=YYYY-MM-DD/NAME.parquet (one file per recording)",
-            "time_rule": TIME_RULE, "site_rule": SITE_RULE, "night_rule": NIGHT_RULE,
-        })
+                raise ArchiveError(
+                    f"{self.root} is not empty and is not an archive output folder; "
+                    "choose an empty or new --out folder (or --overwrite to write into it)"
+                )
+        write_json_atomic(
+            stamp_path,
+            {
+                "artifact": artifact,
+                "manifest_sha256": digest,
+                "archive_root": printable(archive_root),
+                "layout": f"{DETECTIONS_DIR}/site=SITE/date=YYYY-MM-DD/NAME.parquet (one file per recording)",
+                "time_rule": TIME_RULE,
+                "site_rule": SITE_RULE,
+                "night_rule": NIGHT_RULE,
+            },
+        )
 
     # -- resume --------------------------------------------------------------------------------------------
     def existing(self) -> dict[str, list[Path]]:
@@ -154,10 +190,14 @@ class OutputFolder:
         return done
 
     def write(self, plan: FilePlan, result: FilePrediction, digest: str) -> Path:
-        table = rows_table(plan, result).replace_schema_metadata({
-            _META_HASH: digest.encode(), _META_SIZE: str(plan.size).encode(),
-            _META_MTIME: str(plan.mtime_ns).encode(), _META_PATH: printable(plan.relative).encode(),
-        })
+        table = rows_table(plan, result).replace_schema_metadata(
+            {
+                _META_HASH: digest.encode(),
+                _META_SIZE: str(plan.size).encode(),
+                _META_MTIME: str(plan.mtime_ns).encode(),
+                _META_PATH: printable(plan.relative).encode(),
+            }
+        )
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         return write_bytes_atomic(self.output_path(plan), buffer.getvalue())
@@ -167,8 +207,13 @@ class OutputFolder:
         """All rows (plus ``site`` and ``date`` from the partitions); empty when nothing was written."""
         if not self.detections.exists() or not any(self.detections.rglob("*.parquet")):
             return pa.Table.from_pylist([], schema=SCHEMA)
-        dataset = ds.dataset(self.detections, format="parquet", partitioning=PARTITIONING,
-                             exclude_invalid_files=False, ignore_prefixes=[".", "_"])
+        dataset = ds.dataset(
+            self.detections,
+            format="parquet",
+            partitioning=PARTITIONING,
+            exclude_invalid_files=False,
+            ignore_prefixes=[".", "_"],
+        )
         return dataset.to_table(columns=columns)
 
     def predictions(self) -> Iterator[FilePrediction]:
@@ -183,9 +228,17 @@ class OutputFolder:
             if row["error"]:
                 current.error = row["error"]
             elif row["label"] is not None:
-                current.detections.append(Detection(
-                    row["start_s"], row["end_s"], row["label"], row["confidence"], row["source"],
-                    [(item["label"], item["probability"]) for item in row["top_k"]], bool(row["fallback_failed"])))
+                current.detections.append(
+                    Detection(
+                        row["start_s"],
+                        row["end_s"],
+                        row["label"],
+                        row["confidence"],
+                        row["source"],
+                        [(item["label"], item["probability"]) for item in row["top_k"]],
+                        bool(row["fallback_failed"]),
+                    )
+                )
         if current is not None:
             yield current
 
@@ -195,5 +248,8 @@ def _matches(path: Path, plan: FilePlan, digest: str) -> bool:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid):
         return False  # unreadable: redone
-    return (metadata.get(_META_HASH) == digest.encode() and metadata.get(_META_SIZE) == str(plan.size).encode()
-            and metadata.get(_META_MTIME) == str(plan.mtime_ns).encode())
+    return (
+        metadata.get(_META_HASH) == digest.encode()
+        and metadata.get(_META_SIZE) == str(plan.size).encode()
+        and metadata.get(_META_MTIME) == str(plan.mtime_ns).encode()
+    )

@@ -5,6 +5,7 @@ windows with one top label) starting in that clock hour, at or above ``min_confi
 ``summary/activity_SITE.png``: label x hour-of-night (12:00 -> 11:00) heat map of the same counts, summed over
 the site's nights. Times follow the rule in ``recording_time`` (stated in the figure and archive.json).
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,8 +27,9 @@ def hourly_counts(folder: OutputFolder, min_confidence: float = 0.0) -> Counter:
     """``(site, night, hour, label) -> detections`` over every result file in the folder."""
     table = folder.table(["site", "label", "confidence", "detection_start"])
     counts: Counter = Counter()
-    for site, label, confidence, moment in zip(*(table.column(name).to_pylist() for name in
-                                                 ("site", "label", "confidence", "detection_start"))):
+    for site, label, confidence, moment in zip(
+        *(table.column(name).to_pylist() for name in ("site", "label", "confidence", "detection_start")), strict=True
+    ):
         if label is None or moment is None or confidence < min_confidence:
             continue
         counts[(site, night_of(moment).isoformat(), moment.hour, label)] += 1

@@ -86,7 +86,9 @@ def train(
     plan = plan_devices(config.train)  # one line for a hardware problem, before anything trains
     events = EventLog(folder.events, enabled=not follower)
     if not follower:
-        write_status(folder.path, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
+        write_status(
+            folder.path, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs
+        )
     recorder: RunRecorder | None = None
     stop = StopRequest()
     try:

@@ -47,7 +47,9 @@ def with_absolute_paths(config: Config) -> Config:
     return Config.model_validate(data)
 
 
-def open_new_run(config: Config | None, run_dir: str | Path | None, check: Callable[..., object] | None = None) -> OpenedRun:
+def open_new_run(
+    config: Config | None, run_dir: str | Path | None, check: Callable[..., object] | None = None
+) -> OpenedRun:
     """Create the run folder and save the config; refuse a folder that already holds a run. ``check(train)``
     runs first (the device checks), so a bad option leaves no folder behind."""
     if config is None:
@@ -70,7 +72,9 @@ def open_new_run(config: Config | None, run_dir: str | Path | None, check: Calla
     return OpenedRun(folder, config, run_id, resumed=False)
 
 
-def join_run(config: Config | None, run_dir: str | Path | None, check: Callable[..., object] | None = None) -> OpenedRun:
+def join_run(
+    config: Config | None, run_dir: str | Path | None, check: Callable[..., object] | None = None
+) -> OpenedRun:
     """A rank > 0 of a multi-process run: rank 0's folder, handed down by Lightning's launcher in the environment,
     or named alike on every rank (``--run-dir``/``--run-name``, as torchrun and SLURM launches need)."""
     if config is None:

@@ -214,6 +214,7 @@ def _trainer(
         max_epochs=config.train.epochs,
         accelerator=plan.accelerator,
         devices=plan.devices,
+        num_nodes=config.train.num_nodes,
         strategy=config.train.strategy,
         precision=plan.precision,
         use_distributed_sampler=False,  # EpochBatches gives each rank its share of every global batch

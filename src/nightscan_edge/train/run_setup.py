@@ -15,7 +15,7 @@ from nightscan_edge.train.devices import RUN_DIR_ENV
 from nightscan_edge.train.events import read_events
 
 # Options a resumed run may take from the caller: where it runs, not what it trains.
-DEVICE_OPTIONS = ("devices", "accelerator", "strategy")
+DEVICE_OPTIONS = ("devices", "accelerator", "strategy", "num_nodes")
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,9 @@ class ClassifierModule(L.LightningModule):
 
     def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
-        runs here, on the device, for the whole batch."""
-        with torch.no_grad():
+        runs here, on the device, for the whole batch -- in float32 under mixed precision too (the log-mel's dB
+        scale and the SNR arithmetic lose too much in 16 bits; the network itself runs in the autocast dtype)."""
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             raw = self.batch_augment(batch)
             inputs = self.model_input(raw)
             if self.model.input_kind == "audio":

@@ -25,7 +25,9 @@ from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, E
 from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import EdgeClassifier, MODELS, create_model
-from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
+from nightscan_edge.sample_size import accuracy_warning
+from nightscan_edge.train.callbacks import (OneBasedProgressBar, RunRecorder, StopOnSignal, StopRequest,
+                                           TrainingCancelled)
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
 from nightscan_edge.train.module import ClassifierModule
@@ -208,6 +210,9 @@ def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedDat
             predictions = predict_split(module, prepared, data, config.train.batch_size)
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    report["warnings"] = [warning for split in ("val", "test") if split in report
+                          for warning in [accuracy_warning(report[split]["accuracy"], report[split]["samples"],
+                                                           f"{split} clips")] if warning]
     write_report(run_dir / "report.json", report)
     plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     plot_confusion_matrix(report["val"]["confusion_matrix"], prepared.labels, run_dir / "confusion_matrix.png",
@@ -233,10 +238,12 @@ class EpochBoundaryCheckpoint(L.Callback):
         if self.skip_next:
             self.skip_next = False
             return
-        trainer.save_checkpoint(self.path)  # collective under DDP; rank zero writes
+        # collective under DDP; rank zero writes. weights_only=False said out loud: resuming needs the
+        # optimizer and loop state (Lightning otherwise logs that it defaulted to it).
+        trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class RestoreEpochStart(L.Callback):
@@ -338,10 +345,10 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             train_loader, val_loader = _loaders(config, prepared, module)
             resumed_epoch = int(resume_checkpoint["epoch"]) if resume_checkpoint is not None else None
             recorder = RunRecorder(run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs,
-                                   resumed_epoch)
+                                   None if resumed_epoch is None else resumed_epoch + 1)  # first epoch run now
             callbacks = [
                 EpochBoundaryCheckpoint(run_dir / LAST_CHECKPOINT, resumed=resume_from is not None), recorder,
-                StopOnSignal(stop),
+                StopOnSignal(stop), *([OneBasedProgressBar()] if progress else []),
                 L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, filename="best", monitor="val_acc", mode="max",
                                                     save_last=False, save_top_k=1, enable_version_counter=False),
             ]
@@ -368,7 +375,9 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
         metrics = {"best_val_acc": recorder.best_val_acc, "best_epoch": recorder.best_epoch,
                    "val_acc": report["val"]["accuracy"], "val_macro_f1": report["val"]["macro_f1"],
                    "epochs_run": trainer.current_epoch, "seconds": time.perf_counter() - started,
-                   "per_class": report["val"]["per_class"]}
+                   "per_class": report["val"]["per_class"], "warnings": report["warnings"]}
+        for warning in report["warnings"]:
+            _log(events, "warning", warning)
         if "test" in report:
             metrics["test_acc"] = report["test"]["accuracy"]
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))

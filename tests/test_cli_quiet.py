@@ -1,4 +1,5 @@
 """A quiet CLI by default: library chatter filtered line by line, tables within 80 columns, honest exit codes."""
+
 from __future__ import annotations
 
 import os
@@ -23,13 +24,13 @@ def test_known_library_warnings_are_hidden_unless_verbose():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet.quiet_libraries()
-        warnings.warn("Checkpoint directory /x exists and is not empty.", UserWarning)
-        warnings.warn("something new from a library", UserWarning)  # unknown: still shown
+        warnings.warn("Checkpoint directory /x exists and is not empty.", UserWarning, stacklevel=1)
+        warnings.warn("something new from a library", UserWarning, stacklevel=1)  # unknown: still shown
     assert [str(w.message) for w in caught] == ["something new from a library"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet.quiet_libraries(show=True)
-        warnings.warn("Checkpoint directory /x exists and is not empty.", UserWarning)
+        warnings.warn("Checkpoint directory /x exists and is not empty.", UserWarning, stacklevel=1)
     assert len(caught) == 1 and os.environ[quiet.VERBOSE_ENV] == "1"
 
 
@@ -44,9 +45,18 @@ def test_native_banners_are_dropped_and_everything_else_passes(capfd):
 def test_models_table_fits_80_columns_without_cutting_names(monkeypatch, capsys):
     from nightscan_edge.commands import models
 
-    row = {"name": "mobilenet_v3_small_photo", "input_kind": "image", "tier": "server", "budget_mb": 200,
-           "params": 11_177_538, "model_size_mb": 42.68, "int8_size_mb": 10.69, "flops": 3_627_100_000,
-           "mobile_compatible": False, "mobile_issues": ["FP32 size 42.7 MB exceeds 10 MB for on-device use"]}
+    row = {
+        "name": "mobilenet_v3_small_photo",
+        "input_kind": "image",
+        "tier": "server",
+        "budget_mb": 200,
+        "params": 11_177_538,
+        "model_size_mb": 42.68,
+        "int8_size_mb": 10.69,
+        "flops": 3_627_100_000,
+        "mobile_compatible": False,
+        "mobile_issues": ["FP32 size 42.7 MB exceeds 10 MB for on-device use"],
+    }
     monkeypatch.setattr(models, "catalogue", lambda num_classes: [row])
     monkeypatch.setenv("COLUMNS", "80")
     assert models.run(SimpleNamespace(num_classes=6, json=False)) == 0

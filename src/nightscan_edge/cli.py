@@ -5,6 +5,7 @@ Each sub-command lives in ``nightscan_edge.commands.<name>`` with ``add_parser(s
 one line ``error: ...`` and exit 2 -- every such error derives from ``errors.NightScanError`` -- anything
 else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,17 @@ from nightscan_edge.errors import NightScanError, UserError
 from nightscan_edge.quiet import quiet_libraries
 
 COMMAND_MODULES = (
-    "models", "data", "train", "export", "quantize", "bench", "check", "predict", "serve", "serve_model", "prune",
+    "models",
+    "data",
+    "train",
+    "export",
+    "quantize",
+    "bench",
+    "check",
+    "predict",
+    "serve",
+    "serve_model",
+    "prune",
 )
 
 
@@ -30,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train tiny wildlife classifiers on your own recordings and photos, and ship them to phones.",
     )
     parser.add_argument("--version", action="version", version=f"nightscan-edge {__version__}")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show the libraries' own warnings and banners (hidden by default; $NIGHTSCAN_VERBOSE=1)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own warnings and banners (hidden by default; $NIGHTSCAN_VERBOSE=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"nightscan_edge.commands.{name}")

@@ -8,6 +8,7 @@ nothing is hidden by category or module wholesale, so a new warning from the sam
 Called once by the CLI before a command runs; web workers are CLI processes and inherit the same
 behaviour (and ``NIGHTSCAN_VERBOSE`` through their environment).
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,25 +17,43 @@ import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 VERBOSE_ENV = "NIGHTSCAN_VERBOSE"
 
 # (message regex, category, why it is not the user's business)
 KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
-    (r"Checkpoint directory .* exists and is not empty", UserWarning,
-     "Lightning: a run folder always holds config.yaml before the first checkpoint is written"),
-    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", Warning,
-     "Lightning's own pytree helper on torch >= 2.10; nothing a user can change"),
-    (r"`torch\.jit\.trace(_method)?` is deprecated", FutureWarning,
-     "coremltools converts from a TorchScript trace; the deprecation is for torch users, not ours"),
-    (r"Output, '.*', of the source model, has been renamed", UserWarning,
-     "coremltools renames the traced output; the manifest records the real output name"),
-    (r"The '(train|val)_dataloader' does not have many workers", UserWarning,
-     "Lightning's data-loader advice; workers are set by train.num_workers on purpose"),
-    (r"invalid value encountered in (divide|cast)", RuntimeWarning,
-     "coremltools' INT8 weight quantizer on an all-zero channel: 0/0 scale, dequantized to 0 either way"),
+    (
+        r"Checkpoint directory .* exists and is not empty",
+        UserWarning,
+        "Lightning: a run folder always holds config.yaml before the first checkpoint is written",
+    ),
+    (
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        Warning,
+        "Lightning's own pytree helper on torch >= 2.10; nothing a user can change",
+    ),
+    (
+        r"`torch\.jit\.trace(_method)?` is deprecated",
+        FutureWarning,
+        "coremltools converts from a TorchScript trace; the deprecation is for torch users, not ours",
+    ),
+    (
+        r"Output, '.*', of the source model, has been renamed",
+        UserWarning,
+        "coremltools renames the traced output; the manifest records the real output name",
+    ),
+    (
+        r"The '(train|val)_dataloader' does not have many workers",
+        UserWarning,
+        "Lightning's data-loader advice; workers are set by train.num_workers on purpose",
+    ),
+    (
+        r"invalid value encountered in (divide|cast)",
+        RuntimeWarning,
+        "coremltools' INT8 weight quantizer on an all-zero channel: 0/0 scale, dequantized to 0 either way",
+    ),
 )
 # Only from these modules (the message alone is too general to hide everywhere).
 WARNING_MODULES = {r"invalid value encountered in (divide|cast)": r"coremltools\.optimize\."}
@@ -76,8 +95,7 @@ def quiet_libraries(show: bool | None = None, command: str | None = None) -> Non
         os.environ[VERBOSE_ENV] = "1"
         return
     for message, category, _why in KNOWN_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category,
-                                module=WARNING_MODULES.get(message, ""))
+        warnings.filterwarnings("ignore", message=message, category=category, module=WARNING_MODULES.get(message, ""))
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
     for name, value in QUIET_ENVIRONMENT.items():
@@ -88,13 +106,16 @@ def quiet_libraries(show: bool | None = None, command: str | None = None) -> Non
 
 # Lines native libraries print straight to file descriptor 2 (no Python logger to lower): TensorFlow's
 # absl start-up notes, LiteRT's delegate banner, ExecuTorch's CPU probe.
-NATIVE_NOISE = tuple(re.compile(pattern) for pattern in (
-    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"\] oneDNN custom operations are on",
-    r"flatbuffer_export\.cc:\d+\] Estimated count of arithmetic ops",
-    r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU",
-    r"^\[cpuinfo_utils\.cpp:\d+\]",
-))
+NATIVE_NOISE = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        r"\] oneDNN custom operations are on",
+        r"flatbuffer_export\.cc:\d+\] Estimated count of arithmetic ops",
+        r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU",
+        r"^\[cpuinfo_utils\.cpp:\d+\]",
+    )
+)
 
 
 @contextmanager
@@ -119,7 +140,10 @@ def native_noise_filtered() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             text = capture.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines(keepends=True)
-                    if not any(pattern.search(line) for pattern in NATIVE_NOISE)]
+            kept = [
+                line
+                for line in text.splitlines(keepends=True)
+                if not any(pattern.search(line) for pattern in NATIVE_NOISE)
+            ]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()

@@ -4,6 +4,7 @@
 on 11 windows is noise. Every report that shows an accuracy or a calibration from a small set carries a
 warning built here, with the 95 % Wilson interval, so the UI and the CLI say the same thing.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,5 +34,7 @@ def accuracy_warning(accuracy: float, total: int, what: str = "validation clips"
     if total >= MIN_EVALUATION_EXAMPLES:
         return None
     low, high = wilson_interval(round(accuracy * total), total)
-    return (f"accuracy {accuracy:.0%} rests on only {total} {what}: the true accuracy could be anywhere from "
-            f"{low:.0%} to {high:.0%} (95 % interval); use at least {MIN_EVALUATION_EXAMPLES} before trusting it")
+    return (
+        f"accuracy {accuracy:.0%} rests on only {total} {what}: the true accuracy could be anywhere from "
+        f"{low:.0%} to {high:.0%} (95 % interval); use at least {MIN_EVALUATION_EXAMPLES} before trusting it"
+    )

@@ -2,9 +2,11 @@
 
 Exit 0 when every gated file is within the budget, 1 with a table of violations otherwise, 2 for a
 bad budget file or input. The gated files are those of the budget's ``formats`` (else its
-``require_formats``, else all): a format the budget does not ask for is listed but never fails the gate. Latency limits are at 1 thread, so the benchmark runs with 1 thread unless
-``--from-bench`` reuses a ``bench.json`` written by ``nightscan-edge bench``.
+``require_formats``, else all): a format the budget does not ask for is listed but never fails the gate.
+Latency limits are at 1 thread, so the benchmark runs with 1 thread unless ``--from-bench`` reuses a
+``bench.json`` written by ``nightscan-edge bench``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +17,11 @@ from nightscan_edge.config import BenchConfig
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("check", help="gate a release: exit 1 if any exported file breaks budget.yaml",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "check",
+        help="gate a release: exit 1 if any exported file breaks budget.yaml",
+        description=__doc__.splitlines()[0],
+    )
     add_bench_options(parser, BenchConfig(), "1")
     parser.add_argument("--budget", type=Path, required=True, help="YAML budget (see budgets/*.yaml)")
     parser.add_argument("--from-bench", type=Path, help="check this bench.json instead of benchmarking again")
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = BenchResult.read(args.from_bench)
         except ValueError as error:
-            raise UserError(f"{args.from_bench} is not a bench.json written by this version ({str(error).splitlines()[0]})") from None
+            raise UserError(
+                f"{args.from_bench} is not a bench.json written by this version ({str(error).splitlines()[0]})"
+            ) from None
     else:
         result = run_for_args(args)
     if args.out is not None:
@@ -59,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
         if artifact.status == "unavailable":
             console.print(f"[yellow]not run here[/]: {artifact.name} ({artifact.error}); only its size was checked")
     if not violations:
-        console.print(f"[green]within budget[/]: {len(checked)} file(s) of {result.model_name} checked against {args.budget}")
+        console.print(
+            f"[green]within budget[/]: {len(checked)} file(s) of {result.model_name} checked against {args.budget}"
+        )
         return 0
     table = Table(title=f"{len(violations)} budget violation(s): {result.model_name} vs {args.budget}")
     for column in ("file", "check", "limit", "measured"):

@@ -5,6 +5,7 @@ and the quality gate rejected every INT8 file, or the run's data is no longer wh
 (parity, calibration and the INT8 gate then ran on generated inputs, which prove nothing about accuracy;
 the message names the missing path); 2 bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,12 +16,17 @@ def add_parser(subparsers) -> None:
     from nightscan_edge.export.formats import FORMATS
 
     parser = subparsers.add_parser(
-        "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)")
+        "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)"
+    )
     parser.add_argument("run", help="run folder (runs/<run_id>) or a checkpoint inside it")
-    parser.add_argument("--formats", default=None,
-                        help=f"comma-separated, from: {', '.join(FORMATS)} (default: the run's export.formats)")
-    parser.add_argument("--int8", action="store_true", default=None,
-                        help="also write INT8 artifacts, each checked by the quality gate")
+    parser.add_argument(
+        "--formats",
+        default=None,
+        help=f"comma-separated, from: {', '.join(FORMATS)} (default: the run's export.formats)",
+    )
+    parser.add_argument(
+        "--int8", action="store_true", default=None, help="also write INT8 artifacts, each checked by the quality gate"
+    )
     parser.add_argument("--out", default=None, help="output folder (default runs/<run>/exports/<export_id>/)")
     parser.add_argument("--calibration-samples", type=int, default=None, help="training inputs for INT8 calibration")
     parser.add_argument("--no-temperature", action="store_true", help="do not fit temperature scaling")
@@ -53,12 +59,16 @@ def outcome_problems(report, data_path: str | None) -> list[str]:
     problems = []
     int8 = [a for a in report.artifacts if a.precision == "int8"]
     if int8 and not any(a.ok for a in int8):
-        problems.append(f"every INT8 file was rejected ({', '.join(a.format for a in int8)}); ship the FP32 "
-                        "files, or train longer / with more data and export again")
+        problems.append(
+            f"every INT8 file was rejected ({', '.join(a.format for a in int8)}); ship the FP32 files, "
+            "or train longer / with more data and export again"
+        )
     if report.samples.startswith("generated"):
         where = f"{data_path} is gone" if data_path else "the run's data could not be read"
-        problems.append(f"{where}: parity, calibration and the INT8 gate used generated inputs, not your "
-                        "recordings; put the data back at that path and export again")
+        problems.append(
+            f"{where}: parity, calibration and the INT8 gate used generated inputs, not your recordings; "
+            "put the data back at that path and export again"
+        )
     return problems
 
 
@@ -83,9 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with native_noise_filtered():
-            report = export_run(args.run, formats=args.formats.split(",") if args.formats else None, int8=args.int8,
-                            out_dir=args.out, config=export_config_for(args),
-                                progress=None if args.json else (lambda message: print(message, flush=True)))
+            report = export_run(
+                args.run,
+                formats=args.formats.split(",") if args.formats else None,
+                int8=args.int8,
+                out_dir=args.out,
+                config=export_config_for(args),
+                progress=None if args.json else (lambda message: print(message, flush=True)),
+            )
     except ExportError as error:
         raise UserError(str(error)) from None
     if args.json:

@@ -1,4 +1,5 @@
 """``nightscan-edge models``: the model registry with complexity figures."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,17 @@ def catalogue(num_classes: int = 6) -> list[dict]:
     for entry in list_models():
         model = create_model(entry.name, num_classes)
         complexity = measure_complexity(model)
-        rows.append({
-            "name": entry.name, "input_kind": entry.input_kind, "tier": entry.tier, "budget_mb": entry.budget_mb,
-            "description": entry.description, "input_shape": list(model.spec.input_shape),
-            **complexity.as_dict(),
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "input_kind": entry.input_kind,
+                "tier": entry.tier,
+                "budget_mb": entry.budget_mb,
+                "description": entry.description,
+                "input_shape": list(model.spec.input_shape),
+                **complexity.as_dict(),
+            }
+        )
     return rows
 
 
@@ -43,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Fits 80 columns (a pipe, a narrow terminal): names never wrap, headers take two lines, and the reasons
     # a model is not for phones go below the table instead of stretching a column.
-    table = Table(title=f"NightScan Edge models ({args.num_classes} classes)", box=box.SIMPLE_HEAD,
-                  pad_edge=False, padding=0, show_edge=False)
+    table = Table(
+        title=f"NightScan Edge models ({args.num_classes} classes)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=0,
+        show_edge=False,
+    )
     table.add_column("model", no_wrap=True, min_width=max((len(row["name"]) for row in rows), default=5))
     for column in ("input", "tier"):
         table.add_column(column, no_wrap=True)
@@ -58,8 +70,15 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"{row['name']}: " + "; ".join(row["mobile_issues"]))
             mobile = "no"
         table.add_row(
-            row["name"], row["input_kind"], row["tier"], _count(row["params"]), f"{row['model_size_mb']:.2f}",
-            f"{row['int8_size_mb']:.2f}", f"< {row['budget_mb']:g}", f"{row['flops'] / 1e6:.1f}", mobile,
+            row["name"],
+            row["input_kind"],
+            row["tier"],
+            _count(row["params"]),
+            f"{row['model_size_mb']:.2f}",
+            f"{row['int8_size_mb']:.2f}",
+            f"< {row['budget_mb']:g}",
+            f"{row['flops'] / 1e6:.1f}",
+            mobile,
         )
     console = Console()
     console.print(table)

@@ -6,6 +6,7 @@ only when it is explicitly there: ``$NIGHTSCAN_SHARED_DATA/animal-sounds`` or ``
 the working directory (the project's own workspace layout), never a folder found relative to the installed
 package.
 """
+
 from __future__ import annotations
 
 import os

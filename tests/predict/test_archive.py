@@ -233,25 +233,8 @@ def test_cli_archive_run_writes_parquet_summaries_csv_and_raven(tiny_audio_onnx,
     from nightscan_edge.cli import main
 
     out, raven = tmp_path / "out", tmp_path / "selections.txt"
-    code = main(
-        [
-            "predict",
-            str(tiny_audio_onnx),
-            str(archive),
-            "--engine",
-            "dask",
-            "--workers",
-            "1",
-            "--out",
-            str(out),
-            "--span-minutes",
-            "0.34",
-            "--csv",
-            "--raven",
-            str(raven),
-            "--no-progress",
-        ]
-    )
+    command = ["predict", str(tiny_audio_onnx), str(archive), "--engine", "dask", "--workers", "1", "--out", str(out)]
+    code = main([*command, "--span-minutes", "0.34", "--csv", "--raven", str(raven), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "7 files: 7 predicted (3 with errors), 0 already done" in err and "recording times: " in err
@@ -260,23 +243,7 @@ def test_cli_archive_run_writes_parquet_summaries_csv_and_raven(tiny_audio_onnx,
     expected = sorted(local_rows(tiny_audio_onnx, archive), key=lambda r: r["file"])
     assert len(csv_text.strip().splitlines()) == len(expected) + 1
     assert raven.read_text().startswith("Selection\tView") and (out / "summary" / "activity_north.png").exists()
-    assert (
-        main(
-            [
-                "predict",
-                str(tiny_audio_onnx),
-                str(archive),
-                "--engine",
-                "dask",
-                "--workers",
-                "1",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main([*command, "--no-progress"]) == 0
     assert "0 predicted (0 with errors), 7 already done" in capsys.readouterr().err
 
 

@@ -8,7 +8,8 @@ session, which is thread-safe.
 
 Failure handling: a bad file is an error row (same messages as ``predict``); a worker that dies mid-task has
 its tasks rerun elsewhere by Dask, and since a recording's results are one file written by rename, a rerun
-replaces rather than duplicates; a task that kills its worker ``allowed-failures`` times becomes an error row.
+replaces rather than duplicates; a task that keeps killing its workers (Dask's ``allowed-failures``) becomes
+an error row.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 from distributed import Client, LocalCluster, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -283,35 +283,34 @@ def _submit_and_wait(
     hours_of: dict[str, float] = {}
     plan_of: dict[str, FilePlan] = {}
     futures = []
-    with dask.config.set({"distributed.scheduler.allowed-failures": 2}):
-        for index, plan in enumerate(pending):
-            # Longer recordings first, so a 15 h file's spans are not the last tasks to run.
-            priority = int(plan.duration_s or 0)
-            spans = []
-            for number, span in enumerate(plan.spans):
-                key = f"nightscan-span-{token}-{index}-{number}"
-                spans.append(
-                    client.submit(
-                        score_span,
-                        plan.path,
-                        span if len(plan.spans) > 1 else None,
-                        key=key,
-                        priority=priority,
-                        pure=False,
-                    )
+    for index, plan in enumerate(pending):
+        # Longer recordings first, so a 15 h file's spans are not the last tasks to run.
+        priority = int(plan.duration_s or 0)
+        spans = []
+        for number, span in enumerate(plan.spans):
+            key = f"nightscan-span-{token}-{index}-{number}"
+            spans.append(
+                client.submit(
+                    score_span,
+                    plan.path,
+                    span if len(plan.spans) > 1 else None,
+                    key=key,
+                    priority=priority,
+                    pure=False,
                 )
-                hours_of[key] = plan.span_hours(number, rate)
-            finish = client.submit(
-                finish_file,
-                plan,
-                str(folder.root),
-                *spans,
-                key=f"nightscan-file-{token}-{index}",
-                priority=priority + 1,
-                pure=False,
             )
-            plan_of[finish.key] = plan
-            futures.extend(spans + [finish])
+            hours_of[key] = plan.span_hours(number, rate)
+        finish = client.submit(
+            finish_file,
+            plan,
+            str(folder.root),
+            *spans,
+            key=f"nightscan-file-{token}-{index}",
+            priority=priority + 1,
+            pure=False,
+        )
+        plan_of[finish.key] = plan
+        futures.extend(spans + [finish])
     total_hours = sum(hours_of.values())
     with _progress(show) as progress:
         files_task = progress.add_task("files", total=len(pending))

@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nightscan_edge.predict.archive.errors import ArchiveError
 from nightscan_edge.predict.archive.plan import FilePlan, plan_file
-from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash
+from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash, printable
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.edge_predictor import EdgePredictor, FilePrediction
 from nightscan_edge.predict.inputs import expand_paths
@@ -160,7 +160,7 @@ def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str 
     model = _model()
     result = merge_spans(plan, list(spans), model.predictor.labels, model.predictor.top_k)
     OutputFolder(Path(out)).write(plan, result, model.digest)
-    return len(result.detections) + bool(result.error), result.error
+    return len(result.detections) + bool(result.error), printable(result.error) if result.error else None
 
 
 def archive_root(paths: list[Path]) -> Path:
@@ -212,6 +212,9 @@ def run_archive(
 
     ``client``: an existing Dask client (tests, notebooks); otherwise one is made by ``connect`` and closed.
     """
+    missing = [str(path) for path in options.paths if not path.exists()]
+    if missing:
+        raise ArchiveError(f"{', '.join(missing)} not found; pass the archive folder (or files) to predict on")
     classifier = _load(options)
     digest = manifest_hash(classifier.manifest)
     root = archive_root(options.paths)
@@ -333,6 +336,6 @@ def _submit_and_wait(
 def _task_failure(folder: OutputFolder, plan: FilePlan, future) -> str:
     """A recording whose task failed for good (e.g. it killed its worker each try): one error row for it."""
     exception = future.exception()
-    message = f"{plan.path}: prediction failed on the workers ({type(exception).__name__}: {exception})"
+    message = printable(f"{plan.path}: prediction failed on the workers ({type(exception).__name__}: {exception})")
     folder.write(plan, FilePrediction(plan.path, error=message), "failed")  # "failed": redone by the next run
     return message

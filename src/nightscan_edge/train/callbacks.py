@@ -3,8 +3,8 @@
 ``RunRecorder`` receives Lightning hooks and emits typed events (``events.jsonl``), one ``metrics.csv`` row
 per epoch and ``status.json``. Epochs are numbered from 1 in every record it writes (events, metrics.csv,
 status.json, report.json), as people count them; Lightning's ``current_epoch`` is zero-based, so the
-conversion happens here and nowhere else. ``StopRequest`` turns a signal into a clean stop at the next batch boundary, so a
-checkpoint is never cut half-way.
+conversion happens here and nowhere else. ``StopRequest`` turns a signal into a clean stop at the next batch
+boundary, so a checkpoint is never cut half-way.
 """
 
 from __future__ import annotations

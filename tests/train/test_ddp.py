@@ -101,10 +101,10 @@ def test_two_cpu_processes_train_one_run_that_resumes_and_matches_one_device(syn
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES  # one folder, no per-rank or lightning_logs leftovers
     events = read_events(run_dir / "events.jsonl")
     starts = [e for e in events if e["type"] == "run_start"]
-    assert len(starts) == 2 and starts[-1]["resumed_from_epoch"] in (0, 1)  # one per launch: rank 0 only
+    assert len(starts) == 2 and starts[-1]["resumed_from_epoch"] in (1, 2)  # counted from 1  # one per launch: rank 0 only
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "done"
     ddp_rows, one_rows = _rows(run_dir), _rows(reference.run_dir)
-    assert [r["epoch"] for r in ddp_rows] == [r["epoch"] for r in one_rows] == ["0", "1", "2"]
+    assert [r["epoch"] for r in ddp_rows] == [r["epoch"] for r in one_rows] == ["1", "2", "3"]
     for ddp, one in zip(ddp_rows, one_rows, strict=True):
         # train figures are over the whole global batch (summed across ranks), not one rank's half
         assert float(ddp["train_loss"]) == pytest.approx(float(one["train_loss"]), rel=0.05)

@@ -57,10 +57,11 @@ class ClassifierModule(L.LightningModule):
 
     # -- inputs ---------------------------------------------------------------------------------------
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The log-mel front-end runs in float32 even under mixed precision: its dB scale needs the range."""
         if self.model.input_kind != "audio":
             return x
-        with torch.no_grad():
-            return self.model.log_mel(x)
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            return self.model.log_mel(x.float())
 
     def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
@@ -114,7 +115,7 @@ class ClassifierModule(L.LightningModule):
     # -- validation -----------------------------------------------------------------------------------
     def clip_probabilities(self, windows: torch.Tensor, owner: torch.Tensor, clips: int) -> torch.Tensor:
         """Mean softmax over each clip's windows (photos: one 'window' per image)."""
-        probabilities = torch.softmax(self(windows), dim=1)
+        probabilities = torch.softmax(self(windows).float(), dim=1)  # float32 under autocast too
         summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(
             0, owner, probabilities
         )

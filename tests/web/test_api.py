@@ -146,3 +146,11 @@ def test_unknown_ids_give_clear_404s(client):
     assert client.get("/api/exports/nope").status_code == 404
     with client.websocket_connect(f"{WS_BASE}/ws/runs/nope") as socket:
         assert socket.receive_json() == {"type": "error", "message": "unknown run 'nope'"}
+
+
+def test_api_docs_load_swagger_ui_from_this_server_only(client):
+    page = client.get("/api/docs", headers={"accept": "text/html"}).text
+    assert "cdn" not in page and "https://" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert f"/static/vendor/swagger-ui/{asset}" in page
+        assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200

@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
         )
+
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner

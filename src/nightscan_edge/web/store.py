@@ -100,6 +100,15 @@ class Store:
     def datasets(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM datasets ORDER BY created DESC")
 
+    def rename_dataset(self, dataset_id: str, name: str) -> dict[str, Any] | None:
+        self._update("datasets", dataset_id, name=name)
+        return self.dataset(dataset_id)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Forget a dataset (runs keep their own copy of its path in ``data_path``)."""
+        with self._connect() as connection:
+            connection.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+
     # runs
     def add_run(
         self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str], run_dir: str

@@ -7,8 +7,10 @@ stopping and devices. Everything the web UI, export and bench rely on is written
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, CheckpointError, load_trained_model
 from nightscan_edge.config import Config, ConfigError, load_config
 from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
@@ -25,6 +28,9 @@ from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, E
 from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import EdgeClassifier, MODELS, create_model
+from nightscan_edge.paths import display_path
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
@@ -91,7 +97,7 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
             raise ConfigError(f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}")
         state, same_classes = trained.model.state_dict(), trained.labels == list(labels)
     elif path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path, "model.init_from weights")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         state = {k.removeprefix("model."): v for k, v in state.items()}
         head = state.get("head.weight")
@@ -194,14 +200,14 @@ def predict_split(module: ClassifierModule, prepared: PreparedData, split: Split
 
 def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedData, config: Config,
                   recorder: RunRecorder) -> dict:
-    best = torch.load(run_dir / BEST_CHECKPOINT, map_location="cpu", weights_only=False)
+    best = load_torch_file(run_dir / BEST_CHECKPOINT)
     module.load_state_dict(best["state_dict"], strict=False)
     module.cpu()
     report: dict = {"run_id": module.run_id, "model": config.model.name, "labels": prepared.labels,
                     "checkpoint": BEST_CHECKPOINT, "best_epoch": recorder.best_epoch,
                     "split_method": prepared.plan.method,
                     "counts": {split: prepared.counts(split) for split in prepared.splits},
-                    "bad_files": [{"path": str(p), "reason": r} for p, r in prepared.bad_files]}
+                    "bad_files": [{"path": display_path(p), "reason": display_path(r)} for p, r in prepared.bad_files]}
     for split in ("val", "test"):
         if split in prepared.splits:
             data = prepared.splits[split]
@@ -268,11 +274,43 @@ def _prepare_run_dir(config: Config, run_dir: Path | None) -> tuple[Path, str]:
     run_dir = Path(run_dir) if run_dir is not None else Path(config.train.runs_dir) / run_id
     if run_dir is not None and config.train.run_name is None:
         run_id = run_dir.name
-    if (run_dir / LAST_CHECKPOINT).exists() or (run_dir / "events.jsonl").exists():
-        raise ConfigError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
-                          "or choose another --run-dir/--run-name")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_existing_run(run_dir)
     return run_dir, run_id
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    if RunFolder(run_dir).holds_run():
+        raise ConfigError(f"run folder {display_path(run_dir)} already holds a run; continue it with --resume "
+                          f"{display_path(run_dir)} or choose another --run-dir/--run-name")
+
+
+FINISHED_STATUSES = ("done",)
+
+
+def _check_resumable(folder: RunFolder) -> None:
+    """A run can be resumed when it has its resume point and did not finish; a finished run is left untouched."""
+    status = folder.read_status()
+    if status.get("status") in FINISHED_STATUSES or folder.report_file.is_file():
+        best = status.get("best_val_acc")
+        figure = f" (best val accuracy {best:.1%})" if isinstance(best, (int, float)) else ""
+        raise ConfigError(f"run {display_path(folder.path)} is finished{figure}; nothing to resume -- export it, "
+                          "or start a new run with --init-from to train further")
+    if not folder.last_checkpoint.is_file() or not folder.config.is_file():
+        raise ConfigError(f"cannot resume {display_path(folder.path)}: it has no {LAST_CHECKPOINT} or config.yaml")
+
+
+def _is_secondary_rank() -> bool:
+    """DDP's extra ranks re-run this command; only rank zero writes the folder and holds its lock."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+@contextmanager
+def _writer_lock(folder: RunFolder):
+    if _is_secondary_rank():
+        yield
+        return
+    with folder.lock():
+        yield
 
 
 def train(config: Config | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
@@ -282,12 +320,32 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
     """
+    if resume is not None:
+        folder = RunFolder(resume)
+        _check_resumable(folder)
+    else:
+        if config is None:
+            raise ConfigError("train() needs a config (or resume=RUN_DIR)")
+        config = _with_absolute_paths(config)
+        run_dir, _ = _prepare_run_dir(config, run_dir)
+        folder = RunFolder(run_dir)
+    with _writer_lock(folder):  # one writer per run folder, held until this run ends
+        return _train_locked(config, run_dir, resume, progress)
+
+
+def _train_locked(config: Config | None, run_dir: str | Path | None, resume: str | Path | None,
+                  progress: bool) -> Run:
     resume_from: Path | None = None
+    resume_checkpoint: dict | None = None
     if resume is not None:
         run_dir = Path(resume)
+        _check_resumable(RunFolder(run_dir))  # again under the lock: a writer may have finished it meanwhile
         resume_from = run_dir / LAST_CHECKPOINT
-        if not resume_from.is_file() or not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"cannot resume {run_dir}: it has no {LAST_CHECKPOINT} or config.yaml")
+        # read (safely) before writing anything: a refused checkpoint leaves the folder exactly as it was
+        resume_checkpoint = load_torch_file(resume_from, "resume checkpoint")
+        if not isinstance(resume_checkpoint, dict) or not {"state_dict", "epoch"} <= set(resume_checkpoint):
+            raise ConfigError(f"cannot resume {display_path(run_dir)}: {LAST_CHECKPOINT} is not a Lightning "
+                              "checkpoint (no state_dict/epoch)")
         saved = load_config(run_dir / "config.yaml")
         if config is not None and config.train.devices != saved.train.devices:
             saved = Config.model_validate({**saved.model_dump(), "train": {
@@ -295,11 +353,8 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
         config = saved
         run_id = next((e["run_id"] for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_start"), run_dir.name)
     else:
-        if config is None:
-            raise ConfigError("train() needs a config (or resume=RUN_DIR)")
-        config = _with_absolute_paths(config)
-        run_dir, run_id = _prepare_run_dir(config, run_dir)
-        (run_dir / "config.yaml").write_text(config.to_yaml())
+        run_dir, run_id = _prepare_run_dir(config, run_dir)  # again under the lock: a twin start lost the race
+        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
     events = EventLog(run_dir / "events.jsonl")
     write_status(run_dir, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
     recorder: RunRecorder | None = None
@@ -312,20 +367,18 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             stop.check()
             if resume_from is None:
                 write_split(prepared.plan, run_dir / "split.csv")
-                (run_dir / "labels.txt").write_text("\n".join(prepared.labels) + "\n")
+                RunFolder(run_dir).write_labels(prepared.labels)
             _log(events, "info", f"{sum(len(s.labels) for s in prepared.splits.values())} files, "
                                  f"{len(prepared.labels)} classes; split: {prepared.plan.method}; train counts "
                                  + ", ".join(f"{k} {v}" for k, v in prepared.counts("train").items()))
             if prepared.bad_files:
                 _log(events, "warning", f"skipped {len(prepared.bad_files)} unreadable file(s): "
-                                        + "; ".join(str(p) for p, _ in prepared.bad_files))
-            resume_checkpoint = None
+                                        + "; ".join(display_path(p) for p, _ in prepared.bad_files))
             if resume_from is None:
                 model = build_model(config, prepared)
                 if not config.model.init_from and not config.model.weights:
                     initialise_batchnorm(model, prepared)
             else:
-                resume_checkpoint = torch.load(resume_from, map_location="cpu", weights_only=False)
                 model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
                 model.load_state_dict({k[len("model."):]: v for k, v in resume_checkpoint["state_dict"].items()
                                        if k.startswith("model.")})

@@ -3,13 +3,14 @@ matrix (torchmetrics) -> ``report.json``; loss/accuracy curves and the confusion
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
                                                      multiclass_f1_score, multiclass_precision, multiclass_recall)
+
+from nightscan_edge.atomic import finite_json, write_json_atomic
 
 
 def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
@@ -78,4 +79,4 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], out: Path,
 
 
 def write_report(path: Path, report: dict) -> None:
-    Path(path).write_text(json.dumps(report, indent=2))
+    write_json_atomic(path, finite_json(report))

@@ -10,6 +10,7 @@ File names are bytes on POSIX. A name that is not valid UTF-8 decodes (``os.fsde
 lone surrogates, which ``print``, JSON and SQLite refuse. ``display_path`` escapes such bytes as ``\\xNN`` so
 a name can always be shown, logged and stored; the original ``Path`` still opens the file.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ and primitive types and refuses any other global before calling it. What the pro
 checkpoint dict, optimizer/scheduler/callback states, the ``"nightscan"`` metadata of plain JSON values) needs
 nothing more, so no extra safe globals are registered.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -30,7 +31,7 @@ class UnreadableCheckpointError(UserError):
 
 def _one_line(text: str, limit: int = 200) -> str:
     line = re.sub(r"\s+", " ", text).strip()
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _refused_global(message: str) -> str:
@@ -55,8 +56,10 @@ def load_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
         if "Weights only load failed" in text or "GLOBAL" in text:
             raise UnsafeCheckpointError(
                 f"refused {what} {path}: it holds pickled Python objects, not only weights "
-                f"({_refused_global(text)}); only tensors and plain values are loaded") from None
+                f"({_refused_global(text)}); only tensors and plain values are loaded"
+            ) from None
         raise UnreadableCheckpointError(f"{what} {path} is not a readable PyTorch file ({_one_line(text)})") from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as error:
-        raise UnreadableCheckpointError(f"{what} {path} is not a readable PyTorch file ({_one_line(str(error))})") \
-            from None
+        raise UnreadableCheckpointError(
+            f"{what} {path} is not a readable PyTorch file ({_one_line(str(error))})"
+        ) from None

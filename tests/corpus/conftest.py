@@ -1,5 +1,6 @@
 """The bad-input corpus's shared pieces: a tiny trained run, hostile files, and the three checks every case
 makes -- the exit code or HTTP status, ONE line naming the problem, and nothing already written changed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -89,8 +90,9 @@ def corpus_audio(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(corpus_audio, tmp_path_factory) -> Path:
     """One finished 1-epoch run (tiny spectrogram and network): the target of resume/export/predict cases."""
-    run = train(tiny_audio_config(corpus_audio, epochs=1), run_dir=tmp_path_factory.mktemp("runs") / "tiny",
-                progress=False)
+    run = train(
+        tiny_audio_config(corpus_audio, epochs=1), run_dir=tmp_path_factory.mktemp("runs") / "tiny", progress=False
+    )
     return run.run_dir
 
 

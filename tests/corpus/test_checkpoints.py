@@ -1,5 +1,6 @@
 """Crafted pickles: every way a checkpoint reaches the code loads it with ``weights_only=True``, so a ``.ckpt``
 whose unpickling would run ``touch MARKER`` is refused with one line and the marker never appears."""
+
 from __future__ import annotations
 
 import json
@@ -29,22 +30,60 @@ def test_load_trained_model_refuses_a_crafted_pickle(evil):
 
 def _tiny_flags():
     audio = ",".join(f"{k}: {v}" for k, v in TINY_AUDIO.items())
-    return ["--set", f"model.audio={{{audio}}}", "--set", f"model.options={json.dumps(TINY_ULTRALIGHT)}",
-            "--epochs", "1", "--no-progress"]
+    return [
+        "--set",
+        f"model.audio={{{audio}}}",
+        "--set",
+        f"model.options={json.dumps(TINY_ULTRALIGHT)}",
+        "--epochs",
+        "1",
+        "--no-progress",
+    ]
 
 
-@pytest.mark.parametrize("how", ["init_from_file", "init_from_folder", "teacher", "serve_model", "predict_run",
-                                 "export", "prune"])
+@pytest.mark.parametrize(
+    "how", ["init_from_file", "init_from_folder", "teacher", "serve_model", "predict_run", "export", "prune"]
+)
 def test_cli_refuses_a_crafted_pickle(how, evil, corpus_audio, tmp_path, cli):
     path, marker = evil
     before = tree_hash(path.parent, corpus_audio)
     argv = {
-        "init_from_file": ["train", "--data", corpus_audio, "--model", "ultralight_audio", "--init-from", path,
-                           "--run-dir", tmp_path / "run", *_tiny_flags()],
-        "init_from_folder": ["train", "--data", corpus_audio, "--model", "ultralight_audio", "--init-from",
-                             path.parent, "--run-dir", tmp_path / "run", *_tiny_flags()],
-        "teacher": ["train", "--data", corpus_audio, "--model", "ultralight_audio", "--teacher", path.parent,
-                    "--run-dir", tmp_path / "run", *_tiny_flags()],
+        "init_from_file": [
+            "train",
+            "--data",
+            corpus_audio,
+            "--model",
+            "ultralight_audio",
+            "--init-from",
+            path,
+            "--run-dir",
+            tmp_path / "run",
+            *_tiny_flags(),
+        ],
+        "init_from_folder": [
+            "train",
+            "--data",
+            corpus_audio,
+            "--model",
+            "ultralight_audio",
+            "--init-from",
+            path.parent,
+            "--run-dir",
+            tmp_path / "run",
+            *_tiny_flags(),
+        ],
+        "teacher": [
+            "train",
+            "--data",
+            corpus_audio,
+            "--model",
+            "ultralight_audio",
+            "--teacher",
+            path.parent,
+            "--run-dir",
+            tmp_path / "run",
+            *_tiny_flags(),
+        ],
         "serve_model": ["serve-model", path, "--port", "0"],
         "predict_run": ["predict", path.parent, *sorted(corpus_audio.rglob("*.wav"))[:1]],
         "export": ["export", path.parent, "--out", tmp_path / "exports"],

@@ -1,5 +1,6 @@
 """Paths that arrive through the web API are confined (``nightscan_edge.paths``): each request-supplied path
 field outside the allowed folders is refused with one line, and nothing is registered or queued."""
+
 from __future__ import annotations
 
 import io
@@ -23,20 +24,25 @@ def outside(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("field", ["data.cache_dir", "model.init_from", "train.teacher", "model.weights",
-                                   "data.audio_augment.noise_dir"])
+@pytest.mark.parametrize(
+    "field", ["data.cache_dir", "model.init_from", "train.teacher", "model.weights", "data.audio_augment.noise_dir"]
+)
 @pytest.mark.parametrize("where", ["outside", "relative", "dotdot"])
 def test_run_config_path_fields_are_confined(field, where, client, settings, tiny_audio, outside):  # noqa: F811
     dataset = register(client, tiny_audio)
-    value = {"outside": str(outside), "relative": "some/where",
-             "dotdot": str(settings.runs_dir / ".." / ".." / outside.name)}[where]
+    value = {
+        "outside": str(outside),
+        "relative": "some/where",
+        "dotdot": str(settings.runs_dir / ".." / ".." / outside.name),
+    }[where]
     section, *rest = field.split(".")
     nested: dict = value
     for part in reversed(rest):
         nested = {part: nested}
     before = _state(settings)
-    response = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": dataset["id"],
-                                              "config": {section: nested}})
+    response = client.post(
+        "/api/runs", json={"model": "ultralight_audio", "dataset_id": dataset["id"], "config": {section: nested}}
+    )
     assert_one_line_detail(response, 422, field)
     assert client.get("/api/runs").json() == []
     assert _state(settings) == before
@@ -47,8 +53,11 @@ def test_cache_dir_inside_the_data_dir_is_accepted(via, client, settings, tiny_a
     dataset = register(client, tiny_audio)
     inside = str(settings.data_dir / "cache")
     body = {"model": "ultralight_audio", "dataset_id": dataset["id"]}
-    body.update({"config": {"data": {"cache": "disk", "cache_dir": inside}}} if via == "config"
-                else {"overrides": ["data.cache=disk", f"data.cache_dir={inside}"]})
+    body.update(
+        {"config": {"data": {"cache": "disk", "cache_dir": inside}}}
+        if via == "config"
+        else {"overrides": ["data.cache=disk", f"data.cache_dir={inside}"]}
+    )
     response = client.post("/api/runs", json=body)
     assert response.status_code == 201, response.text
     assert f"data.cache_dir={inside!r}".replace("'", '"') in response.json()["overrides"]

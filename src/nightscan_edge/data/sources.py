@@ -3,6 +3,7 @@
 Listing only looks at names and columns; reading the media happens later (and reports bad files). The input
 kind (audio or image) is read off the file suffixes so that a folder of photos is never fed to an audio model.
 """
+
 from __future__ import annotations
 
 import csv
@@ -74,10 +75,13 @@ def _listing_kind(samples: list[Sample], where: Path) -> str:
     kinds = Counter(media_kind(s.path) for s in samples)
     kinds.pop(None, None)
     if not kinds:
-        raise DataError(f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found")
+        raise DataError(
+            f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found"
+        )
     if len(kinds) > 1:
-        raise DataError(f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; "
-                        "keep one kind per data set")
+        raise DataError(
+            f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; keep one kind per data set"
+        )
     return next(iter(kinds))
 
 
@@ -119,18 +123,24 @@ def _read_manifest_rows(manifest: Path) -> list[tuple[int, dict[str, str]]]:
             columns = [c.strip() for c in reader.fieldnames or []]
             missing = {"path", "label"} - set(columns)
             if missing:
-                raise DataError(f"{display_path(manifest)}: missing column(s) {', '.join(sorted(missing))}; a manifest "
-                                f"needs path,label[,split|fold][,group] (has: {', '.join(columns)[:120] or 'nothing'})")
+                raise DataError(
+                    f"{display_path(manifest)}: missing column(s) {', '.join(sorted(missing))}; a manifest "
+                    f"needs path,label[,split|fold][,group] (has: {', '.join(columns)[:120] or 'nothing'})"
+                )
             return [(line, {(k or "").strip(): v for k, v in row.items()}) for line, row in enumerate(reader, start=2)]
     except UnicodeDecodeError:
-        raise DataError(f"{display_path(manifest)} is not UTF-8 text (a binary file?); a manifest is a CSV "
-                        "with path,label columns") from None
+        raise DataError(
+            f"{display_path(manifest)} is not UTF-8 text (a binary file?); a manifest is a CSV with path,label columns"
+        ) from None
     except csv.Error as error:
-        raise DataError(f"{display_path(manifest)} is not a readable CSV ({error}); a manifest is a CSV with "
-                        "path,label columns") from None
+        raise DataError(
+            f"{display_path(manifest)} is not a readable CSV ({error}); a manifest is a CSV with path,label columns"
+        ) from None
 
 
-def _check_duplicates(manifest: Path, samples: list[Sample], duplicates: str) -> tuple[list[Sample], list[tuple[Path, str]]]:
+def _check_duplicates(
+    manifest: Path, samples: list[Sample], duplicates: str
+) -> tuple[list[Sample], list[tuple[Path, str]]]:
     """Rows naming the same file twice would land in train *and* val, or teach one file two labels: refused
     with the list, or (``data.duplicates=keep-first``) the first row kept and the others reported."""
     first: dict[Path, Sample] = {}
@@ -151,10 +161,18 @@ def _check_duplicates(manifest: Path, samples: list[Sample], duplicates: str) ->
     if (conflicts or repeats) and duplicates != "keep-first":
         listed = conflicts + repeats
         shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
-        what = " and ".join(part for part, items in ((f"{len(conflicts)} path(s) with conflicting labels", conflicts),
-                                                      (f"{len(repeats)} duplicate path(s)", repeats)) if items)
-        raise DataError(f"{display_path(manifest)} lists {what}: {shown}; fix the manifest, or keep the first row "
-                        "of each with --set data.duplicates=keep-first")
+        what = " and ".join(
+            part
+            for part, items in (
+                (f"{len(conflicts)} path(s) with conflicting labels", conflicts),
+                (f"{len(repeats)} duplicate path(s)", repeats),
+            )
+            if items
+        )
+        raise DataError(
+            f"{display_path(manifest)} lists {what}: {shown}; fix the manifest, or keep the first row "
+            "of each with --set data.duplicates=keep-first"
+        )
     return kept, dropped
 
 
@@ -166,15 +184,21 @@ def _list_manifest(manifest: Path, duplicates: str = "refuse") -> DatasetListing
         if path_text is None or label is None:
             raise DataError(f"{display_path(manifest)}:{line}: empty path or label")
         path = Path(path_text)
-        samples.append(Sample(path if path.is_absolute() else root / path, label, _clean(row.get("split")),
-                              _clean(row.get("fold")), _clean(row.get("group"))))
+        samples.append(
+            Sample(
+                path if path.is_absolute() else root / path,
+                label,
+                _clean(row.get("split")),
+                _clean(row.get("fold")),
+                _clean(row.get("group")),
+            )
+        )
     if not samples:
         raise DataError(f"{display_path(manifest)}: the manifest lists no files")
     samples, dropped = _check_duplicates(manifest, samples, duplicates)
     kind = _listing_kind(samples, manifest)
     not_media = [s.path for s in samples if media_kind(s.path) != kind]
-    return DatasetListing(root, [s for s in samples if media_kind(s.path) == kind], kind, not_media, manifest,
-                          dropped)
+    return DatasetListing(root, [s for s in samples if media_kind(s.path) == kind], kind, not_media, manifest, dropped)
 
 
 def list_dataset(path: str | Path, duplicates: str = "refuse") -> DatasetListing:

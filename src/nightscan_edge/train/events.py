@@ -4,6 +4,7 @@ Each event is a dataclass with its own fields; ``type`` and ``time`` are added o
 every line, so a reader tailing the file never sees half an event and a crash loses at most the event being
 written.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,7 +99,6 @@ class EventLog:
         with self.path.open("a") as handle:
             handle.write(json.dumps(finite_json(event.as_record()), allow_nan=False) + "\n")
             handle.flush()
-
 
 
 def read_events(path: Path) -> list[dict]:

@@ -3,6 +3,7 @@
 The real animal-sounds set beside the repository is used when present; otherwise the training engine's
 synthetic set (``nightscan-edge data synth``) is generated into the data directory (offline, seconds).
 """
+
 from __future__ import annotations
 
 import os

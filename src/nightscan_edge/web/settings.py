@@ -1,4 +1,5 @@
 """The web server's one Settings object: where state lives, who may connect, how big uploads may be."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -40,11 +41,15 @@ class Settings(BaseModel):
     max_unzipped_mb: float = Field(500.0, gt=0, description="zip-bomb guard: total uncompressed size of one upload")
     max_storage_gb: float = Field(20.0, gt=0, description="server-wide quota on uploaded datasets (unzipped bytes)")
     max_parallel_jobs: int = Field(1, ge=1, description="workers running at once (training is CPU-heavy)")
-    worker_command: tuple[str, ...] = Field((), description="worker entry point (default: this Python -m nightscan_edge.cli)")
+    worker_command: tuple[str, ...] = Field(
+        (), description="worker entry point (default: this Python -m nightscan_edge.cli)"
+    )
     worker_threads: int = Field(2, ge=1, description="torch threads per worker (OMP_NUM_THREADS)")
     poll_seconds: float = Field(0.25, gt=0, description="how often a WebSocket checks its run's event log")
     job_poll_seconds: float = Field(1.0, gt=0, description="how often the job runner checks workers and the queue")
-    stop_workers_on_exit: bool = Field(True, description="SIGTERM running workers at shutdown (runs become interrupted)")
+    stop_workers_on_exit: bool = Field(
+        True, description="SIGTERM running workers at shutdown (runs become interrupted)"
+    )
     allowed_origins: tuple[str, ...] = Field((), description="extra browser origins allowed besides the server's own")
 
     @field_validator("token")
@@ -55,10 +60,11 @@ class Settings(BaseModel):
         return token
 
     @model_validator(mode="after")
-    def _public_bind_needs_token(self) -> "Settings":
+    def _public_bind_needs_token(self) -> Settings:
         if not is_loopback(self.host) and not self.token:
             raise SettingsError(
-                f"binding to {self.host} exposes the server beyond this machine; pass --token or set NIGHTSCAN_TOKEN")
+                f"binding to {self.host} exposes the server beyond this machine; pass --token or set NIGHTSCAN_TOKEN"
+            )
         return self
 
     @property
@@ -87,7 +93,7 @@ class Settings(BaseModel):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         """Flags win over ``NIGHTSCAN_DATA_DIR`` / ``NIGHTSCAN_TOKEN`` / ``NIGHTSCAN_DATASET_ROOTS`` (os.pathsep
         list) / ``NIGHTSCAN_WORKER_COMMAND``."""
         values: dict = {}
@@ -98,6 +104,8 @@ class Settings(BaseModel):
         if os.environ.get("NIGHTSCAN_WORKER_COMMAND"):  # e.g. "nice -n 10 python -m nightscan_edge.cli"
             values["worker_command"] = tuple(shlex.split(os.environ["NIGHTSCAN_WORKER_COMMAND"]))
         if os.environ.get("NIGHTSCAN_DATASET_ROOTS"):
-            values["dataset_roots"] = tuple(Path(p) for p in os.environ["NIGHTSCAN_DATASET_ROOTS"].split(os.pathsep) if p)
+            values["dataset_roots"] = tuple(
+                Path(p) for p in os.environ["NIGHTSCAN_DATASET_ROOTS"].split(os.pathsep) if p
+            )
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

@@ -4,6 +4,7 @@ A hostile zip (``../`` or absolute member names, symlinks, a decompression bomb)
 and extraction goes to a temporary folder that is renamed into place only when complete, so a refused or
 failed upload leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,10 @@ def resolve_under_roots(path: str | Path, roots: tuple[Path, ...]) -> Path:
     if not candidate.is_absolute():
         raise UploadError(f"dataset path {shown} must be absolute (allowed roots: {where})")
     if not is_inside(candidate, roots):
-        raise UploadError(f"{shown} is outside the allowed dataset roots ({where}); "
-                          "start the server with --dataset-root to allow another folder")
+        raise UploadError(
+            f"{shown} is outside the allowed dataset roots ({where}); "
+            "start the server with --dataset-root to allow another folder"
+        )
     real = candidate.resolve()
     if not real.exists():
         raise UploadError(f"dataset path {shown} does not exist")
@@ -55,8 +58,10 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
     if ".." in parts:
         return "climbs out of the archive with '..'"
     parts = [p for p in parts if p not in ("", ".")]
-    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts) or \
-            len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+    if (
+        any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts)
+        or len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES
+    ):
         return f"has a name longer than {MAX_NAME_BYTES} bytes per part (or {MAX_PATH_BYTES} in all)"
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
@@ -69,7 +74,7 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
 def _short(name: str, limit: int = 80) -> str:
     """A member name quoted on one line, cut to ``limit`` characters (a 300-character name stays readable)."""
     shown = repr(name)
-    return shown if len(shown) <= limit else shown[:limit - 4] + "...'"
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def unzipped_bytes(zip_path: Path) -> int:
@@ -106,7 +111,9 @@ def check_zip(archive: zipfile.ZipFile, max_unzipped_bytes: int) -> list[zipfile
     for info in members:
         problem = _member_problem(info)
         if problem:
-            raise UploadError(f"refused zip: member {_short(info.filename)} {problem}; zip plain files and folders only")
+            raise UploadError(
+                f"refused zip: member {_short(info.filename)} {problem}; zip plain files and folders only"
+            )
         total += info.file_size
         parts = tuple(p for p in re.split(r"[\\/]+", info.filename) if p not in ("", "."))
         if not parts:
@@ -118,11 +125,13 @@ def check_zip(archive: zipfile.ZipFile, max_unzipped_bytes: int) -> list[zipfile
         folders.update(parts[:i] for i in range(1, len(parts) if not info.is_dir() else len(parts) + 1))
     clash = files & folders
     if clash:
-        raise UploadError(f"refused zip: {_short('/'.join(sorted(clash)[0]))} is both a file and a folder; "
-                          "rename one of them")
+        raise UploadError(
+            f"refused zip: {_short('/'.join(sorted(clash)[0]))} is both a file and a folder; rename one of them"
+        )
     if total > max_unzipped_bytes:
-        raise UploadError(f"refused zip: it unpacks to {total / 2**20:.0f} MB, over the "
-                          f"{max_unzipped_bytes / 2**20:.0f} MB limit")
+        raise UploadError(
+            f"refused zip: it unpacks to {total / 2**20:.0f} MB, over the {max_unzipped_bytes / 2**20:.0f} MB limit"
+        )
     return members
 
 

@@ -1,4 +1,5 @@
 """Datasets: register a folder under the allowed roots or upload a zip; each is inspected once on intake."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,9 +81,13 @@ def confine_dataset_files(path: Path, roots: tuple[Path, ...]) -> None:
     outside = [s.path for s in listing.samples if not is_inside(s.path, roots)]
     outside += [p for p in listing.not_media if not is_inside(p, roots)]
     if outside:
-        shown = ", ".join(display_path(p) for p in outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
-        raise UploadError(f"{display_path(path)} lists {len(outside)} file(s) outside the allowed folders "
-                          f"({', '.join(display_path(r) for r in roots)}): {shown}; keep every file inside the dataset")
+        shown = ", ".join(display_path(p) for p in outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        raise UploadError(
+            f"{display_path(path)} lists {len(outside)} file(s) outside the allowed folders "
+            f"({', '.join(display_path(r) for r in roots)}): {shown}; keep every file inside the dataset"
+        )
 
 
 def _new_id(name: str) -> str:
@@ -90,8 +95,9 @@ def _new_id(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
-def register_dataset(store: Store, settings: Settings, path: str | Path, name: str | None,
-                     source: str = "folder") -> dict:
+def register_dataset(
+    store: Store, settings: Settings, path: str | Path, name: str | None, source: str = "folder"
+) -> dict:
     real = resolve_under_roots(path, settings.roots)
     existing = store.dataset_by_path(str(real))
     if existing:
@@ -102,8 +108,7 @@ def register_dataset(store: Store, settings: Settings, path: str | Path, name: s
     return store.add_dataset(_new_id(name), name, str(real), source, summary)
 
 
-async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile,
-                          name: str | None) -> dict:
+async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile, name: str | None) -> dict:
     size = upload.size if upload.size is not None else None
     if size is None:
         upload.file.seek(0, 2)
@@ -125,11 +130,14 @@ async def register_upload(store: Store, settings: Settings, upload: StarletteUpl
             room = settings.max_storage_bytes - used
             declared = unzipped_bytes(Path(spooled.name))
             if declared > room:
-                raise UploadError(f"refused zip: it unpacks to {declared / 2**20:.0f} MB and the server's dataset "
-                                  f"storage has {max(room, 0) / 2**20:.0f} MB left of its {settings.max_storage_gb:g} GB "
-                                  "quota; delete datasets or start the server with a larger --max-storage-gb")
-            root = extract_zip(Path(spooled.name), destination,
-                               min(int(settings.max_unzipped_mb * 2**20), max(room, 0)))
+                raise UploadError(
+                    f"refused zip: it unpacks to {declared / 2**20:.0f} MB and the server's dataset "
+                    f"storage has {max(room, 0) / 2**20:.0f} MB left of its {settings.max_storage_gb:g} GB "
+                    "quota; delete datasets or start the server with a larger --max-storage-gb"
+                )
+            root = extract_zip(
+                Path(spooled.name), destination, min(int(settings.max_unzipped_mb * 2**20), max(room, 0))
+            )
         try:
             confine_dataset_files(root, (destination.resolve(),))
             summary = inspect_summary(root)
@@ -173,8 +181,11 @@ def api_delete(dataset_id: str, store: StoreDep, settings: SettingsDep) -> dict:
         raise HTTPException(404, f"unknown dataset {dataset_id!r}")
     active = [run["id"] for run in store.runs(("queued", "running")) if run["dataset_id"] == dataset_id]
     if active:
-        raise HTTPException(409, f"dataset {dataset_id} is used by {len(active)} queued/running run(s) "
-                                 f"({', '.join(active[:3])}); cancel them first")
+        raise HTTPException(
+            409,
+            f"dataset {dataset_id} is used by {len(active)} queued/running run(s) "
+            f"({', '.join(active[:3])}); cancel them first",
+        )
     removed = None
     if dataset["source"] == "upload":
         uploads = settings.uploads_dir.resolve()
@@ -212,9 +223,18 @@ async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -
 
 # pages
 def _page(request: Request, templates, store: Store, settings: Settings, status_code: int = 200, **context):
-    return templates.TemplateResponse(request, "datasets.html", {
-        "page": "datasets", "datasets": store.datasets(), "roots": settings.roots,
-        "max_upload_mb": settings.max_upload_mb, **context}, status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "datasets.html",
+        {
+            "page": "datasets",
+            "datasets": store.datasets(),
+            "roots": settings.roots,
+            "max_upload_mb": settings.max_upload_mb,
+            **context,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/datasets", response_class=HTMLResponse)

@@ -107,3 +107,11 @@ def test_public_bind_without_token_is_refused(tmp_path):
     with pytest.raises(ValueError, match="pass --token"):
         Settings(data_dir=tmp_path, host="0.0.0.0")
     assert Settings(data_dir=tmp_path, host="0.0.0.0", token="s3cret-token").token == "s3cret-token"
+
+
+def test_settings_make_the_default_data_dir_absolute_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.data_dir == tmp_path.resolve() / ".nightscan" / "web"
+    assert all(root.is_absolute() for root in settings.roots)
+    assert Settings(dataset_roots=(Path("relative"),)).dataset_roots == (tmp_path.resolve() / "relative",)

@@ -1,6 +1,7 @@
 """Model families, registered by decorator; ``create_model`` builds any of them by name."""
 
-from nightscan_edge.models import (  # noqa: F401 (registers)  # noqa: F401 (registers the server/teacher tier)
+# Importing each family registers it (edge tier, then the server/teacher tier).
+from nightscan_edge.models import (  # noqa: F401
     lightweight_audio,
     mobilenet_v3_small_photo,
     server_audio,

@@ -30,9 +30,13 @@ class SettingsError(UserError):
 class Settings(BaseModel):
     """Everything the server needs; built from CLI flags with ``NIGHTSCAN_*`` environment fallbacks."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, validate_default=True)
 
-    data_dir: Path = Field(Path(".nightscan/web"), description="SQLite state, runs, uploads (git-ignored)")
+    data_dir: Path = Field(
+        Path(".nightscan/web"),
+        description="SQLite state, runs, uploads (git-ignored); "
+        "made absolute against the working directory at start-up",
+    )
     host: str = "127.0.0.1"
     port: int = Field(5002, ge=0, le=65535)
     token: str | None = Field(None, description="required on every request when binding beyond loopback")
@@ -51,6 +55,15 @@ class Settings(BaseModel):
         True, description="SIGTERM running workers at shutdown (runs become interrupted)"
     )
     allowed_origins: tuple[str, ...] = Field((), description="extra browser origins allowed besides the server's own")
+
+    @field_validator("data_dir", "dataset_roots", mode="after")
+    @classmethod
+    def _absolute(cls, value):
+        """Absolute once, at start-up: dataset intake refuses relative paths, and a worker started from
+        another directory must find the same folders."""
+        if isinstance(value, tuple):
+            return tuple(Path(p).expanduser().resolve() for p in value)
+        return Path(value).expanduser().resolve()
 
     @field_validator("token")
     @classmethod

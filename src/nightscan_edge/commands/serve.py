@@ -66,8 +66,8 @@ def build_settings(args: argparse.Namespace):
             token=args.token,
             dataset_roots=tuple(roots) or None,
             max_upload_mb=args.max_upload_mb,
-            max_unzipped_mb=args.max_unzipped_mb,
-            max_storage_gb=args.max_storage_gb,
+            max_unzipped_mb=getattr(args, "max_unzipped_mb", None),
+            max_storage_gb=getattr(args, "max_storage_gb", None),
             max_parallel_jobs=args.max_parallel_jobs,
         )
     except ValidationError as error:

@@ -127,12 +127,22 @@ class EdgePredictor:
                 )
             yield result
 
-    def _predict_audio(self, path: Path) -> FilePrediction:
+    def score_audio_file(
+        self,
+        path: str | Path,
+        span: tuple[int, int | None] | None = None,
+    ) -> tuple[FilePrediction, list[ScoredWindow]]:
+        """The scored windows of a recording (or of a ``span`` of it), fallback applied, not yet merged.
+
+        The result carries the counts and the error; the archive engine scores spans of a long file on
+        several workers and merges their windows once, in order, as ``_predict_audio`` does for one file.
+        """
+        path = Path(path)
         result = FilePrediction(display_path(path), kind="audio")
         scores: list[ScoredWindow] = []
         rate = self.classifier.spec.sample_rate
         try:
-            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds):
+            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
                 for window, score in zip(windows, batch_scores):
                     if self._needs_server(score.confidence):
                         clip = window.samples[: window.end_sample - window.start_sample]
@@ -142,6 +152,10 @@ class EdgePredictor:
         except (InputError, AudioDecodeError, OSError) as error:
             result.error = display_path(str(error))  # windows scored before a truncation are kept
         result.windows = len(scores)
+        return result, scores
+
+    def _predict_audio(self, path: Path) -> FilePrediction:
+        result, scores = self.score_audio_file(path)
         result.detections = merge_windows(scores, self.labels, self.top_k)
         return result
 
@@ -152,7 +166,7 @@ class EdgePredictor:
             if self._needs_server(score.confidence):
                 self._ask_server(score, path.read_bytes(), path.name, result)
         except (InputError, OSError) as error:
-            result.error = str(error)
+            result.error = display_path(str(error))
             return result
         result.windows = 1
         label = self.labels[score.top_index]

@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,7 +47,7 @@ def write_json_atomic(path: str | Path, payload: Any, indent: int | None = 2) ->
 
 
 @contextmanager
-def _open_atomic(path: str | Path, mode: str, **text_options: Any) -> Iterator[IO]:
+def _open_atomic(path: str | Path, mode: str, **text_options: Any) -> Iterator[IO[Any]]:
     """A handle on a temporary sibling of ``path``, renamed over it (after fsync) when the block succeeds and
     removed when it fails."""
     path = Path(path)
@@ -64,7 +64,9 @@ def _open_atomic(path: str | Path, mode: str, **text_options: Any) -> Iterator[I
         raise
 
 
-def open_text_atomic(path: str | Path, newline: str | None = "", errors: str = "strict"):
+def open_text_atomic(
+    path: str | Path, newline: str | None = "", errors: str = "strict"
+) -> AbstractContextManager[IO[str]]:
     """A text handle for streaming a whole file (a predictions CSV) that appears at ``path`` only when the block
     ends without an error; a crash part-way leaves the previous file (or none), never half a file."""
     return _open_atomic(path, "w", encoding="utf-8", newline=newline, errors=errors)

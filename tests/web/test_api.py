@@ -181,7 +181,7 @@ def test_rename_and_delete_a_dataset_keeping_a_registered_folder_on_disk(client,
     assert client.patch(f"/api/datasets/{dataset['id']}", json={"name": "owls 2026"}).json()["name"] == "owls 2026"
     assert client.patch(f"/api/datasets/{dataset['id']}", json={"name": " "}).status_code == 422
     deleted = client.delete(f"/api/datasets/{dataset['id']}").json()
-    assert deleted["deleted_files"] is False and tiny_audio.is_dir()  # the user's own folder stays
+    assert deleted["removed_files"] is None and tiny_audio.is_dir()  # the user's own folder stays
     assert client.get(f"/api/datasets/{dataset['id']}").status_code == 404
 
 
@@ -195,7 +195,7 @@ def test_deleting_an_upload_removes_its_files(client, tmp_path, tiny_audio):
 
     folder = Path(uploaded["path"])
     assert folder.is_dir()
-    assert client.delete(f"/api/datasets/{uploaded['id']}").json()["deleted_files"] is True
+    assert client.delete(f"/api/datasets/{uploaded['id']}").json()["removed_files"]
     assert not folder.exists()
 
 

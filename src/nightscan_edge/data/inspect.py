@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nightscan_edge.data.sources import list_dataset
+from nightscan_edge.data.sources import list_dataset, skip_reason
+from nightscan_edge.paths import display_path
 
 
 def _check_audio(path: Path) -> tuple[str | None, dict]:
@@ -44,6 +45,7 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
 
 def _check_image(path: Path) -> tuple[str | None, dict]:
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:
@@ -51,7 +53,7 @@ def _check_image(path: Path) -> tuple[str | None, dict]:
             image.verify()
         with Image.open(path) as image:
             image.load()  # verify() misses truncated pixel data; decoding finds it
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, DecompressionBombError) as error:
         return f"not a readable image ({error})", {}
     return None, facts
 
@@ -63,12 +65,13 @@ def inspect_dataset(path: str | Path) -> dict:
     ``reason`` and what the header says (audio: ``duration_s, sample_rate, channels``; photos: ``width,
     height, mode``). Audio is not decoded beyond its last samples.
     """
-    listing = list_dataset(path)
+    listing = list_dataset(path, duplicates="keep-first")  # inspection lists duplicates instead of refusing
     check = _check_audio if listing.kind == "audio" else _check_image
     root = Path(listing.root)
-    bad = [{"path": str(p), "reason": "not an audio or image file"} for p in listing.not_media]
+    bad = [{"path": display_path(p), "reason": skip_reason(p, listing.kind)} for p in listing.not_media]
+    bad += [{"path": display_path(p), "reason": reason} for p, reason in listing.dropped]
     files = [
-        {"path": _relative(p, root), "label": None, "ok": False, "reason": "not an audio or image file"}
+        {"path": _relative(p, root), "label": None, "ok": False, "reason": skip_reason(p, listing.kind)}
         for p in listing.not_media
     ]
     good_counts: dict[str, int] = {}
@@ -83,7 +86,7 @@ def inspect_dataset(path: str | Path) -> dict:
         if reason is None:
             good_counts[sample.label] = good_counts.get(sample.label, 0) + 1
         else:
-            bad.append({"path": str(sample.path), "reason": reason})
+            bad.append({"path": display_path(sample.path), "reason": reason})
         files.append(
             {
                 "path": _relative(sample.path, root),
@@ -102,13 +105,13 @@ def inspect_dataset(path: str | Path) -> dict:
         "total": sum(counts.values()),
         "bad_files": bad,
         "files": files,
-        "root": str(listing.root),
-        "manifest": str(listing.manifest) if listing.manifest else None,
+        "root": display_path(listing.root),
+        "manifest": display_path(listing.manifest) if listing.manifest else None,
     }
 
 
 def _relative(path: Path, root: Path) -> str:
     try:
-        return str(Path(path).resolve().relative_to(root.resolve()))
+        return display_path(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:  # a manifest may point outside its folder
-        return str(path)
+        return display_path(path)

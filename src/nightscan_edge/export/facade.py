@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from nightscan_edge.artifact import validate_formats
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
+from nightscan_edge.export.pipeline import export_run
 
 DEFAULT_FORMATS = ("onnx", "tflite")
 
@@ -15,8 +17,6 @@ DEFAULT_FORMATS = ("onnx", "tflite")
 class ModelQuantizationPipeline:
     def __init__(self, runs_dir: str | Path = "runs", formats: tuple[str, ...] | list[str] = DEFAULT_FORMATS,
                  int8: bool = True, progress: Callable[[str], None] | None = None) -> None:
-        from nightscan_edge.export.formats import validate_formats
-
         self.runs_dir = Path(runs_dir)
         self.formats = [f.name for f in validate_formats(list(formats))]
         self.int8 = int8
@@ -34,8 +34,6 @@ class ModelQuantizationPipeline:
 
         A run whose export raises (e.g. an unreadable checkpoint) is recorded with its error; the others go on.
         """
-        from nightscan_edge.export.pipeline import export_run
-
         results: dict[str, dict[str, Any]] = {}
         for run_dir in self.trained_runs():
             self.progress(f"exporting {run_dir.name}")

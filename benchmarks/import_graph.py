@@ -16,6 +16,7 @@ than one module.
     python benchmarks/import_graph.py            # summary
     python benchmarks/import_graph.py --verbose  # every loop and every branch
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "nightscan_edge"
 FORMAT_NAMES = ("onnx", "tflite", "coreml", "executorch")
 # `fmt.name == "onnx"`, `format == 'tflite'`, `suffix == ".pte"`, `in (".tflite", ".pte")` and the like.
-BRANCH = re.compile(r"""(==|!=|\bin\b)\s*\(?\s*["']\.?(%s|mlpackage|pte)["']""" % "|".join(FORMAT_NAMES))
+BRANCH = re.compile(r"""(==|!=|\bin\b)\s*\(?\s*["']\.?(""" + "|".join(FORMAT_NAMES) + r"""|mlpackage|pte)["']""")
 
 
 def module_name(path: Path) -> str:
@@ -41,7 +42,8 @@ def module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports(tree: ast.Module, current: str, is_package: bool, module_level_only: bool) -> list[tuple[str, list[str]]]:
@@ -143,16 +145,20 @@ def format_branches() -> list[str]:
 
 # A tuple/list/dict literal naming two or more formats or suffixes: a second format table.
 _NAMES = "|".join(FORMAT_NAMES + (r"\.onnx", r"\.tflite", r"\.pte", r"\.mlpackage"))
-TABLE = re.compile(r"""["'](%s)["'].*["'](%s)["']""" % (_NAMES, _NAMES))
+TABLE = re.compile(rf"""["']({_NAMES})["'].*["']({_NAMES})["']""")
 
 
 def format_tables() -> list[str]:
     """Lines outside ``artifact/`` that list several formats/suffixes (a format table kept by hand); messages
     (raise, f-strings, help texts) are not tables."""
+
     def is_table(line: str) -> bool:
         code = line.split("#")[0]
-        return (TABLE.search(code) is not None and "Error(" not in code
-                and not line.lstrip().startswith(("raise", 'f"', '"', "help=")))
+        return (
+            TABLE.search(code) is not None
+            and "Error(" not in code
+            and not line.lstrip().startswith(("raise", 'f"', '"', "help="))
+        )
 
     return _lines_outside_artifact(is_table)
 
@@ -164,6 +170,7 @@ def largest_modules(count: int = 5) -> list[tuple[int, str]]:
 
 def pair_loop(edges: dict[str, set[str]], a: str, b: str) -> bool:
     """Whether ``a`` reaches ``b`` and ``b`` reaches ``a`` (through any modules)."""
+
     def reaches(start: str, goal: str) -> bool:
         seen, todo = set(), [start]
         while todo:
@@ -187,10 +194,13 @@ def main() -> int:
         edges = graph(module_level_only, args.packages)
         found = loops(edges)
         direct = sorted({tuple(sorted((a, b))) for a in edges for b in edges[a] if a in edges.get(b, ())})
-        print(f"{label}: {len(found)} import loops ({sum(len(c) for c in found)} modules), "
-              f"{len(direct)} two-module loops")
-        for a, b in (("nightscan_edge.runtime", "nightscan_edge.export"),
-                     ("nightscan_edge.export.bundle", "nightscan_edge.export.pipeline")):
+        print(
+            f"{label}: {len(found)} import loops ({sum(len(c) for c in found)} modules), {len(direct)} two-module loops"
+        )
+        for a, b in (
+            ("nightscan_edge.runtime", "nightscan_edge.export"),
+            ("nightscan_edge.export.bundle", "nightscan_edge.export.pipeline"),
+        ):
             print(f"  {a.split('.', 1)[1]} <-> {b.split('.', 1)[1]}: {'loop' if pair_loop(edges, a, b) else 'none'}")
         top = {}  # nightscan_edge.export.pipeline -> nightscan_edge.export
         for a in edges:
@@ -200,10 +210,17 @@ def main() -> int:
                     top.setdefault(pa, set()).add(pb)
                     top.setdefault(pb, set())
         package_loops = loops(top)
-        print(f"  subpackage loops: {len(package_loops)}" + "".join(
-            f"; {' <-> '.join(p.split('.', 1)[1] for p in c)}" for c in package_loops))
-        runtime_to_export = sorted(f"{a} -> {b}" for a in edges if a.startswith("nightscan_edge.runtime")
-                                   for b in edges[a] if b.startswith("nightscan_edge.export"))
+        print(
+            f"  subpackage loops: {len(package_loops)}"
+            + "".join(f"; {' <-> '.join(p.split('.', 1)[1] for p in c)}" for c in package_loops)
+        )
+        runtime_to_export = sorted(
+            f"{a} -> {b}"
+            for a in edges
+            if a.startswith("nightscan_edge.runtime")
+            for b in edges[a]
+            if b.startswith("nightscan_edge.export")
+        )
         print(f"  runtime imports export: {len(runtime_to_export)}")
         if args.verbose:
             for component in found:

@@ -1,4 +1,5 @@
 """The committed JSON Schema is the one the manifest models generate (the JS client's tests read it)."""
+
 import json
 import subprocess
 import sys
@@ -17,8 +18,13 @@ def test_committed_schema_is_the_generated_one():
 
 
 def test_schema_command_prints_it():
-    result = subprocess.run([sys.executable, "-m", "nightscan_edge.artifact.schema"], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nightscan_edge.artifact.schema"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert json.loads(result.stdout) == manifest_schema()
 
 

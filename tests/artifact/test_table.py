@@ -1,10 +1,18 @@
 """The format table: one object per format, each with its whole behaviour; callers never name a format."""
+
 import subprocess
 import sys
 
 import pytest
 
-from nightscan_edge.artifact import FORMATS, ArtifactFormat, ExportError, format_by_suffix, portable_formats, register_format
+from nightscan_edge.artifact import (
+    FORMATS,
+    ArtifactFormat,
+    ExportError,
+    format_by_suffix,
+    portable_formats,
+    register_format,
+)
 from nightscan_edge.artifact.backend import artifact_suffixes
 
 BEHAVIOUR = ("export", "quantize", "embed_manifest", "read_manifest", "open_runner")
@@ -16,8 +24,8 @@ def test_every_row_implements_the_whole_behaviour(name):
     for method in BEHAVIOUR:
         assert getattr(type(fmt), method) is not getattr(ArtifactFormat, method), f"{name} lacks {method}"
     if not fmt.portable:  # checked structurally and gated on a stand-in at export
-        assert getattr(type(fmt), "check_structure") is not ArtifactFormat.check_structure
-        assert getattr(type(fmt), "simulate_int8") is not ArtifactFormat.simulate_int8
+        assert type(fmt).check_structure is not ArtifactFormat.check_structure
+        assert type(fmt).simulate_int8 is not ArtifactFormat.simulate_int8
     assert fmt.manifest_location and fmt.description and fmt.suffix.startswith(".")
     assert format_by_suffix(f"x/{fmt.artifact_name('int8')}") is fmt
 
@@ -44,9 +52,11 @@ def test_base_row_says_what_is_missing(tmp_path):
 
 
 def test_table_manifest_and_runtime_import_without_torch_or_runtimes():
-    code = ("import sys, nightscan_edge.artifact, nightscan_edge.runtime; "
-            "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'coremltools', 'executorch', 'nightscan_edge.export') "
-            "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, nightscan_edge.artifact, nightscan_edge.runtime; "
+        "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'coremltools', 'executorch', 'nightscan_edge.export') "
+        "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 

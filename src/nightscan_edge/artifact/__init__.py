@@ -6,8 +6,10 @@ suffix, runtime, INT8 support and extra, and how to export, quantize, embed and 
 a runner. ``Manifest`` is the typed manifest every artifact carries. Importing this package loads neither
 torch nor a runtime: those come when a format is used.
 """
+
 from __future__ import annotations
 
+from nightscan_edge.artifact import coreml, executorch, onnx, tflite  # noqa: E402,F401  registers the rows, in order
 from nightscan_edge.artifact.backend import (
     EXPORT_EXTRA,
     FORMATS,
@@ -29,12 +31,29 @@ from nightscan_edge.artifact.manifest import (
     load_manifest,
     read_manifest,
 )
-from nightscan_edge.artifact import onnx, tflite, coreml, executorch  # noqa: E402,F401  registers the rows, in order
 
 # Runtimes this package can load for parity checks and benchmarks (Core ML needs macOS).
 ARTIFACT_SUFFIXES = artifact_suffixes()
 
-__all__ = ["ARTIFACT_SUFFIXES", "EXPORT_EXTRA", "FORMATS", "LABELS_FILE", "MANIFEST_FILE", "MANIFEST_KEY",
-           "ArtifactFormat", "ExportError", "ExportManifest", "Manifest", "ManifestError", "RuntimeUnavailableError",
-           "artifact_suffixes", "format_by_suffix", "format_for_path", "load_manifest", "portable_formats",
-           "read_manifest", "register_format", "validate_formats"]
+__all__ = [
+    "ARTIFACT_SUFFIXES",
+    "EXPORT_EXTRA",
+    "FORMATS",
+    "LABELS_FILE",
+    "MANIFEST_FILE",
+    "MANIFEST_KEY",
+    "ArtifactFormat",
+    "ExportError",
+    "ExportManifest",
+    "Manifest",
+    "ManifestError",
+    "RuntimeUnavailableError",
+    "artifact_suffixes",
+    "format_by_suffix",
+    "format_for_path",
+    "load_manifest",
+    "portable_formats",
+    "read_manifest",
+    "register_format",
+    "validate_formats",
+]

@@ -7,6 +7,7 @@ callers loop over the rows and never branch on a format's name, so adding a form
 Every request is validated against the table before any work starts: an unknown name lists the known
 ones, and a format whose libraries are missing says which extra to install instead of failing half-way.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -60,8 +61,14 @@ class ArtifactFormat:
         """Write the FP32 artifact at ``path``; returns whether its batch dimension is dynamic."""
         raise NotImplementedError(f"{self.name}: export")
 
-    def quantize(self, fp32_path: Path, int8_path: Path, module: ExportableClassifier, example: torch.Tensor,
-                 calibration: np.ndarray) -> bool:
+    def quantize(
+        self,
+        fp32_path: Path,
+        int8_path: Path,
+        module: ExportableClassifier,
+        example: torch.Tensor,
+        calibration: np.ndarray,
+    ) -> bool:
         """Write the INT8 artifact (calibrated on training inputs); returns whether its batch is dynamic."""
         raise NotImplementedError(f"{self.name}: INT8")
 
@@ -138,5 +145,7 @@ def format_for_path(path: str | Path) -> ArtifactFormat:
     """The format of an artifact from its suffix (``model_int8.tflite`` -> tflite)."""
     fmt = format_by_suffix(path)
     if fmt is None:
-        raise ExportError(f"{Path(path).name} is not an exported model; expected one of {', '.join(artifact_suffixes())}")
+        raise ExportError(
+            f"{Path(path).name} is not an exported model; expected one of {', '.join(artifact_suffixes())}"
+        )
     return fmt

@@ -7,6 +7,7 @@
 * Core ML user metadata: ``description.metadata.userDefined`` of the package's protobuf spec, read here
   without coremltools (importing it takes seconds to minutes; listing artifacts must stay cheap).
 """
+
 from __future__ import annotations
 
 import io

@@ -1,6 +1,7 @@
 """Core ML ML Program (.mlpackage folder) for iOS 16+, INT8 = per-channel weight quantization; the manifest in
 the spec's user metadata. Converts anywhere, predicts only on macOS: here the file's structure is checked
 and the INT8 gate runs on a PyTorch copy with the same INT8 weights."""
+
 from __future__ import annotations
 
 import platform
@@ -26,8 +27,14 @@ class CoreMLFormat(ArtifactFormat):
 
         return coreml_format.export_coreml(module, example, path, labels)
 
-    def quantize(self, fp32_path: Path, int8_path: Path, module: ExportableClassifier, example: torch.Tensor,
-                 calibration: np.ndarray) -> bool:
+    def quantize(
+        self,
+        fp32_path: Path,
+        int8_path: Path,
+        module: ExportableClassifier,
+        example: torch.Tensor,
+        calibration: np.ndarray,
+    ) -> bool:
         from nightscan_edge.export import coreml_format  # coremltools, the [export] extra
 
         coreml_format.quantize_coreml(fp32_path, int8_path)
@@ -43,8 +50,10 @@ class CoreMLFormat(ArtifactFormat):
 
     def open_runner(self, path: Path, manifest: dict[str, Any], threads: int | None) -> Runner:
         if platform.system() != "Darwin":
-            raise RuntimeUnavailableError(f"{path.name}: Core ML models run only on macOS/iOS; this is "
-                                          f"{platform.system()}. Use the .onnx, .tflite or .pte file here.")
+            raise RuntimeUnavailableError(
+                f"{path.name}: Core ML models run only on macOS/iOS; this is "
+                f"{platform.system()}. Use the .onnx, .tflite or .pte file here."
+            )
         from nightscan_edge.runtime.coreml_runner import CoreMLRunner  # coremltools, macOS only
 
         return CoreMLRunner(path, manifest, threads)
@@ -58,14 +67,23 @@ class CoreMLFormat(ArtifactFormat):
         from nightscan_edge.export import coreml_format  # torch
 
         # Weight-only INT8 dequantizes to float at run time, so this copy computes what Core ML computes.
-        return (coreml_format.simulate_weight_int8(module),
-                "PyTorch with the same per-channel INT8 weights; Core ML predicts only on macOS")
+        return (
+            coreml_format.simulate_weight_int8(module),
+            "PyTorch with the same per-channel INT8 weights; Core ML predicts only on macOS",
+        )
 
 
-COREML = register_format(CoreMLFormat(
-    "coreml", ".mlpackage", "coremltools (macOS/iOS only)", True, EXPORT_EXTRA, ("coremltools",),
-    "Core ML ML Program for iOS 16+; INT8 = per-channel weight quantization",
-    manifest_location="Core ML: `model.modelDescription.metadata[.creatorDefinedKey][\"nightscan_manifest\"]`; "
-                      "class labels are the classifier's labels",
-    unavailable_reason="Core ML predicts only on macOS/iOS",
-))
+COREML = register_format(
+    CoreMLFormat(
+        "coreml",
+        ".mlpackage",
+        "coremltools (macOS/iOS only)",
+        True,
+        EXPORT_EXTRA,
+        ("coremltools",),
+        "Core ML ML Program for iOS 16+; INT8 = per-channel weight quantization",
+        manifest_location='Core ML: `model.modelDescription.metadata[.creatorDefinedKey]["nightscan_manifest"]`; '
+        "class labels are the classifier's labels",
+        unavailable_reason="Core ML predicts only on macOS/iOS",
+    )
+)

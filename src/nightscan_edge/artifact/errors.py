@@ -3,6 +3,7 @@
 They live on the ground floor so that export, runtime, predict and bench raise and catch the same classes
 without importing each other.
 """
+
 from __future__ import annotations
 
 from nightscan_edge.errors import UserError

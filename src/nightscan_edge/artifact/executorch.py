@@ -1,5 +1,6 @@
 """ExecuTorch program lowered to XNNPACK (.pte, batch 1), INT8 via the PT2E XNNPACK quantizer; the manifest in
 a zip appended to the file (the loader reads the program through offsets and ignores it)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,14 @@ class ExecuTorchFormat(AppendedZipFormat):
 
         return executorch_format.export_executorch(module, example, path)
 
-    def quantize(self, fp32_path: Path, int8_path: Path, module: ExportableClassifier, example: torch.Tensor,
-                 calibration: np.ndarray) -> bool:
+    def quantize(
+        self,
+        fp32_path: Path,
+        int8_path: Path,
+        module: ExportableClassifier,
+        example: torch.Tensor,
+        calibration: np.ndarray,
+    ) -> bool:
         from nightscan_edge.export import executorch_format  # torch + executorch, the [export] extra
 
         executorch_format.quantize_executorch(module, example, int8_path, calibration)
@@ -36,9 +43,16 @@ class ExecuTorchFormat(AppendedZipFormat):
         return ExecuTorchRunner(path, manifest, threads)
 
 
-EXECUTORCH = register_format(ExecuTorchFormat(
-    "executorch", ".pte", "executorch", True, EXPORT_EXTRA, ("executorch",),
-    "ExecuTorch program lowered to XNNPACK; INT8 via PT2E XNNPACK quantizer",
-    manifest_location="ExecuTorch: the .pte ends with a zip archive holding `manifest.json` and `labels.txt`; "
-                      "the runtime ignores it",
-))
+EXECUTORCH = register_format(
+    ExecuTorchFormat(
+        "executorch",
+        ".pte",
+        "executorch",
+        True,
+        EXPORT_EXTRA,
+        ("executorch",),
+        "ExecuTorch program lowered to XNNPACK; INT8 via PT2E XNNPACK quantizer",
+        manifest_location="ExecuTorch: the .pte ends with a zip archive holding `manifest.json` and `labels.txt`; "
+        "the runtime ignores it",
+    )
+)

@@ -9,6 +9,7 @@ keep unknown ones (``extra="allow"``) so an older package still opens a newer fi
 
 Where it lives inside each format is the format's business (``ArtifactFormat.embed_manifest``).
 """
+
 from __future__ import annotations
 
 import json
@@ -74,32 +75,62 @@ class Manifest(_Open):
     licence: str | None = Field(None, description="licence of the weights, when they carry one")
 
     @classmethod
-    def build(cls, *, format_name: str, precision: str, model_name: str, run_id: str, labels: list[str],
-              spec: dict[str, Any], input_name: str, input_shape: list[int], output_name: str,
-              temperature: float, export_id: str, extra: dict[str, Any] | None = None) -> Manifest:
+    def build(
+        cls,
+        *,
+        format_name: str,
+        precision: str,
+        model_name: str,
+        run_id: str,
+        labels: list[str],
+        spec: dict[str, Any],
+        input_name: str,
+        input_shape: list[int],
+        output_name: str,
+        temperature: float,
+        export_id: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Manifest:
         """The keys of docs/architecture.md; ``input_shape`` has -1 for a dynamic batch."""
         layout = "waveform (batch, samples) float32 mono at spec.sample_rate" if spec.get("kind") == "audio" else "NCHW"
-        return cls.model_validate({
-            "format": format_name, "precision": precision, "model_name": model_name, "run_id": run_id,
-            "export_id": export_id, "labels": list(labels),
-            "input": {"name": input_name, "shape": list(input_shape), "dtype": "float32", "layout": layout,
-                      "spec": spec},
-            "output": {"name": output_name, "shape": [input_shape[0], len(labels)], "meaning": "probabilities",
-                       "temperature_applied": True},
-            # The model already returns softmax(logits / temperature): consumers must not apply it again.
-            "temperature": float(temperature),
-            "package_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "parity": None,
-            **(extra or {}),
-        })
+        return cls.model_validate(
+            {
+                "format": format_name,
+                "precision": precision,
+                "model_name": model_name,
+                "run_id": run_id,
+                "export_id": export_id,
+                "labels": list(labels),
+                "input": {
+                    "name": input_name,
+                    "shape": list(input_shape),
+                    "dtype": "float32",
+                    "layout": layout,
+                    "spec": spec,
+                },
+                "output": {
+                    "name": output_name,
+                    "shape": [input_shape[0], len(labels)],
+                    "meaning": "probabilities",
+                    "temperature_applied": True,
+                },
+                # The model already returns softmax(logits / temperature): consumers must not apply it again.
+                "temperature": float(temperature),
+                "package_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "parity": None,
+                **(extra or {}),
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "manifest") -> Manifest:
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()[:3])
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()[:3]
+            )
             raise ManifestError(f"{where} is not a NightScan manifest ({problems}); re-run the export") from None
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,8 +205,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} does not exist")
     fmt = format_by_suffix(path)
     if fmt is None:
-        raise ManifestError(f"{path.name}: unknown model file type '{path.suffix.lower()}'; expected "
-                            f"{', '.join(artifact_suffixes()[:-1])} or {artifact_suffixes()[-1]}")
+        raise ManifestError(
+            f"{path.name}: unknown model file type '{path.suffix.lower()}'; expected "
+            f"{', '.join(artifact_suffixes()[:-1])} or {artifact_suffixes()[-1]}"
+        )
     try:
         return fmt.read_manifest(path)
     except (json.JSONDecodeError, zipfile.BadZipFile, UnicodeDecodeError) as error:

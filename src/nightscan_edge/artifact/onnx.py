@@ -1,5 +1,6 @@
 """ONNX: opset 18, dynamic batch, static QDQ INT8; the manifest in ``metadata_props["nightscan_manifest"]``
 (JSON, as Ultralytics stores its metadata), run with ONNX Runtime."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,14 @@ class OnnxFormat(ArtifactFormat):
 
         return onnx_format.export_onnx(module, example, path)
 
-    def quantize(self, fp32_path: Path, int8_path: Path, module: ExportableClassifier, example: torch.Tensor,
-                 calibration: np.ndarray) -> bool:
+    def quantize(
+        self,
+        fp32_path: Path,
+        int8_path: Path,
+        module: ExportableClassifier,
+        example: torch.Tensor,
+        calibration: np.ndarray,
+    ) -> bool:
         from nightscan_edge.export import onnx_format  # torch + the [export] extra
 
         onnx_format.quantize_onnx(fp32_path, int8_path, calibration)
@@ -73,8 +80,15 @@ class OnnxFormat(ArtifactFormat):
         return OnnxRunner(path, manifest, threads)
 
 
-ONNX = register_format(OnnxFormat(
-    "onnx", ".onnx", "onnxruntime", True, EXPORT_EXTRA, ("onnx", "onnxscript", "onnxruntime"),
-    "ONNX opset 18; ONNX Runtime on Android/iOS/desktop/web; INT8 = static QDQ per-channel",
-    manifest_location="ONNX Runtime: `session.get_modelmeta().custom_metadata_map[\"nightscan_manifest\"]` (JSON)",
-))
+ONNX = register_format(
+    OnnxFormat(
+        "onnx",
+        ".onnx",
+        "onnxruntime",
+        True,
+        EXPORT_EXTRA,
+        ("onnx", "onnxscript", "onnxruntime"),
+        "ONNX opset 18; ONNX Runtime on Android/iOS/desktop/web; INT8 = static QDQ per-channel",
+        manifest_location='ONNX Runtime: `session.get_modelmeta().custom_metadata_map["nightscan_manifest"]` (JSON)',
+    )
+)

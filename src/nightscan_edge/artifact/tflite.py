@@ -1,5 +1,6 @@
 """LiteRT (TFLite) flatbuffer via litert-torch, batch 1, INT8 via ai-edge-quantizer with float in/out; the
 manifest in a zip appended to the file (TFLite Metadata convention), run with ai-edge-litert."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,14 @@ class LiteRTFormat(AppendedZipFormat):
 
         return tflite_format.export_tflite(module, example, path)
 
-    def quantize(self, fp32_path: Path, int8_path: Path, module: ExportableClassifier, example: torch.Tensor,
-                 calibration: np.ndarray) -> bool:
+    def quantize(
+        self,
+        fp32_path: Path,
+        int8_path: Path,
+        module: ExportableClassifier,
+        example: torch.Tensor,
+        calibration: np.ndarray,
+    ) -> bool:
         from nightscan_edge.export import tflite_format  # torch + ai-edge-quantizer, the [export] extra
 
         tflite_format.quantize_tflite(fp32_path, int8_path, calibration)
@@ -36,9 +43,16 @@ class LiteRTFormat(AppendedZipFormat):
         return LiteRTRunner(path, manifest, threads)
 
 
-LITERT = register_format(LiteRTFormat(
-    "tflite", ".tflite", "ai-edge-litert", True, EXPORT_EXTRA, ("litert_torch", "ai_edge_litert"),
-    "LiteRT (TFLite) flatbuffer via litert-torch; INT8 via ai-edge-quantizer, float in/out",
-    manifest_location="LiteRT: the file ends with a zip archive holding `manifest.json` and `labels.txt` "
-                      "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
-))
+LITERT = register_format(
+    LiteRTFormat(
+        "tflite",
+        ".tflite",
+        "ai-edge-litert",
+        True,
+        EXPORT_EXTRA,
+        ("litert_torch", "ai_edge_litert"),
+        "LiteRT (TFLite) flatbuffer via litert-torch; INT8 via ai-edge-quantizer, float in/out",
+        manifest_location="LiteRT: the file ends with a zip archive holding `manifest.json` and `labels.txt` "
+        "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
+    )
+)

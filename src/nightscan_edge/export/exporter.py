@@ -3,12 +3,13 @@
 Every format-specific step is a call on the format's row (``nightscan_edge.artifact``): this file never asks
 which format it holds.
 """
+
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,11 +30,24 @@ REJECTED_DIR = "rejected"  # INT8 files that failed the gate: kept for inspectio
 class Exporter:
     """Holds what every format needs (model, manifest fields, samples) for one export."""
 
-    def __init__(self, trained: TrainedModel, module: ExportableClassifier, out_dir: Path, export_id: str,
-                 samples: Samples, config: ExportConfig, calibration_summary: dict | None,
-                 progress: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        trained: TrainedModel,
+        module: ExportableClassifier,
+        out_dir: Path,
+        export_id: str,
+        samples: Samples,
+        config: ExportConfig,
+        calibration_summary: dict | None,
+        progress: Callable[[str], None],
+    ) -> None:
         self.trained, self.module, self.out_dir, self.export_id = trained, module, out_dir, export_id
-        self.samples, self.config, self.calibration_summary, self.progress = samples, config, calibration_summary, progress
+        self.samples, self.config, self.calibration_summary, self.progress = (
+            samples,
+            config,
+            calibration_summary,
+            progress,
+        )
         parity_count = min(config.parity_samples, len(samples.validation))
         self.parity_inputs = samples.validation[:parity_count]
         self.parity_reference = torch_predict(module, self.parity_inputs)
@@ -44,10 +58,16 @@ class Exporter:
     def manifest(self, fmt: ArtifactFormat, precision: str, dynamic_batch: bool) -> Manifest:
         spec = self.trained.spec
         return Manifest.build(
-            format_name=fmt.name, precision=precision, model_name=self.trained.model_name,
-            run_id=self.trained.run_id, labels=self.trained.labels, spec=spec.model_dump(mode="json"),
-            input_name=INPUT_NAME, input_shape=[-1 if dynamic_batch else 1, *spec.input_shape],
-            output_name=OUTPUT_NAME, temperature=1.0 / float(self.module.inverse_temperature),
+            format_name=fmt.name,
+            precision=precision,
+            model_name=self.trained.model_name,
+            run_id=self.trained.run_id,
+            labels=self.trained.labels,
+            spec=spec.model_dump(mode="json"),
+            input_name=INPUT_NAME,
+            input_shape=[-1 if dynamic_batch else 1, *spec.input_shape],
+            output_name=OUTPUT_NAME,
+            temperature=1.0 / float(self.module.inverse_temperature),
             export_id=self.export_id,
             extra={"calibration": self.calibration_summary, "file": fmt.artifact_name(precision)},
         )
@@ -62,10 +82,13 @@ class Exporter:
         if precision == "fp32":
             return fmt.export(self.module, self.example, path, self.trained.labels)
         if self.samples.calibration is None:
-            raise ExportError("INT8 needs the run's training and validation data (calibration and quality gate); "
-                              f"it could not be read: {self.samples.data_problem}")
-        return fmt.quantize(self.out_dir / fmt.artifact_name("fp32"), path, self.module, self.example,
-                            self.samples.calibration)
+            raise ExportError(
+                "INT8 needs the run's training and validation data (calibration and quality gate); "
+                f"it could not be read: {self.samples.data_problem}"
+            )
+        return fmt.quantize(
+            self.out_dir / fmt.artifact_name("fp32"), path, self.module, self.example, self.samples.calibration
+        )
 
     def run(self, fmt: ArtifactFormat, precision: str) -> ArtifactResult:
         path = self.out_dir / fmt.artifact_name(precision)
@@ -107,7 +130,9 @@ class Exporter:
             if len(batch) == size:
                 together = runner.predict(batch)
                 one_by_one = np.concatenate([runner.predict(batch[i : i + 1]) for i in range(size)])
-                if together.shape != (size, len(self.trained.labels)) or not np.allclose(together, one_by_one, atol=1e-5):
+                if together.shape != (size, len(self.trained.labels)) or not np.allclose(
+                    together, one_by_one, atol=1e-5
+                ):
                     raise ExportError(f"{path.name}: batch of {size} disagrees with per-sample results")
                 result.batch_sizes_checked.append(size)
         candidate = runner_predict(runner, self.samples.validation if precision != "fp32" else self.parity_inputs)
@@ -117,13 +142,16 @@ class Exporter:
         if precision == "fp32":
             result.status = "ok" if parity.passed else "parity_failed"
             if not parity.passed:
-                result.error = (f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), "
-                                f"top-1 {parity.top1_agreement:.1%} (100 %)")
+                result.error = (
+                    f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), "
+                    f"top-1 {parity.top1_agreement:.1%} (100 %)"
+                )
         else:
             self._gate(candidate, result)
 
-    def _check_structure(self, fmt: ArtifactFormat, path: Path, manifest: dict, result: ArtifactResult,
-                         precision: str) -> None:
+    def _check_structure(
+        self, fmt: ArtifactFormat, path: Path, manifest: dict, result: ArtifactResult, precision: str
+    ) -> None:
         """A file this machine cannot run: its structure is checked, INT8 is gated on a PyTorch stand-in."""
         result.spec_check = fmt.check_structure(path, manifest)
         result.parity = needs_macos(fmt.unavailable_reason)
@@ -135,8 +163,14 @@ class Exporter:
         result.gate["simulated"] = note
 
     def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> None:
-        gate = quality_gate(self.validation_reference, int8_probabilities, self.samples.validation_labels,
-                            self.trained.labels, self.config.max_accuracy_drop, self.config.max_class_recall_drop)
+        gate = quality_gate(
+            self.validation_reference,
+            int8_probabilities,
+            self.samples.validation_labels,
+            self.trained.labels,
+            self.config.max_accuracy_drop,
+            self.config.max_class_recall_drop,
+        )
         result.gate = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:

@@ -2,6 +2,7 @@
 
 ``ExportFormat`` is the old name of ``ArtifactFormat`` (one row: data and behaviour of one format).
 """
+
 from __future__ import annotations
 
 from nightscan_edge.artifact import (

@@ -2,6 +2,7 @@
 
 The typed model is ``nightscan_edge.artifact.Manifest``; where each format keeps it is the format's row.
 """
+
 from __future__ import annotations
 
 from nightscan_edge.artifact.containers import (
@@ -20,6 +21,16 @@ from nightscan_edge.artifact.manifest import (
 )
 from nightscan_edge.artifact.onnx import embed_onnx
 
-__all__ = ["LABELS_FILE", "MANIFEST_FILE", "MANIFEST_KEY", "build_manifest", "coreml_spec_path",
-           "coreml_user_metadata", "embed_appended_zip", "embed_onnx", "manifest_json", "read_manifest",
-           "strip_appended_zip"]
+__all__ = [
+    "LABELS_FILE",
+    "MANIFEST_FILE",
+    "MANIFEST_KEY",
+    "build_manifest",
+    "coreml_spec_path",
+    "coreml_user_metadata",
+    "embed_appended_zip",
+    "embed_onnx",
+    "manifest_json",
+    "read_manifest",
+    "strip_appended_zip",
+]

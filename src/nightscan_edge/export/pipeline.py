@@ -6,14 +6,15 @@ manifest, load the file in its own runtime and measure parity (and the INT8 qual
 ``Exporter.run`` each. One failing format is recorded with its error and does not stop the others; the
 bundle holds what passed.
 """
+
 from __future__ import annotations
 
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 from nightscan_edge.artifact import LABELS_FILE, MANIFEST_FILE, ExportManifest, validate_formats
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
@@ -42,9 +43,14 @@ def _new_export_id() -> str:
     return f"export-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
 
 
-def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8: bool | None = None,
-               out_dir: str | Path | None = None, config: ExportConfig | None = None,
-               progress: Callable[[str], None] | None = None) -> ExportReport:
+def export_run(
+    run_dir: str | Path,
+    formats: list[str] | str | None = None,
+    int8: bool | None = None,
+    out_dir: str | Path | None = None,
+    config: ExportConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExportReport:
     """Export a trained run to the requested formats; see the module docstring and README "Export" section.
 
     ``formats``/``int8`` default to the run's ``export`` config section; ``out_dir`` to
@@ -73,8 +79,16 @@ def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8
         results.append(exporter.run(fmt, "fp32"))
         if int8 and fmt.int8:
             results.append(exporter.run(fmt, "int8"))
-    report = ExportReport(export_id, trained.run_id, trained.model_name, out_dir, temperature, samples.source,
-                          results, calibration_summary)
+    report = ExportReport(
+        export_id,
+        trained.run_id,
+        trained.model_name,
+        out_dir,
+        temperature,
+        samples.source,
+        results,
+        calibration_summary,
+    )
     _write_side_files(report, exporter, trained)
     report.bundle = write_bundle(report, exporter.manifests)
     report.seconds = round(time.perf_counter() - started, 2)
@@ -82,14 +96,21 @@ def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8
     return report
 
 
-def _calibrate(trained: TrainedModel, samples: Samples, config: ExportConfig, out_dir: Path) -> tuple[float, dict | None]:
+def _calibrate(
+    trained: TrainedModel, samples: Samples, config: ExportConfig, out_dir: Path
+) -> tuple[float, dict | None]:
     """Fit T on validation logits (or keep the checkpoint's); write calibration.json + reliability.png."""
     existing = float(trained.temperature) if trained.temperature else 1.0
     if samples.validation_labels is None:
         return existing, None
     logits = torch_predict(ExportableClassifier(trained.model, 1.0), samples.validation, logits=True)
-    report = calibration_module.calibrate(logits, samples.validation_labels, config.target_accuracy,
-                                          fit=config.calibrate_temperature, fixed_temperature=existing)
+    report = calibration_module.calibrate(
+        logits,
+        samples.validation_labels,
+        config.target_accuracy,
+        fit=config.calibrate_temperature,
+        fixed_temperature=existing,
+    )
     (out_dir / "calibration.json").write_text(json.dumps(asdict(report), indent=2))
     calibration_module.plot_reliability(report, out_dir / "reliability.png")
     return report.temperature, report.summary()
@@ -98,21 +119,43 @@ def _calibrate(trained: TrainedModel, samples: Samples, config: ExportConfig, ou
 def _write_side_files(report: ExportReport, exporter: Exporter, trained: TrainedModel) -> None:
     out_dir = report.out_dir
     (out_dir / LABELS_FILE).write_text("\n".join(trained.labels) + "\n")
-    parity = {a.file: {"format": a.format, "precision": a.precision, "status": a.status, "parity": a.parity,
-                       "gate": a.gate, "error": a.error, "batch_sizes_checked": a.batch_sizes_checked}
-              for a in report.artifacts}
+    parity = {
+        a.file: {
+            "format": a.format,
+            "precision": a.precision,
+            "status": a.status,
+            "parity": a.parity,
+            "gate": a.gate,
+            "error": a.error,
+            "batch_sizes_checked": a.batch_sizes_checked,
+        }
+        for a in report.artifacts
+    }
     (out_dir / "parity.json").write_text(json.dumps({"inputs": report.samples, "artifacts": parity}, indent=2))
     spec = trained.spec
-    beside = ExportManifest.model_validate({
-        "export_id": report.export_id, "model_name": trained.model_name, "run_id": trained.run_id,
-        "labels": trained.labels,
-        "input": {"name": INPUT_NAME, "shape": [-1, *spec.input_shape], "dtype": "float32",
-                  "spec": spec.model_dump(mode="json")},
-        "output": {"name": OUTPUT_NAME, "meaning": "probabilities", "temperature_applied": True},
-        "temperature": report.temperature, "calibration": report.calibration,
-        "package_version": next(iter(exporter.manifests.values()), {}).get("package_version"),
-        "artifacts": {name: {**manifest, "status": next((a.status for a in report.artifacts
-                                                         if a.file and a.file.endswith(name)), None)}
-                      for name, manifest in exporter.manifests.items()},
-    })
+    beside = ExportManifest.model_validate(
+        {
+            "export_id": report.export_id,
+            "model_name": trained.model_name,
+            "run_id": trained.run_id,
+            "labels": trained.labels,
+            "input": {
+                "name": INPUT_NAME,
+                "shape": [-1, *spec.input_shape],
+                "dtype": "float32",
+                "spec": spec.model_dump(mode="json"),
+            },
+            "output": {"name": OUTPUT_NAME, "meaning": "probabilities", "temperature_applied": True},
+            "temperature": report.temperature,
+            "calibration": report.calibration,
+            "package_version": next(iter(exporter.manifests.values()), {}).get("package_version"),
+            "artifacts": {
+                name: {
+                    **manifest,
+                    "status": next((a.status for a in report.artifacts if a.file and a.file.endswith(name)), None),
+                }
+                for name, manifest in exporter.manifests.items()
+            },
+        }
+    )
     (out_dir / MANIFEST_FILE).write_text(beside.to_json())

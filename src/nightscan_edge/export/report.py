@@ -2,6 +2,7 @@
 
 Its own module so the bundle writer, the pipeline and the facade read one type without importing each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -61,13 +62,18 @@ class ExportReport:
         return data
 
     def summary_lines(self) -> list[str]:
-        lines = [f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
-                 f"temperature {self.temperature:.3f}; parity inputs: {self.samples}"]
+        lines = [
+            f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
+            f"temperature {self.temperature:.3f}; parity inputs: {self.samples}",
+        ]
         if self.calibration:
             c = self.calibration
-            threshold = (f"threshold {c['recommended_threshold']:.2f} keeps {c['edge_share_at_threshold']:.0%} on the edge "
-                         f"at {c['accuracy_at_threshold']:.1%} accuracy" if c["recommended_threshold"] is not None
-                         else f"no threshold reaches {c['target_accuracy']:.0%} accuracy")
+            threshold = (
+                f"threshold {c['recommended_threshold']:.2f} keeps {c['edge_share_at_threshold']:.0%} on the edge "
+                f"at {c['accuracy_at_threshold']:.1%} accuracy"
+                if c["recommended_threshold"] is not None
+                else f"no threshold reaches {c['target_accuracy']:.0%} accuracy"
+            )
             lines.append(f"calibration: ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}; {threshold}")
         for a in self.artifacts:
             size = f"{a.size_bytes / 1e6:7.2f} MB" if a.size_bytes else "      -   "
@@ -82,8 +88,10 @@ class ExportReport:
                 if a.gate.get("simulated"):
                     gate += " (simulated)"
             seconds = f"{a.seconds:5.1f} s" if a.seconds is not None else ""
-            lines.append(f"  {a.format:<10} {a.precision:<4} {a.status:<13} {size} {seconds:>7}  {parity}{gate}"
-                         + (f"  ERROR: {a.error}" if a.error else ""))
+            lines.append(
+                f"  {a.format:<10} {a.precision:<4} {a.status:<13} {size} {seconds:>7}  {parity}{gate}"
+                + (f"  ERROR: {a.error}" if a.error else "")
+            )
         if self.bundle:
             lines.append(f"bundle: {self.bundle}")
         return lines

@@ -2,6 +2,7 @@
 
 Real validation (and training) inputs from the run when its data is still there; generated inputs otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ def load_samples(run_dir: Path, trained: TrainedModel, config: ExportConfig, wan
         return Samples(inputs, labels, calibration, f"validation split ({len(labels)} inputs)")
     except (ValueError, OSError) as error:  # DataError is a ValueError; files may be gone
         generated = example_input(trained.model, batch=config.parity_samples, seed=0).numpy()
-        return Samples(generated, None, None, f"generated ({len(generated)} inputs; run data unavailable)",
-                        data_problem=str(error))
+        return Samples(
+            generated, None, None, f"generated ({len(generated)} inputs; run data unavailable)", data_problem=str(error)
+        )
 
 
 def torch_predict(module: torch.nn.Module, inputs: np.ndarray, logits: bool = False) -> np.ndarray:

@@ -4,11 +4,12 @@ A window (audio) or image whose calibrated top-1 confidence is below ``threshold
 if the server cannot answer in ``timeout_s`` the edge result is kept and flagged ``fallback_failed``, so a
 prediction is never lost. Without ``server_url`` it is a plain edge predictor (the ``predict`` command).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -38,13 +39,23 @@ class FilePrediction:
 
 
 class EdgePredictor:
-    def __init__(self, edge_artifact: str | Path | Classifier, server_url: str | None = None, threshold: float = 0.8,
-                 timeout_s: float = 5.0, hop_seconds: float | None = None, top_k: int = 1, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        edge_artifact: str | Path | Classifier,
+        server_url: str | None = None,
+        threshold: float = 0.8,
+        timeout_s: float = 5.0,
+        hop_seconds: float | None = None,
+        top_k: int = 1,
+        threads: int | None = None,
+    ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1; got {top_k}")
-        self.classifier = edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        self.classifier = (
+            edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        )
         if self.classifier.input_kind == "audio":  # a bad hop is the caller's error, not each file's
             hop_samples(self.classifier.spec.clip_samples, self.classifier.spec.sample_rate, hop_seconds)
         self.threshold = threshold
@@ -60,7 +71,7 @@ class EdgePredictor:
         if self.server is not None:
             self.server.close()
 
-    def __enter__(self) -> "EdgePredictor":
+    def __enter__(self) -> EdgePredictor:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -100,12 +111,22 @@ class EdgePredictor:
         for path in expand_paths(list(paths), self.classifier.input_kind):
             yield self.predict_file(path)
 
-    def _predict_audio(self, path: Path) -> FilePrediction:
+    def score_audio_file(
+        self,
+        path: str | Path,
+        span: tuple[int, int | None] | None = None,
+    ) -> tuple[FilePrediction, list[ScoredWindow]]:
+        """The scored windows of a recording (or of a ``span`` of it), fallback applied, not yet merged.
+
+        The result carries the counts and the error; the archive engine scores spans of a long file on
+        several workers and merges their windows once, in order, as ``_predict_audio`` does for one file.
+        """
+        path = Path(path)
         result = FilePrediction(str(path), kind="audio")
         scores: list[ScoredWindow] = []
         rate = self.classifier.spec.sample_rate
         try:
-            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds):
+            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
                 for window, score in zip(windows, batch_scores):
                     if self._needs_server(score.confidence):
                         clip = window.samples[: window.end_sample - window.start_sample]
@@ -115,6 +136,10 @@ class EdgePredictor:
         except (InputError, AudioDecodeError, OSError) as error:
             result.error = str(error)  # windows scored before a truncation are kept
         result.windows = len(scores)
+        return result, scores
+
+    def _predict_audio(self, path: Path) -> FilePrediction:
+        result, scores = self.score_audio_file(path)
         result.detections = merge_windows(scores, self.labels, self.top_k)
         return result
 
@@ -129,6 +154,15 @@ class EdgePredictor:
             return result
         result.windows = 1
         label = self.labels[score.top_index]
-        result.detections = [Detection(None, None, label, score.confidence, score.source,
-                                       top_k_labels(score.probabilities, self.labels, self.top_k), score.fallback_failed)]
+        result.detections = [
+            Detection(
+                None,
+                None,
+                label,
+                score.confidence,
+                score.source,
+                top_k_labels(score.probabilities, self.labels, self.top_k),
+                score.fallback_failed,
+            )
+        ]
         return result

@@ -3,6 +3,7 @@
 Which runner opens a file is the format table's answer (``nightscan_edge.artifact``); this package holds the
 runners and their one interface, and knows nothing about exporting.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Exported artifacts, the ground floor under export, runtime, predict, bench and web.
 
 ``FORMATS`` is the one format table: each row an ``ArtifactFormat`` object registered from its own file
-(``onnx``, ``tflite``, ``coreml``, ``executorch``; the order here is the table's order) that knows its
+(``onnx``, ``tflite``, ``coreml``, ``executorch``, in the order of their ``rank``) that knows its
 suffix, runtime, INT8 support and extra, and how to export, quantize, embed and read its manifest and open
 a runner. ``Manifest`` is the typed manifest every artifact carries. Importing this package loads neither
 torch nor a runtime: those come when a format is used.
@@ -9,7 +9,7 @@ torch nor a runtime: those come when a format is used.
 
 from __future__ import annotations
 
-from nightscan_edge.artifact import coreml, executorch, onnx, tflite  # noqa: E402,F401  registers the rows, in order
+from nightscan_edge.artifact import coreml, executorch, onnx, tflite  # noqa: F401  registers the rows (ordered by rank)
 from nightscan_edge.artifact.backend import (
     EXPORT_EXTRA,
     FORMATS,

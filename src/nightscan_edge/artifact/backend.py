@@ -44,6 +44,8 @@ class ArtifactFormat:
     # Such a file is refused by predict, skipped as a bundle's default, and at export its structure is
     # checked and INT8 gated on a PyTorch stand-in instead of measuring parity in the runtime.
     unavailable_reason: str | None = None
+    # Place in the table (listings, help texts, which file of a bundle runs by default): lower comes first.
+    rank: int = 100
 
     @property
     def portable(self) -> bool:
@@ -98,12 +100,14 @@ FORMATS: dict[str, ArtifactFormat] = {}
 
 
 def register_format(fmt: ArtifactFormat) -> ArtifactFormat:
-    """Add a row; the table's order (registration order) is the order formats are listed and preferred."""
+    """Add a row; the table stays ordered by ``rank`` (then name), whatever order the files are imported in."""
     if fmt.name in FORMATS:
         raise ValueError(f"export format '{fmt.name}' is already registered; pick another name")
     if any(other.suffix == fmt.suffix for other in FORMATS.values()):
         raise ValueError(f"suffix {fmt.suffix} of '{fmt.name}' is already taken")
-    FORMATS[fmt.name] = fmt
+    rows = sorted([*FORMATS.values(), fmt], key=lambda row: (row.rank, row.name))
+    FORMATS.clear()
+    FORMATS.update((row.name, row) for row in rows)
     return fmt
 
 

@@ -85,5 +85,6 @@ COREML = register_format(
         manifest_location='Core ML: `model.modelDescription.metadata[.creatorDefinedKey]["nightscan_manifest"]`; '
         "class labels are the classifier's labels",
         unavailable_reason="Core ML predicts only on macOS/iOS",
+        rank=30,  # the iOS format
     )
 )

@@ -54,5 +54,6 @@ EXECUTORCH = register_format(
         "ExecuTorch program lowered to XNNPACK; INT8 via PT2E XNNPACK quantizer",
         manifest_location="ExecuTorch: the .pte ends with a zip archive holding `manifest.json` and `labels.txt`; "
         "the runtime ignores it",
+        rank=40,  # PyTorch's own on-device runtime
     )
 )

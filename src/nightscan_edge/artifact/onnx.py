@@ -90,5 +90,6 @@ ONNX = register_format(
         ("onnx", "onnxscript", "onnxruntime"),
         "ONNX opset 18; ONNX Runtime on Android/iOS/desktop/web; INT8 = static QDQ per-channel",
         manifest_location='ONNX Runtime: `session.get_modelmeta().custom_metadata_map["nightscan_manifest"]` (JSON)',
+        rank=10,  # first: runs everywhere and is the parity reference
     )
 )

@@ -54,5 +54,6 @@ LITERT = register_format(
         "LiteRT (TFLite) flatbuffer via litert-torch; INT8 via ai-edge-quantizer, float in/out",
         manifest_location="LiteRT: the file ends with a zip archive holding `manifest.json` and `labels.txt` "
         "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
+        rank=20,  # the Android runtime
     )
 )

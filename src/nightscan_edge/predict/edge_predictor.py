@@ -127,7 +127,7 @@ class EdgePredictor:
         rate = self.classifier.spec.sample_rate
         try:
             for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
-                for window, score in zip(windows, batch_scores):
+                for window, score in zip(windows, batch_scores, strict=False):
                     if self._needs_server(score.confidence):
                         clip = window.samples[: window.end_sample - window.start_sample]
                         name = f"{path.stem}_{score.start_s:.3f}s.wav"

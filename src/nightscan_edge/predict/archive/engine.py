@@ -8,7 +8,8 @@ session, which is thread-safe.
 
 Failure handling: a bad file is an error row (same messages as ``predict``); a worker that dies mid-task has
 its tasks rerun elsewhere by Dask, and since a recording's results are one file written by rename, a rerun
-replaces rather than duplicates; a task that kills its worker ``allowed-failures`` times becomes an error row.
+replaces rather than duplicates; a task that keeps killing its workers (Dask's ``allowed-failures``) becomes
+an error row.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 from distributed import Client, LocalCluster, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nightscan_edge.predict.archive.errors import ArchiveError
 from nightscan_edge.predict.archive.plan import FilePlan, plan_file
-from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash
+from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash, printable
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.edge_predictor import EdgePredictor, FilePrediction
 from nightscan_edge.predict.inputs import expand_paths
@@ -160,7 +160,7 @@ def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str 
     model = _model()
     result = merge_spans(plan, list(spans), model.predictor.labels, model.predictor.top_k)
     OutputFolder(Path(out)).write(plan, result, model.digest)
-    return len(result.detections) + bool(result.error), result.error
+    return len(result.detections) + bool(result.error), printable(result.error) if result.error else None
 
 
 def archive_root(paths: list[Path]) -> Path:
@@ -212,6 +212,9 @@ def run_archive(
 
     ``client``: an existing Dask client (tests, notebooks); otherwise one is made by ``connect`` and closed.
     """
+    missing = [str(path) for path in options.paths if not path.exists()]
+    if missing:
+        raise ArchiveError(f"{', '.join(missing)} not found; pass the archive folder (or files) to predict on")
     classifier = _load(options)
     digest = manifest_hash(classifier.manifest)
     root = archive_root(options.paths)
@@ -283,35 +286,34 @@ def _submit_and_wait(
     hours_of: dict[str, float] = {}
     plan_of: dict[str, FilePlan] = {}
     futures = []
-    with dask.config.set({"distributed.scheduler.allowed-failures": 2}):
-        for index, plan in enumerate(pending):
-            # Longer recordings first, so a 15 h file's spans are not the last tasks to run.
-            priority = int(plan.duration_s or 0)
-            spans = []
-            for number, span in enumerate(plan.spans):
-                key = f"nightscan-span-{token}-{index}-{number}"
-                spans.append(
-                    client.submit(
-                        score_span,
-                        plan.path,
-                        span if len(plan.spans) > 1 else None,
-                        key=key,
-                        priority=priority,
-                        pure=False,
-                    )
+    for index, plan in enumerate(pending):
+        # Longer recordings first, so a 15 h file's spans are not the last tasks to run.
+        priority = int(plan.duration_s or 0)
+        spans = []
+        for number, span in enumerate(plan.spans):
+            key = f"nightscan-span-{token}-{index}-{number}"
+            spans.append(
+                client.submit(
+                    score_span,
+                    plan.path,
+                    span if len(plan.spans) > 1 else None,
+                    key=key,
+                    priority=priority,
+                    pure=False,
                 )
-                hours_of[key] = plan.span_hours(number, rate)
-            finish = client.submit(
-                finish_file,
-                plan,
-                str(folder.root),
-                *spans,
-                key=f"nightscan-file-{token}-{index}",
-                priority=priority + 1,
-                pure=False,
             )
-            plan_of[finish.key] = plan
-            futures.extend(spans + [finish])
+            hours_of[key] = plan.span_hours(number, rate)
+        finish = client.submit(
+            finish_file,
+            plan,
+            str(folder.root),
+            *spans,
+            key=f"nightscan-file-{token}-{index}",
+            priority=priority + 1,
+            pure=False,
+        )
+        plan_of[finish.key] = plan
+        futures.extend(spans + [finish])
     total_hours = sum(hours_of.values())
     with _progress(show) as progress:
         files_task = progress.add_task("files", total=len(pending))
@@ -334,6 +336,6 @@ def _submit_and_wait(
 def _task_failure(folder: OutputFolder, plan: FilePlan, future) -> str:
     """A recording whose task failed for good (e.g. it killed its worker each try): one error row for it."""
     exception = future.exception()
-    message = f"{plan.path}: prediction failed on the workers ({type(exception).__name__}: {exception})"
+    message = printable(f"{plan.path}: prediction failed on the workers ({type(exception).__name__}: {exception})")
     folder.write(plan, FilePrediction(plan.path, error=message), "failed")  # "failed": redone by the next run
     return message

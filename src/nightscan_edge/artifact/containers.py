@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,13 @@ from typing import Any
 
 from nightscan_edge.artifact.backend import ArtifactFormat
 from nightscan_edge.artifact.errors import ManifestError
-from nightscan_edge.artifact.manifest import LABELS_FILE, MANIFEST_FILE, MANIFEST_KEY, manifest_json
+from nightscan_edge.artifact.manifest import (
+    LABELS_FILE,
+    MANIFEST_FILE,
+    MANIFEST_KEY,
+    manifest_json,
+    parse_manifest_json,
+)
 
 
 # ---------------------------------------------------------------- appended zip (.tflite, .pte)
@@ -54,7 +59,7 @@ def read_appended_zip(path: Path) -> dict[str, Any]:
     with zipfile.ZipFile(path) as archive:
         if MANIFEST_FILE not in archive.namelist():
             raise ManifestError(f"{path.name} has an appended archive without {MANIFEST_FILE}")
-        return json.loads(archive.read(MANIFEST_FILE))
+        return parse_manifest_json(archive.read(MANIFEST_FILE), path.name)
 
 
 class AppendedZipFormat(ArtifactFormat):
@@ -136,4 +141,4 @@ def read_coreml_manifest(path: Path) -> dict[str, Any]:
     metadata = coreml_user_metadata(spec_file.read_bytes())
     if MANIFEST_KEY not in metadata:
         raise ManifestError(f"{path.name} has no '{MANIFEST_KEY}' user metadata")
-    return json.loads(metadata[MANIFEST_KEY])
+    return parse_manifest_json(metadata[MANIFEST_KEY], path.name)

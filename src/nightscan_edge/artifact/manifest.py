@@ -194,6 +194,14 @@ def manifest_json(manifest: dict[str, Any] | Manifest) -> str:
     return json.dumps(data, indent=2, sort_keys=False)
 
 
+def parse_manifest_json(text: str | bytes, where: str) -> dict[str, Any]:
+    """The JSON object a file embeds (``json.JSONDecodeError`` for broken JSON, read_manifest words it)."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: embedded manifest is a JSON {type(data).__name__}, not an object; re-export")
+    return data
+
+
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest embedded in an artifact (.onnx, .tflite, .mlpackage, .pte) as stored; ``ManifestError`` if none.
 

@@ -12,7 +12,7 @@ import numpy as np
 from nightscan_edge import __version__
 from nightscan_edge.artifact.backend import EXPORT_EXTRA, ArtifactFormat, register_format
 from nightscan_edge.artifact.errors import ManifestError
-from nightscan_edge.artifact.manifest import MANIFEST_KEY
+from nightscan_edge.artifact.manifest import MANIFEST_KEY, parse_manifest_json
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +46,7 @@ def read_onnx_manifest(path: Path) -> dict[str, Any]:
     props = {p.key: p.value for p in model.metadata_props}
     if MANIFEST_KEY not in props:
         raise ManifestError(f"{path.name} has no '{MANIFEST_KEY}' metadata")
-    return json.loads(props[MANIFEST_KEY])
+    return parse_manifest_json(props[MANIFEST_KEY], path.name)
 
 
 class OnnxFormat(ArtifactFormat):

@@ -47,7 +47,7 @@ def test_run_folder_holds_every_documented_file(audio_run):
     assert status["status"] == "done" and status["run_id"] == "tiny"
     with (audio_run.run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # counted from 1
     labels = (audio_run.run_dir / "labels.txt").read_text().split()
     assert labels == sorted(labels) and len(labels) == 4
 
@@ -61,7 +61,7 @@ def test_events_follow_the_contract(audio_run):
     batches = [e for e in events if e["type"] == "batch_end"]
     assert len(batches) == 2 * start["batches_per_epoch"] and batches[0]["samples_per_s"] > 0
     epochs = [e for e in events if e["type"] == "epoch_end"]
-    assert [e["epoch"] for e in epochs] == [0, 1] and all(0 <= e["val_acc"] <= 1 for e in epochs)
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(0 <= e["val_acc"] <= 1 for e in epochs)
     assert events[-1]["best_val_acc"] == max(e["val_acc"] for e in epochs)
 
 

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED.get(cancelled.signal_number, 1)
     metrics = result.metrics
     print(
-        f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch'] + 1}), "
+        f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch']}), "
         f"macro-F1 {metrics['val_macro_f1']:.3f}, {metrics['seconds']:.0f} s -> {result.run_dir}"
     )
     return 0

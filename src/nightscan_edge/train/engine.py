@@ -23,7 +23,13 @@ from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.run_folder import RunFolder
-from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
+from nightscan_edge.train.callbacks import (
+    OneBasedProgressBar,
+    RunRecorder,
+    StopOnSignal,
+    StopRequest,
+    TrainingCancelled,
+)
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
@@ -92,10 +98,12 @@ def train(
             loaders = build_loaders(config, prepared)
             module.train_sampler = loaders.sampler
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
+            first_epoch = None if resumed_epoch is None else resumed_epoch + 1  # counted from 1
             recorder = RunRecorder(
-                folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, resumed_epoch
+                folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            trainer = _trainer(config, folder, progress, _callbacks(config, folder, recorder, stop, checkpoint))
+            callbacks = _callbacks(config, folder, recorder, stop, checkpoint)
+            trainer = _trainer(config, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])])
             if resumed_epoch is not None:
                 start_at_epoch(trainer, resumed_epoch)
             started = time.perf_counter()
@@ -104,6 +112,8 @@ def train(
         if not trainer.is_global_zero:
             return Run(folder.path, run_id, "done", folder.best_checkpoint)
         metrics = _finish(folder, module, prepared, config, recorder, trainer, time.perf_counter() - started)
+        for warning in metrics["warnings"]:
+            _log(events, "warning", warning)
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
         recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
         return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
@@ -225,6 +235,7 @@ def _finish(
         "epochs_run": trainer.current_epoch,
         "seconds": seconds,
         "per_class": report["val"]["per_class"],
+        "warnings": report["warnings"],
     }
     if "test" in report:
         metrics["test_acc"] = report["test"]["accuracy"]

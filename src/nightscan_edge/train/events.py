@@ -31,14 +31,14 @@ class RunStart(Event):
     labels: list[str]
     epochs: int
     batches_per_epoch: int
-    resumed_from_epoch: int | None = None
+    resumed_from_epoch: int | None = None  # the first epoch this (resumed) process runs, counted from 1
 
 
 @dataclass
 class BatchEnd(Event):
     type: ClassVar[str] = "batch_end"
-    epoch: int
-    batch: int
+    epoch: int  # counted from 1, like every epoch number in the run folder
+    batch: int  # counted from 1 within the epoch
     batches: int
     loss: float
     samples_per_s: float
@@ -47,7 +47,7 @@ class BatchEnd(Event):
 @dataclass
 class EpochEnd(Event):
     type: ClassVar[str] = "epoch_end"
-    epoch: int
+    epoch: int  # counted from 1; the last epoch equals ``epochs``
     epochs: int
     train_loss: float
     train_acc: float
@@ -70,7 +70,7 @@ class RunEnd(Event):
     type: ClassVar[str] = "run_end"
     status: str  # done | failed | cancelled
     best_val_acc: float | None
-    best_epoch: int | None
+    best_epoch: int | None  # counted from 1
     error: str | None = None
 
     def as_record(self) -> dict:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from nightscan_edge.config import Config
 from nightscan_edge.data.prepare import PreparedData, SplitData
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.sample_size import accuracy_warning
 from nightscan_edge.train.callbacks import RunRecorder
 from nightscan_edge.train.loaders import eval_dataset
 from nightscan_edge.train.module import ClassifierModule
@@ -50,6 +51,13 @@ def final_report(
             predictions = predict_split(module, prepared, data, config.train.batch_size)
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    report["warnings"] = [
+        warning
+        for split in ("val", "test")
+        if split in report
+        for warning in [accuracy_warning(report[split]["accuracy"], report[split]["samples"], f"{split} clips")]
+        if warning
+    ]
     write_report(folder.report_file, report)
     plot_curves(folder.metrics, folder.curves)
     plot_confusion_matrix(

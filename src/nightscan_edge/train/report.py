@@ -51,7 +51,7 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
 
     with Path(metrics_csv).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs = [int(r["epoch"]) for r in rows]  # one-based in metrics.csv
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for key, axis, name in (
         ("train_loss", loss_axis, "train"),

@@ -31,10 +31,12 @@ class EpochBoundaryCheckpoint(L.Callback):
         if self.skip_next:
             self.skip_next = False
             return
-        trainer.save_checkpoint(self.path)  # collective under DDP; rank zero writes
+        # collective under DDP; rank zero writes. weights_only=False said out loud: resuming needs the
+        # optimizer and loop state (Lightning otherwise logs that it defaulted to it).
+        trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class RestoreEpochStart(L.Callback):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 import time
@@ -52,11 +53,40 @@ def create_run(
 
 
 def read_report(run: dict) -> dict | None:
-    path = Path(run["run_dir"]) / "report.json"
+    """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
+    epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
+    run_dir = Path(run["run_dir"])
     try:
-        return json.loads(path.read_text())
+        return {**json.loads((run_dir / "report.json").read_text()), "complete": True}
     except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    epochs = read_metrics(run_dir)
+    if not epochs:
         return None
+    best = max(epochs, key=lambda row: row["val_acc"])
+    return {
+        "complete": False,
+        "status": run["status"],
+        "epochs_completed": len(epochs),
+        "best_epoch": int(best["epoch"]),
+        "best_val_acc": best["val_acc"],
+        "last_epoch": epochs[-1],
+        "labels": read_status(run_dir).get("labels"),
+        "note": f"the run is {run['status']}: figures from its {len(epochs)} finished epoch(s); the per-class "
+        "report and confusion matrix are written when training ends",
+    }
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
+    try:
+        with open(Path(run_dir) / "metrics.csv", newline="") as handle:
+            return [
+                {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
+                for row in csv.DictReader(handle)
+            ]
+    except FileNotFoundError:
+        return []
 
 
 def run_view(store: Store, run: dict) -> dict:
@@ -94,7 +124,7 @@ def api_get_run(run_id: str, store: StoreDep) -> dict:
 def api_report(run_id: str, store: StoreDep) -> dict:
     report = read_report(get_run_or_404(store, run_id))
     if report is None:
-        raise HTTPException(404, f"run {run_id} has no report.json yet (written when training ends)")
+        raise HTTPException(404, f"run {run_id} has no report yet: not one epoch has finished")
     return report
 
 

@@ -11,20 +11,31 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.events import EVENTS_FILE
 from nightscan_edge.web.files import download, list_files
-from nightscan_edge.web.forms import RunConfigError, form_fields, parse_form, preset_values, validate_run_config
+from nightscan_edge.web.forms import (
+    RunConfigError,
+    confine_request_paths,
+    form_fields,
+    parse_form,
+    preset_values,
+    validate_run_config,
+)
 from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
+from nightscan_edge.web.uploads import UploadError
 
 router = APIRouter(tags=["runs"])
 
 
 class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (say an output path) is refused, not ignored
+
     model: str
     dataset_id: str
     config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
@@ -46,7 +57,12 @@ def create_run(
         raise RunConfigError(
             f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
         )
-    _, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
+    config, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
+    confine_request_paths(config, settings.data_dir, settings.runs_dir, settings.roots)
+    try:
+        confine_dataset_files(Path(dataset["path"]), dataset_file_roots(settings, dataset))
+    except UploadError as error:
+        raise RunConfigError(str(error), {"dataset": str(error)}) from None
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / run_id
     return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -44,10 +45,22 @@ def create_app(settings: Settings) -> FastAPI:
         title="NightScan Edge",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the vendored Swagger UI, so it works offline
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs():
+        """Swagger UI from static/vendor/swagger-ui (FastAPI's default loads it from a CDN)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="NightScan Edge API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner

@@ -129,6 +129,10 @@ class Store:
     def datasets(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM datasets ORDER BY created DESC")
 
+    def rename_dataset(self, dataset_id: str, name: str) -> dict[str, Any] | None:
+        self._update("datasets", dataset_id, name=name)
+        return self.dataset(dataset_id)
+
     # runs
     def add_run(
         self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str], run_dir: str

@@ -57,6 +57,15 @@ def create_run(
         raise RunConfigError(
             f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
         )
+    model_kind = model_input_kind(model)
+    data_kind = dataset["summary"].get("kind")
+    if model_kind and data_kind and model_kind != data_kind:
+        wanted, held = KIND_WORDS.get(model_kind, model_kind), KIND_WORDS.get(data_kind, data_kind)
+        message = (
+            f"{model} takes {wanted} but dataset {dataset['name']!r} holds {held}; "
+            f"pick a model for {held} or another dataset"
+        )
+        raise RunConfigError(message, {"dataset": message})
     config, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
     confine_request_paths(config, settings.data_dir, settings.runs_dir, settings.roots)
     try:
@@ -66,6 +75,16 @@ def create_run(
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / run_id
     return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))
+
+
+KIND_WORDS = {"audio": "recordings", "image": "photos"}
+
+
+def model_input_kind(model: str) -> str | None:
+    """``audio`` or ``image`` from the model registry (None for an unknown name; validation says why)."""
+    from nightscan_edge.models import MODELS
+
+    return MODELS.get(model).input_kind if model in MODELS else None
 
 
 def read_report(run: dict) -> dict | None:
@@ -207,10 +226,15 @@ def _new_run_page(
 
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
-    model = model if model in names else names[0]
+    if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
+        chosen = store.dataset(dataset_id) if dataset_id else None
+        data_kind = chosen["summary"].get("kind") if chosen else None
+        model = next((m["name"] for m in catalogue if m["input_kind"] == data_kind), names[0])
     kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
     preset = preset_values(model)
     shown = preset if values is None else values
+    datasets = store.datasets()
+    usable = [d for d in datasets if d["summary"].get("kind") == kind]
     return templates.TemplateResponse(
         request,
         "new_run.html",
@@ -218,9 +242,12 @@ def _new_run_page(
             "page": "new",
             "models": catalogue,
             "model": model,
-            "datasets": store.datasets(),
+            "datasets": usable,
+            "other_kind_datasets": len(datasets) - len(usable),
+            "kind": kind,
+            "kind_words": KIND_WORDS,
             "dataset_id": dataset_id,
-            "fields": form_fields(shown, kind),
+            "fields": form_fields(shown, kind, preset=preset, training_only=True),
             "errors": errors or {},
             "message": message,
         },

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.artifact import FORMATS
 from nightscan_edge.web.deps import RunnerDep, StoreDep
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
@@ -17,9 +18,6 @@ from nightscan_edge.web.routers.runs import get_run_or_404
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
-
-# The documented export formats (docs/architecture.md); the export package's own table wins when present.
-DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
 
 
 class ExportRequest(BaseModel):
@@ -30,10 +28,7 @@ class ExportRequest(BaseModel):
 
 
 def export_format_choices() -> tuple[str, ...]:
-    try:
-        from nightscan_edge.export.formats import FORMATS
-    except ImportError:
-        return DOCUMENTED_FORMATS
+    """The format table's names (``nightscan_edge.artifact``, importable without the export extra)."""
     return tuple(FORMATS)
 
 

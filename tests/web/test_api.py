@@ -212,3 +212,30 @@ def test_run_form_offers_only_datasets_the_model_can_read(client, tiny_audio, da
     assert 'value="mobilenet_v3_small_photo" selected' in chosen
     refused = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": photos["id"]})
     assert refused.status_code == 422 and "takes recordings but dataset" in refused.json()["detail"]["message"]
+
+
+def test_cli_runs_in_the_data_dir_join_the_history_and_compare_with_others(client, settings):
+    """A run trained with ``nightscan-edge train --run-dir <data dir>/runs/...`` shows up; one still training
+    does not (until its status.json says it ended)."""
+    import json
+
+    def cli_run(name: str, status: str, accuracies: list[float]):
+        folder = settings.runs_dir / name
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("model:\n  name: ultralight_audio\ndata:\n  path: /data/night\n")
+        (folder / "status.json").write_text(json.dumps({"status": status}))
+        rows = ["epoch,train_loss,train_acc,val_loss,val_acc,val_macro_f1,lr,seconds"]
+        rows += [f"{i},1.0,0.5,{1.0 - a / 2},{a},0.5,0.001,2.0" for i, a in enumerate(accuracies, 1)]
+        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+    cli_run("cli-done", "done", [0.5, 0.75])
+    cli_run("cli-cancelled", "cancelled", [0.4])
+    cli_run("cli-busy", "running", [0.3])
+    runs = {r["id"]: r for r in client.get("/api/runs").json()}
+    assert runs["cli-done"]["status"] == "done" and runs["cli-done"]["data_path"] == "/data/night"
+    assert "cli-cancelled" in runs and "cli-busy" not in runs
+    assert "CLI" in client.get("/runs").text
+    figures = client.get("/api/runs/compare/figures?ids=cli-done,cli-cancelled").json()
+    assert [(f["id"], f["epochs"], f["best_epoch"]) for f in figures] == [("cli-done", 2, 2), ("cli-cancelled", 1, 1)]
+    page = client.get("/runs/compare?ids=cli-done&ids=cli-cancelled").text
+    assert 'id="compare-acc"' in page and "cli-cancelled" in page

@@ -145,6 +145,21 @@ class Store:
             )
         return self.run(run_id)
 
+    def adopt_run(
+        self, run_id: str, model: str, data_path: str, run_dir: str, status: str, created: float, finished: float
+    ) -> dict[str, Any]:
+        """Record a run trained outside the server (the CLI) so the history shows it; it has no dataset id."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, model, dataset_id, data_path, overrides, status, run_dir, created, finished) "
+                "VALUES (?, ?, NULL, ?, '[]', ?, ?, ?, ?)",
+                (run_id, model, data_path, status, run_dir, created, finished),
+            )
+        return self.run(run_id)
+
+    def run_by_dir(self, run_dir: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM runs WHERE run_dir = ?", run_dir)
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM runs WHERE id = ?", run_id)
 

@@ -3,6 +3,7 @@ dataset page use the same function)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from nightscan_edge.data.sources import list_dataset, skip_reason
@@ -13,7 +14,7 @@ def _check_audio(path: Path) -> str | None:
     import soundfile
 
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))
     except Exception as error:  # libsndfile raises several types for corrupt or foreign files
         return f"not decodable audio ({error})"
     return "audio file has no samples" if info.frames == 0 else None

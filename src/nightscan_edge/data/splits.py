@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.atomic import open_text_atomic
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.sources import Sample
 
@@ -54,7 +55,7 @@ def _manifest_split(samples: list[Sample]) -> list[str] | None:
     known = [_SPLIT_ALIASES.get(v.lower()) if v else None for v in values]
     if all(k is None for k in known):
         return None  # a split column with other meanings (e.g. "shared"): not ours to interpret
-    unknown = sorted({v for v, k in zip(values, known) if k is None and v})
+    unknown = sorted({v for v, k in zip(values, known, strict=False) if k is None and v})
     if unknown or any(v is None for v in values):
         raise DataError(
             f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
@@ -158,7 +159,9 @@ def make_split(
     else:
         splits = _stratified(samples, val_fraction, test_fraction, seed)
         method = f"stratified random, seed {seed}"
-    plan = SplitPlan([SplitEntry(s.path, s.label, split, s.group) for s, split in zip(samples, splits)], method)
+    plan = SplitPlan(
+        [SplitEntry(s.path, s.label, split, s.group) for s, split in zip(samples, splits, strict=False)], method
+    )
     _check_plan(plan)
     return plan
 
@@ -181,7 +184,9 @@ def _check_plan(plan: SplitPlan) -> None:
 def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
     """``path,label,split[,group]``; paths relative to ``root`` when they lie under it."""
     with_group = any(e.group for e in plan.entries)
-    with Path(path).open("w", newline="") as handle:
+    # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
+    # resumed run opens the same file
+    with open_text_atomic(path, errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
         for entry in plan.entries:
@@ -192,7 +197,7 @@ def read_split(path: Path) -> SplitPlan:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found; is this a run folder?")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         entries = [
             SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
             for row in csv.DictReader(handle)

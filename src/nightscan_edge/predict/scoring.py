@@ -45,7 +45,7 @@ def score_audio_batches(
             batch,
             [
                 ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
-                for window, row in zip(batch, probabilities)
+                for window, row in zip(batch, probabilities, strict=False)
             ],
         )
     if failure is not None:
@@ -65,4 +65,4 @@ def summarise(scores: list[ScoredWindow], labels: list[str]) -> tuple[str, float
     """File-level answer from windows: the mean of their probabilities (one window: that window)."""
     mean = np.mean([score.probabilities for score in scores], axis=0)
     best = int(np.argmax(mean))
-    return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean)}
+    return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean, strict=False)}

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from long_recording import export_random_ultralight, write_recording
+from nightscan_edge.artifact import read_manifest
 from nightscan_edge.predict.archive import ArchiveOptions, OutputFolder, connect, run_archive
 from nightscan_edge.predict.output import csv_rows
 
@@ -195,8 +196,9 @@ def memory_per_worker(artifact: Path, sources: Path, out: Path, span_minutes: fl
     return figures
 
 
-def results_document(command: str, spec: dict, archive: dict, span_minutes: float, runs: list[dict], resume: dict,
-                     memory: dict) -> dict:
+def results_document(
+    command: str, spec: dict, archive: dict, span_minutes: float, runs: list[dict], resume: dict, memory: dict
+) -> dict:
     """The measurement in the shape of ``benchmarks/results/*.json`` (rendered into docs/archive.md)."""
     scaling_wall = runs[1]["audio_hours_per_s"] / runs[0]["audio_hours_per_s"]
     scaling_cpu = runs[1]["x_real_time_per_cpu_s"] / runs[0]["x_real_time_per_cpu_s"]
@@ -214,9 +216,16 @@ def results_document(command: str, spec: dict, archive: dict, span_minutes: floa
         f"{archive['disk_mb']:.0f} MB on disk, read from the page cache); spans of {span_minutes:g} min; local "
         "workers with 1 thread and 1 runtime thread each; wall time from the cluster being up to the last file written.",
         "figures": [
-            {"workers": run["workers"], "files": run["files"], "audio h": run["audio_hours"], "wall s": run["wall_s"],
-             "audio h/s (wall)": run["audio_hours_per_s"], "x real time (wall)": f"{run['x_real_time_wall']}x",
-             "workers' CPU s": run["worker_cpu_s"], "x real time per CPU s": f"{run['x_real_time_per_cpu_s']}x"}
+            {
+                "workers": run["workers"],
+                "files": run["files"],
+                "audio h": run["audio_hours"],
+                "wall s": run["wall_s"],
+                "audio h/s (wall)": run["audio_hours_per_s"],
+                "x real time (wall)": f"{run['x_real_time_wall']}x",
+                "workers' CPU s": run["worker_cpu_s"],
+                "x real time per CPU s": f"{run['x_real_time_per_cpu_s']}x",
+            }
             for run in runs
         ],
         "notes": [
@@ -229,8 +238,12 @@ def results_document(command: str, spec: dict, archive: dict, span_minutes: floa
             f"{memory['short_minutes']:g}-minute file, {memory['peak_rss_after_long_mb']:.0f} MB after a "
             f"{memory['long_minutes']:g}-minute file ({memory['growth_mb']:+.1f} MB).",
         ],
-        "spec": spec, "archive": archive, "span_minutes": span_minutes, "runs": runs,
-        "resume_after_kill": resume, "memory_per_worker": memory,
+        "spec": spec,
+        "archive": archive,
+        "span_minutes": span_minutes,
+        "runs": runs,
+        "resume_after_kill": resume,
+        "memory_per_worker": memory,
     }
 
 
@@ -248,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(folder)
         (folder / "sources").mkdir()
         artifact = export_random_ultralight(folder)
-        from nightscan_edge.export.manifest import read_manifest
-
         spec = read_manifest(artifact)["input"]["spec"]
         archive = build_archive(
             folder / "archive",

@@ -214,7 +214,8 @@ def results_document(
         f"{archive['long_files']} x {archive['long_hours']:g} h + {archive['files'] - archive['long_files']} x "
         f"{archive['short_minutes']} min = {archive['audio_hours']:.1f} h (hard links to 2 generated recordings, "
         f"{archive['disk_mb']:.0f} MB on disk, read from the page cache); spans of {span_minutes:g} min; local "
-        "workers with 1 thread and 1 runtime thread each; wall time from the cluster being up to the last file written.",
+        "workers with 1 thread and 1 runtime thread each; wall time from the cluster being up to the last file "
+        "written.",
         "figures": [
             {
                 "workers": run["workers"],

@@ -71,7 +71,7 @@ def test_events_follow_the_contract(audio_run):
 
 
 def test_checkpoint_rebuilds_the_model_and_report_matches_it(audio_run):
-    checkpoint = torch.load(audio_run.run_dir / "best.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(audio_run.run_dir / "best.ckpt", map_location="cpu", weights_only=True)
     assert all(key.startswith("model.") for key in checkpoint["state_dict"])
     trained = load_trained_model(audio_run.run_dir)
     assert trained.model_name == "ultralight_audio" and trained.spec.clip_samples == TINY_AUDIO["clip_samples"]

@@ -7,6 +7,7 @@ mean and resampled with soxr's HQ filter so that training and inference see the 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import soundfile
 import soxr
 
 from nightscan_edge.errors import UserError
+from nightscan_edge.paths import display_path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
 # Containers whose libsndfile seek is sample-exact, so a recording can be decoded from the middle
@@ -48,16 +50,23 @@ def _read_block(handle: soundfile.SoundFile, frames: int) -> np.ndarray:
     return handle.read(frames, dtype="float32", always_2d=True)
 
 
+def _check_finite(samples: np.ndarray, path: Path) -> None:
+    """Float WAV/FLAC can hold NaN/Inf samples; they would turn every score into NaN without an error."""
+    if not np.isfinite(samples).all():
+        raise AudioDecodeError(f"{display_path(path)}: audio holds NaN or infinite samples; re-export the recording")
+
+
 def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Whole file -> mono float32 at ``sample_rate``. Raises ``AudioDecodeError`` with the reason."""
     path = Path(path)
     try:
-        data, source_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, source_rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile reports corrupt/unknown files with several exception types
         raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
     if data.shape[0] == 0:
         raise AudioDecodeError(f"{path}: audio file has no samples")
     mono = _to_mono(data)
+    _check_finite(mono, path)
     if source_rate != sample_rate:
         mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
@@ -87,7 +96,7 @@ def iter_audio_blocks(
     """
     path = Path(path)
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))
     except Exception as error:
         raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
     if info.frames == 0:
@@ -109,13 +118,14 @@ def iter_audio_blocks(
         source_start = (start_sample - skip) * info.samplerate // sample_rate
     remaining = None if stop_sample is None else stop_sample - start_sample
     try:
-        with soundfile.SoundFile(str(path)) as handle:
+        with soundfile.SoundFile(os.fsencode(path)) as handle:
             if source_start:
                 handle.seek(source_start)
             while remaining is None or remaining > 0:
                 block = _read_block(handle, frames_per_block)
                 last = block.shape[0] < frames_per_block
                 mono = _to_mono(block).astype(np.float32, copy=False)
+                _check_finite(mono, path)
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=last)
                 if skip:

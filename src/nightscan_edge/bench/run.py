@@ -38,6 +38,7 @@ from nightscan_edge.bench.result import (
 from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
 from nightscan_edge.bench.timing import measure_latency, measure_throughput
+from nightscan_edge.runtime import RuntimeUnavailableError, load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 BYTES_PER_MB = 1024 * 1024
@@ -235,10 +236,6 @@ class _Bench:
 
 def _is_unavailable(error: Exception) -> bool:
     """The file is fine but this machine cannot run it (the runtime says so with its own error type)."""
-    try:
-        from nightscan_edge.runtime import RuntimeUnavailableError
-    except ImportError:
-        return False
     return isinstance(error, RuntimeUnavailableError)
 
 
@@ -308,8 +305,6 @@ class _RichProgress:
 
 
 def _default_load_runner() -> LoadRunner:
-    from nightscan_edge.runtime import load_runner
-
     return load_runner
 
 

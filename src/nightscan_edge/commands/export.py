@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from nightscan_edge.artifact import FORMATS
+
 
 def add_parser(subparsers) -> None:
-    from nightscan_edge.export.formats import FORMATS
-
     parser = subparsers.add_parser(
         "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)"
     )

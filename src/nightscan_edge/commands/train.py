@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_CANCELLED.get(cancelled.signal_number, 1)
     metrics = result.metrics
-    if not metrics:  # a rank > 0 of a multi-device run: rank 0 reports
+    if metrics.get("best_val_acc") is None or metrics.get("best_epoch") is None:
+        print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
         return 0
     print(
         f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch']}), "

@@ -8,6 +8,7 @@ A changed file gets a new key, so a stale entry is never served.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.data.errors import DataError
 
 DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
@@ -24,8 +26,9 @@ DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
 def cache_key(path: Path, variant: str) -> str:
     """``variant`` names the preprocessing (e.g. ``audio@22050``, ``image@64x3``)."""
     stat = Path(path).stat()
-    identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{variant}"
-    return hashlib.sha1(identity.encode()).hexdigest()
+    # bytes, not str: a file name that is not valid UTF-8 (lone surrogates after os.fsdecode) still hashes
+    identity = os.fsencode(Path(path).resolve()) + f"|{stat.st_size}|{stat.st_mtime_ns}|{variant}".encode()
+    return hashlib.sha1(identity).hexdigest()
 
 
 class _MemoryStore:
@@ -112,12 +115,11 @@ class MediaCache:
             return np.load(file, mmap_mode="r")  # pages in on use: sets larger than memory still train
         self.decodes += 1
         value = loader(path)
-        temporary = file.with_suffix(f".{os.getpid()}.tmp.npy")
+        buffer = io.BytesIO()
+        np.save(buffer, value)
         try:
-            np.save(temporary, value)
-            temporary.replace(file)  # atomic: a parallel run never reads half a file
+            write_bytes_atomic(file, buffer.getvalue())  # a parallel run never reads half a file
         except OSError as error:
-            temporary.unlink(missing_ok=True)
             raise DataError(
                 f"cannot write to the cache folder {self.cache_dir}: {error.strerror or error}; free space "
                 "there, set data.cache_dir to another folder, or use data.cache=memory"

@@ -43,7 +43,14 @@ def expand_paths(paths: list[str | Path], input_kind: str) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+            # a dangling link is kept so that it gets its own error row instead of vanishing from the batch
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in suffixes
+                )
+            )
         else:
             files.append(path)
     return files
@@ -118,6 +125,7 @@ def audio_windows(
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
     """One image -> ``(C, H, W)`` float32: convert, bilinear resize to a square, scale to [0,1], normalise."""
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     name = str(source) if isinstance(source, Path) else "upload"
     if isinstance(source, Path):
@@ -131,7 +139,7 @@ def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
             image = image.convert("L" if spec.channels == 1 else "RGB")
             image = image.resize((spec.image_size, spec.image_size), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError) as error:
         raise InputError(f"{name}: not a readable image ({error}); expected JPEG or PNG") from error
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]

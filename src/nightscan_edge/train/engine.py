@@ -23,6 +23,7 @@ import torch
 from nightscan_edge.config import Config
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
+from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
@@ -47,10 +48,17 @@ from nightscan_edge.train.module import ClassifierModule
 from nightscan_edge.train.resume import (
     EpochBoundaryCheckpoint,
     RestoreEpochStart,
-    load_resume_checkpoint,
     start_at_epoch,
 )
-from nightscan_edge.train.run_setup import OpenedRun, join_run, open_new_run, open_resumed_run
+from nightscan_edge.train.run_setup import (
+    OpenedRun,
+    join_run,
+    open_new_run,
+    open_resumed_run,
+    planned_folder,
+    with_absolute_paths,
+    writer_lock,
+)
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -81,15 +89,22 @@ def train(
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
     """
-    # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder but
-    # write nothing: rank 0 owns the folder, its events and its checkpoints.
-    follower = launched_rank() > 0
-    if resume is not None:
-        opened = open_resumed_run(resume, config)
-    else:
-        opened = (join_run if follower else open_new_run)(config, run_dir, check=plan_devices)
+    if launched_rank() > 0:
+        # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder
+        # but write nothing and take no lock: rank 0 owns the folder, its events and its checkpoints.
+        opened = open_resumed_run(resume, config) if resume is not None else join_run(config, run_dir)
+        return _train(opened, progress, follower=True)
+    if config is not None and resume is None:
+        plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
+    folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
+    with writer_lock(folder):  # one writer per run folder, held until this run ends
+        opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
+        return _train(opened, progress)
+
+
+def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
     folder, config, run_id = opened.folder, opened.config, opened.run_id
-    plan = plan_devices(config.train)  # one line for a hardware problem, before anything trains
+    plan = plan_devices(config.train)  # a resumed run's saved options, checked before anything trains
     events = EventLog(folder.events, enabled=not follower)
     if not follower:
         write_status(
@@ -102,7 +117,7 @@ def train(
             L.seed_everything(config.train.seed, workers=True, verbose=False)
             prepared = _prepare(opened, events, write=not follower)
             stop.check()
-            checkpoint = load_resume_checkpoint(folder.last_checkpoint) if opened.resumed else None
+            checkpoint = opened.checkpoint
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
@@ -167,7 +182,7 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
             events,
             "warning",
             f"skipped {len(prepared.bad_files)} unreadable file(s): "
-            + "; ".join(str(p) for p, _ in prepared.bad_files),
+            + "; ".join(display_path(p) for p, _ in prepared.bad_files),
         )
     return prepared
 

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from nightscan_edge.atomic import finite_json, write_json_atomic
+from nightscan_edge.run_folder import RunFolder
+
 
 @dataclass
 class Event:
@@ -94,7 +97,7 @@ class EventLog:
         if not self.enabled:
             return
         with self.path.open("a") as handle:
-            handle.write(json.dumps(event.as_record()) + "\n")
+            handle.write(json.dumps(finite_json(event.as_record()), allow_nan=False) + "\n")
             handle.flush()
 
 
@@ -114,7 +117,4 @@ def read_events(path: Path) -> list[dict]:
 def write_status(run_dir: Path, status: str, **fields) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
     payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
-    path = Path(run_dir) / "status.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    temporary.replace(path)
+    write_json_atomic(RunFolder(run_dir).status_file, finite_json(payload))

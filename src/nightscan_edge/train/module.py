@@ -8,6 +8,7 @@ every window of a clip and averages the probabilities, as prediction on a record
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -19,8 +20,22 @@ from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
+from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.distill import Teacher
+
+
+class NonFiniteLossError(UserError):
+    """The loss became NaN/Infinity: the weights are ruined, so the run stops as failed before any checkpoint of
+    them can be marked best."""
+
+
+def check_finite(loss: float, where: str, lr: float) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"the {where} loss became {loss} (diverged): the run stopped as failed; lower "
+            f"train.lr (now {lr:g}), or check the data for NaN/Inf samples"
+        )
 
 
 class ClassifierModule(L.LightningModule):
@@ -104,7 +119,10 @@ class ClassifierModule(L.LightningModule):
         )
         if self.teacher is not None:
             loss = self.teacher.distillation_loss(logits, x, inputs, loss)
-        with torch.no_grad():  # kept on the device: no host sync per step
+        with torch.no_grad():  # sums kept on the device
+            check_finite(
+                loss.item(), f"training (epoch {self.current_epoch + 1}, batch {batch_idx + 1})", self.config.train.lr
+            )
             count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
             self._train_sums = self._train_sums.to(y.device) + torch.stack(
                 [loss.detach().float() * count, (logits.argmax(1) == y).sum().float(), count]
@@ -146,6 +164,8 @@ class ClassifierModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
+        if self._trainer is None or not self._trainer.sanity_checking:
+            check_finite(val_loss, f"validation (epoch {self.current_epoch + 1})", self.config.train.lr)
         figures = self._synced(
             torch.tensor(
                 [val_loss, float(self.val_accuracy.compute()), float(self.val_f1.compute())], dtype=torch.float64

@@ -11,13 +11,15 @@ import json
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nightscan_edge.config import Config, ConfigError, field_errors, parse_override, resolve_config
+from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
 from nightscan_edge.errors import UserError
+from nightscan_edge.paths import PathPolicyError, confine
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
 MANAGED_FIELDS = {"data.path", "model.name", "train.runs_dir", "train.run_name"}
@@ -31,6 +33,73 @@ BASIC_FIELDS = (
     "data.val_fraction",
     "train.seed",
 )
+
+
+# Export and benchmark settings belong to the export/bench jobs on the run page, not to training.
+TRAINING_SECTIONS = ("data", "model", "train")
+GROUP_TITLES = {"data": "Data", "model": "Model", "train": "Training"}
+# Field names a newcomer must not have to decode; everything else is the field name in words.
+LABELS = {
+    "lr": "Learning rate",
+    "n_fft": "FFT size",
+    "n_mels": "Mel bands",
+    "f_min": "Lowest frequency",
+    "f_max": "Highest frequency",
+    "top_db": "Dynamic range",
+    "clip_samples": "Window length",
+    "hop_length": "Hop length",
+    "val_fraction": "Validation share",
+    "test_fraction": "Test share",
+    "max_bad_fraction": "Unreadable files allowed",
+    "num_workers": "Data-loading workers",
+    "gain_db": "Random gain",
+    "rotation_degrees": "Random rotation",
+    "num_threads": "CPU threads",
+    "min_steps_per_epoch": "Minimum steps per epoch",
+    "limit_train_batches": "Batches per epoch (limit)",
+    "early_stopping_patience": "Early stopping after",
+    "plateau_patience": "Plateau patience",
+    "step_size": "LR step every",
+    "gamma": "LR decay factor",
+    "distill_alpha": "Distillation weight",
+    "distill_temperature": "Distillation temperature",
+}
+# Units shown beside the input, by field name (or its ending).
+UNITS = {
+    "epochs": "epochs",
+    "batch_size": "clips per step",
+    "sample_rate": "Hz",
+    "clip_samples": "samples",
+    "n_fft": "samples",
+    "hop_length": "samples",
+    "f_min": "Hz",
+    "f_max": "Hz",
+    "top_db": "dB",
+    "gain_db": "± dB",
+    "rotation_degrees": "degrees",
+    "image_size": "pixels",
+    "step_size": "epochs",
+    "early_stopping_patience": "epochs without improvement",
+    "plateau_patience": "epochs",
+    "freq_mask_width": "mel bands",
+    "time_mask_width": "frames",
+}
+UNIT_ENDINGS = (("_fraction", "0–1"), ("_probability", "0–1"), ("_seconds", "s"), ("_ms", "ms"), ("_mb", "MB"))
+
+
+def human_label(dotted: str) -> str:
+    name = dotted.rsplit(".", 1)[-1]
+    if name in LABELS:
+        return LABELS[name]
+    words = name.replace("_db", "").replace("_degrees", "").replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def unit_of(dotted: str) -> str:
+    name = dotted.rsplit(".", 1)[-1]
+    if name in UNITS:
+        return UNITS[name]
+    return next((unit for ending, unit in UNIT_ENDINGS if name.endswith(ending)), "")
 
 
 class RunConfigError(UserError):
@@ -50,10 +119,23 @@ class FormField:
     description: str = ""
     optional: bool = False
     checked: bool = False
+    preset: str = ""  # the model preset's value, for the "changed from preset" marks
 
     @property
     def section(self) -> str:
         return self.name.split(".")[0]
+
+    @property
+    def label(self) -> str:
+        return human_label(self.name)
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.name)
+
+    @property
+    def changed(self) -> bool:
+        return self.value != self.preset
 
     @property
     def basic(self) -> bool:
@@ -113,8 +195,12 @@ KIND_ONLY_FIELDS = {
 }
 
 
-def form_fields(config_values: dict, input_kind: str | None = None) -> list[FormField]:
-    """Every configurable leaf of ``Config`` with its current value, as form widgets."""
+def form_fields(
+    config_values: dict, input_kind: str | None = None, preset: dict | None = None, training_only: bool = False
+) -> list[FormField]:
+    """Every configurable leaf of ``Config`` with its current value, as form widgets (``training_only``:
+    the data, model and train sections; ``preset``: the values each field is compared with)."""
+    preset_leaves = {dotted: value for dotted, _, value in _leaves(Config, preset or config_values)}
     hidden = tuple(
         prefix
         for kind, prefixes in KIND_ONLY_FIELDS.items()
@@ -124,6 +210,8 @@ def form_fields(config_values: dict, input_kind: str | None = None) -> list[Form
     fields = []
     for dotted, info, value in _leaves(Config, config_values):
         if dotted in MANAGED_FIELDS or (hidden and dotted.startswith(hidden)):
+            continue
+        if training_only and dotted.split(".")[0] not in TRAINING_SECTIONS:
             continue
         widget, choices = _widget(info.annotation)
         fields.append(
@@ -135,6 +223,7 @@ def form_fields(config_values: dict, input_kind: str | None = None) -> list[Form
                 description=info.description or "",
                 optional=_unwrap(info.annotation)[1],
                 checked=bool(value),
+                preset=_format(preset_leaves.get(dotted), widget),
             )
         )
     return fields
@@ -211,8 +300,8 @@ def validate_run_config(
         message = f"unknown model {model_name!r}; known: {', '.join(sorted(MODELS))}"
         raise RunConfigError(message, {"model.name": message})
     preset = preset_values(model_name)
-    requested = _merge(preset, values or {})
     try:
+        requested = _merge(preset, check_sections(values, "config"))
         for text in overrides or []:
             requested = _merge(requested, parse_override(text))
     except ConfigError as error:
@@ -232,3 +321,40 @@ def validate_run_config(
         if key not in MANAGED_FIELDS and defaults.get(key) != value
     ]
     return config, worker_overrides
+
+
+# Config fields that name a server path; a request may point them only inside the folders listed by
+# ``request_path_roots`` (see ``nightscan_edge.paths``).
+REQUEST_PATH_FIELDS = (
+    "data.cache_dir",
+    "data.audio_augment.noise_dir",
+    "model.init_from",
+    "model.weights",
+    "train.teacher",
+)
+
+
+def request_path_roots(field: str, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Where each path field may point: caches are written under the data dir only; models (init-from, teacher,
+    weights) are read from runs or dataset roots; background noise from dataset roots."""
+    if field == "data.cache_dir":
+        return (data_dir,)
+    if field == "data.audio_augment.noise_dir":
+        return dataset_roots
+    return (runs_dir, *dataset_roots)
+
+
+def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> None:
+    """Refuse (``RunConfigError``, keyed by field) any path field of a requested config outside its roots."""
+    flat = _leaf_values(config.model_dump(mode="json"))
+    errors: dict[str, str] = {}
+    for field in REQUEST_PATH_FIELDS:
+        value = flat.get(field)
+        if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
+            continue
+        try:
+            confine(str(value), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)
+        except PathPolicyError as error:
+            errors[field] = str(error)
+    if errors:
+        raise RunConfigError("; ".join(errors.values()), errors)

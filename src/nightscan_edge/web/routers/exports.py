@@ -7,30 +7,28 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.artifact import FORMATS
 from nightscan_edge.web.deps import RunnerDep, StoreDep
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
+from nightscan_edge.web.results import export_results
 from nightscan_edge.web.routers.runs import get_run_or_404
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
 
-# The documented export formats (docs/architecture.md); the export package's own table wins when present.
-DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
-
 
 class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (say an output path) is refused, not ignored
+
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
     int8: bool = False
 
 
 def export_format_choices() -> tuple[str, ...]:
-    try:
-        from nightscan_edge.export.formats import FORMATS
-    except ImportError:
-        return DOCUMENTED_FORMATS
+    """The format table's names (``nightscan_edge.artifact``, importable without the export extra)."""
     return tuple(FORMATS)
 
 
@@ -78,10 +76,21 @@ def create_bench(store: Store, export: dict) -> dict:
     )
 
 
-def export_view(job: dict) -> dict:
+def export_view(job: dict, store: Store | None = None) -> dict:
+    """The job with its files; a finished export also carries its results table (with the figures of its
+    latest finished benchmark, whose id is ``bench_id``)."""
     view = {**job, "files": list_files(Path(job["out_dir"]))}
     if job["status"] == "failed":
         view["log_tail"] = log_tail(Path(job["log_path"]), lines=15)
+    if job["kind"] == "export" and job["status"] == "done" and store is not None:
+        benches = [
+            b
+            for b in store.exports(run_id=job["run_id"], statuses=("done",))
+            if b["kind"] == "bench" and b["options"].get("export_id") == job["id"]
+        ]
+        bench = benches[-1] if benches else None
+        view["bench_id"] = bench["id"] if bench else None
+        view["results"] = export_results(Path(job["out_dir"]), Path(bench["out_dir"]) if bench else None)
     return view
 
 
@@ -94,12 +103,12 @@ def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict
 @router.get("/api/runs/{run_id}/exports")
 def api_list_exports(run_id: str, store: StoreDep) -> list[dict]:
     get_run_or_404(store, run_id)
-    return [export_view(job) for job in store.exports(run_id=run_id)]
+    return [export_view(job, store) for job in store.exports(run_id=run_id)]
 
 
 @router.get("/api/exports/{export_id}")
 def api_get_export(export_id: str, store: StoreDep) -> dict:
-    return export_view(get_export_or_404(store, export_id))
+    return export_view(get_export_or_404(store, export_id), store)
 
 
 @router.post("/api/exports/{export_id}/bench", status_code=201)

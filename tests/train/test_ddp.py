@@ -35,6 +35,7 @@ RUN_FILES = {
     "last.ckpt",
     "metrics.csv",
     "report.json",
+    "run.lock",
     "split.csv",
     "status.json",
 }

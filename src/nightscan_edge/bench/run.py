@@ -38,6 +38,8 @@ from nightscan_edge.bench.result import (
 from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
 from nightscan_edge.bench.timing import measure_latency, measure_throughput
+from nightscan_edge.data.samples import load_folder_samples, load_run_samples
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 BYTES_PER_MB = 1024 * 1024
@@ -104,19 +106,16 @@ def _path_size_mb(path: Path) -> float:
 
 def _evaluation_split(run_dir: Path) -> str:
     """The run's held-out test split when it has one, else its validation split."""
-    from nightscan_edge.data.splits import read_split
-
-    return "test" if read_split(run_dir / "split.csv").of("test") else "val"
+    return "test" if RunFolder(run_dir).read_split().of("test") else "val"
 
 
 def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:
     """Labeled inputs exactly as the exported files take them, or ``None`` when there is no labeled set."""
-    from nightscan_edge.data.samples import load_folder_samples, load_run_samples
-
     if options.data is not None:
         inputs, targets, _ = load_folder_samples(options.data, spec, labels, limit=options.sample_limit)
         return Samples(inputs, targets, str(options.data))
-    if run_dir is None or not all((run_dir / name).is_file() for name in ("split.csv", "config.yaml", "labels.txt")):
+    run = RunFolder(run_dir) if run_dir is not None else None
+    if run is None or not all(path.is_file() for path in (run.split, run.config, run.labels_file)):
         return None  # a bundle, or a checkpoint saved outside training: no labeled split to score on
     split = _evaluation_split(run_dir)
     inputs, targets, _ = load_run_samples(run_dir, split=split, limit=options.sample_limit)

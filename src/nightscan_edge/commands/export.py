@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+from nightscan_edge.config import ExportConfig
+from nightscan_edge.run_folder import RunFolder
 
 
 def add_parser(subparsers) -> None:
@@ -30,12 +34,9 @@ def add_parser(subparsers) -> None:
 
 def export_config_for(args: argparse.Namespace):
     """The run's export config with the command-line options on top (None = keep the run's)."""
-    from pathlib import Path
-
-    from nightscan_edge.config import ExportConfig, load_config
-
     run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.run).parent
-    base = load_config(run_dir / "config.yaml").export if (run_dir / "config.yaml").is_file() else ExportConfig()
+    run = RunFolder(run_dir)
+    base = run.read_config().export if run.config.is_file() else ExportConfig()
     changes = {}
     if args.calibration_samples is not None:
         if args.calibration_samples < 1:

@@ -23,7 +23,7 @@ import torch
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier, create_model, measure_complexity
 from nightscan_edge.models.complexity import BYTES_PER_MB, count_flops, example_input
-from nightscan_edge.prune.architecture import PRUNED_CHANNELS_OPTION, record_pruned_channels
+from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION, record_pruned_channels
 
 
 class PruningTargetError(UserError):

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from nightscan_edge.run_folder import RunFolder
+
 
 @dataclass
 class Event:
@@ -114,7 +116,7 @@ def read_events(path: Path) -> list[dict]:
 def write_status(run_dir: Path, status: str, **fields) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
     payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
-    path = Path(run_dir) / "status.json"
+    path = RunFolder(run_dir).status_file
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(payload, indent=2))
     temporary.replace(path)

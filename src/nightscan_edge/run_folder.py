@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -25,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from nightscan_edge.atomic import write_json_atomic, write_text_atomic
+from nightscan_edge.atomic import open_text_atomic, write_json_atomic, write_text_atomic
 from nightscan_edge.config import Config, load_config
 from nightscan_edge.errors import CheckpointError, DataError, RunLockedError
+from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 # The key under which training stores its metadata (model, labels, spec, config) in each checkpoint.
@@ -59,19 +57,20 @@ def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
     """``path,label,split[,group]``, paths as given (written atomically). ``root`` is accepted for callers of
     the older signature and not used."""
     with_group = any(e.group for e in plan.entries)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
-    for entry in plan.entries:
-        writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
-    write_text_atomic(Path(path), buffer.getvalue())
+    # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
+    # resumed run opens the same file
+    with open_text_atomic(path, errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
+        for entry in plan.entries:
+            writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
 
 
 def read_split(path: Path) -> SplitPlan:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found; is this a run folder?")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         entries = [
             SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
             for row in csv.DictReader(handle)
@@ -210,7 +209,7 @@ class RunFolder:
         the weights were trained with, and it travels with them.
         """
         path = self.checkpoint()
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = load_torch_file(path)
         meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
         if not isinstance(meta, dict):
             raise CheckpointError(f"{path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")

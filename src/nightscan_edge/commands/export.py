@@ -74,13 +74,9 @@ def outcome_problems(report, data_path: str | None) -> list[str]:
 
 
 def _run_data_path(run: str) -> str | None:
-    from pathlib import Path
-
-    from nightscan_edge.config import load_config
-
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
     try:
-        return str(load_config(run_dir / "config.yaml").data.path)
+        return str(RunFolder(run_dir).read_config().data.path)
     except Exception:  # an old or hand-made run folder: the message falls back to a generic wording
         return None
 

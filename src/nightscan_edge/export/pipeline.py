@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
-from nightscan_edge.config import ExportConfig, load_config
+from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import calibration as calibration_module
 from nightscan_edge.export.errors import ExportError
 from nightscan_edge.export.formats import ExportFormat, validate_formats
@@ -35,8 +35,9 @@ from nightscan_edge.export.manifest import (
 from nightscan_edge.export.parity import measure_parity, needs_macos
 from nightscan_edge.export.quality_gate import quality_gate
 from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier, example_input
+from nightscan_edge.run_folder import RunFolder
 
-EXPORTS_DIR = "exports"
+EXPORTS_DIR = RunFolder.EXPORTS
 REJECTED_DIR = "rejected"  # INT8 files that failed the gate: kept for inspection, out of the bundle and benches
 _TORCH_BATCH = 32
 
@@ -383,8 +384,9 @@ class _Exporter:
 def _export_config(run_dir: Path, config: ExportConfig | None) -> ExportConfig:
     if config is not None:
         return config
-    if (run_dir / "config.yaml").is_file():
-        return load_config(run_dir / "config.yaml").export
+    run = RunFolder(run_dir)
+    if run.config.is_file():
+        return run.read_config().export
     return ExportConfig()
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import RunnerDep, StoreDep
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
@@ -50,10 +51,10 @@ def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> di
         raise HTTPException(
             422, f"choose formats among {', '.join(known)}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
-    if run["status"] != "done" or not (Path(run["run_dir"]) / "best.ckpt").is_file():
+    if run["status"] != "done" or not RunFolder(run["run_dir"]).best_checkpoint.is_file():
         raise HTTPException(409, f"run {run['id']} is {run['status']}; only a finished run with best.ckpt exports")
     export_id = f"export-{secrets.token_hex(3)}"
-    exports_dir = Path(run["run_dir"]) / "exports"
+    exports_dir = RunFolder(run["run_dir"]).exports_dir
     return store.add_export(
         export_id,
         run["id"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import secrets
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.events import EVENTS_FILE
 from nightscan_edge.web.files import download, list_files
@@ -24,7 +24,7 @@ from nightscan_edge.web.forms import (
     preset_values,
     validate_run_config,
 )
-from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, log_tail, read_status
 from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -72,10 +72,9 @@ def read_report(run: dict) -> dict | None:
     """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
     epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
     run_dir = Path(run["run_dir"])
-    try:
-        return {**json.loads((run_dir / "report.json").read_text()), "complete": True}
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
+    report = RunFolder(run_dir).read_report()
+    if report is not None:
+        return {**report, "complete": True}
     epochs = read_metrics(run_dir)
     if not epochs:
         return None
@@ -96,7 +95,7 @@ def read_report(run: dict) -> dict | None:
 def read_metrics(run_dir: Path) -> list[dict]:
     """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
     try:
-        with open(Path(run_dir) / "metrics.csv", newline="") as handle:
+        with RunFolder(run_dir).metrics.open(newline="") as handle:
             return [
                 {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
                 for row in csv.DictReader(handle)
@@ -110,9 +109,9 @@ def run_view(store: Store, run: dict) -> dict:
     return {
         **run,
         "worker_status": read_status(run_dir),
-        "files": list_files(run_dir, skip=("exports", "bench")),
+        "files": list_files(run_dir, skip=(RunFolder.EXPORTS, "bench")),
         "exports": store.exports(run_id=run["id"]),
-        "resumable": run["status"] in ("interrupted", "cancelled", "failed") and (run_dir / "last.ckpt").is_file(),
+        "resumable": run["status"] in RESUMABLE and RunFolder(run_dir).last_checkpoint.is_file(),
         "dataset": store.dataset(run["dataset_id"]) if run["dataset_id"] else None,
     }
 
@@ -186,9 +185,7 @@ def history_page(request: Request, store: StoreDep, templates: TemplatesDep):
         status = read_status(Path(run["run_dir"]))
         run["best_val_acc"] = status.get("best_val_acc")
         run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
-        run["resumable"] = (
-            run["status"] in ("interrupted", "cancelled", "failed") and (Path(run["run_dir"]) / "last.ckpt").is_file()
-        )
+        run["resumable"] = run["status"] in RESUMABLE and RunFolder(run["run_dir"]).last_checkpoint.is_file()
     return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
 
 

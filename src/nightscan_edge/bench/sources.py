@@ -15,6 +15,8 @@ from pathlib import Path
 
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
 from nightscan_edge.errors import UserError
+from nightscan_edge.export import ManifestError, read_manifest
+from nightscan_edge.export.formats import ARTIFACT_SUFFIXES
 from nightscan_edge.run_folder import RunFolder
 
 EXPORTS_DIR = RunFolder.EXPORTS
@@ -97,7 +99,6 @@ def latest_export_dir(run_dir: Path) -> Path:
 
 
 def _artifact_suffixes() -> tuple[str, ...]:
-    from nightscan_edge.export.formats import ARTIFACT_SUFFIXES
 
     return ARTIFACT_SUFFIXES
 
@@ -110,7 +111,6 @@ def _artifact_paths(export_dir: Path) -> list[Path]:
 def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
     if not paths:
         raise BenchSourceError(f"{where} holds no exported model files (model.onnx, model.tflite, ...)")
-    from nightscan_edge.export import ManifestError, read_manifest
 
     artifacts = []
     for path in paths:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from nightscan_edge.config import ExportConfig
+from nightscan_edge.errors import UserError
+from nightscan_edge.export import ExportError, export_run
+from nightscan_edge.export.formats import FORMATS
+from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.run_folder import RunFolder
 
 
 def add_parser(subparsers) -> None:
-    from nightscan_edge.export.formats import FORMATS
-
     parser = subparsers.add_parser(
         "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)"
     )
@@ -46,8 +49,6 @@ def export_config_for(args: argparse.Namespace):
     changes = {}
     if args.calibration_samples is not None:
         if args.calibration_samples < 1:
-            from nightscan_edge.cli import UserError
-
             raise UserError(f"--calibration-samples must be >= 1; got {args.calibration_samples}")
         changes["calibration_samples"] = args.calibration_samples
     if args.no_temperature:
@@ -82,12 +83,6 @@ def _run_data_path(run: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.export import ExportError, export_run
-    from nightscan_edge.quiet import native_noise_filtered
-
     try:
         with native_noise_filtered():
             report = export_run(

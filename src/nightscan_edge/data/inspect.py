@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import soundfile
+from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
+
 from nightscan_edge.data.sources import list_dataset, skip_reason
 from nightscan_edge.paths import display_path
 
 
 def _check_audio(path: Path) -> str | None:
-    import soundfile
 
     try:
         info = soundfile.info(str(path))
@@ -20,8 +23,6 @@ def _check_audio(path: Path) -> str | None:
 
 
 def _check_image(path: Path) -> str | None:
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:

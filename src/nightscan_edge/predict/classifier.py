@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.errors import UserError
+from nightscan_edge.export.errors import ManifestError
+from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 # When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
@@ -120,9 +124,6 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     holder: list[Any] = []
     model_path = _artifact_from_bundle(artifact, holder) if artifact.suffix.lower() == ".zip" else artifact
 
-    from nightscan_edge.export.errors import ManifestError
-    from nightscan_edge.runtime import load_runner
-
     try:
         runner = load_runner(model_path, threads=threads)
     except ManifestError as error:
@@ -159,9 +160,6 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
 
 def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = True) -> Classifier:
     """The server-side model: the run's FP32 PyTorch model, or its distillation teacher when it has one."""
-    import torch
-
-    from nightscan_edge.checkpoint import load_trained_model
 
     trained = load_trained_model(run_or_checkpoint)
     teacher = (trained.config.get("train") or {}).get("teacher") if use_teacher else None

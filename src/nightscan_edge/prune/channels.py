@@ -79,7 +79,7 @@ def prune_model(
     with both, pruning continues until both hold. ``model_options`` are the builder options the model was
     made with (needed to record which layers the pruning resized).
     """
-    import torch_pruning as tp
+    import torch_pruning as tp  # the prune extra: pip install 'nightscan-edge[prune]'
 
     check_targets(target_macs, target_size_mb)
     if not 0 < step_ratio < max_channel_ratio < 1:

@@ -10,16 +10,12 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.run_folder import RunFolder
-from nightscan_edge.web.deps import RunnerDep, StoreDep
+from nightscan_edge.web.deps import RunnerDep, StoreDep, export_format_choices, get_run_or_404
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
-from nightscan_edge.web.routers.runs import get_run_or_404
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
-
-# The documented export formats (docs/architecture.md); the export package's own table wins when present.
-DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
 
 
 class ExportRequest(BaseModel):
@@ -27,14 +23,6 @@ class ExportRequest(BaseModel):
 
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
     int8: bool = False
-
-
-def export_format_choices() -> tuple[str, ...]:
-    try:
-        from nightscan_edge.export.formats import FORMATS
-    except ImportError:
-        return DOCUMENTED_FORMATS
-    return tuple(FORMATS)
 
 
 def get_export_or_404(store: Store, export_id: str) -> dict:

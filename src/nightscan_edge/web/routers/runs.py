@@ -13,7 +13,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.run_folder import RunFolder
-from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.web.catalogue import cached_catalogue
+from nightscan_edge.web.deps import (
+    RunnerDep,
+    SettingsDep,
+    StoreDep,
+    TemplatesDep,
+    export_format_choices,
+    get_run_or_404,
+)
 from nightscan_edge.web.events import EVENTS_FILE
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.forms import (
@@ -40,13 +48,6 @@ class RunRequest(BaseModel):
     dataset_id: str
     config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
     overrides: list[str] = Field(default_factory=list, description="CLI-style section.key=value strings")
-
-
-def get_run_or_404(store: Store, run_id: str) -> dict:
-    run = store.run(run_id)
-    if run is None:
-        raise HTTPException(404, f"unknown run {run_id!r}")
-    return run
 
 
 def create_run(
@@ -200,8 +201,6 @@ def _new_run_page(
     message: str | None = None,
     status_code: int = 200,
 ):
-    from nightscan_edge.web.routers.models import cached_catalogue
-
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
     model = model if model in names else names[0]
@@ -266,8 +265,6 @@ async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDe
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep):
-    from nightscan_edge.web.routers.exports import export_format_choices
-
     run = run_view(store, get_run_or_404(store, run_id))
     return templates.TemplateResponse(
         request,

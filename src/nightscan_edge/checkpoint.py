@@ -17,17 +17,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightscan_edge import __version__
 from nightscan_edge.errors import CheckpointError, NightScanError
 from nightscan_edge.models import EdgeClassifier, create_model
 from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
 from nightscan_edge.safe_load import load_torch_file
-from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+from nightscan_edge.spec import AudioSpec, ImageSpec, InputSpec
 
 MODEL_PREFIX = "model."
 BEST_CHECKPOINT = RunFolder.BEST_CHECKPOINT
 LAST_CHECKPOINT = RunFolder.LAST_CHECKPOINT
+
+
+class CheckpointMeta(BaseModel):
+    """What ``checkpoint['nightscan']`` holds: one typed contract, written by ``checkpoint_metadata`` and read by
+    ``load_trained_model``. Keys added later have defaults so older checkpoints still load; unknown keys (a
+    newer package's) are kept."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    model_name: str
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    num_classes: int = Field(gt=0)
+    labels: list[str]
+    spec: InputSpec
+    config: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
+    temperature: float | None = None
+    package_version: str | None = None
 
 
 def checkpoint_metadata(
@@ -38,20 +57,23 @@ def checkpoint_metadata(
     model_options: dict[str, Any] | None = None,
     temperature: float | None = None,
 ) -> dict[str, Any]:
-    """The dict stored under ``checkpoint['nightscan']``."""
+    """The dict stored under ``checkpoint['nightscan']`` (plain values: ``torch.load(weights_only=True)`` reads it)."""
     if len(labels) != model.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
-    return {
-        "model_name": model.model_name,
-        "model_options": dict(model_options or {}),
-        "num_classes": model.num_classes,
-        "labels": list(labels),
-        "spec": model.spec.model_dump(mode="json"),
-        "config": config,
-        "run_id": run_id,
-        "temperature": temperature,
-        "package_version": __version__,
-    }
+    meta = CheckpointMeta(
+        model_name=model.model_name,
+        model_options=dict(model_options or {}),
+        num_classes=model.num_classes,
+        labels=list(labels),
+        spec=model.spec,
+        config=config,
+        run_id=run_id,
+        temperature=temperature,
+        package_version=__version__,
+    )
+    data = meta.model_dump(mode="json")
+    data["config"] = config  # as the caller resolved it, not re-serialised
+    return data
 
 
 @dataclass
@@ -86,37 +108,37 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
     """Rebuild the trained model from a run folder or checkpoint file (``weights_only``: no pickled code runs)."""
     checkpoint_path = resolve_checkpoint(path, prefer)
     checkpoint = load_torch_file(checkpoint_path)
-    meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    if not isinstance(meta, dict):
+    raw = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(raw, dict):
         raise CheckpointError(f"{checkpoint_path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
     try:
-        spec = spec_from_dict(meta["spec"])
-        model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
+        meta = CheckpointMeta.model_validate(raw)
+        model = create_model(meta.model_name, meta.num_classes, spec=meta.spec, **meta.model_options)
         state = checkpoint["state_dict"]
         weights = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
         model.load_state_dict(weights)
     except NightScanError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, ValidationError) as error:
         detail = " ".join(str(error).split())[:200]
         raise CheckpointError(
             f"{checkpoint_path} is a damaged NightScan Edge checkpoint ({type(error).__name__}: {detail})"
         ) from None
-    if len(meta.get("labels", [])) != model.num_classes:
+    if len(meta.labels) != model.num_classes:
         raise CheckpointError(
-            f"{checkpoint_path} lists {len(meta.get('labels', []))} labels for a model with "
+            f"{checkpoint_path} lists {len(meta.labels)} labels for a model with "
             f"{model.num_classes} outputs; the checkpoint was edited or damaged"
         )
     model.eval()
     return TrainedModel(
         model=model,
-        model_name=meta["model_name"],
-        labels=list(meta["labels"]),
-        spec=spec,
-        config=meta.get("config", {}),
-        run_id=meta.get("run_id", checkpoint_path.parent.name),
+        model_name=meta.model_name,
+        labels=list(meta.labels),
+        spec=meta.spec,
+        config=meta.config,
+        run_id=meta.run_id if meta.run_id is not None else checkpoint_path.parent.name,
         checkpoint_path=checkpoint_path,
-        temperature=meta.get("temperature"),
+        temperature=meta.temperature,
     )
 
 

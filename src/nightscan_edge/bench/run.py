@@ -183,7 +183,6 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
 
 
 def _default_load_runner() -> LoadRunner:
-
     return load_runner
 
 

@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from nightscan_edge.artifact import FORMATS
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.errors import UserError
 from nightscan_edge.export import ExportError, export_run
-from nightscan_edge.export.formats import FORMATS
 from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.run_folder import RunFolder
 

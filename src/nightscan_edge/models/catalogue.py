@@ -25,6 +25,7 @@ def catalogue(num_classes: int = 6) -> list[dict[str, Any]]:
                 "budget_mb": entry.budget_mb,
                 "description": entry.description,
                 "input_shape": list(model.spec.input_shape),
+                "licence": getattr(entry, "licence", None),  # weights' licence, for registry entries that set it
                 **complexity.as_dict(),
             }
         )

@@ -17,23 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from nightscan_edge.artifact import FORMATS, ManifestError, format_by_suffix, portable_formats
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.errors import UserError
-from nightscan_edge.export.errors import ManifestError
 from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
-# When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
-# the parity reference), then the other portable runtimes.
-BUNDLE_PREFERENCE = (
-    "model.onnx",
-    "model_int8.onnx",
-    "model.tflite",
-    "model_int8.tflite",
-    "model.pte",
-    "model_int8.pte",
-)
-ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
+# When a bundle.zip holds several artifacts, the one run by default: the format table's order of the formats
+# that run here, FP32 before INT8 -- FP32 ONNX first (runs everywhere and is the parity reference).
+BUNDLE_PREFERENCE = tuple(fmt.artifact_name(precision) for fmt in portable_formats() for precision in ("fp32", "int8"))
+ARTIFACT_SUFFIXES = (*(fmt.suffix for fmt in portable_formats()), ".zip")
+_RUNNABLE = ", ".join(fmt.suffix for fmt in portable_formats())
 # Small batches: on one CPU core throughput is flat from 1 to 8 windows, while ONNX Runtime's memory arena
 # keeps the largest batch's activations (64 default-spec windows held ~200 MB).
 EDGE_BATCH_SIZE = 4
@@ -107,11 +101,12 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     """Open an exported artifact (or bundle.zip) with its embedded manifest; refuse anything else clearly."""
     artifact = Path(artifact)
     if not artifact.exists():
-        raise FileNotFoundError(f"{artifact} does not exist; pass an exported model (.onnx/.tflite/.pte) or bundle.zip")
-    if artifact.suffix.lower() == ".mlpackage":
-        raise ArtifactError(
-            f"{artifact.name}: Core ML packages run only on Apple devices; use the export's .onnx, .tflite or .pte"
+        raise FileNotFoundError(
+            f"{artifact} does not exist; pass an exported model ({_RUNNABLE.replace(', ', '/')}) or bundle.zip"
         )
+    fmt = format_by_suffix(artifact)
+    if fmt is not None and not fmt.portable:
+        raise ArtifactError(f"{artifact.name}: {fmt.unavailable_reason}; use the export's {_RUNNABLE}")
     if artifact.is_dir():
         raise ArtifactError(
             f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip"
@@ -119,7 +114,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     if artifact.suffix.lower() not in ARTIFACT_SUFFIXES:
         raise ArtifactError(
             f"{artifact.name} is not an exported model; expected one of {', '.join(ARTIFACT_SUFFIXES)} "
-            "(Core ML .mlpackage runs only on Apple devices)"
+            f"({'; '.join(f'{f.suffix}: {f.unavailable_reason}' for f in FORMATS.values() if not f.portable)})"
         )
     holder: list[Any] = []
     model_path = _artifact_from_bundle(artifact, holder) if artifact.suffix.lower() == ".zip" else artifact

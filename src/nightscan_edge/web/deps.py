@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
-from nightscan_edge.export.formats import FORMATS
+from nightscan_edge.artifact import FORMATS
 from nightscan_edge.web.jobs import JobRunner
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -44,5 +44,5 @@ def get_run_or_404(store: Store, run_id: str) -> dict:
 
 
 def export_format_choices() -> tuple[str, ...]:
-    """The formats the export form and API offer: the export package's format table."""
+    """The format table's names (``nightscan_edge.artifact``, importable without the export extra)."""
     return tuple(FORMATS)

@@ -13,6 +13,7 @@ from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import RunnerDep, StoreDep, export_format_choices, get_run_or_404
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
+from nightscan_edge.web.results import export_results
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
@@ -69,10 +70,21 @@ def create_bench(store: Store, export: dict) -> dict:
     )
 
 
-def export_view(job: dict) -> dict:
+def export_view(job: dict, store: Store | None = None) -> dict:
+    """The job with its files; a finished export also carries its results table (with the figures of its
+    latest finished benchmark, whose id is ``bench_id``)."""
     view = {**job, "files": list_files(Path(job["out_dir"]))}
     if job["status"] == "failed":
         view["log_tail"] = log_tail(Path(job["log_path"]), lines=15)
+    if job["kind"] == "export" and job["status"] == "done" and store is not None:
+        benches = [
+            b
+            for b in store.exports(run_id=job["run_id"], statuses=("done",))
+            if b["kind"] == "bench" and b["options"].get("export_id") == job["id"]
+        ]
+        bench = benches[-1] if benches else None
+        view["bench_id"] = bench["id"] if bench else None
+        view["results"] = export_results(Path(job["out_dir"]), Path(bench["out_dir"]) if bench else None)
     return view
 
 
@@ -85,12 +97,12 @@ def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict
 @router.get("/api/runs/{run_id}/exports")
 def api_list_exports(run_id: str, store: StoreDep) -> list[dict]:
     get_run_or_404(store, run_id)
-    return [export_view(job) for job in store.exports(run_id=run_id)]
+    return [export_view(job, store) for job in store.exports(run_id=run_id)]
 
 
 @router.get("/api/exports/{export_id}")
 def api_get_export(export_id: str, store: StoreDep) -> dict:
-    return export_view(get_export_or_404(store, export_id))
+    return export_view(get_export_or_404(store, export_id), store)
 
 
 @router.post("/api/exports/{export_id}/bench", status_code=201)

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.config import ConfigError
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.catalogue import cached_catalogue
 from nightscan_edge.web.deps import (
@@ -58,6 +59,15 @@ def create_run(
         raise RunConfigError(
             f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
         )
+    model_kind = model_input_kind(model)
+    data_kind = dataset["summary"].get("kind")
+    if model_kind and data_kind and model_kind != data_kind:
+        wanted, held = KIND_WORDS.get(model_kind, model_kind), KIND_WORDS.get(data_kind, data_kind)
+        message = (
+            f"{model} takes {wanted} but dataset {dataset['name']!r} holds {held}; "
+            f"pick a model for {held} or another dataset"
+        )
+        raise RunConfigError(message, {"dataset": message})
     config, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
     confine_request_paths(config, settings.data_dir, settings.runs_dir, settings.roots)
     try:
@@ -67,6 +77,16 @@ def create_run(
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / run_id
     return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))
+
+
+KIND_WORDS = {"audio": "recordings", "image": "photos"}
+
+
+def model_input_kind(model: str) -> str | None:
+    """``audio`` or ``image`` from the model registry (None for an unknown name; validation says why)."""
+    from nightscan_edge.models import MODELS
+
+    return MODELS.get(model).input_kind if model in MODELS else None
 
 
 def read_report(run: dict) -> dict | None:
@@ -119,7 +139,8 @@ def run_view(store: Store, run: dict) -> dict:
 
 # JSON API
 @router.get("/api/runs")
-def api_list_runs(store: StoreDep) -> list[dict]:
+def api_list_runs(store: StoreDep, settings: SettingsDep) -> list[dict]:
+    adopt_cli_runs(store, settings)
     return store.runs()
 
 
@@ -179,13 +200,15 @@ def run_file(run_id: str, relative: str, store: StoreDep):
 
 # pages
 @router.get("/runs", response_class=HTMLResponse)
-def history_page(request: Request, store: StoreDep, templates: TemplatesDep):
+def history_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    adopt_cli_runs(store, settings)
     runs = store.runs()
     datasets = {d["id"]: d for d in store.datasets()}
     for run in runs:
         status = read_status(Path(run["run_dir"]))
         run["best_val_acc"] = status.get("best_val_acc")
         run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
+        run["from_cli"] = run["dataset_id"] is None
         run["resumable"] = run["status"] in RESUMABLE and RunFolder(run["run_dir"]).last_checkpoint.is_file()
     return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
 
@@ -203,10 +226,15 @@ def _new_run_page(
 ):
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
-    model = model if model in names else names[0]
+    if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
+        chosen = store.dataset(dataset_id) if dataset_id else None
+        data_kind = chosen["summary"].get("kind") if chosen else None
+        model = next((m["name"] for m in catalogue if m["input_kind"] == data_kind), names[0])
     kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
     preset = preset_values(model)
     shown = preset if values is None else values
+    datasets = store.datasets()
+    usable = [d for d in datasets if d["summary"].get("kind") == kind]
     return templates.TemplateResponse(
         request,
         "new_run.html",
@@ -214,9 +242,12 @@ def _new_run_page(
             "page": "new",
             "models": catalogue,
             "model": model,
-            "datasets": store.datasets(),
+            "datasets": usable,
+            "other_kind_datasets": len(datasets) - len(usable),
+            "kind": kind,
+            "kind_words": KIND_WORDS,
             "dataset_id": dataset_id,
-            "fields": form_fields(shown, kind),
+            "fields": form_fields(shown, kind, preset=preset, training_only=True),
             "errors": errors or {},
             "message": message,
         },
@@ -289,3 +320,83 @@ def cancel_form(run_id: str, store: StoreDep, runner: RunnerDep):
 def resume_form(run_id: str, store: StoreDep, runner: RunnerDep):
     _transition(store, runner, run_id, "resume")
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+# runs trained from the command line into the data dir, and comparing runs
+ADOPT_SKIP = ("datasets", "cache")
+ADOPT_DEPTH = 3
+
+
+def _run_folders(data_dir: Path):
+    """Folders under the data dir (at most ``ADOPT_DEPTH`` deep, uploads and caches skipped) holding a run."""
+    stack = [(data_dir, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            continue
+        for child in children:
+            if depth == 0 and child.name in ADOPT_SKIP:
+                continue
+            run = RunFolder(child)
+            if run.config.is_file() and (run.events.is_file() or run.status_file.is_file()):
+                yield child
+            elif depth + 1 < ADOPT_DEPTH:
+                stack.append((child, depth + 1))
+
+
+def adopt_cli_runs(store: Store, settings: Settings) -> list[str]:
+    """Record finished runs found under the data dir that the server did not start (``nightscan-edge train
+    --run-dir <data dir>/runs/...``), so they appear in the history; returns the ids added. A run still
+    training is left alone until its status.json says it ended."""
+    adopted = []
+    for folder in _run_folders(settings.data_dir.resolve()):
+        if store.run_by_dir(str(folder)) is not None:
+            continue
+        status = read_status(folder)
+        if status.get("status") not in ("done", "failed", "cancelled"):
+            continue
+        run = RunFolder(folder)
+        try:
+            config = run.read_config()
+        except ConfigError:
+            continue
+        run_id = folder.name if store.run(folder.name) is None else f"cli-{folder.name}"
+        if store.run(run_id) is not None:
+            continue
+        made = run.config.stat().st_mtime
+        ended = run.status_file.stat().st_mtime if run.status_file.is_file() else made
+        store.adopt_run(
+            run_id, config.model.name, str(config.data.path or ""), str(folder), status["status"], made, ended
+        )
+        adopted.append(run_id)
+    return adopted
+
+
+def compare_view(store: Store, run_ids: list[str]) -> list[dict]:
+    """Per run: its curves (metrics.csv, epochs from 1) and key figures, for the compare page."""
+    views = []
+    for run_id in run_ids:
+        run = get_run_or_404(store, run_id)
+        report = read_report(run) or {}
+        curves = read_metrics(Path(run["run_dir"]))
+        dataset = store.dataset(run["dataset_id"]) if run["dataset_id"] else None
+        views.append(
+            {
+                "id": run["id"],
+                "model": run["model"],
+                "dataset": dataset["name"] if dataset else run["data_path"],
+                "status": run["status"],
+                "epochs": len(curves),
+                "best_val_acc": max((row["val_acc"] for row in curves), default=None),
+                "best_epoch": max(curves, key=lambda row: row["val_acc"])["epoch"] if curves else None,
+                "accuracy": report.get("accuracy") if report.get("complete") else None,
+                "macro_f1": report.get("macro_f1") if report.get("complete") else None,
+                "val_clips": (report.get("val") or {}).get("samples"),
+                "seconds": sum(row.get("seconds", 0.0) for row in curves),
+                "warnings": report.get("warnings", []),
+                "curves": curves,
+            }
+        )
+    return views

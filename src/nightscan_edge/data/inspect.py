@@ -3,6 +3,7 @@ dataset page use the same function)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import soundfile
@@ -21,7 +22,7 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
     """
 
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))
     except Exception as error:  # libsndfile raises several types for corrupt or foreign files
         return f"not decodable audio ({error})", {}
     facts = {

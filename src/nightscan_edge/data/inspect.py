@@ -3,6 +3,7 @@ dataset page use the same function)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from nightscan_edge.data.sources import list_dataset, skip_reason
@@ -18,7 +19,7 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
     import soundfile
 
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))
     except Exception as error:  # libsndfile raises several types for corrupt or foreign files
         return f"not decodable audio ({error})", {}
     facts = {

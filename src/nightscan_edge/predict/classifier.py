@@ -133,7 +133,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         raise ArtifactError(
             f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export"
         ) from error
-    return Classifier(
+    classifier = Classifier(
         name=manifest.get("model_name", model_path.stem),
         run_id=manifest.get("run_id", ""),
         labels=labels,
@@ -149,6 +149,33 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         manifest=dict(manifest),
         _keep_alive=holder + [runner],
     )
+    check_manifest_fits_model(classifier, artifact)
+    return classifier
+
+
+def check_manifest_fits_model(classifier: Classifier, artifact: Path) -> None:
+    """One probe input shaped by the manifest's spec, before any file is read: a manifest that was edited (or
+    copied from another model) -- other clip length or image size, a different number of labels -- is refused
+    with one line here instead of failing every file of a batch, or scoring with the wrong labels."""
+    spec = classifier.spec
+    if isinstance(spec, AudioSpec):
+        probe, shape = np.zeros((1, spec.clip_samples), dtype=np.float32), f"{spec.clip_samples} samples"
+    else:
+        size = spec.image_size
+        probe, shape = np.zeros((1, spec.channels, size, size), dtype=np.float32), f"{spec.channels}x{size}x{size}"
+    try:
+        outputs = np.asarray(classifier.predict_batch(probe))
+    except Exception as error:  # each runtime words a shape mismatch differently
+        detail = " ".join(str(error).split())[:160]
+        raise ArtifactError(
+            f"{artifact.name}: the model does not take the manifest's input ({shape}): {detail}; the manifest was "
+            "edited or belongs to another model -- re-run the export"
+        ) from None
+    if outputs.shape[-1] != len(classifier.labels):
+        raise ArtifactError(
+            f"{artifact.name}: the manifest lists {len(classifier.labels)} labels but the model gives "
+            f"{outputs.shape[-1]} scores; the manifest was edited or belongs to another model -- re-run the export"
+        )
 
 
 def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = True) -> Classifier:

@@ -43,7 +43,14 @@ def expand_paths(paths: list[str | Path], input_kind: str) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+            # a dangling link is kept so that it gets its own error row instead of vanishing from the batch
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in suffixes
+                )
+            )
         else:
             files.append(path)
     return files

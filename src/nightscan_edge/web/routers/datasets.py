@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from nightscan_edge.errors import UserError
-from nightscan_edge.paths import display_path, is_inside
+from nightscan_edge.paths import display_path, is_displayable, is_inside
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -99,6 +99,11 @@ def register_dataset(
     store: Store, settings: Settings, path: str | Path, name: str | None, source: str = "folder"
 ) -> dict:
     real = resolve_under_roots(path, settings.roots)
+    if not is_displayable(str(real)):
+        raise UploadError(
+            f"the dataset path {display_path(real)} is not valid UTF-8 (a name from another encoding); "
+            "rename the folder and register it again"
+        )
     existing = store.dataset_by_path(str(real))
     if existing:
         raise UploadError(f"{real} is already registered as dataset {existing['id']}")

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+from torchvision.transforms import v2
 
 from nightscan_edge.audio.decode import fit_to_length, window_starts
 from nightscan_edge.spec import AudioSpec, ImageSpec
@@ -92,7 +93,6 @@ def image_transform(spec: ImageSpec):
 
     Training augments whole uint8 batches on the device instead (``nightscan_edge.data.photo_augment``).
     """
-    from torchvision.transforms import v2
 
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))])
 

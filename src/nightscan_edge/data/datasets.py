@@ -102,6 +102,36 @@ class AudioEvalDataset(Dataset):
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
 
 
+class EmbeddingTrainDataset(Dataset):
+    """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
+    embedding-side counterpart of a random window offset."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        rows = self.clips[index]
+        row = int(np.random.default_rng(item_seed if item_seed is not None else index).integers(len(rows)))
+        return torch.from_numpy(np.ascontiguousarray(rows[row], dtype=np.float32)), self.labels[index]
+
+
+class EmbeddingEvalDataset(Dataset):
+    """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.ascontiguousarray(self.clips[index], dtype=np.float32)), self.labels[index]
+
+
 def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     windows = torch.cat([w for w, _ in items])
     labels = torch.tensor([label for _, label in items], dtype=torch.long)

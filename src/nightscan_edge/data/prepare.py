@@ -28,8 +28,9 @@ def spec_from_config(config: Config) -> AudioSpec | ImageSpec:
     """The preprocessing spec a run's model is built with (saved in its checkpoints)."""
     from nightscan_edge.models import MODELS
 
-    if MODELS.get(config.model.name).input_kind == "audio":
-        return config.model.audio
+    entry = MODELS.get(config.model.name)
+    if entry.input_kind == "audio":
+        return entry.input_spec(config.model.audio) if entry.input_spec else config.model.audio
     if config.model.channels == 1:
         return ImageSpec(image_size=config.model.image_size, channels=1, mean=GRAYSCALE_MEAN, std=GRAYSCALE_STD)
     return ImageSpec(image_size=config.model.image_size, channels=3)
@@ -50,6 +51,9 @@ class PreparedData:
     splits: dict[str, SplitData]
     bad_files: list[tuple[Path, str]] = field(default_factory=list)
     decodes: int = 0
+    # "waveform": arrays are decoded clips; "embedding": per clip a (windows, dim) array of frozen embeddings
+    # (birdnet_head trains on those, see birdnet/data.py).
+    inputs: str = "waveform"
 
     @property
     def kind(self) -> str:

@@ -1,6 +1,6 @@
 """Model families, registered by decorator; ``create_model`` builds any of them by name."""
 from nightscan_edge.models import lightweight_audio, mobilenet_v3_small_photo, ultralight_audio  # noqa: F401 (registers)
-from nightscan_edge.models import server_audio, server_photo  # noqa: F401 (registers the server/teacher tier)
+from nightscan_edge.models import birdnet_head, server_audio, server_photo  # noqa: F401 (registers the server/teacher tier)
 from nightscan_edge.models.base import MODELS, AudioClassifier, EdgeClassifier, ModelEntry, create_model, list_models, register_model
 from nightscan_edge.models.complexity import ModelComplexity, get_model_complexity, measure_complexity
 from nightscan_edge.models.facade import create_lightweight_model

@@ -6,6 +6,7 @@ Uses real clips from ../shared/data/animal-sounds when present (decoded, resampl
 spec's window exactly as training does), generated chirps + noise otherwise. Prints clips/s for both,
 the ratio, and the largest dB difference so a speed-up never hides a different spectrogram.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,18 @@ def load_clips(spec: AudioSpec, count: int) -> tuple[np.ndarray, str]:
     if manifest.is_file():
         with manifest.open(newline="") as handle:
             rows = list(csv.DictReader(handle))[:count]
-        clips = [fit_to_length(decode_audio(manifest.parent / row["path"], spec.sample_rate), spec.clip_samples,
-                               spec.pad_mode) for row in rows]
+        clips = [
+            fit_to_length(
+                decode_audio(manifest.parent / row["path"], spec.sample_rate), spec.clip_samples, spec.pad_mode
+            )
+            for row in rows
+        ]
         return np.stack(clips).astype(np.float32), f"{len(clips)} real clips from {manifest.parent}"
     rng = np.random.default_rng(0)
     t = np.arange(spec.clip_samples) / spec.sample_rate
-    clips = [np.sin(2 * np.pi * (500 + 300 * i) * t * (1 + t)) + 0.05 * rng.standard_normal(t.size) for i in range(count)]
+    clips = [
+        np.sin(2 * np.pi * (500 + 300 * i) * t * (1 + t)) + 0.05 * rng.standard_normal(t.size) for i in range(count)
+    ]
     return np.stack(clips).astype(np.float32), f"{count} generated clips (../shared/data absent)"
 
 
@@ -42,8 +49,17 @@ def librosa_log_mel(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
     import librosa
 
     power = librosa.feature.melspectrogram(
-        y=clip, sr=spec.sample_rate, n_fft=spec.n_fft, hop_length=spec.hop_length, n_mels=spec.n_mels,
-        fmin=spec.f_min, fmax=spec.f_max, center=True, pad_mode="constant", power=2.0, window="hann",
+        y=clip,
+        sr=spec.sample_rate,
+        n_fft=spec.n_fft,
+        hop_length=spec.hop_length,
+        n_mels=spec.n_mels,
+        fmin=spec.f_min,
+        fmax=spec.f_max,
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        window="hann",
     )
     return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=spec.top_db)
 
@@ -62,7 +78,9 @@ def best_seconds(function, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (librosa is single-threaded numpy)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (librosa is single-threaded numpy)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,11 +100,19 @@ def main() -> None:
     librosa_s = best_seconds(run_librosa, args.repeats)
     ours = run_torch().squeeze(1).numpy()
     theirs = np.stack(run_librosa())
-    print(f"front-end: {spec.n_mels} mels x {spec.num_frames} frames, n_fft {spec.n_fft}, hop {spec.hop_length}, "
-          f"{spec.sample_rate} Hz, {spec.clip_seconds:.2f} s clips; {origin}; torch threads {args.threads}")
-    print(f"torch LogMel (batch of {len(clips)}): {len(clips) / torch_s:8.1f} clips/s ({1e3 * torch_s / len(clips):.2f} ms/clip)")
-    print(f"librosa (clip by clip):   {len(clips) / librosa_s:8.1f} clips/s ({1e3 * librosa_s / len(clips):.2f} ms/clip)")
-    print(f"ratio torch/librosa throughput: {librosa_s / torch_s:.2f}x; max |dB difference| {np.abs(ours - theirs).max():.4f}")
+    print(
+        f"front-end: {spec.n_mels} mels x {spec.num_frames} frames, n_fft {spec.n_fft}, hop {spec.hop_length}, "
+        f"{spec.sample_rate} Hz, {spec.clip_seconds:.2f} s clips; {origin}; torch threads {args.threads}"
+    )
+    print(
+        f"torch LogMel (batch of {len(clips)}): {len(clips) / torch_s:8.1f} clips/s ({1e3 * torch_s / len(clips):.2f} ms/clip)"
+    )
+    print(
+        f"librosa (clip by clip):   {len(clips) / librosa_s:8.1f} clips/s ({1e3 * librosa_s / len(clips):.2f} ms/clip)"
+    )
+    print(
+        f"ratio torch/librosa throughput: {librosa_s / torch_s:.2f}x; max |dB difference| {np.abs(ours - theirs).max():.4f}"
+    )
 
 
 if __name__ == "__main__":

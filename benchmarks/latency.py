@@ -10,6 +10,7 @@ probabilities). Printed ratios:
 - ``eager/runtime``: how many times faster the exported file runs than PyTorch eager (> 1 = faster);
 - ``measured/ideal``: p50 over ``FLOPs / GEMM peak`` of this host measured in the same run (1 = compute-bound).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def export_untrained(model_name: str, num_classes: int, root: Path, formats: lis
     save_standalone_checkpoint(run_dir / "best.ckpt", model, labels, run_id=f"untrained-{model_name}")
     start = time.perf_counter()
     report = export_run(run_dir, formats, int8=int8)
-    print(f"{model_name}: exported {', '.join(formats)}{' + int8' if int8 else ''} in {time.perf_counter() - start:.1f} s"
-          f" -> {getattr(report, 'export_dir', run_dir / 'exports')}")
+    print(
+        f"{model_name}: exported {', '.join(formats)}{' + int8' if int8 else ''} in {time.perf_counter() - start:.1f} s"
+        f" -> {getattr(report, 'export_dir', run_dir / 'exports')}"
+    )
     return run_dir
 
 
@@ -54,7 +57,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nightscan-latency-") as root:
         for model_name in args.models.split(","):
-            run_dir = export_untrained(model_name, SEED_MODELS[model_name], Path(root), args.formats.split(","), args.int8)
+            run_dir = export_untrained(
+                model_name, SEED_MODELS[model_name], Path(root), args.formats.split(","), args.int8
+            )
             result = run_bench(run_dir, options, progress=False)
             gflops = ", ".join(f"{g:.1f} GFLOPS @{t} thr" for t, g in result.host.gemm_gflops.items())
             print(f"{model_name}: {result.total_flops / 1e6:.1f} MFLOPs per inference; host GEMM peak {gflops}")
@@ -66,8 +71,17 @@ def main() -> None:
                 for stats in artifact.latency:
                     reference = eager.latency_at(stats.threads) if eager else None
                     speed_up = f"{reference.p50_ms / stats.p50_ms:.2f}x" if reference else "-"
-                    rows.append((model_name, artifact.name, str(stats.threads), f"{stats.p50_ms:.2f}",
-                                 speed_up, f"{stats.measured_over_ideal:.1f}x", f"ideal {stats.ideal_ms:.2f} ms"))
+                    rows.append(
+                        (
+                            model_name,
+                            artifact.name,
+                            str(stats.threads),
+                            f"{stats.p50_ms:.2f}",
+                            speed_up,
+                            f"{stats.measured_over_ideal:.1f}x",
+                            f"ideal {stats.ideal_ms:.2f} ms",
+                        )
+                    )
     header = ("model", "file", "threads", "p50 ms", "eager/runtime", "measured/ideal", "note")
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
     print()

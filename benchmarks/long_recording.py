@@ -12,6 +12,7 @@ Weights do not change the cost of a forward pass, so without ``--artifact`` a ra
 ultralight_audio is exported (with the default 22,050 Hz / 2.95 s / 128-mel spec) -- no training needed.
 Target from issue 7: >= 500x real time on one core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,10 +56,22 @@ def export_random_ultralight(out_dir: Path) -> Path:
     model = create_model("ultralight_audio", len(labels)).eval()
     path = out_dir / "model.onnx"
     export_onnx(ExportableClassifier(model), example_input(model, batch=2), path)
-    embed_onnx(path, build_manifest(
-        format_name="onnx", precision="fp32", model_name=model.model_name, run_id="benchmark-random-weights",
-        labels=labels, spec=model.spec.model_dump(mode="json"), input_name=INPUT_NAME,
-        input_shape=[-1, *model.spec.input_shape], output_name=OUTPUT_NAME, temperature=1.0, export_id="benchmark"))
+    embed_onnx(
+        path,
+        build_manifest(
+            format_name="onnx",
+            precision="fp32",
+            model_name=model.model_name,
+            run_id="benchmark-random-weights",
+            labels=labels,
+            spec=model.spec.model_dump(mode="json"),
+            input_name=INPUT_NAME,
+            input_shape=[-1, *model.spec.input_shape],
+            output_name=OUTPUT_NAME,
+            temperature=1.0,
+            export_id="benchmark",
+        ),
+    )
     return path
 
 
@@ -84,11 +97,18 @@ def worker(artifact: str, recording: str, hop_seconds: float | None) -> dict:
     if result.error:
         raise SystemExit(f"prediction failed: {result.error}")
     audio_seconds = soundfile.info(recording).duration
-    return {"audio_minutes": audio_seconds / 60, "wall_seconds": seconds, "windows": result.windows,
-            "detections": len(result.detections), "real_time_factor": audio_seconds / seconds,
-            "cpu_seconds": cpu_seconds, "real_time_factor_cpu": audio_seconds / cpu_seconds,
-            "ms_per_window": 1000 * seconds / result.windows,
-            "rss_after_load_mb": rss_before_mb, "peak_rss_mb": _rss_mb()}
+    return {
+        "audio_minutes": audio_seconds / 60,
+        "wall_seconds": seconds,
+        "windows": result.windows,
+        "detections": len(result.detections),
+        "real_time_factor": audio_seconds / seconds,
+        "cpu_seconds": cpu_seconds,
+        "real_time_factor_cpu": audio_seconds / cpu_seconds,
+        "ms_per_window": 1000 * seconds / result.windows,
+        "rss_after_load_mb": rss_before_mb,
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,24 +142,36 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(json.loads(output.strip().splitlines()[-1]))
             recording.unlink()
     hop = args.hop_seconds if args.hop_seconds is not None else spec["clip_samples"] / 2 / spec["sample_rate"]
-    print(f"model {artifact.name if args.artifact else 'ultralight_audio (random weights) model.onnx'}; "
-          f"window {spec['clip_samples'] / spec['sample_rate']:.2f} s at {spec['sample_rate']} Hz, hop {hop:.3f} s; "
-          f"recording at {rate} Hz; 1 core, 1 thread")
+    print(
+        f"model {artifact.name if args.artifact else 'ultralight_audio (random weights) model.onnx'}; "
+        f"window {spec['clip_samples'] / spec['sample_rate']:.2f} s at {spec['sample_rate']} Hz, hop {hop:.3f} s; "
+        f"recording at {rate} Hz; 1 core, 1 thread"
+    )
     # Wall time counts waiting for a busy CPU; CPU time is what the one core actually spent.
-    print(f"{'audio':>8} {'windows':>8} {'wall s':>8} {'CPU s':>8} {'ms/window':>10} {'x RT wall':>10} {'x RT CPU':>9} "
-          f"{'RSS load MB':>12} {'peak RSS MB':>12}")
+    print(
+        f"{'audio':>8} {'windows':>8} {'wall s':>8} {'CPU s':>8} {'ms/window':>10} {'x RT wall':>10} {'x RT CPU':>9} "
+        f"{'RSS load MB':>12} {'peak RSS MB':>12}"
+    )
     for row in rows:
-        print(f"{row['audio_minutes']:7.0f}m {row['windows']:8d} {row['wall_seconds']:8.2f} {row['cpu_seconds']:8.2f} "
-              f"{row['ms_per_window']:10.2f} {row['real_time_factor']:9.0f}x {row['real_time_factor_cpu']:8.0f}x "
-              f"{row['rss_after_load_mb']:12.0f} {row['peak_rss_mb']:12.0f}")
+        print(
+            f"{row['audio_minutes']:7.0f}m {row['windows']:8d} {row['wall_seconds']:8.2f} {row['cpu_seconds']:8.2f} "
+            f"{row['ms_per_window']:10.2f} {row['real_time_factor']:9.0f}x {row['real_time_factor_cpu']:8.0f}x "
+            f"{row['rss_after_load_mb']:12.0f} {row['peak_rss_mb']:12.0f}"
+        )
     if len(rows) >= 2:
         growth = rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]
-        print(f"peak RSS growth {rows[0]['audio_minutes']:.0f} -> {rows[-1]['audio_minutes']:.0f} min: {growth:+.1f} MB")
+        print(
+            f"peak RSS growth {rows[0]['audio_minutes']:.0f} -> {rows[-1]['audio_minutes']:.0f} min: {growth:+.1f} MB"
+        )
     slowest = min(row["real_time_factor_cpu"] for row in rows)
-    print(f"target >= {TARGET_REAL_TIME_FACTOR}x real time on one core: "
-          f"{'met' if slowest >= TARGET_REAL_TIME_FACTOR else 'NOT met'} (slowest {slowest:.0f}x by CPU time)")
+    print(
+        f"target >= {TARGET_REAL_TIME_FACTOR}x real time on one core: "
+        f"{'met' if slowest >= TARGET_REAL_TIME_FACTOR else 'NOT met'} (slowest {slowest:.0f}x by CPU time)"
+    )
     if args.out:
-        Path(args.out).write_text(json.dumps({"spec": spec, "hop_seconds": hop, "source_rate": rate, "results": rows}, indent=2))
+        Path(args.out).write_text(
+            json.dumps({"spec": spec, "hop_seconds": hop, "source_rate": rate, "results": rows}, indent=2)
+        )
     return 0
 
 

@@ -8,6 +8,7 @@ warm-up and is left out; the figure is the median of the others. The plain loop 
 engine (A-B-A) and the engine is compared with their mean, so a machine whose load drifts during the run does
 not bias the ratio (the two plain figures show how much it drifted). Target: ratio <= 1.10.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def plain_loop(config, prepared, epochs: int) -> list[float]:
     """What a careful hand-written script does: same data objects, Adam, log-mel on the batch, clip-level val."""
+    import numpy as np
+
     from nightscan_edge.config import AudioAugmentConfig
     from nightscan_edge.data.augment import SpecAugment, WaveformAugment
-    from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, EpochSeededSampler,
-                                              collate_windows, epoch_seed)
+    from nightscan_edge.data.datasets import (
+        AudioEvalDataset,
+        AudioTrainDataset,
+        EpochSeededSampler,
+        collate_windows,
+        epoch_seed,
+    )
     from nightscan_edge.models import create_model
-    import numpy as np
 
     torch.manual_seed(config.train.seed)
     train_split, val_split = prepared.splits["train"], prepared.splits["val"]
@@ -39,12 +46,19 @@ def plain_loop(config, prepared, epochs: int) -> list[float]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     weights = torch.tensor(prepared.class_weights())
     audio: AudioAugmentConfig = config.data.audio_augment
-    sampler = EpochSeededSampler(train_split.labels, config.train.seed,
-                                 draws=config.train.min_steps_per_epoch * config.train.batch_size)
-    train_loader = DataLoader(AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
-                                                WaveformAugment(audio)), batch_size=config.train.batch_size, sampler=sampler)
-    val_loader = DataLoader(AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec),
-                            batch_size=config.train.batch_size, collate_fn=collate_windows)
+    sampler = EpochSeededSampler(
+        train_split.labels, config.train.seed, draws=config.train.min_steps_per_epoch * config.train.batch_size
+    )
+    train_loader = DataLoader(
+        AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec, WaveformAugment(audio)),
+        batch_size=config.train.batch_size,
+        sampler=sampler,
+    )
+    val_loader = DataLoader(
+        AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec),
+        batch_size=config.train.batch_size,
+        collate_fn=collate_windows,
+    )
     spec_augment = SpecAugment(audio)
     seconds = []
     for epoch in range(epochs):
@@ -55,7 +69,9 @@ def plain_loop(config, prepared, epochs: int) -> list[float]:
             with torch.no_grad():
                 spectrogram = model.log_mel(x)
             rng = np.random.default_rng(epoch_seed(config.train.seed, epoch, 1000 + batch_index))
-            spectrogram = spec_augment.apply(spectrogram, spec_augment.make_params(rng, x.shape[0], *spectrogram.shape[2:]))
+            spectrogram = spec_augment.apply(
+                spectrogram, spec_augment.make_params(rng, x.shape[0], *spectrogram.shape[2:])
+            )
             loss = F.cross_entropy(model(spectrogram), y, weight=weights)
             optimizer.zero_grad()
             loss.backward()
@@ -90,8 +106,13 @@ def main() -> None:
     if not (data / "manifest.csv").is_file():
         data = write_synthetic_dataset(scratch / "synthetic", per_class=30)
         print(f"{args.data} not found; using a generated SYNTHETIC set ({data})")
-    config = resolve_config({"data": {"path": str(data)}, "model": {"name": args.model},
-                             "train": {"epochs": args.epochs, "early_stopping_patience": None, "scheduler": "none"}})
+    config = resolve_config(
+        {
+            "data": {"path": str(data)},
+            "model": {"name": args.model},
+            "train": {"epochs": args.epochs, "early_stopping_patience": None, "scheduler": "none"},
+        }
+    )
 
     started = time.perf_counter()
     prepared = prepare_data(config, cache=MediaCache("none"))
@@ -103,12 +124,18 @@ def main() -> None:
         engine = [float(row["seconds"]) for row in csv.DictReader(handle)]
     before, after = (statistics.median(p[1:] or p) for p in (plain_before, plain_after))
     plain_epoch, engine_epoch = (before + after) / 2, statistics.median(engine[1:] or engine)
-    print(f"data: {data} ({sum(len(s.labels) for s in prepared.splits.values())} files), model {args.model}, "
-          f"{args.threads} threads, {args.epochs} epochs (first left out)")
-    print(f"plain PyTorch loop: {before:.2f} s/epoch before, {after:.2f} after   engine: {engine_epoch:.2f} s/epoch   "
-          f"ratio {engine_epoch / plain_epoch:.3f} (target <= 1.10)")
-    print(f"decoding every file once: {decode_seconds:.2f} s; an uncached epoch would take "
-          f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are {(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster")
+    print(
+        f"data: {data} ({sum(len(s.labels) for s in prepared.splits.values())} files), model {args.model}, "
+        f"{args.threads} threads, {args.epochs} epochs (first left out)"
+    )
+    print(
+        f"plain PyTorch loop: {before:.2f} s/epoch before, {after:.2f} after   engine: {engine_epoch:.2f} s/epoch   "
+        f"ratio {engine_epoch / plain_epoch:.3f} (target <= 1.10)"
+    )
+    print(
+        f"decoding every file once: {decode_seconds:.2f} s; an uncached epoch would take "
+        f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are {(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster"
+    )
 
 
 if __name__ == "__main__":

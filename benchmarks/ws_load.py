@@ -16,6 +16,7 @@ viewer, once with ``--viewers`` WebSocket clients following it from the first ev
 On a shared machine the training time itself varies by a few percent between identical runs, so
 ``--pairs N`` alternates N runs without and N with viewers and compares the medians.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-TINY_AUDIO = {"train": {"batch_size": 4},
-              "model": {"audio": {"sample_rate": 8000, "clip_samples": 4096, "n_fft": 256, "hop_length": 128,
-                                  "n_mels": 32}}}
+TINY_AUDIO = {
+    "train": {"batch_size": 4},
+    "model": {"audio": {"sample_rate": 8000, "clip_samples": 4096, "n_fft": 256, "hop_length": 128, "n_mels": 32}},
+}
 
 
 def _free_port() -> int:
@@ -43,8 +45,9 @@ def _free_port() -> int:
 
 
 def _api(url: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body is not None else None, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -74,8 +77,10 @@ async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int, serve
     counts: list[int] = []
     finished = asyncio.Event()
     ws_base = base.replace("http://", "ws://")
-    tasks = [asyncio.create_task(_viewer(f"{ws_base}/ws/runs/{run['id']}?from=0", lags, counts, finished))
-             for _ in range(viewers)]
+    tasks = [
+        asyncio.create_task(_viewer(f"{ws_base}/ws/runs/{run['id']}?from=0", lags, counts, finished))
+        for _ in range(viewers)
+    ]
     while True:
         state = await asyncio.to_thread(_api, f"{base}/api/runs/{run['id']}")
         if state["status"] in ("done", "failed", "cancelled", "interrupted"):
@@ -90,8 +95,15 @@ async def _run_once(base: str, dataset_id: str, epochs: int, viewers: int, serve
     start = next(e["time"] for e in events if e["type"] == "run_start")
     end = next(e["time"] for e in events if e["type"] == "run_end")
     epoch_seconds = sum(e["seconds"] for e in events if e["type"] == "epoch_end")
-    return {"train_s": end - start, "epoch_s": epoch_seconds, "events": len(events), "lags": lags,
-            "counts": counts, "server_cpu_s": server_cpu_s, "wall_s": wall_s}
+    return {
+        "train_s": end - start,
+        "epoch_s": epoch_seconds,
+        "events": len(events),
+        "lags": lags,
+        "counts": counts,
+        "server_cpu_s": server_cpu_s,
+        "wall_s": wall_s,
+    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -118,9 +130,23 @@ async def _main(args: argparse.Namespace) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(work / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "nightscan_edge.cli", "serve", "--port", str(port),
-                               "--data-dir", str(work / "data"), "--dataset-root", str(data_root)],
-                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nightscan_edge.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(work / "data"),
+            "--dataset-root",
+            str(data_root),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         for _ in range(300):
             try:
@@ -134,28 +160,39 @@ async def _main(args: argparse.Namespace) -> None:
             for label, viewers in (("none", 0), ("viewers", args.viewers)):
                 result = await _run_once(base, dataset["id"], args.epochs, viewers, server.pid)
                 results[label].append(result)
-                print(f"pair {pair + 1}: {viewers:3d} viewers -> training {result['train_s']:.1f} s "
-                      f"(epochs {result['epoch_s']:.1f} s, {result['events']} events); server CPU "
-                      f"{result['server_cpu_s']:.2f} s = {100 * result['server_cpu_s'] / result['wall_s']:.2f} % of one "
-                      f"core", flush=True)
+                print(
+                    f"pair {pair + 1}: {viewers:3d} viewers -> training {result['train_s']:.1f} s "
+                    f"(epochs {result['epoch_s']:.1f} s, {result['events']} events); server CPU "
+                    f"{result['server_cpu_s']:.2f} s = {100 * result['server_cpu_s'] / result['wall_s']:.2f} % of one "
+                    f"core",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
     lags_ms = [lag * 1000 for r in results["viewers"] for lag in r["lags"]]
-    complete = all(count == r["events"] for r in results["viewers"] for count in r["counts"]) and \
-        all(len(r["counts"]) == args.viewers for r in results["viewers"])
+    complete = all(count == r["events"] for r in results["viewers"] for count in r["counts"]) and all(
+        len(r["counts"]) == args.viewers for r in results["viewers"]
+    )
     base_s = statistics.median(r["train_s"] for r in results["none"])
     load_s = statistics.median(r["train_s"] for r in results["viewers"])
     slowdown = 100 * (load_s / base_s - 1)
-    print(f"\n{args.viewers} WebSocket viewers, {len(lags_ms)} messages: lag p50 {_percentile(lags_ms, 0.5):.0f} ms, "
-          f"p95 {_percentile(lags_ms, 0.95):.0f} ms, max {max(lags_ms):.0f} ms; every viewer got every event: "
-          f"{'yes' if complete else 'NO'}")
-    print(f"training time (median of {args.pairs}): {base_s:.1f} s without viewers, {load_s:.1f} s with "
-          f"{args.viewers} -> slowdown {slowdown:+.1f} % (target < 5 %)")
-    extra_cpu = statistics.median(r["server_cpu_s"] for r in results["viewers"]) - \
-        statistics.median(r["server_cpu_s"] for r in results["none"])
-    print(f"server CPU spent on the viewers: {extra_cpu:.2f} s over a {load_s:.0f} s run = "
-          f"{100 * extra_cpu / load_s:.2f} % of one core (the most it can take from training)")
+    print(
+        f"\n{args.viewers} WebSocket viewers, {len(lags_ms)} messages: lag p50 {_percentile(lags_ms, 0.5):.0f} ms, "
+        f"p95 {_percentile(lags_ms, 0.95):.0f} ms, max {max(lags_ms):.0f} ms; every viewer got every event: "
+        f"{'yes' if complete else 'NO'}"
+    )
+    print(
+        f"training time (median of {args.pairs}): {base_s:.1f} s without viewers, {load_s:.1f} s with "
+        f"{args.viewers} -> slowdown {slowdown:+.1f} % (target < 5 %)"
+    )
+    extra_cpu = statistics.median(r["server_cpu_s"] for r in results["viewers"]) - statistics.median(
+        r["server_cpu_s"] for r in results["none"]
+    )
+    print(
+        f"server CPU spent on the viewers: {extra_cpu:.2f} s over a {load_s:.0f} s run = "
+        f"{100 * extra_cpu / load_s:.2f} % of one core (the most it can take from training)"
+    )
 
 
 def main() -> None:

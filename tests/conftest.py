@@ -1,4 +1,5 @@
 """Shared fixtures: small generated audio/photo data sets, and the optional real data in ../shared/data."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,15 @@ def cifar10_animals() -> Path:
     return shared_dataset("cifar10-animals")
 
 
-def write_tone(path: Path, frequency_hz: float, seconds: float, sample_rate: int, channels: int = 1,
-               seed: int = 0, subtype: str | None = None) -> Path:
+def write_tone(
+    path: Path,
+    frequency_hz: float,
+    seconds: float,
+    sample_rate: int,
+    channels: int = 1,
+    seed: int = 0,
+    subtype: str | None = None,
+) -> Path:
     import soundfile
 
     rng = np.random.default_rng(seed)

@@ -1,4 +1,5 @@
 """The one typed config: presets per input kind, YAML + CLI overrides, clear errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,17 +9,29 @@ from nightscan_edge.config import Config, ConfigError, load_config, parse_overri
 
 def test_audio_and_photo_presets():
     audio = resolve_config({"model": {"name": "ultralight_audio"}})
-    assert (audio.train.batch_size, audio.train.lr, audio.train.epochs, audio.train.optimizer, audio.train.scheduler) == (
-        64, 1e-3, 30, "adam", "plateau")
+    assert (
+        audio.train.batch_size,
+        audio.train.lr,
+        audio.train.epochs,
+        audio.train.optimizer,
+        audio.train.scheduler,
+    ) == (64, 1e-3, 30, "adam", "plateau")
     photo = resolve_config({"model": {"name": "mobilenet_v3_small_photo"}})
-    assert (photo.train.batch_size, photo.train.lr, photo.train.epochs, photo.train.optimizer, photo.train.scheduler) == (
-        32, 0.01, 50, "sgd", "step")
+    assert (
+        photo.train.batch_size,
+        photo.train.lr,
+        photo.train.epochs,
+        photo.train.optimizer,
+        photo.train.scheduler,
+    ) == (32, 0.01, 50, "sgd", "step")
 
 
 def test_yaml_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model: {name: lightweight_audio}\ntrain: {epochs: 5, lr: 0.002}\n")
-    config = resolve_config(yaml_path=path, overrides=["train.lr=0.01", "model.audio.n_mels=64", "export.formats=[onnx,tflite]"])
+    config = resolve_config(
+        yaml_path=path, overrides=["train.lr=0.01", "model.audio.n_mels=64", "export.formats=[onnx,tflite]"]
+    )
     assert config.model.name == "lightweight_audio"
     assert config.train.epochs == 5 and config.train.lr == 0.01
     assert config.model.audio.n_mels == 64 and config.export.formats == ["onnx", "tflite"]
@@ -68,8 +81,9 @@ def test_shipped_small_photo_recipe_resolves_over_the_photo_preset():
     from pathlib import Path
 
     recipe = Path(__file__).resolve().parents[1] / "configs" / "small-photos.yaml"
-    config = resolve_config({"model": {"name": "mobilenet_v3_small_photo"}}, yaml_path=recipe,
-                            overrides=["train.epochs=3"])
+    config = resolve_config(
+        {"model": {"name": "mobilenet_v3_small_photo"}}, yaml_path=recipe, overrides=["train.epochs=3"]
+    )
     assert config.model.image_size == 128
     assert config.data.photo_augment.trivial_augment and config.data.photo_augment.erasing_probability == 0.25
     assert (config.train.scheduler, config.train.early_stopping_patience) == ("cosine", None)

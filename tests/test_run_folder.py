@@ -1,4 +1,5 @@
 """The ground floor: error roots, atomic writes and the run folder's writer lock."""
+
 from __future__ import annotations
 
 import json

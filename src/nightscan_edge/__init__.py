@@ -1,2 +1,3 @@
 """NightScan Edge: tiny wildlife classifiers for night-time monitoring, shipped to phones."""
+
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ Every result file (status, report, manifest, cache entries) is written to a temp
 folder and renamed over the target; ``os.replace`` is atomic on POSIX within one file system, so a crash
 leaves either the old file or the new one, never a mixture.
 """
+
 from __future__ import annotations
 
 import json

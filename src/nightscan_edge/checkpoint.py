@@ -9,6 +9,7 @@ Run folder layout (one run = one folder, shared by CLI, API and web):
     report.json (per-class precision/recall/F1, macro-F1)  curves.png  confusion_matrix.png
     exports/<export_id>/ (artifacts, manifest.json, bundle.zip)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from typing import Any
 import torch
 
 from nightscan_edge import __version__
+from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier, create_model
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
-from nightscan_edge.errors import UserError
 
 CHECKPOINT_KEY = "nightscan"
 MODEL_PREFIX = "model."
@@ -32,8 +33,14 @@ class CheckpointError(UserError):
     """A file or folder that is not a NightScan Edge run/checkpoint."""
 
 
-def checkpoint_metadata(model: EdgeClassifier, labels: list[str], config: dict[str, Any], run_id: str,
-                        model_options: dict[str, Any] | None = None, temperature: float | None = None) -> dict[str, Any]:
+def checkpoint_metadata(
+    model: EdgeClassifier,
+    labels: list[str],
+    config: dict[str, Any],
+    run_id: str,
+    model_options: dict[str, Any] | None = None,
+    temperature: float | None = None,
+) -> dict[str, Any]:
     """The dict stored under ``checkpoint['nightscan']``."""
     if len(labels) != model.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
@@ -94,7 +101,7 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
     spec = spec_from_dict(meta["spec"])
     model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
     state = checkpoint["state_dict"]
-    weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    weights = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
     model.load_state_dict(weights)
     model.eval()
     return TrainedModel(
@@ -109,9 +116,14 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
     )
 
 
-def save_standalone_checkpoint(path: str | Path, model: EdgeClassifier, labels: list[str],
-                               config: dict[str, Any] | None = None, run_id: str = "standalone",
-                               model_options: dict[str, Any] | None = None) -> Path:
+def save_standalone_checkpoint(
+    path: str | Path,
+    model: EdgeClassifier,
+    labels: list[str],
+    config: dict[str, Any] | None = None,
+    run_id: str = "standalone",
+    model_options: dict[str, Any] | None = None,
+) -> Path:
     """Write a checkpoint in the same layout Lightning uses (tests, distillation outputs, pruned models)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ Each sub-command lives in ``nightscan_edge.commands.<name>`` with ``add_parser(s
 one line ``error: ...`` and exit 2 -- every such error derives from ``errors.NightScanError`` -- anything
 else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,17 @@ from nightscan_edge import __version__
 from nightscan_edge.errors import NightScanError, UserError
 
 COMMAND_MODULES = (
-    "models", "data", "train", "export", "quantize", "bench", "check", "predict", "serve", "serve_model", "prune",
+    "models",
+    "data",
+    "train",
+    "export",
+    "quantize",
+    "bench",
+    "check",
+    "predict",
+    "serve",
+    "serve_model",
+    "prune",
 )
 
 

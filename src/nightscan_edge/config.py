@@ -4,6 +4,7 @@ Presets (the seed's per-modality defaults) + a YAML file + CLI ``section.key=val
 one frozen ``Config``. Unknown keys and invalid values are errors that name the key: a silently ignored
 typo in a 30-epoch run is the worst kind of bug.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from nightscan_edge.spec import AudioSpec
 from nightscan_edge.errors import UserError
+from nightscan_edge.spec import AudioSpec
 
 
 class _Section(BaseModel):
@@ -41,14 +42,19 @@ class PhotoAugmentConfig(_Section):
     horizontal_flip_probability: float = Field(0.3, ge=0, le=1)
     rotation_degrees: float = Field(10.0, ge=0, le=180)
     crop_scale: float = Field(
-        0.7, gt=0, le=1, description="random crop of this share of the area or more, resized back (1 disables)")
+        0.7, gt=0, le=1, description="random crop of this share of the area or more, resized back (1 disables)"
+    )
     trivial_augment: bool = Field(
-        False, description="TrivialAugmentWide (one random colour/geometry op per photo); for small sets, long schedules")
+        False,
+        description="TrivialAugmentWide (one random colour/geometry op per photo); for small sets, long schedules",
+    )
     erasing_probability: float = Field(0.0, ge=0, le=1, description="RandomErasing of a patch with this probability")
 
 
 class DataConfig(_Section):
-    path: str | None = Field(None, description="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])")
+    path: str | None = Field(
+        None, description="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])"
+    )
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.0, ge=0, lt=1)
     split_seed: int = 0
@@ -112,8 +118,11 @@ class TrainConfig(_Section):
     distill_alpha: float = Field(0.7, ge=0, le=1, description="weight of the soft-target loss")
     limit_train_batches: float | int | None = None
     min_steps_per_epoch: int = Field(
-        16, ge=0, description="small data sets pass over their examples more than once per epoch to make at least this "
-                              "many optimizer steps (0: one pass)")
+        16,
+        ge=0,
+        description="small data sets pass over their examples more than once per epoch to make at least this "
+        "many optimizer steps (0: one pass)",
+    )
 
 
 class ExportConfig(_Section):
@@ -124,7 +133,9 @@ class ExportConfig(_Section):
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
     calibrate_temperature: bool = True
-    validation_samples: int = Field(400, ge=1, description="validation inputs for calibration, parity and the INT8 gate")
+    validation_samples: int = Field(
+        400, ge=1, description="validation inputs for calibration, parity and the INT8 gate"
+    )
     target_accuracy: float = Field(0.95, gt=0, le=1, description="edge accuracy the recommended threshold must reach")
 
 
@@ -152,11 +163,21 @@ class ConfigError(UserError):
 
 # The seed's presets per input kind; anything here can be overridden by YAML or CLI.
 PRESETS: dict[str, dict[str, Any]] = {
-    "audio": {"train": {"batch_size": 64, "lr": 1e-3, "epochs": 30, "optimizer": "adam", "scheduler": "plateau",
-                        "gamma": 0.5}},
+    "audio": {
+        "train": {"batch_size": 64, "lr": 1e-3, "epochs": 30, "optimizer": "adam", "scheduler": "plateau", "gamma": 0.5}
+    },
     "image": {
-        "train": {"batch_size": 32, "lr": 0.01, "epochs": 50, "optimizer": "sgd", "momentum": 0.9,
-                  "scheduler": "step", "step_size": 20, "gamma": 0.1, "weight_decay": 4e-5},
+        "train": {
+            "batch_size": 32,
+            "lr": 0.01,
+            "epochs": 50,
+            "optimizer": "sgd",
+            "momentum": 0.9,
+            "scheduler": "step",
+            "step_size": 20,
+            "gamma": 0.1,
+            "weight_decay": 4e-5,
+        },
     },
 }
 
@@ -200,8 +221,9 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     return {".".join(str(p) for p in item["loc"]): item["msg"] for item in error.errors()}
 
 
-def resolve_config(*layers: dict[str, Any], yaml_path: str | Path | None = None,
-                   overrides: list[str] | None = None) -> Config:
+def resolve_config(
+    *layers: dict[str, Any], yaml_path: str | Path | None = None, overrides: list[str] | None = None
+) -> Config:
     """Preset for the model's input kind <- YAML file <- ``layers`` dicts <- ``section.key=value`` strings."""
     merged: dict[str, Any] = {}
     if yaml_path is not None:

@@ -6,6 +6,7 @@ the web API answers it with a 4xx and its message. Anything that is not a ``Nigh
 keeps its traceback. ``UserError`` also derives from ``ValueError`` so that callers written against the
 older ``ValueError`` subclasses keep working.
 """
+
 from __future__ import annotations
 
 

@@ -4,9 +4,11 @@ One registry per kind (models, export formats, runtimes, device classes). Regist
 error because a silent override is how two plugins end up shadowing each other; an unknown name fails with
 the list of known ones so the user can fix a typo without reading the source.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from nightscan_edge.errors import UserError
 
@@ -31,7 +33,7 @@ class Registry(Generic[T]):
         """Decorator: ``@MODELS.register()`` uses the object's ``__name__``."""
 
         def decorator(obj: T) -> T:
-            self.add(name or getattr(obj, "__name__"), obj)
+            self.add(name or obj.__name__, obj)
             return obj
 
         return decorator

@@ -11,6 +11,7 @@ the same folder (a ``--resume`` while the run trains, two identical ``--run-name
 line naming the holder's PID. The kernel drops the lock when the holder dies, so ``kill -9`` never leaves a
 stale lock behind.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -154,8 +155,10 @@ class RunFolder:
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown"
-                raise RunLockedError(f"run folder {self.path} is being written by another process (PID {holder}); "
-                                     "wait for it to finish or cancel it first") from None
+                raise RunLockedError(
+                    f"run folder {self.path} is being written by another process (PID {holder}); "
+                    "wait for it to finish or cancel it first"
+                ) from None
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))

@@ -4,9 +4,10 @@ A spec travels with the weights (torchvision's Weights.transforms / timm's pretr
 saved in every checkpoint and embedded in every exported file, and inference builds its preprocessing from
 the spec alone. That is what keeps the phone's spectrogram identical to the one the model was trained on.
 """
+
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,7 +41,7 @@ class AudioSpec(_FrozenSpec):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "AudioSpec":
+    def _check(self) -> AudioSpec:
         nyquist = self.sample_rate / 2
         f_max = self.f_max if self.f_max is not None else nyquist
         if not self.f_min < f_max <= nyquist:
@@ -70,7 +71,7 @@ class AudioSpec(_FrozenSpec):
         return (1, self.n_mels, self.num_frames)
 
     @classmethod
-    def for_spectrogram(cls, n_mels: int, num_frames: int, **overrides) -> "AudioSpec":
+    def for_spectrogram(cls, n_mels: int, num_frames: int, **overrides) -> AudioSpec:
         """A spec whose log-mel has exactly ``n_mels x num_frames`` (used by the ``input_size`` facade)."""
         hop = overrides.pop("hop_length", 512)
         return cls(n_mels=n_mels, clip_samples=(num_frames - 1) * hop, hop_length=hop, **overrides)
@@ -86,7 +87,7 @@ class ImageSpec(_FrozenSpec):
     std: tuple[float, ...] = IMAGENET_STD
 
     @model_validator(mode="after")
-    def _check(self) -> "ImageSpec":
+    def _check(self) -> ImageSpec:
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ValueError(f"mean/std need {self.channels} values (one per channel)")
         return self
@@ -96,7 +97,7 @@ class ImageSpec(_FrozenSpec):
         return (self.channels, self.image_size, self.image_size)
 
 
-InputSpec = Annotated[Union[AudioSpec, ImageSpec], Field(discriminator="kind")]
+InputSpec = Annotated[AudioSpec | ImageSpec, Field(discriminator="kind")]
 
 
 def spec_from_dict(data: dict) -> AudioSpec | ImageSpec:

@@ -1,4 +1,5 @@
 """Decoding: formats, resampling, downmix, padding, streaming, and clear errors for bad files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,9 @@ from nightscan_edge.audio.decode import window_starts
 from tests.conftest import write_tone
 
 
-@pytest.mark.parametrize("suffix,subtype", [(".wav", "PCM_16"), (".flac", "PCM_16"), (".ogg", "VORBIS"), (".mp3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    "suffix,subtype", [(".wav", "PCM_16"), (".flac", "PCM_16"), (".ogg", "VORBIS"), (".mp3", "MPEG_LAYER_III")]
+)
 def test_formats_resample_and_downmix(tmp_path, suffix, subtype):
     path = write_tone(tmp_path / f"tone{suffix}", 1000, 1.0, 44100, channels=2, subtype=subtype)
     audio = decode_audio(path, 22050)

@@ -1,4 +1,5 @@
 """LogMel against librosa (independent oracle) on generated signals and real clips."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,18 @@ librosa = pytest.importorskip("librosa")
 
 def librosa_log_mel(signal: np.ndarray, spec: AudioSpec) -> np.ndarray:
     power = librosa.feature.melspectrogram(
-        y=signal, sr=spec.sample_rate, n_fft=spec.n_fft, hop_length=spec.hop_length, n_mels=spec.n_mels,
-        fmin=spec.f_min, fmax=spec.f_max, center=True, pad_mode="constant", power=2.0, window="hann", dtype=np.float64 if signal.dtype == np.float64 else np.float32,
+        y=signal,
+        sr=spec.sample_rate,
+        n_fft=spec.n_fft,
+        hop_length=spec.hop_length,
+        n_mels=spec.n_mels,
+        fmin=spec.f_min,
+        fmax=spec.f_max,
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        window="hann",
+        dtype=np.float64 if signal.dtype == np.float64 else np.float32,
     )
     return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=spec.top_db)
 
@@ -73,7 +84,9 @@ def test_real_clips_match_librosa(animal_sounds):
     for row in rows:
         by_label.setdefault(row["label"], row["path"])
     for relative in by_label.values():
-        signal = fit_to_length(decode_audio(animal_sounds / relative, spec.sample_rate), spec.clip_samples).astype(np.float64)
+        signal = fit_to_length(decode_audio(animal_sounds / relative, spec.sample_rate), spec.clip_samples).astype(
+            np.float64
+        )
         ours = log_mel(torch.from_numpy(signal)[None])[0, 0].numpy()
         assert np.abs(ours - librosa_log_mel(signal, spec)).max() <= 1e-3
 

@@ -1,5 +1,6 @@
 """Fixtures for bench tests: a tiny audio run, fake artifact files with manifests, and fake runners whose
 predictions are known, so accuracy, INT8 drops and the budget gate can be asserted exactly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,12 +51,21 @@ def make_samples(per_class: int = 4) -> Samples:
 
 def manifest(format_name: str, precision: str) -> dict:
     return {
-        "format": format_name, "precision": precision, "model_name": "ultralight_audio", "run_id": "tiny",
+        "format": format_name,
+        "precision": precision,
+        "model_name": "ultralight_audio",
+        "run_id": "tiny",
         "model_options": TINY_OPTIONS,
         "labels": LABELS,
-        "input": {"name": "waveform", "shape": [-1, TINY_SPEC.clip_samples], "dtype": "float32",
-                  "layout": "NC", "spec": TINY_SPEC.model_dump(mode="json")},
-        "output": {"name": "probabilities", "meaning": "probabilities"}, "temperature": None,
+        "input": {
+            "name": "waveform",
+            "shape": [-1, TINY_SPEC.clip_samples],
+            "dtype": "float32",
+            "layout": "NC",
+            "spec": TINY_SPEC.model_dump(mode="json"),
+        },
+        "output": {"name": "probabilities", "meaning": "probabilities"},
+        "temperature": None,
     }
 
 

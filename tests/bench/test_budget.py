@@ -1,4 +1,5 @@
 """The budget gate: limits, per-class INT8 drops, strict budget files, CLI exit codes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,24 +14,48 @@ from nightscan_edge.bench.targets import SEED_TARGETS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def artifact(name: str, format_name: str, precision: str, size_mb: float, p50_ms: float, accuracy: float,
-             **extra) -> ArtifactResult:
+def artifact(
+    name: str, format_name: str, precision: str, size_mb: float, p50_ms: float, accuracy: float, **extra
+) -> ArtifactResult:
     return ArtifactResult(
-        name=name, format=format_name, precision=precision, path=name, size_mb=size_mb, status="ok",
-        latency=[LatencyStats(threads=1, p50_ms=p50_ms, p95_ms=p50_ms * 1.2, max_ms=p50_ms * 1.5, mean_ms=p50_ms,
-                              iterations=10)],
-        accuracy=accuracy, macro_f1=accuracy - 0.01, peak_memory_mb=20.0, **extra,
+        name=name,
+        format=format_name,
+        precision=precision,
+        path=name,
+        size_mb=size_mb,
+        status="ok",
+        latency=[
+            LatencyStats(
+                threads=1, p50_ms=p50_ms, p95_ms=p50_ms * 1.2, max_ms=p50_ms * 1.5, mean_ms=p50_ms, iterations=10
+            )
+        ],
+        accuracy=accuracy,
+        macro_f1=accuracy - 0.01,
+        peak_memory_mb=20.0,
+        **extra,
     )
 
 
 def make_result(*artifacts: ArtifactResult, model_name: str = "ultralight_audio") -> BenchResult:
     return BenchResult(
-        created="2026-11-28T00:00:00+00:00", source="test", model_name=model_name, input_kind="audio",
-        labels=["bat", "owl"], run_id="r", model_flops=10_000_000, frontend_flops=1_000_000, flops_note="test",
-        threads=[1], warmup=1, iterations=10,
-        host=HostInfo(cpu="cpu", logical_cores=2, usable_cores=2, platform="linux", torch_version="2",
-                      gemm_gflops={1: 50.0}),
-        evaluation_set=EvaluationSet(source="test", samples=100), artifacts=list(artifacts), device_estimates=[],
+        created="2026-11-28T00:00:00+00:00",
+        source="test",
+        model_name=model_name,
+        input_kind="audio",
+        labels=["bat", "owl"],
+        run_id="r",
+        model_flops=10_000_000,
+        frontend_flops=1_000_000,
+        flops_note="test",
+        threads=[1],
+        warmup=1,
+        iterations=10,
+        host=HostInfo(
+            cpu="cpu", logical_cores=2, usable_cores=2, platform="linux", torch_version="2", gemm_gflops={1: 50.0}
+        ),
+        evaluation_set=EvaluationSet(source="test", samples=100),
+        artifacts=list(artifacts),
+        device_estimates=[],
         target=SEED_TARGETS["audio"],
     )
 
@@ -38,8 +63,17 @@ def make_result(*artifacts: ArtifactResult, model_name: str = "ultralight_audio"
 GOOD = make_result(
     ArtifactResult(name="pytorch (eager)", format="pytorch", precision="fp32", path=None, size_mb=50.0, status="ok"),
     artifact("model.onnx", "onnx", "fp32", 0.9, 8.0, 0.90, per_class_recall={"bat": 0.9, "owl": 0.9}),
-    artifact("model_int8.onnx", "onnx", "int8", 0.3, 6.0, 0.89, per_class_recall={"bat": 0.9, "owl": 0.88},
-             int8_accuracy_drop_points=1.0, int8_class_drop_points={"bat": 0.0, "owl": 2.0}),
+    artifact(
+        "model_int8.onnx",
+        "onnx",
+        "int8",
+        0.3,
+        6.0,
+        0.89,
+        per_class_recall={"bat": 0.9, "owl": 0.88},
+        int8_accuracy_drop_points=1.0,
+        int8_class_drop_points={"bat": 0.0, "owl": 2.0},
+    ),
 )
 LIMITS = {"max_mb": 1.0, "max_latency_ms": 150, "min_accuracy_pct": 85, "max_int8_class_drop_points": 3}
 
@@ -53,14 +87,26 @@ def test_the_eager_baseline_is_never_gated():
 
 
 def test_each_broken_limit_is_reported_with_its_figures():
-    violations = check_budget(GOOD, parse_budget({
-        "max_mb": 0.5, "max_latency_ms": 7, "max_p95_latency_ms": 100, "min_accuracy_pct": 89.5,
-        "max_int8_class_drop_points": 1.5, "max_peak_memory_mb": 10,
-    }))
+    violations = check_budget(
+        GOOD,
+        parse_budget(
+            {
+                "max_mb": 0.5,
+                "max_latency_ms": 7,
+                "max_p95_latency_ms": 100,
+                "min_accuracy_pct": 89.5,
+                "max_int8_class_drop_points": 1.5,
+                "max_peak_memory_mb": 10,
+            }
+        ),
+    )
     found = {(v.artifact, v.check) for v in violations}
     assert found == {
-        ("model.onnx", "max_mb"), ("model.onnx", "max_latency_ms"), ("model.onnx", "max_peak_memory_mb"),
-        ("model_int8.onnx", "min_accuracy_pct"), ("model_int8.onnx", "max_int8_class_drop_points (owl)"),
+        ("model.onnx", "max_mb"),
+        ("model.onnx", "max_latency_ms"),
+        ("model.onnx", "max_peak_memory_mb"),
+        ("model_int8.onnx", "min_accuracy_pct"),
+        ("model_int8.onnx", "max_int8_class_drop_points (owl)"),
         ("model_int8.onnx", "max_peak_memory_mb"),
     }
     size = next(v for v in violations if v.check == "max_mb")
@@ -74,8 +120,15 @@ def test_formats_and_precisions_narrow_the_gate():
 
 
 def test_unmeasured_figures_and_failed_files_are_violations():
-    failed = ArtifactResult(name="model.pte", format="executorch", precision="fp32", path="x", size_mb=0.4,
-                            status="failed", error="RuntimeError: boom")
+    failed = ArtifactResult(
+        name="model.pte",
+        format="executorch",
+        precision="fp32",
+        path="x",
+        size_mb=0.4,
+        status="failed",
+        error="RuntimeError: boom",
+    )
     no_accuracy = artifact("model.tflite", "tflite", "fp32", 0.9, 8.0, 0.0).model_copy(update={"accuracy": None})
     result = make_result(failed, no_accuracy)
     violations = check_budget(result, parse_budget({"min_accuracy_pct": 80}))
@@ -88,16 +141,19 @@ def test_wrong_model_is_a_violation():
     assert [v.check for v in check_budget(GOOD, parse_budget({"model": "lightweight_audio"}))] == ["model"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("max_mb: 3\nmax_latncy_ms: 100\n", "unknown key 'max_latncy_ms' (known keys: model, formats"),
-    ("max_mb: three\n", "max_mb: Input should be a valid number"),
-    ("min_accuracy_pct: 0.85\n", "looks like a fraction, write 85"),
-    ("max_mb: -1\n", "max_mb: Input should be greater than 0"),
-    ("- max_mb: 3\n", "must be a YAML mapping"),
-    ("max_mb: [3\n", "is not valid YAML"),
-    ("formats: [onnx]\n", "sets no limit"),
-    ("", "must be a YAML mapping"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("max_mb: 3\nmax_latncy_ms: 100\n", "unknown key 'max_latncy_ms' (known keys: model, formats"),
+        ("max_mb: three\n", "max_mb: Input should be a valid number"),
+        ("min_accuracy_pct: 0.85\n", "looks like a fraction, write 85"),
+        ("max_mb: -1\n", "max_mb: Input should be greater than 0"),
+        ("- max_mb: 3\n", "must be a YAML mapping"),
+        ("max_mb: [3\n", "is not valid YAML"),
+        ("formats: [onnx]\n", "sets no limit"),
+        ("", "must be a YAML mapping"),
+    ],
+)
 def test_bad_budget_files_fail_clearly(tmp_path, content, message):
     path = tmp_path / "budget.yaml"
     path.write_text(content)

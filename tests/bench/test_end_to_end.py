@@ -1,13 +1,14 @@
 """bench and check on a real export (tiny model, ONNX Runtime): files, figures and exit codes."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from tests.bench.conftest import make_tiny_run
 
 from nightscan_edge import cli
 from nightscan_edge.bench import BenchResult
-from tests.bench.conftest import make_tiny_run
 
 FAST = ["--threads", "1", "--warmup", "1", "--iterations", "3", "--quiet"]
 

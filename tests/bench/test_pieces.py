@@ -1,4 +1,5 @@
 """The small parts: device table, metrics, timing, memory, GEMM probe, thread parsing, source resolution."""
+
 from __future__ import annotations
 
 import argparse

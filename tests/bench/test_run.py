@@ -1,13 +1,14 @@
 """The benchmark loop on fake runners with known predictions: every figure asserted, failures isolated."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from tests.bench.conftest import LABELS, make_fake_source, make_samples, make_tiny_run
 
 from nightscan_edge.bench import BenchOptions, BenchResult, benchmark, render_markdown, write_reports
 from nightscan_edge.bench.devices import list_device_classes
-from tests.bench.conftest import LABELS, make_fake_source, make_samples, make_tiny_run
 
 FAST = BenchOptions(threads=(1, 2), warmup=1, iterations=4, throughput_batch=4, throughput_iterations=1)
 
@@ -16,8 +17,9 @@ FAST = BenchOptions(threads=(1, 2), warmup=1, iterations=4, throughput_batch=4, 
 def result(tmp_path_factory) -> BenchResult:
     """One benchmark shared by the read-only tests below (it is the slow part)."""
     source, runners = make_fake_source(make_tiny_run(tmp_path_factory.mktemp("bench")))
-    return benchmark(source, FAST, progress=False, samples=make_samples(),
-                     load_runner=lambda path, threads: runners[str(path)])
+    return benchmark(
+        source, FAST, progress=False, samples=make_samples(), load_runner=lambda path, threads: runners[str(path)]
+    )
 
 
 def by_name(result: BenchResult, name: str):
@@ -26,7 +28,12 @@ def by_name(result: BenchResult, name: str):
 
 def test_every_file_and_the_eager_baseline_are_measured(result):
     assert [a.name for a in result.artifacts] == [
-        "pytorch (eager)", "model.onnx", "model_int8.onnx", "model.tflite", "model.mlpackage"]
+        "pytorch (eager)",
+        "model.onnx",
+        "model_int8.onnx",
+        "model.tflite",
+        "model.mlpackage",
+    ]
     assert result.threads == [1, 2]
     for artifact in result.artifacts:
         if artifact.status != "ok":
@@ -93,8 +100,12 @@ def test_reports_round_trip_and_keep_estimates_apart(result, tmp_path):
 def test_plot_without_accuracy_uses_size(fake_source, tmp_path):
     source, runners = fake_source
     source.run_dir = None  # a bundle: no checkpoint, no labeled samples
-    result = benchmark(source, BenchOptions(threads=(1,), warmup=0, iterations=2, throughput_iterations=1),
-                       progress=False, load_runner=lambda path, threads: runners[str(path)])
+    result = benchmark(
+        source,
+        BenchOptions(threads=(1,), warmup=0, iterations=2, throughput_iterations=1),
+        progress=False,
+        load_runner=lambda path, threads: runners[str(path)],
+    )
     assert result.evaluation_set is None and all(a.accuracy is None for a in result.artifacts)
     assert "rebuilt from the manifest" in result.flops_note
     assert not any(a.is_baseline for a in result.artifacts)
@@ -108,8 +119,9 @@ def test_labels_disagreeing_with_the_run_are_an_error(fake_source):
     for artifact in source.artifacts:
         artifact.manifest["labels"] = list(reversed(LABELS))
     with pytest.raises(ValueError, match="re-export"):
-        benchmark(source, FAST, progress=False, samples=make_samples(),
-                  load_runner=lambda path, threads: runners[str(path)])
+        benchmark(
+            source, FAST, progress=False, samples=make_samples(), load_runner=lambda path, threads: runners[str(path)]
+        )
 
 
 @pytest.mark.parametrize("options", [dict(threads=()), dict(threads=(-1,)), dict(iterations=0), dict(sample_limit=0)])

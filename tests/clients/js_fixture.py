@@ -4,10 +4,10 @@ The JS tests (clients/js/test/parity.test.js) read ``fixture.json`` and must rep
 listed there within 1e-5. Everything is generated into a temporary folder at test time; nothing binary is
 committed. Real clips from ../shared/data are used when present, generated tones and noise images otherwise.
 """
+
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +85,13 @@ def make_run(root: Path, kind: str) -> TrainedRun:
     run_dir.mkdir(parents=True)
     checkpoint = run_dir / "best.ckpt"
     # A temperature in the checkpoint is baked into the exported softmax; both clients must not apply it twice.
-    torch.save({"state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
-                CHECKPOINT_KEY: checkpoint_metadata(model, labels, {}, f"js-parity-{kind}", temperature=TEMPERATURE)},
-               checkpoint)
+    torch.save(
+        {
+            "state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
+            CHECKPOINT_KEY: checkpoint_metadata(model, labels, {}, f"js-parity-{kind}", temperature=TEMPERATURE),
+        },
+        checkpoint,
+    )
     (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
     return TrainedRun(run_dir, checkpoint)
 
@@ -169,8 +173,16 @@ def image_inputs(folder: Path, shared_data: Path | None) -> list[dict]:
         image.save(png)
         raw = folder / f"{name}.rgb"
         raw.write_bytes(np.asarray(image, dtype=np.uint8).tobytes())
-        entries.append({"name": name, "path": str(png), "pixels_path": str(raw), "width": image.width,
-                        "height": image.height, "origin": origin})
+        entries.append(
+            {
+                "name": name,
+                "path": str(png),
+                "pixels_path": str(raw),
+                "width": image.width,
+                "height": image.height,
+                "origin": origin,
+            }
+        )
     return entries
 
 
@@ -206,12 +218,18 @@ def expected_audio(classifier, clips: list[dict]) -> list[dict]:
         scores = score_audio(classifier, Path(clip["path"]))
         label, confidence, probabilities = summarise(scores, classifier.labels)
         detections = merge_windows(scores, classifier.labels, top_k=len(classifier.labels))
-        results.append({
-            **clip,
-            "windows": [{"start_s": s.start_s, "end_s": s.end_s, "probabilities": s.probabilities.tolist()} for s in scores],
-            "label": label, "confidence": confidence, "probabilities": probabilities,
-            "detections": [_detection(d) for d in detections],
-        })
+        results.append(
+            {
+                **clip,
+                "windows": [
+                    {"start_s": s.start_s, "end_s": s.end_s, "probabilities": s.probabilities.tolist()} for s in scores
+                ],
+                "label": label,
+                "confidence": confidence,
+                "probabilities": probabilities,
+                "detections": [_detection(d) for d in detections],
+            }
+        )
     return results
 
 
@@ -222,18 +240,30 @@ def expected_images(classifier, images: list[dict]) -> list[dict]:
 
 
 def _detection(detection) -> dict:
-    return {"start_s": detection.start_s, "end_s": detection.end_s, "label": detection.label,
-            "confidence": detection.confidence, "source": detection.source, "fallback_failed": detection.fallback_failed,
-            "top_k": [[label, probability] for label, probability in detection.top_k]}
+    return {
+        "start_s": detection.start_s,
+        "end_s": detection.end_s,
+        "label": detection.label,
+        "confidence": detection.confidence,
+        "source": detection.source,
+        "fallback_failed": detection.fallback_failed,
+        "top_k": [[label, probability] for label, probability in detection.top_k],
+    }
 
 
 def expected_fallback(classifier, clip: dict, server_url: str, threshold: float) -> dict:
     """What Python's EdgePredictor answers for a clip when windows under ``threshold`` go to the server."""
     from nightscan_edge.predict.edge_predictor import EdgePredictor
 
-    with EdgePredictor(classifier, server_url=server_url, threshold=threshold, top_k=len(classifier.labels)) as predictor:
+    with EdgePredictor(
+        classifier, server_url=server_url, threshold=threshold, top_k=len(classifier.labels)
+    ) as predictor:
         result = predictor.predict_file(clip["path"])
     if result.error:
         raise RuntimeError(f"Python EdgePredictor failed on {clip['path']}: {result.error}")
-    return {"clip": clip["name"], "threshold": threshold, "sent_to_server": result.sent_to_server,
-            "detections": [_detection(d) for d in result.detections]}
+    return {
+        "clip": clip["name"],
+        "threshold": threshold,
+        "sent_to_server": result.sent_to_server,
+        "detections": [_detection(d) for d in result.detections],
+    }

@@ -4,6 +4,7 @@ Needs node and ``npm ci --ignore-scripts`` in clients/js (``.ci/run`` does it); 
 otherwise. The parity test exports models, computes what the Python predictor answers, starts the real
 ``nightscan-edge serve-model`` on 127.0.0.1 and runs ``node --test`` against all of it.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,21 @@ def _node(with_onnxruntime: bool = True) -> str:
 
 
 def _run_node(node: str, *test_files: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([node, "--test", "--test-reporter=spec", *test_files], cwd=JS_ROOT, capture_output=True,
-                          text=True, timeout=NODE_TIMEOUT_S, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [node, "--test", "--test-reporter=spec", *test_files],
+        cwd=JS_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_js_unit_tests_pass():
     node = _node(with_onnxruntime=False)  # the unit tests use a stand-in ONNX Runtime
-    files = sorted(str(p.relative_to(JS_ROOT)) for p in (JS_ROOT / "test").glob("*.test.js") if p.name != "parity.test.js")
+    files = sorted(
+        str(p.relative_to(JS_ROOT)) for p in (JS_ROOT / "test").glob("*.test.js") if p.name != "parity.test.js"
+    )
     result = _run_node(node, *files)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "ℹ fail 0" in result.stdout and "ℹ pass 0" not in result.stdout, result.stdout[-3000:]
@@ -55,10 +64,18 @@ def _free_port() -> int:
 
 def _start_server(run_dir: Path, port: int, log: Path) -> subprocess.Popen:
     cli = Path(sys.executable).with_name("nightscan-edge")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-c", "import sys; from nightscan_edge.cli import main; sys.exit(main())"]
+    command = (
+        [str(cli)]
+        if cli.exists()
+        else [sys.executable, "-c", "import sys; from nightscan_edge.cli import main; sys.exit(main())"]
+    )
     with open(log, "w") as handle:  # the child keeps its own descriptor
-        return subprocess.Popen([*command, "serve-model", str(run_dir), "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return subprocess.Popen(
+            [*command, "serve-model", str(run_dir), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -111,8 +128,13 @@ def test_js_matches_python_predictor_and_falls_back_to_real_server(tmp_path):
         fixture = {
             "tolerance": 1e-5,
             "results_path": str(tmp_path / "js_results.json"),
-            "audio": {"model_path": str(audio_model), "bundle_path": str(audio_model.parent / "bundle.zip"),
-                      "labels": audio_classifier.labels, "clips": clips, "resampled_tolerance": 0.01},
+            "audio": {
+                "model_path": str(audio_model),
+                "bundle_path": str(audio_model.parent / "bundle.zip"),
+                "labels": audio_classifier.labels,
+                "clips": clips,
+                "resampled_tolerance": 0.01,
+            },
             "image": {"model_path": str(image_model), "labels": image_classifier.labels, "images": images},
             "fallback": {**fallback, "server_url": server_url, "dead_server_url": f"http://127.0.0.1:{_free_port()}"},
         }

@@ -1,4 +1,5 @@
 """Augmentation with explicit parameters, epoch-seeded sampling, windows and the decode cache."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -121,13 +122,15 @@ def test_photo_augmentation_crops_and_keeps_the_size():
     image = rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8)
     spec = ImageSpec(image_size=32)
     plain = ImageDataset([image], [0], spec, None)[0][0]
-    cropped = ImageDataset([image], [0], spec, PhotoAugmentConfig(crop_scale=0.5, horizontal_flip_probability=0,
-                                                                    rotation_degrees=0))
+    cropped = ImageDataset(
+        [image], [0], spec, PhotoAugmentConfig(crop_scale=0.5, horizontal_flip_probability=0, rotation_degrees=0)
+    )
     first, again = cropped[(0, 7)][0], cropped[(0, 7)][0]
     assert first.shape == plain.shape == (3, 32, 32)
     assert torch.equal(first, again) and not torch.allclose(first, plain)  # seeded per draw, and really cropped
-    off = ImageDataset([image], [0], spec, PhotoAugmentConfig(crop_scale=1.0, horizontal_flip_probability=0,
-                                                              rotation_degrees=0))
+    off = ImageDataset(
+        [image], [0], spec, PhotoAugmentConfig(crop_scale=1.0, horizontal_flip_probability=0, rotation_degrees=0)
+    )
     assert torch.allclose(off[(0, 7)][0], plain)  # crop_scale=1 switches it off
 
 

@@ -1,4 +1,5 @@
 """``nightscan-edge data synth|esc50|inspect`` and the samples API that export/bench use."""
+
 from __future__ import annotations
 
 import csv
@@ -72,8 +73,14 @@ def _tiny_esc50(path, rows):
 
 def test_esc50_archive_converts_to_a_manifest_with_folds_and_groups(tmp_path):
     archive = tmp_path / "esc50.zip"
-    _tiny_esc50(archive, [("1-1-A-0.wav", 1, "dog", "True", "1"), ("2-1-A-0.wav", 2, "dog", "True", "2"),
-                          ("1-2-A-1.wav", 1, "rooster", "False", "3")])
+    _tiny_esc50(
+        archive,
+        [
+            ("1-1-A-0.wav", 1, "dog", "True", "1"),
+            ("2-1-A-0.wav", 2, "dog", "True", "2"),
+            ("1-2-A-1.wav", 1, "rooster", "False", "3"),
+        ],
+    )
     assert _run(["data", "esc50", str(tmp_path / "out"), "--archive", str(archive)]) == 0
     with (tmp_path / "out" / "manifest.csv").open() as handle:
         rows = list(csv.DictReader(handle))

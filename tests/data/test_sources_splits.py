@@ -1,4 +1,5 @@
 """Listing folders and manifests, and every split rule (manifest split, folds, groups, stratified)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -36,11 +37,14 @@ def test_manifest_listing_reads_optional_columns(tmp_path):
     assert listing.samples[0] == Sample(tmp_path / "a.jpg", "fox", "train", None, "g1")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("file,label\na.wav,x\n", "missing column"),
-    ("path,label\n", "lists no files"),
-    ("path,label\na.wav,\n", "empty path or label"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("file,label\na.wav,x\n", "missing column"),
+        ("path,label\n", "lists no files"),
+        ("path,label\na.wav,\n", "empty path or label"),
+    ],
+)
 def test_bad_manifests_fail_with_the_reason(tmp_path, text, message):
     (tmp_path / "m.csv").write_text(text)
     with pytest.raises(DataError, match=message):
@@ -57,8 +61,11 @@ def test_missing_path_and_mixed_kinds_fail(tmp_path):
 
 
 def _samples(counts: dict[str, int], **extra) -> list[Sample]:
-    return [Sample(Path(f"{label}/{i}.wav"), label, **{k: v(label, i) for k, v in extra.items()})
-            for label, n in counts.items() for i in range(n)]
+    return [
+        Sample(Path(f"{label}/{i}.wav"), label, **{k: v(label, i) for k, v in extra.items()})
+        for label, n in counts.items()
+        for i in range(n)
+    ]
 
 
 def test_stratified_split_is_seeded_and_keeps_every_class_in_val():
@@ -96,11 +103,14 @@ def test_a_split_column_with_other_meanings_is_ignored():
     assert "stratified" in make_split(samples).method
 
 
-@pytest.mark.parametrize("counts, message", [
-    ({}, "empty"),
-    ({"a": 10}, "only one class"),
-    ({"a": 10, "b": 1}, r"fewer than 2 examples: b \(1\)"),
-])
+@pytest.mark.parametrize(
+    "counts, message",
+    [
+        ({}, "empty"),
+        ({"a": 10}, "only one class"),
+        ({"a": 10, "b": 1}, r"fewer than 2 examples: b \(1\)"),
+    ],
+)
 def test_unusable_class_sets_fail_before_training(counts, message):
     with pytest.raises(DataError, match=message):
         make_split(_samples(counts))

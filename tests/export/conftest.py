@@ -3,13 +3,13 @@
 Random weights are enough for export/parity/manifest tests (they compare the artifact with the same
 PyTorch model); the small spec (8 kHz, 2,048 samples, 32 mel bands) keeps every export fast.
 """
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import write_tone
 
@@ -17,8 +17,13 @@ LABELS = ["bat", "frog", "owl"]
 TINY_AUDIO = {"sample_rate": 8000, "clip_samples": 2048, "n_fft": 256, "hop_length": 128, "n_mels": 32}
 
 
-def make_run(root: Path, model_name: str = "lightweight_audio", files_per_class: int = 4, seed: int = 0,
-             model_options: dict | None = None) -> Path:
+def make_run(
+    root: Path,
+    model_name: str = "lightweight_audio",
+    files_per_class: int = 4,
+    seed: int = 0,
+    model_options: dict | None = None,
+) -> Path:
     import torch
 
     from nightscan_edge.checkpoint import save_standalone_checkpoint
@@ -38,15 +43,25 @@ def make_run(root: Path, model_name: str = "lightweight_audio", files_per_class:
         writer = csv.DictWriter(handle, fieldnames=["path", "label", "split"])
         writer.writeheader()
         writer.writerows(rows)
-    config = resolve_config({"model": {"name": model_name, "audio": TINY_AUDIO, "options": model_options or {}},
-                             "data": {"path": str(data_dir), "cache": "none"},
-                             "export": {"parity_samples": 8, "calibration_samples": 8}})
+    config = resolve_config(
+        {
+            "model": {"name": model_name, "audio": TINY_AUDIO, "options": model_options or {}},
+            "data": {"path": str(data_dir), "cache": "none"},
+            "export": {"parity_samples": 8, "calibration_samples": 8},
+        }
+    )
     (run_dir / "config.yaml").write_text(config.to_yaml())
     (run_dir / "labels.txt").write_text("\n".join(LABELS) + "\n")
     torch.manual_seed(seed)
     model = create_model(model_name, len(LABELS), spec=spec_from_config(config), **(model_options or {})).eval()
-    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"),
-                               run_id="tiny-run", model_options=model_options)
+    save_standalone_checkpoint(
+        run_dir / "best.ckpt",
+        model,
+        LABELS,
+        config=config.model_dump(mode="json"),
+        run_id="tiny-run",
+        model_options=model_options,
+    )
     return run_dir
 
 
@@ -76,15 +91,20 @@ def make_photo_run(root: Path, files_per_class: int = 4, image_size: int = 32) -
         writer = csv.DictWriter(handle, fieldnames=["path", "label", "split"])
         writer.writeheader()
         writer.writerows(rows)
-    config = resolve_config({"model": {"name": "mobilenet_v3_small_photo", "image_size": image_size},
-                             "data": {"path": str(root / "photos"), "cache": "none"},
-                             "export": {"parity_samples": 6, "calibration_samples": 6}})
+    config = resolve_config(
+        {
+            "model": {"name": "mobilenet_v3_small_photo", "image_size": image_size},
+            "data": {"path": str(root / "photos"), "cache": "none"},
+            "export": {"parity_samples": 6, "calibration_samples": 6},
+        }
+    )
     (run_dir / "config.yaml").write_text(config.to_yaml())
     (run_dir / "labels.txt").write_text("\n".join(LABELS) + "\n")
     torch.manual_seed(0)
     model = create_model("mobilenet_v3_small_photo", len(LABELS), spec=spec_from_config(config)).eval()
-    save_standalone_checkpoint(run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"),
-                               run_id="tiny-photo")
+    save_standalone_checkpoint(
+        run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"), run_id="tiny-photo"
+    )
     return run_dir
 
 

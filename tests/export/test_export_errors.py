@@ -1,4 +1,5 @@
 """Failure handling: bad requests fail before work; one broken format or a bad INT8 file loses nothing else."""
+
 import json
 import zipfile
 
@@ -6,8 +7,7 @@ import pytest
 import torch
 
 from nightscan_edge.cli import main
-from nightscan_edge.export import ExportError, export_run
-from nightscan_edge.export import onnx_format, tflite_format
+from nightscan_edge.export import ExportError, export_run, onnx_format, tflite_format
 
 
 def test_unknown_format_fails_before_any_work(tiny_run):

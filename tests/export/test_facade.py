@@ -1,4 +1,5 @@
 """The seed's ModelQuantizationPipeline().quantize_all_models() and its CLI, ``quantize-all``."""
+
 import pytest
 
 from nightscan_edge.cli import main

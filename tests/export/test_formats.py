@@ -31,7 +31,9 @@ def test_empty_request_fails():
 def test_missing_library_names_the_pip_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "coremltools" else real(name, *a))
-    with pytest.raises(ExportError, match=r"format 'coreml' needs coremltools; install it with pip install 'nightscan-edge\[export\]'"):
+    with pytest.raises(
+        ExportError, match=r"format 'coreml' needs coremltools; install it with pip install 'nightscan-edge\[export\]'"
+    ):
         validate_formats(["onnx", "coreml"])
 
 

@@ -1,4 +1,5 @@
 """LiteRT, ExecuTorch and Core ML on the tiny run: slow (each converter takes tens of seconds here)."""
+
 import zipfile
 
 import numpy as np
@@ -13,8 +14,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def mobile_export(tiny_run, tmp_path_factory):
-    return export_run(tiny_run, ["tflite", "executorch", "coreml"], int8=True,
-                      out_dir=tmp_path_factory.mktemp("mobile") / "export-mobile")
+    return export_run(
+        tiny_run,
+        ["tflite", "executorch", "coreml"],
+        int8=True,
+        out_dir=tmp_path_factory.mktemp("mobile") / "export-mobile",
+    )
 
 
 @pytest.mark.parametrize("format_name", ["tflite", "executorch"])
@@ -65,12 +70,15 @@ def test_tflite_int8_keeps_stem_float(mobile_export):
 
     artifact = mobile_export.artifact("tflite", "int8")
     model = tfl_flatbuffer_utils.read_model(
-        bytearray(strip_appended_zip((mobile_export.out_dir / artifact.file).read_bytes())))
+        bytearray(strip_appended_zip((mobile_export.out_dir / artifact.file).read_bytes()))
+    )
     subgraph = model.subgraphs[0]
     convolutions = {qtyping.BuiltinOperator.CONV_2D, qtyping.BuiltinOperator.DEPTHWISE_CONV_2D}
-    ops = [(model.operatorCodes[op.opcodeIndex].builtinCode,
-            [subgraph.tensors[i].type for i in op.inputs if i >= 0])
-           for op in subgraph.operators if "LogMel" not in tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors)]
+    ops = [
+        (model.operatorCodes[op.opcodeIndex].builtinCode, [subgraph.tensors[i].type for i in op.inputs if i >= 0])
+        for op in subgraph.operators
+        if "LogMel" not in tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors)
+    ]
     conv_positions = [i for i, (code, _) in enumerate(ops) if code in convolutions]
     assert len(conv_positions) >= 2
     float32, int8 = qtyping.TensorType.FLOAT32, qtyping.TensorType.INT8

@@ -1,4 +1,5 @@
 """ONNX end to end on a tiny run: files, manifest inside, parity, dynamic batch, INT8 gate, bundle, runner."""
+
 import json
 import zipfile
 
@@ -15,23 +16,46 @@ from tests.export.conftest import LABELS, TINY_AUDIO
 
 def test_export_folder_layout(onnx_export):
     names = {p.name for p in onnx_export.out_dir.iterdir()}
-    assert {"model.onnx", "model_int8.onnx", "manifest.json", "labels.txt", "parity.json", "USAGE.md",
-            "bundle.zip", "calibration.json", "reliability.png"} <= names
+    assert {
+        "model.onnx",
+        "model_int8.onnx",
+        "manifest.json",
+        "labels.txt",
+        "parity.json",
+        "USAGE.md",
+        "bundle.zip",
+        "calibration.json",
+        "reliability.png",
+    } <= names
     assert (onnx_export.out_dir / "labels.txt").read_text().split() == LABELS
     assert onnx_export.ok and onnx_export.export_id == "export-onnx"
 
 
 def test_manifest_inside_the_file_has_the_contract_keys(onnx_export):
     manifest = read_manifest(onnx_export.out_dir / "model.onnx")
-    for key in ("format", "precision", "model_name", "run_id", "labels", "input", "output", "temperature",
-                "package_version", "parity"):
+    for key in (
+        "format",
+        "precision",
+        "model_name",
+        "run_id",
+        "labels",
+        "input",
+        "output",
+        "temperature",
+        "package_version",
+        "parity",
+    ):
         assert key in manifest
     assert manifest["format"] == "onnx" and manifest["precision"] == "fp32"
     assert manifest["labels"] == LABELS and manifest["run_id"] == "tiny-run"
     assert manifest["input"]["shape"] == [-1, TINY_AUDIO["clip_samples"]]
     assert manifest["input"]["spec"]["sample_rate"] == 8000 and manifest["input"]["spec"]["n_mels"] == 32
-    assert manifest["output"] == {"name": "probabilities", "shape": [-1, 3], "meaning": "probabilities",
-                                  "temperature_applied": True}
+    assert manifest["output"] == {
+        "name": "probabilities",
+        "shape": [-1, 3],
+        "meaning": "probabilities",
+        "temperature_applied": True,
+    }
     assert manifest["temperature"] == pytest.approx(onnx_export.temperature)
     assert manifest["parity"]["top1_agreement"] == 1.0  # measured parity is written back into the file
     beside = json.loads((onnx_export.out_dir / "manifest.json").read_text())

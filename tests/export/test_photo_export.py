@@ -1,4 +1,5 @@
 """The photo model (NCHW input) through ONNX and LiteRT, FP32 + INT8."""
+
 import pytest
 
 from nightscan_edge.export import export_run, read_manifest
@@ -14,7 +15,9 @@ def test_photo_onnx_and_tflite(tmp_path):
         fp32 = report.artifact(format_name)
         assert fp32.status == "ok", fp32.error
         assert fp32.parity["max_abs_diff"] <= 1e-4 and fp32.parity["top1_agreement"] == 1.0
-        assert report.artifact(format_name, "int8").status in ("ok", "rejected"), report.artifact(format_name, "int8").error
+        assert report.artifact(format_name, "int8").status in ("ok", "rejected"), report.artifact(
+            format_name, "int8"
+        ).error
     manifest = read_manifest(report.out_dir / "model.onnx")
     assert manifest["input"]["shape"] == [-1, 3, 32, 32] and manifest["input"]["layout"] == "NCHW"
     assert manifest["labels"] == LABELS

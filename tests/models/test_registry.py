@@ -1,10 +1,11 @@
 """Registry-driven contract: every registered model builds, runs, trains a step, meets its budget, exports."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nightscan_edge.models import MODELS, create_lightweight_model, create_model, get_model_complexity, list_models
+from nightscan_edge.models import MODELS, create_lightweight_model, create_model, get_model_complexity
 from nightscan_edge.models.complexity import example_input
 from nightscan_edge.registry import Registry, UnknownNameError
 
@@ -159,8 +160,15 @@ def test_onnx_export_matches_pytorch(name, tmp_path):
     else:
         module, example = model, torch.randn(2, *model.spec.input_shape)
     path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=["logits"],
-                      dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.onnx.export(
+        module,
+        (example,),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamo=True,
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": example.numpy()})[0]
     with torch.no_grad():

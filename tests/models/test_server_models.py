@@ -1,4 +1,5 @@
 """Server (teacher) tier: registered beside the edge models, same input contract, server-sized."""
+
 from __future__ import annotations
 
 import pytest

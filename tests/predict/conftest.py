@@ -1,4 +1,5 @@
 """Tiny runs (random weights, small specs) and a real uvicorn server on 127.0.0.1 for the prediction tests."""
+
 from __future__ import annotations
 
 import socket
@@ -59,7 +60,7 @@ class ThreadedServer:
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -104,10 +105,18 @@ def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> 
     path = out_dir / "model.onnx"
     export_onnx(ExportableClassifier(trained.model, temperature), example_input(trained.model, batch=2), path)
     manifest = build_manifest(
-        format_name="onnx", precision="fp32", model_name=trained.model_name, run_id=trained.run_id,
-        labels=trained.labels, spec=trained.spec.model_dump(mode="json"), input_name=INPUT_NAME,
-        input_shape=[-1, *trained.spec.input_shape], output_name=OUTPUT_NAME, temperature=temperature,
-        export_id="test")
+        format_name="onnx",
+        precision="fp32",
+        model_name=trained.model_name,
+        run_id=trained.run_id,
+        labels=trained.labels,
+        spec=trained.spec.model_dump(mode="json"),
+        input_name=INPUT_NAME,
+        input_shape=[-1, *trained.spec.input_shape],
+        output_name=OUTPUT_NAME,
+        temperature=temperature,
+        export_id="test",
+    )
     embed_onnx(path, manifest)
     return path
 

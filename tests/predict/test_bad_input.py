@@ -1,4 +1,5 @@
 """Bad files give a clear per-file error and the rest of the batch is still processed; bad artifacts refuse."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,6 @@ from PIL import Image
 from nightscan_edge.predict import ArtifactError, EdgePredictor, load_edge_classifier
 from nightscan_edge.predict.classifier import load_server_classifier
 from nightscan_edge.predict.output import CsvWriter
-
 from tests.conftest import write_tone
 
 
@@ -31,8 +31,17 @@ def batch(tmp_path):
     wav = write_tone(tmp_path / "full.wav", 600, 6.0, 8000).read_bytes()
     (tmp_path / "f_truncated.wav").write_bytes(wav[: len(wav) // 2])
     (tmp_path / "full.wav").unlink()
-    return good, [tmp_path / name for name in ("b_text.wav", "c_empty.flac", "d_photo.jpg", "e_truncated.flac",
-                                                "f_truncated.wav", "g_missing.wav")]
+    return good, [
+        tmp_path / name
+        for name in (
+            "b_text.wav",
+            "c_empty.flac",
+            "d_photo.jpg",
+            "e_truncated.flac",
+            "f_truncated.wav",
+            "g_missing.wav",
+        )
+    ]
 
 
 def test_each_bad_file_gets_its_own_error_and_the_batch_goes_on(predictor, batch, tmp_path) -> None:
@@ -46,7 +55,9 @@ def test_each_bad_file_gets_its_own_error_and_the_batch_goes_on(predictor, batch
     assert "truncated WAV" in results["f_truncated.wav"].error
     assert "does not exist" in results["g_missing.wav"].error
     # What was decodable before the truncation is still predicted (a recorder that lost power).
-    assert results["f_truncated.wav"].detections and results["f_truncated.wav"].detections[-1].end_s == pytest.approx(3.0, abs=0.01)
+    assert results["f_truncated.wav"].detections and results["f_truncated.wav"].detections[-1].end_s == pytest.approx(
+        3.0, abs=0.01
+    )
     for name in ("b_text.wav", "c_empty.flac", "d_photo.jpg", "g_missing.wav"):
         assert results[name].detections == []
 
@@ -63,7 +74,11 @@ def test_error_rows_in_the_csv(predictor, batch, tmp_path) -> None:
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     assert rows[0]["file"].endswith("a_good.wav") and rows[0]["source"] == "edge" and rows[0]["error"] == ""
     assert float(rows[0]["start_s"]) == 0.0 and rows[-2]["end_s"] == "2.000"
-    assert rows[-1]["file"].endswith("b_text.wav") and "not decodable audio" in rows[-1]["error"] and rows[-1]["label"] == ""
+    assert (
+        rows[-1]["file"].endswith("b_text.wav")
+        and "not decodable audio" in rows[-1]["error"]
+        and rows[-1]["label"] == ""
+    )
 
 
 def test_folders_expand_to_media_files_only(predictor, tmp_path) -> None:
@@ -74,13 +89,16 @@ def test_folders_expand_to_media_files_only(predictor, tmp_path) -> None:
     assert names == ["one.wav", "two.flac"]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d / "missing.onnx", "does not exist"),
-    (lambda d: (d / "model.txt").write_text("x") and d / "model.txt", "not an exported model"),
-    (lambda d: d, "is a folder"),
-    (lambda d: (d / "bundle.zip").write_bytes(b"not a zip") and d / "bundle.zip", "not a valid bundle.zip"),
-    (lambda d: _zip(d / "bundle.zip", {"README.md": "hi"}), "holds no model file"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "missing.onnx", "does not exist"),
+        (lambda d: (d / "model.txt").write_text("x") and d / "model.txt", "not an exported model"),
+        (lambda d: d, "is a folder"),
+        (lambda d: (d / "bundle.zip").write_bytes(b"not a zip") and d / "bundle.zip", "not a valid bundle.zip"),
+        (lambda d: _zip(d / "bundle.zip", {"README.md": "hi"}), "holds no model file"),
+    ],
+)
 def test_bad_artifacts_are_refused_clearly(tmp_path, make, message) -> None:
     with pytest.raises((ArtifactError, FileNotFoundError), match=message):
         load_edge_classifier(make(tmp_path))

@@ -1,4 +1,5 @@
 """EdgePredictor's fallback policy against a real uvicorn server on 127.0.0.1: normal, slow, down."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,6 @@ from nightscan_edge.audio.decode import window_starts
 from nightscan_edge.predict import EdgePredictor
 from nightscan_edge.predict.classifier import load_server_classifier
 from nightscan_edge.predict.server_api import create_predict_app
-
 from tests.conftest import write_tone
 from tests.predict.conftest import free_port
 
@@ -50,7 +50,8 @@ def test_unsure_windows_go_to_the_server_and_agree(edge_model, server_model, rec
     assert {d.source for d in result.detections} == {"server"}
     # Same model on both sides (the WAV upload is 16-bit): same labels over the same spans.
     assert [(d.label, d.start_s, d.end_s) for d in result.detections] == [
-        (d.label, d.start_s, d.end_s) for d in edge_only.detections]
+        (d.label, d.start_s, d.end_s) for d in edge_only.detections
+    ]
     for ours, theirs in zip(result.detections, edge_only.detections):
         assert ours.confidence == pytest.approx(theirs.confidence, abs=2e-3)
 
@@ -80,7 +81,9 @@ def test_slow_server_times_out_and_breaker_stops_asking(edge_model, server_model
 
     server = serve(create_predict_app(dataclasses.replace(server_model, predict_batch=slow_predict)))
     result = EdgePredictor(edge_model, server.url, threshold=1.0, timeout_s=0.3).predict_file(recording)
-    assert result.fallback_failed == WINDOWS and all(d.fallback_failed and d.source == "edge" for d in result.detections)
+    assert result.fallback_failed == WINDOWS and all(
+        d.fallback_failed and d.source == "edge" for d in result.detections
+    )
     time.sleep(1.0)  # let requests already on their way reach the model
     assert len(requests_seen) == 3  # three timeouts, then the circuit breaker skips the remaining windows
 

@@ -1,4 +1,5 @@
 """Coverage / combined accuracy arithmetic of the fallback report, and the report on generated data."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,6 @@ import pytest
 
 from nightscan_edge.predict.classifier import load_server_classifier
 from nightscan_edge.predict.fallback_report import combined_at, fallback_report, recommend_threshold
-
 from tests.conftest import write_tone
 
 # 4 samples, 2 classes. Edge: right & sure, right & unsure, wrong & unsure, wrong & sure.
@@ -38,8 +38,13 @@ def test_report_on_a_labeled_folder(tiny_audio_run, tmp_path) -> None:
         for seed in range(2):
             write_tone(tmp_path / "data" / label / f"{seed}.wav", frequency, 1.5, 8000, seed=seed)
     server = load_server_classifier(tiny_audio_run)
-    report = fallback_report(tmp_path / "model.onnx", tiny_audio_run, data_path=str(tmp_path / "data"),
-                             edge=dataclasses.replace(server, source="edge"), server=server)
+    report = fallback_report(
+        tmp_path / "model.onnx",
+        tiny_audio_run,
+        data_path=str(tmp_path / "data"),
+        edge=dataclasses.replace(server, source="edge"),
+        server=server,
+    )
     assert report["samples"] == 18  # 1.5 s clips -> windows at 0, 0.496 s and the end-aligned tail
     assert report["edge_only_accuracy"] == report["server_accuracy"]  # same weights on both sides
     assert report["threshold_source"].startswith("chosen on this data")

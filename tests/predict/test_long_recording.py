@@ -1,4 +1,5 @@
 """A generated 1-hour recording: streamed, windows cover it end to end, and memory does not grow with length."""
+
 from __future__ import annotations
 
 import tracemalloc
@@ -35,7 +36,9 @@ def _peak_traced_mb(predictor: EdgePredictor, path: Path):
 
 @pytest.mark.slow
 def test_one_hour_recording_memory_is_flat(tiny_audio_onnx, tmp_path) -> None:
-    predictor = EdgePredictor(tiny_audio_onnx, hop_seconds=6.0, threads=1)  # a sparse hop keeps the test short; decoding is still whole
+    predictor = EdgePredictor(
+        tiny_audio_onnx, hop_seconds=6.0, threads=1
+    )  # a sparse hop keeps the test short; decoding is still whole
     short = write_long_recording(tmp_path / "short.wav", 5 * 60)
     hour = write_long_recording(tmp_path / "hour.wav", 60 * 60)
     short_result, short_peak_mb = _peak_traced_mb(predictor, short)

@@ -1,4 +1,5 @@
 """``nightscan-edge predict`` from an exported ONNX artifact alone, and ``serve-model`` as a real process."""
+
 from __future__ import annotations
 
 import csv
@@ -17,7 +18,6 @@ from PIL import Image
 from nightscan_edge.cli import main
 from nightscan_edge.predict import load_edge_classifier
 from nightscan_edge.predict.classifier import load_server_classifier
-
 from tests.conftest import REPO_ROOT, write_tone
 from tests.predict.conftest import AUDIO_LABELS, PHOTO_LABELS, free_port
 
@@ -31,8 +31,9 @@ def test_edge_artifact_matches_the_trained_model(tiny_audio_onnx, tiny_audio_run
     edge = load_edge_classifier(tiny_audio_onnx, threads=1)
     assert edge.labels == AUDIO_LABELS and edge.spec.sample_rate == 8000 and edge.temperature is None
     windows = np.random.default_rng(0).standard_normal((5, edge.spec.clip_samples)).astype(np.float32) * 0.1
-    np.testing.assert_allclose(edge.probabilities(windows), load_server_classifier(tiny_audio_run).probabilities(windows),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        edge.probabilities(windows), load_server_classifier(tiny_audio_run).probabilities(windows), atol=1e-5
+    )
 
 
 def test_predict_writes_csv_and_raven_and_reports_bad_files(tiny_audio_onnx, tmp_path, capsys) -> None:
@@ -91,8 +92,20 @@ def test_photo_model_gives_one_row_per_image(tiny_photo_onnx, tmp_path) -> None:
         Image.new("RGB", (40, 40), colour).save(tmp_path / name)
     write_tone(tmp_path / "call.wav", 500, 1.0, 8000)  # audio given to a photo model
     out = tmp_path / "photos.csv"
-    assert main(["predict", str(tiny_photo_onnx), str(tmp_path / "a.jpg"), str(tmp_path / "b.png"),
-                 str(tmp_path / "call.wav"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tiny_photo_onnx),
+                str(tmp_path / "a.jpg"),
+                str(tmp_path / "b.png"),
+                str(tmp_path / "call.wav"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = {os.path.basename(r["file"]): r for r in _rows(out)}
     assert rows["a.jpg"]["label"] in PHOTO_LABELS and rows["a.jpg"]["start_s"] == "" and rows["b.png"]["error"] == ""
     assert "is audio but this model classifies photos" in rows["call.wav"]["error"]
@@ -102,8 +115,13 @@ def test_photo_model_gives_one_row_per_image(tiny_photo_onnx, tmp_path) -> None:
 def test_serve_model_process_and_predict_with_server(tiny_audio_run, tiny_audio_onnx, tmp_path) -> None:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "src"), OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "nightscan_edge.cli", "serve-model", str(tiny_audio_run),
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nightscan_edge.cli", "serve-model", str(tiny_audio_run), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -117,8 +135,22 @@ def test_serve_model_process_and_predict_with_server(tiny_audio_run, tiny_audio_
             time.sleep(0.3)
         clip = write_tone(tmp_path / "clip.wav", 900, 2.0, 8000)
         out = tmp_path / "fallback.csv"
-        assert main(["predict", str(tiny_audio_onnx), str(clip), "--server", f"http://127.0.0.1:{port}",
-                     "--threshold", "1.0", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(tiny_audio_onnx),
+                    str(clip),
+                    "--server",
+                    f"http://127.0.0.1:{port}",
+                    "--threshold",
+                    "1.0",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         rows = _rows(out)
         assert rows and {r["source"] for r in rows} == {"server"} and not any(r["fallback_failed"] for r in rows)
     finally:

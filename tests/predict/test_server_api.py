@@ -1,4 +1,5 @@
 """``POST /api/predict`` served by uvicorn on 127.0.0.1 with a tiny run's FP32 model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,6 @@ from nightscan_edge.audio.decode import window_starts
 from nightscan_edge.predict.classifier import load_server_classifier
 from nightscan_edge.predict.scoring import score_audio, summarise
 from nightscan_edge.predict.server_api import create_predict_app
-
 from tests.conftest import write_tone
 from tests.predict.conftest import AUDIO_LABELS, PHOTO_LABELS, post_file
 
@@ -49,11 +49,14 @@ def test_model_info(audio_classifier, serve) -> None:
     assert info["labels"] == AUDIO_LABELS and info["input_kind"] == "audio" and info["spec"]["sample_rate"] == 8000
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("photo.jpg", None, "is an image but this model classifies audio"),
-    ("noise.wav", b"this is not audio at all" * 10, "not decodable audio"),
-    ("empty.wav", b"", "empty upload"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("photo.jpg", None, "is an image but this model classifies audio"),
+        ("noise.wav", b"this is not audio at all" * 10, "not decodable audio"),
+        ("empty.wav", b"", "empty upload"),
+    ],
+)
 def test_bad_uploads_are_422_with_a_clear_message(audio_classifier, serve, tmp_path, name, content, message) -> None:
     server = serve(create_predict_app(audio_classifier))
     path = tmp_path / name

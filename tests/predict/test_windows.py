@@ -1,4 +1,5 @@
 """Window/hop/padding rules and merging (the contract the JS client mirrors)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ LABELS = ["owl", "fox", "bat"]
 
 def _blocks(signal: np.ndarray, block: int):
     for i in range(0, len(signal), block):
-        yield signal[i:i + block]
+        yield signal[i : i + block]
 
 
 @pytest.mark.parametrize("total", [1, 99, 100, 101, 150, 250, 251, 1000, 1234])
@@ -26,7 +27,7 @@ def test_streamed_windows_match_window_starts_and_samples(total: int, block: int
     else:
         assert [w.start_sample for w in windows] == window_starts(total, 100, 50)
         for window in windows:
-            np.testing.assert_array_equal(window.samples, signal[window.start_sample:window.start_sample + 100])
+            np.testing.assert_array_equal(window.samples, signal[window.start_sample : window.start_sample + 100])
             assert window.end_sample == window.start_sample + 100
     assert windows[-1].end_sample == total
     assert all(w.samples.shape == (100,) for w in windows)
@@ -59,11 +60,20 @@ def _window(start: float, label: int, p: float, source: str = "edge") -> ScoredW
 
 
 def test_consecutive_windows_of_one_label_and_source_merge() -> None:
-    windows = [_window(0.0, 0, 0.6), _window(0.5, 0, 0.9), _window(1.0, 1, 0.7), _window(1.5, 1, 0.8, "server"),
-               _window(2.0, 0, 0.95)]
+    windows = [
+        _window(0.0, 0, 0.6),
+        _window(0.5, 0, 0.9),
+        _window(1.0, 1, 0.7),
+        _window(1.5, 1, 0.8, "server"),
+        _window(2.0, 0, 0.95),
+    ]
     detections = merge_windows(windows, LABELS, top_k=2)
     assert [(d.label, d.start_s, d.end_s, d.source) for d in detections] == [
-        ("owl", 0.0, 1.5, "edge"), ("fox", 1.0, 2.0, "edge"), ("fox", 1.5, 2.5, "server"), ("owl", 2.0, 3.0, "edge")]
+        ("owl", 0.0, 1.5, "edge"),
+        ("fox", 1.0, 2.0, "edge"),
+        ("fox", 1.5, 2.5, "server"),
+        ("owl", 2.0, 3.0, "edge"),
+    ]
     assert detections[0].confidence == pytest.approx(0.9)
     assert detections[0].top_k[0] == ("owl", pytest.approx(0.9))
     assert len(detections[0].top_k) == 2

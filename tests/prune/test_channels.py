@@ -1,4 +1,5 @@
 """Structured pruning really shrinks models, meets its targets, and checkpoints rebuild the pruned shapes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,11 +20,14 @@ def _input(model, batch=2):
     return torch.randn(batch, *model.spec.input_shape)
 
 
-@pytest.mark.parametrize("name, options", [
-    ("ultralight_audio", {"input_size": (64, 64)}),
-    ("lightweight_audio", {"input_size": (64, 64)}),
-    ("mobilenet_v3_small_photo", {"input_size": 64}),
-])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("ultralight_audio", {"input_size": (64, 64)}),
+        ("lightweight_audio", {"input_size": (64, 64)}),
+        ("mobilenet_v3_small_photo", {"input_size": 64}),
+    ],
+)
 def test_half_macs_target_shrinks_the_model_and_rebuilds_from_options(name, options):
     model = create_model(name, 5, **options).eval()
     original = {k: v.clone() for k, v in model.state_dict().items()}
@@ -73,18 +77,23 @@ def test_pruned_audio_model_exports_to_onnx_with_the_same_outputs(tmp_path):
     wave = torch.randn(2, model.spec.clip_samples) * 0.1
     path = tmp_path / "pruned.onnx"
     torch.onnx.export(Waveform(pruned).eval(), (wave,), str(path), input_names=["input"], dynamo=True)
-    got = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": wave.numpy()})[0]
+    got = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": wave.numpy()}
+    )[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, pruned.forward_waveform(wave).numpy(), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "give a target"),
-    ({"target_macs": 1.5}, "between 0 and 1"),
-    ({"target_macs": 0}, "between 0 and 1"),
-    ({"target_size_mb": -2}, "positive size"),
-    ({"target_size_mb": 1e-4}, "less aggressive target"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "give a target"),
+        ({"target_macs": 1.5}, "between 0 and 1"),
+        ({"target_macs": 0}, "between 0 and 1"),
+        ({"target_size_mb": -2}, "positive size"),
+        ({"target_size_mb": 1e-4}, "less aggressive target"),
+    ],
+)
 def test_bad_or_unreachable_targets(kwargs, message):
     with pytest.raises(PruningTargetError, match=message):
         prune_model(create_model("ultralight_audio", 3, input_size=(32, 32)).eval(), step_ratio=0.3, **kwargs)

@@ -1,4 +1,5 @@
 """``prune RUN``: a trained run -> pruned, fine-tuned, normal run folder that rebuilds and exports."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge import cli
+from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import load_config, resolve_config
 from nightscan_edge.models import measure_complexity
 
@@ -32,17 +33,21 @@ def parent_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("prune")
     data = write_synthetic_dataset(root / "data", "audio", per_class=5, sample_rate=8000)
-    config = resolve_config({
-        "data": {"path": str(data), "augment": False},
-        "model": {"name": "ultralight_audio", "audio": SMALL_AUDIO},
-        "train": {"epochs": 1, "batch_size": 8, "runs_dir": str(root / "runs"), "run_name": "parent"},
-    })
+    config = resolve_config(
+        {
+            "data": {"path": str(data), "augment": False},
+            "model": {"name": "ultralight_audio", "audio": SMALL_AUDIO},
+            "train": {"epochs": 1, "batch_size": 8, "runs_dir": str(root / "runs"), "run_name": "parent"},
+        }
+    )
     return train(config, progress=False).run_dir
 
 
 def test_prune_without_finetune_writes_a_run_that_rebuilds_the_pruned_model(parent_run, capsys):
-    assert main(["prune", str(parent_run), "--target-macs", "0.5", "--finetune-epochs", "0",
-                 "--run-name", "pruned-raw"]) == 0
+    assert (
+        main(["prune", str(parent_run), "--target-macs", "0.5", "--finetune-epochs", "0", "--run-name", "pruned-raw"])
+        == 0
+    )
     run_dir = parent_run.parent / "pruned-raw"
     assert "run folder:" in capsys.readouterr().out
     record = json.loads((run_dir / "prune.json").read_text())
@@ -81,8 +86,21 @@ def test_prune_with_finetune_is_a_normal_trained_run(parent_run):
 
 @pytest.mark.slow
 def test_prune_no_self_distill_finetunes_on_labels_only(parent_run, capsys):
-    assert main(["prune", str(parent_run), "--finetune-epochs", "1", "--no-self-distill", "--no-progress",
-                 "--run-name", "pruned-labels-only"]) == 0
+    assert (
+        main(
+            [
+                "prune",
+                str(parent_run),
+                "--finetune-epochs",
+                "1",
+                "--no-self-distill",
+                "--no-progress",
+                "--run-name",
+                "pruned-labels-only",
+            ]
+        )
+        == 0
+    )
     run_dir = parent_run.parent / "pruned-labels-only"
     assert load_config(run_dir / "config.yaml").train.teacher is None
     assert json.loads((run_dir / "prune.json").read_text())["finetune_teacher"] is None

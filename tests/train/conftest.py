@@ -1,4 +1,5 @@
 """Tiny, fast training set-ups: a generated audio set and a very small spectrogram and network."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,14 +18,17 @@ def synth_audio(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synth_photo(tmp_path_factory):
-    return write_synthetic_dataset(tmp_path_factory.mktemp("synth") / "photo", kind="photo", per_class=6,
-                                   image_size=32, seed=1)
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("synth") / "photo", kind="photo", per_class=6, image_size=32, seed=1
+    )
 
 
 def tiny_audio_config(data, **train):
-    return resolve_config({
-        # masks in proportion to the tiny 16 x 33 spectrogram (the defaults suit 128 x 128)
-        "data": {"path": str(data), "audio_augment": {"freq_mask_width": 3, "time_mask_width": 4}},
-        "model": {"name": "ultralight_audio", "audio": TINY_AUDIO, "options": TINY_ULTRALIGHT},
-        "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, "min_steps_per_epoch": 0, **train},
-    })
+    return resolve_config(
+        {
+            # masks in proportion to the tiny 16 x 33 spectrogram (the defaults suit 128 x 128)
+            "data": {"path": str(data), "audio_augment": {"freq_mask_width": 3, "time_mask_width": 4}},
+            "model": {"name": "ultralight_audio", "audio": TINY_AUDIO, "options": TINY_ULTRALIGHT},
+            "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, "min_steps_per_epoch": 0, **train},
+        }
+    )

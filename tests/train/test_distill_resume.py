@@ -1,4 +1,5 @@
 """Distillation loss and checkpoint hygiene; cancel (SIGTERM) + ``--resume`` == an uninterrupted run."""
+
 from __future__ import annotations
 
 import json
@@ -28,16 +29,19 @@ def test_distillation_loss_is_the_documented_mix():
     hard = torch.tensor(1.5)
     with torch.no_grad():
         teacher_logits = model.eval()(x)
-    expected = 0.25 * 4.0 * F.kl_div(F.log_softmax(student / 2, 1), F.softmax(teacher_logits / 2, 1),
-                                     reduction="batchmean") + 0.75 * hard
+    expected = (
+        0.25 * 4.0 * F.kl_div(F.log_softmax(student / 2, 1), F.softmax(teacher_logits / 2, 1), reduction="batchmean")
+        + 0.75 * hard
+    )
     assert torch.allclose(teacher.distillation_loss(student, None, x, hard), expected, atol=1e-6)
     assert not any(p.requires_grad for p in model.parameters())
 
 
 @pytest.fixture(scope="module")
 def teacher_run(synth_audio, tmp_path_factory):
-    return train(tiny_audio_config(synth_audio, epochs=1), run_dir=tmp_path_factory.mktemp("t") / "teacher",
-                 progress=False)
+    return train(
+        tiny_audio_config(synth_audio, epochs=1), run_dir=tmp_path_factory.mktemp("t") / "teacher", progress=False
+    )
 
 
 def test_student_trains_with_a_teacher_and_saves_only_its_own_weights(synth_audio, teacher_run, tmp_path):
@@ -61,8 +65,9 @@ def test_teacher_with_other_labels_is_refused(teacher_run):
 
 @pytest.mark.slow
 def test_sigterm_then_resume_equals_an_uninterrupted_run(synth_audio, tmp_path):
-    config = tiny_audio_config(synth_audio, epochs=3, scheduler="plateau", plateau_patience=0, gamma=0.5,
-                               early_stopping_patience=2)
+    config = tiny_audio_config(
+        synth_audio, epochs=3, scheduler="plateau", plateau_patience=0, gamma=0.5, early_stopping_patience=2
+    )
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
 
     interrupted = tmp_path / "interrupted"
@@ -84,7 +89,9 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(synth_audio, tmp_path):
     # Lightning's own SIGTERM handling may stop right at the epoch end, before the next epoch-start
     # checkpoint: the run then replays from the last epoch start, still exactly.
     assert len(starts) == 2 and starts[-1]["resumed_from_epoch"] in (0, 1)
-    assert (reference.run_dir / "metrics.csv").read_text().count("\n") == (interrupted / "metrics.csv").read_text().count("\n")
+    assert (reference.run_dir / "metrics.csv").read_text().count("\n") == (
+        interrupted / "metrics.csv"
+    ).read_text().count("\n")
     for name in ("last.ckpt", "best.ckpt"):
         a = torch.load(reference.run_dir / name, map_location="cpu", weights_only=False)["state_dict"]
         b = torch.load(interrupted / name, map_location="cpu", weights_only=False)["state_dict"]

@@ -1,4 +1,5 @@
 """Typed events serialise to the documented JSONL records."""
+
 from __future__ import annotations
 
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, Log, RunEnd, RunStart, read_events, write_status
@@ -15,8 +16,19 @@ def test_events_round_trip_with_type_and_time(tmp_path):
     assert [e["type"] for e in events] == ["run_start", "batch_end", "epoch_end", "log", "run_end"]
     assert all(isinstance(e["time"], float) for e in events)
     assert events[0]["batches_per_epoch"] == 5 and events[0]["resumed_from_epoch"] is None
-    assert set(events[2]) == {"type", "time", "epoch", "epochs", "train_loss", "train_acc", "val_loss", "val_acc",
-                              "val_macro_f1", "lr", "seconds"}
+    assert set(events[2]) == {
+        "type",
+        "time",
+        "epoch",
+        "epochs",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_macro_f1",
+        "lr",
+        "seconds",
+    }
     assert "error" not in events[4]
     log.write(RunEnd("failed", None, None, error="boom"))
     assert read_events(tmp_path / "events.jsonl")[-1]["error"] == "boom"

@@ -1,4 +1,5 @@
 """End-to-end training on a tiny generated set: the run folder contract, errors before training, transfer."""
+
 from __future__ import annotations
 
 import csv
@@ -11,15 +12,26 @@ import torch
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import ConfigError, resolve_config
 from nightscan_edge.data import DataError, load_run_samples
+from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.models import create_model
 from nightscan_edge.train import read_events, train
-from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.train.engine import build_model, initialise_batchnorm, initialise_from
 from tests.conftest import write_tone
 from tests.train.conftest import TINY_AUDIO, TINY_ULTRALIGHT, tiny_audio_config
 
-RUN_FILES = {"config.yaml", "split.csv", "metrics.csv", "events.jsonl", "best.ckpt", "last.ckpt", "labels.txt",
-             "report.json", "curves.png", "confusion_matrix.png", "status.json"}
+RUN_FILES = {
+    "config.yaml",
+    "split.csv",
+    "metrics.csv",
+    "events.jsonl",
+    "best.ckpt",
+    "last.ckpt",
+    "labels.txt",
+    "report.json",
+    "curves.png",
+    "confusion_matrix.png",
+    "status.json",
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +108,13 @@ def test_init_from_copies_the_backbone_and_replaces_a_different_head(audio_run):
 
 
 def test_photo_run_trains_on_images(synth_photo, tmp_path):
-    config = resolve_config({"data": {"path": str(synth_photo)},
-                             "model": {"name": "mobilenet_v3_small_photo", "image_size": 32},
-                             "train": {"epochs": 1, "batch_size": 8}})
+    config = resolve_config(
+        {
+            "data": {"path": str(synth_photo)},
+            "model": {"name": "mobilenet_v3_small_photo", "image_size": 32},
+            "train": {"epochs": 1, "batch_size": 8},
+        }
+    )
     assert config.train.optimizer == "sgd" and config.train.scheduler == "step"  # the photo preset
     run = train(config, run_dir=tmp_path / "photo", progress=False)
     assert load_trained_model(run.run_dir).spec.image_size == 32

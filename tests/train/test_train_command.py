@@ -1,4 +1,5 @@
 """``nightscan-edge train`` flags map onto the config; --resume refuses options it would ignore."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,30 @@ def _args(argv: list[str]) -> argparse.Namespace:
 def test_flags_override_set_and_presets(tmp_path):
     yaml_file = tmp_path / "run.yaml"
     yaml_file.write_text("train:\n  epochs: 7\n  lr: 0.5\n")
-    config = train_command.config_from_args(_args([
-        "--data", "some/dir", "--model", "mobilenet_v3_small_photo", "--config", str(yaml_file),
-        "--set", "train.lr=0.02", "--set", "model.image_size=64", "--batch-size", "16", "--devices", "0,1",
-        "--teacher", "runs/big", "--run-name", "photo-1"]))
+    config = train_command.config_from_args(
+        _args(
+            [
+                "--data",
+                "some/dir",
+                "--model",
+                "mobilenet_v3_small_photo",
+                "--config",
+                str(yaml_file),
+                "--set",
+                "train.lr=0.02",
+                "--set",
+                "model.image_size=64",
+                "--batch-size",
+                "16",
+                "--devices",
+                "0,1",
+                "--teacher",
+                "runs/big",
+                "--run-name",
+                "photo-1",
+            ]
+        )
+    )
     assert config.train.epochs == 7 and config.train.lr == 0.02 and config.train.batch_size == 16
     assert config.train.optimizer == "sgd"  # photo preset
     assert config.model.image_size == 64 and config.data.path == "some/dir"

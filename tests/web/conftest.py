@@ -1,4 +1,5 @@
 """Web fixtures: an app on a temporary data dir whose workers are the fast fake worker, and tiny datasets."""
+
 from __future__ import annotations
 
 import sys
@@ -18,8 +19,13 @@ WS_BASE = "ws://127.0.0.1:5002"
 
 
 def fake_settings(data_dir: Path, **overrides) -> Settings:
-    values = dict(data_dir=data_dir, worker_command=(sys.executable, str(FAKE_WORKER)), poll_seconds=0.05, job_poll_seconds=0.05,
-                  dataset_roots=(data_dir.parent / "roots",))
+    values = dict(
+        data_dir=data_dir,
+        worker_command=(sys.executable, str(FAKE_WORKER)),
+        poll_seconds=0.05,
+        job_poll_seconds=0.05,
+        dataset_roots=(data_dir.parent / "roots",),
+    )
     values.update(overrides)
     return Settings(**values)
 

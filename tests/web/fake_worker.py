@@ -5,6 +5,7 @@ It writes ``events.jsonl`` and ``status.json`` exactly as docs/architecture.md d
 and resumes from its marker, so the web's job handling is tested without training a network.
 Behaviour knobs (environment): FAKE_BATCH_SECONDS, FAKE_FAIL=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,16 @@ def train(argv: list[str]) -> int:
         epochs, start_epoch = int(sets.get("train.epochs", 3)), 0
     labels = ["bat", "owl"]
     status(run_dir, "running", pid=os.getpid())
-    emit(run_dir, type="run_start", run_id=run_dir.name, model=option(argv, "--model", "ultralight_audio"),
-         labels=labels, epochs=epochs, batches_per_epoch=BATCHES, resumed_from_epoch=start_epoch if resume else None)
+    emit(
+        run_dir,
+        type="run_start",
+        run_id=run_dir.name,
+        model=option(argv, "--model", "ultralight_audio"),
+        labels=labels,
+        epochs=epochs,
+        batches_per_epoch=BATCHES,
+        resumed_from_epoch=start_epoch if resume else None,
+    )
     if os.environ.get("FAKE_FAIL"):
         emit(run_dir, type="run_end", status="failed", best_val_acc=None, best_epoch=None, error="fake failure")
         status(run_dir, "failed", error="fake failure: the data set is unusable")
@@ -64,23 +73,50 @@ def train(argv: list[str]) -> int:
     for epoch in range(start_epoch, epochs):
         for batch in range(1, BATCHES + 1):
             time.sleep(pause)
-            emit(run_dir, type="batch_end", epoch=epoch, batch=batch, batches=BATCHES, loss=1.0 / (epoch + batch),
-                 samples_per_s=100.0)
+            emit(
+                run_dir,
+                type="batch_end",
+                epoch=epoch,
+                batch=batch,
+                batches=BATCHES,
+                loss=1.0 / (epoch + batch),
+                samples_per_s=100.0,
+            )
             if stop_requested:
                 (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch, "epochs": epochs}))
                 emit(run_dir, type="run_end", status="cancelled", best_val_acc=None, best_epoch=None)
                 status(run_dir, "cancelled")
                 return 0
-        emit(run_dir, type="epoch_end", epoch=epoch, epochs=epochs, train_loss=1.0 / (epoch + 1),
-             train_acc=0.5 + epoch / (2 * epochs), val_loss=1.1 / (epoch + 1), val_acc=0.5 + epoch / (2 * epochs),
-             val_macro_f1=0.5, lr=0.001, seconds=pause * BATCHES)
+        emit(
+            run_dir,
+            type="epoch_end",
+            epoch=epoch,
+            epochs=epochs,
+            train_loss=1.0 / (epoch + 1),
+            train_acc=0.5 + epoch / (2 * epochs),
+            val_loss=1.1 / (epoch + 1),
+            val_acc=0.5 + epoch / (2 * epochs),
+            val_macro_f1=0.5,
+            lr=0.001,
+            seconds=pause * BATCHES,
+        )
         (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch + 1, "epochs": epochs}))
     (run_dir / "best.ckpt").write_text("fake weights")
     (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
-    (run_dir / "report.json").write_text(json.dumps({
-        "labels": labels, "accuracy": 0.75, "macro_f1": 0.7, "confusion_matrix": [[3, 1], [1, 3]],
-        "per_class": {"bat": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4},
-                      "owl": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4}}}))
+    (run_dir / "report.json").write_text(
+        json.dumps(
+            {
+                "labels": labels,
+                "accuracy": 0.75,
+                "macro_f1": 0.7,
+                "confusion_matrix": [[3, 1], [1, 3]],
+                "per_class": {
+                    "bat": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4},
+                    "owl": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4},
+                },
+            }
+        )
+    )
     emit(run_dir, type="run_end", status="done", best_val_acc=0.75, best_epoch=epochs)
     status(run_dir, "done", best_val_acc=0.75)
     return 0

@@ -1,4 +1,5 @@
 """HTTP API and pages through FastAPI's TestClient: catalogue, datasets, new-run validation, bad input."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,10 @@ def test_catalogue_page_and_json_list_every_registered_model(client):
     names = {entry.name for entry in list_models()}
     rows = client.get("/api/models").json()
     assert {row["name"] for row in rows} == names
-    assert all({"params", "model_size_mb", "int8_size_mb", "flops", "budget_mb", "mobile_compatible"} <= set(row)
-               for row in rows)
+    assert all(
+        {"params", "model_size_mb", "int8_size_mb", "flops", "budget_mb", "mobile_compatible"} <= set(row)
+        for row in rows
+    )
     page = client.get("/").text
     assert all(f'data-model="{name}"' in page for name in names)
 
@@ -35,8 +38,11 @@ def test_register_folder_shows_classes_counts_and_bad_files(client, tiny_audio):
 def test_bad_dataset_paths_are_refused_and_nothing_is_registered(client, tiny_audio, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    cases = [(str(outside), "outside the allowed"), ("relative/dir", "must be absolute"),
-             (str(tiny_audio.parent / "missing"), "does not exist")]
+    cases = [
+        (str(outside), "outside the allowed"),
+        ("relative/dir", "must be absolute"),
+        (str(tiny_audio.parent / "missing"), "does not exist"),
+    ]
     for path, message in cases:
         response = client.post("/api/datasets", json={"path": path})
         assert response.status_code == 400 and message in response.json()["detail"]
@@ -58,8 +64,9 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
 
 def test_upload_zip_registers_a_dataset(client, tiny_audio, settings):
     members = {f"birds/{p.parent.name}/{p.name}": p.read_bytes() for p in tiny_audio.rglob("*.wav")}
-    response = client.post("/api/datasets/upload", files={"file": ("birds.zip", _zip_bytes(members))},
-                           data={"name": "my birds"})
+    response = client.post(
+        "/api/datasets/upload", files={"file": ("birds.zip", _zip_bytes(members))}, data={"name": "my birds"}
+    )
     assert response.status_code == 201, response.text
     dataset = response.json()
     assert dataset["name"] == "my birds" and dataset["summary"]["total"] == 12
@@ -95,8 +102,14 @@ def test_upload_over_the_size_limit_is_refused_before_reading(tmp_path, dataset_
 
 def test_invalid_run_settings_come_back_per_field_and_create_nothing(client, tiny_audio):
     dataset = register(client, tiny_audio)
-    response = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": dataset["id"],
-                                              "config": {"train": {"lr": -1, "epochs": "many"}}})
+    response = client.post(
+        "/api/runs",
+        json={
+            "model": "ultralight_audio",
+            "dataset_id": dataset["id"],
+            "config": {"train": {"lr": -1, "epochs": "many"}},
+        },
+    )
     assert response.status_code == 422
     fields = response.json()["detail"]["fields"]
     assert set(fields) == {"train.lr", "train.epochs"}
@@ -104,8 +117,9 @@ def test_invalid_run_settings_come_back_per_field_and_create_nothing(client, tin
     assert response.status_code == 422 and "unknown model" in response.json()["detail"]["message"]
     response = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": "nope"})
     assert response.status_code == 422 and "unknown dataset" in response.json()["detail"]["message"]
-    response = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": dataset["id"],
-                                              "overrides": ["train.nonsense=1"]})
+    response = client.post(
+        "/api/runs", json={"model": "ultralight_audio", "dataset_id": dataset["id"], "overrides": ["train.nonsense=1"]}
+    )
     assert response.status_code == 422 and "train.nonsense" in response.json()["detail"]["fields"]
     assert client.get("/api/runs").json() == []
 
@@ -114,8 +128,11 @@ def test_new_run_form_shows_errors_next_to_fields_and_keeps_input(client, tiny_a
     dataset = register(client, tiny_audio)
     page = client.get(f"/runs/new?model=ultralight_audio&dataset={dataset['id']}").text
     assert 'name="train.lr" value="0.001"' in page and "Advanced" in page
-    response = client.post("/runs/new", data={"model": "ultralight_audio", "dataset": dataset["id"],
-                                              "train.lr": "-0.5", "train.epochs": "2"}, follow_redirects=False)
+    response = client.post(
+        "/runs/new",
+        data={"model": "ultralight_audio", "dataset": dataset["id"], "train.lr": "-0.5", "train.epochs": "2"},
+        follow_redirects=False,
+    )
     assert response.status_code == 422
     field = response.text.split('data-field="train.lr"', 1)[1].split("</div>", 1)[0]
     assert 'value="-0.5"' in field and "greater than 0" in field

@@ -5,6 +5,7 @@ cancel it -> start a second run and watch the chart fill over the WebSocket unti
 download it and run it in onnxruntime -> restart the server (a new process on the same data dir) and find
 the history intact.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,24 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # A deliberately tiny audio front-end so two epochs take seconds on a shared 2-core machine.
-TINY_AUDIO = {"train.batch_size": "4", "model.audio.sample_rate": "8000", "model.audio.clip_samples": "4096",
-              "model.audio.n_fft": "256", "model.audio.hop_length": "128", "model.audio.n_mels": "32"}
+TINY_AUDIO = {
+    "train.batch_size": "4",
+    "model.audio.sample_rate": "8000",
+    "model.audio.clip_samples": "4096",
+    "model.audio.n_fft": "256",
+    "model.audio.hop_length": "128",
+    "model.audio.n_mels": "32",
+}
 
 
 def _free_port() -> int:
@@ -44,13 +58,28 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nightscan_edge.cli", "serve", "--port", str(self.port), "--data-dir",
-             str(self.data_dir), "--dataset-root", str(self.dataset_root), "--max-parallel-jobs", "2"],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "nightscan_edge.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--dataset-root",
+                str(self.dataset_root),
+                "--max-parallel-jobs",
+                "2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -127,8 +156,9 @@ def test_train_watch_cancel_export_download_and_restart(browser, tmp_path):
         # two runs at once (their worker start-ups overlap): one is cancelled while it trains, one finishes
         done_id = _new_run(page, server, "tiny-sounds", epochs=2)
         cancelled_id = _new_run(page, server, "tiny-sounds", epochs=50)
-        page.wait_for_function("document.getElementById('progress-text').textContent.includes('batch')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "document.getElementById('progress-text').textContent.includes('batch')", timeout=120_000
+        )
         page.click("#cancel")
         page.wait_for_function("document.getElementById('status').textContent === 'cancelled'", timeout=60_000)
 

@@ -1,4 +1,5 @@
 """``serve --demo``: a ready dataset on first start, from ../shared when present, generated otherwise."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,16 @@ def test_demo_generates_a_synthetic_set_once_when_shared_data_is_absent(settings
 
 def test_demo_uses_shared_animal_sounds_and_allows_its_root(animal_sounds, tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "shared_demo_path", lambda: animal_sounds.resolve())
-    args = argparse.Namespace(host=None, port=None, data_dir=tmp_path / "data", token=None, dataset_roots=None,
-                              max_upload_mb=None, max_parallel_jobs=None, demo=True)
+    args = argparse.Namespace(
+        host=None,
+        port=None,
+        data_dir=tmp_path / "data",
+        token=None,
+        dataset_roots=None,
+        max_upload_mb=None,
+        max_parallel_jobs=None,
+        demo=True,
+    )
     settings = build_settings(args)
     assert animal_sounds.parent.resolve() in settings.roots
     app = create_app(settings)
@@ -33,7 +42,15 @@ def test_demo_uses_shared_animal_sounds_and_allows_its_root(animal_sounds, tmp_p
 def test_serve_refuses_a_public_bind_without_token(tmp_path):
     from nightscan_edge.cli import UserError
 
-    args = argparse.Namespace(host="0.0.0.0", port=None, data_dir=tmp_path, token=None, dataset_roots=None,
-                              max_upload_mb=None, max_parallel_jobs=None, demo=False)
+    args = argparse.Namespace(
+        host="0.0.0.0",
+        port=None,
+        data_dir=tmp_path,
+        token=None,
+        dataset_roots=None,
+        max_upload_mb=None,
+        max_parallel_jobs=None,
+        demo=False,
+    )
     with pytest.raises(UserError, match="pass --token or set NIGHTSCAN_TOKEN"):
         build_settings(args)

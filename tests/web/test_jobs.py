@@ -1,4 +1,5 @@
 """Worker jobs end to end with the fast fake worker: run, stream, cancel, resume, export, restart."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ FINAL = ("done", "failed", "cancelled", "interrupted")
 
 
 def _start(client, dataset, epochs=2, **config):
-    body = {"model": "ultralight_audio", "dataset_id": dataset["id"],
-            "config": {"train": {"epochs": epochs, **config}}}
+    body = {"model": "ultralight_audio", "dataset_id": dataset["id"], "config": {"train": {"epochs": epochs, **config}}}
     response = client.post("/api/runs", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -30,8 +30,11 @@ def _events(client, run_id, start=0):
         while True:
             message = socket.receive_json()
             events.append(message)
-            if message.get("type") == "status" and message["status"] in FINAL and \
-                    any(e.get("type") == "run_end" for e in events):
+            if (
+                message.get("type") == "status"
+                and message["status"] in FINAL
+                and any(e.get("type") == "run_end" for e in events)
+            ):
                 return events
 
 
@@ -42,8 +45,7 @@ def test_run_streams_every_event_then_finishes_with_report_and_downloads(client,
     events = _events(client, run["id"])
     logged = [e for e in events if "seq" in e]
     assert [e["seq"] for e in logged] == list(range(len(logged)))
-    assert [e["type"] for e in logged if e["type"] != "batch_end"] == ["run_start", "epoch_end", "epoch_end",
-                                                                        "run_end"]
+    assert [e["type"] for e in logged if e["type"] != "batch_end"] == ["run_start", "epoch_end", "epoch_end", "run_end"]
     done = wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] in FINAL)
     assert done["status"] == "done" and done["worker_status"]["best_val_acc"] == 0.75
     later = _events(client, run["id"], start=len(logged) - 1)  # a reconnecting viewer gets only what it lacks
@@ -63,8 +65,11 @@ def test_cancel_running_and_queued_then_resume(client, tiny_audio, monkeypatch):
     dataset = register(client, tiny_audio)
     first = _start(client, dataset, epochs=5)
     second = _start(client, dataset, epochs=1)  # one worker slot: waits in the queue
-    wait_for(client, f"/api/runs/{first['id']}", lambda r: r["status"] == "running" and
-             os.path.exists(os.path.join(r["run_dir"], "events.jsonl")))
+    wait_for(
+        client,
+        f"/api/runs/{first['id']}",
+        lambda r: r["status"] == "running" and os.path.exists(os.path.join(r["run_dir"], "events.jsonl")),
+    )
     assert client.get(f"/api/runs/{second['id']}").json()["status"] == "queued"
     assert client.post(f"/api/runs/{second['id']}/cancel").json()["status"] == "cancelled"
     client.post(f"/api/runs/{first['id']}/cancel")
@@ -115,12 +120,15 @@ def test_restart_keeps_history_adopts_live_workers_and_interrupts_dead_ones(sett
         wait_for(client, f"/api/runs/{finished['id']}", lambda r: r["status"] == "done")
     store = create_app(settings).state.store
     # a run whose worker died with the old server, and one whose worker outlived it
-    dead = store.add_run("dead-run", "ultralight_audio", dataset["id"], dataset["path"], [],
-                         str(settings.runs_dir / "dead-run"))
+    dead = store.add_run(
+        "dead-run", "ultralight_audio", dataset["id"], dataset["path"], [], str(settings.runs_dir / "dead-run")
+    )
     store.update_run(dead["id"], status="running", pid=2**22 + 12345)
     alive_dir = settings.runs_dir / "alive-run"
-    worker = subprocess.Popen([*settings.worker_command, "train", "--run-dir", str(alive_dir), "--set",
-                               "train.epochs=2"], start_new_session=True)
+    worker = subprocess.Popen(
+        [*settings.worker_command, "train", "--run-dir", str(alive_dir), "--set", "train.epochs=2"],
+        start_new_session=True,
+    )
     try:
         store.add_run("alive-run", "ultralight_audio", dataset["id"], dataset["path"], [], str(alive_dir))
         store.update_run("alive-run", status="running", pid=worker.pid)
@@ -141,14 +149,21 @@ def test_server_shutdown_interrupts_running_workers_and_they_resume(settings, ti
     monkeypatch.setenv("FAKE_BATCH_SECONDS", "0.2")
     with TestClient(create_app(settings), base_url=BASE_URL) as client:
         run = _start(client, register(client, tiny_audio), epochs=4)
-        wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] == "running" and
-                 os.path.exists(os.path.join(r["run_dir"], "events.jsonl")))
+        wait_for(
+            client,
+            f"/api/runs/{run['id']}",
+            lambda r: r["status"] == "running" and os.path.exists(os.path.join(r["run_dir"], "events.jsonl")),
+        )
         time.sleep(1.2)  # let an epoch finish so last.ckpt exists
     monkeypatch.setenv("FAKE_BATCH_SECONDS", "0.01")
     with TestClient(create_app(settings), base_url=BASE_URL) as client:
         stopped = client.get(f"/api/runs/{run['id']}").json()
         assert stopped["status"] == "interrupted" and stopped["resumable"]
         client.post(f"/api/runs/{run['id']}/resume")
-        assert wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] in FINAL
-                        and r["status"] != "interrupted")["status"] == "done"
+        assert (
+            wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] in FINAL and r["status"] != "interrupted")[
+                "status"
+            ]
+            == "done"
+        )
     assert sys.executable  # the workers used this interpreter

@@ -1,4 +1,5 @@
 """Token, Origin and Host rules on HTTP and WebSocket requests."""
+
 from __future__ import annotations
 
 import pytest

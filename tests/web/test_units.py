@@ -1,4 +1,5 @@
 """Pieces without a server: event tailing, zip checks, root confinement, the config form."""
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,15 @@ def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> P
     return path
 
 
-@pytest.mark.parametrize("members, symlink, message", [
-    ({"birds/owl/a.wav": b"x", "../evil.txt": b"x"}, None, "climbs out"),
-    ({"/etc/evil.txt": b"x"}, None, "absolute path"),
-    ({"C:/evil.txt": b"x"}, None, "absolute path"),
-    ({"birds/owl/a.wav": b"x"}, "birds/link", "symbolic link"),
-])
+@pytest.mark.parametrize(
+    "members, symlink, message",
+    [
+        ({"birds/owl/a.wav": b"x", "../evil.txt": b"x"}, None, "climbs out"),
+        ({"/etc/evil.txt": b"x"}, None, "absolute path"),
+        ({"C:/evil.txt": b"x"}, None, "absolute path"),
+        ({"birds/owl/a.wav": b"x"}, "birds/link", "symbolic link"),
+    ],
+)
 def test_hostile_zips_are_refused_and_leave_nothing(tmp_path, members, symlink, message):
     archive = _zip(tmp_path / "upload.zip", members, symlink)
     destination = tmp_path / "datasets" / "new"
@@ -72,8 +76,12 @@ def test_paths_are_confined_to_roots_even_through_symlinks(tmp_path):
     outside.mkdir()
     (root / "sneaky").symlink_to(outside)
     assert resolve_under_roots(root / "inside", (root.resolve(),)) == (root / "inside").resolve()
-    for bad, message in [(outside, "outside the allowed"), (root / "sneaky", "outside the allowed"),
-                         ("relative/path", "must be absolute"), (root / "missing", "does not exist")]:
+    for bad, message in [
+        (outside, "outside the allowed"),
+        (root / "sneaky", "outside the allowed"),
+        ("relative/path", "must be absolute"),
+        (root / "missing", "does not exist"),
+    ]:
         with pytest.raises(UploadError, match=message):
             resolve_under_roots(bad, (root.resolve(),))
 
@@ -84,8 +92,9 @@ def test_form_prefills_presets_and_validates_like_the_cli():
     assert "model.image_size" not in audio and "model.audio.n_mels" in audio
     photo = {f.name: f for f in form_fields(preset_values("mobilenet_v3_small_photo"), "image")}
     assert photo["train.lr"].value == "0.01" and photo["train.optimizer"].value == "sgd"
-    values, errors = parse_form({"train.lr": ["-1"], "train.epochs": ["2"], "data.augment": ["false"],
-                                 "train.teacher": [""]})
+    values, errors = parse_form(
+        {"train.lr": ["-1"], "train.epochs": ["2"], "data.augment": ["false"], "train.teacher": [""]}
+    )
     assert errors == {} and values["data"]["augment"] is False and values["train"]["teacher"] is None
     with pytest.raises(RunConfigError) as caught:
         validate_run_config("ultralight_audio", "/data", values)
@@ -98,3 +107,11 @@ def test_public_bind_without_token_is_refused(tmp_path):
     with pytest.raises(ValueError, match="pass --token"):
         Settings(data_dir=tmp_path, host="0.0.0.0")
     assert Settings(data_dir=tmp_path, host="0.0.0.0", token="s3cret-token").token == "s3cret-token"
+
+
+def test_settings_make_the_default_data_dir_absolute_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.data_dir == tmp_path.resolve() / ".nightscan" / "web"
+    assert all(root.is_absolute() for root in settings.roots)
+    assert Settings(dataset_roots=(Path("relative"),)).dataset_roots == (tmp_path.resolve() / "relative",)

@@ -3,10 +3,11 @@
 Field recordings arrive as WAV, FLAC, OGG or MP3 at any rate and channel count; everything is downmixed by
 mean and resampled with soxr's HQ filter so that training and inference see the same signal.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile

@@ -19,6 +19,7 @@ others are complex conjugates, with the same power. The mel product is split int
 each over the part of the spectrum it touches (the dense product is > 90 % zeros). For n_fft=1024 the
 constants take ~0.23 MB.
 """
+
 from __future__ import annotations
 
 import math
@@ -217,9 +218,7 @@ class LogMel(nn.Module):
         The first stage contracts n1 with one matrix per n2, so n2 must lead and time must be the column axis.
         """
         if waveform.dim() != 2 or waveform.shape[-1] != self.spec.clip_samples:
-            raise ValueError(
-                f"LogMel expects (batch, {self.spec.clip_samples}) samples; got {tuple(waveform.shape)}"
-            )
+            raise ValueError(f"LogMel expects (batch, {self.spec.clip_samples}) samples; got {tuple(waveform.shape)}")
         half = self.n_fft // 2
         padded = nn.functional.pad(waveform, (half, half))
         if not self.chunked:

@@ -3,6 +3,7 @@
 Written here rather than imported so that the package does not depend on librosa at run time; librosa is
 the independent oracle the tests compare against.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,9 @@ def mel_to_hz(mels: np.ndarray) -> np.ndarray:
     return np.where(log_region, _MIN_LOG_HZ * np.exp(_LOG_STEP * (m - _MIN_LOG_MEL)), freqs)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
+) -> np.ndarray:
     """Return the ``(n_mels, n_fft // 2 + 1)`` triangular filters with Slaney area normalisation."""
     f_max = sample_rate / 2 if f_max is None else f_max
     fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)

@@ -5,6 +5,7 @@ a table of what broke the budget, 0 otherwise. Budget files are strict (pydantic
 misspelt key would otherwise silently disable a limit, which is the one thing a gate must never do.
 Latency limits apply to batch-1 p50/p95 with **1 thread** (the conservative phone case).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Budget(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _some_limit(self) -> "Budget":
+    def _some_limit(self) -> Budget:
         limits = [name for name in type(self).model_fields if name.startswith(("max_", "min_"))]
         if all(getattr(self, name) is None for name in limits) and not self.require_formats and self.model is None:
             raise ValueError(f"sets no limit; use at least one of: {', '.join(limits)}")
@@ -67,7 +68,9 @@ def _format_errors(error: ValidationError) -> str:
         else:
             message = item["msg"].removeprefix("Value error, ")
             got = item.get("input")
-            parts.append(f"{where}: {message}" + (f" (got {got!r})" if not isinstance(got, dict) and got is not None else ""))
+            parts.append(
+                f"{where}: {message}" + (f" (got {got!r})" if not isinstance(got, dict) and got is not None else "")
+            )
     return "; ".join(parts)
 
 
@@ -100,23 +103,29 @@ class Violation:
 
 
 def _applies(budget: Budget, artifact: ArtifactResult) -> bool:
-    return (not artifact.is_baseline
-            and (budget.formats is None or artifact.format in budget.formats)
-            and (budget.precisions is None or artifact.precision in budget.precisions))
+    return (
+        not artifact.is_baseline
+        and (budget.formats is None or artifact.format in budget.formats)
+        and (budget.precisions is None or artifact.precision in budget.precisions)
+    )
 
 
 def _check_artifact(budget: Budget, artifact: ArtifactResult) -> list[Violation]:
     found: list[Violation] = []
 
-    def check(name: str, limit: float | None, measured: float | None, higher_is_worse: bool, unit: str,
-              not_measured_hint: str) -> None:
+    def check(
+        name: str, limit: float | None, measured: float | None, higher_is_worse: bool, unit: str, not_measured_hint: str
+    ) -> None:
         if limit is None:
             return
         if measured is None:
             found.append(Violation(artifact.name, name, f"{limit:g}{unit}", f"not measured ({not_measured_hint})"))
         elif (measured > limit) if higher_is_worse else (measured < limit):
-            found.append(Violation(artifact.name, name, f"{'≤' if higher_is_worse else '≥'} {limit:g}{unit}",
-                                   f"{measured:.2f}{unit}"))
+            found.append(
+                Violation(
+                    artifact.name, name, f"{'≤' if higher_is_worse else '≥'} {limit:g}{unit}", f"{measured:.2f}{unit}"
+                )
+            )
 
     if artifact.status != "ok":
         if artifact.size_mb is not None:
@@ -131,22 +140,46 @@ def _check_artifact(budget: Budget, artifact: ArtifactResult) -> list[Violation]
     check("max_latency_ms", budget.max_latency_ms, stats and stats.p50_ms, True, " ms", no_latency)
     check("max_p95_latency_ms", budget.max_p95_latency_ms, stats and stats.p95_ms, True, " ms", no_latency)
     check("max_peak_memory_mb", budget.max_peak_memory_mb, artifact.peak_memory_mb, True, " MB", "needs Linux")
-    check("min_accuracy_pct", budget.min_accuracy_pct,
-          None if artifact.accuracy is None else 100 * artifact.accuracy, False, " %", no_labels)
-    check("min_macro_f1_pct", budget.min_macro_f1_pct,
-          None if artifact.macro_f1 is None else 100 * artifact.macro_f1, False, " %", no_labels)
+    check(
+        "min_accuracy_pct",
+        budget.min_accuracy_pct,
+        None if artifact.accuracy is None else 100 * artifact.accuracy,
+        False,
+        " %",
+        no_labels,
+    )
+    check(
+        "min_macro_f1_pct",
+        budget.min_macro_f1_pct,
+        None if artifact.macro_f1 is None else 100 * artifact.macro_f1,
+        False,
+        " %",
+        no_labels,
+    )
     if artifact.precision == "int8":
         no_reference = "no FP32 file of the same format with accuracy"
-        check("max_int8_accuracy_drop_points", budget.max_int8_accuracy_drop_points,
-              artifact.int8_accuracy_drop_points, True, " pt", no_reference)
+        check(
+            "max_int8_accuracy_drop_points",
+            budget.max_int8_accuracy_drop_points,
+            artifact.int8_accuracy_drop_points,
+            True,
+            " pt",
+            no_reference,
+        )
         if budget.max_int8_class_drop_points is not None:
             drops = artifact.int8_class_drop_points
             if drops is None:
                 check("max_int8_class_drop_points", budget.max_int8_class_drop_points, None, True, " pt", no_reference)
             for label, drop in sorted((drops or {}).items()):
                 if drop > budget.max_int8_class_drop_points:
-                    found.append(Violation(artifact.name, f"max_int8_class_drop_points ({label})",
-                                           f"≤ {budget.max_int8_class_drop_points:g} pt", f"{drop:.2f} pt"))
+                    found.append(
+                        Violation(
+                            artifact.name,
+                            f"max_int8_class_drop_points ({label})",
+                            f"≤ {budget.max_int8_class_drop_points:g} pt",
+                            f"{drop:.2f} pt",
+                        )
+                    )
     return found
 
 
@@ -161,8 +194,14 @@ def check_budget(result: BenchResult, budget: Budget) -> list[Violation]:
             violations.append(Violation("(export)", "require_formats", required, "not exported or failed to run"))
     applicable = [a for a in result.artifacts if _applies(budget, a)]
     if not applicable and (budget.formats or budget.precisions):
-        violations.append(Violation("(export)", "formats/precisions",
-                                    f"{budget.formats or 'any'} / {budget.precisions or 'any'}", "no such file"))
+        violations.append(
+            Violation(
+                "(export)",
+                "formats/precisions",
+                f"{budget.formats or 'any'} / {budget.precisions or 'any'}",
+                "no such file",
+            )
+        )
     for artifact in applicable:
         violations.extend(_check_artifact(budget, artifact))
     return violations

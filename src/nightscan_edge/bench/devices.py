@@ -11,6 +11,7 @@ Multiply-add counts come from the papers: MobileNet v1 1.0-224 569 M (Howard et 
 arXiv:1704.04861), MobileNet v2 1.0-224 300 M (Sandler et al. 2018, arXiv:1801.04381),
 EfficientNet-Lite0 407 M (tensorflow/tpu README below).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ for _device in (
         threads=4,
         sustained_gflops=30.2,
         basis="HPL Linpack (FP64, 4 cores): 30.249 GFLOPS; conservative for FP32 inference "
-              "(the same source gives the Pi 4 11.9 GFLOPS vs 13.6 derived from XNNPACK above)",
+        "(the same source gives the Pi 4 11.9 GFLOPS vs 13.6 derived from XNNPACK above)",
         source="https://github.com/geerlingguy/top500-benchmark/blob/master/README.md (Results table)",
     ),
 ):

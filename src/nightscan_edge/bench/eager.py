@@ -3,6 +3,7 @@
 It is the baseline every exported file is compared with: same input (raw waveform for audio, normalised
 image for photos), same output (probabilities, with the calibration temperature), run in eager mode.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ A model that needs F floating-point operations cannot run faster than ``F / peak
 ``measured / ideal`` says how far a runtime is from compute-bound. The peak is measured in the same run
 as the latencies (not taken from a spec sheet) because turbo, shared cores and thermal state change it.
 """
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ the block reached; minus the resident size before the block, that is what loadin
 the figure an app developer compares with a phone's memory budget. Elsewhere the figure is ``None``
 (reported as "not measured"), never a guess.
 """
+
 from __future__ import annotations
 
 import gc
@@ -42,7 +43,7 @@ class PeakMemory:
         self.added_mb: float | None = None
         self._start_kb = 0
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.supported:
             gc.collect()
             _CLEAR_REFS.write_text("5")  # high-water mark := current RSS

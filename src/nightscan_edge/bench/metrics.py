@@ -1,4 +1,5 @@
 """Accuracy, macro-F1 and per-class recall from integer labels and predictions (no sklearn needed)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ def classification_scores(labels: np.ndarray, predictions: np.ndarray, class_nam
     present = support > 0
     recall = np.divide(true_positives, support, out=np.zeros(num_classes), where=present)
     precision = np.divide(true_positives, predicted, out=np.zeros(num_classes), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0
+    )
     return ClassificationScores(
         accuracy=float(true_positives.sum() / labels.size),
         macro_f1=float(f1[present].mean()),

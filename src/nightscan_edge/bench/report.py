@@ -2,6 +2,7 @@
 ``bench.png`` (latency vs accuracy, one point per file). Device estimates get their own section, titled
 as estimates, never a column next to measurements.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,14 +34,25 @@ def _measured_table(result: BenchResult) -> list[str]:
     header = ["file", "format", "precision", "MB"]
     for count in threads:
         header += [f"ms p50 ({count} thr)", f"ms p95 ({count} thr)"]
-    header += [f"max ms ({threads[0]} thr)", f"samples/s @batch ({threads[-1]} thr)", "peak MB",
-               "accuracy", "macro-F1", "vs target ms / MB / acc", f"measured/ideal ({threads[0]} thr)"]
+    header += [
+        f"max ms ({threads[0]} thr)",
+        f"samples/s @batch ({threads[-1]} thr)",
+        "peak MB",
+        "accuracy",
+        "macro-F1",
+        "vs target ms / MB / acc",
+        f"measured/ideal ({threads[0]} thr)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for artifact in result.artifacts:
         if artifact.status != "ok":
             continue
-        row = [f"`{artifact.name}`", artifact.format, artifact.precision,
-               "–" if artifact.size_mb is None else f"{artifact.size_mb:.2f}"]
+        row = [
+            f"`{artifact.name}`",
+            artifact.format,
+            artifact.precision,
+            "–" if artifact.size_mb is None else f"{artifact.size_mb:.2f}",
+        ]
         for count in threads:
             stats = artifact.latency_at(count)
             row += [_ms(stats and stats.p50_ms), _ms(stats and stats.p95_ms)]
@@ -52,10 +64,15 @@ def _measured_table(result: BenchResult) -> list[str]:
             throughput = "fixed batch 1"
         verdict = target_verdict(artifact, result.target, threads[0])
         ratio = "–" if first is None or first.measured_over_ideal is None else f"{first.measured_over_ideal:.1f}×"
-        row += [_ms(first and first.max_ms), throughput,
-                "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.1f}",
-                _pct(artifact.accuracy), _pct(artifact.macro_f1),
-                " / ".join(_mark(verdict[key]) for key in ("latency", "size", "accuracy")), ratio]
+        row += [
+            _ms(first and first.max_ms),
+            throughput,
+            "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.1f}",
+            _pct(artifact.accuracy),
+            _pct(artifact.macro_f1),
+            " / ".join(_mark(verdict[key]) for key in ("latency", "size", "accuracy")),
+            ratio,
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -64,13 +81,20 @@ def _int8_table(result: BenchResult) -> list[str]:
     rows = [a for a in result.artifacts if a.int8_accuracy_drop_points is not None]
     if not rows:
         return []
-    lines = ["", "## INT8 vs FP32 (same format, same samples)", "",
-             "| file | accuracy drop (points) | worst class | its recall drop (points) |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "## INT8 vs FP32 (same format, same samples)",
+        "",
+        "| file | accuracy drop (points) | worst class | its recall drop (points) |",
+        "|---|---|---|---|",
+    ]
     for artifact in rows:
         drops = artifact.int8_class_drop_points or {}
         worst = max(drops, key=drops.get) if drops else None
-        lines.append(f"| `{artifact.name}` | {artifact.int8_accuracy_drop_points:+.1f} | {worst or '–'} | "
-                     f"{'–' if worst is None else f'{drops[worst]:+.1f}'} |")
+        lines.append(
+            f"| `{artifact.name}` | {artifact.int8_accuracy_drop_points:+.1f} | {worst or '–'} | "
+            f"{'–' if worst is None else f'{drops[worst]:+.1f}'} |"
+        )
     return lines
 
 
@@ -78,30 +102,44 @@ def _failures(result: BenchResult) -> list[str]:
     failed = [a for a in result.artifacts if a.status != "ok"]
     if not failed:
         return []
-    return ["", "## Not measured", ""] + [f"- `{a.name}` ({a.format} {a.precision}"
-                                          f"{'' if a.size_mb is None else f', {a.size_mb:.2f} MB'}): {a.error}"
-                                          for a in failed]
+    return ["", "## Not measured", ""] + [
+        f"- `{a.name}` ({a.format} {a.precision}{'' if a.size_mb is None else f', {a.size_mb:.2f} MB'}): {a.error}"
+        for a in failed
+    ]
 
 
 def _estimates(result: BenchResult) -> list[str]:
-    lines = ["", "## Device estimates (ESTIMATE — not measured)", "",
-             f"Estimated latency = {result.total_flops / 1e6:.1f} MFLOPs per inference ÷ the device class's "
-             "sustained FP32 GFLOPS derived from the cited measurement. It ignores INT8 speed-ups, memory "
-             "bandwidth and runtime differences; measure on the device before promising a figure.", "",
-             "| device class | sustained GFLOPS | estimated ms (FP32) | basis | source |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Device estimates (ESTIMATE — not measured)",
+        "",
+        f"Estimated latency = {result.total_flops / 1e6:.1f} MFLOPs per inference ÷ the device class's "
+        "sustained FP32 GFLOPS derived from the cited measurement. It ignores INT8 speed-ups, memory "
+        "bandwidth and runtime differences; measure on the device before promising a figure.",
+        "",
+        "| device class | sustained GFLOPS | estimated ms (FP32) | basis | source |",
+        "|---|---|---|---|---|",
+    ]
     for estimate in result.device_estimates:
-        lines.append(f"| {estimate.title} | {estimate.sustained_gflops:.1f} | ~{_ms(estimate.estimated_ms)} (estimate) | "
-                     f"{estimate.basis} | {estimate.source} |")
+        lines.append(
+            f"| {estimate.title} | {estimate.sustained_gflops:.1f} | ~{_ms(estimate.estimated_ms)} (estimate) | "
+            f"{estimate.basis} | {estimate.source} |"
+        )
     return lines
 
 
 def render_markdown(result: BenchResult) -> str:
     target = result.target
     host = result.host
-    peaks = ", ".join(f"{gflops:.1f} GFLOPS at {threads} thread{'s' if threads > 1 else ''}"
-                      for threads, gflops in result.host.gemm_gflops.items())
-    evaluation = (f"{result.evaluation_set.samples} labeled samples from {result.evaluation_set.source}"
-                  if result.evaluation_set else "none (pass --data TEST_SET for accuracy)")
+    peaks = ", ".join(
+        f"{gflops:.1f} GFLOPS at {threads} thread{'s' if threads > 1 else ''}"
+        for threads, gflops in result.host.gemm_gflops.items()
+    )
+    evaluation = (
+        f"{result.evaluation_set.samples} labeled samples from {result.evaluation_set.source}"
+        if result.evaluation_set
+        else "none (pass --data TEST_SET for accuracy)"
+    )
     lines = [
         f"# Benchmark: {result.model_name} ({result.input_kind})",
         "",
@@ -117,7 +155,7 @@ def render_markdown(result: BenchResult) -> str:
         f"- seed targets ({result.input_kind}): {_range(target.latency_ms, 'ms')}, {_range(target.size_mb, 'MB')}, "
         f"{_range(target.accuracy_pct, '%')} accuracy; ✓ = latency (p50, {result.threads[0]} thread) and size at or "
         "below the high end, accuracy at or above the low end",
-        f"- measured/ideal = p50 ÷ (FLOPs ÷ GEMM peak): how far from compute-bound on this host",
+        "- measured/ideal = p50 ÷ (FLOPs ÷ GEMM peak): how far from compute-bound on this host",
         "",
         "## Measured on this host",
         "",
@@ -152,8 +190,13 @@ def write_plot(result: BenchResult, path: Path) -> Path:
     target = result.target
     if with_accuracy:
         axes.axvspan(0, target.latency_ms[1], ymin=0, ymax=1, color="tab:green", alpha=0.06)
-        axes.axhline(target.accuracy_pct[0], color="tab:green", linestyle="--", linewidth=1,
-                     label=f"seed target ≥ {target.accuracy_pct[0]:g} %, ≤ {target.latency_ms[1]:g} ms")
+        axes.axhline(
+            target.accuracy_pct[0],
+            color="tab:green",
+            linestyle="--",
+            linewidth=1,
+            label=f"seed target ≥ {target.accuracy_pct[0]:g} %, ≤ {target.latency_ms[1]:g} ms",
+        )
     for artifact, (latency, accuracy) in points:
         y = 100 * accuracy if with_accuracy and accuracy is not None else artifact.size_mb
         if y is None:

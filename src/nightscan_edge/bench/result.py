@@ -3,6 +3,7 @@
 Measured figures and device *estimates* live in separate fields (``artifacts`` vs ``device_estimates``)
 so no report can mix them up. Accuracy-like figures are fractions in [0, 1]; the Markdown shows percent.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -125,5 +126,5 @@ class BenchResult(_Record):
         return self.model_dump_json(indent=2)
 
     @classmethod
-    def read(cls, path: str | Path) -> "BenchResult":
+    def read(cls, path: str | Path) -> BenchResult:
         return cls.model_validate_json(Path(path).read_text())

@@ -7,14 +7,16 @@ Audio files take the raw waveform, so their latency covers the whole job (front-
 One file failing (a runtime missing, a platform that cannot run it) is recorded with its error and does
 not stop the others.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +27,13 @@ from nightscan_edge.bench.gemm_probe import measure_gemm_gflops
 from nightscan_edge.bench.memory import PeakMemory
 from nightscan_edge.bench.metrics import classification_scores
 from nightscan_edge.bench.result import (
-    EAGER_FORMAT, ArtifactResult, BenchResult, DeviceEstimate, EvaluationSet, HostInfo, LatencyStats,
+    EAGER_FORMAT,
+    ArtifactResult,
+    BenchResult,
+    DeviceEstimate,
+    EvaluationSet,
+    HostInfo,
+    LatencyStats,
 )
 from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
@@ -124,15 +132,24 @@ def _example_input(spec: AudioSpec | ImageSpec, samples: Samples | None) -> np.n
 
 def _predict_all(runner, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     step = batch_size if getattr(runner, "dynamic_batch", False) else 1
-    outputs = [np.asarray(runner.predict(inputs[i:i + step])) for i in range(0, len(inputs), step)]
+    outputs = [np.asarray(runner.predict(inputs[i : i + step])) for i in range(0, len(inputs), step)]
     return np.concatenate(outputs, axis=0)
 
 
 class _Bench:
     """One benchmark run's shared state (options, example input, host peaks, samples, progress)."""
 
-    def __init__(self, options: BenchOptions, threads: list[int], example: np.ndarray, gemm_gflops: dict[int, float],
-                 total_flops: int, samples: Samples | None, labels: list[str], progress) -> None:
+    def __init__(
+        self,
+        options: BenchOptions,
+        threads: list[int],
+        example: np.ndarray,
+        gemm_gflops: dict[int, float],
+        total_flops: int,
+        samples: Samples | None,
+        labels: list[str],
+        progress,
+    ) -> None:
         self.options = options
         self.threads = threads
         self.example = example
@@ -148,20 +165,40 @@ class _Bench:
         sample = measure_latency(runner.predict, self.example, options.warmup, options.iterations)
         throughput = None
         if getattr(runner, "dynamic_batch", False):
-            throughput = measure_throughput(runner.predict, self.example, options.throughput_batch,
-                                            options.throughput_iterations)
+            throughput = measure_throughput(
+                runner.predict, self.example, options.throughput_batch, options.throughput_iterations
+            )
         ideal_ms = self.total_flops / (self.gemm_gflops[threads] * 1e9) * 1e3
         return LatencyStats(
-            threads=threads, p50_ms=sample.p50_ms, p95_ms=sample.p95_ms, max_ms=sample.max_ms, mean_ms=sample.mean_ms,
-            iterations=options.iterations, throughput_per_s=throughput,
+            threads=threads,
+            p50_ms=sample.p50_ms,
+            p95_ms=sample.p95_ms,
+            max_ms=sample.max_ms,
+            mean_ms=sample.mean_ms,
+            iterations=options.iterations,
+            throughput_per_s=throughput,
             throughput_batch=options.throughput_batch if throughput is not None else None,
-            ideal_ms=ideal_ms, measured_over_ideal=sample.p50_ms / ideal_ms if ideal_ms > 0 else None,
+            ideal_ms=ideal_ms,
+            measured_over_ideal=sample.p50_ms / ideal_ms if ideal_ms > 0 else None,
         )
 
-    def measure(self, name: str, format_name: str, precision: str, path: Path | None, size_mb: float | None,
-                make_runner: Callable[[int], Any]) -> ArtifactResult:
-        result = ArtifactResult(name=name, format=format_name, precision=precision,
-                                path=str(path) if path is not None else None, size_mb=size_mb, status="ok")
+    def measure(
+        self,
+        name: str,
+        format_name: str,
+        precision: str,
+        path: Path | None,
+        size_mb: float | None,
+        make_runner: Callable[[int], Any],
+    ) -> ArtifactResult:
+        result = ArtifactResult(
+            name=name,
+            format=format_name,
+            precision=precision,
+            path=str(path) if path is not None else None,
+            size_mb=size_mb,
+            status="ok",
+        )
         try:
             first = self.threads[0]
             # Load once untimed so a runtime's one-off library start-up is not counted as this model's memory.
@@ -220,7 +257,7 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
 
 
 class _NoProgress:
-    def __enter__(self) -> "_NoProgress":
+    def __enter__(self) -> _NoProgress:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -244,11 +281,16 @@ class _RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = Console(stderr=True)
-        self.bar = Progress(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=self.console)
+        self.bar = Progress(
+            TextColumn("[bold]bench[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
         self.task = self.bar.add_task("", total=total)
 
-    def __enter__(self) -> "_RichProgress":
+    def __enter__(self) -> _RichProgress:
         self.bar.start()
         return self
 
@@ -271,8 +313,14 @@ def _default_load_runner() -> LoadRunner:
     return load_runner
 
 
-def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, progress: bool = True,
-              load_runner: LoadRunner | None = None, samples: Samples | None = None) -> BenchResult:
+def benchmark(
+    source: BenchSource,
+    options: BenchOptions = BenchOptions(),
+    *,
+    progress: bool = True,
+    load_runner: LoadRunner | None = None,
+    samples: Samples | None = None,
+) -> BenchResult:
     """Benchmark an opened source.
 
     ``load_runner`` defaults to ``nightscan_edge.runtime.load_runner``; ``samples`` (labeled inputs shaped as
@@ -288,7 +336,9 @@ def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, pr
     model_name = manifest["model_name"]
     trained = load_trained_model(source.run_dir) if source.run_dir is not None else None
     if trained is not None and trained.labels != labels:
-        raise ValueError(f"run {source.run_dir} has labels {trained.labels} but its export has {labels}; re-export the run")
+        raise ValueError(
+            f"run {source.run_dir} has labels {trained.labels} but its export has {labels}; re-export the run"
+        )
     if trained is not None:
         complexity = measure_complexity(trained.model)
         flops_note = "counted on the trained checkpoint"
@@ -312,22 +362,45 @@ def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, pr
         with reporter:
             if trained is not None and options.include_eager:
                 reporter.describe("pytorch eager")
-                results.append(bench.measure("pytorch (eager)", EAGER_FORMAT, "fp32", trained.checkpoint_path,
-                                             complexity.model_size_mb, lambda t: EagerRunner(trained, t)))
+                results.append(
+                    bench.measure(
+                        "pytorch (eager)",
+                        EAGER_FORMAT,
+                        "fp32",
+                        trained.checkpoint_path,
+                        complexity.model_size_mb,
+                        lambda t: EagerRunner(trained, t),
+                    )
+                )
             for artifact in source.artifacts:
                 reporter.describe(artifact.name)
-                results.append(bench.measure(artifact.name, artifact.format, artifact.precision, artifact.path,
-                                             _path_size_mb(artifact.path),
-                                             lambda t, path=artifact.path: load_runner(path, threads=t)))
+                results.append(
+                    bench.measure(
+                        artifact.name,
+                        artifact.format,
+                        artifact.precision,
+                        artifact.path,
+                        _path_size_mb(artifact.path),
+                        lambda t, path=artifact.path: load_runner(path, threads=t),
+                    )
+                )
     finally:
         torch.set_num_threads(torch_threads)
-    results += [ArtifactResult(name=f"{failure.format} {failure.precision}", format=failure.format,
-                               precision=failure.precision, path=None, size_mb=None, status="failed",
-                               error=f"not exported ({failure.status}): {failure.error}")
-                for failure in source.export_failures]
+    results += [
+        ArtifactResult(
+            name=f"{failure.format} {failure.precision}",
+            format=failure.format,
+            precision=failure.precision,
+            path=None,
+            size_mb=None,
+            status="failed",
+            error=f"not exported ({failure.status}): {failure.error}",
+        )
+        for failure in source.export_failures
+    ]
     add_int8_drops(results)
     return BenchResult(
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source=source.description,
         model_name=model_name,
         input_kind="audio" if spec.kind == "audio" else "image",
@@ -339,21 +412,39 @@ def benchmark(source: BenchSource, options: BenchOptions = BenchOptions(), *, pr
         threads=threads,
         warmup=options.warmup,
         iterations=options.iterations,
-        host=HostInfo(cpu=cpu_name(), logical_cores=os.cpu_count() or 1, usable_cores=usable_cores(),
-                      platform=platform.platform(), torch_version=torch.__version__, gemm_gflops=gemm_gflops),
+        host=HostInfo(
+            cpu=cpu_name(),
+            logical_cores=os.cpu_count() or 1,
+            usable_cores=usable_cores(),
+            platform=platform.platform(),
+            torch_version=torch.__version__,
+            gemm_gflops=gemm_gflops,
+        ),
         evaluation_set=EvaluationSet(source=samples.source, samples=len(samples.labels)) if samples else None,
         artifacts=results,
         device_estimates=[
-            DeviceEstimate(device=d.name, title=d.title, sustained_gflops=d.sustained_gflops,
-                           estimated_ms=d.estimate_ms(total_flops), basis=d.basis, source=d.source)
+            DeviceEstimate(
+                device=d.name,
+                title=d.title,
+                sustained_gflops=d.sustained_gflops,
+                estimated_ms=d.estimate_ms(total_flops),
+                basis=d.basis,
+                source=d.source,
+            )
             for d in list_device_classes()
         ],
         target=SEED_TARGETS["audio" if spec.kind == "audio" else "image"],
     )
 
 
-def run_bench(path: str | Path, options: BenchOptions = BenchOptions(), *, progress: bool = True,
-              load_runner: LoadRunner | None = None, run_dir: str | Path | None = None) -> BenchResult:
+def run_bench(
+    path: str | Path,
+    options: BenchOptions = BenchOptions(),
+    *,
+    progress: bool = True,
+    load_runner: LoadRunner | None = None,
+    run_dir: str | Path | None = None,
+) -> BenchResult:
     """Open ``path`` (run folder, export folder, bundle.zip or model file) and benchmark it; ``run_dir``
     names the training run when the files live outside it."""
     with open_source(path, run_dir=run_dir) as source:

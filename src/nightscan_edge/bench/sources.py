@@ -4,6 +4,7 @@ Resolves the argument of ``bench``/``check`` into the artifact files, their mani
 training run is reachable -- the run folder, which supplies the PyTorch eager baseline and the labeled
 samples. A bundle is unpacked into a temporary folder that lives as long as the ``BenchSource``.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,7 @@ class BenchSource:
             self._temporary.cleanup()
             self._temporary = None
 
-    def __enter__(self) -> "BenchSource":
+    def __enter__(self) -> BenchSource:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -85,8 +86,13 @@ def latest_export_dir(run_dir: Path) -> Path:
     exports = [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
     if not exports:
         raise BenchSourceError(f"run {run_dir} has no exports; run `nightscan-edge export {run_dir}` first")
-    return max(exports, key=lambda p: ((p / "manifest.json").stat().st_mtime if (p / "manifest.json").exists()
-                                       else p.stat().st_mtime, p.name))
+    return max(
+        exports,
+        key=lambda p: (
+            (p / "manifest.json").stat().st_mtime if (p / "manifest.json").exists() else p.stat().st_mtime,
+            p.name,
+        ),
+    )
 
 
 def _artifact_suffixes() -> tuple[str, ...]:
@@ -127,8 +133,14 @@ def read_export_failures(export_dir: Path) -> list[ExportFailure]:
     for entry in entries:
         file_name = entry.get("file")
         if entry.get("status") != "ok" and not (file_name and (export_dir / Path(file_name).name).exists()):
-            failures.append(ExportFailure(str(entry.get("format")), str(entry.get("precision")),
-                                          str(entry.get("status")), str(entry.get("error") or "no file written")))
+            failures.append(
+                ExportFailure(
+                    str(entry.get("format")),
+                    str(entry.get("precision")),
+                    str(entry.get("status")),
+                    str(entry.get("error") or "no file written"),
+                )
+            )
     return failures
 
 
@@ -148,14 +160,18 @@ def open_source(path: str | Path, run_dir: str | Path | None = None) -> BenchSou
         run_dir = Path(run_dir)
         if not _is_run_dir(run_dir):
             source.close()
-            raise BenchSourceError(f"{run_dir} is not a training run folder (no {BEST_CHECKPOINT} or {LAST_CHECKPOINT})")
+            raise BenchSourceError(
+                f"{run_dir} is not a training run folder (no {BEST_CHECKPOINT} or {LAST_CHECKPOINT})"
+            )
         source.run_dir = run_dir
     return source
 
 
 def _open_source(path: Path) -> BenchSource:
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; give a run folder, an export folder, a bundle.zip or a model file")
+        raise FileNotFoundError(
+            f"{path} does not exist; give a run folder, an export folder, a bundle.zip or a model file"
+        )
     if path.is_file() and path.suffix == ".zip":
         if not zipfile.is_zipfile(path):
             raise BenchSourceError(f"{path} is not a valid zip file")
@@ -173,11 +189,19 @@ def _open_source(path: Path) -> BenchSource:
         return BenchSource(f"bundle {path}", artifacts, None, temporary)
     if path.is_dir() and _is_run_dir(path):
         export_dir = latest_export_dir(path)
-        return BenchSource(f"run {path} (export {export_dir.name})", _read_artifacts(_artifact_paths(export_dir), export_dir),
-                           path, export_failures=read_export_failures(export_dir))
+        return BenchSource(
+            f"run {path} (export {export_dir.name})",
+            _read_artifacts(_artifact_paths(export_dir), export_dir),
+            path,
+            export_failures=read_export_failures(export_dir),
+        )
     if path.is_dir() and (path / "manifest.json").is_file():
-        return BenchSource(f"export {path}", _read_artifacts(_artifact_paths(path), path), _run_dir_of_export(path),
-                           export_failures=read_export_failures(path))
+        return BenchSource(
+            f"export {path}",
+            _read_artifacts(_artifact_paths(path), path),
+            _run_dir_of_export(path),
+            export_failures=read_export_failures(path),
+        )
     if path.suffix not in _artifact_suffixes():
         raise BenchSourceError(
             f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip nor a model file"

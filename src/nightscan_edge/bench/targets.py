@@ -4,6 +4,7 @@ Seed: audio 50-150 ms, 1-3 MB, 85-90 % accuracy; photo 100-300 ms, 5-8 MB, 88-92
 the seed expected a model to land in; for a shipped file what matters is the side that hurts the user,
 so latency and size *meet* the target at or below the high end, accuracy at or above the low end.
 """
+
 from __future__ import annotations
 
 from nightscan_edge.bench.result import ArtifactResult, SeedTarget

@@ -1,9 +1,10 @@
 """Latency percentiles at batch 1 and throughput at a larger batch, for any ``predict(x)`` callable."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -1,4 +1,5 @@
 """``nightscan-edge bench RUN_OR_BUNDLE``: latency, memory, throughput and accuracy of every exported file."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,32 +18,59 @@ def parse_threads(text: str) -> tuple[int, ...]:
         elif part.isdigit() and int(part) > 0:
             counts.append(int(part))
         else:
-            raise argparse.ArgumentTypeError(f"thread counts are positive integers or 'all', comma-separated (e.g. 1,all); got '{text}'")
+            raise argparse.ArgumentTypeError(
+                f"thread counts are positive integers or 'all', comma-separated (e.g. 1,all); got '{text}'"
+            )
     return tuple(counts)
 
 
 def add_bench_options(parser: argparse.ArgumentParser, defaults: BenchConfig, threads_default: str) -> None:
     """Options shared by ``bench`` and ``check``."""
-    parser.add_argument("source", nargs="?", help="run folder (its latest export), export folder, bundle.zip or one model file")
-    parser.add_argument("--data", type=Path, help="labeled test set (class folders or manifest CSV); default: the run's test/val split")
-    parser.add_argument("--run", type=Path, help="training run of files that live outside it (bundle, export --out): "
-                        "gives the PyTorch baseline and the held-out split")
+    parser.add_argument(
+        "source", nargs="?", help="run folder (its latest export), export folder, bundle.zip or one model file"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="labeled test set (class folders or manifest CSV); default: the run's test/val split"
+    )
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="training run of files that live outside it (bundle, export --out): "
+        "gives the PyTorch baseline and the held-out split",
+    )
     parser.add_argument("--limit", type=int, help="use at most this many labeled samples")
-    parser.add_argument("--threads", type=parse_threads, default=parse_threads(threads_default),
-                        help=f"comma-separated thread counts, 'all' = every core (default {threads_default})")
-    parser.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed calls first (default {defaults.warmup})")
-    parser.add_argument("--iterations", type=int, default=defaults.iterations,
-                        help=f"timed batch-1 calls per thread count (default {defaults.iterations})")
-    parser.add_argument("--throughput-batch", type=int, default=defaults.throughput_batch,
-                        help=f"batch size for throughput where the file allows it (default {defaults.throughput_batch})")
+    parser.add_argument(
+        "--threads",
+        type=parse_threads,
+        default=parse_threads(threads_default),
+        help=f"comma-separated thread counts, 'all' = every core (default {threads_default})",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=defaults.warmup, help=f"untimed calls first (default {defaults.warmup})"
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=defaults.iterations,
+        help=f"timed batch-1 calls per thread count (default {defaults.iterations})",
+    )
+    parser.add_argument(
+        "--throughput-batch",
+        type=int,
+        default=defaults.throughput_batch,
+        help=f"batch size for throughput where the file allows it (default {defaults.throughput_batch})",
+    )
     parser.add_argument("--no-eager", action="store_true", help="skip the PyTorch eager baseline")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_parser(subparsers) -> None:
     defaults = BenchConfig()
-    parser = subparsers.add_parser("bench", help="benchmark every exported file: size, latency, memory, accuracy",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark every exported file: size, latency, memory, accuracy",
+        description=__doc__.splitlines()[0],
+    )
     add_bench_options(parser, defaults, ",".join("all" if t == 0 else str(t) for t in defaults.threads))
     parser.add_argument("--out", type=Path, help="folder for bench.json/.md/.png (default: the export folder)")
     parser.set_defaults(handler=run)
@@ -66,9 +94,15 @@ def bench_options(args: argparse.Namespace):
     if args.data is not None and not args.data.exists():
         raise FileNotFoundError(f"test set {args.data} not found")
     try:
-        return BenchOptions(threads=args.threads, warmup=args.warmup, iterations=args.iterations,
-                            throughput_batch=args.throughput_batch, data=args.data, sample_limit=args.limit,
-                            include_eager=not args.no_eager)
+        return BenchOptions(
+            threads=args.threads,
+            warmup=args.warmup,
+            iterations=args.iterations,
+            throughput_batch=args.throughput_batch,
+            data=args.data,
+            sample_limit=args.limit,
+            include_eager=not args.no_eager,
+        )
     except ValueError as error:
         raise UserError(str(error)) from None
 
@@ -100,9 +134,12 @@ def print_summary(result, paths: dict[str, Path] | None = None) -> None:
     for artifact in result.artifacts:
         stats = artifact.latency_at(first)
         table.add_row(
-            artifact.name, artifact.format, artifact.precision,
+            artifact.name,
+            artifact.format,
+            artifact.precision,
             "–" if artifact.size_mb is None else f"{artifact.size_mb:.2f}",
-            "–" if stats is None else f"{stats.p50_ms:.2f}", "–" if stats is None else f"{stats.p95_ms:.2f}",
+            "–" if stats is None else f"{stats.p50_ms:.2f}",
+            "–" if stats is None else f"{stats.p95_ms:.2f}",
             "–" if artifact.accuracy is None else f"{100 * artifact.accuracy:.1f} %",
             "ok" if artifact.status == "ok" else f"[red]{artifact.error}",
         )

@@ -4,6 +4,7 @@ Exit 0 when every exported file is within the budget, 1 with a table of violatio
 bad budget file or input. Latency limits are at 1 thread, so the benchmark runs with 1 thread unless
 ``--from-bench`` reuses a ``bench.json`` written by ``nightscan-edge bench``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ from nightscan_edge.config import BenchConfig
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("check", help="gate a release: exit 1 if any exported file breaks budget.yaml",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "check",
+        help="gate a release: exit 1 if any exported file breaks budget.yaml",
+        description=__doc__.splitlines()[0],
+    )
     add_bench_options(parser, BenchConfig(), "1")
     parser.add_argument("--budget", type=Path, required=True, help="YAML budget (see budgets/*.yaml)")
     parser.add_argument("--from-bench", type=Path, help="check this bench.json instead of benchmarking again")
@@ -41,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = BenchResult.read(args.from_bench)
         except ValueError as error:
-            raise UserError(f"{args.from_bench} is not a bench.json written by this version ({str(error).splitlines()[0]})") from None
+            raise UserError(
+                f"{args.from_bench} is not a bench.json written by this version ({str(error).splitlines()[0]})"
+            ) from None
     else:
         result = run_for_args(args)
     if args.out is not None:
@@ -53,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if artifact.status == "unavailable":
             console.print(f"[yellow]not run here[/]: {artifact.name} ({artifact.error}); only its size was checked")
     if not violations:
-        console.print(f"[green]within budget[/]: {len(checked)} file(s) of {result.model_name} checked against {args.budget}")
+        console.print(
+            f"[green]within budget[/]: {len(checked)} file(s) of {result.model_name} checked against {args.budget}"
+        )
         return 0
     table = Table(title=f"{len(violations)} budget violation(s): {result.model_name} vs {args.budget}")
     for column in ("file", "check", "limit", "measured"):

@@ -1,4 +1,5 @@
 """``nightscan-edge data``: generate the synthetic demo set, fetch ESC-50, inspect a data set."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as error:
                 raise UserError(str(error)) from None
             summary = inspect_dataset(root)
-            print(f"wrote SYNTHETIC {args.kind} demo set to {root}: {summary['total']} files, "
-                  f"classes {', '.join(summary['classes'])}")
+            print(
+                f"wrote SYNTHETIC {args.kind} demo set to {root}: {summary['total']} files, "
+                f"classes {', '.join(summary['classes'])}"
+            )
             return 0
         if args.data_command == "esc50":
             out = Path(args.path)
@@ -56,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"{summary['kind']} data set {summary['root']}: {summary['total']} readable files, "
-          f"{len(summary['classes'])} classes")
+    print(
+        f"{summary['kind']} data set {summary['root']}: {summary['total']} readable files, "
+        f"{len(summary['classes'])} classes"
+    )
     for label, count in summary["counts"].items():
         print(f"  {label:24s} {count}")
     if summary["bad_files"]:

@@ -1,4 +1,5 @@
 """``nightscan-edge export RUN --formats onnx,tflite,coreml,executorch [--int8] [--out DIR]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,12 +10,17 @@ def add_parser(subparsers) -> None:
     from nightscan_edge.export.formats import FORMATS
 
     parser = subparsers.add_parser(
-        "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)")
+        "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)"
+    )
     parser.add_argument("run", help="run folder (runs/<run_id>) or a checkpoint inside it")
-    parser.add_argument("--formats", default=None,
-                        help=f"comma-separated, from: {', '.join(FORMATS)} (default: the run's export.formats)")
-    parser.add_argument("--int8", action="store_true", default=None,
-                        help="also write INT8 artifacts, each checked by the quality gate")
+    parser.add_argument(
+        "--formats",
+        default=None,
+        help=f"comma-separated, from: {', '.join(FORMATS)} (default: the run's export.formats)",
+    )
+    parser.add_argument(
+        "--int8", action="store_true", default=None, help="also write INT8 artifacts, each checked by the quality gate"
+    )
     parser.add_argument("--out", default=None, help="output folder (default runs/<run>/exports/<export_id>/)")
     parser.add_argument("--calibration-samples", type=int, default=None, help="training inputs for INT8 calibration")
     parser.add_argument("--no-temperature", action="store_true", help="do not fit temperature scaling")
@@ -47,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from nightscan_edge.export import ExportError, export_run
 
     try:
-        report = export_run(args.run, formats=args.formats.split(",") if args.formats else None, int8=args.int8,
-                            out_dir=args.out, config=export_config_for(args),
-                            progress=None if args.json else (lambda message: print(message, flush=True)))
+        report = export_run(
+            args.run,
+            formats=args.formats.split(",") if args.formats else None,
+            int8=args.int8,
+            out_dir=args.out,
+            config=export_config_for(args),
+            progress=None if args.json else (lambda message: print(message, flush=True)),
+        )
     except ExportError as error:
         raise UserError(str(error)) from None
     if args.json:

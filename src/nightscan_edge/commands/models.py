@@ -1,4 +1,5 @@
 """``nightscan-edge models``: the model registry with complexity figures."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,17 @@ def catalogue(num_classes: int = 6) -> list[dict]:
     for entry in list_models():
         model = create_model(entry.name, num_classes)
         complexity = measure_complexity(model)
-        rows.append({
-            "name": entry.name, "input_kind": entry.input_kind, "tier": entry.tier, "budget_mb": entry.budget_mb,
-            "description": entry.description, "input_shape": list(model.spec.input_shape),
-            **complexity.as_dict(),
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "input_kind": entry.input_kind,
+                "tier": entry.tier,
+                "budget_mb": entry.budget_mb,
+                "description": entry.description,
+                "input_shape": list(model.spec.input_shape),
+                **complexity.as_dict(),
+            }
+        )
     return rows
 
 
@@ -41,8 +48,14 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["name"], row["input_kind"], row["tier"], f"{row['params']:,}", f"{row['model_size_mb']:.2f}",
-            f"{row['int8_size_mb']:.2f}", f"< {row['budget_mb']:g}", f"{row['flops'] / 1e6:.1f}",
+            row["name"],
+            row["input_kind"],
+            row["tier"],
+            f"{row['params']:,}",
+            f"{row['model_size_mb']:.2f}",
+            f"{row['int8_size_mb']:.2f}",
+            f"< {row['budget_mb']:g}",
+            f"{row['flops'] / 1e6:.1f}",
             "yes" if row["mobile_compatible"] else "no: " + "; ".join(row["mobile_issues"]),
         )
     Console().print(table)

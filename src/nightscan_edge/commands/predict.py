@@ -1,4 +1,5 @@
 """``nightscan-edge predict``: run an exported model on files, folders and long recordings."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,27 +10,41 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="predict with an exported model (ONNX/LiteRT/ExecuTorch or bundle.zip), optional server fallback",
+        "predict",
+        help="predict with an exported model (ONNX/LiteRT/ExecuTorch or bundle.zip), optional server fallback",
         description="Preprocessing comes only from the manifest embedded in the artifact. Audio of any length is "
-                    "streamed in sliding windows; consecutive windows of one label are merged into detections.",
+        "streamed in sliding windows; consecutive windows of one label are merged into detections.",
     )
     parser.add_argument("artifact", help="exported model file (.onnx, .tflite, .pte) or the export's bundle.zip")
     parser.add_argument("paths", nargs="*", help="audio/photo files or folders")
-    parser.add_argument("--threshold", type=float, default=0.8,
-                        help="edge confidence below which the server is asked (with --server; default 0.8)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.8,
+        help="edge confidence below which the server is asked (with --server; default 0.8)",
+    )
     parser.add_argument("--server", metavar="URL", help="fallback server, e.g. http://127.0.0.1:5002")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the server (default 5)")
-    parser.add_argument("--hop-seconds", type=float, default=None, help="window hop; default half a window (50%% overlap)")
+    parser.add_argument(
+        "--hop-seconds", type=float, default=None, help="window hop; default half a window (50%% overlap)"
+    )
     parser.add_argument("--top-k", type=int, default=1, help="labels listed per detection (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="runtime threads (default: runtime's choice)")
     parser.add_argument("--out", metavar="CSV", help="write detections here (default: print to stdout)")
     parser.add_argument("--raven", metavar="FILE", help="also write a Raven selection table (audio)")
-    parser.add_argument("--fallback-report", metavar="SERVER_RUN",
-                        help="instead of predicting: measure edge-only vs edge+server accuracy against this run's "
-                             "server model on labeled data (--data, default the run's validation split)")
+    parser.add_argument(
+        "--fallback-report",
+        metavar="SERVER_RUN",
+        help="instead of predicting: measure edge-only vs edge+server accuracy against this run's "
+        "server model on labeled data (--data, default the run's validation split)",
+    )
     parser.add_argument("--data", help="labeled folder or manifest CSV for --fallback-report")
-    parser.add_argument("--split", choices=("val", "test"), default=None,
-                        help="--fallback-report without --data: the run's split to use (default test when it has one)")
+    parser.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default=None,
+        help="--fallback-report without --data: the run's split to use (default test when it has one)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="--fallback-report: at most this many samples")
     parser.add_argument("--report-out", metavar="JSON", help="--fallback-report: also write the report as JSON")
     parser.set_defaults(handler=run)
@@ -45,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         raise UserError("give at least one file or folder to predict on (or --fallback-report SERVER_RUN)")
     try:
-        predictor = EdgePredictor(args.artifact, server_url=args.server, threshold=args.threshold, timeout_s=args.timeout,
-                                  hop_seconds=args.hop_seconds, top_k=args.top_k, threads=args.threads)
+        predictor = EdgePredictor(
+            args.artifact,
+            server_url=args.server,
+            threshold=args.threshold,
+            timeout_s=args.timeout,
+            hop_seconds=args.hop_seconds,
+            top_k=args.top_k,
+            threads=args.threads,
+        )
     except (ArtifactError, ValueError) as error:
         raise UserError(str(error)) from error
     spec = predictor.classifier.spec
@@ -89,8 +111,14 @@ def _fallback_report(args: argparse.Namespace) -> int:
     from nightscan_edge.predict.fallback_report import fallback_report, format_report
 
     try:
-        report = fallback_report(args.artifact, args.fallback_report, data_path=args.data, limit=args.limit,
-                                 threads=args.threads, split=args.split)
+        report = fallback_report(
+            args.artifact,
+            args.fallback_report,
+            data_path=args.data,
+            limit=args.limit,
+            threads=args.threads,
+            split=args.split,
+        )
     except (ArtifactError, DataError, ValueError) as error:
         raise UserError(str(error)) from error
     print(format_report(report))

@@ -1,4 +1,5 @@
 """``nightscan-edge quantize-all RUNS_DIR``: the seed's ``ModelQuantizationPipeline`` on every trained run."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,12 @@ def run(args: argparse.Namespace) -> int:
     from nightscan_edge.export import ExportError, ModelQuantizationPipeline
 
     try:
-        pipeline = ModelQuantizationPipeline(args.runs_dir, formats=args.formats.split(","), int8=True,
-                                             progress=None if args.json else (lambda m: print(m, flush=True)))
+        pipeline = ModelQuantizationPipeline(
+            args.runs_dir,
+            formats=args.formats.split(","),
+            int8=True,
+            progress=None if args.json else (lambda m: print(m, flush=True)),
+        )
         results = pipeline.quantize_all_models()
     except ExportError as error:
         raise UserError(str(error)) from None
@@ -32,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
             if "error" in result:
                 print(f"{run_id}: FAILED {result['error']}")
                 continue
-            cells = [f"{fmt}/{precision}: {item['status']}" for fmt, by_precision in result["formats"].items()
-                     for precision, item in by_precision.items()]
+            cells = [
+                f"{fmt}/{precision}: {item['status']}"
+                for fmt, by_precision in result["formats"].items()
+                for precision, item in by_precision.items()
+            ]
             print(f"{run_id}: " + ", ".join(cells))
     return 0 if all(r.get("ok") for r in results.values()) else 1

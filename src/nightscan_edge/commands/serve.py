@@ -1,4 +1,5 @@
 """``nightscan-edge serve``: the web interface (catalogue, datasets, training, export) on port 5002."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,15 +10,28 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="web interface: train, watch, export and download models")
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1; anything else needs --token)")
     parser.add_argument("--port", type=int, default=None, help="port (default 5002)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="state, runs and uploads (default ./.nightscan/web or $NIGHTSCAN_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="state, runs and uploads (default ./.nightscan/web or $NIGHTSCAN_DATA_DIR)",
+    )
     parser.add_argument("--token", default=None, help="access token required on every request ($NIGHTSCAN_TOKEN)")
-    parser.add_argument("--dataset-root", type=Path, action="append", default=None, dest="dataset_roots",
-                        help="folder under which datasets may be registered (repeatable; $NIGHTSCAN_DATASET_ROOTS)")
+    parser.add_argument(
+        "--dataset-root",
+        type=Path,
+        action="append",
+        default=None,
+        dest="dataset_roots",
+        help="folder under which datasets may be registered (repeatable; $NIGHTSCAN_DATASET_ROOTS)",
+    )
     parser.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted zip (default 200)")
     parser.add_argument("--max-parallel-jobs", type=int, default=None, help="workers at once (default 1)")
-    parser.add_argument("--demo", action="store_true",
-                        help="register a demo dataset on start (../shared/data/animal-sounds or a synthetic set)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="register a demo dataset on start (../shared/data/animal-sounds or a synthetic set)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -33,9 +47,15 @@ def build_settings(args: argparse.Namespace):
     if shared is not None:
         roots.append(shared.parent)
     try:
-        return Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, token=args.token,
-                                 dataset_roots=tuple(roots) or None, max_upload_mb=args.max_upload_mb,
-                                 max_parallel_jobs=args.max_parallel_jobs)
+        return Settings.from_env(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            token=args.token,
+            dataset_roots=tuple(roots) or None,
+            max_upload_mb=args.max_upload_mb,
+            max_parallel_jobs=args.max_parallel_jobs,
+        )
     except ValidationError as error:
         raise UserError("; ".join(str(item["msg"]).removeprefix("Value error, ") for item in error.errors())) from None
 

@@ -1,4 +1,5 @@
 """``nightscan-edge serve-model RUN``: serve only ``POST /api/predict`` with a run's FP32 model (edge fallback)."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,14 @@ import argparse
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "serve-model", help="serve POST /api/predict with a run's FP32 PyTorch model (the fallback server)",
+        "serve-model",
+        help="serve POST /api/predict with a run's FP32 PyTorch model (the fallback server)",
         description="Uses the run's distillation teacher when its config names one (the bigger model), else the run.",
     )
     parser.add_argument("run", help="run folder or checkpoint file")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for phones on the LAN)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for phones on the LAN)"
+    )
     parser.add_argument("--port", type=int, default=5003, help="port (default 5003; the web UI uses 5002)")
     parser.add_argument("--no-teacher", action="store_true", help="serve the run's own model even if it has a teacher")
     parser.set_defaults(handler=run)

@@ -1,4 +1,5 @@
 """``nightscan-edge train``: train a model on a folder/manifest (or resume a run) -> a run folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--data", help="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])")
     parser.add_argument("--model", help="registered model name (see `nightscan-edge models`)")
     parser.add_argument("--config", metavar="YAML", help="config file with data/model/train sections")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config value, e.g. --set train.lr=0.01 (repeatable)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
@@ -36,10 +42,22 @@ def config_from_args(args: argparse.Namespace):
     """CLI flags -> the same resolved Config the Python API takes (flags win over --set, --set over YAML)."""
     from nightscan_edge.config import resolve_config
 
-    flags = {"data": {"path": args.data}, "model": {"name": args.model, "init_from": args.init_from},
-             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "devices": args.devices,
-                       "accelerator": args.accelerator, "strategy": args.strategy, "seed": args.seed,
-                       "teacher": args.teacher, "runs_dir": args.runs_dir, "run_name": args.run_name}}
+    flags = {
+        "data": {"path": args.data},
+        "model": {"name": args.model, "init_from": args.init_from},
+        "train": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "devices": args.devices,
+            "accelerator": args.accelerator,
+            "strategy": args.strategy,
+            "seed": args.seed,
+            "teacher": args.teacher,
+            "runs_dir": args.runs_dir,
+            "run_name": args.run_name,
+        },
+    }
     given = {section: {k: v for k, v in values.items() if v is not None} for section, values in flags.items()}
     given = {section: values for section, values in given.items() if values}
     overrides = list(args.set)
@@ -62,11 +80,28 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.resume:
-        conflicting = [flag for flag in ("data", "model", "config", "epochs", "batch_size", "lr", "teacher", "init_from",
-                                         "run_dir", "runs_dir", "run_name") if getattr(args, flag)]
+        conflicting = [
+            flag
+            for flag in (
+                "data",
+                "model",
+                "config",
+                "epochs",
+                "batch_size",
+                "lr",
+                "teacher",
+                "init_from",
+                "run_dir",
+                "runs_dir",
+                "run_name",
+            )
+            if getattr(args, flag)
+        ]
         if conflicting or args.set:
-            raise UserError("--resume continues a run with its saved config; drop "
-                            + ", ".join("--" + f.replace("_", "-") for f in conflicting + (["set"] if args.set else [])))
+            raise UserError(
+                "--resume continues a run with its saved config; drop "
+                + ", ".join("--" + f.replace("_", "-") for f in conflicting + (["set"] if args.set else []))
+            )
         config = None
     else:
         if not args.data and not args.config:
@@ -75,10 +110,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(config, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
     except TrainingCancelled as cancelled:
-        print(f"{cancelled}; last.ckpt kept: continue with `nightscan-edge train --resume "
-              f"{args.resume or args.run_dir or 'RUN'}`", file=sys.stderr)
+        print(
+            f"{cancelled}; last.ckpt kept: continue with `nightscan-edge train --resume "
+            f"{args.resume or args.run_dir or 'RUN'}`",
+            file=sys.stderr,
+        )
         return EXIT_CANCELLED.get(cancelled.signal_number, 1)
     metrics = result.metrics
-    print(f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch'] + 1}), "
-          f"macro-F1 {metrics['val_macro_f1']:.3f}, {metrics['seconds']:.0f} s -> {result.run_dir}")
+    print(
+        f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch'] + 1}), "
+        f"macro-F1 {metrics['val_macro_f1']:.3f}, {metrics['seconds']:.0f} s -> {result.run_dir}"
+    )
     return 0

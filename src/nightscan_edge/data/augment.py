@@ -4,6 +4,7 @@ The split follows torchvision transforms v2: the parameters are plain values, so
 shift/gain/mask without randomness, and a seeded generator makes every epoch reproducible (which is what
 lets ``--resume`` give the same result as an uninterrupted run).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ class WaveformParams:
 class WaveformAugment:
     """Random window + time shift + gain + background noise at a random SNR."""
 
-    def __init__(self, config: AudioAugmentConfig, backgrounds: list[np.ndarray] | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, config: AudioAugmentConfig, backgrounds: list[np.ndarray] | None = None, enabled: bool = True
+    ) -> None:
         self.config = config
         self.backgrounds = [b for b in backgrounds or [] if b.size]
         self.enabled = enabled
@@ -55,7 +57,7 @@ class WaveformAugment:
             if background.size < length:
                 background = np.tile(background, -(-length // background.size))
             offset = params.noise_offset % (background.size - length + 1)
-            return background[offset:offset + length]
+            return background[offset : offset + length]
         # Pink-ish noise (1/f power) sounds like wind and distant traffic more than white noise does.
         rng = np.random.default_rng(params.noise_seed)
         spectrum = np.fft.rfft(rng.standard_normal(length))
@@ -86,8 +88,10 @@ def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray
     folder = Path(noise_dir)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
     if not files:
-        raise DataError(f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
-                        "recordings or unset it to mix generated noise")
+        raise DataError(
+            f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
+            "recordings or unset it to mix generated noise"
+        )
     return [decode_audio(p, sample_rate) for p in files]
 
 
@@ -125,8 +129,8 @@ class SpecAugment:
         mask = torch.zeros(spectrogram.shape, dtype=torch.bool, device=spectrogram.device)
         for item, (freq, time) in enumerate(zip(params.freq, params.time)):
             for start, width in freq:
-                mask[item, :, start:start + width, :] = True
+                mask[item, :, start : start + width, :] = True
             for start, width in time:
-                mask[item, :, :, start:start + width] = True
+                mask[item, :, :, start : start + width] = True
         fill = spectrogram.mean(dim=(1, 2, 3), keepdim=True).expand_as(spectrogram)
         return torch.where(mask, fill, spectrogram)

@@ -4,12 +4,13 @@ Decoding FLAC/MP3 and resampling dominates an audio epoch; with the cache every 
 arrays from memory (or ``.npy`` files on disk when the set does not fit in memory or is reused across runs).
 A changed file gets a new key, so a stale entry is never served.
 """
+
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -61,7 +62,9 @@ class MediaCache:
         if mode not in ("memory", "disk", "none"):
             raise ValueError(f"cache mode must be memory, disk or none; got {mode!r}")
         self.mode = mode
-        self.cache_dir = Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
+        self.cache_dir = (
+            Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
+        )
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.decodes = 0

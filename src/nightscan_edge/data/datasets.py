@@ -4,9 +4,10 @@ Training items are addressed as ``(index, item_seed)``: the sampler derives ever
 position), so epoch ``k`` draws the same order and the same augmentation whether or not the run was stopped
 and resumed before it.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ class AudioTrainDataset(Dataset):
         clip, window = self.clips[index], self.spec.clip_samples
         rng = np.random.default_rng(item_seed if item_seed is not None else index)
         params = self.augment.make_params(rng, clip.size, window)
-        samples = fit_to_length(clip[params.start:params.start + window], window, self.spec.pad_mode)
+        samples = fit_to_length(clip[params.start : params.start + window], window, self.spec.pad_mode)
         return torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params))), self.labels[index]
 
 
@@ -86,7 +87,7 @@ def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
     window = spec.clip_samples
     if clip.size <= window:
         return fit_to_length(clip, window, spec.pad_mode)[None].astype(np.float32)
-    return np.stack([clip[s:s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
+    return np.stack([clip[s : s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
 
 
 class AudioEvalDataset(Dataset):
@@ -153,8 +154,10 @@ def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
         if augment.crop_scale < 1:
             size = [spec.image_size, spec.image_size]
             steps.append(v2.RandomResizedCrop(size, scale=(augment.crop_scale, 1.0), antialias=True))
-        steps += [v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
-                  v2.RandomRotation(augment.rotation_degrees)]
+        steps += [
+            v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
+            v2.RandomRotation(augment.rotation_degrees),
+        ]
         if augment.trivial_augment:
             steps.append(v2.TrivialAugmentWide())
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
@@ -166,8 +169,9 @@ def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
 class ImageDataset(Dataset):
     """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
 
-    def __init__(self, images: list[np.ndarray], labels: list[int], spec: ImageSpec,
-                 augment: PhotoAugmentConfig | None) -> None:
+    def __init__(
+        self, images: list[np.ndarray], labels: list[int], spec: ImageSpec, augment: PhotoAugmentConfig | None
+    ) -> None:
         from torchvision import tv_tensors
 
         self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]

@@ -1,4 +1,5 @@
 """The one error type for data problems the user must fix (empty set, single class, too many bad files)."""
+
 from __future__ import annotations
 
 from nightscan_edge.errors import UserError

@@ -4,6 +4,7 @@ The archive holds ``ESC-50-master/audio/*.wav`` and ``ESC-50-master/meta/esc50.c
 (``filename,fold,target,category,esc10,src_file,take``). Clips cut from one source recording share
 ``src_file``; it becomes the ``group`` column so that custom splits never put one recording on both sides.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,9 @@ def download_esc50(target: Path, url: str = ESC50_URL) -> Path:
             shutil.copyfileobj(response, handle)
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         partial.unlink(missing_ok=True)
-        raise DataError(f"could not download ESC-50 from {url} ({error}); download the zip yourself and pass "
-                        "--archive PATH") from error
+        raise DataError(
+            f"could not download ESC-50 from {url} ({error}); download the zip yourself and pass --archive PATH"
+        ) from error
     partial.replace(target)
     return target
 
@@ -51,7 +53,9 @@ def convert_esc50(archive: str | Path, out_dir: str | Path, esc10_only: bool = F
             rows = list(csv.DictReader(line.decode("utf-8") for line in handle))
         required = {"filename", "fold", "category", "src_file", "esc10"}
         if not rows or required - set(rows[0]):
-            raise DataError(f"{archive}:{_META} lacks columns {', '.join(sorted(required - set(rows[0] if rows else {})))}")
+            raise DataError(
+                f"{archive}:{_META} lacks columns {', '.join(sorted(required - set(rows[0] if rows else {})))}"
+            )
         names = set(bundle.namelist())
         audio_dir = out_dir / "audio"
         audio_dir.mkdir(parents=True, exist_ok=True)

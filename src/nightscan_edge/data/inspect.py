@@ -1,5 +1,6 @@
 """``inspect_dataset``: what a data set holds and which files will not load (CLI ``data inspect`` and the web's
 dataset page use the same function)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """Reading one file as the model's preprocessing wants it: audio -> mono float32 at the spec's rate, image ->
 uint8 ``(C, H, W)`` resized to the spec's square. Unreadable files raise ``MediaError`` with the reason.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.audio.decode import AudioDecodeError, decode_audio
-from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.errors import UserError
+from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
 class MediaError(UserError):

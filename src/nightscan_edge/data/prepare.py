@@ -3,6 +3,7 @@
 Everything a user can get wrong about their data is found here, before a model is built: a missing path,
 the wrong media kind for the model, too many unreadable files, too few classes or examples.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,7 +72,9 @@ class PreparedData:
         return weights.astype(np.float32)
 
 
-def decode_all(paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
+def decode_all(
+    paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache
+) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
     """Decode every file once (through the cache); unreadable ones come back as (path, reason)."""
     variant = media_variant(spec)
     arrays: dict[Path, np.ndarray] = {}
@@ -94,8 +97,10 @@ def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction
     listing = "; ".join(str(path) for path, _ in bad[:10]) + (f"; ... {len(bad) - 10} more" if len(bad) > 10 else "")
     fraction = len(bad) / max(total, 1)
     if fraction > max_bad_fraction:
-        raise DataError(f"{len(bad)} of {total} files are unreadable ({fraction:.0%} > data.max_bad_fraction="
-                        f"{max_bad_fraction:g}): {listing}; fix or remove them, or raise data.max_bad_fraction")
+        raise DataError(
+            f"{len(bad)} of {total} files are unreadable ({fraction:.0%} > data.max_bad_fraction="
+            f"{max_bad_fraction:g}): {listing}; fix or remove them, or raise data.max_bad_fraction"
+        )
     log.warning("skipping %d unreadable file(s) of %d: %s", len(bad), total, listing)
 
 
@@ -115,16 +120,23 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
     else:
         listing = list_dataset(config.data.path)
         if listing.kind != model_kind:
-            raise DataError(f"{config.data.path} holds {listing.kind} files but model {config.model.name} takes "
-                            f"{model_kind}; pick a matching --model (see `nightscan-edge models`)")
+            raise DataError(
+                f"{config.data.path} holds {listing.kind} files but model {config.model.name} takes "
+                f"{model_kind}; pick a matching --model (see `nightscan-edge models`)"
+            )
         samples, not_media = listing.samples, listing.not_media
     arrays, bad = decode_all([s.path for s in samples], spec, cache)
     bad += [(path, f"{path}: not an audio or image file") for path in not_media]
     check_bad_fraction(bad, len(samples) + len(not_media), config.data.max_bad_fraction)
     good = [s for s in samples if s.path in arrays]
     if split_file is None:
-        plan = make_split(good, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                          seed=config.data.split_seed, val_fold=config.data.val_fold)
+        plan = make_split(
+            good,
+            val_fraction=config.data.val_fraction,
+            test_fraction=config.data.test_fraction,
+            seed=config.data.split_seed,
+            val_fold=config.data.val_fold,
+        )
     else:
         plan = SplitPlan([e for e in plan.entries if e.path in arrays], plan.method)
     labels = sorted({e.label for e in plan.entries})
@@ -133,6 +145,7 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
     for split in ("train", "val", "test"):
         entries: list[SplitEntry] = plan.of(split)
         if entries:
-            splits[split] = SplitData([arrays[e.path] for e in entries], [index[e.label] for e in entries],
-                                      [e.path for e in entries])
+            splits[split] = SplitData(
+                [arrays[e.path] for e in entries], [index[e.label] for e in entries], [e.path for e in entries]
+            )
     return PreparedData(spec, labels, plan, splits, bad, cache.decodes)

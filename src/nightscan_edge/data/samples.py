@@ -4,6 +4,7 @@ Inputs are exactly what an exported model takes -- audio: raw waveform windows `
 the same rule as validation and long-recording prediction; photo: normalised ``(N, C, H, W)`` -- so INT8
 calibration and parity checks see the data the model was trained and evaluated on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,9 @@ def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
     return image_transform(spec, None)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
 
 
-def _collect(items: list[tuple[Path, int]], spec: AudioSpec | ImageSpec, limit: int | None, seed: int,
-             cache: MediaCache) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _collect(
+    items: list[tuple[Path, int]], spec: AudioSpec | ImageSpec, limit: int | None, seed: int, cache: MediaCache
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of samples; got {limit}")
     order = np.random.default_rng(seed).permutation(len(items)) if limit is not None else np.arange(len(items))
@@ -57,8 +59,12 @@ def _collect(items: list[tuple[Path, int]], spec: AudioSpec | ImageSpec, limit: 
     return stacked, np.asarray(labels, dtype=np.int64), sources
 
 
-def load_run_samples(run_dir: str | Path, split: str = "val", limit: int | None = None, seed: int = 0,
-                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_run_samples(
+    run_dir: str | Path,
+    split: str = "val",
+    limit: int | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(inputs float32, labels int64, sources)`` for one split of a training run (labels index labels.txt).
 
     With ``limit`` the files are drawn in a seeded random order (varied calibration data); without it every
@@ -75,14 +81,17 @@ def load_run_samples(run_dir: str | Path, split: str = "val", limit: int | None 
     index = {label: i for i, label in enumerate(labels)}
     entries = read_split(run_dir / "split.csv").of(split)
     if not entries:
-        raise DataError(f"{run_dir}/split.csv has no '{split}' files; splits: train, val" +
-                        (", test" if read_split(run_dir / "split.csv").of("test") else ""))
+        raise DataError(
+            f"{run_dir}/split.csv has no '{split}' files; splits: train, val"
+            + (", test" if read_split(run_dir / "split.csv").of("test") else "")
+        )
     items = [(e.path, index[e.label]) for e in entries]
     return _collect(items, spec, limit, seed, MediaCache(config.data.cache, config.data.cache_dir))
 
 
-def load_folder_samples(data_path: str | Path, spec: AudioSpec | ImageSpec, labels: list[str],
-                        limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_folder_samples(
+    data_path: str | Path, spec: AudioSpec | ImageSpec, labels: list[str], limit: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The same for any labeled folder or manifest, with its labels mapped onto the model's label order."""
     listing = list_dataset(data_path)
     if listing.kind != spec.kind:
@@ -90,7 +99,9 @@ def load_folder_samples(data_path: str | Path, spec: AudioSpec | ImageSpec, labe
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({s.label for s in listing.samples} - set(index))
     if unknown:
-        raise DataError(f"{data_path} has classes the model does not know: {', '.join(unknown)}; "
-                        f"the model knows: {', '.join(labels)}")
+        raise DataError(
+            f"{data_path} has classes the model does not know: {', '.join(unknown)}; "
+            f"the model knows: {', '.join(labels)}"
+        )
     items = [(s.path, index[s.label]) for s in listing.samples]
     return _collect(items, spec, limit, seed, MediaCache("memory"))

@@ -3,6 +3,7 @@
 Listing only looks at names and columns; reading the media happens later (and reports bad files). The input
 kind (audio or image) is read off the file suffixes so that a folder of photos is never fed to an audio model.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,10 +63,13 @@ def _listing_kind(samples: list[Sample], where: Path) -> str:
     kinds = Counter(media_kind(s.path) for s in samples)
     kinds.pop(None, None)
     if not kinds:
-        raise DataError(f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found")
+        raise DataError(
+            f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found"
+        )
     if len(kinds) > 1:
-        raise DataError(f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; "
-                        "keep one kind per data set")
+        raise DataError(
+            f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; keep one kind per data set"
+        )
     return next(iter(kinds))
 
 
@@ -103,8 +107,10 @@ def _list_manifest(manifest: Path) -> DatasetListing:
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = {"path", "label"} - set(columns)
         if missing:
-            raise DataError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}; "
-                            f"a manifest needs path,label[,split|fold][,group] (has: {', '.join(columns) or 'nothing'})")
+            raise DataError(
+                f"{manifest}: missing column(s) {', '.join(sorted(missing))}; "
+                f"a manifest needs path,label[,split|fold][,group] (has: {', '.join(columns) or 'nothing'})"
+            )
         samples = []
         for line, row in enumerate(reader, start=2):
             row = {(k or "").strip(): v for k, v in row.items()}
@@ -112,8 +118,15 @@ def _list_manifest(manifest: Path) -> DatasetListing:
             if path_text is None or label is None:
                 raise DataError(f"{manifest}:{line}: empty path or label")
             path = Path(path_text)
-            samples.append(Sample(path if path.is_absolute() else root / path, label, _clean(row.get("split")),
-                                  _clean(row.get("fold")), _clean(row.get("group"))))
+            samples.append(
+                Sample(
+                    path if path.is_absolute() else root / path,
+                    label,
+                    _clean(row.get("split")),
+                    _clean(row.get("fold")),
+                    _clean(row.get("group")),
+                )
+            )
     if not samples:
         raise DataError(f"{manifest}: the manifest lists no files")
     kind = _listing_kind(samples, manifest)

@@ -4,6 +4,7 @@ With a ``group`` column (recording, site, night, camera burst) whole groups go t
 of one recording never sit on both sides of the evaluation. The split is written to the run folder
 (``split.csv``) and read back on resume, so a resumed run evaluates on exactly the same files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,16 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.sources import Sample
 
 SPLIT_NAMES = ("train", "val", "test")
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                  "dev": "val", "test": "test", "testing": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,10 @@ def _manifest_split(samples: list[Sample]) -> list[str] | None:
         return None  # a split column with other meanings (e.g. "shared"): not ours to interpret
     unknown = sorted({v for v, k in zip(values, known) if k is None and v})
     if unknown or any(v is None for v in values):
-        raise DataError(f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
-                        "fill it for every row or remove the column")
+        raise DataError(
+            f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
+            "fill it for every row or remove the column"
+        )
     return known
 
 
@@ -118,12 +129,20 @@ def check_class_sizes(samples: list[Sample], need_test: bool) -> None:
     minimum = 3 if need_test else 2
     small = sorted(f"{label} ({n})" for label, n in counts.items() if n < minimum)
     if small:
-        raise DataError(f"class(es) with fewer than {minimum} examples: {', '.join(small)}; each class needs one per "
-                        "split (train, val" + (", test" if need_test else "") + "): add files or drop the class")
+        raise DataError(
+            f"class(es) with fewer than {minimum} examples: {', '.join(small)}; each class needs one per "
+            "split (train, val" + (", test" if need_test else "") + "): add files or drop the class"
+        )
 
 
-def make_split(samples: list[Sample], *, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0,
-               val_fold: str | None = None) -> SplitPlan:
+def make_split(
+    samples: list[Sample],
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    val_fold: str | None = None,
+) -> SplitPlan:
     """Assign every sample to train/val[/test]; fails when a split would lack a class."""
     check_class_sizes(samples, need_test=test_fraction > 0)
     manifest = _manifest_split(samples)
@@ -154,8 +173,9 @@ def _check_plan(plan: SplitPlan) -> None:
         raise DataError(f"no training files for class(es) {', '.join(missing)} ({plan.method}); add files")
     missing_val = sorted(train_labels - val_labels)
     if missing_val:
-        raise DataError(f"no validation files for class(es) {', '.join(missing_val)} ({plan.method}); "
-                        "add files or groups for them")
+        raise DataError(
+            f"no validation files for class(es) {', '.join(missing_val)} ({plan.method}); add files or groups for them"
+        )
 
 
 def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
@@ -173,6 +193,8 @@ def read_split(path: Path) -> SplitPlan:
     if not path.is_file():
         raise DataError(f"{path} not found; is this a run folder?")
     with path.open(newline="") as handle:
-        entries = [SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
-                   for row in csv.DictReader(handle)]
+        entries = [
+            SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
+            for row in csv.DictReader(handle)
+        ]
     return SplitPlan(entries, f"read from {path}")

@@ -4,6 +4,7 @@ Audio: four sound types a model can tell apart within a few epochs (steady tone,
 band of noise), with random pitch, timing, level and background noise. Photos: four simple shapes in random
 colours, sizes and positions on noisy backgrounds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,7 +35,7 @@ def _sound(kind: str, rng: np.random.Generator, sample_rate: int, seconds: float
         decay = np.exp(-np.arange(int(0.004 * sample_rate)) / (0.001 * sample_rate))
         for start in np.arange(rng.uniform(0, 1 / rate_hz), seconds, 1 / rate_hz):
             i = int(start * sample_rate)
-            segment = signal[i:i + decay.size]
+            segment = signal[i : i + decay.size]
             segment += decay[: segment.size] * rng.choice([-1, 1])
     elif kind == "synthetic_noise_band":
         noise = rng.standard_normal(t.size)
@@ -71,8 +72,14 @@ def _shape(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def write_synthetic_dataset(path: str | Path, kind: str = "audio", per_class: int = 12, seed: int = 0,
-                            sample_rate: int = 22050, image_size: int = 64) -> Path:
+def write_synthetic_dataset(
+    path: str | Path,
+    kind: str = "audio",
+    per_class: int = 12,
+    seed: int = 0,
+    sample_rate: int = 22050,
+    image_size: int = 64,
+) -> Path:
     """Write ``<path>/<class>/<files>`` + ``manifest.csv`` + ``README.txt``; returns ``path``."""
     import soundfile
     from PIL import Image
@@ -91,8 +98,9 @@ def write_synthetic_dataset(path: str | Path, kind: str = "audio", per_class: in
             if kind == "audio":
                 relative = f"{label}/{label}_{i:03d}.wav"
                 seconds = float(rng.uniform(1.5, 4.5))
-                soundfile.write(str(root / relative), _sound(label, rng, sample_rate, seconds), sample_rate,
-                                subtype="PCM_16")
+                soundfile.write(
+                    str(root / relative), _sound(label, rng, sample_rate, seconds), sample_rate, subtype="PCM_16"
+                )
             else:
                 relative = f"{label}/{label}_{i:03d}.png"
                 Image.fromarray(_shape(label, rng, image_size)).save(root / relative)

@@ -3,6 +3,7 @@ parity, INT8 with a quality gate, temperature calibration and the bundle.
 
 Light names (the format table, manifest reading) import without torch; ``export_run`` loads lazily.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,17 @@ from nightscan_edge.export.errors import ExportError, ManifestError
 from nightscan_edge.export.formats import FORMATS, ExportFormat, validate_formats
 from nightscan_edge.export.manifest import read_manifest
 
-__all__ = ["FORMATS", "ExportError", "ExportFormat", "ExportReport", "ManifestError", "ModelQuantizationPipeline",
-           "export_run", "read_manifest", "validate_formats"]
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "ExportFormat",
+    "ExportReport",
+    "ManifestError",
+    "ModelQuantizationPipeline",
+    "export_run",
+    "read_manifest",
+    "validate_formats",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,6 @@
 """``bundle.zip``: what an app developer downloads -- the artifacts that passed, manifest, labels, parity
 report, calibration figures and a USAGE.md written for this exact model."""
+
 from __future__ import annotations
 
 import zipfile
@@ -16,31 +17,35 @@ USAGE_FILE = "USAGE.md"
 SIDE_FILES = (MANIFEST_FILE, LABELS_FILE, "parity.json", "calibration.json", "reliability.png", USAGE_FILE)
 
 _READ_MANIFEST = {
-    "onnx": "ONNX Runtime: `session.get_modelmeta().custom_metadata_map[\"nightscan_manifest\"]` (JSON)",
+    "onnx": 'ONNX Runtime: `session.get_modelmeta().custom_metadata_map["nightscan_manifest"]` (JSON)',
     "tflite": "LiteRT: the file ends with a zip archive holding `manifest.json` and `labels.txt` "
-              "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
-    "coreml": "Core ML: `model.modelDescription.metadata[.creatorDefinedKey][\"nightscan_manifest\"]`; "
-              "class labels are the classifier's labels",
+    "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
+    "coreml": 'Core ML: `model.modelDescription.metadata[.creatorDefinedKey]["nightscan_manifest"]`; '
+    "class labels are the classifier's labels",
     "executorch": "ExecuTorch: the .pte ends with a zip archive holding `manifest.json` and `labels.txt`; "
-                  "the runtime ignores it",
+    "the runtime ignores it",
 }
 
 
-def usage_text(report: "ExportReport", manifests: dict[str, dict]) -> str:
+def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
     any_manifest = next(iter(manifests.values()))
     spec = any_manifest["input"]["spec"]
     labels = any_manifest["labels"]
     if spec["kind"] == "audio":
-        input_text = (f"raw mono waveform, float32, shape `(batch, {spec['clip_samples']})`: "
-                      f"{spec['clip_samples']} samples = {spec['clip_samples'] / spec['sample_rate']:.3f} s at "
-                      f"**{spec['sample_rate']} Hz**, values in [-1, 1] as decoded from PCM. The log-mel front-end "
-                      f"(n_fft {spec['n_fft']}, hop {spec['hop_length']}, {spec['n_mels']} mel bands) is inside the "
-                      "model: do not compute a spectrogram. Longer recordings: slide a window of that length; shorter "
-                      f"clips: pad by {'repeating the clip' if spec.get('pad_mode') == 'loop' else 'zeros'}.")
+        input_text = (
+            f"raw mono waveform, float32, shape `(batch, {spec['clip_samples']})`: "
+            f"{spec['clip_samples']} samples = {spec['clip_samples'] / spec['sample_rate']:.3f} s at "
+            f"**{spec['sample_rate']} Hz**, values in [-1, 1] as decoded from PCM. The log-mel front-end "
+            f"(n_fft {spec['n_fft']}, hop {spec['hop_length']}, {spec['n_mels']} mel bands) is inside the "
+            "model: do not compute a spectrogram. Longer recordings: slide a window of that length; shorter "
+            f"clips: pad by {'repeating the clip' if spec.get('pad_mode') == 'loop' else 'zeros'}."
+        )
     else:
-        input_text = (f"image, float32, NCHW `(batch, {spec['channels']}, {spec['image_size']}, {spec['image_size']})`: "
-                      f"resize to {spec['image_size']}x{spec['image_size']}, scale pixels to [0, 1], then "
-                      f"`(x - mean) / std` per channel with mean {list(spec['mean'])} and std {list(spec['std'])}.")
+        input_text = (
+            f"image, float32, NCHW `(batch, {spec['channels']}, {spec['image_size']}, {spec['image_size']})`: "
+            f"resize to {spec['image_size']}x{spec['image_size']}, scale pixels to [0, 1], then "
+            f"`(x - mean) / std` per channel with mean {list(spec['mean'])} and std {list(spec['std'])}."
+        )
     rows = []
     for artifact in report.artifacts:
         if artifact.status != "ok":
@@ -51,44 +56,50 @@ def usage_text(report: "ExportReport", manifests: dict[str, dict]) -> str:
             parity = f"max abs prob diff {artifact.parity['max_abs_diff']:.1e}, top-1 {artifact.parity['top1_agreement']:.1%}"
         else:
             parity = "numeric check needs macOS; spec checked"
-        rows.append(f"| `{artifact.file}` | {manifest['format']} | {manifest['precision']} | {batch} | "
-                    f"{artifact.size_bytes / 1e6:.2f} MB | {parity} |")
+        rows.append(
+            f"| `{artifact.file}` | {manifest['format']} | {manifest['precision']} | {batch} | "
+            f"{artifact.size_bytes / 1e6:.2f} MB | {parity} |"
+        )
     calibration = report.calibration
     threshold = ""
     if calibration and calibration.get("recommended_threshold") is not None:
-        threshold = (f"\nRecommended edge threshold: **{calibration['recommended_threshold']:.2f}** -- on the validation "
-                     f"split it keeps {calibration['edge_share_at_threshold']:.0%} of inputs on the device at "
-                     f"{calibration['accuracy_at_threshold']:.1%} accuracy; send the rest to the server.\n")
+        threshold = (
+            f"\nRecommended edge threshold: **{calibration['recommended_threshold']:.2f}** -- on the validation "
+            f"split it keeps {calibration['edge_share_at_threshold']:.0%} of inputs on the device at "
+            f"{calibration['accuracy_at_threshold']:.1%} accuracy; send the rest to the server.\n"
+        )
     formats = sorted({a.format for a in report.artifacts if a.status == "ok"})
-    return "\n".join([
-        f"# {any_manifest['model_name']} -- exported by nightscan-edge {any_manifest['package_version']}",
-        "",
-        f"Run `{report.run_id}`, export `{report.export_id}`. {len(labels)} classes.",
-        "",
-        "## Files",
-        "| file | format | precision | batch | size | parity vs PyTorch |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "## Input",
-        f"Tensor `{any_manifest['input']['name']}`: {input_text}",
-        "",
-        "## Output",
-        f"Tensor `{any_manifest['output']['name']}`: float32 `(batch, {len(labels)})` **probabilities** (softmax, "
-        f"already divided by the calibration temperature {report.temperature:.3f}; do not apply softmax or the "
-        "temperature again). Index i is the i-th line of `labels.txt`.",
-        threshold,
-        "## Labels and manifest",
-        "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, and every "
-        "model file carries the same manifest inside:",
-        *[f"- {_READ_MANIFEST[name]}" for name in formats],
-        "",
-        "In Python: `nightscan_edge.export.read_manifest(path)` and `nightscan_edge.runtime.load_runner(path).predict(x)`.",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# {any_manifest['model_name']} -- exported by nightscan-edge {any_manifest['package_version']}",
+            "",
+            f"Run `{report.run_id}`, export `{report.export_id}`. {len(labels)} classes.",
+            "",
+            "## Files",
+            "| file | format | precision | batch | size | parity vs PyTorch |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "## Input",
+            f"Tensor `{any_manifest['input']['name']}`: {input_text}",
+            "",
+            "## Output",
+            f"Tensor `{any_manifest['output']['name']}`: float32 `(batch, {len(labels)})` **probabilities** (softmax, "
+            f"already divided by the calibration temperature {report.temperature:.3f}; do not apply softmax or the "
+            "temperature again). Index i is the i-th line of `labels.txt`.",
+            threshold,
+            "## Labels and manifest",
+            "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, and every "
+            "model file carries the same manifest inside:",
+            *[f"- {_READ_MANIFEST[name]}" for name in formats],
+            "",
+            "In Python: `nightscan_edge.export.read_manifest(path)` and `nightscan_edge.runtime.load_runner(path).predict(x)`.",
+            "",
+        ]
+    )
 
 
-def write_bundle(report: "ExportReport", manifests: dict[str, dict]) -> Path | None:
+def write_bundle(report: ExportReport, manifests: dict[str, dict]) -> Path | None:
     """Write USAGE.md and bundle.zip; None when no artifact passed (nothing to ship)."""
     shipped = [report.out_dir / a.file for a in report.artifacts if a.status == "ok" and a.file]
     if not shipped:

@@ -5,6 +5,7 @@ works if 0.8 means "right 80 % of the time". One scalar ``T`` (Guo et al., 2017)
 it is fitted by minimising validation NLL, never changes the top-1 class, and is baked into every
 artifact (``softmax(logits / T)``) and recorded in the manifest.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,8 +130,9 @@ class CalibrationReport:
         return {k: v for k, v in asdict(self).items() if k not in ("curve", "bins_before", "bins_after")}
 
 
-def calibrate(logits: np.ndarray, labels: np.ndarray, target_accuracy: float, fit: bool = True,
-              fixed_temperature: float = 1.0) -> CalibrationReport:
+def calibrate(
+    logits: np.ndarray, labels: np.ndarray, target_accuracy: float, fit: bool = True, fixed_temperature: float = 1.0
+) -> CalibrationReport:
     """Fit (or take) a temperature and measure ECE/NLL before and after, plus the coverage curve."""
     temperature = fit_temperature(logits, labels) if fit else float(fixed_temperature)
     before, after = softmax(logits), softmax(logits, temperature)
@@ -140,16 +142,22 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, target_accuracy: float, fi
     chosen = recommend_threshold(curve, target_accuracy)
     seed = next(p for p in curve if abs(p.threshold - 0.8) < 1e-9)
     return CalibrationReport(
-        temperature=temperature, samples=int(len(labels)),
+        temperature=temperature,
+        samples=int(len(labels)),
         nll_before=negative_log_likelihood(logits, labels, 1.0),
         nll_after=negative_log_likelihood(logits, labels, temperature),
-        ece_before=ece_before, ece_after=ece_after,
-        accuracy=float((after.argmax(axis=1) == labels).mean()), target_accuracy=target_accuracy,
+        ece_before=ece_before,
+        ece_after=ece_after,
+        accuracy=float((after.argmax(axis=1) == labels).mean()),
+        target_accuracy=target_accuracy,
         recommended_threshold=chosen.threshold if chosen else None,
         edge_share_at_threshold=chosen.coverage if chosen else None,
         accuracy_at_threshold=chosen.accuracy if chosen else None,
-        edge_share_at_seed_threshold=seed.coverage, accuracy_at_seed_threshold=seed.accuracy,
-        curve=[asdict(p) for p in curve], bins_before=asdict(bins_before), bins_after=asdict(bins_after),
+        edge_share_at_seed_threshold=seed.coverage,
+        accuracy_at_seed_threshold=seed.accuracy,
+        curve=[asdict(p) for p in curve],
+        bins_before=asdict(bins_before),
+        bins_after=asdict(bins_after),
     )
 
 
@@ -162,9 +170,10 @@ def plot_reliability(report: CalibrationReport, path: Path) -> Path:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     centres = (np.arange(ECE_BINS) + 0.5) / ECE_BINS
-    for bins, name, colour, offset in ((report.bins_before, f"T=1 (ECE {report.ece_before:.3f})", "#999999", -0.25),
-                                       (report.bins_after, f"T={report.temperature:.2f} (ECE {report.ece_after:.3f})",
-                                        "#1f77b4", 0.25)):
+    for bins, name, colour, offset in (
+        (report.bins_before, f"T=1 (ECE {report.ece_before:.3f})", "#999999", -0.25),
+        (report.bins_after, f"T={report.temperature:.2f} (ECE {report.ece_after:.3f})", "#1f77b4", 0.25),
+    ):
         accuracy = np.nan_to_num(np.asarray(bins["accuracy"], dtype=float))
         left.bar(centres + offset / ECE_BINS, accuracy, width=0.5 / ECE_BINS, color=colour, label=name)
     left.plot([0, 1], [0, 1], "k--", linewidth=1)
@@ -172,11 +181,16 @@ def plot_reliability(report: CalibrationReport, path: Path) -> Path:
     left.legend(loc="upper left", fontsize=8)
     thresholds = [p["threshold"] for p in report.curve]
     right.plot(thresholds, [p["coverage"] for p in report.curve], label="kept on edge")
-    right.plot(thresholds, [np.nan if p["accuracy"] is None else p["accuracy"] for p in report.curve],
-               label="accuracy of kept")
+    right.plot(
+        thresholds, [np.nan if p["accuracy"] is None else p["accuracy"] for p in report.curve], label="accuracy of kept"
+    )
     if report.recommended_threshold is not None:
-        right.axvline(report.recommended_threshold, color="k", linestyle=":",
-                      label=f"threshold {report.recommended_threshold:.2f} -> {report.target_accuracy:.0%} acc")
+        right.axvline(
+            report.recommended_threshold,
+            color="k",
+            linestyle=":",
+            label=f"threshold {report.recommended_threshold:.2f} -> {report.target_accuracy:.0%} acc",
+        )
     right.set(xlabel="confidence threshold", title="Coverage vs accuracy", xlim=(0, 1), ylim=(0, 1.02))
     right.legend(loc="lower left", fontsize=8)
     figure.tight_layout()

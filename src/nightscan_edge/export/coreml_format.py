@@ -5,6 +5,7 @@ checked structurally (input, output, class labels, embedded manifest); numeric p
 The INT8 quality gate runs on a PyTorch copy with the same per-channel symmetric INT8 weights
 (weight-only quantization dequantizes to float at run time, so that copy computes what Core ML computes).
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,9 +31,12 @@ def export_coreml(module: ExportableClassifier, example: torch.Tensor, path: Pat
     example = example[:1]
     traced = torch.jit.trace(module, example)
     model = ct.convert(
-        traced, inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape), dtype=np.float32)],
-        classifier_config=ct.ClassifierConfig(list(labels)), convert_to="mlprogram",
-        compute_precision=ct.precision.FLOAT32, minimum_deployment_target=ct.target.iOS16,
+        traced,
+        inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape), dtype=np.float32)],
+        classifier_config=ct.ClassifierConfig(list(labels)),
+        convert_to="mlprogram",
+        compute_precision=ct.precision.FLOAT32,
+        minimum_deployment_target=ct.target.iOS16,
     )
     spec = model.get_spec()
     probability_output = spec.description.predictedProbabilitiesName
@@ -51,8 +55,11 @@ def quantize_coreml(fp32_path: Path, int8_path: Path) -> None:
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
     model = ct.models.MLModel(str(fp32_path), skip_model_load=True)
-    config = OptimizationConfig(global_config=OpLinearQuantizerConfig(
-        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD))
+    config = OptimizationConfig(
+        global_config=OpLinearQuantizerConfig(
+            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD
+        )
+    )
     quantized = linear_quantize_weights(model, config=config)
     if int8_path.exists():
         shutil.rmtree(int8_path)
@@ -68,8 +75,9 @@ def embed_coreml(path: Path, manifest: dict) -> None:
     spec.ParseFromString(spec_file.read_bytes())
     metadata = spec.description.metadata
     metadata.userDefined[MANIFEST_KEY] = json.dumps(manifest)
-    metadata.shortDescription = (f"{manifest['model_name']} ({manifest['precision']}): "
-                                 f"{OUTPUT_NAME} over {len(manifest['labels'])} classes")
+    metadata.shortDescription = (
+        f"{manifest['model_name']} ({manifest['precision']}): {OUTPUT_NAME} over {len(manifest['labels'])} classes"
+    )
     metadata.versionString = manifest["package_version"]
     metadata.author = "nightscan-edge"
     spec_file.write_bytes(spec.SerializeToString())
@@ -131,7 +139,10 @@ def simulate_weight_int8(module: ExportableClassifier) -> ExportableClassifier:
     simulated = copy.deepcopy(module)
     with torch.no_grad():
         for layer in simulated.modules():
-            if isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)) and layer.weight.numel() >= WEIGHT_THRESHOLD:
+            if (
+                isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear))
+                and layer.weight.numel() >= WEIGHT_THRESHOLD
+            ):
                 weight = layer.weight
                 scale = weight.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127.0
                 shape = (-1,) + (1,) * (weight.dim() - 1)

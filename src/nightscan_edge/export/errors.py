@@ -1,4 +1,5 @@
 """Errors of the export step, worded for the person running it."""
+
 from __future__ import annotations
 
 from nightscan_edge.errors import UserError

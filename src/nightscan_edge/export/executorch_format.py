@@ -3,6 +3,7 @@
 The program has a fixed batch of 1. The manifest travels in a zip appended to the .pte (see manifest.py):
 the ExecuTorch loader reads the program through offsets from the start of the file and ignores it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,9 @@ def export_executorch(module: ExportableClassifier, example: torch.Tensor, path:
     return False
 
 
-def quantize_executorch(module: ExportableClassifier, example: torch.Tensor, path: Path,
-                        calibration: np.ndarray) -> None:
+def quantize_executorch(
+    module: ExportableClassifier, example: torch.Tensor, path: Path, calibration: np.ndarray
+) -> None:
     """Static INT8 (per-channel symmetric weights) with the XNNPACK quantizer, calibrated on training samples."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,

@@ -2,10 +2,12 @@
 
 Kept as a thin loop over ``export_run`` so the old entry point and the CLI/web share one implementation.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
 
@@ -13,8 +15,13 @@ DEFAULT_FORMATS = ("onnx", "tflite")
 
 
 class ModelQuantizationPipeline:
-    def __init__(self, runs_dir: str | Path = "runs", formats: tuple[str, ...] | list[str] = DEFAULT_FORMATS,
-                 int8: bool = True, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        runs_dir: str | Path = "runs",
+        formats: tuple[str, ...] | list[str] = DEFAULT_FORMATS,
+        int8: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         from nightscan_edge.export.formats import validate_formats
 
         self.runs_dir = Path(runs_dir)
@@ -26,8 +33,11 @@ class ModelQuantizationPipeline:
         """Run folders holding a checkpoint (directly under ``runs_dir``), in name order."""
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs folder {self.runs_dir} does not exist; train a model first")
-        return sorted(p for p in self.runs_dir.iterdir()
-                      if p.is_dir() and ((p / BEST_CHECKPOINT).is_file() or (p / LAST_CHECKPOINT).is_file()))
+        return sorted(
+            p
+            for p in self.runs_dir.iterdir()
+            if p.is_dir() and ((p / BEST_CHECKPOINT).is_file() or (p / LAST_CHECKPOINT).is_file())
+        )
 
     def quantize_all_models(self) -> dict[str, dict[str, Any]]:
         """``{run_id: {"export_dir", "ok", "formats": {format: {precision: {status, file, size_bytes, error}}}}}``.
@@ -47,8 +57,12 @@ class ModelQuantizationPipeline:
             formats: dict[str, dict[str, Any]] = {}
             for artifact in report.artifacts:
                 formats.setdefault(artifact.format, {})[artifact.precision] = {
-                    "status": artifact.status, "file": artifact.file, "size_bytes": artifact.size_bytes,
-                    "error": artifact.error, "parity": artifact.parity, "gate": artifact.gate,
+                    "status": artifact.status,
+                    "file": artifact.file,
+                    "size_bytes": artifact.size_bytes,
+                    "error": artifact.error,
+                    "parity": artifact.parity,
+                    "gate": artifact.gate,
                 }
             results[run_dir.name] = {"ok": report.ok, "export_dir": str(report.out_dir), "formats": formats}
         return results

@@ -3,6 +3,7 @@
 Every request is validated against this table before any work starts: an unknown name lists the known
 ones, and a format whose libraries are missing says which extra to install instead of failing half-way.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,14 +37,42 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     fmt.name: fmt
     for fmt in (
-        ExportFormat("onnx", ".onnx", "onnxruntime", True, EXPORT_EXTRA, ("onnx", "onnxscript", "onnxruntime"),
-                     "ONNX opset 18; ONNX Runtime on Android/iOS/desktop/web; INT8 = static QDQ per-channel"),
-        ExportFormat("tflite", ".tflite", "ai-edge-litert", True, EXPORT_EXTRA, ("litert_torch", "ai_edge_litert"),
-                     "LiteRT (TFLite) flatbuffer via litert-torch; INT8 via ai-edge-quantizer, float in/out"),
-        ExportFormat("coreml", ".mlpackage", "coremltools (macOS/iOS only)", True, EXPORT_EXTRA, ("coremltools",),
-                     "Core ML ML Program for iOS 16+; INT8 = per-channel weight quantization"),
-        ExportFormat("executorch", ".pte", "executorch", True, EXPORT_EXTRA, ("executorch",),
-                     "ExecuTorch program lowered to XNNPACK; INT8 via PT2E XNNPACK quantizer"),
+        ExportFormat(
+            "onnx",
+            ".onnx",
+            "onnxruntime",
+            True,
+            EXPORT_EXTRA,
+            ("onnx", "onnxscript", "onnxruntime"),
+            "ONNX opset 18; ONNX Runtime on Android/iOS/desktop/web; INT8 = static QDQ per-channel",
+        ),
+        ExportFormat(
+            "tflite",
+            ".tflite",
+            "ai-edge-litert",
+            True,
+            EXPORT_EXTRA,
+            ("litert_torch", "ai_edge_litert"),
+            "LiteRT (TFLite) flatbuffer via litert-torch; INT8 via ai-edge-quantizer, float in/out",
+        ),
+        ExportFormat(
+            "coreml",
+            ".mlpackage",
+            "coremltools (macOS/iOS only)",
+            True,
+            EXPORT_EXTRA,
+            ("coremltools",),
+            "Core ML ML Program for iOS 16+; INT8 = per-channel weight quantization",
+        ),
+        ExportFormat(
+            "executorch",
+            ".pte",
+            "executorch",
+            True,
+            EXPORT_EXTRA,
+            ("executorch",),
+            "ExecuTorch program lowered to XNNPACK; INT8 via PT2E XNNPACK quantizer",
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ Where it lives inside each format (so a single file on a phone is self-describin
 * Core ML (.mlpackage) -- ``user_defined_metadata["nightscan_manifest"]`` of the model spec (plus the class
   labels of the classifier output and the short description fields Xcode shows).
 """
+
 from __future__ import annotations
 
 import io
@@ -27,9 +28,21 @@ MANIFEST_FILE = "manifest.json"
 LABELS_FILE = "labels.txt"
 
 
-def build_manifest(*, format_name: str, precision: str, model_name: str, run_id: str, labels: list[str],
-                   spec: dict[str, Any], input_name: str, input_shape: list[int], output_name: str,
-                   temperature: float, export_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    *,
+    format_name: str,
+    precision: str,
+    model_name: str,
+    run_id: str,
+    labels: list[str],
+    spec: dict[str, Any],
+    input_name: str,
+    input_shape: list[int],
+    output_name: str,
+    temperature: float,
+    export_id: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The keys of docs/architecture.md; ``input.shape`` has -1 for a dynamic batch."""
     layout = "waveform (batch, samples) float32 mono at spec.sample_rate" if spec.get("kind") == "audio" else "NCHW"
     manifest = {
@@ -39,10 +52,13 @@ def build_manifest(*, format_name: str, precision: str, model_name: str, run_id:
         "run_id": run_id,
         "export_id": export_id,
         "labels": list(labels),
-        "input": {"name": input_name, "shape": list(input_shape), "dtype": "float32", "layout": layout,
-                  "spec": spec},
-        "output": {"name": output_name, "shape": [input_shape[0], len(labels)], "meaning": "probabilities",
-                   "temperature_applied": True},
+        "input": {"name": input_name, "shape": list(input_shape), "dtype": "float32", "layout": layout, "spec": spec},
+        "output": {
+            "name": output_name,
+            "shape": [input_shape[0], len(labels)],
+            "meaning": "probabilities",
+            "temperature_applied": True,
+        },
         # The model already returns softmax(logits / temperature): consumers must not apply it again.
         "temperature": float(temperature),
         "package_version": __version__,

@@ -3,6 +3,7 @@
 FP32 targets (issue 4): top-1 agreement 100 % and max |p_artifact - p_torch| <= 1e-4 on real validation
 samples. INT8 artifacts are compared too, but judged by the quality gate (``quality_gate.py``).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -5,14 +5,16 @@ calibration temperature on the validation split; then per format write FP32 (and
 manifest, load the file in its own runtime and measure parity (and the INT8 quality gate). One failing
 format is recorded with its error and does not stop the others; the bundle holds what passed.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,13 +93,18 @@ class ExportReport:
         return data
 
     def summary_lines(self) -> list[str]:
-        lines = [f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
-                 f"temperature {self.temperature:.3f}; parity inputs: {self.samples}"]
+        lines = [
+            f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
+            f"temperature {self.temperature:.3f}; parity inputs: {self.samples}",
+        ]
         if self.calibration:
             c = self.calibration
-            threshold = (f"threshold {c['recommended_threshold']:.2f} keeps {c['edge_share_at_threshold']:.0%} on the edge "
-                         f"at {c['accuracy_at_threshold']:.1%} accuracy" if c["recommended_threshold"] is not None
-                         else f"no threshold reaches {c['target_accuracy']:.0%} accuracy")
+            threshold = (
+                f"threshold {c['recommended_threshold']:.2f} keeps {c['edge_share_at_threshold']:.0%} on the edge "
+                f"at {c['accuracy_at_threshold']:.1%} accuracy"
+                if c["recommended_threshold"] is not None
+                else f"no threshold reaches {c['target_accuracy']:.0%} accuracy"
+            )
             lines.append(f"calibration: ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}; {threshold}")
         for a in self.artifacts:
             size = f"{a.size_bytes / 1e6:7.2f} MB" if a.size_bytes else "      -   "
@@ -112,8 +119,10 @@ class ExportReport:
                 if a.gate.get("simulated"):
                     gate += " (simulated)"
             seconds = f"{a.seconds:5.1f} s" if a.seconds is not None else ""
-            lines.append(f"  {a.format:<10} {a.precision:<4} {a.status:<13} {size} {seconds:>7}  {parity}{gate}"
-                         + (f"  ERROR: {a.error}" if a.error else ""))
+            lines.append(
+                f"  {a.format:<10} {a.precision:<4} {a.status:<13} {size} {seconds:>7}  {parity}{gate}"
+                + (f"  ERROR: {a.error}" if a.error else "")
+            )
         if self.bundle:
             lines.append(f"bundle: {self.bundle}")
         return lines
@@ -141,8 +150,9 @@ def _load_samples(run_dir: Path, trained: TrainedModel, config: ExportConfig, wa
         return _Samples(inputs, labels, calibration, f"validation split ({len(labels)} inputs)")
     except (ValueError, OSError, ImportError) as error:  # DataError is a ValueError; files may be gone
         generated = example_input(trained.model, batch=config.parity_samples, seed=0).numpy()
-        return _Samples(generated, None, None, f"generated ({len(generated)} inputs; run data unavailable)",
-                        data_problem=str(error))
+        return _Samples(
+            generated, None, None, f"generated ({len(generated)} inputs; run data unavailable)", data_problem=str(error)
+        )
 
 
 def _torch_predict(module: torch.nn.Module, inputs: np.ndarray, logits: bool = False) -> np.ndarray:
@@ -166,11 +176,24 @@ def _size_bytes(path: Path) -> int:
 class _Exporter:
     """Holds what every format needs (model, manifest fields, samples) for one export."""
 
-    def __init__(self, trained: TrainedModel, module: ExportableClassifier, out_dir: Path, export_id: str,
-                 samples: _Samples, config: ExportConfig, calibration_summary: dict | None,
-                 progress: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        trained: TrainedModel,
+        module: ExportableClassifier,
+        out_dir: Path,
+        export_id: str,
+        samples: _Samples,
+        config: ExportConfig,
+        calibration_summary: dict | None,
+        progress: Callable[[str], None],
+    ) -> None:
         self.trained, self.module, self.out_dir, self.export_id = trained, module, out_dir, export_id
-        self.samples, self.config, self.calibration_summary, self.progress = samples, config, calibration_summary, progress
+        self.samples, self.config, self.calibration_summary, self.progress = (
+            samples,
+            config,
+            calibration_summary,
+            progress,
+        )
         parity_count = min(config.parity_samples, len(samples.validation))
         self.parity_inputs = samples.validation[:parity_count]
         self.parity_reference = _torch_predict(module, self.parity_inputs)
@@ -181,10 +204,16 @@ class _Exporter:
     def manifest(self, fmt: ExportFormat, precision: str, dynamic_batch: bool) -> dict:
         spec = self.trained.spec
         return build_manifest(
-            format_name=fmt.name, precision=precision, model_name=self.trained.model_name,
-            run_id=self.trained.run_id, labels=self.trained.labels, spec=spec.model_dump(mode="json"),
-            input_name=INPUT_NAME, input_shape=[-1 if dynamic_batch else 1, *spec.input_shape],
-            output_name=OUTPUT_NAME, temperature=1.0 / float(self.module.inverse_temperature),
+            format_name=fmt.name,
+            precision=precision,
+            model_name=self.trained.model_name,
+            run_id=self.trained.run_id,
+            labels=self.trained.labels,
+            spec=spec.model_dump(mode="json"),
+            input_name=INPUT_NAME,
+            input_shape=[-1 if dynamic_batch else 1, *spec.input_shape],
+            output_name=OUTPUT_NAME,
+            temperature=1.0 / float(self.module.inverse_temperature),
             export_id=self.export_id,
             extra={"calibration": self.calibration_summary, "file": fmt.artifact_name(precision)},
         )
@@ -219,8 +248,10 @@ class _Exporter:
 
             return export_executorch(self.module, self.example, path)
         if self.samples.calibration is None:
-            raise ExportError("INT8 needs the run's training and validation data (calibration and quality gate); "
-                              f"it could not be read: {self.samples.data_problem}")
+            raise ExportError(
+                "INT8 needs the run's training and validation data (calibration and quality gate); "
+                f"it could not be read: {self.samples.data_problem}"
+            )
         fp32_path = self.out_dir / fmt.artifact_name("fp32")
         if fmt.name == "onnx":
             from nightscan_edge.export.onnx_format import quantize_onnx
@@ -284,7 +315,9 @@ class _Exporter:
             if len(batch) == size:
                 together = runner.predict(batch)
                 one_by_one = np.concatenate([runner.predict(batch[i : i + 1]) for i in range(size)])
-                if together.shape != (size, len(self.trained.labels)) or not np.allclose(together, one_by_one, atol=1e-5):
+                if together.shape != (size, len(self.trained.labels)) or not np.allclose(
+                    together, one_by_one, atol=1e-5
+                ):
                     raise ExportError(f"{path.name}: batch of {size} disagrees with per-sample results")
                 result.batch_sizes_checked.append(size)
         candidate = _runner_predict(runner, self.samples.validation if precision != "fp32" else self.parity_inputs)
@@ -294,8 +327,10 @@ class _Exporter:
         if precision == "fp32":
             result.status = "ok" if parity.passed else "parity_failed"
             if not parity.passed:
-                result.error = (f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), "
-                                f"top-1 {parity.top1_agreement:.1%} (100 %)")
+                result.error = (
+                    f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), "
+                    f"top-1 {parity.top1_agreement:.1%} (100 %)"
+                )
         else:
             self._gate(candidate, result)
 
@@ -312,8 +347,14 @@ class _Exporter:
         result.gate["simulated"] = "PyTorch with the same per-channel INT8 weights; Core ML predicts only on macOS"
 
     def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> None:
-        gate = quality_gate(self.validation_reference, int8_probabilities, self.samples.validation_labels,
-                            self.trained.labels, self.config.max_accuracy_drop, self.config.max_class_recall_drop)
+        gate = quality_gate(
+            self.validation_reference,
+            int8_probabilities,
+            self.samples.validation_labels,
+            self.trained.labels,
+            self.config.max_accuracy_drop,
+            self.config.max_class_recall_drop,
+        )
         result.gate = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:
@@ -350,9 +391,14 @@ def _new_export_id() -> str:
     return f"export-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
 
 
-def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8: bool | None = None,
-               out_dir: str | Path | None = None, config: ExportConfig | None = None,
-               progress: Callable[[str], None] | None = None) -> ExportReport:
+def export_run(
+    run_dir: str | Path,
+    formats: list[str] | str | None = None,
+    int8: bool | None = None,
+    out_dir: str | Path | None = None,
+    config: ExportConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExportReport:
     """Export a trained run to the requested formats; see the module docstring and README "Export" section.
 
     ``formats``/``int8`` default to the run's ``export`` config section; ``out_dir`` to
@@ -381,8 +427,16 @@ def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8
         results.append(exporter.run(fmt, "fp32"))
         if int8 and fmt.int8:
             results.append(exporter.run(fmt, "int8"))
-    report = ExportReport(export_id, trained.run_id, trained.model_name, out_dir, temperature, samples.source,
-                          results, calibration_summary)
+    report = ExportReport(
+        export_id,
+        trained.run_id,
+        trained.model_name,
+        out_dir,
+        temperature,
+        samples.source,
+        results,
+        calibration_summary,
+    )
     _write_side_files(report, exporter, trained)
     from nightscan_edge.export.bundle import write_bundle
 
@@ -392,14 +446,21 @@ def export_run(run_dir: str | Path, formats: list[str] | str | None = None, int8
     return report
 
 
-def _calibrate(trained: TrainedModel, samples: _Samples, config: ExportConfig, out_dir: Path) -> tuple[float, dict | None]:
+def _calibrate(
+    trained: TrainedModel, samples: _Samples, config: ExportConfig, out_dir: Path
+) -> tuple[float, dict | None]:
     """Fit T on validation logits (or keep the checkpoint's); write calibration.json + reliability.png."""
     existing = float(trained.temperature) if trained.temperature else 1.0
     if samples.validation_labels is None:
         return existing, None
     logits = _torch_predict(ExportableClassifier(trained.model, 1.0), samples.validation, logits=True)
-    report = calibration_module.calibrate(logits, samples.validation_labels, config.target_accuracy,
-                                          fit=config.calibrate_temperature, fixed_temperature=existing)
+    report = calibration_module.calibrate(
+        logits,
+        samples.validation_labels,
+        config.target_accuracy,
+        fit=config.calibrate_temperature,
+        fixed_temperature=existing,
+    )
     (out_dir / "calibration.json").write_text(json.dumps(asdict(report), indent=2))
     calibration_module.plot_reliability(report, out_dir / "reliability.png")
     return report.temperature, report.summary()
@@ -408,21 +469,41 @@ def _calibrate(trained: TrainedModel, samples: _Samples, config: ExportConfig, o
 def _write_side_files(report: ExportReport, exporter: _Exporter, trained: TrainedModel) -> None:
     out_dir = report.out_dir
     (out_dir / LABELS_FILE).write_text("\n".join(trained.labels) + "\n")
-    parity = {a.file: {"format": a.format, "precision": a.precision, "status": a.status, "parity": a.parity,
-                       "gate": a.gate, "error": a.error, "batch_sizes_checked": a.batch_sizes_checked}
-              for a in report.artifacts}
+    parity = {
+        a.file: {
+            "format": a.format,
+            "precision": a.precision,
+            "status": a.status,
+            "parity": a.parity,
+            "gate": a.gate,
+            "error": a.error,
+            "batch_sizes_checked": a.batch_sizes_checked,
+        }
+        for a in report.artifacts
+    }
     (out_dir / "parity.json").write_text(json.dumps({"inputs": report.samples, "artifacts": parity}, indent=2))
     spec = trained.spec
     beside = {
-        "export_id": report.export_id, "model_name": trained.model_name, "run_id": trained.run_id,
+        "export_id": report.export_id,
+        "model_name": trained.model_name,
+        "run_id": trained.run_id,
         "labels": trained.labels,
-        "input": {"name": INPUT_NAME, "shape": [-1, *spec.input_shape], "dtype": "float32",
-                  "spec": spec.model_dump(mode="json")},
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [-1, *spec.input_shape],
+            "dtype": "float32",
+            "spec": spec.model_dump(mode="json"),
+        },
         "output": {"name": OUTPUT_NAME, "meaning": "probabilities", "temperature_applied": True},
-        "temperature": report.temperature, "calibration": report.calibration,
+        "temperature": report.temperature,
+        "calibration": report.calibration,
         "package_version": next(iter(exporter.manifests.values()), {}).get("package_version"),
-        "artifacts": {name: {**manifest, "status": next((a.status for a in report.artifacts
-                                                         if a.file and a.file.endswith(name)), None)}
-                      for name, manifest in exporter.manifests.items()},
+        "artifacts": {
+            name: {
+                **manifest,
+                "status": next((a.status for a in report.artifacts if a.file and a.file.endswith(name)), None),
+            }
+            for name, manifest in exporter.manifests.items()
+        },
     }
     (out_dir / MANIFEST_FILE).write_text(manifest_json(beside))

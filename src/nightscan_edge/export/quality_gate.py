@@ -3,6 +3,7 @@
 Defaults (``ExportConfig``): overall accuracy may drop at most 1 point and no class's recall more than 3
 points. A failure names the classes, so the user knows whether to add calibration data for them or ship FP32.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -22,9 +23,11 @@ def classification_figures(probabilities: np.ndarray, labels: np.ndarray, num_cl
         recall.append(100.0 * r)
         f1.append(0.0 if (np.isnan(r) or p + r == 0) else 100.0 * 2 * p * r / (p + r))
     present = [i for i in range(num_classes) if (labels == i).any()]
-    return {"accuracy": 100.0 * float(np.mean(predicted == labels)),
-            "macro_f1": float(np.mean([f1[i] for i in present])) if present else float("nan"),
-            "recall": recall}
+    return {
+        "accuracy": 100.0 * float(np.mean(predicted == labels)),
+        "macro_f1": float(np.mean([f1[i] for i in present])) if present else float("nan"),
+        "recall": recall,
+    }
 
 
 @dataclass
@@ -44,19 +47,40 @@ class GateResult:
         return asdict(self)
 
 
-def quality_gate(fp32_probabilities: np.ndarray, int8_probabilities: np.ndarray, labels: np.ndarray,
-                 class_names: list[str], max_accuracy_drop: float, max_class_recall_drop: float) -> GateResult:
+def quality_gate(
+    fp32_probabilities: np.ndarray,
+    int8_probabilities: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    max_accuracy_drop: float,
+    max_class_recall_drop: float,
+) -> GateResult:
     fp32 = classification_figures(fp32_probabilities, labels, len(class_names))
     int8 = classification_figures(int8_probabilities, labels, len(class_names))
-    drops = {name: round(fp32["recall"][i] - int8["recall"][i], 3) for i, name in enumerate(class_names)
-             if not np.isnan(fp32["recall"][i])}
+    drops = {
+        name: round(fp32["recall"][i] - int8["recall"][i], 3)
+        for i, name in enumerate(class_names)
+        if not np.isnan(fp32["recall"][i])
+    }
     failing = [name for name, drop in drops.items() if drop > max_class_recall_drop]
     accuracy_drop = fp32["accuracy"] - int8["accuracy"]
     reasons = []
     if accuracy_drop > max_accuracy_drop:
         reasons.append(f"accuracy dropped {accuracy_drop:.1f} points (limit {max_accuracy_drop:g})")
     if failing:
-        reasons.append("recall dropped more than "
-                       f"{max_class_recall_drop:g} points for " + ", ".join(f"{n} (-{drops[n]:.1f})" for n in failing))
-    return GateResult(not reasons, int(len(labels)), fp32["accuracy"], int8["accuracy"], accuracy_drop,
-                      fp32["macro_f1"], int8["macro_f1"], drops, failing, "; ".join(reasons))
+        reasons.append(
+            "recall dropped more than "
+            f"{max_class_recall_drop:g} points for " + ", ".join(f"{n} (-{drops[n]:.1f})" for n in failing)
+        )
+    return GateResult(
+        not reasons,
+        int(len(labels)),
+        fp32["accuracy"],
+        int8["accuracy"],
+        accuracy_drop,
+        fp32["macro_f1"],
+        int8["macro_f1"],
+        drops,
+        failing,
+        "; ".join(reasons),
+    )

@@ -2,6 +2,7 @@
 
 litert-torch converts with a fixed batch of 1 (the on-device use); the runner loops over larger batches.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,9 @@ def stem_scopes(float_model: bytes) -> list[str]:
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils
 
     model = tfl_flatbuffer_utils.read_model(bytearray(float_model))
-    subgraph_index = next((s.subgraphIndex for s in model.signatureDefs or []
-                           if (s.signatureKey or b"").decode() == SIGNATURE), 0)
+    subgraph_index = next(
+        (s.subgraphIndex for s in model.signatureDefs or [] if (s.signatureKey or b"").decode() == SIGNATURE), 0
+    )
     subgraph = model.subgraphs[subgraph_index]
     convolutions = {qtyping.BuiltinOperator.CONV_2D, qtyping.BuiltinOperator.DEPTHWISE_CONV_2D}
     scopes = []
@@ -89,16 +91,24 @@ def _static_int8_recipe(float_scopes: list[str]):
     from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
 
     manager = recipe_manager.RecipeManager()
-    manager.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                              activation_num_bits=8, weight_num_bits=8,
-                              algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT)
+    manager.add_static_config(
+        regex=".*",
+        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+        activation_num_bits=8,
+        weight_num_bits=8,
+        algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+    )
     for regex in [_FRONT_END_SCOPE] + [f"^{re.escape(scope)}$" for scope in float_scopes]:
-        manager.add_quantization_config(regex=regex, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+        manager.add_quantization_config(
+            regex=regex,
+            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+            algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE,
+        )
     for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
         # float input/output: the app feeds samples/pixels and reads probabilities without (de)quantizing
-        manager.add_quantization_config(regex="(.*)", operation_name=boundary,
-                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+        manager.add_quantization_config(
+            regex="(.*)", operation_name=boundary, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE
+        )
     return manager.get_quantization_recipe()
 
 

@@ -4,6 +4,7 @@ Audio models take the raw waveform ``(batch, clip_samples)`` and run the LogMel 
 graph (``forward_waveform``), so the phone computes nothing by hand; photo models take the normalised
 NCHW image. Every artifact returns ``softmax(logits / temperature)``: calibrated probabilities.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,10 +6,12 @@ exposes ``features(x)`` (backbone output, pooled to a vector), ``head`` (the cla
 ``input_kind``. Audio models take a log-mel spectrogram in ``forward`` (fast training from cached
 spectrograms) and a raw waveform in ``forward_waveform`` (export); both share the same weights.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -27,7 +29,7 @@ class ModelEntry:
     """What the registry knows about a model family before building it."""
 
     name: str
-    builder: Callable[..., "EdgeClassifier"]
+    builder: Callable[..., EdgeClassifier]
     input_kind: InputKind
     tier: Tier
     budget_mb: float  # FP32 parameter size the family must stay under (seed targets)
@@ -47,7 +49,7 @@ def register_model(name: str, *, input_kind: InputKind, budget_mb: float, descri
                    licence: str | None = None, input_spec: Callable[[AudioSpec], AudioSpec] | None = None):
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
-    def decorator(builder: Callable[..., "EdgeClassifier"]):
+    def decorator(builder: Callable[..., EdgeClassifier]):
         MODELS.add(name, ModelEntry(name, builder, input_kind, tier, budget_mb, description, licence, input_spec))
         return builder
 
@@ -123,7 +125,9 @@ def _resolve_spec(entry: ModelEntry, spec: Any, input_size: Any, in_channels: in
         if not isinstance(spec, AudioSpec):
             raise ValueError(f"model '{entry.name}' takes audio; got a {type(spec).__name__}")
         if in_channels not in (None, 1):
-            raise ValueError(f"audio model '{entry.name}' takes 1 channel (a spectrogram); got in_channels={in_channels}")
+            raise ValueError(
+                f"audio model '{entry.name}' takes 1 channel (a spectrogram); got in_channels={in_channels}"
+            )
         return spec
     if spec is None:
         size = 224 if input_size is None else _check_input_size(input_size, entry.name)
@@ -156,8 +160,15 @@ def _check_input_size(input_size: Any, name: str) -> tuple[int, int]:
     return int(input_size[0]), int(input_size[1])
 
 
-def create_model(name: str, num_classes: int, *, spec: Any = None, input_size: Any = None,
-                 in_channels: int | None = None, **options: Any) -> EdgeClassifier:
+def create_model(
+    name: str,
+    num_classes: int,
+    *,
+    spec: Any = None,
+    input_size: Any = None,
+    in_channels: int | None = None,
+    **options: Any,
+) -> EdgeClassifier:
     """Build a registered model. ``spec`` (AudioSpec/ImageSpec or its dict) or ``input_size`` set the input.
 
     Unknown names fail with the list of known ones; bad sizes or class counts fail before any weights are

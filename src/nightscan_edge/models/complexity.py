@@ -3,6 +3,7 @@
 FLOPs come from torch's own ``torch.utils.flop_counter.FlopCounterMode`` (counts matmul/conv FLOPs,
 2 per multiply-add), so they match how torchvision publishes its figures.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -14,9 +15,23 @@ from torch.utils.flop_counter import FlopCounterMode
 BYTES_PER_MB = 1024 * 1024
 # Modules every mobile runtime (LiteRT/NNAPI/GPU delegates, Core ML, XNNPACK) runs natively.
 _MOBILE_FRIENDLY = (
-    nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU,
-    nn.Sigmoid, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity, nn.Flatten,
-    nn.Sequential, nn.ModuleList,
+    nn.Conv2d,
+    nn.Linear,
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Dropout,
+    nn.Identity,
+    nn.Flatten,
+    nn.Sequential,
+    nn.ModuleList,
 )
 MOBILE_MAX_MB = 10.0
 
@@ -66,7 +81,9 @@ def get_model_complexity(model: nn.Module) -> dict:
 
 def measure_complexity(model: nn.Module) -> ModelComplexity:
     params = sum(p.numel() for p in model.parameters())
-    persistent_buffers = sum(b.numel() for name, b in model.state_dict().items() if name not in dict(model.named_parameters()))
+    persistent_buffers = sum(
+        b.numel() for name, b in model.state_dict().items() if name not in dict(model.named_parameters())
+    )
     int8_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
     fp32_bytes = 4 * (params + persistent_buffers)
     int8_bytes = int8_weights + 4 * (params - int8_weights)  # BN folds into convs on export; biases stay FP32
@@ -77,7 +94,12 @@ def measure_complexity(model: nn.Module) -> ModelComplexity:
         frontend_flops = count_flops(log_mel, torch.zeros(1, model.spec.clip_samples))
     issues = []
     for name, module in model.named_modules():
-        if len(list(module.children())) == 0 and not isinstance(module, _MOBILE_FRIENDLY) and name and not name.startswith("log_mel"):
+        if (
+            len(list(module.children())) == 0
+            and not isinstance(module, _MOBILE_FRIENDLY)
+            and name
+            and not name.startswith("log_mel")
+        ):
             issues.append(f"layer '{name}' ({module.__class__.__name__}) may not run on mobile delegates")
     if getattr(model, "takes_embeddings", False):
         issues.append("runs behind frozen BirdNET (52 MB FP32, LiteRT): server tier, not exported to phones")

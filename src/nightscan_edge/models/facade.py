@@ -3,6 +3,7 @@
 ``create_lightweight_model('audio', {'num_classes': 6, 'input_size': (128, 128)})`` and the same for
 ``'audio_ultralight'`` and ``'photo'``.
 """
+
 from __future__ import annotations
 
 from typing import Any

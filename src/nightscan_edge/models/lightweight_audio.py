@@ -4,6 +4,7 @@ The seed's "light" audio model (~2.5 MB FP32, budget < 3 MB): four conv stages o
 with BatchNorm and ReLU, max-pooling between stages, global average pooling and a linear head. Plain
 convolutions quantize well to INT8 and run on every mobile delegate.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,12 +15,17 @@ from nightscan_edge.spec import AudioSpec
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class LightweightAudioCNN(AudioClassifier):
-    def __init__(self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = (24, 48, 96, 192),
-                 dropout: float = 0.3) -> None:
+    def __init__(
+        self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = (24, 48, 96, 192), dropout: float = 0.3
+    ) -> None:
         super().__init__(spec)
         layers: list[nn.Module] = []
         in_channels = 1
@@ -37,7 +43,11 @@ class LightweightAudioCNN(AudioClassifier):
         return self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
 
 
-@register_model("lightweight_audio", input_kind="audio", budget_mb=3.0,
-                description="CNN with BatchNorm on a 1x128x128 log-mel spectrogram (~2.5 MB)")
+@register_model(
+    "lightweight_audio",
+    input_kind="audio",
+    budget_mb=3.0,
+    description="CNN with BatchNorm on a 1x128x128 log-mel spectrogram (~2.5 MB)",
+)
 def lightweight_audio(num_classes: int, spec: AudioSpec, **options) -> LightweightAudioCNN:
     return LightweightAudioCNN(num_classes, spec, **options)

@@ -7,6 +7,7 @@ its weights API) is the maintained one. Two changes for this use:
 - ``in_channels=1`` for grayscale/infrared cameras: the stem convolution takes one channel (pretrained RGB
   stem weights are summed over the colour axis, which is the same as feeding a gray image three times).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,9 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
 
+from nightscan_edge.errors import UserError
 from nightscan_edge.models.base import EdgeClassifier, register_model
 from nightscan_edge.spec import ImageSpec
-from nightscan_edge.errors import UserError
 
 IMAGENET_CLASSES = 1000
 
@@ -48,8 +49,14 @@ def load_torchvision_weights(weights: str | Path, enum_cls, model_label: str) ->
 class MobileNetV3SmallPhoto(EdgeClassifier):
     input_kind = "image"
 
-    def __init__(self, num_classes: int, spec: ImageSpec, weights: str | Path | None = None,
-                 bn_momentum: float = 0.1, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        spec: ImageSpec,
+        weights: str | Path | None = None,
+        bn_momentum: float = 0.1,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__(spec)
         net = mobilenet_v3_small(weights=None, num_classes=IMAGENET_CLASSES, dropout=dropout)
         if weights is not None:
@@ -77,7 +84,11 @@ class MobileNetV3SmallPhoto(EdgeClassifier):
         return self.pre_head(self.pool(self.body(x)).flatten(1))
 
 
-@register_model("mobilenet_v3_small_photo", input_kind="image", budget_mb=8.0,
-                description="torchvision MobileNetV3-Small, 224x224 RGB or grayscale/IR (~6 MB)")
+@register_model(
+    "mobilenet_v3_small_photo",
+    input_kind="image",
+    budget_mb=8.0,
+    description="torchvision MobileNetV3-Small, 224x224 RGB or grayscale/IR (~6 MB)",
+)
 def mobilenet_v3_small_photo(num_classes: int, spec: ImageSpec, **options) -> MobileNetV3SmallPhoto:
     return MobileNetV3SmallPhoto(num_classes, spec, **options)

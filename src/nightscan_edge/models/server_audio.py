@@ -9,6 +9,7 @@ student's, and it runs through the same training, export and prediction code.
 The stem is a stride-2 3x3 convolution followed by max-pooling: a 128x128 spectrogram enters the first stage
 at 32x32, which keeps one forward pass under 1 GMAC while the receptive field still spans the whole clip.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,7 +35,8 @@ class BasicBlock(nn.Module):
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels),
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,12 +46,20 @@ class BasicBlock(nn.Module):
 
 
 class WideResNetAudio(AudioClassifier):
-    def __init__(self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = _DEFAULT_WIDTHS,
-                 blocks: tuple[int, ...] = _DEFAULT_BLOCKS, dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        spec: AudioSpec,
+        widths: tuple[int, ...] = _DEFAULT_WIDTHS,
+        blocks: tuple[int, ...] = _DEFAULT_BLOCKS,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__(spec)
         widths, blocks = tuple(widths), tuple(blocks)
         if len(widths) != len(blocks) or not widths or min(widths) < 1 or min(blocks) < 1:
-            raise ValueError(f"widths and blocks need one positive entry per stage; got widths={widths}, blocks={blocks}")
+            raise ValueError(
+                f"widths and blocks need one positive entry per stage; got widths={widths}, blocks={blocks}"
+            )
         self.stem = nn.Sequential(
             nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -72,7 +82,12 @@ class WideResNetAudio(AudioClassifier):
         return self.dropout(self.pool(self.body(self.stem(self.input_norm(x)))).flatten(1))
 
 
-@register_model("wide_resnet_audio", input_kind="audio", budget_mb=200.0, tier="server",
-                description="server/teacher: wide ResNet-18 layout on log-mel (~70 MB)")
+@register_model(
+    "wide_resnet_audio",
+    input_kind="audio",
+    budget_mb=200.0,
+    tier="server",
+    description="server/teacher: wide ResNet-18 layout on log-mel (~70 MB)",
+)
 def wide_resnet_audio(num_classes: int, spec: AudioSpec, **options) -> WideResNetAudio:
     return WideResNetAudio(num_classes, spec, **options)

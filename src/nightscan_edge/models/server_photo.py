@@ -10,6 +10,7 @@ file) are the maintained ones; offline, ``'imagenet'`` fails with a clear messag
 ``in_channels=1`` (grayscale/infrared cameras) sums the pretrained RGB stem over the colour axis, exactly
 as the edge photo model does.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,12 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18, resnet50
 
 from nightscan_edge.models.base import EdgeClassifier, register_model
-from nightscan_edge.models.mobilenet_v3_small_photo import IMAGENET_CLASSES, PretrainedWeightsError, load_torchvision_weights
+from nightscan_edge.models.mobilenet_v3_small_photo import (
+    IMAGENET_CLASSES,
+    PretrainedWeightsError,
+    load_torchvision_weights,
+)
 from nightscan_edge.spec import ImageSpec
-
 
 # depth -> (torchvision builder, its weights enum)
 _DEPTHS = {18: (resnet18, ResNet18_Weights), 50: (resnet50, ResNet50_Weights)}
@@ -30,8 +34,14 @@ _DEPTHS = {18: (resnet18, ResNet18_Weights), 50: (resnet50, ResNet50_Weights)}
 class ResNetPhoto(EdgeClassifier):
     input_kind = "image"
 
-    def __init__(self, num_classes: int, spec: ImageSpec, depth: int = 18, weights: str | Path | None = None,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        spec: ImageSpec,
+        depth: int = 18,
+        weights: str | Path | None = None,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__(spec)
         if depth not in _DEPTHS:
             raise ValueError(f"resnet_photo depth must be one of {sorted(_DEPTHS)}; got {depth!r}")
@@ -49,7 +59,9 @@ class ResNetPhoto(EdgeClassifier):
             with torch.no_grad():
                 gray.weight.copy_(stem.weight.sum(dim=1, keepdim=True))
             net.conv1 = gray
-        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+        self.body = nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+        )
         self.pool = net.avgpool
         self.dropout = nn.Dropout(dropout)
         old_head: nn.Linear = net.fc
@@ -59,7 +71,12 @@ class ResNetPhoto(EdgeClassifier):
         return self.dropout(self.pool(self.body(x)).flatten(1))
 
 
-@register_model("resnet_photo", input_kind="image", budget_mb=200.0, tier="server",
-                description="server/teacher: torchvision ResNet-18 (~43 MB; depth=50: ResNet-50, ~90 MB)")
+@register_model(
+    "resnet_photo",
+    input_kind="image",
+    budget_mb=200.0,
+    tier="server",
+    description="server/teacher: torchvision ResNet-18 (~43 MB; depth=50: ResNet-50, ~90 MB)",
+)
 def resnet_photo(num_classes: int, spec: ImageSpec, **options) -> ResNetPhoto:
     return ResNetPhoto(num_classes, spec, **options)

@@ -4,6 +4,7 @@ Budget < 1 MB FP32 (~0.8 MB): a 3x3 stem, then depthwise 3x3 + pointwise 1x1 blo
 ReLU6, stride 2 to downsample, global pooling and a linear head. Depthwise convolutions cut MACs roughly
 8-9x against plain 3x3 convolutions of the same width.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,15 @@ from nightscan_edge.spec import AudioSpec
 
 # (output channels, stride) per depthwise-separable block
 _DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
-    (48, 1), (64, 2), (96, 1), (128, 2), (128, 1), (160, 2), (192, 1), (256, 2), (256, 1),
+    (48, 1),
+    (64, 2),
+    (96, 1),
+    (128, 2),
+    (128, 1),
+    (160, 2),
+    (192, 1),
+    (256, 2),
+    (256, 1),
 )
 
 
@@ -31,8 +40,14 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class UltralightAudioCNN(AudioClassifier):
-    def __init__(self, num_classes: int, spec: AudioSpec, stem_channels: int = 32,
-                 blocks: tuple[tuple[int, int], ...] = _DEFAULT_BLOCKS, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        spec: AudioSpec,
+        stem_channels: int = 32,
+        blocks: tuple[tuple[int, int], ...] = _DEFAULT_BLOCKS,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__(spec)
         layers: list[nn.Module] = [
             nn.Conv2d(1, stem_channels, 3, stride=2, padding=1, bias=False),
@@ -52,7 +67,8 @@ class UltralightAudioCNN(AudioClassifier):
         return self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
 
 
-@register_model("ultralight_audio", input_kind="audio", budget_mb=1.0,
-                description="depthwise-separable CNN on log-mel (~0.8 MB)")
+@register_model(
+    "ultralight_audio", input_kind="audio", budget_mb=1.0, description="depthwise-separable CNN on log-mel (~0.8 MB)"
+)
 def ultralight_audio(num_classes: int, spec: AudioSpec, **options) -> UltralightAudioCNN:
     return UltralightAudioCNN(num_classes, spec, **options)

@@ -4,22 +4,31 @@ Both answer ``probabilities(batch) -> (N, classes)`` on inputs built from the sa
 merging and the server's response are computed by the same code. The edge side is built **only** from the
 artifact's embedded manifest (the phone has nothing else); the server side from a run's checkpoint.
 """
+
 from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 from nightscan_edge.errors import UserError
+from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 # When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
 # the parity reference), then the other portable runtimes.
-BUNDLE_PREFERENCE = ("model.onnx", "model_int8.onnx", "model.tflite", "model_int8.tflite", "model.pte", "model_int8.pte")
+BUNDLE_PREFERENCE = (
+    "model.onnx",
+    "model_int8.onnx",
+    "model.tflite",
+    "model_int8.tflite",
+    "model.pte",
+    "model_int8.pte",
+)
 ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
 # Small batches: on one CPU core throughput is flat from 1 to 8 windows, while ONNX Runtime's memory arena
 # keeps the largest batch's activations (64 default-spec windows held ~200 MB).
@@ -64,10 +73,12 @@ class Classifier:
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for any number of inputs, in model-sized batches."""
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-        parts = [self.predict_batch(inputs[i:i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
+        parts = [self.predict_batch(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
         raw = np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
         if raw.shape[-1] != len(self.labels):
-            raise ArtifactError(f"{self.description or self.name}: model returned {raw.shape[-1]} scores for {len(self.labels)} labels")
+            raise ArtifactError(
+                f"{self.description or self.name}: model returned {raw.shape[-1]} scores for {len(self.labels)} labels"
+            )
         return calibrate(raw, self.temperature)
 
 
@@ -75,7 +86,9 @@ def _artifact_from_bundle(bundle: Path, holder: list[Any]) -> Path:
     try:
         archive = zipfile.ZipFile(bundle)
     except zipfile.BadZipFile as error:
-        raise ArtifactError(f"{bundle} is not a valid bundle.zip ({error}); pass the export's bundle.zip or a model file") from error
+        raise ArtifactError(
+            f"{bundle} is not a valid bundle.zip ({error}); pass the export's bundle.zip or a model file"
+        ) from error
     with archive:
         names = {Path(name).name: name for name in archive.namelist()}
         choice = next((names[name] for name in BUNDLE_PREFERENCE if name in names), None)
@@ -92,9 +105,13 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     if not artifact.exists():
         raise FileNotFoundError(f"{artifact} does not exist; pass an exported model (.onnx/.tflite/.pte) or bundle.zip")
     if artifact.suffix.lower() == ".mlpackage":
-        raise ArtifactError(f"{artifact.name}: Core ML packages run only on Apple devices; use the export's .onnx, .tflite or .pte")
+        raise ArtifactError(
+            f"{artifact.name}: Core ML packages run only on Apple devices; use the export's .onnx, .tflite or .pte"
+        )
     if artifact.is_dir():
-        raise ArtifactError(f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip")
+        raise ArtifactError(
+            f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip"
+        )
     if artifact.suffix.lower() not in ARTIFACT_SUFFIXES:
         raise ArtifactError(
             f"{artifact.name} is not an exported model; expected one of {', '.join(ARTIFACT_SUFFIXES)} "
@@ -109,7 +126,9 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     try:
         runner = load_runner(model_path, threads=threads)
     except ManifestError as error:
-        raise ArtifactError(f"{artifact}: no NightScan manifest embedded ({error}); export it with `nightscan-edge export`") from error
+        raise ArtifactError(
+            f"{artifact}: no NightScan manifest embedded ({error}); export it with `nightscan-edge export`"
+        ) from error
     except (ValueError, RuntimeError, OSError) as error:
         raise ArtifactError(f"{artifact}: cannot be loaded as a {model_path.suffix} model ({error})") from error
     manifest = runner.manifest
@@ -117,7 +136,9 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         spec = spec_from_dict(manifest["input"]["spec"])
         labels = list(manifest["labels"])
     except (KeyError, TypeError, ValueError) as error:
-        raise ArtifactError(f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export") from error
+        raise ArtifactError(
+            f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export"
+        ) from error
     return Classifier(
         name=manifest.get("model_name", model_path.stem),
         run_id=manifest.get("run_id", ""),
@@ -125,7 +146,9 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         spec=spec,
         predict_batch=runner.predict,
         # Exports return softmax(logits / T) already; only an artifact saying otherwise is scaled here.
-        temperature=None if (manifest.get("output") or {}).get("temperature_applied", True) else manifest.get("temperature"),
+        temperature=None
+        if (manifest.get("output") or {}).get("temperature_applied", True)
+        else manifest.get("temperature"),
         batch_size=EDGE_BATCH_SIZE if getattr(runner, "dynamic_batch", False) else 1,
         source="edge",
         description=f"{artifact.name} ({manifest.get('format', model_path.suffix)}, {manifest.get('precision', '?')})",

@@ -4,11 +4,12 @@ A window (audio) or image whose calibrated top-1 confidence is below ``threshold
 if the server cannot answer in ``timeout_s`` the edge result is kept and flagged ``fallback_failed``, so a
 prediction is never lost. Without ``server_url`` it is a plain edge predictor (the ``predict`` command).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -38,13 +39,23 @@ class FilePrediction:
 
 
 class EdgePredictor:
-    def __init__(self, edge_artifact: str | Path | Classifier, server_url: str | None = None, threshold: float = 0.8,
-                 timeout_s: float = 5.0, hop_seconds: float | None = None, top_k: int = 1, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        edge_artifact: str | Path | Classifier,
+        server_url: str | None = None,
+        threshold: float = 0.8,
+        timeout_s: float = 5.0,
+        hop_seconds: float | None = None,
+        top_k: int = 1,
+        threads: int | None = None,
+    ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1; got {top_k}")
-        self.classifier = edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        self.classifier = (
+            edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
+        )
         if self.classifier.input_kind == "audio":  # a bad hop is the caller's error, not each file's
             hop_samples(self.classifier.spec.clip_samples, self.classifier.spec.sample_rate, hop_seconds)
         self.threshold = threshold
@@ -60,7 +71,7 @@ class EdgePredictor:
         if self.server is not None:
             self.server.close()
 
-    def __enter__(self) -> "EdgePredictor":
+    def __enter__(self) -> EdgePredictor:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -129,6 +140,15 @@ class EdgePredictor:
             return result
         result.windows = 1
         label = self.labels[score.top_index]
-        result.detections = [Detection(None, None, label, score.confidence, score.source,
-                                       top_k_labels(score.probabilities, self.labels, self.top_k), score.fallback_failed)]
+        result.detections = [
+            Detection(
+                None,
+                None,
+                label,
+                score.confidence,
+                score.source,
+                top_k_labels(score.probabilities, self.labels, self.top_k),
+                score.fallback_failed,
+            )
+        ]
         return result

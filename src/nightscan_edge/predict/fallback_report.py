@@ -4,6 +4,7 @@ The threshold comes from the export's coverage-accuracy recommendation when the 
 otherwise it is chosen here as the lowest threshold whose edge-kept inputs reach the server model's accuracy
 on the same data (optimistic, since chosen and measured on one set -- the report says which was used).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,9 @@ from nightscan_edge.predict.classifier import Classifier, load_edge_classifier, 
 THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 
 
-def combined_at(threshold: float, edge_probs: np.ndarray, server_probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def combined_at(
+    threshold: float, edge_probs: np.ndarray, server_probs: np.ndarray, labels: np.ndarray
+) -> dict[str, float]:
     """Edge answers where confident (>= threshold), server answers elsewhere."""
     edge_pred, server_pred = edge_probs.argmax(1), server_probs.argmax(1)
     kept = edge_probs.max(1) >= threshold
@@ -42,7 +45,11 @@ def recommend_threshold(edge_probs: np.ndarray, labels: np.ndarray, target_accur
 def _manifest_threshold(manifest: dict[str, Any]) -> float | None:
     """The export's recommendation, wherever the calibration step put it in the manifest."""
     for section in ("calibration", "coverage"):
-        value = (manifest.get(section) or {}).get("recommended_threshold") if isinstance(manifest.get(section), dict) else None
+        value = (
+            (manifest.get(section) or {}).get("recommended_threshold")
+            if isinstance(manifest.get(section), dict)
+            else None
+        )
         if value is not None:
             return float(value)
     value = manifest.get("recommended_threshold")
@@ -70,20 +77,31 @@ def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int
         return (*load_folder_samples(data_path, edge.spec, edge.labels, limit=limit), data_path)
     run_dir = artifact.resolve().parents[2]  # runs/<run_id>/exports/<export_id>/<artifact>
     if not (run_dir / "split.csv").is_file():
-        raise ValueError(f"{artifact} is not inside a run's exports folder; pass --data with a labeled folder or manifest")
+        raise ValueError(
+            f"{artifact} is not inside a run's exports folder; pass --data with a labeled folder or manifest"
+        )
     split = _run_split(run_dir, split)
     return (*load_run_samples(run_dir, split=split, limit=limit), f"run {split} split")
 
 
-def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str | None = None, limit: int | None = None,
-                    threads: int | None = None, edge: Classifier | None = None, server: Classifier | None = None,
-                    split: str | None = None) -> dict[str, Any]:
+def fallback_report(
+    artifact: str | Path,
+    server_run: str | Path,
+    data_path: str | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+    edge: Classifier | None = None,
+    server: Classifier | None = None,
+    split: str | None = None,
+) -> dict[str, Any]:
     """Edge-only, server-only and combined accuracy on ``data_path`` or the edge run's test (else val) split."""
     artifact = Path(artifact)
     edge = edge or load_edge_classifier(artifact, threads)
     server = server or load_server_classifier(server_run)
     if server.spec != edge.spec:
-        raise ValueError("the server model's preprocessing differs from the edge model's; compare models sharing one spec")
+        raise ValueError(
+            "the server model's preprocessing differs from the edge model's; compare models sharing one spec"
+        )
     if server.labels != edge.labels:
         raise ValueError(f"label sets differ: edge {edge.labels} vs server {server.labels}")
     inputs, labels, _, data_name = _samples(edge, artifact, data_path, limit, split)
@@ -92,10 +110,16 @@ def fallback_report(artifact: str | Path, server_run: str | Path, data_path: str
     threshold = _manifest_threshold(edge.manifest)
     source = "export manifest"
     if threshold is None:
-        threshold, source = recommend_threshold(edge_probs, labels, server_accuracy), "chosen on this data (target: server accuracy)"
+        threshold, source = (
+            recommend_threshold(edge_probs, labels, server_accuracy),
+            "chosen on this data (target: server accuracy)",
+        )
     return {
-        "edge": edge.description, "server": server.description, "samples": int(len(labels)),
-        "data": data_name, "threshold_source": source,
+        "edge": edge.description,
+        "server": server.description,
+        "samples": int(len(labels)),
+        "data": data_name,
+        "threshold_source": source,
         "edge_only_accuracy": float((edge_probs.argmax(1) == labels).mean()),
         "server_accuracy": server_accuracy,
         "at_threshold": combined_at(threshold, edge_probs, server_probs, labels),
@@ -114,5 +138,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"combined accuracy:    {at['combined_accuracy']:.1%}",
         "threshold  to-server  combined",
     ]
-    lines += [f"{row['threshold']:9.2f}  {row['share_to_server']:9.1%}  {row['combined_accuracy']:8.1%}" for row in report["curve"]]
+    lines += [
+        f"{row['threshold']:9.2f}  {row['share_to_server']:9.1%}  {row['combined_accuracy']:8.1%}"
+        for row in report["curve"]
+    ]
     return "\n".join(lines)

@@ -3,19 +3,20 @@
 Photos are decoded with PIL and normalised with numpy (no torchvision, no training code), exactly the steps
 written in README "Prediction on the edge" section so that a phone app can repeat them.
 """
+
 from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
+from nightscan_edge.errors import UserError
 from nightscan_edge.predict.windows import Window, hop_samples, sliding_windows
 from nightscan_edge.spec import AudioSpec, ImageSpec
-from nightscan_edge.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -86,7 +87,9 @@ def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None)
     """
     check_readable(path)
     if looks_like_image(path):
-        raise InputError(f"{path} is an image but this model classifies audio; pass WAV/FLAC/OGG/MP3 files or a photo model")
+        raise InputError(
+            f"{path} is an image but this model classifies audio; pass WAV/FLAC/OGG/MP3 files or a photo model"
+        )
     hop = hop_samples(spec.clip_samples, spec.sample_rate, hop_seconds)
     missing = wav_missing_bytes(path)
     blocks = iter_audio_blocks(path, spec.sample_rate, block_seconds=DECODE_BLOCK_SECONDS)
@@ -95,8 +98,10 @@ def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None)
     except AudioDecodeError as error:
         raise InputError(str(error)) from error
     if missing:
-        raise InputError(f"{path}: truncated WAV ({missing} bytes promised by the header are missing); "
-                         "predictions cover the part present")
+        raise InputError(
+            f"{path}: truncated WAV ({missing} bytes promised by the header are missing); "
+            "predictions cover the part present"
+        )
 
 
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
@@ -107,7 +112,9 @@ def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
     if isinstance(source, Path):
         check_readable(source)
         if source.suffix.lower() in AUDIO_SUFFIXES:
-            raise InputError(f"{source} is audio but this model classifies photos; pass JPEG/PNG files or an audio model")
+            raise InputError(
+                f"{source} is audio but this model classifies photos; pass JPEG/PNG files or an audio model"
+            )
     try:
         with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
             image = image.convert("L" if spec.channels == 1 else "RGB")

@@ -1,15 +1,28 @@
 """Writing predictions: the detections CSV and a Raven Pro selection table."""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 
 from nightscan_edge.predict.edge_predictor import FilePrediction
 
 CSV_COLUMNS = ("file", "start_s", "end_s", "label", "confidence", "source", "top_k", "fallback_failed", "error")
-RAVEN_COLUMNS = ("Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
-                 "Begin File", "Species", "Confidence", "Source")
+RAVEN_COLUMNS = (
+    "Selection",
+    "View",
+    "Channel",
+    "Begin Time (s)",
+    "End Time (s)",
+    "Low Freq (Hz)",
+    "High Freq (Hz)",
+    "Begin File",
+    "Species",
+    "Confidence",
+    "Source",
+)
 
 
 def _seconds(value: float | None) -> str:
@@ -21,10 +34,15 @@ def csv_rows(results: Iterable[FilePrediction]) -> Iterable[dict[str, str]]:
     for result in results:
         for detection in result.detections:
             yield {
-                "file": result.file, "start_s": _seconds(detection.start_s), "end_s": _seconds(detection.end_s),
-                "label": detection.label, "confidence": f"{detection.confidence:.4f}", "source": detection.source,
+                "file": result.file,
+                "start_s": _seconds(detection.start_s),
+                "end_s": _seconds(detection.end_s),
+                "label": detection.label,
+                "confidence": f"{detection.confidence:.4f}",
+                "source": detection.source,
                 "top_k": ";".join(f"{label}:{p:.4f}" for label, p in detection.top_k),
-                "fallback_failed": "true" if detection.fallback_failed else "", "error": "",
+                "fallback_failed": "true" if detection.fallback_failed else "",
+                "error": "",
             }
         if result.error:
             yield {column: "" for column in CSV_COLUMNS} | {"file": result.file, "error": result.error}
@@ -57,8 +75,18 @@ class RavenWriter:
             if detection.start_s is None:
                 continue
             self._selection += 1
-            row = (str(self._selection), "Spectrogram 1", "1", f"{detection.start_s:.3f}", f"{detection.end_s:.3f}",
-                   f"{self._low_hz:g}", f"{self._high_hz:g}", Path(result.file).name, detection.label,
-                   f"{detection.confidence:.4f}", detection.source)
+            row = (
+                str(self._selection),
+                "Spectrogram 1",
+                "1",
+                f"{detection.start_s:.3f}",
+                f"{detection.end_s:.3f}",
+                f"{self._low_hz:g}",
+                f"{self._high_hz:g}",
+                Path(result.file).name,
+                detection.label,
+                f"{detection.confidence:.4f}",
+                detection.source,
+            )
             self._handle.write("\t".join(row) + "\n")
         self._handle.flush()

@@ -3,10 +3,11 @@
 Shared by the edge predictor (which may then replace unsure windows with the server's answer) and the
 server's ``POST /api/predict`` (which summarises the windows into one file-level answer).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -16,8 +17,9 @@ from nightscan_edge.predict.inputs import InputError, audio_windows, image_array
 from nightscan_edge.predict.windows import ScoredWindow, Window, batched
 
 
-def score_audio_batches(classifier: Classifier, path: Path, hop_seconds: float | None = None,
-                        batch_windows: int = 16) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
+def score_audio_batches(
+    classifier: Classifier, path: Path, hop_seconds: float | None = None, batch_windows: int = 16
+) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
     """Yield (windows, scores) batch by batch, so callers can stream and keep the samples of unsure windows.
 
     A decoding error part-way (truncated file) is raised only after the windows decoded before it are scored.
@@ -34,10 +36,13 @@ def score_audio_batches(classifier: Classifier, path: Path, hop_seconds: float |
 
     for batch in batched(windows_until_failure(), batch_windows):
         probabilities = classifier.probabilities(np.stack([window.samples for window in batch]))
-        yield batch, [
-            ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
-            for window, row in zip(batch, probabilities)
-        ]
+        yield (
+            batch,
+            [
+                ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
+                for window, row in zip(batch, probabilities)
+            ],
+        )
     if failure is not None:
         raise failure
 

@@ -4,12 +4,14 @@ The web app mounts ``create_predict_router(model_source)``; ``nightscan-edge ser
 Decoding and inference run in the thread pool (``run_in_threadpool``) so the event loop keeps serving other
 requests; the model is loaded on first use, once, behind a lock.
 """
+
 from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 from fastapi import APIRouter, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -50,17 +52,34 @@ def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None
     if classifier.input_kind == "image":
         probabilities = score_image(classifier, path)
         best = int(probabilities.argmax())
-        return {"label": classifier.labels[best], "confidence": float(probabilities[best]),
-                "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities)},
-                "source": "server", "model": model}
+        return {
+            "label": classifier.labels[best],
+            "confidence": float(probabilities[best]),
+            "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities)},
+            "source": "server",
+            "model": model,
+        }
     scores = score_audio(classifier, path, hop_seconds)
     if not scores:
         raise InputError(f"{path.name}: audio file has no samples")
     label, confidence, probabilities = summarise(scores, classifier.labels)
-    windows = [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4), "label": classifier.labels[s.top_index],
-                "confidence": s.confidence} for s in scores]
-    return {"label": label, "confidence": confidence, "probabilities": probabilities, "source": "server",
-            "model": model, "windows": windows}
+    windows = [
+        {
+            "start_s": round(s.start_s, 4),
+            "end_s": round(s.end_s, 4),
+            "label": classifier.labels[s.top_index],
+            "confidence": s.confidence,
+        }
+        for s in scores
+    ]
+    return {
+        "label": label,
+        "confidence": confidence,
+        "probabilities": probabilities,
+        "source": "server",
+        "model": model,
+        "windows": windows,
+    }
 
 
 def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> APIRouter:
@@ -71,8 +90,13 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
     @router.get("/model")
     async def predict_model() -> dict:
         classifier = await run_in_threadpool(lazy.get)
-        return {"name": classifier.name, "run_id": classifier.run_id, "labels": classifier.labels,
-                "input_kind": classifier.input_kind, "spec": classifier.spec.model_dump(mode="json")}
+        return {
+            "name": classifier.name,
+            "run_id": classifier.run_id,
+            "labels": classifier.labels,
+            "input_kind": classifier.input_kind,
+            "spec": classifier.spec.model_dump(mode="json"),
+        }
 
     @router.post("")
     async def predict(file: UploadFile) -> dict:

@@ -5,6 +5,7 @@ window would cost one timeout each. After ``max_failures`` failures in a row the
 ``cooldown_s`` seconds; every skipped or failed call is reported as a failure so the caller keeps the edge
 result flagged ``fallback_failed``.
 """
+
 from __future__ import annotations
 
 import io
@@ -49,7 +50,9 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 class ServerClient:
-    def __init__(self, server_url: str, timeout_s: float = 5.0, max_failures: int = 3, cooldown_s: float = 30.0) -> None:
+    def __init__(
+        self, server_url: str, timeout_s: float = 5.0, max_failures: int = 3, cooldown_s: float = 30.0
+    ) -> None:
         self.url = predict_url(server_url)
         self.timeout_s = timeout_s
         self.max_failures = max_failures
@@ -71,8 +74,12 @@ class ServerClient:
                 detail = response.text[:200]
                 raise FallbackFailed(f"server answered HTTP {response.status_code}: {detail}")
             body = response.json()
-            answer = ServerAnswer(str(body["label"]), float(body["confidence"]),
-                                  {str(k): float(v) for k, v in body["probabilities"].items()}, dict(body.get("model", {})))
+            answer = ServerAnswer(
+                str(body["label"]),
+                float(body["confidence"]),
+                {str(k): float(v) for k, v in body["probabilities"].items()},
+                dict(body.get("model", {})),
+            )
         except (httpx.HTTPError, ValueError, KeyError, TypeError, FallbackFailed) as error:
             self._failures_in_a_row += 1
             self.last_error = error.args[0] if isinstance(error, FallbackFailed) else f"{type(error).__name__}: {error}"

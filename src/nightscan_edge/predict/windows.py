@@ -7,10 +7,11 @@ padded per ``spec.pad_mode``. Decoding is streamed, so memory holds about one bl
 Windows are views into the current block (each buffer is replaced, never written to), so cutting them
 copies nothing; the batch built from them is the one copy a model input needs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -32,11 +33,15 @@ def hop_samples(clip_samples: int, sample_rate: int, hop_seconds: float | None) 
         return max(1, clip_samples // 2)
     hop = int(round(hop_seconds * sample_rate))
     if hop < 1:
-        raise ValueError(f"hop of {hop_seconds} s is shorter than one sample at {sample_rate} Hz; use a larger --hop-seconds")
+        raise ValueError(
+            f"hop of {hop_seconds} s is shorter than one sample at {sample_rate} Hz; use a larger --hop-seconds"
+        )
     return hop
 
 
-def sliding_windows(blocks: Iterable[np.ndarray], clip_samples: int, hop: int, pad_mode: str = "loop") -> Iterator[Window]:
+def sliding_windows(
+    blocks: Iterable[np.ndarray], clip_samples: int, hop: int, pad_mode: str = "loop"
+) -> Iterator[Window]:
     """Cut a stream of mono blocks into windows; only the samples still needed are kept in memory."""
     buffer = np.zeros(0, dtype=np.float32)
     buffer_start = 0  # absolute index of buffer[0]
@@ -48,13 +53,13 @@ def sliding_windows(blocks: Iterable[np.ndarray], clip_samples: int, hop: int, p
         total += len(block)
         while next_start + clip_samples <= total:
             offset = next_start - buffer_start
-            yield Window(next_start, next_start + clip_samples, buffer[offset:offset + clip_samples])
+            yield Window(next_start, next_start + clip_samples, buffer[offset : offset + clip_samples])
             last_emitted_end = next_start + clip_samples
             next_start += hop
         # Keep the last clip_samples (for an end-aligned final window) and everything from next_start on.
         keep_from = min(next_start, max(0, total - clip_samples))
         if keep_from > buffer_start:
-            buffer = buffer[keep_from - buffer_start:]
+            buffer = buffer[keep_from - buffer_start :]
             buffer_start = keep_from
     if total == 0:
         return
@@ -62,7 +67,7 @@ def sliding_windows(blocks: Iterable[np.ndarray], clip_samples: int, hop: int, p
         yield Window(0, total, fit_to_length(buffer, clip_samples, pad_mode).astype(np.float32))
     elif last_emitted_end < total:
         offset = total - clip_samples - buffer_start
-        yield Window(total - clip_samples, total, buffer[offset:offset + clip_samples])
+        yield Window(total - clip_samples, total, buffer[offset : offset + clip_samples])
 
 
 def batched(windows: Iterable[Window], batch_size: int) -> Iterator[list[Window]]:
@@ -126,6 +131,15 @@ def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k:
                 current.confidence = window.confidence
                 current.top_k = top_k_labels(window.probabilities, labels, top_k)
             continue
-        detections.append(Detection(window.start_s, window.end_s, label, window.confidence, window.source,
-                                    top_k_labels(window.probabilities, labels, top_k), window.fallback_failed))
+        detections.append(
+            Detection(
+                window.start_s,
+                window.end_s,
+                label,
+                window.confidence,
+                window.source,
+                top_k_labels(window.probabilities, labels, top_k),
+                window.fallback_failed,
+            )
+        )
     return detections

@@ -12,6 +12,7 @@ only), the difference is stored as a small JSON-able map under the model option 
 checkpoint's weights load into that exactly. This works for every registered family (ours, torchvision's
 MobileNetV3 and ResNets) because their ``forward`` code never hard-codes a channel count.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,7 +51,9 @@ def record_pruned_channels(pruned: nn.Module, dense: nn.Module) -> dict[str, lis
 def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> nn.Module:
     """Resize the listed layers of a freshly built model in place (new, uninitialised weights of the new shape)."""
     if not isinstance(pruned_channels, dict):
-        raise ValueError(f"{PRUNED_CHANNELS_OPTION} must map layer names to channel counts; got {type(pruned_channels).__name__}")
+        raise ValueError(
+            f"{PRUNED_CHANNELS_OPTION} must map layer names to channel counts; got {type(pruned_channels).__name__}"
+        )
     modules = dict(model.named_modules())
     for name, shape in pruned_channels.items():
         old = modules.get(name)
@@ -61,7 +64,9 @@ def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> 
             )
         shape = [int(v) for v in shape]
         if len(shape) != len(layer_shape(old)) or min(shape) < 1:
-            raise ValueError(f"{PRUNED_CHANNELS_OPTION}: layer '{name}' needs {len(layer_shape(old))} positive counts; got {shape}")
+            raise ValueError(
+                f"{PRUNED_CHANNELS_OPTION}: layer '{name}' needs {len(layer_shape(old))} positive counts; got {shape}"
+            )
         _replace(model, name, _resized(old, shape))
     return model
 
@@ -69,11 +74,21 @@ def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> 
 def _resized(old: nn.Module, shape: list[int]) -> nn.Module:
     if isinstance(old, nn.Conv2d):
         in_channels, out_channels, groups = shape
-        return nn.Conv2d(in_channels, out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
-                         dilation=old.dilation, groups=groups, bias=old.bias is not None, padding_mode=old.padding_mode)
+        return nn.Conv2d(
+            in_channels,
+            out_channels,
+            old.kernel_size,
+            stride=old.stride,
+            padding=old.padding,
+            dilation=old.dilation,
+            groups=groups,
+            bias=old.bias is not None,
+            padding_mode=old.padding_mode,
+        )
     if isinstance(old, nn.BatchNorm2d):
-        return nn.BatchNorm2d(shape[0], eps=old.eps, momentum=old.momentum, affine=old.affine,
-                              track_running_stats=old.track_running_stats)
+        return nn.BatchNorm2d(
+            shape[0], eps=old.eps, momentum=old.momentum, affine=old.affine, track_running_stats=old.track_running_stats
+        )
     in_features, out_features = shape
     return nn.Linear(in_features, out_features, bias=old.bias is not None)
 

@@ -11,6 +11,7 @@ the L2 norm of the group's weights, and stops at the first step that meets the t
 the model's interface are never pruned: the classifier's outputs (one per label), the input normalisation
 and the log-mel front-end.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier, create_model, measure_complexity
 from nightscan_edge.models.complexity import BYTES_PER_MB, count_flops, example_input
 from nightscan_edge.prune.architecture import PRUNED_CHANNELS_OPTION, record_pruned_channels
-from nightscan_edge.errors import UserError
 
 
 class PruningTargetError(UserError):
@@ -55,14 +56,23 @@ def check_targets(target_macs: float | None, target_size_mb: float | None) -> No
     if target_macs is None and target_size_mb is None:
         raise PruningTargetError("give a target: --target-macs FRACTION (e.g. 0.5) and/or --target-size-mb MB")
     if target_macs is not None and not 0 < target_macs < 1:
-        raise PruningTargetError(f"--target-macs is the fraction of MACs to keep, between 0 and 1 (e.g. 0.5); got {target_macs}")
+        raise PruningTargetError(
+            f"--target-macs is the fraction of MACs to keep, between 0 and 1 (e.g. 0.5); got {target_macs}"
+        )
     if target_size_mb is not None and not target_size_mb > 0:
         raise PruningTargetError(f"--target-size-mb must be a positive size in MB; got {target_size_mb}")
 
 
-def prune_model(model: EdgeClassifier, *, target_macs: float | None = None, target_size_mb: float | None = None,
-                step_ratio: float = 0.02, max_channel_ratio: float = 0.9, round_to: int | None = None,
-                model_options: dict | None = None) -> tuple[EdgeClassifier, PruneStats]:
+def prune_model(
+    model: EdgeClassifier,
+    *,
+    target_macs: float | None = None,
+    target_size_mb: float | None = None,
+    step_ratio: float = 0.02,
+    max_channel_ratio: float = 0.9,
+    round_to: int | None = None,
+    model_options: dict | None = None,
+) -> tuple[EdgeClassifier, PruneStats]:
     """Return a pruned copy of ``model`` (the original is untouched) and its before/after figures.
 
     ``target_macs`` is the fraction of MACs to keep (0.5 = half); ``target_size_mb`` an FP32 size ceiling;
@@ -82,8 +92,13 @@ def prune_model(model: EdgeClassifier, *, target_macs: float | None = None, targ
             ignored.append(getattr(pruned, interface_layer))
     steps = math.ceil(max_channel_ratio / step_ratio)
     pruner = tp.pruner.MetaPruner(
-        pruned, example_input(pruned), importance=tp.importance.GroupMagnitudeImportance(p=2),
-        pruning_ratio=max_channel_ratio, iterative_steps=steps, ignored_layers=ignored, round_to=round_to,
+        pruned,
+        example_input(pruned),
+        importance=tp.importance.GroupMagnitudeImportance(p=2),
+        pruning_ratio=max_channel_ratio,
+        iterative_steps=steps,
+        ignored_layers=ignored,
+        round_to=round_to,
     )
     for step in range(1, steps + 1):
         with torch.no_grad():
@@ -103,9 +118,15 @@ def prune_model(model: EdgeClassifier, *, target_macs: float | None = None, targ
     options.pop(PRUNED_CHANNELS_OPTION, None)
     dense = create_model(model.model_name, model.num_classes, spec=model.spec, **options)
     stats = PruneStats(
-        macs_before=before.macs, macs_after=after.macs, params_before=before.params, params_after=after.params,
-        size_mb_before=before.model_size_mb, size_mb_after=after.model_size_mb, steps=step,
-        channel_ratio=round(step * step_ratio, 4), pruned_channels=record_pruned_channels(pruned, dense),
+        macs_before=before.macs,
+        macs_after=after.macs,
+        params_before=before.params,
+        params_after=after.params,
+        size_mb_before=before.model_size_mb,
+        size_mb_after=after.model_size_mb,
+        steps=step,
+        channel_ratio=round(step * step_ratio, 4),
+        pruned_channels=record_pruned_channels(pruned, dense),
     )
     return pruned, stats
 

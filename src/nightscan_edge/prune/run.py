@@ -8,6 +8,7 @@ carries the pruned layer widths in ``model.options.pruned_channels``, so its che
 ``load_trained_model`` and export to every format like any other run. ``prune.json`` beside them records what
 pruning did.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,18 @@ def default_run_name(parent_id: str, target_macs: float | None, target_size_mb: 
     return f"{parent_id}-pruned-{target_size_mb:g}mb"
 
 
-def finetune_config(parent: Config, *, pruned_channels: dict, start_checkpoint: Path, split_file: Path,
-                    epochs: int, lr: float | None, run_name: str, runs_dir: Path, teacher: str | None) -> Config:
+def finetune_config(
+    parent: Config,
+    *,
+    pruned_channels: dict,
+    start_checkpoint: Path,
+    split_file: Path,
+    epochs: int,
+    lr: float | None,
+    run_name: str,
+    runs_dir: Path,
+    teacher: str | None,
+) -> Config:
     """The parent's config, re-pointed at the pruned architecture, its weights and its split.
 
     The fine-tune is a short continuation, not a new training: cosine decay from a fraction of the parent's
@@ -49,15 +60,31 @@ def finetune_config(parent: Config, *, pruned_channels: dict, start_checkpoint: 
     data["model"]["weights"] = None  # the pruned weights come from init_from, never from ImageNet again
     data["model"]["init_from"] = str(start_checkpoint)
     data["data"]["path"] = str(split_file)
-    data["train"].update(epochs=epochs, lr=lr if lr is not None else parent.train.lr / 3, scheduler="cosine",
-                         early_stopping_patience=None, run_name=run_name, runs_dir=str(runs_dir), teacher=teacher)
+    data["train"].update(
+        epochs=epochs,
+        lr=lr if lr is not None else parent.train.lr / 3,
+        scheduler="cosine",
+        early_stopping_patience=None,
+        run_name=run_name,
+        runs_dir=str(runs_dir),
+        teacher=teacher,
+    )
     return Config.model_validate(data)
 
 
-def prune_run(run: str | Path, *, target_macs: float | None = 0.5, target_size_mb: float | None = None,
-              finetune_epochs: int = 5, finetune_lr: float | None = None, run_name: str | None = None,
-              step_ratio: float = 0.02, round_to: int | None = None, self_distill: bool = True,
-              progress: bool = False) -> PrunedRun:
+def prune_run(
+    run: str | Path,
+    *,
+    target_macs: float | None = 0.5,
+    target_size_mb: float | None = None,
+    finetune_epochs: int = 5,
+    finetune_lr: float | None = None,
+    run_name: str | None = None,
+    step_ratio: float = 0.02,
+    round_to: int | None = None,
+    self_distill: bool = True,
+    progress: bool = False,
+) -> PrunedRun:
     """Prune ``run``'s best checkpoint to the targets, fine-tune, and return the new run folder.
 
     ``self_distill``: when the parent had no teacher, fine-tune against the unpruned parent. Measured on
@@ -75,29 +102,56 @@ def prune_run(run: str | Path, *, target_macs: float | None = 0.5, target_size_m
     config_path, split_file = parent_dir / "config.yaml", parent_dir / "split.csv"
     for needed in (config_path, split_file):
         if not needed.is_file():
-            raise CheckpointError(f"{parent_dir} has no {needed.name}; prune needs a run folder made by `nightscan-edge train`")
+            raise CheckpointError(
+                f"{parent_dir} has no {needed.name}; prune needs a run folder made by `nightscan-edge train`"
+            )
     parent_config = load_config(config_path)
     self_teacher = str(parent_dir.resolve()) if self_distill and finetune_epochs > 0 else None
     teacher = parent_config.train.teacher or self_teacher
 
-    pruned, stats = prune_model(trained.model, target_macs=target_macs, target_size_mb=target_size_mb,
-                                step_ratio=step_ratio, round_to=round_to, model_options=dict(parent_config.model.options))
+    pruned, stats = prune_model(
+        trained.model,
+        target_macs=target_macs,
+        target_size_mb=target_size_mb,
+        step_ratio=step_ratio,
+        round_to=round_to,
+        model_options=dict(parent_config.model.options),
+    )
     name = run_name or default_run_name(trained.run_id, target_macs, target_size_mb)
     run_dir = parent_dir.parent / name
     if run_dir.exists():
         raise ConfigError(f"{run_dir} already exists; pass --run-name to choose another name")
     run_dir.mkdir(parents=True)
-    config = finetune_config(parent_config, pruned_channels=stats.pruned_channels, start_checkpoint=run_dir / PRUNED_START,
-                             split_file=split_file.resolve(), epochs=max(finetune_epochs, 1), lr=finetune_lr,
-                             run_name=name, runs_dir=parent_dir.parent.resolve(), teacher=teacher)
+    config = finetune_config(
+        parent_config,
+        pruned_channels=stats.pruned_channels,
+        start_checkpoint=run_dir / PRUNED_START,
+        split_file=split_file.resolve(),
+        epochs=max(finetune_epochs, 1),
+        lr=finetune_lr,
+        run_name=name,
+        runs_dir=parent_dir.parent.resolve(),
+        teacher=teacher,
+    )
     options = dict(config.model.options)
-    save_standalone_checkpoint(run_dir / PRUNED_START, pruned, trained.labels, config.model_dump(mode="json"),
-                               run_id=name, model_options=options)
+    save_standalone_checkpoint(
+        run_dir / PRUNED_START,
+        pruned,
+        trained.labels,
+        config.model_dump(mode="json"),
+        run_id=name,
+        model_options=options,
+    )
     record = {
-        "parent_run": str(parent_dir.resolve()), "parent_run_id": trained.run_id, "model": trained.model_name,
-        "target_macs": target_macs, "target_size_mb": target_size_mb, "finetune_epochs": finetune_epochs,
+        "parent_run": str(parent_dir.resolve()),
+        "parent_run_id": trained.run_id,
+        "model": trained.model_name,
+        "target_macs": target_macs,
+        "target_size_mb": target_size_mb,
+        "finetune_epochs": finetune_epochs,
         "finetune_teacher": teacher,
-        "parent_val_acc": _report_value(parent_dir, "accuracy"), "parent_val_macro_f1": _report_value(parent_dir, "macro_f1"),
+        "parent_val_acc": _report_value(parent_dir, "accuracy"),
+        "parent_val_macro_f1": _report_value(parent_dir, "macro_f1"),
         **{k: v for k, v in stats.as_dict().items() if k != "pruned_channels"},
     }
     if finetune_epochs == 0:

@@ -1,4 +1,5 @@
 """One runner per runtime behind ``load_runner(path)``: ONNX Runtime, LiteRT, ExecuTorch (Core ML: macOS)."""
+
 from __future__ import annotations
 
 import platform
@@ -33,8 +34,10 @@ def load_runner(path: str | Path, threads: int | None = None) -> Runner:
 
         return ExecuTorchRunner(path, manifest, threads)
     if platform.system() != "Darwin":
-        raise RuntimeUnavailableError(f"{path.name}: Core ML models run only on macOS/iOS; this is {platform.system()}. "
-                                      "Use the .onnx, .tflite or .pte file here.")
+        raise RuntimeUnavailableError(
+            f"{path.name}: Core ML models run only on macOS/iOS; this is {platform.system()}. "
+            "Use the .onnx, .tflite or .pte file here."
+        )
     from nightscan_edge.runtime.coreml_runner import CoreMLRunner
 
     return CoreMLRunner(path, manifest, threads)

@@ -3,6 +3,7 @@
 A runner refuses a file without a NightScan manifest: without it nobody knows the labels, the
 preprocessing or whether the output is already calibrated.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,9 @@ def check_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     expected = tuple(manifest["input"]["shape"][1:])
     if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
-        raise ValueError(f"input of shape {tuple(x.shape)} does not match the model's (batch, "
-                         f"{', '.join(str(d) for d in expected)})")
+        raise ValueError(
+            f"input of shape {tuple(x.shape)} does not match the model's (batch, {', '.join(str(d) for d in expected)})"
+        )
     return x
 
 

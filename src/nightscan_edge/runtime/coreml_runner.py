@@ -1,4 +1,5 @@
 """Core ML runner (macOS only: coremltools can predict only where the Core ML framework exists)."""
+
 from __future__ import annotations
 
 from pathlib import Path

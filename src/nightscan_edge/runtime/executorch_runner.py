@@ -1,4 +1,5 @@
 """ExecuTorch runner (``executorch.runtime``; the .pte carries its XNNPACK-delegated graph)."""
+
 from __future__ import annotations
 
 from pathlib import Path

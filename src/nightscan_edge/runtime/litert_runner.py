@@ -1,4 +1,5 @@
 """LiteRT (TFLite) runner on ``ai_edge_litert.interpreter.Interpreter`` with the XNNPACK CPU delegate."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """ONNX Runtime (CPU execution provider) runner."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@
 epoch and ``status.json``. ``StopRequest`` turns a signal into a clean stop at the next batch boundary, so a
 checkpoint is never cut half-way.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,7 +39,7 @@ class StopRequest:
             raise TrainingCancelled(signal_number)
         self.signal_number = signal_number
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         for number in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[number] = signal.signal(number, self._handle)
@@ -67,8 +68,17 @@ class StopOnSignal(L.Callback):
 
 
 class RunRecorder(L.Callback):
-    def __init__(self, run_dir: Path, events: EventLog, run_id: str, model_name: str, labels: list[str],
-                 epochs: int, resumed_from_epoch: int | None = None, progress_every_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        events: EventLog,
+        run_id: str,
+        model_name: str,
+        labels: list[str],
+        epochs: int,
+        resumed_from_epoch: int | None = None,
+        progress_every_s: float = 0.0,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.events = events
         self.run_id, self.model_name, self.labels, self.epochs = run_id, model_name, labels, epochs
@@ -80,8 +90,17 @@ class RunRecorder(L.Callback):
 
     def status(self, status: str, trainer: L.Trainer | None = None, **fields) -> None:
         epoch = trainer.current_epoch if trainer is not None else None
-        write_status(self.run_dir, status, run_id=self.run_id, model=self.model_name, epoch=epoch,
-                     epochs=self.epochs, best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, **fields)
+        write_status(
+            self.run_dir,
+            status,
+            run_id=self.run_id,
+            model=self.model_name,
+            epoch=epoch,
+            epochs=self.epochs,
+            best_val_acc=self.best_val_acc,
+            best_epoch=self.best_epoch,
+            **fields,
+        )
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -96,8 +115,16 @@ class RunRecorder(L.Callback):
             writer.writerows(kept)
         for row in kept:
             self._track_best(int(row["epoch"]), float(row["val_acc"]))
-        self.events.write(RunStart(self.run_id, self.model_name, self.labels, self.epochs,
-                                   int(trainer.num_training_batches), self.resumed_from_epoch))
+        self.events.write(
+            RunStart(
+                self.run_id,
+                self.model_name,
+                self.labels,
+                self.epochs,
+                int(trainer.num_training_batches),
+                self.resumed_from_epoch,
+            )
+        )
         self.status("running", trainer)
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -109,8 +136,15 @@ class RunRecorder(L.Callback):
         now = time.perf_counter()
         samples = int(batch[1].numel())
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.events.write(BatchEnd(trainer.current_epoch, batch_idx + 1, int(trainer.num_training_batches),
-                                   float(loss), samples / max(now - self._batch_started, 1e-9)))
+        self.events.write(
+            BatchEnd(
+                trainer.current_epoch,
+                batch_idx + 1,
+                int(trainer.num_training_batches),
+                float(loss),
+                samples / max(now - self._batch_started, 1e-9),
+            )
+        )
         self._batch_started = now
 
     def _track_best(self, epoch: int, val_acc: float) -> None:
@@ -127,8 +161,9 @@ class RunRecorder(L.Callback):
         row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
         with (self.run_dir / "metrics.csv").open("a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
-        self.events.write(EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]},
-                                   seconds=seconds))
+        self.events.write(
+            EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]}, seconds=seconds)
+        )
         self.status("running", trainer)
 
 

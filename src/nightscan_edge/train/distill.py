@@ -4,6 +4,7 @@
 eval mode without gradients on the same batch. It is held outside the student's module tree, so its weights
 never enter the student's checkpoint.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
 class Teacher:
-    def __init__(self, model: torch.nn.Module, student_spec: AudioSpec | ImageSpec, temperature: float,
-                 alpha: float) -> None:
+    def __init__(
+        self, model: torch.nn.Module, student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
+    ) -> None:
         self.model = model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
@@ -27,7 +29,7 @@ class Teacher:
         self.temperature = temperature
         self.alpha = alpha
 
-    def to(self, device: torch.device) -> "Teacher":
+    def to(self, device: torch.device) -> Teacher:
         self.model.to(device)
         return self
 
@@ -40,35 +42,53 @@ class Teacher:
             return self.model(student_input)
         if isinstance(self.spec, AudioSpec):
             return self.model.forward_waveform(raw)
-        resized = F.interpolate(raw, size=(self.spec.image_size, self.spec.image_size), mode="bilinear",
-                                align_corners=False)
+        resized = F.interpolate(
+            raw, size=(self.spec.image_size, self.spec.image_size), mode="bilinear", align_corners=False
+        )
         return self.model(resized)
 
-    def distillation_loss(self, student_logits: torch.Tensor, raw: torch.Tensor, student_input: torch.Tensor,
-                          hard_loss: torch.Tensor) -> torch.Tensor:
+    def distillation_loss(
+        self, student_logits: torch.Tensor, raw: torch.Tensor, student_input: torch.Tensor, hard_loss: torch.Tensor
+    ) -> torch.Tensor:
         t = self.temperature
         teacher_logits = self.logits(raw, student_input)
-        soft = F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                        reduction="batchmean", log_target=True) * (t * t)
+        soft = F.kl_div(
+            F.log_softmax(student_logits / t, dim=1),
+            F.log_softmax(teacher_logits / t, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        ) * (t * t)
         return self.alpha * soft + (1 - self.alpha) * hard_loss
 
 
-def load_teacher(path: str | Path, labels: list[str], student_spec: AudioSpec | ImageSpec, temperature: float,
-                 alpha: float) -> Teacher:
+def load_teacher(
+    path: str | Path, labels: list[str], student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
+) -> Teacher:
     """Load a teacher run and check it can teach this student (same labels, compatible input)."""
     trained = load_trained_model(path)
     if trained.labels != list(labels):
-        raise ConfigError(f"teacher {path} was trained on labels {trained.labels}, the student's data has {labels}; "
-                          "distill on the same classes")
+        raise ConfigError(
+            f"teacher {path} was trained on labels {trained.labels}, the student's data has {labels}; "
+            "distill on the same classes"
+        )
     teacher_spec = trained.spec
     if type(teacher_spec) is not type(student_spec):
         raise ConfigError(f"teacher {path} takes {teacher_spec.kind} input, the student takes {student_spec.kind}")
     if isinstance(teacher_spec, AudioSpec) and (teacher_spec.sample_rate, teacher_spec.clip_samples) != (
-            student_spec.sample_rate, student_spec.clip_samples):
-        raise ConfigError(f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
-                          f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match")
+        student_spec.sample_rate,
+        student_spec.clip_samples,
+    ):
+        raise ConfigError(
+            f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
+            f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match"
+        )
     if isinstance(teacher_spec, ImageSpec) and (teacher_spec.channels, teacher_spec.mean, teacher_spec.std) != (
-            student_spec.channels, student_spec.mean, student_spec.std):
-        raise ConfigError(f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
-                          "the student; use the same channels")
+        student_spec.channels,
+        student_spec.mean,
+        student_spec.std,
+    ):
+        raise ConfigError(
+            f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
+            "the student; use the same channels"
+        )
     return Teacher(trained.model, student_spec, temperature, alpha)

@@ -4,6 +4,7 @@ Lightning does the loop, checkpoints (``best.ckpt`` by validation accuracy, ``la
 stopping and devices. Everything the web UI, export and bench rely on is written here: ``config.yaml``,
 ``split.csv``, ``labels.txt``, ``metrics.csv``, ``events.jsonl``, ``status.json``, ``report.json`` and plots.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,11 +21,17 @@ from torch.utils.data import DataLoader
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, CheckpointError, load_trained_model
 from nightscan_edge.config import Config, ConfigError, load_config
 from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
-from nightscan_edge.data.datasets import (AudioEvalDataset, AudioTrainDataset, EpochSeededSampler, ImageDataset,
-                                          collate_images, collate_windows)
+from nightscan_edge.data.datasets import (
+    AudioEvalDataset,
+    AudioTrainDataset,
+    EpochSeededSampler,
+    ImageDataset,
+    collate_images,
+    collate_windows,
+)
 from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
-from nightscan_edge.models import EdgeClassifier, MODELS, create_model
+from nightscan_edge.models import MODELS, EdgeClassifier, create_model
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
@@ -88,7 +95,9 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
         except CheckpointError as error:
             raise ConfigError(f"model.init_from: {error}") from None
         if trained.model_name != model.model_name:
-            raise ConfigError(f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}")
+            raise ConfigError(
+                f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}"
+            )
         state, same_classes = trained.model.state_dict(), trained.labels == list(labels)
     elif path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -105,8 +114,11 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
     unexpected = [k for k in state if k not in own]
     missing = [k for k in own if k not in state and not k.startswith("head.")]
     if mismatched or unexpected or missing:
-        detail = "; ".join(f"{name}: {', '.join(keys[:3])}" for name, keys in
-                           (("shape differs", mismatched), ("unexpected", unexpected), ("missing", missing)) if keys)
+        detail = "; ".join(
+            f"{name}: {', '.join(keys[:3])}"
+            for name, keys in (("shape differs", mismatched), ("unexpected", unexpected), ("missing", missing))
+            if keys
+        )
         raise ConfigError(f"model.init_from: weights in {source} do not fit {model.model_name} ({detail})")
     model.load_state_dict(state, strict=False)
     return "backbone and head" if same_classes else "backbone (new head for the new classes)"
@@ -154,24 +166,47 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
 def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
     train_split, val_split = prepared.splits["train"], prepared.splits["val"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
-    sampler = EpochSeededSampler(train_split.labels, config.train.seed, weighted=config.data.weighted_sampler,
-                                 draws=config.train.min_steps_per_epoch * batch_size)
+    sampler = EpochSeededSampler(
+        train_split.labels,
+        config.train.seed,
+        weighted=config.data.weighted_sampler,
+        draws=config.train.min_steps_per_epoch * batch_size,
+    )
     module.train_sampler = sampler
     if prepared.kind == "audio":
         audio = config.data.audio_augment
-        backgrounds = load_backgrounds(audio.noise_dir, prepared.spec.sample_rate) if (
-            config.data.augment and audio.noise_mix_probability > 0) else []
-        train_set = AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec,
-                                      WaveformAugment(audio, backgrounds, enabled=config.data.augment))
+        backgrounds = (
+            load_backgrounds(audio.noise_dir, prepared.spec.sample_rate)
+            if (config.data.augment and audio.noise_mix_probability > 0)
+            else []
+        )
+        train_set = AudioTrainDataset(
+            train_split.arrays,
+            train_split.labels,
+            prepared.spec,
+            WaveformAugment(audio, backgrounds, enabled=config.data.augment),
+        )
         val_set, collate = AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec), collate_windows
     else:
         augment = config.data.photo_augment if config.data.augment else None
         train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
         val_set, collate = ImageDataset(val_split.arrays, val_split.labels, prepared.spec, None), collate_images
-    train_loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                              drop_last=len(sampler) % batch_size == 1, persistent_workers=workers > 0)
-    val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-                            persistent_workers=workers > 0)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=len(sampler) % batch_size == 1,
+        persistent_workers=workers > 0,
+    )
+    val_loader = DataLoader(
+        val_set,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+    )
     return train_loader, val_loader
 
 
@@ -192,16 +227,22 @@ def predict_split(module: ClassifierModule, prepared: PreparedData, split: Split
     return torch.cat(predictions)
 
 
-def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedData, config: Config,
-                  recorder: RunRecorder) -> dict:
+def _final_report(
+    run_dir: Path, module: ClassifierModule, prepared: PreparedData, config: Config, recorder: RunRecorder
+) -> dict:
     best = torch.load(run_dir / BEST_CHECKPOINT, map_location="cpu", weights_only=False)
     module.load_state_dict(best["state_dict"], strict=False)
     module.cpu()
-    report: dict = {"run_id": module.run_id, "model": config.model.name, "labels": prepared.labels,
-                    "checkpoint": BEST_CHECKPOINT, "best_epoch": recorder.best_epoch,
-                    "split_method": prepared.plan.method,
-                    "counts": {split: prepared.counts(split) for split in prepared.splits},
-                    "bad_files": [{"path": str(p), "reason": r} for p, r in prepared.bad_files]}
+    report: dict = {
+        "run_id": module.run_id,
+        "model": config.model.name,
+        "labels": prepared.labels,
+        "checkpoint": BEST_CHECKPOINT,
+        "best_epoch": recorder.best_epoch,
+        "split_method": prepared.plan.method,
+        "counts": {split: prepared.counts(split) for split in prepared.splits},
+        "bad_files": [{"path": str(p), "reason": r} for p, r in prepared.bad_files],
+    }
     for split in ("val", "test"):
         if split in prepared.splits:
             data = prepared.splits[split]
@@ -210,8 +251,12 @@ def _final_report(run_dir: Path, module: ClassifierModule, prepared: PreparedDat
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
     write_report(run_dir / "report.json", report)
     plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
-    plot_confusion_matrix(report["val"]["confusion_matrix"], prepared.labels, run_dir / "confusion_matrix.png",
-                          f"{config.model.name} validation (accuracy {report['val']['accuracy']:.1%})")
+    plot_confusion_matrix(
+        report["val"]["confusion_matrix"],
+        prepared.labels,
+        run_dir / "confusion_matrix.png",
+        f"{config.model.name} validation (accuracy {report['val']['accuracy']:.1%})",
+    )
     return report
 
 
@@ -269,14 +314,21 @@ def _prepare_run_dir(config: Config, run_dir: Path | None) -> tuple[Path, str]:
     if run_dir is not None and config.train.run_name is None:
         run_id = run_dir.name
     if (run_dir / LAST_CHECKPOINT).exists() or (run_dir / "events.jsonl").exists():
-        raise ConfigError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
-                          "or choose another --run-dir/--run-name")
+        raise ConfigError(
+            f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --run-dir/--run-name"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, run_id
 
 
-def train(config: Config | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True) -> Run:
+def train(
+    config: Config | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> Run:
     """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split.
 
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
@@ -290,10 +342,19 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             raise ConfigError(f"cannot resume {run_dir}: it has no {LAST_CHECKPOINT} or config.yaml")
         saved = load_config(run_dir / "config.yaml")
         if config is not None and config.train.devices != saved.train.devices:
-            saved = Config.model_validate({**saved.model_dump(), "train": {
-                **saved.train.model_dump(), **{k: getattr(config.train, k) for k in ("devices", "accelerator", "strategy")}}})
+            saved = Config.model_validate(
+                {
+                    **saved.model_dump(),
+                    "train": {
+                        **saved.train.model_dump(),
+                        **{k: getattr(config.train, k) for k in ("devices", "accelerator", "strategy")},
+                    },
+                }
+            )
         config = saved
-        run_id = next((e["run_id"] for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_start"), run_dir.name)
+        run_id = next(
+            (e["run_id"] for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_start"), run_dir.name
+        )
     else:
         if config is None:
             raise ConfigError("train() needs a config (or resume=RUN_DIR)")
@@ -313,12 +374,20 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
             if resume_from is None:
                 write_split(prepared.plan, run_dir / "split.csv")
                 (run_dir / "labels.txt").write_text("\n".join(prepared.labels) + "\n")
-            _log(events, "info", f"{sum(len(s.labels) for s in prepared.splits.values())} files, "
-                                 f"{len(prepared.labels)} classes; split: {prepared.plan.method}; train counts "
-                                 + ", ".join(f"{k} {v}" for k, v in prepared.counts("train").items()))
+            _log(
+                events,
+                "info",
+                f"{sum(len(s.labels) for s in prepared.splits.values())} files, "
+                f"{len(prepared.labels)} classes; split: {prepared.plan.method}; train counts "
+                + ", ".join(f"{k} {v}" for k, v in prepared.counts("train").items()),
+            )
             if prepared.bad_files:
-                _log(events, "warning", f"skipped {len(prepared.bad_files)} unreadable file(s): "
-                                        + "; ".join(str(p) for p, _ in prepared.bad_files))
+                _log(
+                    events,
+                    "warning",
+                    f"skipped {len(prepared.bad_files)} unreadable file(s): "
+                    + "; ".join(str(p) for p, _ in prepared.bad_files),
+                )
             resume_checkpoint = None
             if resume_from is None:
                 model = build_model(config, prepared)
@@ -326,35 +395,67 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
                     initialise_batchnorm(model, prepared)
             else:
                 resume_checkpoint = torch.load(resume_from, map_location="cpu", weights_only=False)
-                model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
-                model.load_state_dict({k[len("model."):]: v for k, v in resume_checkpoint["state_dict"].items()
-                                       if k.startswith("model.")})
+                model = create_model(
+                    config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options
+                )
+                model.load_state_dict(
+                    {
+                        k[len("model.") :]: v
+                        for k, v in resume_checkpoint["state_dict"].items()
+                        if k.startswith("model.")
+                    }
+                )
             teacher = None
             if config.train.teacher:
-                teacher = load_teacher(config.train.teacher, prepared.labels, prepared.spec,
-                                       config.train.distill_temperature, config.train.distill_alpha)
+                teacher = load_teacher(
+                    config.train.teacher,
+                    prepared.labels,
+                    prepared.spec,
+                    config.train.distill_temperature,
+                    config.train.distill_alpha,
+                )
             weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
             module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
             train_loader, val_loader = _loaders(config, prepared, module)
             resumed_epoch = int(resume_checkpoint["epoch"]) if resume_checkpoint is not None else None
-            recorder = RunRecorder(run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs,
-                                   resumed_epoch)
+            recorder = RunRecorder(
+                run_dir, events, run_id, config.model.name, prepared.labels, config.train.epochs, resumed_epoch
+            )
             callbacks = [
-                EpochBoundaryCheckpoint(run_dir / LAST_CHECKPOINT, resumed=resume_from is not None), recorder,
+                EpochBoundaryCheckpoint(run_dir / LAST_CHECKPOINT, resumed=resume_from is not None),
+                recorder,
                 StopOnSignal(stop),
-                L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, filename="best", monitor="val_acc", mode="max",
-                                                    save_last=False, save_top_k=1, enable_version_counter=False),
+                L.pytorch.callbacks.ModelCheckpoint(
+                    dirpath=run_dir,
+                    filename="best",
+                    monitor="val_acc",
+                    mode="max",
+                    save_last=False,
+                    save_top_k=1,
+                    enable_version_counter=False,
+                ),
             ]
             if resume_checkpoint is not None:
                 callbacks.append(RestoreEpochStart(resume_checkpoint))
             if config.train.early_stopping_patience is not None:
-                callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor="val_acc", mode="max",
-                                                                   patience=config.train.early_stopping_patience))
+                callbacks.append(
+                    L.pytorch.callbacks.EarlyStopping(
+                        monitor="val_acc", mode="max", patience=config.train.early_stopping_patience
+                    )
+                )
             trainer = L.Trainer(
-                max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=_devices(config.train.devices),
-                strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks, logger=False,
-                enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-                limit_train_batches=config.train.limit_train_batches, default_root_dir=str(run_dir),
+                max_epochs=config.train.epochs,
+                accelerator=config.train.accelerator,
+                devices=_devices(config.train.devices),
+                strategy=config.train.strategy,
+                precision=config.train.precision,
+                callbacks=callbacks,
+                logger=False,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                limit_train_batches=config.train.limit_train_batches,
+                default_root_dir=str(run_dir),
                 log_every_n_steps=1,
             )
             if resumed_epoch is not None:
@@ -365,10 +466,15 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
         if not trainer.is_global_zero:
             return Run(run_dir, run_id, "done", run_dir / BEST_CHECKPOINT)
         report = _final_report(run_dir, module, prepared, config, recorder)
-        metrics = {"best_val_acc": recorder.best_val_acc, "best_epoch": recorder.best_epoch,
-                   "val_acc": report["val"]["accuracy"], "val_macro_f1": report["val"]["macro_f1"],
-                   "epochs_run": trainer.current_epoch, "seconds": time.perf_counter() - started,
-                   "per_class": report["val"]["per_class"]}
+        metrics = {
+            "best_val_acc": recorder.best_val_acc,
+            "best_epoch": recorder.best_epoch,
+            "val_acc": report["val"]["accuracy"],
+            "val_macro_f1": report["val"]["macro_f1"],
+            "epochs_run": trainer.current_epoch,
+            "seconds": time.perf_counter() - started,
+            "per_class": report["val"]["per_class"],
+        }
         if "test" in report:
             metrics["test_acc"] = report["test"]["accuracy"]
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
@@ -381,19 +487,38 @@ def train(config: Config | None = None, *, run_dir: str | Path | None = None, re
                 raise
             raise TrainingCancelled(stop.signal_number or signal.SIGINT) from error
         message = str(error).strip() or type(error).__name__
-        events.write(RunEnd("failed", recorder.best_val_acc if recorder else None,
-                            recorder.best_epoch if recorder else None, error=message))
+        events.write(
+            RunEnd(
+                "failed",
+                recorder.best_val_acc if recorder else None,
+                recorder.best_epoch if recorder else None,
+                error=message,
+            )
+        )
         write_status(run_dir, "failed", run_id=run_id, model=config.model.name, error=message)
         raise
 
 
-def _record_cancel(run_dir: Path, events: EventLog, recorder: RunRecorder | None, run_id: str, config: Config,
-                   signal_number: int | None) -> None:
+def _record_cancel(
+    run_dir: Path,
+    events: EventLog,
+    recorder: RunRecorder | None,
+    run_id: str,
+    config: Config,
+    signal_number: int | None,
+) -> None:
     best = recorder.best_val_acc if recorder else None
     events.write(RunEnd("cancelled", best, recorder.best_epoch if recorder else None))
     last = run_dir / LAST_CHECKPOINT
-    write_status(run_dir, "cancelled", run_id=run_id, model=config.model.name, signal=signal_number,
-                 best_val_acc=best, resume_from=str(last) if last.exists() else None)
+    write_status(
+        run_dir,
+        "cancelled",
+        run_id=run_id,
+        model=config.model.name,
+        signal=signal_number,
+        best_val_acc=best,
+        resume_from=str(last) if last.exists() else None,
+    )
 
 
 def _devices(devices: str):

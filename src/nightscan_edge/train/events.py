@@ -4,6 +4,7 @@ Each event is a dataclass with its own fields; ``type`` and ``time`` are added o
 every line, so a reader tailing the file never sees half an event and a crash loses at most the event being
 written.
 """
+
 from __future__ import annotations
 
 import json

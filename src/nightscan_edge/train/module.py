@@ -5,6 +5,7 @@ Audio batches arrive as waveforms; the model's own ``LogMel`` turns them into sp
 and on the GPU when there is one) so training sees exactly the front-end that is exported. Validation scores
 every window of a clip and averages the probabilities, as prediction on a recording does.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
@@ -25,20 +25,29 @@ from nightscan_edge.train.distill import Teacher
 
 
 class ClassifierModule(L.LightningModule):
-    def __init__(self, model: EdgeClassifier, labels: list[str], config: Config, run_id: str,
-                 class_weights: torch.Tensor | None = None, teacher: Teacher | None = None) -> None:
+    def __init__(
+        self,
+        model: EdgeClassifier,
+        labels: list[str],
+        config: Config,
+        run_id: str,
+        class_weights: torch.Tensor | None = None,
+        teacher: Teacher | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.labels = list(labels)
         self.config = config
         self.run_id = run_id
-        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(len(labels)),
-                             persistent=False)
+        self.register_buffer(
+            "class_weights", class_weights if class_weights is not None else torch.ones(len(labels)), persistent=False
+        )
         # Not a submodule: the teacher's weights must never land in the student's checkpoint.
         self.teacher = teacher
         audio = config.data.audio_augment
-        self.spec_augment = SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment
-                                                   and audio.spec_augment) else None
+        self.spec_augment = (
+            SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment and audio.spec_augment) else None
+        )
         num_classes = len(labels)
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
@@ -81,14 +90,19 @@ class ClassifierModule(L.LightningModule):
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
         inputs = self.model_input(x, augment_seed=seed)
         logits = self.model(inputs)
-        loss = F.cross_entropy(logits, y, weight=self.class_weights if self.config.data.class_weights else None,
-                               label_smoothing=self.config.train.label_smoothing)
+        loss = F.cross_entropy(
+            logits,
+            y,
+            weight=self.class_weights if self.config.data.class_weights else None,
+            label_smoothing=self.config.train.label_smoothing,
+        )
         if self.teacher is not None:
             loss = self.teacher.distillation_loss(logits, x, inputs, loss)
         with torch.no_grad():
             n = y.numel()
-            self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n],
-                                             dtype=torch.float64)
+            self._train_sums += torch.tensor(
+                [loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64
+            )
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
         return loss
 
@@ -96,7 +110,9 @@ class ClassifierModule(L.LightningModule):
     def clip_probabilities(self, windows: torch.Tensor, owner: torch.Tensor, clips: int) -> torch.Tensor:
         """Mean softmax over each clip's windows (photos: one 'window' per image)."""
         probabilities = torch.softmax(self(windows), dim=1)
-        summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(0, owner, probabilities)
+        summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(
+            0, owner, probabilities
+        )
         counts = torch.bincount(owner, minlength=clips).clamp(min=1).unsqueeze(1)
         return summed / counts
 
@@ -124,8 +140,12 @@ class ClassifierModule(L.LightningModule):
         self.last_epoch = {
             "train_loss": loss_sum / count if count else float("nan"),
             "train_acc": correct / count if count else float("nan"),
-            "val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1,
-            "lr": float(self.optimizers().param_groups[0]["lr"]) if self.trainer and not self.trainer.sanity_checking else self.config.train.lr,
+            "val_loss": val_loss,
+            "val_acc": accuracy,
+            "val_macro_f1": macro_f1,
+            "lr": float(self.optimizers().param_groups[0]["lr"])
+            if self.trainer and not self.trainer.sanity_checking
+            else self.config.train.lr,
         }
 
     # -- optimisation ---------------------------------------------------------------------------------
@@ -133,8 +153,13 @@ class ClassifierModule(L.LightningModule):
         train = self.config.train
         params = self.model.parameters()
         if train.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay,
-                                        nesterov=train.momentum > 0)
+            optimizer = torch.optim.SGD(
+                params,
+                lr=train.lr,
+                momentum=train.momentum,
+                weight_decay=train.weight_decay,
+                nesterov=train.momentum > 0,
+            )
         elif train.optimizer == "adamw":
             optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
         else:
@@ -142,8 +167,9 @@ class ClassifierModule(L.LightningModule):
         if train.scheduler == "none":
             return optimizer
         if train.scheduler == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train.gamma,
-                                                                   patience=train.plateau_patience)
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=train.gamma, patience=train.plateau_patience
+            )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
         if train.scheduler == "step":
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
@@ -154,6 +180,9 @@ class ClassifierModule(L.LightningModule):
     # -- checkpoints ----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = checkpoint_metadata(
-            self.model, self.labels, self.config.model_dump(mode="json"), self.run_id,
+            self.model,
+            self.labels,
+            self.config.model_dump(mode="json"),
+            self.run_id,
             model_options=dict(self.config.model.options),
         )

@@ -1,5 +1,6 @@
 """The figures a user needs to trust a model: per-class precision/recall/F1, macro-F1 and the confusion
 matrix (torchmetrics) -> ``report.json``; loss/accuracy curves and the confusion matrix as PNG."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
-                                                     multiclass_f1_score, multiclass_precision, multiclass_recall)
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
 
 
 def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
@@ -23,9 +29,15 @@ def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labe
     return {
         "accuracy": float(multiclass_accuracy(predictions, targets, n, average="micro")),
         "macro_f1": float(multiclass_f1_score(predictions, targets, n, average="macro")),
-        "per_class": {label: {"precision": float(per_class["precision"][i]), "recall": float(per_class["recall"][i]),
-                              "f1": float(per_class["f1"][i]), "support": int(support[i])}
-                      for i, label in enumerate(labels)},
+        "per_class": {
+            label: {
+                "precision": float(per_class["precision"][i]),
+                "recall": float(per_class["recall"][i]),
+                "f1": float(per_class["f1"][i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
         "confusion_matrix": multiclass_confusion_matrix(predictions, targets, n).tolist(),
         "samples": int(targets.numel()),
     }
@@ -41,8 +53,12 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
         rows = list(csv.DictReader(handle))
     epochs = [int(r["epoch"]) + 1 for r in rows]
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, axis, name in (("train_loss", loss_axis, "train"), ("val_loss", loss_axis, "val"),
-                            ("train_acc", acc_axis, "train"), ("val_acc", acc_axis, "val")):
+    for key, axis, name in (
+        ("train_loss", loss_axis, "train"),
+        ("val_loss", loss_axis, "val"),
+        ("train_acc", acc_axis, "train"),
+        ("val_acc", acc_axis, "val"),
+    ):
         axis.plot(epochs, [float(r[key]) for r in rows], marker="o", markersize=3, label=name)
     loss_axis.set(title="loss", xlabel="epoch")
     acc_axis.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
@@ -70,8 +86,14 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], out: Path,
     threshold = values.max() / 2 if values.size else 0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            axis.text(j, i, str(values[i, j]), ha="center", va="center",
-                      color="white" if values[i, j] > threshold else "black")
+            axis.text(
+                j,
+                i,
+                str(values[i, j]),
+                ha="center",
+                va="center",
+                color="white" if values[i, j] > threshold else "black",
+            )
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)

@@ -1,4 +1,5 @@
 """``create_app(settings)``: wires the store, the job runner, the security middleware and the routers."""
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -37,8 +38,14 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await runner.stop()
 
-    app = FastAPI(title="NightScan Edge", version=__version__, lifespan=lifespan, docs_url="/api/docs",
-                  redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="NightScan Edge",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
@@ -55,8 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         """JSON for the API, a plain page for people."""
         if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
-        return templates.TemplateResponse(request, "error.html", {"status": error.status_code,
-                                                                  "detail": error.detail},
-                                          status_code=error.status_code)
+        return templates.TemplateResponse(
+            request, "error.html", {"status": error.status_code, "detail": error.detail}, status_code=error.status_code
+        )
 
     return app

@@ -1,8 +1,12 @@
 """``serve --demo``: make sure a ready dataset is registered so a newcomer can click Train right away.
 
-The real animal-sounds set beside the repository is used when present; otherwise the training engine's
-synthetic set (``nightscan-edge data synth``) is generated into the data directory (offline, seconds).
+The demo is self-contained: the training engine's synthetic set (``nightscan-edge data synth``) is
+generated into the data directory (offline, seconds) on a fresh clone. The real animal-sounds set is used
+only when it is explicitly there: ``$NIGHTSCAN_SHARED_DATA/animal-sounds`` or ``../shared/data`` beside
+the working directory (the project's own workspace layout), never a folder found relative to the installed
+package.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +25,6 @@ def shared_demo_path() -> Path | None:
     if os.environ.get("NIGHTSCAN_SHARED_DATA"):
         candidates.append(Path(os.environ["NIGHTSCAN_SHARED_DATA"]) / "animal-sounds")
     candidates.append(Path.cwd().parent / "shared" / "data" / "animal-sounds")
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data" / "animal-sounds")
     for candidate in candidates:
         if (candidate / "manifest.csv").is_file():
             return candidate.resolve()
@@ -38,7 +41,7 @@ def ensure_demo_dataset(settings: Settings, store: Store, worker_command: list[s
     shared = shared_demo_path()
     if shared is not None:
         return register_dataset(store, settings, shared, "animal-sounds (demo)", source="demo")
-    target = settings.uploads_dir / SYNTHETIC_FOLDER
+    target = settings.uploads_dir.resolve() / SYNTHETIC_FOLDER
     if not target.exists():
         result = subprocess.run([*worker_command, "data", "synth", str(target)], capture_output=True, text=True)
         if result.returncode != 0:

@@ -1,4 +1,5 @@
 """Request dependencies as annotated aliases (``store: StoreDep``), all read from ``app.state``."""
+
 from __future__ import annotations
 
 from typing import Annotated

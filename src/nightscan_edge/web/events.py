@@ -2,6 +2,7 @@
 
 Only complete lines are returned: a worker may be half-way through writing one when we read.
 """
+
 from __future__ import annotations
 
 import json

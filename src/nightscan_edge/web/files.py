@@ -1,4 +1,5 @@
 """Downloads: any file (or folder, zipped on the fly) inside a run folder, never outside it."""
+
 from __future__ import annotations
 
 import shutil
@@ -30,8 +31,10 @@ def download(folder: Path, relative: str) -> FileResponse:
         raise HTTPException(404, f"no file {relative!r} here")
     if target.is_dir():
         staging = Path(tempfile.mkdtemp(prefix="nightscan-download-"))
-        archive = shutil.make_archive(str(staging / target.name), "zip", root_dir=target.parent,
-                                      base_dir=target.name)
-        return FileResponse(archive, filename=f"{target.name}.zip",
-                            background=BackgroundTask(shutil.rmtree, staging, ignore_errors=True))
+        archive = shutil.make_archive(str(staging / target.name), "zip", root_dir=target.parent, base_dir=target.name)
+        return FileResponse(
+            archive,
+            filename=f"{target.name}.zip",
+            background=BackgroundTask(shutil.rmtree, staging, ignore_errors=True),
+        )
     return FileResponse(target, filename=target.name)

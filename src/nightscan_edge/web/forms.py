@@ -4,6 +4,7 @@ Form values go through the same ``Config`` validation as the CLI; problems come 
 name (``config.field_errors``) so the page can show each next to its field. The worker receives only the
 values that differ from the model's preset, as ``--set section.key=value`` overrides.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,16 @@ from nightscan_edge.errors import UserError
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
 MANAGED_FIELDS = {"data.path", "model.name", "train.runs_dir", "train.run_name"}
-BASIC_FIELDS = ("train.epochs", "train.batch_size", "train.lr", "train.optimizer", "train.scheduler",
-                "train.early_stopping_patience", "data.val_fraction", "train.seed")
+BASIC_FIELDS = (
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "train.optimizer",
+    "train.scheduler",
+    "train.early_stopping_patience",
+    "data.val_fraction",
+    "train.seed",
+)
 
 
 class RunConfigError(UserError):
@@ -106,16 +115,28 @@ KIND_ONLY_FIELDS = {
 
 def form_fields(config_values: dict, input_kind: str | None = None) -> list[FormField]:
     """Every configurable leaf of ``Config`` with its current value, as form widgets."""
-    hidden = tuple(prefix for kind, prefixes in KIND_ONLY_FIELDS.items() if input_kind and kind != input_kind
-                   for prefix in prefixes)
+    hidden = tuple(
+        prefix
+        for kind, prefixes in KIND_ONLY_FIELDS.items()
+        if input_kind and kind != input_kind
+        for prefix in prefixes
+    )
     fields = []
     for dotted, info, value in _leaves(Config, config_values):
         if dotted in MANAGED_FIELDS or (hidden and dotted.startswith(hidden)):
             continue
         widget, choices = _widget(info.annotation)
-        fields.append(FormField(
-            name=dotted, widget=widget, value=_format(value, widget), choices=choices,
-            description=info.description or "", optional=_unwrap(info.annotation)[1], checked=bool(value)))
+        fields.append(
+            FormField(
+                name=dotted,
+                widget=widget,
+                value=_format(value, widget),
+                choices=choices,
+                description=info.description or "",
+                optional=_unwrap(info.annotation)[1],
+                checked=bool(value),
+            )
+        )
     return fields
 
 
@@ -134,8 +155,9 @@ def _set(nested: dict, dotted: str, value: Any) -> None:
 def _merge(base: dict, update: dict) -> dict:
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -153,8 +175,10 @@ def parse_form(form: dict[str, list[str]]) -> tuple[dict, dict[str, str]]:
             value: Any = raw.lower() in ("true", "on", "1", "yes")
         elif raw.strip() == "" and optional:
             value = None
-        elif _is_text(info.annotation) or (widget == "select" and all(
-                isinstance(choice, str) for choice in typing.get_args(_unwrap(info.annotation)[0]))):
+        elif _is_text(info.annotation) or (
+            widget == "select"
+            and all(isinstance(choice, str) for choice in typing.get_args(_unwrap(info.annotation)[0]))
+        ):
             value = raw
         else:
             try:
@@ -177,8 +201,9 @@ def _leaf_values(values: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def validate_run_config(model_name: str, data_path: str, values: dict | None = None,
-                        overrides: list[str] | None = None) -> tuple[Config, list[str]]:
+def validate_run_config(
+    model_name: str, data_path: str, values: dict | None = None, overrides: list[str] | None = None
+) -> tuple[Config, list[str]]:
     """Validate settings exactly as the CLI would; return the config and the worker's ``--set`` overrides."""
     from nightscan_edge.models import MODELS
 
@@ -201,6 +226,9 @@ def validate_run_config(model_name: str, data_path: str, values: dict | None = N
     config = resolve_config(requested)
     resolved = _leaf_values(config.model_dump(mode="json"))
     defaults = _leaf_values(_merge(preset, {"model": {"name": model_name}, "data": {"path": data_path}}))
-    worker_overrides = [f"{key}={json.dumps(value)}" for key, value in resolved.items()
-                        if key not in MANAGED_FIELDS and defaults.get(key) != value]
+    worker_overrides = [
+        f"{key}={json.dumps(value)}"
+        for key, value in resolved.items()
+        if key not in MANAGED_FIELDS and defaults.get(key) != value
+    ]
     return config, worker_overrides

@@ -6,6 +6,7 @@ workers end, and reads the worker's own ``status.json`` to record the outcome. A
 workers that are still alive are adopted (watched by PID); runs whose worker is gone become
 ``interrupted`` and can be resumed from ``last.ckpt``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,9 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nightscan_edge.errors import UserError
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
-from nightscan_edge.errors import UserError
 
 log = logging.getLogger("nightscan_edge.web.jobs")
 
@@ -99,8 +100,16 @@ class JobRunner:
     def train_argv(self, run: dict) -> list[str]:
         if run["resume"]:
             return [*self.worker_command(), "train", "--resume", run["run_dir"], "--no-progress"]
-        argv = [*self.worker_command(), "train", "--run-dir", run["run_dir"], "--data", run["data_path"],
-                "--model", run["model"]]
+        argv = [
+            *self.worker_command(),
+            "train",
+            "--run-dir",
+            run["run_dir"],
+            "--data",
+            run["data_path"],
+            "--model",
+            run["model"],
+        ]
         for override in run["overrides"]:
             argv += ["--set", override]
         return [*argv, "--no-progress"]
@@ -109,8 +118,15 @@ class JobRunner:
         run = self.store.run(job["run_id"])
         options = job["options"]
         if job["kind"] == "export":
-            argv = [*self.worker_command(), "export", run["run_dir"], "--formats", ",".join(options["formats"]),
-                    "--out", job["out_dir"]]
+            argv = [
+                *self.worker_command(),
+                "export",
+                run["run_dir"],
+                "--formats",
+                ",".join(options["formats"]),
+                "--out",
+                job["out_dir"],
+            ]
             return argv + (["--int8"] if options.get("int8") else [])
         return [*self.worker_command(), "bench", options["artifact_dir"], "--out", job["out_dir"], "--quiet"]
 
@@ -150,8 +166,13 @@ class JobRunner:
                 if child is not None and child.poll() is not None:
                     break
                 time.sleep(0.1)
-            self._update(key, status="interrupted", pid=None, finished=time.time(),
-                         error="server stopped while the job was running; resume it")
+            self._update(
+                key,
+                status="interrupted",
+                pid=None,
+                finished=time.time(),
+                error="server stopped while the job was running; resume it",
+            )
 
     def reconcile(self) -> None:
         """On server start: adopt workers still alive, mark the others interrupted."""
@@ -159,8 +180,13 @@ class JobRunner:
             if _pid_runs(record["pid"], self._marker(key, record)):
                 log.info("adopting live worker %s for %s", record["pid"], key.job_id)
                 continue
-            self._update(key, status="interrupted", pid=None, finished=time.time(),
-                         error="worker was gone when the server started; resume it")
+            self._update(
+                key,
+                status="interrupted",
+                pid=None,
+                finished=time.time(),
+                error="worker was gone when the server started; resume it",
+            )
 
     def tick(self) -> None:
         """Record ended workers, then start queued jobs while slots are free."""
@@ -212,13 +238,23 @@ class JobRunner:
             Path(record["out_dir"]).parent.mkdir(parents=True, exist_ok=True)
         log_path = self._log_path(key, record)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.settings.worker_threads),
-               "MKL_NUM_THREADS": str(self.settings.worker_threads)}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": str(self.settings.worker_threads),
+            "MKL_NUM_THREADS": str(self.settings.worker_threads),
+        }
         with open(log_path, "ab") as log_file:
             log_file.write(f"$ {' '.join(argv)}\n".encode())
             log_file.flush()
-            child = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env, start_new_session=True)
+            child = subprocess.Popen(
+                argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         self._children[key] = child
         self._update(key, status="running", pid=child.pid, started=time.time(), finished=None, error=None)
         log.info("started %s %s as pid %s", key.table, key.job_id, child.pid)
@@ -233,9 +269,15 @@ class JobRunner:
             status = read_status(Path(record["run_dir"])).get("status")
             if status not in ("done", "failed", "cancelled"):
                 status = "cancelled" if cancelled else "failed"
-            error = None if status in ("done", "cancelled") else (
-                read_status(Path(record["run_dir"])).get("error") or _last_line(tail)
-                or f"worker exited with code {exit_code}")
+            error = (
+                None
+                if status in ("done", "cancelled")
+                else (
+                    read_status(Path(record["run_dir"])).get("error")
+                    or _last_line(tail)
+                    or f"worker exited with code {exit_code}"
+                )
+            )
         else:
             if cancelled:
                 status, error = "cancelled", None

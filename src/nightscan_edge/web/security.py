@@ -6,6 +6,7 @@
   page the user happens to visit cannot drive the server (CSRF / cross-site WebSocket hijacking).
 - Without a token, the Host header must name loopback, which defeats DNS-rebinding attacks.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -81,8 +82,10 @@ class SecurityMiddleware:
         for source, value in presented:
             if hmac.compare_digest(value.encode(), self.settings.token.encode()):
                 return None, source == "query"
-        return (401, "missing or wrong token: open the server's URL with ?token=... or send "
-                     "'Authorization: Bearer <token>'"), False
+        return (
+            401,
+            "missing or wrong token: open the server's URL with ?token=... or send 'Authorization: Bearer <token>'",
+        ), False
 
     def _origin_allowed(self, origin: str, host: str, scope: Scope) -> bool:
         if origin in self.settings.allowed_origins:

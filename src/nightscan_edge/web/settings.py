@@ -1,4 +1,5 @@
 """The web server's one Settings object: where state lives, who may connect, how big uploads may be."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -29,9 +30,10 @@ class SettingsError(UserError):
 class Settings(BaseModel):
     """Everything the server needs; built from CLI flags with ``NIGHTSCAN_*`` environment fallbacks."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, validate_default=True)
 
-    data_dir: Path = Field(Path(".nightscan/web"), description="SQLite state, runs, uploads (git-ignored)")
+    data_dir: Path = Field(Path(".nightscan/web"), description="SQLite state, runs, uploads (git-ignored); "
+                           "made absolute against the working directory at start-up")
     host: str = "127.0.0.1"
     port: int = Field(5002, ge=0, le=65535)
     token: str | None = Field(None, description="required on every request when binding beyond loopback")
@@ -39,12 +41,25 @@ class Settings(BaseModel):
     max_upload_mb: float = Field(200.0, gt=0)
     max_unzipped_mb: float = Field(2000.0, gt=0, description="zip-bomb guard: total uncompressed size")
     max_parallel_jobs: int = Field(1, ge=1, description="workers running at once (training is CPU-heavy)")
-    worker_command: tuple[str, ...] = Field((), description="worker entry point (default: this Python -m nightscan_edge.cli)")
+    worker_command: tuple[str, ...] = Field(
+        (), description="worker entry point (default: this Python -m nightscan_edge.cli)"
+    )
     worker_threads: int = Field(2, ge=1, description="torch threads per worker (OMP_NUM_THREADS)")
     poll_seconds: float = Field(0.25, gt=0, description="how often a WebSocket checks its run's event log")
     job_poll_seconds: float = Field(1.0, gt=0, description="how often the job runner checks workers and the queue")
-    stop_workers_on_exit: bool = Field(True, description="SIGTERM running workers at shutdown (runs become interrupted)")
+    stop_workers_on_exit: bool = Field(
+        True, description="SIGTERM running workers at shutdown (runs become interrupted)"
+    )
     allowed_origins: tuple[str, ...] = Field((), description="extra browser origins allowed besides the server's own")
+
+    @field_validator("data_dir", "dataset_roots", mode="after")
+    @classmethod
+    def _absolute(cls, value):
+        """Absolute once, at start-up: dataset intake refuses relative paths, and a worker started from
+        another directory must find the same folders."""
+        if isinstance(value, tuple):
+            return tuple(Path(p).expanduser().resolve() for p in value)
+        return Path(value).expanduser().resolve()
 
     @field_validator("token")
     @classmethod
@@ -54,10 +69,11 @@ class Settings(BaseModel):
         return token
 
     @model_validator(mode="after")
-    def _public_bind_needs_token(self) -> "Settings":
+    def _public_bind_needs_token(self) -> Settings:
         if not is_loopback(self.host) and not self.token:
             raise SettingsError(
-                f"binding to {self.host} exposes the server beyond this machine; pass --token or set NIGHTSCAN_TOKEN")
+                f"binding to {self.host} exposes the server beyond this machine; pass --token or set NIGHTSCAN_TOKEN"
+            )
         return self
 
     @property
@@ -82,7 +98,7 @@ class Settings(BaseModel):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         """Flags win over ``NIGHTSCAN_DATA_DIR`` / ``NIGHTSCAN_TOKEN`` / ``NIGHTSCAN_DATASET_ROOTS`` (os.pathsep
         list) / ``NIGHTSCAN_WORKER_COMMAND``."""
         values: dict = {}
@@ -93,6 +109,8 @@ class Settings(BaseModel):
         if os.environ.get("NIGHTSCAN_WORKER_COMMAND"):  # e.g. "nice -n 10 python -m nightscan_edge.cli"
             values["worker_command"] = tuple(shlex.split(os.environ["NIGHTSCAN_WORKER_COMMAND"]))
         if os.environ.get("NIGHTSCAN_DATASET_ROOTS"):
-            values["dataset_roots"] = tuple(Path(p) for p in os.environ["NIGHTSCAN_DATASET_ROOTS"].split(os.pathsep) if p)
+            values["dataset_roots"] = tuple(
+                Path(p) for p in os.environ["NIGHTSCAN_DATASET_ROOTS"].split(os.pathsep) if p
+            )
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

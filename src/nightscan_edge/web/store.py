@@ -3,14 +3,16 @@
 The run folders stay the source of truth for what a worker did (status.json, events.jsonl); the database
 records what the server asked for and when, so the history survives restarts.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("done", "failed", "cancelled", "interrupted")
@@ -85,7 +87,8 @@ class Store:
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO datasets (id, name, path, source, summary, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (dataset_id, name, path, source, json.dumps(summary), time.time()))
+                (dataset_id, name, path, source, json.dumps(summary), time.time()),
+            )
         return self.dataset(dataset_id)
 
     def dataset(self, dataset_id: str) -> dict[str, Any] | None:
@@ -98,13 +101,15 @@ class Store:
         return self._all("SELECT * FROM datasets ORDER BY created DESC")
 
     # runs
-    def add_run(self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str],
-                run_dir: str) -> dict[str, Any]:
+    def add_run(
+        self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str], run_dir: str
+    ) -> dict[str, Any]:
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO runs (id, model, dataset_id, data_path, overrides, status, run_dir, created) "
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (run_id, model, dataset_id, data_path, json.dumps(overrides), run_dir, time.time()))
+                (run_id, model, dataset_id, data_path, json.dumps(overrides), run_dir, time.time()),
+            )
         return self.run(run_id)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -120,13 +125,15 @@ class Store:
         self._update("runs", run_id, **values)
 
     # export / bench jobs
-    def add_export(self, export_id: str, run_id: str, kind: str, options: dict, out_dir: str,
-                   log_path: str) -> dict[str, Any]:
+    def add_export(
+        self, export_id: str, run_id: str, kind: str, options: dict, out_dir: str, log_path: str
+    ) -> dict[str, Any]:
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO exports (id, run_id, kind, options, status, out_dir, log_path, created) "
                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (export_id, run_id, kind, json.dumps(options), out_dir, log_path, time.time()))
+                (export_id, run_id, kind, json.dumps(options), out_dir, log_path, time.time()),
+            )
         return self.export(export_id)
 
     def export(self, export_id: str) -> dict[str, Any] | None:

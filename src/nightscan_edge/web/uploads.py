@@ -4,6 +4,7 @@ A hostile zip (``../`` or absolute member names, symlinks, a decompression bomb)
 and extraction goes to a temporary folder that is renamed into place only when complete, so a refused or
 failed upload leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,10 @@ def resolve_under_roots(path: str | Path, roots: tuple[Path, ...]) -> Path:
         raise UploadError(f"dataset path {path} must be absolute (allowed roots: {', '.join(map(str, roots))})")
     real = candidate.resolve()
     if not any(real == root or real.is_relative_to(root) for root in roots):
-        raise UploadError(f"{path} is outside the allowed dataset roots ({', '.join(map(str, roots))}); "
-                          "start the server with --dataset-root to allow another folder")
+        raise UploadError(
+            f"{path} is outside the allowed dataset roots ({', '.join(map(str, roots))}); "
+            "start the server with --dataset-root to allow another folder"
+        )
     if not real.exists():
         raise UploadError(f"dataset path {path} does not exist")
     return real
@@ -70,8 +73,9 @@ def check_zip(archive: zipfile.ZipFile, max_unzipped_bytes: int) -> list[zipfile
             raise UploadError(f"refused zip: member {info.filename!r} {problem}; zip plain files and folders only")
         total += info.file_size
     if total > max_unzipped_bytes:
-        raise UploadError(f"refused zip: it unpacks to {total / 2**20:.0f} MB, over the "
-                          f"{max_unzipped_bytes / 2**20:.0f} MB limit")
+        raise UploadError(
+            f"refused zip: it unpacks to {total / 2**20:.0f} MB, over the {max_unzipped_bytes / 2**20:.0f} MB limit"
+        )
     return members
 
 

@@ -1,4 +1,5 @@
 """Datasets: register a folder under the allowed roots or upload a zip; each is inspected once on intake."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,9 @@ def _new_id(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
-def register_dataset(store: Store, settings: Settings, path: str | Path, name: str | None,
-                     source: str = "folder") -> dict:
+def register_dataset(
+    store: Store, settings: Settings, path: str | Path, name: str | None, source: str = "folder"
+) -> dict:
     real = resolve_under_roots(path, settings.roots)
     existing = store.dataset_by_path(str(real))
     if existing:
@@ -68,8 +70,7 @@ def register_dataset(store: Store, settings: Settings, path: str | Path, name: s
     return store.add_dataset(_new_id(name), name, str(real), source, summary)
 
 
-async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile,
-                          name: str | None) -> dict:
+async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile, name: str | None) -> dict:
     size = upload.size if upload.size is not None else None
     if size is None:
         upload.file.seek(0, 2)
@@ -144,9 +145,18 @@ async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -
 
 # pages
 def _page(request: Request, templates, store: Store, settings: Settings, status_code: int = 200, **context):
-    return templates.TemplateResponse(request, "datasets.html", {
-        "page": "datasets", "datasets": store.datasets(), "roots": settings.roots,
-        "max_upload_mb": settings.max_upload_mb, **context}, status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "datasets.html",
+        {
+            "page": "datasets",
+            "datasets": store.datasets(),
+            "roots": settings.roots,
+            "max_upload_mb": settings.max_upload_mb,
+            **context,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/datasets", response_class=HTMLResponse)

@@ -1,4 +1,5 @@
 """Export and benchmark jobs for a finished run, and downloads of every artifact (bundle.zip included)."""
+
 from __future__ import annotations
 
 import secrets
@@ -44,14 +45,21 @@ def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> di
     known = export_format_choices()
     unknown = [f for f in formats if f not in known]
     if not formats or unknown:
-        raise HTTPException(422, f"choose formats among {', '.join(known)}"
-                                 + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        raise HTTPException(
+            422, f"choose formats among {', '.join(known)}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
     if run["status"] != "done" or not (Path(run["run_dir"]) / "best.ckpt").is_file():
         raise HTTPException(409, f"run {run['id']} is {run['status']}; only a finished run with best.ckpt exports")
     export_id = f"export-{secrets.token_hex(3)}"
     exports_dir = Path(run["run_dir"]) / "exports"
-    return store.add_export(export_id, run["id"], "export", {"formats": formats, "int8": int8},
-                            str(exports_dir / export_id), str(exports_dir / f"{export_id}.log"))
+    return store.add_export(
+        export_id,
+        run["id"],
+        "export",
+        {"formats": formats, "int8": int8},
+        str(exports_dir / export_id),
+        str(exports_dir / f"{export_id}.log"),
+    )
 
 
 def create_bench(store: Store, export: dict) -> dict:
@@ -60,8 +68,14 @@ def create_bench(store: Store, export: dict) -> dict:
     run = get_run_or_404(store, export["run_id"])
     bench_id = f"bench-{secrets.token_hex(3)}"
     bench_dir = Path(run["run_dir"]) / "bench"
-    return store.add_export(bench_id, run["id"], "bench", {"artifact_dir": export["out_dir"], "export_id": export["id"]},
-                            str(bench_dir / bench_id), str(bench_dir / f"{bench_id}.log"))
+    return store.add_export(
+        bench_id,
+        run["id"],
+        "bench",
+        {"artifact_dir": export["out_dir"], "export_id": export["id"]},
+        str(bench_dir / bench_id),
+        str(bench_dir / f"{bench_id}.log"),
+    )
 
 
 def export_view(job: dict) -> dict:

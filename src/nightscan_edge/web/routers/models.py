@@ -4,6 +4,7 @@ Measuring complexity builds every model (seconds each on a laptop), so the rows 
 a small cache file keyed by the models' source code: a restarted server shows the page at once, and any
 change to a model file measures again.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Training runs: new-run form, history, live page, cancel/resume, report and downloads."""
+
 from __future__ import annotations
 
 import json
@@ -36,12 +37,14 @@ def get_run_or_404(store: Store, run_id: str) -> dict:
     return run
 
 
-def create_run(store: Store, settings: Settings, model: str, dataset_id: str, values: dict,
-               overrides: list[str]) -> dict:
+def create_run(
+    store: Store, settings: Settings, model: str, dataset_id: str, values: dict, overrides: list[str]
+) -> dict:
     dataset = store.dataset(dataset_id)
     if dataset is None:
-        raise RunConfigError(f"unknown dataset {dataset_id!r}; register it on the datasets page first",
-                             {"dataset": "unknown dataset"})
+        raise RunConfigError(
+            f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
+        )
     _, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / run_id
@@ -137,14 +140,23 @@ def history_page(request: Request, store: StoreDep, templates: TemplatesDep):
         status = read_status(Path(run["run_dir"]))
         run["best_val_acc"] = status.get("best_val_acc")
         run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
-        run["resumable"] = run["status"] in ("interrupted", "cancelled", "failed") and \
-            (Path(run["run_dir"]) / "last.ckpt").is_file()
+        run["resumable"] = (
+            run["status"] in ("interrupted", "cancelled", "failed") and (Path(run["run_dir"]) / "last.ckpt").is_file()
+        )
     return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
 
 
-def _new_run_page(request: Request, templates, store: Store, model: str | None, dataset_id: str | None,
-                  values: dict | None = None, errors: dict | None = None, message: str | None = None,
-                  status_code: int = 200):
+def _new_run_page(
+    request: Request,
+    templates,
+    store: Store,
+    model: str | None,
+    dataset_id: str | None,
+    values: dict | None = None,
+    errors: dict | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+):
     from nightscan_edge.web.routers.models import cached_catalogue
 
     catalogue = cached_catalogue()
@@ -153,15 +165,27 @@ def _new_run_page(request: Request, templates, store: Store, model: str | None, 
     kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
     preset = preset_values(model)
     shown = preset if values is None else values
-    return templates.TemplateResponse(request, "new_run.html", {
-        "page": "new", "models": catalogue, "model": model, "datasets": store.datasets(),
-        "dataset_id": dataset_id, "fields": form_fields(shown, kind), "errors": errors or {},
-        "message": message}, status_code=status_code)
+    return templates.TemplateResponse(
+        request,
+        "new_run.html",
+        {
+            "page": "new",
+            "models": catalogue,
+            "model": model,
+            "datasets": store.datasets(),
+            "dataset_id": dataset_id,
+            "fields": form_fields(shown, kind),
+            "errors": errors or {},
+            "message": message,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
-def new_run_page(request: Request, store: StoreDep, templates: TemplatesDep, model: str | None = None,
-                 dataset: str | None = None):
+def new_run_page(
+    request: Request, store: StoreDep, templates: TemplatesDep, model: str | None = None, dataset: str | None = None
+):
     return _new_run_page(request, templates, store, model, dataset)
 
 
@@ -202,9 +226,17 @@ def run_page(run_id: str, request: Request, store: StoreDep, templates: Template
     from nightscan_edge.web.routers.exports import export_format_choices
 
     run = run_view(store, get_run_or_404(store, run_id))
-    return templates.TemplateResponse(request, "run.html", {
-        "page": "runs", "run": run, "report": read_report(run), "formats": export_format_choices(),
-        "has_events": (Path(run["run_dir"]) / EVENTS_FILE).is_file()})
+    return templates.TemplateResponse(
+        request,
+        "run.html",
+        {
+            "page": "runs",
+            "run": run,
+            "report": read_report(run),
+            "formats": export_format_choices(),
+            "has_events": (Path(run["run_dir"]) / EVENTS_FILE).is_file(),
+        },
+    )
 
 
 @router.post("/runs/{run_id}/cancel")

@@ -5,6 +5,7 @@ restarted server passes the index of the next event it needs and receives everyt
 message is one event from the log plus its ``seq`` index, or ``{"type": "status", ...}`` when the run's
 recorded status changes (e.g. ``interrupted``, which the worker cannot write itself).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,9 @@ async def run_events(websocket: WebSocket, run_id: str) -> None:
                 status = _run_status(store, run_id)
                 if status != last_status:
                     last_status = status
-                    await websocket.send_text(json.dumps({"type": "status", "status": status[0], "error": status[1],
-                                                          "next": tail.next_seq}))
+                    await websocket.send_text(
+                        json.dumps({"type": "status", "status": status[0], "error": status[1], "next": tail.next_seq})
+                    )
             await asyncio.wait({disconnected}, timeout=settings.poll_seconds)
     except (WebSocketDisconnect, RuntimeError):
         return  # the viewer left between two sends

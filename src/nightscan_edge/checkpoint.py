@@ -20,7 +20,7 @@ import torch
 
 from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
-from nightscan_edge.models import EdgeClassifier, create_model
+from nightscan_edge.models import MODELS, EdgeClassifier, create_model
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 CHECKPOINT_KEY = "nightscan"
@@ -40,10 +40,17 @@ def checkpoint_metadata(
     run_id: str,
     model_options: dict[str, Any] | None = None,
     temperature: float | None = None,
+    licence: str | None = None,
 ) -> dict[str, Any]:
-    """The dict stored under ``checkpoint['nightscan']``."""
+    """The dict stored under ``checkpoint['nightscan']``.
+
+    ``licence``: terms inherited from pretrained weights (a teacher's, for a distilled student); by default the
+    model family's own (``ModelEntry.licence``), None for the project's Apache-2.0 models.
+    """
     if len(labels) != model.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
+    if licence is None and model.model_name in MODELS:
+        licence = MODELS.get(model.model_name).licence
     return {
         "model_name": model.model_name,
         "model_options": dict(model_options or {}),
@@ -53,6 +60,7 @@ def checkpoint_metadata(
         "config": config,
         "run_id": run_id,
         "temperature": temperature,
+        "licence": licence,
         "package_version": __version__,
     }
 
@@ -69,6 +77,7 @@ class TrainedModel:
     run_id: str
     checkpoint_path: Path
     temperature: float | None = None
+    licence: str | None = None  # terms of pretrained weights it carries (BirdNET's CC BY-NC-SA 4.0), else None
 
     @property
     def run_dir(self) -> Path:
@@ -113,6 +122,7 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
         run_id=meta.get("run_id", checkpoint_path.parent.name),
         checkpoint_path=checkpoint_path,
         temperature=meta.get("temperature"),
+        licence=meta.get("licence"),
     )
 
 

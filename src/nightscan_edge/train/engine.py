@@ -24,6 +24,8 @@ from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
 from nightscan_edge.data.datasets import (
     AudioEvalDataset,
     AudioTrainDataset,
+    EmbeddingEvalDataset,
+    EmbeddingTrainDataset,
     EpochSeededSampler,
     ImageDataset,
     collate_images,
@@ -32,6 +34,7 @@ from nightscan_edge.data.datasets import (
 from nightscan_edge.data.prepare import PreparedData, SplitData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, load_unlabeled
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
 from nightscan_edge.train.distill import load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, read_events, write_status
@@ -63,6 +66,8 @@ def _with_absolute_paths(config: Config) -> Config:
     data["data"]["cache_dir"] = _absolute(config.data.cache_dir)
     data["data"]["audio_augment"]["noise_dir"] = _absolute(config.data.audio_augment.noise_dir)
     data["train"]["teacher"] = _absolute(config.train.teacher)
+    data["train"]["unlabeled"] = _absolute(config.train.unlabeled)
+    data["data"]["background"] = _absolute(config.data.background)
     data["model"]["init_from"] = _absolute(config.model.init_from)
     if config.model.weights not in (None, "imagenet"):
         data["model"]["weights"] = _absolute(config.model.weights)
@@ -173,7 +178,10 @@ def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
         draws=config.train.min_steps_per_epoch * batch_size,
     )
     module.train_sampler = sampler
-    if prepared.kind == "audio":
+    if prepared.inputs == "embedding":
+        train_set = EmbeddingTrainDataset(train_split.arrays, train_split.labels)
+        val_set, collate = EmbeddingEvalDataset(val_split.arrays, val_split.labels), collate_windows
+    elif prepared.kind == "audio":
         audio = config.data.audio_augment
         backgrounds = (
             load_backgrounds(audio.noise_dir, prepared.spec.sample_rate)
@@ -185,6 +193,7 @@ def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
             train_split.labels,
             prepared.spec,
             WaveformAugment(audio, backgrounds, enabled=config.data.augment),
+            with_position=isinstance(module.teacher, BirdNetTeacher),
         )
         val_set, collate = AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec), collate_windows
     else:
@@ -210,7 +219,59 @@ def _loaders(config: Config, prepared: PreparedData, module: ClassifierModule):
     return train_loader, val_loader
 
 
+def _teacher(config: Config, prepared: PreparedData, events: EventLog):
+    """The distillation teacher (None without ``train.teacher``) and, for a birdnet_head teacher, its cached grid
+    scores on the training clips and the unlabelled windows of ``train.unlabeled``."""
+    if not config.train.teacher:
+        if config.train.unlabeled:
+            raise ConfigError(
+                "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels"
+            )
+        return None, None
+    teacher = load_teacher(
+        config.train.teacher,
+        prepared.labels,
+        prepared.spec,
+        config.train.distill_temperature,
+        config.train.distill_alpha,
+        cache_dir=config.data.cache_dir,
+        grid_seconds=config.train.teacher_grid_seconds,
+    )
+    if not isinstance(teacher, BirdNetTeacher):
+        if config.train.unlabeled:
+            raise ConfigError("--unlabeled needs a birdnet_head teacher run; this teacher is a " + config.model.name)
+        return teacher, None
+    train_split = prepared.splits["train"]
+    teacher.prepare(train_split.arrays, train_split.paths)
+    unlabeled = None
+    if config.train.unlabeled:
+        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction)
+        _log(events, "info", f"--unlabeled: {len(unlabeled)} window(s) with the teacher's soft labels")
+    stats = teacher.stats
+    _log(
+        events,
+        "info",
+        f"BirdNET teacher: {stats.windows_computed} grid window(s) scored, {stats.windows_cached} from the cache, "
+        f"{stats.seconds:.1f} s",
+    )
+    return teacher, unlabeled
+
+
+def _embed(prepared: PreparedData, config: Config, events: EventLog) -> PreparedData:
+    """Frozen-embedding models (birdnet_head) train on cached embeddings, computed once per file and window."""
+    from nightscan_edge.birdnet.data import embed_prepared
+
+    embedded, _stats, notes = embed_prepared(
+        prepared, config.data.cache_dir, int(config.model.options.get("threads", 1)), config.data.max_bad_fraction
+    )
+    for note in notes:
+        _log(events, "info", note)
+    return embedded
+
+
 def eval_dataset(prepared: PreparedData, split: SplitData):
+    if prepared.inputs == "embedding":
+        return EmbeddingEvalDataset(split.arrays, split.labels), collate_windows
     if prepared.kind == "audio":
         return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
     return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images
@@ -371,6 +432,9 @@ def train(
             L.seed_everything(config.train.seed, workers=True, verbose=False)
             prepared = prepare_data(config, split_file=run_dir / "split.csv" if resume_from else None)
             stop.check()
+            if MODELS.get(config.model.name).frozen_embedding:
+                prepared = _embed(prepared, config, events)
+                stop.check()
             if resume_from is None:
                 write_split(prepared.plan, run_dir / "split.csv")
                 (run_dir / "labels.txt").write_text("\n".join(prepared.labels) + "\n")
@@ -405,17 +469,9 @@ def train(
                         if k.startswith("model.")
                     }
                 )
-            teacher = None
-            if config.train.teacher:
-                teacher = load_teacher(
-                    config.train.teacher,
-                    prepared.labels,
-                    prepared.spec,
-                    config.train.distill_temperature,
-                    config.train.distill_alpha,
-                )
+            teacher, unlabeled = _teacher(config, prepared, events)
             weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
-            module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
+            module = ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled)
             train_loader, val_loader = _loaders(config, prepared, module)
             resumed_epoch = int(resume_checkpoint["epoch"]) if resume_checkpoint is not None else None
             recorder = RunRecorder(

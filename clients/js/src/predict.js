@@ -43,6 +43,9 @@ function topK(labels, values, k) {
     .map(({ label, probability }) => ({ label, probability }));
 }
 
+/** The class trained on ambient recordings (`--background`): never reported as a detection. */
+export const BACKGROUND_LABEL = 'background';
+
 /**
  * Merge runs of windows sharing top-1 label and source; confidence = the run's best top-1 probability.
  * Same rule as Python's `merge_windows`.
@@ -181,7 +184,7 @@ async function predictAudio(model, { samples, sampleRate }, options, server) {
   const best = argmax(mean);
   const sources = new Set(windows.map((window) => window.source));
   const failed = windows.filter((window) => window.fallback_failed);
-  const detections = mergeWindows(windows, labels, options.topK);
+  const detections = mergeWindows(windows, labels, options.topK).filter((d) => d.label !== BACKGROUND_LABEL);
   return {
     label: labels[best],
     confidence: mean[best],

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.atomic import write_bytes_atomic
+from nightscan_edge.audio.decode import resample_windows
 from nightscan_edge.data.cache import cache_key
 from nightscan_edge.data.media import media_segment
 from nightscan_edge.errors import UserError
@@ -122,28 +123,16 @@ def check_audible(spec: AudioSpec | None, what: str = "model.audio") -> None:
 
 
 def to_birdnet_rate(windows: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Windows at another rate -> 48 kHz (soxr HQ), zero-filled or cut to 3 s: the teacher's view of a student's
-    window (2.95 s at 22.05 kHz becomes 2.95 s at 48 kHz plus 50 ms of zeros, aligned at the start)."""
-    import soxr
-
-    windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
-    out = np.zeros((windows.shape[0], BIRDNET_WINDOW_SAMPLES), dtype=np.float32)
-    for row, window in enumerate(windows):
-        resampled = (
-            window
-            if sample_rate == BIRDNET_SAMPLE_RATE
-            else soxr.resample(window, sample_rate, BIRDNET_SAMPLE_RATE, quality="HQ")
-        )
-        length = min(resampled.size, BIRDNET_WINDOW_SAMPLES)
-        out[row, :length] = resampled[:length]
-    return out
+    """Windows at another rate -> 48 kHz, zero-filled or cut to 3 s: the teacher's view of a student's window
+    (2.95 s at 22.05 kHz becomes the same 2.95 s at 48 kHz plus 50 ms of zeros, aligned at the start)."""
+    return resample_windows(windows, sample_rate, BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES)
 
 
 class BirdNet:
     """One LiteRT interpreter over BirdNET V2.4; ``run(windows)`` -> (embeddings, logits), in fixed batches.
 
-    The input tensor is resized once to ``batch_size`` and the last batch zero-padded, so the interpreter never
-    reallocates. ``threads`` is LiteRT's CPU thread count. ``windows_run`` counts windows through the network
+    The input tensor is sized to ``batch_size`` (or to fewer windows when a call brings fewer) and a short last
+    batch zero-padded, so steady use never reallocates. ``threads`` is LiteRT's CPU thread count. ``windows_run`` counts windows through the network
     (tests and benchmarks use it to prove a cache hit). Thread-safe: one call at a time.
     """
 
@@ -172,6 +161,7 @@ class BirdNet:
         self._embedding = find_embedding_tensor(self.interpreter.get_tensor_details(), files.model)
         self.interpreter.resize_tensor_input(self._input, [self.batch_size, BIRDNET_WINDOW_SAMPLES])
         self.interpreter.allocate_tensors()
+        self._allocated = self.batch_size
         self.labels = [line.strip() for line in files.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         self.windows_run = 0
         self.seconds = 0.0
@@ -187,10 +177,17 @@ class BirdNet:
         embeddings, logits = [], []
         with self._lock:
             started = time.perf_counter()
-            for start in range(0, len(windows), self.batch_size):
-                chunk = windows[start : start + self.batch_size]
-                batch = np.zeros((self.batch_size, BIRDNET_WINDOW_SAMPLES), dtype=np.float32)
-                batch[: len(chunk)] = chunk
+            size = min(self.batch_size, max(1, len(windows)))
+            if size != self._allocated:  # one window at a time (bench, a server request) must not pay for 8
+                self.interpreter.resize_tensor_input(self._input, [size, BIRDNET_WINDOW_SAMPLES])
+                self.interpreter.allocate_tensors()
+                self._allocated = size
+            for start in range(0, len(windows), size):
+                chunk = windows[start : start + size]
+                batch = chunk
+                if len(chunk) < size:
+                    batch = np.zeros((size, BIRDNET_WINDOW_SAMPLES), dtype=np.float32)
+                    batch[: len(chunk)] = chunk
                 self.interpreter.set_tensor(self._input, batch)
                 self.interpreter.invoke()
                 embeddings.append(self.interpreter.get_tensor(self._embedding)[: len(chunk)].copy())

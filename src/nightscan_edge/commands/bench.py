@@ -78,10 +78,13 @@ def add_parser(subparsers) -> None:
 
 def default_out_dir(source: Path) -> Path:
     """Beside the files when they are a run's export or an export folder; next to a bundle/file otherwise."""
-    from nightscan_edge.bench.sources import latest_export_dir
+    from nightscan_edge.bench.sources import EXPORTS_DIR, latest_export_dir
+    from nightscan_edge.checkpoint import BEST_CHECKPOINT
 
     if source.is_dir() and (source / "manifest.json").is_file():
         return source
+    if source.is_dir() and not (source / EXPORTS_DIR).is_dir() and (source / BEST_CHECKPOINT).is_file():
+        return source / "bench"  # a server-tier run benchmarked on its own (birdnet_head): no export folder
     if source.is_dir():
         return latest_export_dir(source)
     return source.parent / f"{source.stem}-bench"

@@ -16,6 +16,9 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+PROJECT_LICENCE = "Apache-2.0"
+
+
 def catalogue(num_classes: int = 6) -> list[dict]:
     """One row per registered model: registry facts + measured complexity (shared with the web catalogue)."""
     from nightscan_edge.models import create_model, list_models, measure_complexity
@@ -31,6 +34,8 @@ def catalogue(num_classes: int = 6) -> list[dict]:
                 "tier": entry.tier,
                 "budget_mb": entry.budget_mb,
                 "description": entry.description,
+                # Licence of pretrained weights the family carries; the project's own models are Apache-2.0.
+                "licence": entry.licence or PROJECT_LICENCE,
                 "input_shape": list(model.spec.input_shape),
                 **complexity.as_dict(),
             }
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title=f"NightScan Edge models ({args.num_classes} classes)")
-    for column in ("model", "input", "tier", "params", "FP32 MB", "INT8 MB", "budget MB", "MFLOPs", "mobile"):
+    columns = ("model", "input", "tier", "params", "FP32 MB", "INT8 MB", "budget MB", "MFLOPs", "licence", "mobile")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -56,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
             f"{row['int8_size_mb']:.2f}",
             f"< {row['budget_mb']:g}",
             f"{row['flops'] / 1e6:.1f}",
+            row["licence"].split(" (")[0],
             "yes" if row["mobile_compatible"] else "no: " + "; ".join(row["mobile_issues"]),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in rows:
+        if row["licence"] != PROJECT_LICENCE:
+            console.print(f"{row['name']}: weights licensed {row['licence']}; models trained on it inherit the licence")
     return 0

@@ -22,9 +22,9 @@ from nightscan_edge.audio.decode import AUDIO_SUFFIXES
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import segment_path
 from nightscan_edge.data.sources import Sample
+from nightscan_edge.predict.windows import BACKGROUND_LABEL
 from nightscan_edge.spec import AudioSpec
 
-BACKGROUND_LABEL = "background"
 
 
 def ambient_recordings(folder: str | Path) -> list[Path]:

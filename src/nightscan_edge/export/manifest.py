@@ -42,6 +42,7 @@ def build_manifest(
     temperature: float,
     export_id: str,
     extra: dict[str, Any] | None = None,
+    licence: str | None = None,
 ) -> dict[str, Any]:
     """The keys of docs/architecture.md; ``input.shape`` has -1 for a dynamic batch."""
     layout = "waveform (batch, samples) float32 mono at spec.sample_rate" if spec.get("kind") == "audio" else "NCHW"
@@ -61,6 +62,8 @@ def build_manifest(
         },
         # The model already returns softmax(logits / temperature): consumers must not apply it again.
         "temperature": float(temperature),
+        # Terms inherited from pretrained weights (a BirdNET-distilled student: CC BY-NC-SA 4.0); None: Apache-2.0.
+        "licence": licence,
         "package_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "parity": None,

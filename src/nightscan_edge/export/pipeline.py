@@ -73,6 +73,7 @@ class ExportReport:
     calibration: dict | None = None
     bundle: Path | None = None
     seconds: float = 0.0
+    licence: str | None = None  # inherited from pretrained weights (BirdNET teacher); None: Apache-2.0
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,8 @@ class ExportReport:
             f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
             f"temperature {self.temperature:.3f}; parity inputs: {self.samples}",
         ]
+        if self.licence:
+            lines.append(f"licence: {self.licence} -- the exported model inherits it")
         if self.calibration:
             c = self.calibration
             threshold = (
@@ -216,6 +219,7 @@ class _Exporter:
             temperature=1.0 / float(self.module.inverse_temperature),
             export_id=self.export_id,
             extra={"calibration": self.calibration_summary, "file": fmt.artifact_name(precision)},
+            licence=self.trained.licence,
         )
 
     def embed(self, fmt: ExportFormat, path: Path, manifest: dict) -> None:
@@ -411,6 +415,12 @@ def export_run(
     int8 = config.int8 if int8 is None else int8
     progress = progress or (lambda message: None)
     trained = load_trained_model(run_dir)
+    if getattr(trained.model, "takes_embeddings", False):
+        raise ExportError(
+            f"{run_dir} is a {trained.model_name} run: it runs behind frozen BirdNET (52 MB) and is the server model, "
+            "not a phone model; serve it with `nightscan-edge serve-model`, or distill it into an edge model with "
+            f"`nightscan-edge train --model ultralight_audio --teacher {run_dir}` and export that"
+        )
     run_dir = trained.run_dir
     export_id = Path(out_dir).name if out_dir is not None else _new_export_id()
     out_dir = Path(out_dir) if out_dir is not None else run_dir / EXPORTS_DIR / export_id
@@ -436,6 +446,7 @@ def export_run(
         samples.source,
         results,
         calibration_summary,
+        licence=trained.licence,
     )
     _write_side_files(report, exporter, trained)
     from nightscan_edge.export.bundle import write_bundle

@@ -18,7 +18,7 @@ from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.inputs import InputError, expand_paths
 from nightscan_edge.predict.scoring import score_audio_batches, score_image
 from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
-from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, merge_windows, top_k_labels
+from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, reported_detections, top_k_labels
 
 
 @dataclass
@@ -126,7 +126,7 @@ class EdgePredictor:
         except (InputError, AudioDecodeError, OSError) as error:
             result.error = str(error)  # windows scored before a truncation are kept
         result.windows = len(scores)
-        result.detections = merge_windows(scores, self.labels, self.top_k)
+        result.detections = reported_detections(scores, self.labels, self.top_k)
         return result
 
     def _predict_image(self, path: Path) -> FilePrediction:

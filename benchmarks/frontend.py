@@ -105,13 +105,15 @@ def main() -> None:
         f"{spec.sample_rate} Hz, {spec.clip_seconds:.2f} s clips; {origin}; torch threads {args.threads}"
     )
     print(
-        f"torch LogMel (batch of {len(clips)}): {len(clips) / torch_s:8.1f} clips/s ({1e3 * torch_s / len(clips):.2f} ms/clip)"
+        f"torch LogMel (batch of {len(clips)}): {len(clips) / torch_s:8.1f} clips/s "
+        f"({1e3 * torch_s / len(clips):.2f} ms/clip)"
     )
     print(
         f"librosa (clip by clip):   {len(clips) / librosa_s:8.1f} clips/s ({1e3 * librosa_s / len(clips):.2f} ms/clip)"
     )
     print(
-        f"ratio torch/librosa throughput: {librosa_s / torch_s:.2f}x; max |dB difference| {np.abs(ours - theirs).max():.4f}"
+        f"ratio torch/librosa throughput: {librosa_s / torch_s:.2f}x; "
+        f"max |dB difference| {np.abs(ours - theirs).max():.4f}"
     )
 
 

@@ -86,7 +86,7 @@ def main() -> None:
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
     print()
     for row in [header] + rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)))
     print(f"\nhost: torch {torch.__version__}, {torch.get_num_threads()} torch threads available")
 
 

@@ -1,6 +1,7 @@
 """Train each seed model with its preset on the real development sets and print validation figures.
 
-    nice .venv/bin/python benchmarks/train_accuracy.py [--models ultralight_audio,lightweight_audio,mobilenet_v3_small_photo]
+    nice .venv/bin/python benchmarks/train_accuracy.py
+        [--models ultralight_audio,lightweight_audio,mobilenet_v3_small_photo]
         [--photo-size 64] [--threads 1] [--runs-dir bench-out/train-accuracy]
 
 Audio models: ../shared/data/animal-sounds; photo: ../shared/data/cifar10-animals (32 px photos, trained at

@@ -134,7 +134,8 @@ def main() -> None:
     )
     print(
         f"decoding every file once: {decode_seconds:.2f} s; an uncached epoch would take "
-        f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are {(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster"
+        f"{decode_seconds + engine_epoch:.2f} s -> cached epochs are "
+        f"{(decode_seconds + engine_epoch) / engine_epoch:.2f}x faster"
     )
 
 

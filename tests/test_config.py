@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from nightscan_edge.config import Config, ConfigError, load_config, parse_override, resolve_config
 
@@ -36,7 +37,7 @@ def test_yaml_then_overrides(tmp_path):
     assert config.train.epochs == 5 and config.train.lr == 0.01
     assert config.model.audio.n_mels == 64 and config.export.formats == ["onnx", "tflite"]
     assert config.train.batch_size == 64  # preset survives
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.train.epochs = 3  # frozen
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nightscan_edge.atomic import write_json_atomic, write_text_atomic
+from nightscan_edge.config import Config, load_config
 from nightscan_edge.errors import RunLockedError
 
 
@@ -122,7 +123,7 @@ class RunFolder:
         return [line for line in self.labels_file.read_text(encoding="utf-8").split("\n") if line]
 
     def read_status(self) -> dict[str, Any]:
-        """``status.json`` (``{}`` when absent or unreadable: it is written atomically, so only before the first write)."""
+        """``status.json``; ``{}`` when absent or unreadable (it is written atomically: only before the first write)."""
         try:
             loaded = json.loads(self.status_file.read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
@@ -136,7 +137,14 @@ class RunFolder:
             return None
         return loaded if isinstance(loaded, dict) else None
 
+    def read_config(self) -> Config:
+        """The config the run was trained with (``ConfigError`` naming the file when it is missing or bad)."""
+        return load_config(self.config)
+
     # --- atomic writers -----------------------------------------------------------------------------------
+    def write_config(self, config: Config) -> None:
+        write_text_atomic(self.config, config.to_yaml())
+
     def write_labels(self, labels: list[str]) -> None:
         write_text_atomic(self.labels_file, "\n".join(labels) + "\n")
 

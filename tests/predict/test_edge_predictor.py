@@ -52,7 +52,7 @@ def test_unsure_windows_go_to_the_server_and_agree(edge_model, server_model, rec
     assert [(d.label, d.start_s, d.end_s) for d in result.detections] == [
         (d.label, d.start_s, d.end_s) for d in edge_only.detections
     ]
-    for ours, theirs in zip(result.detections, edge_only.detections):
+    for ours, theirs in zip(result.detections, edge_only.detections, strict=False):
         assert ours.confidence == pytest.approx(theirs.confidence, abs=2e-3)
 
 

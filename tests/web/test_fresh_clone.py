@@ -5,6 +5,7 @@ must be absolute" because the default data dir was relative. The server is start
 does (default data dir, ``--demo``), with the working directory a fresh temporary folder and no
 ``NIGHTSCAN_*`` variables, so no shared data can be found.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,13 @@ def start_fresh_demo(folder: Path) -> tuple[subprocess.Popen, str, Path]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("NIGHTSCAN_")}
     env["OMP_NUM_THREADS"] = "1"
     log_path = folder / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "nightscan_edge.cli", "serve", "--port", str(port), "--demo"],
-                               cwd=folder, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nightscan_edge.cli", "serve", "--port", str(port), "--demo"],
+        cwd=folder,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

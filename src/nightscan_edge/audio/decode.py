@@ -6,6 +6,7 @@ mean and resampled with soxr's HQ filter so that training and inference see the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,12 @@ import soxr
 from nightscan_edge.errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
+# Containers whose libsndfile seek is sample-exact, so a recording can be decoded from the middle
+# (``iter_audio_blocks(start_sample=...)``) with the same samples as a decode from the start.
+SEEKABLE_FORMATS = ("WAV", "WAVEX", "W64", "RF64", "FLAC", "AIFF")
+# Resampling from the middle starts soxr's filter this much earlier and drops its output, so the kept
+# samples equal a decode from the start (the HQ filter's support is a few ms).
+RESAMPLE_PREROLL_SECONDS = 0.5
 
 
 class AudioDecodeError(UserError):
@@ -56,11 +63,27 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+def span_step(source_rate: int, sample_rate: int) -> int:
+    """Output samples per whole number of source frames: a decode may start only at multiples of this."""
+    return sample_rate // math.gcd(source_rate, sample_rate)
+
+
+def iter_audio_blocks(
+    path: str | Path,
+    sample_rate: int,
+    block_seconds: float = 30.0,
+    start_sample: int = 0,
+    stop_sample: int | None = None,
+) -> Iterator[np.ndarray]:
     """Stream a long recording as mono float32 blocks at ``sample_rate``; memory stays flat with length.
 
     soxr's streaming resampler keeps filter state between blocks, so the concatenated blocks equal a
     one-shot resample up to the filter's edge handling.
+
+    ``start_sample`` / ``stop_sample`` (output samples) decode only a span, so one long recording can be
+    scored by several workers. The span starts at a source frame (``start_sample`` must be a multiple of
+    ``span_step``, or seeking would shift the resampler's phase) and, when resampling, the filter is run over
+    a short pre-roll first so its edge handling falls outside the span.
     """
     path = Path(path)
     try:
@@ -73,14 +96,34 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
     resampler = None
     if info.samplerate != sample_rate:
         resampler = soxr.ResampleStream(info.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+    skip, source_start = 0, 0
+    if start_sample:
+        step = span_step(info.samplerate, sample_rate)
+        if start_sample % step or info.format not in SEEKABLE_FORMATS:
+            raise ValueError(
+                f"{path.name}: cannot start decoding at sample {start_sample} "
+                f"(needs a multiple of {step} in a {'/'.join(SEEKABLE_FORMATS)} file)"
+            )
+        if resampler is not None:
+            skip = min(start_sample, -(-int(RESAMPLE_PREROLL_SECONDS * sample_rate) // step) * step)
+        source_start = (start_sample - skip) * info.samplerate // sample_rate
+    remaining = None if stop_sample is None else stop_sample - start_sample
     try:
         with soundfile.SoundFile(str(path)) as handle:
-            while True:
+            if source_start:
+                handle.seek(source_start)
+            while remaining is None or remaining > 0:
                 block = _read_block(handle, frames_per_block)
                 last = block.shape[0] < frames_per_block
                 mono = _to_mono(block).astype(np.float32, copy=False)
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=last)
+                if skip:
+                    dropped = min(skip, mono.size)
+                    mono, skip = mono[dropped:], skip - dropped
+                if remaining is not None:
+                    mono = mono[:remaining]
+                    remaining -= mono.size
                 if mono.size:
                     yield mono
                 if last:

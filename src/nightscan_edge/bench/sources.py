@@ -225,7 +225,8 @@ def _open_source(path: Path) -> BenchSource:
         )
     if path.suffix not in _artifact_suffixes():
         raise BenchSourceError(
-            f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip nor a model file"
+            f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip "
+            "nor a model file"
         )
     artifacts = _read_artifacts([path], path)
     return BenchSource(f"file {path}", artifacts, _run_dir_of_export(path.parent))

@@ -132,8 +132,9 @@ class BirdNet:
     """One LiteRT interpreter over BirdNET V2.4; ``run(windows)`` -> (embeddings, logits), in fixed batches.
 
     The input tensor is sized to ``batch_size`` (or to fewer windows when a call brings fewer) and a short last
-    batch zero-padded, so steady use never reallocates. ``threads`` is LiteRT's CPU thread count. ``windows_run`` counts windows through the network
-    (tests and benchmarks use it to prove a cache hit). Thread-safe: one call at a time.
+    batch zero-padded, so steady use never reallocates. ``threads`` is LiteRT's CPU thread count. ``windows_run``
+    counts windows through the network (tests and benchmarks use it to prove a cache hit). Thread-safe: one call at
+    a time.
     """
 
     def __init__(self, threads: int = 1, batch_size: int = 8) -> None:

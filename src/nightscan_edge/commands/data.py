@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     inspect.add_argument("--json", action="store_true")
     prelabel = actions.add_parser(
         "prelabel",
-        help="zero-shot draft labels with BirdNET (birdnet extra; model licence CC BY-NC-SA 4.0): CSV + clips per label",
+        help="zero-shot draft labels with BirdNET (birdnet extra; licence CC BY-NC-SA 4.0): CSV + clips per label",
     )
     prelabel.add_argument("recordings", help="a recording or a folder of recordings")
     prelabel.add_argument("--out", required=True, help="draft CSV to write (path,start_s,end_s,label,...,confidence)")

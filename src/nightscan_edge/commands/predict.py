@@ -30,8 +30,42 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--top-k", type=int, default=1, help="labels listed per detection (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="runtime threads (default: runtime's choice)")
-    parser.add_argument("--out", metavar="CSV", help="write detections here (default: print to stdout)")
+    parser.add_argument(
+        "--out",
+        metavar="CSV|FOLDER",
+        help="write detections here (default: print to stdout); with --engine dask: the output "
+        "folder (Parquet by site/date, summaries; required)",
+    )
     parser.add_argument("--raven", metavar="FILE", help="also write a Raven selection table (audio)")
+    archive = parser.add_argument_group("archives (--engine dask; needs the archive extra, see docs/archive.md)")
+    archive.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: one process, CSV to --out (default); dask: a resumable archive run on Dask workers",
+    )
+    where = archive.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="local Dask worker processes (default: CPUs, at most 4)"
+    )
+    where.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    archive.add_argument("--worker-threads", type=int, default=1, help="threads per local worker (default 1)")
+    archive.add_argument(
+        "--scheduler-timeout", type=float, default=10.0, help="seconds to wait for --scheduler to answer (default 10)"
+    )
+    archive.add_argument(
+        "--span-minutes",
+        type=float,
+        default=10.0,
+        help="long recordings are split into spans of about this length, one task each (default 10)",
+    )
+    archive.add_argument(
+        "--csv", action="store_true", help="also write OUT/detections.csv (the columns of the local CSV)"
+    )
+    archive.add_argument(
+        "--overwrite", action="store_true", help="replace the results of another artifact in --out (default: refuse)"
+    )
+    archive.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--fallback-report",
         metavar="SERVER_RUN",
@@ -59,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         return _fallback_report(args)
     if not args.paths:
         raise UserError("give at least one file or folder to predict on (or --fallback-report SERVER_RUN)")
+    if args.engine == "dask":
+        return _archive(args)
+    if args.workers is not None or args.scheduler or args.csv or args.overwrite:
+        raise UserError("--workers, --scheduler, --csv and --overwrite go with --engine dask")
     try:
         predictor = EdgePredictor(
             args.artifact,
@@ -100,6 +138,75 @@ def run(args: argparse.Namespace) -> int:
         summary += "; --raven skipped (photo model)"
     print(summary + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
     return 1 if errors == files else 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    """``--engine dask``: the archive engine, then summaries and the tables asked for (docs/archive.md)."""
+    from nightscan_edge.cli import UserError
+    from nightscan_edge.predict.archive import ArchiveOptions, OutputFolder, run_archive, write_summaries
+    from nightscan_edge.predict.archive.recording_time import TIME_RULE
+    from nightscan_edge.predict.classifier import load_edge_classifier
+    from nightscan_edge.predict.output import CsvWriter, RavenWriter
+
+    if not args.out:
+        raise UserError("--engine dask writes a folder: give it with --out FOLDER")
+    options = ArchiveOptions(
+        artifact=Path(args.artifact),
+        paths=[Path(p) for p in args.paths],
+        out=Path(args.out),
+        workers=args.workers,
+        worker_threads=args.worker_threads,
+        runtime_threads=args.threads or 1,
+        scheduler=args.scheduler,
+        scheduler_timeout_s=args.scheduler_timeout,
+        hop_seconds=args.hop_seconds,
+        top_k=args.top_k,
+        server=args.server,
+        threshold=args.threshold,
+        server_timeout_s=args.timeout,
+        span_minutes=args.span_minutes,
+        overwrite=args.overwrite,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    report = run_archive(options)
+    folder = OutputFolder(options.out)
+    classifier = load_edge_classifier(options.artifact, threads=1)
+    spec = classifier.spec
+    written = write_summaries(folder, classifier.labels)
+    if args.csv:
+        written.append(_write_table(folder.root / "detections.csv", lambda handle: CsvWriter(handle), folder))
+    if args.raven:
+        written.append(
+            _write_table(
+                Path(args.raven),
+                lambda handle: RavenWriter(handle, spec.f_min, spec.f_max or spec.sample_rate / 2),
+                folder,
+            )
+        )
+    for message in report.error_messages:
+        print(f"error: {message}", file=sys.stderr)
+    print(
+        f"{report.files} files: {report.processed} predicted ({report.errors} with errors), {report.skipped} already "
+        f"done; {report.audio_hours:.2f} audio hours in {report.wall_seconds:.1f} s "
+        f"({report.audio_hours_per_second * 3600:.0f}x real time) on {report.workers} workers; "
+        f"results in {folder.root}",
+        file=sys.stderr,
+    )
+    print(f"recording times: {TIME_RULE}; wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 1 if report.processed and report.errors == report.processed else 0
+
+
+def _write_table(path: Path, make_writer, folder) -> Path:
+    """CSV/Raven from the Parquet results (all recordings, done now or before), written atomically."""
+    import io
+
+    from nightscan_edge.atomic import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = make_writer(buffer)
+    for prediction in folder.predictions():
+        writer.write(prediction)
+    return write_text_atomic(path, buffer.getvalue())
 
 
 def _fallback_report(args: argparse.Namespace) -> int:

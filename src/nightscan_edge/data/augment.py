@@ -127,7 +127,7 @@ class SpecAugment:
     def apply(spectrogram: torch.Tensor, params: SpecMaskParams) -> torch.Tensor:
         """``(B, 1, n_mels, frames)`` -> masked copy."""
         mask = torch.zeros(spectrogram.shape, dtype=torch.bool, device=spectrogram.device)
-        for item, (freq, time) in enumerate(zip(params.freq, params.time)):
+        for item, (freq, time) in enumerate(zip(params.freq, params.time, strict=False)):
             for start, width in freq:
                 mask[item, :, start : start + width, :] = True
             for start, width in time:

@@ -26,7 +26,6 @@ from nightscan_edge.predict.windows import BACKGROUND_LABEL
 from nightscan_edge.spec import AudioSpec
 
 
-
 def ambient_recordings(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():

@@ -54,7 +54,7 @@ class EpochSeededSampler(Sampler):
             passes = -(-self.draws // len(self.labels))
             order = np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
         item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
-        return iter([(int(i), int(s)) for i, s in zip(order, item_seeds)])
+        return iter([(int(i), int(s)) for i, s in zip(order, item_seeds, strict=False)])
 
 
 def _split_key(key) -> tuple[int, int | None]:

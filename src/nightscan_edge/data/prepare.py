@@ -64,7 +64,7 @@ class PreparedData:
     def counts(self, split: str) -> dict[str, int]:
         data = self.splits.get(split)
         counts = np.bincount(data.labels, minlength=len(self.labels)) if data else np.zeros(len(self.labels), int)
-        return {label: int(n) for label, n in zip(self.labels, counts)}
+        return {label: int(n) for label, n in zip(self.labels, counts, strict=False)}
 
     def class_weights(self) -> np.ndarray:
         """Inverse-frequency weights (mean 1) from the training split."""

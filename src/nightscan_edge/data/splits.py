@@ -54,7 +54,7 @@ def _manifest_split(samples: list[Sample]) -> list[str] | None:
     known = [_SPLIT_ALIASES.get(v.lower()) if v else None for v in values]
     if all(k is None for k in known):
         return None  # a split column with other meanings (e.g. "shared"): not ours to interpret
-    unknown = sorted({v for v, k in zip(values, known) if k is None and v})
+    unknown = sorted({v for v, k in zip(values, known, strict=False) if k is None and v})
     if unknown or any(v is None for v in values):
         raise DataError(
             f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
@@ -158,7 +158,9 @@ def make_split(
     else:
         splits = _stratified(samples, val_fraction, test_fraction, seed)
         method = f"stratified random, seed {seed}"
-    plan = SplitPlan([SplitEntry(s.path, s.label, split, s.group) for s, split in zip(samples, splits)], method)
+    plan = SplitPlan(
+        [SplitEntry(s.path, s.label, split, s.group) for s, split in zip(samples, splits, strict=False)], method
+    )
     _check_plan(plan)
     return plan
 

@@ -53,7 +53,10 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
         manifest = manifests[Path(artifact.file).name]
         batch = "dynamic" if manifest["input"]["shape"][0] == -1 else "1"
         if artifact.parity and "max_abs_diff" in artifact.parity:
-            parity = f"max abs prob diff {artifact.parity['max_abs_diff']:.1e}, top-1 {artifact.parity['top1_agreement']:.1%}"
+            parity = (
+                f"max abs prob diff {artifact.parity['max_abs_diff']:.1e}, "
+                f"top-1 {artifact.parity['top1_agreement']:.1%}"
+            )
         else:
             parity = "numeric check needs macOS; spec checked"
         rows.append(
@@ -99,11 +102,13 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
             "temperature again). Index i is the i-th line of `labels.txt`.",
             threshold,
             "## Labels and manifest",
-            "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, and every "
+            "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, "
+            "and every "
             "model file carries the same manifest inside:",
             *[f"- {_READ_MANIFEST[name]}" for name in formats],
             "",
-            "In Python: `nightscan_edge.export.read_manifest(path)` and `nightscan_edge.runtime.load_runner(path).predict(x)`.",
+            "In Python: `nightscan_edge.export.read_manifest(path)` and "
+            "`nightscan_edge.runtime.load_runner(path).predict(x)`.",
             "",
         ]
     )

@@ -68,7 +68,7 @@ class WideResNetAudio(AudioClassifier):
         )
         stages: list[nn.Module] = []
         in_channels = widths[0]
-        for stage, (width, count) in enumerate(zip(widths, blocks)):
+        for stage, (width, count) in enumerate(zip(widths, blocks, strict=False)):
             stride = 1 if stage == 0 else 2
             for index in range(count):
                 stages.append(BasicBlock(in_channels, width, stride if index == 0 else 1))

@@ -111,13 +111,23 @@ class EdgePredictor:
         for path in expand_paths(list(paths), self.classifier.input_kind):
             yield self.predict_file(path)
 
-    def _predict_audio(self, path: Path) -> FilePrediction:
+    def score_audio_file(
+        self,
+        path: str | Path,
+        span: tuple[int, int | None] | None = None,
+    ) -> tuple[FilePrediction, list[ScoredWindow]]:
+        """The scored windows of a recording (or of a ``span`` of it), fallback applied, not yet merged.
+
+        The result carries the counts and the error; the archive engine scores spans of a long file on
+        several workers and merges their windows once, in order, as ``_predict_audio`` does for one file.
+        """
+        path = Path(path)
         result = FilePrediction(str(path), kind="audio")
         scores: list[ScoredWindow] = []
         rate = self.classifier.spec.sample_rate
         try:
-            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds):
-                for window, score in zip(windows, batch_scores):
+            for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
+                for window, score in zip(windows, batch_scores, strict=False):
                     if self._needs_server(score.confidence):
                         clip = window.samples[: window.end_sample - window.start_sample]
                         name = f"{path.stem}_{score.start_s:.3f}s.wav"
@@ -126,6 +136,10 @@ class EdgePredictor:
         except (InputError, AudioDecodeError, OSError) as error:
             result.error = str(error)  # windows scored before a truncation are kept
         result.windows = len(scores)
+        return result, scores
+
+    def _predict_audio(self, path: Path) -> FilePrediction:
+        result, scores = self.score_audio_file(path)
         result.detections = reported_detections(scores, self.labels, self.top_k)
         return result
 

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from nightscan_edge.audio.decode import resample_windows
-
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier, load_server_classifier
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2)

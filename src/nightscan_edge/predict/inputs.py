@@ -80,10 +80,15 @@ def wav_missing_bytes(path: Path) -> int:
             handle.seek(chunk_size + (chunk_size & 1), io.SEEK_CUR)
 
 
-def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None) -> Iterator[Window]:
+def audio_windows(
+    path: Path, spec: AudioSpec, hop_seconds: float | None = None, span: tuple[int, int | None] | None = None
+) -> Iterator[Window]:
     """Stream a recording of any length as model windows (see README "Prediction on the edge" section for the rules).
 
     A truncated file yields the windows of the part present and then raises ``InputError`` saying so.
+    ``span = (first_sample, stop_sample or None)`` cuts windows from that part of the recording only, with
+    start times counted from the recording's start; ``nightscan_edge.predict.archive`` chooses spans whose
+    windows are exactly the whole file's (see ``plan_spans``). Truncation is reported by the last span.
     """
     check_readable(path)
     if looks_like_image(path):
@@ -91,10 +96,16 @@ def audio_windows(path: Path, spec: AudioSpec, hop_seconds: float | None = None)
             f"{path} is an image but this model classifies audio; pass WAV/FLAC/OGG/MP3 files or a photo model"
         )
     hop = hop_samples(spec.clip_samples, spec.sample_rate, hop_seconds)
-    missing = wav_missing_bytes(path)
-    blocks = iter_audio_blocks(path, spec.sample_rate, block_seconds=DECODE_BLOCK_SECONDS)
+    first, stop = span or (0, None)
+    missing = wav_missing_bytes(path) if stop is None else 0
+    blocks = iter_audio_blocks(
+        path, spec.sample_rate, block_seconds=DECODE_BLOCK_SECONDS, start_sample=first, stop_sample=stop
+    )
     try:
-        yield from sliding_windows(blocks, spec.clip_samples, hop, spec.pad_mode)
+        for window in sliding_windows(blocks, spec.clip_samples, hop, spec.pad_mode):
+            yield (
+                window if not first else Window(window.start_sample + first, window.end_sample + first, window.samples)
+            )
     except AudioDecodeError as error:
         raise InputError(str(error)) from error
     if missing:

@@ -18,11 +18,16 @@ from nightscan_edge.predict.windows import ScoredWindow, Window, batched
 
 
 def score_audio_batches(
-    classifier: Classifier, path: Path, hop_seconds: float | None = None, batch_windows: int = 16
+    classifier: Classifier,
+    path: Path,
+    hop_seconds: float | None = None,
+    batch_windows: int = 16,
+    span: tuple[int, int | None] | None = None,
 ) -> Iterator[tuple[list[Window], list[ScoredWindow]]]:
     """Yield (windows, scores) batch by batch, so callers can stream and keep the samples of unsure windows.
 
     A decoding error part-way (truncated file) is raised only after the windows decoded before it are scored.
+    ``span``: only that part of the recording (see ``audio_windows``).
     """
     rate = classifier.spec.sample_rate
     failure: Exception | None = None
@@ -30,7 +35,7 @@ def score_audio_batches(
     def windows_until_failure() -> Iterator[Window]:
         nonlocal failure
         try:
-            yield from audio_windows(path, classifier.spec, hop_seconds)
+            yield from audio_windows(path, classifier.spec, hop_seconds, span)
         except (InputError, AudioDecodeError) as error:
             failure = error
 
@@ -40,7 +45,7 @@ def score_audio_batches(
             batch,
             [
                 ScoredWindow(window.start_sample / rate, window.end_sample / rate, row, classifier.source)
-                for window, row in zip(batch, probabilities)
+                for window, row in zip(batch, probabilities, strict=False)
             ],
         )
     if failure is not None:
@@ -60,4 +65,4 @@ def summarise(scores: list[ScoredWindow], labels: list[str]) -> tuple[str, float
     """File-level answer from windows: the mean of their probabilities (one window: that window)."""
     mean = np.mean([score.probabilities for score in scores], axis=0)
     best = int(np.argmax(mean))
-    return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean)}
+    return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean, strict=False)}

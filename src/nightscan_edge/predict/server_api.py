@@ -11,7 +11,6 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
 
 from fastapi import APIRouter, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +20,7 @@ from nightscan_edge.predict.classifier import Classifier, load_server_classifier
 from nightscan_edge.predict.inputs import InputError
 from nightscan_edge.predict.scoring import score_audio, score_image, summarise
 
-ModelSource = Union[Classifier, str, Path, Callable[[], Classifier]]
+ModelSource = Classifier | str | Path | Callable[[], Classifier]
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 _CHUNK_BYTES = 1024 * 1024
 
@@ -55,7 +54,7 @@ def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None
         return {
             "label": classifier.labels[best],
             "confidence": float(probabilities[best]),
-            "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities)},
+            "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities, strict=False)},
             "source": "server",
             "model": model,
         }

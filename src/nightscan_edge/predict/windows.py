@@ -1,9 +1,10 @@
 """Sliding windows over a streamed recording, and merging window scores into detections.
 
-These rules are the contract the JS client mirrors (README "Prediction on the edge" section): windows at ``0, hop, 2*hop, ...``,
-one extra window aligned to the recording's end when the hops do not reach it (the tail is scored on real
-audio, as ``nightscan_edge.audio.window_starts`` does for training), and recordings shorter than one window
-padded per ``spec.pad_mode``. Decoding is streamed, so memory holds about one block plus one window.
+These rules are the contract the JS client mirrors (README "Prediction on the edge" section): windows at
+``0, hop, 2*hop, ...``, one extra window aligned to the recording's end when the hops do not reach it (the
+tail is scored on real audio, as ``nightscan_edge.audio.window_starts`` does for training), and recordings
+shorter than one window padded per ``spec.pad_mode``. Decoding is streamed, so memory holds about one block
+plus one window.
 Windows are views into the current block (each buffer is replaced, never written to), so cutting them
 copies nothing; the batch built from them is the one copy a model input needs.
 """

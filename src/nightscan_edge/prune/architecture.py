@@ -59,7 +59,8 @@ def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> 
         old = modules.get(name)
         if old is None or layer_shape(old) is None:
             raise ValueError(
-                f"{PRUNED_CHANNELS_OPTION}: layer '{name}' is not a Conv2d/BatchNorm2d/Linear of {type(model).__name__}; "
+                f"{PRUNED_CHANNELS_OPTION}: layer '{name}' is not a Conv2d/BatchNorm2d/Linear of "
+                f"{type(model).__name__}; "
                 "was the checkpoint pruned from a different model?"
             )
         shape = [int(v) for v in shape]

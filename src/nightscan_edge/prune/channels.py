@@ -100,7 +100,7 @@ def prune_model(
         ignored_layers=ignored,
         round_to=round_to,
     )
-    for step in range(1, steps + 1):
+    for step in range(1, steps + 1):  # noqa: B007 (the step count is reported after the loop)
         with torch.no_grad():
             pruner.step()
         macs, size_mb = _macs_and_size_mb(pruned)

@@ -156,7 +156,7 @@ class JobRunner:
     def _stop_workers(self, grace_seconds: float = 15.0) -> None:
         """SIGTERM every running worker (they save last.ckpt) and record the runs as interrupted."""
         active = self._active()
-        for key, record in active:
+        for _key, record in active:
             self._signal(record["pid"])
         deadline = time.monotonic() + grace_seconds
         for key, record in active:

@@ -32,8 +32,11 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, validate_default=True)
 
-    data_dir: Path = Field(Path(".nightscan/web"), description="SQLite state, runs, uploads (git-ignored); "
-                           "made absolute against the working directory at start-up")
+    data_dir: Path = Field(
+        Path(".nightscan/web"),
+        description="SQLite state, runs, uploads (git-ignored); "
+        "made absolute against the working directory at start-up",
+    )
     host: str = "127.0.0.1"
     port: int = Field(5002, ge=0, le=65535)
     token: str | None = Field(None, description="required on every request when binding beyond loopback")

@@ -1,0 +1,122 @@
+"""How a run's model starts: built from the registry, seeded from another run (``--init-from``) or a weights
+file, BatchNorm statistics started at the data's, or put back from a resume checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, load_trained_model
+from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.data.datasets import ImageDataset, clip_windows
+from nightscan_edge.data.prepare import PreparedData
+from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+
+
+def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
+    """A fresh model for a new run (ImageNet weights with a new head for photos; ``init_from`` copied in)."""
+    options = dict(config.model.options)
+    if MODELS.get(config.model.name).input_kind == "image" and config.model.weights:
+        options["weights"] = config.model.weights
+        model = create_model(config.model.name, 1000, spec=prepared.spec, **options)
+        model.reset_head(len(prepared.labels))
+    else:
+        model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **options)
+    if config.model.init_from:
+        initialise_from(model, config.model.init_from, prepared.labels)
+    return model
+
+
+def start_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
+    """A new run's model: built, then BatchNorm started at the data unless weights came from elsewhere."""
+    model = build_model(config, prepared)
+    if not config.model.init_from and not config.model.weights:
+        initialise_batchnorm(model, prepared)
+    return model
+
+
+def resumed_model(config: Config, prepared: PreparedData, checkpoint: dict[str, Any]) -> EdgeClassifier:
+    """The model as it was saved in a resume checkpoint (``last.ckpt``)."""
+    model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
+    model.load_state_dict(
+        {k[len(MODEL_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
+    )
+    return model
+
+
+def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> str:
+    """Copy another run's (or a weights file's) backbone; the head too when the classes are the same."""
+    path = Path(source)
+    if path.is_dir() or path.suffix == ".ckpt":
+        try:
+            trained = load_trained_model(path)
+        except CheckpointError as error:
+            raise ConfigError(f"model.init_from: {error}") from None
+        if trained.model_name != model.model_name:
+            raise ConfigError(
+                f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}"
+            )
+        state, same_classes = trained.model.state_dict(), trained.labels == list(labels)
+    elif path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        state = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items()}
+        head = state.get("head.weight")
+        same_classes = head is not None and tuple(head.shape) == tuple(model.head.weight.shape)
+    else:
+        raise ConfigError(f"model.init_from: {source} not found; give a run folder, a .ckpt or a weights file")
+    if not same_classes:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    own = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not k.startswith("head.")]
+    if mismatched or unexpected or missing:
+        detail = "; ".join(
+            f"{name}: {', '.join(keys[:3])}"
+            for name, keys in (("shape differs", mismatched), ("unexpected", unexpected), ("missing", missing))
+            if keys
+        )
+        raise ConfigError(f"model.init_from: weights in {source} do not fit {model.model_name} ({detail})")
+    model.load_state_dict(state, strict=False)
+    return "backbone and head" if same_classes else "backbone (new head for the new classes)"
+
+
+@torch.no_grad()
+def initialise_batchnorm(model: EdgeClassifier, prepared: PreparedData, items: int = 64) -> None:
+    """Start every BatchNorm's running statistics at those of the first training inputs (a "data-dependent
+    init"), instead of PyTorch's 0 and 1.
+
+    Log-mel values sit around -50 dB with a spread of ~20 dB, and many channels deeper in a fresh network have a
+    variance far from 1. With momentum 0.1 the initial 0/1 still weighs 0.9**k after k steps; a small data set
+    (400 clips at batch 64: 7 steps per epoch) evaluates with those stale statistics for several epochs, the
+    evaluation collapses to one class, the validation loss rises and ReduceLROnPlateau cuts the learning rate
+    before training has really started. One cumulative pass over a few inputs fixes the starting point.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    inputs = _first_inputs(model, prepared, items)
+    momenta = [norm.momentum for norm in norms]
+    was_training = model.training
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches below
+    model.train()
+    model(inputs)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    model.train(was_training)
+
+
+def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> torch.Tensor:
+    """The model inputs of the first ``items`` training examples (first window of a clip; unaugmented photo)."""
+    train_split = prepared.splits["train"]
+    if prepared.kind == "audio":
+        windows = np.concatenate([clip_windows(clip, prepared.spec)[:1] for clip in train_split.arrays[:items]])
+        return model.log_mel(torch.from_numpy(windows))
+    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec, None)
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])

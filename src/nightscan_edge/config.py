@@ -18,7 +18,8 @@ from nightscan_edge.spec import AudioSpec
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+    # allow_inf_nan=False: `train.lr=.inf` is refused here instead of training a run full of NaN weights
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class AudioAugmentConfig(_Section):
@@ -61,6 +62,9 @@ class DataConfig(_Section):
     cache: Literal["memory", "disk", "none"] = "memory"
     cache_dir: str | None = None
     max_bad_fraction: float = Field(0.1, ge=0, le=1, description="fail the run if more files than this are unreadable")
+    duplicates: Literal["refuse", "keep-first"] = Field(
+        "refuse", description="manifest rows naming one file twice: refuse the data set, or keep the first row"
+    )
     class_weights: bool = True
     weighted_sampler: bool = False
     num_workers: int = Field(0, ge=0)
@@ -204,16 +208,69 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+SECTIONS = ("data", "model", "train", "export", "bench")
+
+
+def check_sections(layer: Any, where: str) -> dict[str, Any]:
+    """``layer`` must map section names to mappings: ``{"data": "x"}`` or ``model=foo`` would otherwise be
+    silently replaced by the preset's section instead of being refused."""
+    if layer is None:
+        return {}
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{where} must be a mapping of sections ({', '.join(SECTIONS)}), got {type(layer).__name__}")
+    for key, value in layer.items():
+        if key not in SECTIONS:
+            raise ConfigError(f"{where}: {key}: unknown option; known sections: {', '.join(SECTIONS)}")
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{where}: section {key!r} must be a mapping of options (e.g. {key}.KEY=VALUE), "
+                f"got {type(value).__name__} {str(value)[:40]!r}"
+            )
+    return layer
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """``'train.lr=0.01'`` -> ``{'train': {'lr': 0.01}}`` (value parsed as YAML: numbers, lists, null)."""
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.lr=0.01")
     dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    parts = dotted.strip().split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"override '{text[:80]}' must name section.key (e.g. model.name=...), not a whole section")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override '{text[:80]}': the value is not valid YAML ({_yaml_problem(error)})") from None
     nested: dict[str, Any] = value
-    for part in reversed(dotted.strip().split(".")):
+    for part in reversed(parts):
         nested = {part: nested}
-    return nested
+    return check_sections(nested, f"override '{text[:80]}'")
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line out of PyYAML's multi-line message: the problem and where."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else " ".join(str(problem).split())
+
+
+def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file's content; a missing, binary or malformed file -> one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder; give a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (a binary file?); give a YAML file") from None
+    if "\0" in text:
+        raise ConfigError(f"{what} {path} holds NUL bytes (a binary file?); give a YAML file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{what} {path} is not valid YAML: {_yaml_problem(error)}") from None
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -239,15 +296,10 @@ def resolve_config(
     """Preset for the model's input kind <- YAML file <- ``layers`` dicts <- ``section.key=value`` strings."""
     merged: dict[str, Any] = {}
     if yaml_path is not None:
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections (data, model, train, ...)")
-        merged = _deep_merge(merged, loaded)
+        loaded = read_yaml_file(yaml_path) or {}
+        merged = _deep_merge(merged, check_sections(loaded, f"config file {yaml_path}"))
     for layer in layers:
-        merged = _deep_merge(merged, layer)
+        merged = _deep_merge(merged, check_sections(layer, "config"))
     for text in overrides or []:
         merged = _deep_merge(merged, parse_override(text))
     model_name = (merged.get("model") or {}).get("name", ModelConfig.model_fields["name"].default)
@@ -266,7 +318,8 @@ def resolve_config(
 
 def load_config(path: str | Path) -> Config:
     """Load a resolved config saved in a run folder (already complete; no presets applied again)."""
+    loaded = read_yaml_file(path, "run config")
     try:
-        return Config.model_validate(yaml.safe_load(Path(path).read_text()))
+        return Config.model_validate(check_sections(loaded, f"run config {path}"))
     except ValidationError as error:
         raise ConfigError(format_validation_error(error)) from None

@@ -119,6 +119,23 @@ def test_formats_and_precisions_narrow_the_gate():
     assert {v.check for v in missing} == {"require_formats", "formats/precisions"}
 
 
+def test_a_format_the_budget_does_not_ask_for_is_not_gated():
+    """The README demo exports all four formats but its budget requires onnx and tflite only."""
+    failed_coreml = ArtifactResult(
+        name="model_int8.mlpackage",
+        format="coreml",
+        precision="int8",
+        path="x",
+        size_mb=9.0,
+        status="failed",
+        error="rejected by the INT8 gate",
+    )
+    result = make_result(*GOOD.artifacts, failed_coreml)
+    assert check_budget(result, parse_budget(LIMITS | {"require_formats": ["onnx"]})) == []
+    gated_everything = check_budget(result, parse_budget(LIMITS))  # no format named: every file is gated
+    assert {v.artifact for v in gated_everything} == {"model_int8.mlpackage"}
+
+
 def test_unmeasured_figures_and_failed_files_are_violations():
     failed = ArtifactResult(
         name="model.pte",

@@ -59,3 +59,27 @@ def test_reliability_png_is_written(tmp_path):
     logits, labels = _calibrated_logits(n=300)
     path = plot_reliability(calibrate(2 * logits, labels, 0.8), tmp_path / "reliability.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_few_windows_refuse_a_temperature_and_a_threshold_with_the_reason():
+    from nightscan_edge.export.calibration import TooFewWindowsError
+    from nightscan_edge.sample_size import MIN_TEMPERATURE_WINDOWS
+
+    logits, labels = _calibrated_logits(n=11)
+    with pytest.raises(TooFewWindowsError, match=f"11 validation windows; it needs at least {MIN_TEMPERATURE_WINDOWS}"):
+        fit_temperature(logits, labels)
+    report = calibrate(5 * logits, labels, target_accuracy=0.9, fixed_temperature=1.0)
+    assert report.temperature == 1.0 and not report.temperature_fitted
+    assert report.recommended_threshold is None
+    assert any("kept T = 1" in w for w in report.warnings) and any("keep the app's 0.8" in w for w in report.warnings)
+    assert calibrate(logits, labels, 0.9).summary()["warnings"] == report.warnings
+    assert calibrate(*_calibrated_logits(n=300), 0.9).warnings == []
+
+
+def test_small_evaluation_sets_get_an_interval_not_just_a_percentage():
+    from nightscan_edge.sample_size import accuracy_warning, wilson_interval
+
+    low, high = wilson_interval(8, 8)
+    assert 0.6 < low < 0.7 and high == 1.0
+    assert "from 68% to 100%" in accuracy_warning(1.0, 8)
+    assert accuracy_warning(0.9, 200) is None

@@ -47,7 +47,7 @@ def test_run_folder_holds_every_documented_file(audio_run):
     assert status["status"] == "done" and status["run_id"] == "tiny"
     with (audio_run.run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # counted from 1
     labels = (audio_run.run_dir / "labels.txt").read_text().split()
     assert labels == sorted(labels) and len(labels) == 4
 
@@ -61,12 +61,12 @@ def test_events_follow_the_contract(audio_run):
     batches = [e for e in events if e["type"] == "batch_end"]
     assert len(batches) == 2 * start["batches_per_epoch"] and batches[0]["samples_per_s"] > 0
     epochs = [e for e in events if e["type"] == "epoch_end"]
-    assert [e["epoch"] for e in epochs] == [0, 1] and all(0 <= e["val_acc"] <= 1 for e in epochs)
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(0 <= e["val_acc"] <= 1 for e in epochs)
     assert events[-1]["best_val_acc"] == max(e["val_acc"] for e in epochs)
 
 
 def test_checkpoint_rebuilds_the_model_and_report_matches_it(audio_run):
-    checkpoint = torch.load(audio_run.run_dir / "best.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(audio_run.run_dir / "best.ckpt", map_location="cpu", weights_only=True)
     assert all(key.startswith("model.") for key in checkpoint["state_dict"])
     trained = load_trained_model(audio_run.run_dir)
     assert trained.model_name == "ultralight_audio" and trained.spec.clip_samples == TINY_AUDIO["clip_samples"]

@@ -62,7 +62,7 @@ def train(argv: list[str]) -> int:
         labels=labels,
         epochs=epochs,
         batches_per_epoch=BATCHES,
-        resumed_from_epoch=start_epoch if resume else None,
+        resumed_from_epoch=start_epoch + 1 if resume else None,
     )
     if os.environ.get("FAKE_FAIL"):
         emit(run_dir, type="run_end", status="failed", best_val_acc=None, best_epoch=None, error="fake failure")
@@ -70,7 +70,7 @@ def train(argv: list[str]) -> int:
         print("error: fake failure", file=sys.stderr)
         return 1
     pause = float(os.environ.get("FAKE_BATCH_SECONDS", "0.05"))
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch + 1, epochs + 1):  # counted from 1, like the real worker
         for batch in range(1, BATCHES + 1):
             time.sleep(pause)
             emit(
@@ -83,7 +83,7 @@ def train(argv: list[str]) -> int:
                 samples_per_s=100.0,
             )
             if stop_requested:
-                (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch, "epochs": epochs}))
+                (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch - 1, "epochs": epochs}))
                 emit(run_dir, type="run_end", status="cancelled", best_val_acc=None, best_epoch=None)
                 status(run_dir, "cancelled")
                 return 0
@@ -92,15 +92,22 @@ def train(argv: list[str]) -> int:
             type="epoch_end",
             epoch=epoch,
             epochs=epochs,
-            train_loss=1.0 / (epoch + 1),
+            train_loss=1.0 / epoch,
             train_acc=0.5 + epoch / (2 * epochs),
-            val_loss=1.1 / (epoch + 1),
+            val_loss=1.1 / epoch,
             val_acc=0.5 + epoch / (2 * epochs),
             val_macro_f1=0.5,
             lr=0.001,
             seconds=pause * BATCHES,
         )
-        (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch + 1, "epochs": epochs}))
+        with open(run_dir / "metrics.csv", "a") as metrics:  # the real worker's columns, epochs from 1
+            if metrics.tell() == 0:
+                metrics.write("epoch,train_loss,train_acc,val_loss,val_acc,val_macro_f1,lr,seconds\n")
+            metrics.write(
+                f"{epoch},{1.0 / epoch},{0.5 + epoch / (2 * epochs)},{1.1 / epoch},"
+                f"{0.5 + epoch / (2 * epochs)},0.5,0.001,{pause * BATCHES}\n"
+            )
+        (run_dir / "last.ckpt").write_text(json.dumps({"epoch": epoch, "epochs": epochs}))
     (run_dir / "best.ckpt").write_text("fake weights")
     (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
     (run_dir / "report.json").write_text(

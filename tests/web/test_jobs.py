@@ -92,6 +92,21 @@ def test_failed_worker_is_recorded_with_its_error(client, tiny_audio, monkeypatc
     run = _start(client, register(client, tiny_audio))
     failed = wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] in FINAL)
     assert failed["status"] == "failed" and "fake failure" in failed["error"]
+    missing = client.get(f"/api/runs/{run['id']}/report")  # not one epoch finished: nothing to report
+    assert missing.status_code == 404 and "not one epoch has finished" in missing.json()["detail"]
+
+
+def test_a_cancelled_run_reports_its_finished_epochs(client, tiny_audio, monkeypatch):
+    monkeypatch.setenv("FAKE_BATCH_SECONDS", "0.02")
+    run = _start(client, register(client, tiny_audio), epochs=100)
+    wait_for(client, f"/api/runs/{run['id']}", lambda r: os.path.exists(os.path.join(r["run_dir"], "metrics.csv")))
+    client.post(f"/api/runs/{run['id']}/cancel")
+    wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] in FINAL)
+    report = client.get(f"/api/runs/{run['id']}/report")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["complete"] is False and body["status"] == "cancelled" and body["epochs_completed"] >= 1
+    assert body["best_epoch"] >= 1 and "finished epoch" in body["note"]
 
 
 def test_export_then_benchmark_and_download_artifacts(client, tiny_audio):

@@ -15,6 +15,7 @@ import soundfile
 import soxr
 
 from nightscan_edge.errors import UserError
+from nightscan_edge.paths import display_path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
 # Containers whose libsndfile seek is sample-exact, so a recording can be decoded from the middle
@@ -48,6 +49,12 @@ def _read_block(handle: soundfile.SoundFile, frames: int) -> np.ndarray:
     return handle.read(frames, dtype="float32", always_2d=True)
 
 
+def _check_finite(samples: np.ndarray, path: Path) -> None:
+    """Float WAV/FLAC can hold NaN/Inf samples; they would turn every score into NaN without an error."""
+    if not np.isfinite(samples).all():
+        raise AudioDecodeError(f"{display_path(path)}: audio holds NaN or infinite samples; re-export the recording")
+
+
 def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Whole file -> mono float32 at ``sample_rate``. Raises ``AudioDecodeError`` with the reason."""
     path = Path(path)
@@ -58,6 +65,7 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if data.shape[0] == 0:
         raise AudioDecodeError(f"{path}: audio file has no samples")
     mono = _to_mono(data)
+    _check_finite(mono, path)
     if source_rate != sample_rate:
         mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
@@ -116,6 +124,7 @@ def iter_audio_blocks(
                 block = _read_block(handle, frames_per_block)
                 last = block.shape[0] < frames_per_block
                 mono = _to_mono(block).astype(np.float32, copy=False)
+                _check_finite(mono, path)
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=last)
                 if skip:

@@ -217,7 +217,9 @@ class LogMel(nn.Module):
 
         The first stage contracts n1 with one matrix per n2, so n2 must lead and time must be the column axis.
         """
-        if waveform.dim() != 2 or waveform.shape[-1] != self.spec.clip_samples:
+        # Under tracing (Core ML conversion) the shapes are the example's, fixed by construction: checking
+        # them would only make the tracer warn that the branch becomes a constant.
+        if not torch.jit.is_tracing() and (waveform.dim() != 2 or waveform.shape[-1] != self.spec.clip_samples):
             raise ValueError(f"LogMel expects (batch, {self.spec.clip_samples}) samples; got {tuple(waveform.shape)}")
         half = self.n_fft // 2
         padded = nn.functional.pad(waveform, (half, half))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from nightscan_edge.config import BenchConfig
@@ -115,12 +116,16 @@ def run_for_args(args: argparse.Namespace):
     from nightscan_edge.bench import BenchSourceError, run_bench
     from nightscan_edge.cli import UserError
     from nightscan_edge.data.errors import DataError
+    from nightscan_edge.quiet import native_noise_filtered
 
     if not args.source:
         raise UserError("give a run folder, export folder, bundle.zip or model file to benchmark")
     options = bench_options(args)
     try:
-        return run_bench(args.source, options, progress=not args.quiet, run_dir=args.run)
+        # With --quiet (the web worker, CI) native runtimes' banners are dropped too; the live progress bar
+        # otherwise shares stderr, so nothing is captured while it draws.
+        with native_noise_filtered() if args.quiet else nullcontext():
+            return run_bench(args.source, options, progress=not args.quiet, run_dir=args.run)
     except (BenchSourceError, DataError) as error:
         raise UserError(str(error)) from None
 

@@ -1,4 +1,10 @@
-"""``nightscan-edge export RUN --formats onnx,tflite,coreml,executorch [--int8] [--out DIR]``."""
+"""``nightscan-edge export RUN --formats onnx,tflite,coreml,executorch [--int8] [--out DIR]``.
+
+Exit codes say what failed: 0 every requested file is usable; 1 an FP32 file failed, or INT8 was asked for
+and the quality gate rejected every INT8 file, or the run's data is no longer where it was trained from
+(parity, calibration and the INT8 gate then ran on generated inputs, which prove nothing about accuracy;
+the message names the missing path); 2 bad input.
+"""
 
 from __future__ import annotations
 
@@ -48,23 +54,60 @@ def export_config_for(args: argparse.Namespace):
     return base.model_copy(update=changes)
 
 
+def outcome_problems(report, data_path: str | None) -> list[str]:
+    """Why an export that produced files still did not give the user what they asked for (empty = fine)."""
+    problems = []
+    int8 = [a for a in report.artifacts if a.precision == "int8"]
+    if int8 and not any(a.ok for a in int8):
+        problems.append(
+            f"every INT8 file was rejected ({', '.join(a.format for a in int8)}); ship the FP32 files, "
+            "or train longer / with more data and export again"
+        )
+    if report.samples.startswith("generated"):
+        where = f"{data_path} is gone" if data_path else "the run's data could not be read"
+        problems.append(
+            f"{where}: parity, calibration and the INT8 gate used generated inputs, not your recordings; "
+            "put the data back at that path and export again"
+        )
+    return problems
+
+
+def _run_data_path(run: str) -> str | None:
+    from pathlib import Path
+
+    from nightscan_edge.config import load_config
+
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+    try:
+        return str(load_config(run_dir / "config.yaml").data.path)
+    except Exception:  # an old or hand-made run folder: the message falls back to a generic wording
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from nightscan_edge.cli import UserError
     from nightscan_edge.export import ExportError, export_run
+    from nightscan_edge.quiet import native_noise_filtered
 
     try:
-        report = export_run(
-            args.run,
-            formats=args.formats.split(",") if args.formats else None,
-            int8=args.int8,
-            out_dir=args.out,
-            config=export_config_for(args),
-            progress=None if args.json else (lambda message: print(message, flush=True)),
-        )
+        with native_noise_filtered():
+            report = export_run(
+                args.run,
+                formats=args.formats.split(",") if args.formats else None,
+                int8=args.int8,
+                out_dir=args.out,
+                config=export_config_for(args),
+                progress=None if args.json else (lambda message: print(message, flush=True)),
+            )
     except ExportError as error:
         raise UserError(str(error)) from None
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print("\n".join(report.summary_lines()))
-    return 0 if report.ok else 1
+    problems = outcome_problems(report, _run_data_path(args.run))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 0 if report.ok and not problems else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -43,31 +44,52 @@ def catalogue(num_classes: int = 6) -> list[dict]:
     return rows
 
 
+def _count(value: int) -> str:
+    return f"{value / 1e6:.1f} M" if value >= 1e6 else f"{value / 1e3:.0f} k"
+
+
 def run(args: argparse.Namespace) -> int:
     rows = catalogue(args.num_classes)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"NightScan Edge models ({args.num_classes} classes)")
-    columns = ("model", "input", "tier", "params", "FP32 MB", "INT8 MB", "budget MB", "MFLOPs", "licence", "mobile")
-    for column in columns:
-        table.add_column(column)
+    # Fits 80 columns (a pipe, a narrow terminal): names never wrap, headers take two lines, and the reasons
+    # a model is not for phones go below the table instead of stretching a column.
+    table = Table(
+        title=f"NightScan Edge models ({args.num_classes} classes)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=0,
+        show_edge=False,
+    )
+    table.add_column("model", no_wrap=True, min_width=max((len(row["name"]) for row in rows), default=5))
+    for column in ("input", "tier"):
+        table.add_column(column, no_wrap=True)
+    for column in ("params", "FP32\nMB", "INT8\nMB", "budget\nMB", "MFLOPs"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("mobile", no_wrap=True)
+    notes = []
     for row in rows:
+        mobile = "yes"
+        if not row["mobile_compatible"]:
+            notes.append(f"{row['name']}: " + "; ".join(row["mobile_issues"]))
+            mobile = "no"
         table.add_row(
             row["name"],
             row["input_kind"],
             row["tier"],
-            f"{row['params']:,}",
+            _count(row["params"]),
             f"{row['model_size_mb']:.2f}",
             f"{row['int8_size_mb']:.2f}",
             f"< {row['budget_mb']:g}",
             f"{row['flops'] / 1e6:.1f}",
-            row["licence"].split(" (")[0],
-            "yes" if row["mobile_compatible"] else "no: " + "; ".join(row["mobile_issues"]),
+            mobile,
         )
     console = Console()
     console.print(table)
+    for note in notes:
+        console.print(f"not for phones: {note}")
     for row in rows:
         if row["licence"] != PROJECT_LICENCE:
-            console.print(f"{row['name']}: weights licensed {row['licence']}; models trained on it inherit the licence")
+            console.print(f"licence: {row['name']} weights are {row['licence']}; models trained on them inherit it")
     return 0

@@ -85,6 +85,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nightscan_edge.atomic import open_text_atomic
     from nightscan_edge.cli import UserError
     from nightscan_edge.predict import ArtifactError, EdgePredictor
     from nightscan_edge.predict.output import CsvWriter, RavenWriter
@@ -97,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         return _archive(args)
     if args.workers is not None or args.scheduler or args.csv or args.overwrite:
         raise UserError("--workers, --scheduler, --csv and --overwrite go with --engine dask")
+    for flag, value in (("--out", args.out), ("--raven", args.raven)):
+        if value and Path(value).is_dir():
+            raise UserError(f"{flag} {value} is a folder; give a file name, e.g. {Path(value) / 'detections.csv'}")
     try:
         predictor = EdgePredictor(
             args.artifact,
@@ -113,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
     files = errors = sent = failed = 0
     with contextlib.ExitStack() as stack:
         stack.enter_context(predictor)
-        handle = stack.enter_context(open(args.out, "w", newline="")) if args.out else sys.stdout
+        # written through a temporary file: a batch that dies part-way never leaves half a CSV behind
+        handle = stack.enter_context(open_text_atomic(args.out)) if args.out else sys.stdout
         csv_writer = CsvWriter(handle)
         raven_writer = None
         if args.raven and spec.kind == "audio":
-            raven_handle = stack.enter_context(open(args.raven, "w", newline=""))
+            raven_handle = stack.enter_context(open_text_atomic(args.raven))
             raven_writer = RavenWriter(raven_handle, spec.f_min, spec.f_max or spec.sample_rate / 2)
         for result in predictor.predict_files(args.paths):
             files += 1
@@ -210,8 +215,7 @@ def _write_table(path: Path, make_writer, folder) -> Path:
 
 
 def _fallback_report(args: argparse.Namespace) -> int:
-    import json
-
+    from nightscan_edge.atomic import finite_json, write_json_atomic
     from nightscan_edge.cli import UserError
     from nightscan_edge.data.errors import DataError
     from nightscan_edge.predict import ArtifactError
@@ -230,5 +234,5 @@ def _fallback_report(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     print(format_report(report))
     if args.report_out:
-        Path(args.report_out).write_text(json.dumps(report, indent=2))
+        write_json_atomic(args.report_out, finite_json(report))
     return 0

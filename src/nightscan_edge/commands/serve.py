@@ -26,6 +26,18 @@ def add_parser(subparsers) -> None:
         help="folder under which datasets may be registered (repeatable; $NIGHTSCAN_DATASET_ROOTS)",
     )
     parser.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted zip (default 200)")
+    parser.add_argument(
+        "--max-unzipped-mb",
+        type=float,
+        default=None,
+        help="largest total uncompressed size of one uploaded zip (default 500)",
+    )
+    parser.add_argument(
+        "--max-storage-gb",
+        type=float,
+        default=None,
+        help="server-wide quota on uploaded datasets, unzipped (default 20)",
+    )
     parser.add_argument("--max-parallel-jobs", type=int, default=None, help="workers at once (default 1)")
     parser.add_argument(
         "--demo",
@@ -54,6 +66,8 @@ def build_settings(args: argparse.Namespace):
             token=args.token,
             dataset_roots=tuple(roots) or None,
             max_upload_mb=args.max_upload_mb,
+            max_unzipped_mb=getattr(args, "max_unzipped_mb", None),
+            max_storage_gb=getattr(args, "max_storage_gb", None),
             max_parallel_jobs=args.max_parallel_jobs,
         )
     except ValidationError as error:

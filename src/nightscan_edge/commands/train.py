@@ -130,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_CANCELLED.get(cancelled.signal_number, 1)
     metrics = result.metrics
+    if metrics.get("best_val_acc") is None or metrics.get("best_epoch") is None:
+        print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
+        return 0
     print(
-        f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch'] + 1}), "
+        f"run {result.run_id}: best val accuracy {metrics['best_val_acc']:.1%} (epoch {metrics['best_epoch']}), "
         f"macro-F1 {metrics['val_macro_f1']:.3f}, {metrics['seconds']:.0f} s -> {result.run_dir}"
     )
     return 0

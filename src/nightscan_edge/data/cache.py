@@ -8,11 +8,15 @@ A changed file gets a new key, so a stale entry is never served.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from nightscan_edge.atomic import write_bytes_atomic
 
 DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
 
@@ -20,8 +24,9 @@ DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
 def cache_key(path: Path, variant: str) -> str:
     """``variant`` names the preprocessing (e.g. ``audio@22050``, ``image@64x3``)."""
     stat = Path(path).stat()
-    identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{variant}"
-    return hashlib.sha1(identity.encode()).hexdigest()
+    # bytes, not str: a file name that is not valid UTF-8 (lone surrogates after os.fsdecode) still hashes
+    identity = os.fsencode(Path(path).resolve()) + f"|{stat.st_size}|{stat.st_mtime_ns}|{variant}".encode()
+    return hashlib.sha1(identity).hexdigest()
 
 
 class _MemoryStore:
@@ -86,7 +91,7 @@ class MediaCache:
             return np.load(file)
         self.decodes += 1
         value = loader(path)
-        temporary = file.with_suffix(".tmp.npy")
-        np.save(temporary, value)
-        temporary.replace(file)  # atomic: a parallel run never reads half a file
+        buffer = io.BytesIO()
+        np.save(buffer, value)
+        write_bytes_atomic(file, buffer.getvalue())  # a parallel run never reads half a file
         return value

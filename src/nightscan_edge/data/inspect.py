@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nightscan_edge.data.sources import list_dataset
+from nightscan_edge.data.sources import list_dataset, skip_reason
+from nightscan_edge.paths import display_path
 
 
 def _check_audio(path: Path) -> str | None:
@@ -20,20 +21,22 @@ def _check_audio(path: Path) -> str | None:
 
 def _check_image(path: Path) -> str | None:
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, DecompressionBombError) as error:
         return f"not a readable image ({error})"
     return None
 
 
 def inspect_dataset(path: str | Path) -> dict:
     """``{kind, classes, counts, total, bad_files: [{path, reason}], root, manifest}`` without decoding audio."""
-    listing = list_dataset(path)
+    listing = list_dataset(path, duplicates="keep-first")  # inspection lists duplicates instead of refusing
     check = _check_audio if listing.kind == "audio" else _check_image
-    bad = [{"path": str(p), "reason": "not an audio or image file"} for p in listing.not_media]
+    bad = [{"path": display_path(p), "reason": skip_reason(p, listing.kind)} for p in listing.not_media]
+    bad += [{"path": display_path(p), "reason": reason} for p, reason in listing.dropped]
     good_counts: dict[str, int] = {}
     for sample in listing.samples:
         if not sample.path.is_file():
@@ -45,7 +48,7 @@ def inspect_dataset(path: str | Path) -> dict:
         if reason is None:
             good_counts[sample.label] = good_counts.get(sample.label, 0) + 1
         else:
-            bad.append({"path": str(sample.path), "reason": reason})
+            bad.append({"path": display_path(sample.path), "reason": reason})
     classes = listing.labels
     counts = {label: good_counts.get(label, 0) for label in classes}
     return {
@@ -54,6 +57,6 @@ def inspect_dataset(path: str | Path) -> dict:
         "counts": counts,
         "total": sum(counts.values()),
         "bad_files": bad,
-        "root": str(listing.root),
-        "manifest": str(listing.manifest) if listing.manifest else None,
+        "root": display_path(listing.root),
+        "manifest": display_path(listing.manifest) if listing.manifest else None,
     }

@@ -30,12 +30,13 @@ def read_audio(path: Path, spec: AudioSpec) -> np.ndarray:
 def read_image(path: Path, spec: ImageSpec) -> np.ndarray:
     """Decoded, converted (RGB or L: IR/grayscale photos become what the model takes) and resized once."""
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:
             image.load()
             converted = image.convert("L" if spec.channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, DecompressionBombError) as error:
         raise MediaError(f"{path}: not a readable image ({error}); expected JPEG or PNG") from error
     if min(converted.size) == 0:
         raise MediaError(f"{path}: image has no pixels")

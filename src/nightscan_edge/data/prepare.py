@@ -17,8 +17,9 @@ from nightscan_edge.data.background import add_background
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import MediaError, load_cached_media
-from nightscan_edge.data.sources import Sample, list_dataset
+from nightscan_edge.data.sources import Sample, list_dataset, skip_reason
 from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
+from nightscan_edge.paths import display_path
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ def decode_all(
 def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction: float) -> None:
     if not bad:
         return
-    listing = "; ".join(str(path) for path, _ in bad[:10]) + (f"; ... {len(bad) - 10} more" if len(bad) > 10 else "")
+    listing = "; ".join(display_path(path) for path, _ in bad[:10]) + (
+        f"; ... {len(bad) - 10} more" if len(bad) > 10 else ""
+    )
     fraction = len(bad) / max(total, 1)
     if fraction > max_bad_fraction:
         raise DataError(
@@ -114,7 +117,7 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
         samples = [Sample(e.path, e.label, e.split, None, e.group) for e in plan.entries]
         not_media: list[Path] = []
     else:
-        listing = list_dataset(config.data.path)
+        listing = list_dataset(config.data.path, config.data.duplicates)
         if listing.kind != model_kind:
             raise DataError(
                 f"{config.data.path} holds {listing.kind} files but model {config.model.name} takes "
@@ -128,7 +131,7 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
                 samples, config.data.background, spec, config.data.background_windows, config.data.split_seed
             )
     arrays, bad = decode_all([s.path for s in samples], spec, cache)
-    bad += [(path, f"{path}: not an audio or image file") for path in not_media]
+    bad += [(path, f"{display_path(path)}: {skip_reason(path, model_kind)}") for path in not_media]
     check_bad_fraction(bad, len(samples) + len(not_media), config.data.max_bad_fraction)
     good = [s for s in samples if s.path in arrays]
     if split_file is None:

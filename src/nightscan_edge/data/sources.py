@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES
 from nightscan_edge.data.errors import DataError
+from nightscan_edge.paths import display_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MANIFEST_NAME = "manifest.csv"
@@ -36,6 +37,7 @@ class DatasetListing:
     kind: str  # "audio" | "image"
     not_media: list[Path]  # files in class folders that are neither audio nor images
     manifest: Path | None = None
+    dropped: list[tuple[Path, str]] = field(default_factory=list)  # manifest rows left out (keep-first)
 
     @property
     def labels(self) -> list[str]:
@@ -53,6 +55,16 @@ def media_kind(path: Path) -> str | None:
     if suffix in IMAGE_SUFFIXES:
         return "image"
     return None
+
+
+def skip_reason(path: Path, kind: str) -> str:
+    """Why a listed file is left out of a ``kind`` data set (shown in inspection and the run's bad files)."""
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link (its target does not exist)"
+    other = media_kind(path)
+    if other is not None and other != kind:
+        return f"{other} file in an {kind} data set"
+    return "not an audio or image file"
 
 
 def _visible(path: Path) -> bool:
@@ -81,7 +93,11 @@ def _list_folder(root: Path) -> DatasetListing:
     not_media: list[Path] = []
     for class_dir in class_dirs:
         for path in sorted(class_dir.rglob("*")):
-            if not path.is_file() or not _visible(path.relative_to(root)):
+            if not _visible(path.relative_to(root)):
+                continue
+            if not path.is_file():
+                if path.is_symlink() and not path.exists():
+                    not_media.append(path)  # dangling link: listed as skipped, never silently dropped
                 continue
             if media_kind(path) is None:
                 not_media.append(path)
@@ -100,41 +116,92 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def _list_manifest(manifest: Path) -> DatasetListing:
-    root = manifest.parent
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        missing = {"path", "label"} - set(columns)
-        if missing:
-            raise DataError(
-                f"{manifest}: missing column(s) {', '.join(sorted(missing))}; "
-                f"a manifest needs path,label[,split|fold][,group] (has: {', '.join(columns) or 'nothing'})"
-            )
-        samples = []
-        for line, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): v for k, v in row.items()}
-            path_text, label = _clean(row.get("path")), _clean(row.get("label"))
-            if path_text is None or label is None:
-                raise DataError(f"{manifest}:{line}: empty path or label")
-            path = Path(path_text)
-            samples.append(
-                Sample(
-                    path if path.is_absolute() else root / path,
-                    label,
-                    _clean(row.get("split")),
-                    _clean(row.get("fold")),
-                    _clean(row.get("group")),
+def _read_manifest_rows(manifest: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with manifest.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            missing = {"path", "label"} - set(columns)
+            if missing:
+                raise DataError(
+                    f"{display_path(manifest)}: missing column(s) {', '.join(sorted(missing))}; a manifest "
+                    f"needs path,label[,split|fold][,group] (has: {', '.join(columns)[:120] or 'nothing'})"
                 )
+            return [(line, {(k or "").strip(): v for k, v in row.items()}) for line, row in enumerate(reader, start=2)]
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{display_path(manifest)} is not UTF-8 text (a binary file?); a manifest is a CSV with path,label columns"
+        ) from None
+    except csv.Error as error:
+        raise DataError(
+            f"{display_path(manifest)} is not a readable CSV ({error}); a manifest is a CSV with path,label columns"
+        ) from None
+
+
+def _check_duplicates(
+    manifest: Path, samples: list[Sample], duplicates: str
+) -> tuple[list[Sample], list[tuple[Path, str]]]:
+    """Rows naming the same file twice would land in train *and* val, or teach one file two labels: refused
+    with the list, or (``data.duplicates=keep-first``) the first row kept and the others reported."""
+    first: dict[Path, Sample] = {}
+    kept, dropped, conflicts, repeats = [], [], [], []
+    for sample in samples:
+        key = sample.path.resolve()
+        if key not in first:
+            first[key] = sample
+            kept.append(sample)
+            continue
+        earlier = first[key]
+        if earlier.label != sample.label:
+            conflicts.append(f"{display_path(sample.path)} ({earlier.label} vs {sample.label})")
+            dropped.append((sample.path, f"conflicting label {sample.label!r}: kept the first row's {earlier.label!r}"))
+        else:
+            repeats.append(display_path(sample.path))
+            dropped.append((sample.path, "duplicate row: kept the first"))
+    if (conflicts or repeats) and duplicates != "keep-first":
+        listed = conflicts + repeats
+        shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+        what = " and ".join(
+            part
+            for part, items in (
+                (f"{len(conflicts)} path(s) with conflicting labels", conflicts),
+                (f"{len(repeats)} duplicate path(s)", repeats),
             )
+            if items
+        )
+        raise DataError(
+            f"{display_path(manifest)} lists {what}: {shown}; fix the manifest, or keep the first row "
+            "of each with --set data.duplicates=keep-first"
+        )
+    return kept, dropped
+
+
+def _list_manifest(manifest: Path, duplicates: str = "refuse") -> DatasetListing:
+    root = manifest.parent
+    samples = []
+    for line, row in _read_manifest_rows(manifest):
+        path_text, label = _clean(row.get("path")), _clean(row.get("label"))
+        if path_text is None or label is None:
+            raise DataError(f"{display_path(manifest)}:{line}: empty path or label")
+        path = Path(path_text)
+        samples.append(
+            Sample(
+                path if path.is_absolute() else root / path,
+                label,
+                _clean(row.get("split")),
+                _clean(row.get("fold")),
+                _clean(row.get("group")),
+            )
+        )
     if not samples:
-        raise DataError(f"{manifest}: the manifest lists no files")
+        raise DataError(f"{display_path(manifest)}: the manifest lists no files")
+    samples, dropped = _check_duplicates(manifest, samples, duplicates)
     kind = _listing_kind(samples, manifest)
     not_media = [s.path for s in samples if media_kind(s.path) != kind]
-    return DatasetListing(root, [s for s in samples if media_kind(s.path) == kind], kind, not_media, manifest)
+    return DatasetListing(root, [s for s in samples if media_kind(s.path) == kind], kind, not_media, manifest, dropped)
 
 
-def list_dataset(path: str | Path) -> DatasetListing:
+def list_dataset(path: str | Path, duplicates: str = "refuse") -> DatasetListing:
     """A manifest CSV, a folder holding ``manifest.csv``, or a class-per-folder tree -> ``DatasetListing``."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -142,7 +209,7 @@ def list_dataset(path: str | Path) -> DatasetListing:
     if path.is_file():
         if path.suffix.lower() != ".csv":
             raise DataError(f"{path}: a data file must be a manifest CSV (path,label[,split|fold][,group])")
-        return _list_manifest(path)
+        return _list_manifest(path, duplicates)
     if (path / MANIFEST_NAME).is_file():
-        return _list_manifest(path / MANIFEST_NAME)
+        return _list_manifest(path / MANIFEST_NAME, duplicates)
     return _list_folder(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.atomic import open_text_atomic
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.sources import Sample
 
@@ -183,7 +184,9 @@ def _check_plan(plan: SplitPlan) -> None:
 def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
     """``path,label,split[,group]``; paths relative to ``root`` when they lie under it."""
     with_group = any(e.group for e in plan.entries)
-    with Path(path).open("w", newline="") as handle:
+    # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
+    # resumed run opens the same file
+    with open_text_atomic(path, errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
         for entry in plan.entries:
@@ -194,7 +197,7 @@ def read_split(path: Path) -> SplitPlan:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found; is this a run folder?")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         entries = [
             SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
             for row in csv.DictReader(handle)

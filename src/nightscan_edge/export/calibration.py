@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.errors import UserError
+from nightscan_edge.sample_size import MIN_TEMPERATURE_WINDOWS, MIN_THRESHOLD_WINDOWS
+
 ECE_BINS = 15
 _LOG_T_RANGE = (math.log(0.05), math.log(20.0))
 
@@ -30,10 +33,23 @@ def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature:
     return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, None))))
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1e-4) -> float:
-    """The ``T`` minimising NLL (golden-section search on log T; NLL is convex in 1/T)."""
-    if len(logits) == 0:
-        raise ValueError("cannot fit a temperature on zero samples")
+class TooFewWindowsError(UserError):
+    """Temperature scaling was asked for with fewer validation windows than it needs to mean anything."""
+
+
+def fit_temperature(
+    logits: np.ndarray, labels: np.ndarray, tolerance: float = 1e-4, min_windows: int = MIN_TEMPERATURE_WINDOWS
+) -> float:
+    """The ``T`` minimising NLL (golden-section search on log T; NLL is convex in 1/T).
+
+    Refuses fewer than ``min_windows`` windows: on 11 windows a model that is right on all of them drives
+    T to the search bound (0.05), which would make every phone prediction look certain.
+    """
+    if len(logits) < min_windows:
+        raise TooFewWindowsError(
+            f"cannot fit a temperature on {len(logits)} validation windows; it needs at least "
+            f"{min_windows} (more validation data, or export with --no-temperature)"
+        )
     low, high = _LOG_T_RANGE
     ratio = (math.sqrt(5) - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
@@ -121,6 +137,8 @@ class CalibrationReport:
     seed_threshold: float = 0.8
     edge_share_at_seed_threshold: float | None = None
     accuracy_at_seed_threshold: float | None = None
+    temperature_fitted: bool = False
+    warnings: list[str] = field(default_factory=list)  # what rests on too few windows, in words
     curve: list[dict] = field(default_factory=list)
     bins_before: dict = field(default_factory=dict)
     bins_after: dict = field(default_factory=dict)
@@ -133,13 +151,30 @@ class CalibrationReport:
 def calibrate(
     logits: np.ndarray, labels: np.ndarray, target_accuracy: float, fit: bool = True, fixed_temperature: float = 1.0
 ) -> CalibrationReport:
-    """Fit (or take) a temperature and measure ECE/NLL before and after, plus the coverage curve."""
-    temperature = fit_temperature(logits, labels) if fit else float(fixed_temperature)
+    """Fit (or take) a temperature and measure ECE/NLL before and after, plus the coverage curve.
+
+    With fewer than ``MIN_TEMPERATURE_WINDOWS`` windows the temperature is not fitted (the given one is
+    kept) and with fewer than ``MIN_THRESHOLD_WINDOWS`` no threshold is recommended; ``warnings`` says so.
+    """
+    warnings = []
+    fitted = False
+    temperature = float(fixed_temperature)
+    if fit:
+        try:
+            temperature, fitted = fit_temperature(logits, labels), True
+        except TooFewWindowsError as error:
+            warnings.append(f"{error}; kept T = {temperature:g}")
     before, after = softmax(logits), softmax(logits, temperature)
     ece_before, bins_before = reliability(before, labels)
     ece_after, bins_after = reliability(after, labels)
     curve = coverage_curve(after, labels)
     chosen = recommend_threshold(curve, target_accuracy)
+    if len(labels) < MIN_THRESHOLD_WINDOWS:
+        chosen = None
+        warnings.append(
+            f"no edge threshold recommended from {len(labels)} validation windows (needs "
+            f"{MIN_THRESHOLD_WINDOWS}); keep the app's 0.8 until there is more validation data"
+        )
     seed = next(p for p in curve if abs(p.threshold - 0.8) < 1e-9)
     return CalibrationReport(
         temperature=temperature,
@@ -158,6 +193,8 @@ def calibrate(
         curve=[asdict(p) for p in curve],
         bins_before=asdict(bins_before),
         bins_after=asdict(bins_after),
+        temperature_fitted=fitted,
+        warnings=warnings,
     )
 
 

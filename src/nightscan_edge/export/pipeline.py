@@ -106,9 +106,12 @@ class ExportReport:
                 f"threshold {c['recommended_threshold']:.2f} keeps {c['edge_share_at_threshold']:.0%} on the edge "
                 f"at {c['accuracy_at_threshold']:.1%} accuracy"
                 if c["recommended_threshold"] is not None
+                else "no threshold recommended"
+                if c.get("warnings")
                 else f"no threshold reaches {c['target_accuracy']:.0%} accuracy"
             )
             lines.append(f"calibration: ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}; {threshold}")
+            lines.extend(f"warning: {warning}" for warning in c.get("warnings", []))
         for a in self.artifacts:
             size = f"{a.size_bytes / 1e6:7.2f} MB" if a.size_bytes else "      -   "
             parity = ""

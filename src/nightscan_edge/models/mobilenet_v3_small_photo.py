@@ -18,6 +18,7 @@ from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
 
 from nightscan_edge.errors import UserError
 from nightscan_edge.models.base import EdgeClassifier, register_model
+from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import ImageSpec
 
 IMAGENET_CLASSES = 1000
@@ -40,7 +41,7 @@ def load_torchvision_weights(weights: str | Path, enum_cls, model_label: str) ->
     path = Path(weights)
     if not path.is_file():
         raise PretrainedWeightsError(f"weights file {path} not found; give an existing .pth file or 'imagenet'")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_file(path, "weights file")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     return state

@@ -7,6 +7,8 @@ prediction is never lost. Without ``server_url`` it is a plain edge predictor (t
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.audio.decode import AudioDecodeError
+from nightscan_edge.paths import display_path
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.inputs import InputError, expand_paths
 from nightscan_edge.predict.scoring import score_audio_batches, score_image
 from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
 from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, reported_detections, top_k_labels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,7 +114,18 @@ class EdgePredictor:
     def predict_files(self, paths: Iterable[str | Path]) -> Iterator[FilePrediction]:
         """Files and folders; a file that fails yields an error result and the batch goes on."""
         for path in expand_paths(list(paths), self.classifier.input_kind):
-            yield self.predict_file(path)
+            try:
+                result = self.predict_file(path)
+            except Exception as error:  # per-file problems never stop the batch; the row names the cause
+                log.debug("predicting %s failed", display_path(path), exc_info=True)
+                result = FilePrediction(display_path(path), kind=self.classifier.input_kind)
+                result.error = f"{display_path(path)}: {type(error).__name__}: {display_path(str(error))}"
+            if not result.error and any(not math.isfinite(d.confidence) for d in result.detections):
+                result.detections, result.error = (
+                    [],
+                    f"{result.file}: the model gave non-finite scores (NaN/Inf input?)",
+                )
+            yield result
 
     def score_audio_file(
         self,
@@ -122,7 +138,7 @@ class EdgePredictor:
         several workers and merges their windows once, in order, as ``_predict_audio`` does for one file.
         """
         path = Path(path)
-        result = FilePrediction(str(path), kind="audio")
+        result = FilePrediction(display_path(path), kind="audio")
         scores: list[ScoredWindow] = []
         rate = self.classifier.spec.sample_rate
         try:
@@ -134,7 +150,7 @@ class EdgePredictor:
                         self._ask_server(score, wav_bytes(clip, rate), name, result)
                 scores.extend(batch_scores)
         except (InputError, AudioDecodeError, OSError) as error:
-            result.error = str(error)  # windows scored before a truncation are kept
+            result.error = display_path(str(error))  # windows scored before a truncation are kept
         result.windows = len(scores)
         return result, scores
 
@@ -144,13 +160,13 @@ class EdgePredictor:
         return result
 
     def _predict_image(self, path: Path) -> FilePrediction:
-        result = FilePrediction(str(path), kind="image")
+        result = FilePrediction(display_path(path), kind="image")
         try:
             score = ScoredWindow(float("nan"), float("nan"), score_image(self.classifier, path), "edge")
             if self._needs_server(score.confidence):
                 self._ask_server(score, path.read_bytes(), path.name, result)
         except (InputError, OSError) as error:
-            result.error = str(error)
+            result.error = display_path(str(error))
             return result
         result.windows = 1
         label = self.labels[score.top_index]

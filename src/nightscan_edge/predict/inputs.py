@@ -118,6 +118,7 @@ def audio_windows(
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
     """One image -> ``(C, H, W)`` float32: convert, bilinear resize to a square, scale to [0,1], normalise."""
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     name = str(source) if isinstance(source, Path) else "upload"
     if isinstance(source, Path):
@@ -131,7 +132,7 @@ def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
             image = image.convert("L" if spec.channels == 1 else "RGB")
             image = image.resize((spec.image_size, spec.image_size), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError) as error:
         raise InputError(f"{name}: not a readable image ({error}); expected JPEG or PNG") from error
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]

@@ -1,8 +1,10 @@
 """Callbacks that turn Lightning's hooks into the run folder's records, and a graceful stop on SIGINT/SIGTERM.
 
-``RunRecorder`` receives Lightning hooks and emits typed events (``events.jsonl``), one ``metrics.csv`` row per
-epoch and ``status.json``. ``StopRequest`` turns a signal into a clean stop at the next batch boundary, so a
-checkpoint is never cut half-way.
+``RunRecorder`` receives Lightning hooks and emits typed events (``events.jsonl``), one ``metrics.csv`` row
+per epoch and ``status.json``. Epochs are numbered from 1 in every record it writes (events, metrics.csv,
+status.json, report.json), as people count them; Lightning's ``current_epoch`` is zero-based, so the
+conversion happens here and nowhere else. ``StopRequest`` turns a signal into a clean stop at the next batch
+boundary, so a checkpoint is never cut half-way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import lightning as L
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
+
+
+def human_epoch(trainer: L.Trainer) -> int:
+    """The epoch being run (or just finished), counted from 1."""
+    return int(trainer.current_epoch) + 1
 
 
 class TrainingCancelled(Exception):
@@ -89,7 +96,7 @@ class RunRecorder(L.Callback):
         self._epoch_started = self._batch_started = 0.0
 
     def status(self, status: str, trainer: L.Trainer | None = None, **fields) -> None:
-        epoch = trainer.current_epoch if trainer is not None else None
+        epoch = human_epoch(trainer) if trainer is not None else None
         write_status(
             self.run_dir,
             status,
@@ -108,7 +115,7 @@ class RunRecorder(L.Callback):
         metrics = self.run_dir / "metrics.csv"
         start_epoch = trainer.current_epoch
         rows = _read_metrics(metrics)
-        kept = [row for row in rows if int(row["epoch"]) < start_epoch]
+        kept = [row for row in rows if int(row["epoch"]) <= start_epoch]  # one-based rows of finished epochs
         with metrics.open("w", newline="") as handle:  # a resumed run rewrites the epochs it will redo
             writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
             writer.writeheader()
@@ -138,7 +145,7 @@ class RunRecorder(L.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.events.write(
             BatchEnd(
-                trainer.current_epoch,
+                human_epoch(trainer),
                 batch_idx + 1,
                 int(trainer.num_training_batches),
                 float(loss),
@@ -155,7 +162,7 @@ class RunRecorder(L.Callback):
         stats = getattr(module, "last_epoch", {})
         if not stats or not trainer.is_global_zero:
             return
-        epoch = trainer.current_epoch
+        epoch = human_epoch(trainer)
         seconds = time.perf_counter() - self._epoch_started
         self._track_best(epoch, stats["val_acc"])
         row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
@@ -165,6 +172,14 @@ class RunRecorder(L.Callback):
             EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]}, seconds=seconds)
         )
         self.status("running", trainer)
+
+
+class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
+    """Lightning's bar, but "Epoch 1/3" where Lightning writes "Epoch 0", matching the run folder's records."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(f"Epoch {human_epoch(trainer)}/{trainer.max_epochs}")
 
 
 def _read_metrics(path: Path) -> list[dict]:

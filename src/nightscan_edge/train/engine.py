@@ -24,9 +24,16 @@ from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS
+from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows, load_unlabeled
-from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest, TrainingCancelled
+from nightscan_edge.train.callbacks import (
+    OneBasedProgressBar,
+    RunRecorder,
+    StopOnSignal,
+    StopRequest,
+    TrainingCancelled,
+)
 from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
@@ -42,10 +49,9 @@ from nightscan_edge.train.module import ClassifierModule
 from nightscan_edge.train.resume import (
     EpochBoundaryCheckpoint,
     RestoreEpochStart,
-    load_resume_checkpoint,
     start_at_epoch,
 )
-from nightscan_edge.train.run_setup import OpenedRun, open_new_run, open_resumed_run
+from nightscan_edge.train.run_setup import OpenedRun, open_new_run, open_resumed_run, planned_folder, writer_lock
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -76,7 +82,13 @@ def train(
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
     """
-    opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, run_dir)
+    folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
+    with writer_lock(folder):  # one writer per run folder, held until this run ends
+        opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
+        return _train(opened, progress)
+
+
+def _train(opened: OpenedRun, progress: bool) -> Run:
     folder, config, run_id = opened.folder, opened.config, opened.run_id
     events = EventLog(folder.events)
     write_status(folder.path, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
@@ -87,7 +99,7 @@ def train(
             L.seed_everything(config.train.seed, workers=True, verbose=False)
             prepared = _prepare(opened, events)
             stop.check()
-            checkpoint = load_resume_checkpoint(folder.last_checkpoint) if opened.resumed else None
+            checkpoint = opened.checkpoint
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
@@ -95,10 +107,12 @@ def train(
             loaders = build_loaders(config, prepared, teacher_positions=isinstance(module.teacher, BirdNetTeacher))
             module.train_sampler = loaders.sampler
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
+            first_epoch = None if resumed_epoch is None else resumed_epoch + 1  # counted from 1
             recorder = RunRecorder(
-                folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, resumed_epoch
+                folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            trainer = _trainer(config, folder, progress, _callbacks(config, folder, recorder, stop, checkpoint))
+            callbacks = _callbacks(config, folder, recorder, stop, checkpoint)
+            trainer = _trainer(config, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])])
             if resumed_epoch is not None:
                 start_at_epoch(trainer, resumed_epoch)
             started = time.perf_counter()
@@ -107,6 +121,8 @@ def train(
         if not trainer.is_global_zero:
             return Run(folder.path, run_id, "done", folder.best_checkpoint)
         metrics = _finish(folder, module, prepared, config, recorder, trainer, time.perf_counter() - started)
+        for warning in metrics["warnings"]:
+            _log(events, "warning", warning)
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
         recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
         return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
@@ -141,7 +157,7 @@ def _prepare(opened: OpenedRun, events: EventLog) -> PreparedData:
             events,
             "warning",
             f"skipped {len(prepared.bad_files)} unreadable file(s): "
-            + "; ".join(str(p) for p, _ in prepared.bad_files),
+            + "; ".join(display_path(p) for p, _ in prepared.bad_files),
         )
     return prepared
 
@@ -274,6 +290,7 @@ def _finish(
         "epochs_run": trainer.current_epoch,
         "seconds": seconds,
         "per_class": report["val"]["per_class"],
+        "warnings": report["warnings"],
     }
     if "test" in report:
         metrics["test_acc"] = report["test"]["accuracy"]

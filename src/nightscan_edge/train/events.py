@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from nightscan_edge.atomic import finite_json, write_json_atomic
+from nightscan_edge.run_folder import RunFolder
+
 
 @dataclass
 class Event:
@@ -31,14 +34,14 @@ class RunStart(Event):
     labels: list[str]
     epochs: int
     batches_per_epoch: int
-    resumed_from_epoch: int | None = None
+    resumed_from_epoch: int | None = None  # the first epoch this (resumed) process runs, counted from 1
 
 
 @dataclass
 class BatchEnd(Event):
     type: ClassVar[str] = "batch_end"
-    epoch: int
-    batch: int
+    epoch: int  # counted from 1, like every epoch number in the run folder
+    batch: int  # counted from 1 within the epoch
     batches: int
     loss: float
     samples_per_s: float
@@ -47,7 +50,7 @@ class BatchEnd(Event):
 @dataclass
 class EpochEnd(Event):
     type: ClassVar[str] = "epoch_end"
-    epoch: int
+    epoch: int  # counted from 1; the last epoch equals ``epochs``
     epochs: int
     train_loss: float
     train_acc: float
@@ -70,7 +73,7 @@ class RunEnd(Event):
     type: ClassVar[str] = "run_end"
     status: str  # done | failed | cancelled
     best_val_acc: float | None
-    best_epoch: int | None
+    best_epoch: int | None  # counted from 1
     error: str | None = None
 
     def as_record(self) -> dict:
@@ -94,7 +97,7 @@ class EventLog:
         if not self.enabled:
             return
         with self.path.open("a") as handle:
-            handle.write(json.dumps(event.as_record()) + "\n")
+            handle.write(json.dumps(finite_json(event.as_record()), allow_nan=False) + "\n")
             handle.flush()
 
 
@@ -114,7 +117,4 @@ def read_events(path: Path) -> list[dict]:
 def write_status(run_dir: Path, status: str, **fields) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
     payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
-    path = Path(run_dir) / "status.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    temporary.replace(path)
+    write_json_atomic(RunFolder(run_dir).status_file, finite_json(payload))

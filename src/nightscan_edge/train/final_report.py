@@ -10,7 +10,10 @@ from torch.utils.data import DataLoader
 
 from nightscan_edge.config import Config
 from nightscan_edge.data.prepare import PreparedData, SplitData
+from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.sample_size import accuracy_warning
 from nightscan_edge.train.callbacks import RunRecorder
 from nightscan_edge.train.loaders import eval_dataset
 from nightscan_edge.train.module import ClassifierModule
@@ -31,7 +34,7 @@ def predict_split(module: ClassifierModule, prepared: PreparedData, split: Split
 def final_report(
     folder: RunFolder, module: ClassifierModule, prepared: PreparedData, config: Config, recorder: RunRecorder
 ) -> dict[str, Any]:
-    best = torch.load(folder.best_checkpoint, map_location="cpu", weights_only=False)
+    best = load_torch_file(folder.best_checkpoint)
     module.load_state_dict(best["state_dict"], strict=False)
     module.cpu()
     report: dict[str, Any] = {
@@ -42,7 +45,7 @@ def final_report(
         "best_epoch": recorder.best_epoch,
         "split_method": prepared.plan.method,
         "counts": {split: prepared.counts(split) for split in prepared.splits},
-        "bad_files": [{"path": str(p), "reason": r} for p, r in prepared.bad_files],
+        "bad_files": [{"path": display_path(p), "reason": display_path(r)} for p, r in prepared.bad_files],
     }
     for split in ("val", "test"):
         if split in prepared.splits:
@@ -50,6 +53,13 @@ def final_report(
             predictions = predict_split(module, prepared, data, config.train.batch_size)
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    report["warnings"] = [
+        warning
+        for split in ("val", "test")
+        if split in report
+        for warning in [accuracy_warning(report[split]["accuracy"], report[split]["samples"], f"{split} clips")]
+        if warning
+    ]
     write_report(folder.report_file, report)
     plot_curves(folder.metrics, folder.curves)
     plot_confusion_matrix(

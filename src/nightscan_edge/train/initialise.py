@@ -14,6 +14,7 @@ from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
 from nightscan_edge.data.prepare import PreparedData
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.safe_load import load_torch_file
 
 
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
@@ -61,7 +62,7 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
             )
         state, same_classes = trained.model.state_dict(), trained.labels == list(labels)
     elif path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path, "model.init_from weights")
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         state = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items()}
         head = state.get("head.weight")

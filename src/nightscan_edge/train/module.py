@@ -8,6 +8,7 @@ every window of a clip and averages the probabilities, as prediction on a record
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -20,10 +21,24 @@ from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
 from nightscan_edge.data.augment import SpecAugment, WaveformAugment
 from nightscan_edge.data.datasets import epoch_seed
+from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
 from nightscan_edge.train.losses import soft_loss
+
+
+class NonFiniteLossError(UserError):
+    """The loss became NaN/Infinity: the weights are ruined, so the run stops as failed before any checkpoint of
+    them can be marked best."""
+
+
+def check_finite(loss: float, where: str, lr: float) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"the {where} loss became {loss} (diverged): the run stopped as failed; lower "
+            f"train.lr (now {lr:g}), or check the data for NaN/Inf samples"
+        )
 
 
 class ClassifierModule(L.LightningModule):
@@ -116,6 +131,9 @@ class ClassifierModule(L.LightningModule):
             loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
         with torch.no_grad():
             n = y.numel()
+            check_finite(
+                loss.item(), f"training (epoch {self.current_epoch + 1}, batch {batch_idx + 1})", self.config.train.lr
+            )
             self._train_sums += torch.tensor(
                 [loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64
             )
@@ -149,6 +167,8 @@ class ClassifierModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
+        if self._trainer is None or not self._trainer.sanity_checking:
+            check_finite(val_loss, f"validation (epoch {self.current_epoch + 1})", self.config.train.lr)
         accuracy = float(self.val_accuracy.compute())
         macro_f1 = float(self.val_f1.compute())
         self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)

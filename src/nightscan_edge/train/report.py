@@ -4,7 +4,6 @@ matrix (torchmetrics) -> ``report.json``; loss/accuracy curves and the confusion
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,8 @@ from torchmetrics.functional.classification import (
     multiclass_precision,
     multiclass_recall,
 )
+
+from nightscan_edge.atomic import finite_json, write_json_atomic
 
 
 def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
@@ -51,7 +52,7 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
 
     with Path(metrics_csv).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    epochs = [int(r["epoch"]) for r in rows]  # one-based in metrics.csv
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for key, axis, name in (
         ("train_loss", loss_axis, "train"),
@@ -100,4 +101,4 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], out: Path,
 
 
 def write_report(path: Path, report: dict) -> None:
-    Path(path).write_text(json.dumps(report, indent=2))
+    write_json_atomic(path, finite_json(report))

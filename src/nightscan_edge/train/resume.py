@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
+
+from nightscan_edge.config import ConfigError
+from nightscan_edge.paths import display_path
+from nightscan_edge.safe_load import load_torch_file
 
 
 class EpochBoundaryCheckpoint(L.Callback):
@@ -31,10 +34,12 @@ class EpochBoundaryCheckpoint(L.Callback):
         if self.skip_next:
             self.skip_next = False
             return
-        trainer.save_checkpoint(self.path)  # collective under DDP; rank zero writes
+        # collective under DDP; rank zero writes. weights_only=False said out loud: resuming needs the
+        # optimizer and loop state (Lightning otherwise logs that it defaulted to it).
+        trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class RestoreEpochStart(L.Callback):
@@ -57,8 +62,16 @@ class RestoreEpochStart(L.Callback):
 
 
 def load_resume_checkpoint(path: Path) -> dict[str, Any]:
-    """The whole Lightning checkpoint (optimizer and scheduler states included), read on CPU."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The whole Lightning checkpoint (optimizer and scheduler states included), read on CPU.
+
+    ``weights_only=True`` (``safe_load``): everything Lightning saves here -- tensors, optimizer/scheduler/callback
+    state dicts, loop counters, the ``nightscan`` metadata -- is tensors and plain values, so no safe globals are
+    needed, and a crafted ``last.ckpt`` cannot run code.
+    """
+    checkpoint = load_torch_file(path, "resume checkpoint")
+    if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
+        raise ConfigError(f"cannot resume from {display_path(path)}: not a Lightning checkpoint (no state_dict/epoch)")
+    return checkpoint
 
 
 def start_at_epoch(trainer: L.Trainer, epoch: int) -> None:

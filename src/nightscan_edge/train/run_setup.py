@@ -3,13 +3,19 @@ config and run id, with only the device options taken from the caller)."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import read_events
+from nightscan_edge.train.resume import load_resume_checkpoint
 
 # Options a resumed run may take from the caller: where it runs, not what it trains.
 DEVICE_OPTIONS = ("devices", "accelerator", "strategy")
@@ -21,6 +27,11 @@ class OpenedRun:
     config: Config
     run_id: str
     resumed: bool
+    checkpoint: dict[str, Any] | None = None  # the resume point, read (safely) before anything was written
+
+
+# A run with one of these statuses (or a report.json) is finished: --resume refuses it and changes nothing.
+FINISHED_STATUSES = ("done",)
 
 
 def new_run_id(config: Config) -> str:
@@ -46,31 +57,71 @@ def with_absolute_paths(config: Config) -> Config:
     return Config.model_validate(data)
 
 
+def planned_folder(config: Config | None, run_dir: str | Path | None, resume: str | Path | None) -> RunFolder:
+    """The folder a ``train`` call will write, checked without writing anything: a resume target must be an
+    unfinished run with its resume point; a new run's folder must not hold a run already."""
+    if resume is not None:
+        folder = RunFolder(resume)
+        check_resumable(folder)
+        return folder
+    if config is None:
+        raise ConfigError("train() needs a config (or resume=RUN_DIR)")
+    folder = RunFolder(_new_run_path(with_absolute_paths(config), run_dir)[0])
+    _refuse_existing_run(folder)
+    return folder
+
+
+def check_resumable(folder: RunFolder) -> None:
+    status = folder.read_status()
+    if status.get("status") in FINISHED_STATUSES or folder.report_file.is_file():
+        best = status.get("best_val_acc")
+        figure = f" (best val accuracy {best:.1%})" if isinstance(best, int | float) else ""
+        raise ConfigError(
+            f"run {display_path(folder.path)} is finished{figure}; nothing to resume -- export it, or start a new "
+            "run with --init-from to train it further"
+        )
+    if not folder.last_checkpoint.is_file() or not folder.config.is_file():
+        raise ConfigError(
+            f"cannot resume {display_path(folder.path)}: it has no {folder.LAST_CHECKPOINT} or {folder.CONFIG}"
+        )
+
+
+def _refuse_existing_run(folder: RunFolder) -> None:
+    if folder.holds_run():
+        shown = display_path(folder.path)
+        raise ConfigError(
+            f"run folder {shown} already holds a run; continue it with --resume {shown} "
+            "or choose another --run-dir/--run-name"
+        )
+
+
+def _new_run_path(config: Config, run_dir: str | Path | None) -> tuple[Path, str]:
+    run_id = new_run_id(config)
+    path = Path(run_dir) if run_dir is not None else Path(config.train.runs_dir) / run_id
+    if config.train.run_name is None:
+        run_id = path.name
+    return path, run_id
+
+
 def open_new_run(config: Config | None, run_dir: str | Path | None) -> OpenedRun:
     """Create the run folder and save the config; refuse a folder that already holds a run."""
     if config is None:
         raise ConfigError("train() needs a config (or resume=RUN_DIR)")
     config = with_absolute_paths(config)
-    run_id = new_run_id(config)
-    path = Path(run_dir) if run_dir is not None else Path(config.train.runs_dir) / run_id
-    if config.train.run_name is None:
-        run_id = path.name
+    path, run_id = _new_run_path(config, run_dir)
     folder = RunFolder(path)
-    if folder.holds_run():
-        raise ConfigError(
-            f"run folder {path} already holds a run; continue it with --resume {path} "
-            "or choose another --run-dir/--run-name"
-        )
+    _refuse_existing_run(folder)  # under the writer lock: a twin start that lost the race stops here
     path.mkdir(parents=True, exist_ok=True)
     folder.write_config(config)
     return OpenedRun(folder, config, run_id, resumed=False)
 
 
 def open_resumed_run(resume: str | Path, config: Config | None) -> OpenedRun:
-    """The run folder's saved config and run id; ``config`` only contributes the device options."""
+    """The run folder's saved config, run id and resume checkpoint; ``config`` only contributes the device
+    options. Everything is read before anything is written: a refused resume leaves the folder as it was."""
     folder = RunFolder(resume)
-    if not folder.last_checkpoint.is_file() or not folder.config.is_file():
-        raise ConfigError(f"cannot resume {folder.path}: it has no {folder.LAST_CHECKPOINT} or {folder.CONFIG}")
+    check_resumable(folder)  # again under the writer lock: another writer may have finished it meanwhile
+    checkpoint = load_resume_checkpoint(folder.last_checkpoint)
     saved = folder.read_config()
     if config is not None and config.train.devices != saved.train.devices:
         train = {**saved.train.model_dump(), **{k: getattr(config.train, k) for k in DEVICE_OPTIONS}}
@@ -79,4 +130,19 @@ def open_resumed_run(resume: str | Path, config: Config | None) -> OpenedRun:
         (e["run_id"] for e in read_events(folder.events) if e["type"] == "run_start"),
         folder.path.name,
     )
-    return OpenedRun(folder, saved, run_id, resumed=True)
+    return OpenedRun(folder, saved, run_id, resumed=True, checkpoint=checkpoint)
+
+
+def _is_secondary_rank() -> bool:
+    """DDP's extra ranks re-run this command; only rank zero writes the folder and holds its lock."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+@contextmanager
+def writer_lock(folder: RunFolder) -> Iterator[None]:
+    """``RunFolder.lock`` for the life of the run (rank zero only): a second writer is refused naming our PID."""
+    if _is_secondary_rank():
+        yield
+        return
+    with folder.lock():
+        yield

@@ -6,15 +6,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from nightscan_edge import __version__
+from nightscan_edge.errors import UserError
 from nightscan_edge.web.jobs import JobRunner
 from nightscan_edge.web.routers import datasets, exports, models, runs, ws
-from nightscan_edge.web.security import SecurityMiddleware
+from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 
@@ -53,9 +55,24 @@ def create_app(settings: Settings) -> FastAPI:
     templates.env.globals["version"] = __version__
     app.state.templates = templates
     app.add_middleware(SecurityMiddleware, settings=settings)
+    install_log_redaction()  # ?token= never lands in the access log
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     for router in (models.router, datasets.router, runs.router, exports.router, ws.router):
         app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, error: RequestValidationError):
+        """A malformed request body or query -> 422 with one line naming each field (not a nested list)."""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'] if p != 'body') or 'body'}: {item['msg']}"
+            for item in error.errors()
+        )
+        return JSONResponse({"detail": " ".join(problems.split())}, status_code=422)
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, error: UserError):
+        """A user-facing error that escaped a route -> 400 with its one line, never a 500 with a traceback."""
+        return JSONResponse({"detail": " ".join(str(error).split())}, status_code=400)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException):

@@ -25,6 +25,8 @@ def list_files(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
 
 
 def download(folder: Path, relative: str) -> FileResponse:
+    if "\0" in relative:
+        raise HTTPException(400, "file names never hold a NUL byte")
     folder = folder.resolve()
     target = (folder / relative).resolve()
     if not target.is_relative_to(folder) or target == folder or not target.exists():

@@ -11,13 +11,15 @@ import json
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nightscan_edge.config import Config, ConfigError, field_errors, parse_override, resolve_config
+from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
 from nightscan_edge.errors import UserError
+from nightscan_edge.paths import PathPolicyError, confine
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
 MANAGED_FIELDS = {"data.path", "model.name", "train.runs_dir", "train.run_name"}
@@ -211,8 +213,8 @@ def validate_run_config(
         message = f"unknown model {model_name!r}; known: {', '.join(sorted(MODELS))}"
         raise RunConfigError(message, {"model.name": message})
     preset = preset_values(model_name)
-    requested = _merge(preset, values or {})
     try:
+        requested = _merge(preset, check_sections(values, "config"))
         for text in overrides or []:
             requested = _merge(requested, parse_override(text))
     except ConfigError as error:
@@ -232,3 +234,40 @@ def validate_run_config(
         if key not in MANAGED_FIELDS and defaults.get(key) != value
     ]
     return config, worker_overrides
+
+
+# Config fields that name a server path; a request may point them only inside the folders listed by
+# ``request_path_roots`` (see ``nightscan_edge.paths``).
+REQUEST_PATH_FIELDS = (
+    "data.cache_dir",
+    "data.audio_augment.noise_dir",
+    "model.init_from",
+    "model.weights",
+    "train.teacher",
+)
+
+
+def request_path_roots(field: str, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Where each path field may point: caches are written under the data dir only; models (init-from, teacher,
+    weights) are read from runs or dataset roots; background noise from dataset roots."""
+    if field == "data.cache_dir":
+        return (data_dir,)
+    if field == "data.audio_augment.noise_dir":
+        return dataset_roots
+    return (runs_dir, *dataset_roots)
+
+
+def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> None:
+    """Refuse (``RunConfigError``, keyed by field) any path field of a requested config outside its roots."""
+    flat = _leaf_values(config.model_dump(mode="json"))
+    errors: dict[str, str] = {}
+    for field in REQUEST_PATH_FIELDS:
+        value = flat.get(field)
+        if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
+            continue
+        try:
+            confine(str(value), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)
+        except PathPolicyError as error:
+            errors[field] = str(error)
+    if errors:
+        raise RunConfigError("; ".join(errors.values()), errors)

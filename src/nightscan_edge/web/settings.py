@@ -42,7 +42,8 @@ class Settings(BaseModel):
     token: str | None = Field(None, description="required on every request when binding beyond loopback")
     dataset_roots: tuple[Path, ...] = Field((), description="folders under which datasets may be registered")
     max_upload_mb: float = Field(200.0, gt=0)
-    max_unzipped_mb: float = Field(2000.0, gt=0, description="zip-bomb guard: total uncompressed size")
+    max_unzipped_mb: float = Field(500.0, gt=0, description="zip-bomb guard: total uncompressed size of one upload")
+    max_storage_gb: float = Field(20.0, gt=0, description="server-wide quota on uploaded datasets (unzipped bytes)")
     max_parallel_jobs: int = Field(1, ge=1, description="workers running at once (training is CPU-heavy)")
     worker_command: tuple[str, ...] = Field(
         (), description="worker entry point (default: this Python -m nightscan_edge.cli)"
@@ -95,6 +96,10 @@ class Settings(BaseModel):
     def roots(self) -> tuple[Path, ...]:
         """Registrable roots: the configured ones plus the data dir's own upload/demo folder."""
         return tuple(dict.fromkeys(p.resolve() for p in (self.uploads_dir, *self.dataset_roots)))
+
+    @property
+    def max_storage_bytes(self) -> int:
+        return int(self.max_storage_gb * 2**30)
 
     @property
     def max_upload_bytes(self) -> int:

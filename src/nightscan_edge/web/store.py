@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nightscan_edge.errors import UserError
+from nightscan_edge.paths import display_path, is_displayable
+
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("done", "failed", "cancelled", "interrupted")
 
@@ -36,6 +39,22 @@ CREATE TABLE IF NOT EXISTS exports (
 _JSON_COLUMNS = ("summary", "overrides", "options")
 
 
+class StoreError(UserError):
+    """A record the store refuses to save (it could not be shown back)."""
+
+
+def _showable(value: Any) -> Any:
+    """Strings with lone surrogates (undecodable file-name bytes) escaped: a row that cannot be encoded as UTF-8
+    JSON would turn every later listing into a 500, so none is ever returned (older databases included)."""
+    if isinstance(value, str):
+        return value if is_displayable(value) else display_path(value)
+    if isinstance(value, dict):
+        return {_showable(k): _showable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_showable(v) for v in value]
+    return value
+
+
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -43,7 +62,7 @@ def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     for column in _JSON_COLUMNS:
         if column in record:
             record[column] = json.loads(record[column])
-    return record
+    return _showable(record)
 
 
 class Store:
@@ -84,6 +103,12 @@ class Store:
 
     # datasets
     def add_dataset(self, dataset_id: str, name: str, path: str, source: str, summary: dict) -> dict[str, Any]:
+        for what, text in (("name", name), ("path", path), ("summary", json.dumps(summary, ensure_ascii=False))):
+            if not is_displayable(text):
+                raise StoreError(
+                    f"the dataset {what} {display_path(text)[:120]} is not valid UTF-8 (a file or folder "
+                    "name from another encoding); rename it and register again"
+                )
         with self._connect() as connection:
             connection.execute(
                 "INSERT INTO datasets (id, name, path, source, summary, created) VALUES (?, ?, ?, ?, ?, ?)",
@@ -96,6 +121,10 @@ class Store:
 
     def dataset_by_path(self, path: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM datasets WHERE path = ?", path)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        with self._connect() as connection:
+            connection.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
 
     def datasets(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM datasets ORDER BY created DESC")

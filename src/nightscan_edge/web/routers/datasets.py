@@ -7,24 +7,30 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from nightscan_edge.errors import UserError
+from nightscan_edge.paths import display_path, is_inside
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
-from nightscan_edge.web.uploads import UploadError, extract_zip, resolve_under_roots
+from nightscan_edge.web.uploads import UploadError, extract_zip, folder_bytes, resolve_under_roots, unzipped_bytes
 
 router = APIRouter(tags=["datasets"])
+_INTAKE = threading.Lock()  # one upload unpacks at a time, so two cannot both fit in the last of the quota
 
 
 class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (say an output path) is refused, not ignored
+
     path: str
     name: str | None = None
 
@@ -50,7 +56,38 @@ def inspect_summary(path: Path) -> dict:
     try:
         return _jsonable(inspect_dataset(path))
     except (ValueError, FileNotFoundError) as error:
-        raise UploadError(f"{path} is not a usable dataset: {error}") from None
+        raise UploadError(f"{display_path(path)} is not a usable dataset: {display_path(str(error))}") from None
+
+
+def dataset_file_roots(settings: Settings, dataset: dict) -> tuple[Path, ...]:
+    """Where a dataset's files may live: an uploaded zip's own folder; a registered folder's allowed roots."""
+    if dataset.get("source") == "upload":
+        return (Path(dataset["path"]),)
+    return settings.roots
+
+
+def confine_dataset_files(path: Path, roots: tuple[Path, ...]) -> None:
+    """Refuse a dataset whose manifest rows or symlinks point outside ``roots`` (the list of offenders, first 5).
+
+    A manifest CSV is data from the request, so its paths are confined like any other requested path: an
+    uploaded ``manifest.csv`` listing ``/etc/...`` or ``../../other-user`` must not make the server read there.
+    """
+    from nightscan_edge.data.sources import list_dataset
+
+    try:
+        listing = list_dataset(path)
+    except (ValueError, OSError):
+        return  # inspection reports why the dataset is unusable
+    outside = [s.path for s in listing.samples if not is_inside(s.path, roots)]
+    outside += [p for p in listing.not_media if not is_inside(p, roots)]
+    if outside:
+        shown = ", ".join(display_path(p) for p in outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        raise UploadError(
+            f"{display_path(path)} lists {len(outside)} file(s) outside the allowed folders "
+            f"({', '.join(display_path(r) for r in roots)}): {shown}; keep every file inside the dataset"
+        )
 
 
 def _new_id(name: str) -> str:
@@ -65,6 +102,7 @@ def register_dataset(
     existing = store.dataset_by_path(str(real))
     if existing:
         raise UploadError(f"{real} is already registered as dataset {existing['id']}")
+    confine_dataset_files(real, settings.roots)
     summary = inspect_summary(real)
     name = (name or "").strip() or real.name
     return store.add_dataset(_new_id(name), name, str(real), source, summary)
@@ -85,16 +123,28 @@ async def register_upload(store: Store, settings: Settings, upload: StarletteUpl
     destination = settings.uploads_dir / dataset_id
 
     def intake() -> dict:
-        with tempfile.NamedTemporaryFile(suffix=".zip", dir=settings.data_dir) as spooled:
+        with _INTAKE, tempfile.NamedTemporaryFile(suffix=".zip", dir=settings.data_dir) as spooled:
             shutil.copyfileobj(upload.file, spooled)
             spooled.flush()
-            root = extract_zip(Path(spooled.name), destination, int(settings.max_unzipped_mb * 2**20))
+            used = folder_bytes(settings.uploads_dir)
+            room = settings.max_storage_bytes - used
+            declared = unzipped_bytes(Path(spooled.name))
+            if declared > room:
+                raise UploadError(
+                    f"refused zip: it unpacks to {declared / 2**20:.0f} MB and the server's dataset "
+                    f"storage has {max(room, 0) / 2**20:.0f} MB left of its {settings.max_storage_gb:g} GB "
+                    "quota; delete datasets or start the server with a larger --max-storage-gb"
+                )
+            root = extract_zip(
+                Path(spooled.name), destination, min(int(settings.max_unzipped_mb * 2**20), max(room, 0))
+            )
         try:
+            confine_dataset_files(root, (destination.resolve(),))
             summary = inspect_summary(root)
+            return store.add_dataset(dataset_id, name, str(root.resolve()), "upload", summary)
         except BaseException:
             shutil.rmtree(destination, ignore_errors=True)
             raise
-        return store.add_dataset(dataset_id, name, str(root.resolve()), "upload", summary)
 
     return await run_in_threadpool(intake)
 
@@ -122,11 +172,39 @@ def get_dataset(dataset_id: str, store: StoreDep) -> dict:
     return dataset
 
 
+@router.delete("/api/datasets/{dataset_id}")
+def api_delete(dataset_id: str, store: StoreDep, settings: SettingsDep) -> dict:
+    """Forget a dataset; an uploaded one's files go too (only ever inside the uploads folder). A registered
+    folder stays on disk: the server never deletes what it did not create."""
+    dataset = store.dataset(dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"unknown dataset {dataset_id!r}")
+    active = [run["id"] for run in store.runs(("queued", "running")) if run["dataset_id"] == dataset_id]
+    if active:
+        raise HTTPException(
+            409,
+            f"dataset {dataset_id} is used by {len(active)} queued/running run(s) "
+            f"({', '.join(active[:3])}); cancel them first",
+        )
+    removed = None
+    if dataset["source"] == "upload":
+        uploads = settings.uploads_dir.resolve()
+        folder = Path(dataset["path"])
+        # the upload's own folder: uploads/<id>/ (the dataset root may be its single top folder inside)
+        while folder.parent.resolve() != uploads and folder.parent != folder:
+            folder = folder.parent
+        if folder.parent.resolve() == uploads and is_inside(folder, (uploads,)) and folder.resolve() != uploads:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed = str(folder)
+    store.delete_dataset(dataset_id)
+    return {"deleted": dataset_id, "removed_files": removed}
+
+
 @router.post("/api/datasets", status_code=201)
 def api_register(body: RegisterRequest, store: StoreDep, settings: SettingsDep) -> dict:
     try:
         return register_dataset(store, settings, body.path, body.name)
-    except UploadError as error:
+    except UserError as error:
         raise HTTPException(400, str(error)) from None
 
 
@@ -139,7 +217,7 @@ async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -
         raise HTTPException(400, "send the zip in a multipart field named 'file'")
     try:
         return await register_upload(store, settings, upload, form.get("name"))
-    except UploadError as error:
+    except UserError as error:
         raise HTTPException(400, str(error)) from None
 
 
@@ -170,7 +248,7 @@ async def register_form(request: Request, store: StoreDep, settings: SettingsDep
     path, name = str(form.get("path", "")), str(form.get("name", ""))
     try:
         dataset = await run_in_threadpool(register_dataset, store, settings, path, name)
-    except UploadError as error:
+    except UserError as error:
         return _page(request, templates, store, settings, 400, error=str(error), path=path, name=name)
     return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)
 
@@ -184,6 +262,6 @@ async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, 
         if not isinstance(upload, StarletteUploadFile) or not upload.filename:
             raise UploadError("choose a .zip file to upload")
         dataset = await register_upload(store, settings, upload, str(form.get("name", "")))
-    except UploadError as error:
+    except UserError as error:
         return _page(request, templates, store, settings, 400, error=str(error))
     return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.web.deps import RunnerDep, StoreDep
 from nightscan_edge.web.files import download, list_files
@@ -22,6 +22,8 @@ DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
 
 
 class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (say an output path) is refused, not ignored
+
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
     int8: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 import time
@@ -10,20 +11,31 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.events import EVENTS_FILE
 from nightscan_edge.web.files import download, list_files
-from nightscan_edge.web.forms import RunConfigError, form_fields, parse_form, preset_values, validate_run_config
+from nightscan_edge.web.forms import (
+    RunConfigError,
+    confine_request_paths,
+    form_fields,
+    parse_form,
+    preset_values,
+    validate_run_config,
+)
 from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
+from nightscan_edge.web.uploads import UploadError
 
 router = APIRouter(tags=["runs"])
 
 
 class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (say an output path) is refused, not ignored
+
     model: str
     dataset_id: str
     config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
@@ -45,18 +57,52 @@ def create_run(
         raise RunConfigError(
             f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
         )
-    _, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
+    config, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
+    confine_request_paths(config, settings.data_dir, settings.runs_dir, settings.roots)
+    try:
+        confine_dataset_files(Path(dataset["path"]), dataset_file_roots(settings, dataset))
+    except UploadError as error:
+        raise RunConfigError(str(error), {"dataset": str(error)}) from None
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
     run_dir = settings.runs_dir / run_id
     return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))
 
 
 def read_report(run: dict) -> dict | None:
-    path = Path(run["run_dir"]) / "report.json"
+    """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
+    epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
+    run_dir = Path(run["run_dir"])
     try:
-        return json.loads(path.read_text())
+        return {**json.loads((run_dir / "report.json").read_text()), "complete": True}
     except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    epochs = read_metrics(run_dir)
+    if not epochs:
         return None
+    best = max(epochs, key=lambda row: row["val_acc"])
+    return {
+        "complete": False,
+        "status": run["status"],
+        "epochs_completed": len(epochs),
+        "best_epoch": int(best["epoch"]),
+        "best_val_acc": best["val_acc"],
+        "last_epoch": epochs[-1],
+        "labels": read_status(run_dir).get("labels"),
+        "note": f"the run is {run['status']}: figures from its {len(epochs)} finished epoch(s); the per-class "
+        "report and confusion matrix are written when training ends",
+    }
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
+    try:
+        with open(Path(run_dir) / "metrics.csv", newline="") as handle:
+            return [
+                {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
+                for row in csv.DictReader(handle)
+            ]
+    except FileNotFoundError:
+        return []
 
 
 def run_view(store: Store, run: dict) -> dict:
@@ -94,7 +140,7 @@ def api_get_run(run_id: str, store: StoreDep) -> dict:
 def api_report(run_id: str, store: StoreDep) -> dict:
     report = read_report(get_run_or_404(store, run_id))
     if report is None:
-        raise HTTPException(404, f"run {run_id} has no report.json yet (written when training ends)")
+        raise HTTPException(404, f"run {run_id} has no report yet: not one epoch has finished")
     return report
 
 

@@ -65,14 +65,14 @@
 
   function onBatch(event) {
     const batches = event.batches || batchesPerEpoch || 1;
-    // epoch numbers in events start at 0; batch counts from 1 within an epoch
-    const done = event.epoch * batches + event.batch;
-    const total = (epochs || event.epoch + 1) * batches;
+    // epochs and batches are counted from 1 in events (docs/architecture.md)
+    const done = (event.epoch - 1) * batches + event.batch;
+    const total = (epochs || event.epoch) * batches;
     const progress = document.getElementById("progress");
     progress.max = total;
     progress.value = done;
     document.getElementById("progress-text").textContent =
-      `epoch ${event.epoch + 1} / ${epochs ?? "?"} · batch ${event.batch} / ${batches} · loss ${event.loss.toFixed(4)}`;
+      `epoch ${event.epoch} / ${epochs ?? "?"} · batch ${event.batch} / ${batches} · loss ${event.loss.toFixed(4)}`;
     if (event.samples_per_s) document.getElementById("speed").textContent = `${Math.round(event.samples_per_s)} samples/s`;
     if (!started) started = { time: event.time, done };
     else if (done > started.done && status === "running") {
@@ -82,7 +82,7 @@
   }
 
   function onEpoch(event) {
-    const label = String(event.epoch + 1);
+    const label = String(event.epoch);
     for (const [c, a, b] of [[lossChart, event.train_loss, event.val_loss], [accChart, event.train_acc, event.val_acc]]) {
       c.data.labels.push(label);
       c.data.datasets[0].data.push(a);
@@ -139,6 +139,16 @@
     const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/report`);
     if (!response.ok) return;
     const report = await response.json();
+    const warnings = document.getElementById("report-warnings");
+    warnings.replaceChildren(...(report.warnings || []).map((w) => el("li", w)));
+    if (report.complete === false) { // cancelled/failed: what the finished epochs show
+      document.getElementById("report-summary").textContent =
+        `${report.note}. Best val accuracy ${(100 * report.best_val_acc).toFixed(1)} % at epoch ${report.best_epoch}.`;
+      document.getElementById("report-tables").hidden = true;
+      document.getElementById("report").hidden = false;
+      return;
+    }
+    document.getElementById("report-tables").hidden = false;
     const labels = report.labels || Object.keys(report.per_class || {});
     const perClass = report.per_class || {};
     const table = document.getElementById("per-class");

@@ -243,6 +243,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and LiteRT threads")
     parser.add_argument("--background", action="store_true", help="also measure the background class")
     parser.add_argument("--ambient", help="folder of real ambient recordings (default: SYNTHETIC ambience)")
+    parser.add_argument("--head-seeds", nargs="+", type=int, help="seeds for birdnet_head alone (default: --seeds)")
     parser.add_argument("--student-sizes", nargs="+", help="sizes for the ultralight variants (default: --sizes)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
     args = parser.parse_args()
@@ -346,7 +347,7 @@ def main() -> int:
     # Cheapest and most informative first, results saved after every run: the heads' curve, the background
     # check, then the edge students (the expensive part) at the sizes asked for.
     for size in args.sizes:
-        for seed in args.all_seeds if size == "all" else args.seeds:
+        for seed in args.all_seeds if size == "all" else (args.head_seeds or args.seeds):
             if "head" in args.variants:
                 job(size, seed, "head")
                 save(rows, background)

@@ -88,6 +88,9 @@ def test_background_windows_are_random_seeded_and_grouped_by_recording(tmp_path)
         add_background([Sample(tmp_path / "x.wav", BACKGROUND_LABEL)], tmp_path / "amb", spec, None, 0)
     with pytest.raises(DataError, match="not a folder"):
         background_samples(tmp_path / "nope", spec, 4, 0)
+    manifest_split = [Sample(tmp_path / f"{i}.wav", "owl", "val" if i < 2 else "train") for i in range(8)]
+    added = add_background(manifest_split, tmp_path / "amb", spec, 6, 0)[8:]
+    assert {s.split for s in added} == {"train", "val"} and all(s.label == BACKGROUND_LABEL for s in added)
 
 
 def test_background_class_is_added_to_the_data_and_resumes_from_split_csv(birdnet_data, tmp_path):

@@ -13,6 +13,7 @@ time the model did not train on.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,23 @@ def add_background(
     """The data set's samples plus the background windows (as many as the median class by default)."""
     if any(s.label == BACKGROUND_LABEL for s in samples):
         raise DataError(f"the data set already has a class named '{BACKGROUND_LABEL}'; rename it or drop --background")
-    if any(s.split or s.fold for s in samples):
-        raise DataError("--background needs a data set split by the project (no split/fold column in the manifest)")
+    if any(s.fold for s in samples):
+        raise DataError("--background cannot follow a manifest's fold column; use a split column or none")
     if count is None:
         _, counts = np.unique([s.label for s in samples], return_counts=True)
         count = max(2, int(np.median(counts)))
-    return samples + background_samples(folder, spec, count, seed)
+    background = background_samples(folder, spec, count, seed)
+    splits = {s.split for s in samples if s.split}
+    if splits:
+        # The manifest fixes its own splits: background windows join them in proportion to the data's own split
+        # sizes (seeded), with at least one window in validation.
+        names = sorted(splits)
+        shares = np.array([sum(s.split == name for s in samples) for name in names], dtype=float)
+        rng = np.random.default_rng([seed, 20261])
+        chosen = list(rng.choice(names, size=len(background), p=shares / shares.sum()))
+        if "val" in names and "val" not in chosen:
+            chosen[0] = "val"
+        if "train" in names and "train" not in chosen:
+            chosen[-1] = "train"
+        background = [replace(b, split=str(split), group=None) for b, split in zip(background, chosen, strict=True)]
+    return samples + background

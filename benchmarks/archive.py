@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from long_recording import export_random_ultralight, write_recording
+from nightscan_edge.artifact import read_manifest
 from nightscan_edge.predict.archive import ArchiveOptions, OutputFolder, connect, run_archive
 from nightscan_edge.predict.output import csv_rows
 
@@ -195,6 +196,58 @@ def memory_per_worker(artifact: Path, sources: Path, out: Path, span_minutes: fl
     return figures
 
 
+def results_document(
+    command: str, spec: dict, archive: dict, span_minutes: float, runs: list[dict], resume: dict, memory: dict
+) -> dict:
+    """The measurement in the shape of ``benchmarks/results/*.json`` (rendered into docs/archive.md)."""
+    scaling_wall = runs[1]["audio_hours_per_s"] / runs[0]["audio_hours_per_s"]
+    scaling_cpu = runs[1]["x_real_time_per_cpu_s"] / runs[0]["x_real_time_per_cpu_s"]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return {
+        "title": "Archive prediction on Dask: throughput, resume after kill -9, memory per worker",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores; load average at the end "
+        f"{load} (other jobs share the cores: CPU seconds are the fair figure)",
+        "command": command,
+        "setup": f"ultralight_audio, random weights (weights do not change the cost), FP32 ONNX, "
+        f"{spec['sample_rate']} Hz spec; {archive['files']} AudioMoth-named files in 4 site folders = "
+        f"{archive['long_files']} x {archive['long_hours']:g} h + {archive['files'] - archive['long_files']} x "
+        f"{archive['short_minutes']} min = {archive['audio_hours']:.1f} h (hard links to 2 generated recordings, "
+        f"{archive['disk_mb']:.0f} MB on disk, read from the page cache); spans of {span_minutes:g} min; local "
+        "workers with 1 thread and 1 runtime thread each; wall time from the cluster being up to the last file "
+        "written.",
+        "figures": [
+            {
+                "workers": run["workers"],
+                "files": run["files"],
+                "audio h": run["audio_hours"],
+                "wall s": run["wall_s"],
+                "audio h/s (wall)": run["audio_hours_per_s"],
+                "x real time (wall)": f"{run['x_real_time_wall']}x",
+                "workers' CPU s": run["worker_cpu_s"],
+                "x real time per CPU s": f"{run['x_real_time_per_cpu_s']}x",
+            }
+            for run in runs
+        ],
+        "notes": [
+            f"Scaling 1 -> 2 workers: {scaling_wall:.2f}x by wall time, {scaling_cpu:.2f}x in audio per CPU second.",
+            f"Resume after kill -9 of the client (2 workers): {resume['files_done_at_kill']} files were done at the "
+            f"kill; the rerun recomputed {resume['of_those_recomputed_by_rerun']} of them; rows "
+            f"{'equal' if resume['rows_equal_uninterrupted_run'] else 'DIFFER from'} the uninterrupted run's, "
+            f"{resume['duplicated_rows']} duplicated. Rerun: {resume['rerun_summary'].split('; results in')[0]}.",
+            f"Memory per worker: peak RSS {memory['peak_rss_after_short_mb']:.0f} MB after a "
+            f"{memory['short_minutes']:g}-minute file, {memory['peak_rss_after_long_mb']:.0f} MB after a "
+            f"{memory['long_minutes']:g}-minute file ({memory['growth_mb']:+.1f} MB).",
+        ],
+        "spec": spec,
+        "archive": archive,
+        "span_minutes": span_minutes,
+        "runs": runs,
+        "resume_after_kill": resume,
+        "memory_per_worker": memory,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200)
@@ -209,8 +262,6 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(folder)
         (folder / "sources").mkdir()
         artifact = export_random_ultralight(folder)
-        from nightscan_edge.export.manifest import read_manifest
-
         spec = read_manifest(artifact)["input"]["spec"]
         archive = build_archive(
             folder / "archive",
@@ -241,25 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resume after kill -9: {resume}", flush=True)
         memory = memory_per_worker(artifact, folder / "sources", folder / "out-memory", args.span_minutes)
         print(f"memory per worker: {memory}", flush=True)
-    result = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "command": "python benchmarks/archive.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "model": "ultralight_audio, random weights, FP32 ONNX (weights do not change the cost)",
-        "spec": spec,
-        "archive": archive,
-        "span_minutes": args.span_minutes,
-        "runs": runs,
-        "scaling_2_over_1_workers_wall": round(scaling, 3),
-        "scaling_2_over_1_workers_cpu": round(runs[1]["x_real_time_per_cpu_s"] / runs[0]["x_real_time_per_cpu_s"], 3),
-        "resume_after_kill": resume,
-        "memory_per_worker": memory,
-    }
+    command = "python benchmarks/archive.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result = results_document(command, spec, archive, args.span_minutes, runs, resume, memory)
     if args.out:
         from nightscan_edge.atomic import write_json_atomic
 

@@ -17,21 +17,37 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightscan_edge import __version__
-from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.errors import CheckpointError, NightScanError
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
 from nightscan_edge.safe_load import load_torch_file
-from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+from nightscan_edge.spec import AudioSpec, ImageSpec, InputSpec
 
-CHECKPOINT_KEY = "nightscan"
 MODEL_PREFIX = "model."
-BEST_CHECKPOINT = "best.ckpt"
-LAST_CHECKPOINT = "last.ckpt"
+BEST_CHECKPOINT = RunFolder.BEST_CHECKPOINT
+LAST_CHECKPOINT = RunFolder.LAST_CHECKPOINT
 
 
-class CheckpointError(UserError):
-    """A file or folder that is not a NightScan Edge run/checkpoint."""
+class CheckpointMeta(BaseModel):
+    """What ``checkpoint['nightscan']`` holds: one typed contract, written by ``checkpoint_metadata`` and read by
+    ``load_trained_model``. Keys added later have defaults so older checkpoints still load; unknown keys (a
+    newer package's) are kept."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    model_name: str
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    num_classes: int = Field(gt=0)
+    labels: list[str]
+    spec: InputSpec
+    config: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
+    temperature: float | None = None
+    licence: str | None = None  # terms of pretrained weights the model carries (BirdNET: CC BY-NC-SA 4.0)
+    package_version: str | None = None
 
 
 def checkpoint_metadata(
@@ -43,7 +59,7 @@ def checkpoint_metadata(
     temperature: float | None = None,
     licence: str | None = None,
 ) -> dict[str, Any]:
-    """The dict stored under ``checkpoint['nightscan']``.
+    """The dict stored under ``checkpoint['nightscan']`` (plain values: ``torch.load(weights_only=True)`` reads it).
 
     ``licence``: terms inherited from pretrained weights (a teacher's, for a distilled student); by default the
     model family's own (``ModelEntry.licence``), None for the project's Apache-2.0 models.
@@ -52,18 +68,21 @@ def checkpoint_metadata(
         raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
     if licence is None and model.model_name in MODELS:
         licence = MODELS.get(model.model_name).licence
-    return {
-        "model_name": model.model_name,
-        "model_options": dict(model_options or {}),
-        "num_classes": model.num_classes,
-        "labels": list(labels),
-        "spec": model.spec.model_dump(mode="json"),
-        "config": config,
-        "run_id": run_id,
-        "temperature": temperature,
-        "licence": licence,
-        "package_version": __version__,
-    }
+    meta = CheckpointMeta(
+        model_name=model.model_name,
+        model_options=dict(model_options or {}),
+        num_classes=model.num_classes,
+        labels=list(labels),
+        spec=model.spec,
+        config=config,
+        run_id=run_id,
+        temperature=temperature,
+        licence=licence,
+        package_version=__version__,
+    )
+    data = meta.model_dump(mode="json")
+    data["config"] = config  # as the caller resolved it, not re-serialised
+    return data
 
 
 @dataclass
@@ -89,10 +108,7 @@ def resolve_checkpoint(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Path:
     """A run folder -> its best (or last) checkpoint; a .ckpt/.pt file -> itself."""
     path = Path(path)
     if path.is_dir():
-        for name in (prefer, LAST_CHECKPOINT, BEST_CHECKPOINT):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"{path} has no {BEST_CHECKPOINT} or {LAST_CHECKPOINT}; is it a finished run folder?")
+        return RunFolder(path).checkpoint(prefer)
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist; give a run folder or a .ckpt file")
     return path
@@ -102,38 +118,38 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
     """Rebuild the trained model from a run folder or checkpoint file (``weights_only``: no pickled code runs)."""
     checkpoint_path = resolve_checkpoint(path, prefer)
     checkpoint = load_torch_file(checkpoint_path)
-    meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    if not isinstance(meta, dict):
+    raw = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(raw, dict):
         raise CheckpointError(f"{checkpoint_path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
     try:
-        spec = spec_from_dict(meta["spec"])
-        model = create_model(meta["model_name"], meta["num_classes"], spec=spec, **meta.get("model_options", {}))
+        meta = CheckpointMeta.model_validate(raw)
+        model = create_model(meta.model_name, meta.num_classes, spec=meta.spec, **meta.model_options)
         state = checkpoint["state_dict"]
         weights = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
         model.load_state_dict(weights)
     except NightScanError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, ValidationError) as error:
         detail = " ".join(str(error).split())[:200]
         raise CheckpointError(
             f"{checkpoint_path} is a damaged NightScan Edge checkpoint ({type(error).__name__}: {detail})"
         ) from None
-    if len(meta.get("labels", [])) != model.num_classes:
+    if len(meta.labels) != model.num_classes:
         raise CheckpointError(
-            f"{checkpoint_path} lists {len(meta.get('labels', []))} labels for a model with "
+            f"{checkpoint_path} lists {len(meta.labels)} labels for a model with "
             f"{model.num_classes} outputs; the checkpoint was edited or damaged"
         )
     model.eval()
     return TrainedModel(
         model=model,
-        model_name=meta["model_name"],
-        labels=list(meta["labels"]),
-        spec=spec,
-        config=meta.get("config", {}),
-        run_id=meta.get("run_id", checkpoint_path.parent.name),
+        model_name=meta.model_name,
+        labels=list(meta.labels),
+        spec=meta.spec,
+        config=meta.config,
+        run_id=meta.run_id if meta.run_id is not None else checkpoint_path.parent.name,
         checkpoint_path=checkpoint_path,
-        temperature=meta.get("temperature"),
-        licence=meta.get("licence"),
+        temperature=meta.temperature,
+        licence=meta.licence,
     )
 
 

@@ -31,7 +31,7 @@ COMMAND_MODULES = (
 )
 
 
-# Re-exported: command modules raise ``cli.UserError``; it is the package-wide root in ``errors``.
+# Re-exported for code written against ``cli.UserError``; commands import it from ``errors``, the root.
 __all__ = ["UserError", "build_parser", "main"]
 
 

@@ -20,3 +20,11 @@ class UserError(NightScanError, ValueError):
 
 class RunLockedError(UserError):
     """A second writer tried to open a run folder that another live process is writing."""
+
+
+class DataError(UserError):
+    """A data set problem worded for the person who owns the data: what is wrong and what to do."""
+
+
+class CheckpointError(UserError):
+    """A file or folder that is not a NightScan Edge run/checkpoint."""

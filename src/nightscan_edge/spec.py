@@ -16,7 +16,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class _FrozenSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Serialization-mode JSON Schema (the manifest's, for other languages): every field is always written.
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class AudioSpec(_FrozenSpec):

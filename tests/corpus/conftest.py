@@ -113,6 +113,8 @@ def cli(capsys):
             code = main([str(a) for a in argv])
         except SystemExit as exit_:  # argparse errors
             code = exit_.code
-        return code, capsys.readouterr().err
+        captured = capsys.readouterr()
+        run.stdout = captured.out
+        return code, captured.err
 
     return run

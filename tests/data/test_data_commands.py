@@ -113,3 +113,23 @@ def test_folder_samples_are_model_inputs_in_the_models_label_order(tmp_path):
     spec = ImageSpec(image_size=32)
     inputs, labels, _ = load_folder_samples(photos, spec, inspect_dataset(photos)["classes"], limit=5)
     assert inputs.shape == (5, 3, 32, 32) and abs(float(inputs.mean())) < 3
+
+
+def test_inspect_counts_a_truncated_flac_unusable_and_reports_file_facts(tmp_path):
+    import numpy as np
+    import soundfile
+
+    noise = (np.random.default_rng(0).standard_normal(8000 * 3) * 0.1).astype("float32")
+    for label in ("bat", "owl"):
+        (tmp_path / "night" / label).mkdir(parents=True)
+        soundfile.write(tmp_path / "night" / label / "whole.flac", noise, 8000)
+    cut = tmp_path / "night" / "owl" / "cut.flac"
+    cut.write_bytes((tmp_path / "night" / "owl" / "whole.flac").read_bytes()[:2048])  # header still says 3 s
+    summary = inspect_dataset(tmp_path / "night")
+    rows = {row["path"]: row for row in summary["files"]}
+    assert not rows["owl/cut.flac"]["ok"] and "truncated" in rows["owl/cut.flac"]["reason"]
+    assert rows["owl/cut.flac"]["duration_s"] == 3.0
+    whole = rows["owl/whole.flac"]
+    assert whole["ok"] and whole["sample_rate"] == 8000 and whole["channels"] == 1 and whole["label"] == "owl"
+    assert summary["counts"] == {"bat": 1, "owl": 1} and summary["total"] == 2
+    assert [bad["path"].endswith("cut.flac") for bad in summary["bad_files"]] == [True]

@@ -135,9 +135,105 @@ def export(argv: list[str]) -> int:
     for fmt in option(argv, "--formats").split(","):
         (out / f"model.{ {'onnx': 'onnx', 'tflite': 'tflite'}.get(fmt, fmt) }").write_bytes(b"fake " + fmt.encode())
     (out / "manifest.json").write_text(json.dumps({"format": "onnx", "run_id": Path(argv[1]).name}))
+    # the real command's report: an FP32 file with parity, an INT8 one the quality gate rejected
+    parity = {"samples": 40, "max_abs_diff": 2e-7, "top1_agreement": 1.0, "inputs": "validation split"}
+    gate = {"passed": False, "accuracy_drop": 4.0, "reason": "accuracy dropped 4.0 points (limit 1)"}
+    artifacts = [
+        {
+            "format": "onnx",
+            "precision": "fp32",
+            "status": "ok",
+            "file": "model.onnx",
+            "size_bytes": 900_000,
+            "parity": parity,
+            "gate": None,
+            "error": None,
+        },
+        {
+            "format": "onnx",
+            "precision": "int8",
+            "status": "rejected",
+            "file": "rejected/model_int8.onnx",
+            "size_bytes": 300_000,
+            "parity": parity,
+            "gate": gate,
+            "error": "INT8 quality gate failed",
+        },
+    ]
+    calibration = {
+        "recommended_threshold": 0.62,
+        "edge_share_at_threshold": 0.71,
+        "accuracy_at_threshold": 0.95,
+        "target_accuracy": 0.95,
+        "samples": 40,
+        "warnings": [],
+    }
+    (out / "export_report.json").write_text(
+        json.dumps(
+            {
+                "export_id": out.name,
+                "run_id": Path(argv[1]).name,
+                "samples": "validation split (40 inputs)",
+                "temperature": 1.4,
+                "artifacts": artifacts,
+                "calibration": calibration,
+                "ok": True,
+            }
+        )
+    )
     with zipfile.ZipFile(out / "bundle.zip", "w") as bundle:
         bundle.writestr("manifest.json", "{}")
     return 0
+
+
+def write_bench(out: Path) -> None:
+    """A bench.json the real reader (``BenchResult.read``) accepts, one timed ONNX file, and a bench.png;
+    written as plain JSON so the fake stays instant (importing the bench package loads torch)."""
+    timed = {
+        "name": "model.onnx",
+        "format": "onnx",
+        "precision": "fp32",
+        "path": "model.onnx",
+        "size_mb": 0.9,
+        "status": "ok",
+        "accuracy": 0.9,
+        "latency": [{"threads": 1, "p50_ms": 4.2, "p95_ms": 5.1, "max_ms": 6.0, "mean_ms": 4.3, "iterations": 10}],
+    }
+    result = {
+        "schema_version": 1,
+        "created": "2026-11-30T00:00:00+00:00",
+        "source": "fake",
+        "model_name": "ultralight_audio",
+        "input_kind": "audio",
+        "labels": ["bat", "owl"],
+        "run_id": "fake",
+        "model_flops": 1,
+        "frontend_flops": 1,
+        "flops_note": "fake",
+        "threads": [1],
+        "warmup": 1,
+        "iterations": 10,
+        "host": {
+            "cpu": "cpu",
+            "logical_cores": 2,
+            "usable_cores": 2,
+            "platform": "linux",
+            "torch_version": "2",
+            "gemm_gflops": {"1": 50.0},
+        },
+        "evaluation_set": {"source": "fake", "samples": 200},
+        "artifacts": [timed],
+        "device_estimates": [],
+        "target": {"latency_ms": [50.0, 150.0], "size_mb": [1.0, 3.0], "accuracy_pct": [85.0, 90.0]},
+    }
+    (out / "bench.json").write_text(json.dumps(result))
+    # a 1x1 white PNG
+    (out / "bench.png").write_bytes(
+        bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8ffff3f0005fe02fe"
+            "a7d6a4b80000000049454e44ae426082"
+        )
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -149,7 +245,7 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         out = Path(option(argv, "--out"))
         out.mkdir(parents=True)
-        (out / "bench.json").write_text(json.dumps({"latency_ms": 1.0}))
+        write_bench(out)
         return 0
     if argv[:2] == ["data", "synth"]:
         import numpy as np

@@ -127,7 +127,9 @@ def test_invalid_run_settings_come_back_per_field_and_create_nothing(client, tin
 def test_new_run_form_shows_errors_next_to_fields_and_keeps_input(client, tiny_audio):
     dataset = register(client, tiny_audio)
     page = client.get(f"/runs/new?model=ultralight_audio&dataset={dataset['id']}").text
-    assert 'name="train.lr" value="0.001"' in page and "Advanced" in page
+    assert 'name="train.lr" value="0.001"' in page and "More training options" in page
+    assert "Learning rate" in page and "(Hz)" in page  # human labels and units from the schema
+    assert 'name="export.' not in page and 'name="bench.' not in page  # export/bench options are not training
     response = client.post(
         "/runs/new",
         data={"model": "ultralight_audio", "dataset": dataset["id"], "train.lr": "-0.5", "train.epochs": "2"},
@@ -146,3 +148,130 @@ def test_unknown_ids_give_clear_404s(client):
     assert client.get("/api/exports/nope").status_code == 404
     with client.websocket_connect(f"{WS_BASE}/ws/runs/nope") as socket:
         assert socket.receive_json() == {"type": "error", "message": "unknown run 'nope'"}
+
+
+def test_api_docs_load_swagger_ui_from_this_server_only(client):
+    page = client.get("/api/docs", headers={"accept": "text/html"}).text
+    assert "cdn" not in page and "https://" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert f"/static/vendor/swagger-ui/{asset}" in page
+        assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
+
+
+def test_dataset_page_lists_files_plays_them_and_draws_their_spectrograms(client, tiny_audio):
+    from tests.web.conftest import register
+
+    dataset = register(client, tiny_audio)
+    page = client.get(f"/datasets/{dataset['id']}").text
+    first = dataset["summary"]["files"][0]
+    assert first["ok"] and first["sample_rate"] == 8000 and first["path"] in page
+    audio = client.get(f"/datasets/{dataset['id']}/media/{first['path']}")
+    assert audio.status_code == 200 and len(audio.content) > 1000
+    picture = client.get(f"/datasets/{dataset['id']}/spectrogram/{first['path']}")
+    assert picture.status_code == 200 and picture.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # only files inspection listed are served: nothing else under (or above) the root
+    assert client.get(f"/datasets/{dataset['id']}/media/../../data/nightscan.sqlite3").status_code == 404
+    assert client.get(f"/datasets/{dataset['id']}/media/manifest.csv").status_code == 404
+
+
+def test_rename_and_delete_a_dataset_keeping_a_registered_folder_on_disk(client, tiny_audio):
+    from tests.web.conftest import register
+
+    dataset = register(client, tiny_audio)
+    assert client.patch(f"/api/datasets/{dataset['id']}", json={"name": "owls 2026"}).json()["name"] == "owls 2026"
+    assert client.patch(f"/api/datasets/{dataset['id']}", json={"name": " "}).status_code == 422
+    deleted = client.delete(f"/api/datasets/{dataset['id']}").json()
+    assert deleted["removed_files"] is None and tiny_audio.is_dir()  # the user's own folder stays
+    assert client.get(f"/api/datasets/{dataset['id']}").status_code == 404
+
+
+def test_deleting_an_upload_removes_its_files(client, tmp_path, tiny_audio):
+    import shutil
+
+    archive = shutil.make_archive(str(tmp_path / "sounds"), "zip", root_dir=tiny_audio.parent, base_dir=tiny_audio.name)
+    with open(archive, "rb") as handle:
+        uploaded = client.post("/api/datasets/upload", files={"file": ("sounds.zip", handle, "application/zip")}).json()
+    from pathlib import Path
+
+    folder = Path(uploaded["path"])
+    assert folder.is_dir()
+    assert client.delete(f"/api/datasets/{uploaded['id']}").json()["removed_files"]
+    assert not folder.exists()
+
+
+def test_run_form_offers_only_datasets_the_model_can_read(client, tiny_audio, dataset_root):
+    from nightscan_edge.data import write_synthetic_dataset
+
+    audio = register(client, tiny_audio)
+    photos = register(
+        client, write_synthetic_dataset(dataset_root / "shapes", kind="photo", per_class=3, image_size=32)
+    )
+    page = client.get("/runs/new?model=ultralight_audio").text
+    assert audio["id"] in page and photos["id"] not in page and "1 dataset(s) of another kind hidden" in page
+    chosen = client.get(f"/runs/new?dataset={photos['id']}").text  # "Train on this" picks a photo model
+    assert 'value="mobilenet_v3_small_photo" selected' in chosen
+    refused = client.post("/api/runs", json={"model": "ultralight_audio", "dataset_id": photos["id"]})
+    assert refused.status_code == 422 and "takes recordings but dataset" in refused.json()["detail"]["message"]
+
+
+def test_cli_runs_in_the_data_dir_join_the_history_and_compare_with_others(client, settings):
+    """A run trained with ``nightscan-edge train --run-dir <data dir>/runs/...`` shows up; one still training
+    does not (until its status.json says it ended)."""
+    import json
+
+    def cli_run(name: str, status: str, accuracies: list[float]):
+        folder = settings.runs_dir / name
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("model:\n  name: ultralight_audio\ndata:\n  path: /data/night\n")
+        (folder / "status.json").write_text(json.dumps({"status": status}))
+        rows = ["epoch,train_loss,train_acc,val_loss,val_acc,val_macro_f1,lr,seconds"]
+        rows += [f"{i},1.0,0.5,{1.0 - a / 2},{a},0.5,0.001,2.0" for i, a in enumerate(accuracies, 1)]
+        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+    cli_run("cli-done", "done", [0.5, 0.75])
+    cli_run("cli-cancelled", "cancelled", [0.4])
+    cli_run("cli-busy", "running", [0.3])
+    runs = {r["id"]: r for r in client.get("/api/runs").json()}
+    assert runs["cli-done"]["status"] == "done" and runs["cli-done"]["data_path"] == "/data/night"
+    assert "cli-cancelled" in runs and "cli-busy" not in runs
+    assert "CLI" in client.get("/runs").text
+    figures = client.get("/api/runs/compare/figures?ids=cli-done,cli-cancelled").json()
+    assert [(f["id"], f["epochs"], f["best_epoch"]) for f in figures] == [("cli-done", 2, 2), ("cli-cancelled", 1, 1)]
+    page = client.get("/runs/compare?ids=cli-done&ids=cli-cancelled").text
+    assert 'id="compare-acc"' in page and "cli-cancelled" in page
+
+
+def test_try_it_shows_windows_labels_and_what_goes_to_the_server(client, tiny_audio, monkeypatch):
+    """The export's model (here a classifier over the real window/score/spectrogram code whose scores
+    alternate between sure and unsure) on a dataset file: windows, labels, and the ones sent to the server."""
+    import numpy as np
+
+    from nightscan_edge.predict.classifier import Classifier
+    from nightscan_edge.spec import AudioSpec
+    from nightscan_edge.web.routers import try_it
+    from tests.web.conftest import wait_for
+    from tests.web.test_jobs import FINAL, _start
+
+    spec = AudioSpec(sample_rate=8000, clip_samples=4096, n_fft=256, hop_length=128, n_mels=32)
+
+    def scores(windows: np.ndarray) -> np.ndarray:
+        sure, unsure = [0.05, 0.95], [0.4, 0.6]
+        return np.array([sure if i % 2 == 0 else unsure for i in range(len(windows))], dtype=np.float32)
+
+    classifier = Classifier(name="tiny", run_id="r", labels=["bat", "owl"], spec=spec, predict_batch=scores)
+    monkeypatch.setattr(try_it, "load_edge_classifier", lambda artifact: classifier)
+    dataset = register(client, tiny_audio)
+    run = _start(client, dataset, epochs=1)
+    wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] == "done")
+    export = client.post(f"/api/runs/{run['id']}/exports", json={"formats": ["onnx"]}).json()
+    wait_for(client, f"/api/exports/{export['id']}", lambda e: e["status"] in FINAL)
+    assert export["id"] in client.get("/try").text
+    longest = max((f for f in dataset["summary"]["files"] if f["ok"]), key=lambda f: f["duration_s"])
+    page = client.post(
+        "/try", data={"export": export["id"], "threshold": "0.8", "dataset_file": f"{dataset['id']}::{longest['path']}"}
+    ).text
+    assert 'id="try-timeline"' in page and "data:image/png;base64," in page
+    assert page.count('class="server"') >= 1 and page.count('class="edge"') >= 1
+    assert "sent to the server at threshold 0.80" in page and "second opinion" in page
+    refused = client.post("/try", data={"export": export["id"], "threshold": "2"})
+    assert refused.status_code == 422 and "between 0 and 1" in refused.text

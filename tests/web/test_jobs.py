@@ -124,7 +124,15 @@ def test_export_then_benchmark_and_download_artifacts(client, tiny_audio):
     assert client.get(f"/exports/{job['id']}/files/model.onnx").content == b"fake onnx"
     bench = client.post(f"/api/exports/{job['id']}/bench").json()
     bench_done = wait_for(client, f"/api/exports/{bench['id']}", lambda e: e["status"] in FINAL)
-    assert bench_done["status"] == "done" and [f["name"] for f in bench_done["files"]] == ["bench.json"]
+    assert bench_done["status"] == "done" and [f["name"] for f in bench_done["files"]] == ["bench.json", "bench.png"]
+    # the export's results table: export figures joined with the benchmark's, per file
+    results = client.get(f"/api/exports/{job['id']}").json()["results"]
+    fp32, int8 = results["rows"]
+    assert (fp32["format"], fp32["precision"], fp32["size_mb"]) == ("onnx", "fp32", 0.9)
+    assert (fp32["p50_ms"], fp32["p95_ms"], fp32["accuracy"], fp32["parity_top1"]) == (4.2, 5.1, 0.9, 1.0)
+    assert int8["gate"].startswith("rejected: accuracy dropped 4.0") and int8["int8_drop_points"] == 4.0
+    assert results["calibration"]["threshold"] == 0.62 and results["calibration"]["edge_share"] == 0.71
+    assert results["bench_png"] and client.get(f"/api/exports/{job['id']}").json()["bench_id"] == bench["id"]
 
 
 def test_restart_keeps_history_adopts_live_workers_and_interrupts_dead_ones(settings, tiny_audio, monkeypatch):

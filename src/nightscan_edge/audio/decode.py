@@ -7,6 +7,7 @@ mean and resampled with soxr's HQ filter so that training and inference see the 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Whole file -> mono float32 at ``sample_rate``. Raises ``AudioDecodeError`` with the reason."""
     path = Path(path)
     try:
-        data, source_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, source_rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile reports corrupt/unknown files with several exception types
         raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
     if data.shape[0] == 0:
@@ -95,7 +96,7 @@ def iter_audio_blocks(
     """
     path = Path(path)
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(os.fsencode(path))
     except Exception as error:
         raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
     if info.frames == 0:
@@ -117,7 +118,7 @@ def iter_audio_blocks(
         source_start = (start_sample - skip) * info.samplerate // sample_rate
     remaining = None if stop_sample is None else stop_sample - start_sample
     try:
-        with soundfile.SoundFile(str(path)) as handle:
+        with soundfile.SoundFile(os.fsencode(path)) as handle:
             if source_start:
                 handle.seek(source_start)
             while remaining is None or remaining > 0:

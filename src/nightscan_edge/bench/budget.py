@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nightscan_edge.bench.result import ArtifactResult, BenchResult
+from nightscan_edge.config import ConfigError, read_yaml_file
 from nightscan_edge.errors import UserError
 
 BUDGET_THREADS = 1
@@ -86,13 +86,10 @@ def parse_budget(data: object, where: str = "budget") -> Budget:
 
 
 def load_budget(path: str | Path) -> Budget:
-    path = Path(path)
-    if not path.is_file():
-        raise BudgetError(f"budget file {path} not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise BudgetError(f"budget file {path} is not valid YAML ({str(error).splitlines()[0]})") from None
+        data = read_yaml_file(path, "budget file")
+    except ConfigError as error:
+        raise BudgetError(str(error)) from None
     return parse_budget(data, f"budget file {path}")
 
 

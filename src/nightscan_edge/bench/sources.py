@@ -13,10 +13,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nightscan_edge.artifact import ARTIFACT_SUFFIXES, ManifestError, read_manifest
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
 from nightscan_edge.errors import UserError
+from nightscan_edge.run_folder import RunFolder
 
-EXPORTS_DIR = "exports"
+EXPORTS_DIR = RunFolder.EXPORTS
 EXPORT_REPORT = "export_report.json"
 
 
@@ -97,22 +99,13 @@ def latest_export_dir(run_dir: Path) -> Path:
     )
 
 
-def _artifact_suffixes() -> tuple[str, ...]:
-    from nightscan_edge.export.formats import ARTIFACT_SUFFIXES
-
-    return ARTIFACT_SUFFIXES
-
-
 def _artifact_paths(export_dir: Path) -> list[Path]:
-    suffixes = _artifact_suffixes()
-    return sorted(p for p in export_dir.iterdir() if p.suffix in suffixes and not p.name.startswith("."))
+    return sorted(p for p in export_dir.iterdir() if p.suffix in ARTIFACT_SUFFIXES and not p.name.startswith("."))
 
 
 def _read_artifacts(paths: list[Path], where: Path) -> list[Artifact]:
     if not paths:
         raise BenchSourceError(f"{where} holds no exported model files (model.onnx, model.tflite, ...)")
-    from nightscan_edge.export import ManifestError, read_manifest
-
     artifacts = []
     for path in paths:
         try:
@@ -223,7 +216,7 @@ def _open_source(path: Path) -> BenchSource:
             _run_dir_of_export(path),
             export_failures=read_export_failures(path),
         )
-    if path.suffix not in _artifact_suffixes():
+    if path.suffix not in ARTIFACT_SUFFIXES:
         raise BenchSourceError(
             f"{path} is neither a run folder (best.ckpt), an export folder (manifest.json), a bundle.zip "
             "nor a model file"

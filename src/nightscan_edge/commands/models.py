@@ -9,39 +9,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from nightscan_edge.models.catalogue import catalogue
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list registered models with params, size, FLOPs")
     parser.add_argument("--num-classes", type=int, default=6, help="classes to size the head for (default 6)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
-
-
-PROJECT_LICENCE = "Apache-2.0"
-
-
-def catalogue(num_classes: int = 6) -> list[dict]:
-    """One row per registered model: registry facts + measured complexity (shared with the web catalogue)."""
-    from nightscan_edge.models import create_model, list_models, measure_complexity
-
-    rows = []
-    for entry in list_models():
-        model = create_model(entry.name, num_classes)
-        complexity = measure_complexity(model)
-        rows.append(
-            {
-                "name": entry.name,
-                "input_kind": entry.input_kind,
-                "tier": entry.tier,
-                "budget_mb": entry.budget_mb,
-                "description": entry.description,
-                # Licence of pretrained weights the family carries; the project's own models are Apache-2.0.
-                "licence": entry.licence or PROJECT_LICENCE,
-                "input_shape": list(model.spec.input_shape),
-                **complexity.as_dict(),
-            }
-        )
-    return rows
 
 
 def _count(value: int) -> str:
@@ -90,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         console.print(f"not for phones: {note}")
     for row in rows:
-        if row["licence"] != PROJECT_LICENCE:
+        if row["licence"]:  # None: the project's own Apache-2.0 weights
             console.print(f"licence: {row['name']} weights are {row['licence']}; models trained on them inherit it")
     return 0

@@ -78,11 +78,13 @@ def _listing_kind(samples: list[Sample], where: Path) -> str:
         raise DataError(
             f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found"
         )
-    if len(kinds) > 1:
+    # A stray photo among recordings (or the reverse) is listed as skipped with its reason; a set that is as
+    # much one kind as the other is refused, since which files were meant is anyone's guess.
+    if kinds["audio"] and kinds["image"] and min(kinds.values()) * 2 > max(kinds.values()):
         raise DataError(
             f"{where}: mixes audio ({kinds['audio']}) and image ({kinds['image']}) files; keep one kind per data set"
         )
-    return next(iter(kinds))
+    return kinds.most_common(1)[0][0]
 
 
 def _list_folder(root: Path) -> DatasetListing:
@@ -183,6 +185,8 @@ def _list_manifest(manifest: Path, duplicates: str = "refuse") -> DatasetListing
         path_text, label = _clean(row.get("path")), _clean(row.get("label"))
         if path_text is None or label is None:
             raise DataError(f"{display_path(manifest)}:{line}: empty path or label")
+        if "\0" in path_text or "\0" in label:
+            raise DataError(f"{display_path(manifest)}:{line}: a NUL byte in the path or label; is this a CSV file?")
         path = Path(path_text)
         samples.append(
             Sample(

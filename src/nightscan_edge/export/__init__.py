@@ -1,19 +1,21 @@
-"""Export: one table of formats, exporters (ONNX, LiteRT, Core ML, ExecuTorch), manifest inside every file,
-parity, INT8 with a quality gate, temperature calibration and the bundle.
+"""Export: a trained run -> artifacts of every requested format, the manifest inside every file, parity,
+INT8 with a quality gate, temperature calibration and the bundle.
 
-Light names (the format table, manifest reading) import without torch; ``export_run`` loads lazily.
+What a format *is* (the table, the manifest, reading a file) lives in ``nightscan_edge.artifact``, which
+imports without torch; this package does the work and needs torch (and the ``[export]`` extra).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from nightscan_edge.export.errors import ExportError, ManifestError
-from nightscan_edge.export.formats import FORMATS, ExportFormat, validate_formats
-from nightscan_edge.export.manifest import read_manifest
+from nightscan_edge.artifact import FORMATS, ExportError, ManifestError, read_manifest, validate_formats
+from nightscan_edge.artifact import ArtifactFormat as ExportFormat
+from nightscan_edge.export.facade import ModelQuantizationPipeline
+from nightscan_edge.export.pipeline import export_run
+from nightscan_edge.export.report import ArtifactResult, ExportReport
 
 __all__ = [
     "FORMATS",
+    "ArtifactResult",
     "ExportError",
     "ExportFormat",
     "ExportReport",
@@ -23,15 +25,3 @@ __all__ = [
     "read_manifest",
     "validate_formats",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("export_run", "ExportReport", "ArtifactResult"):
-        from nightscan_edge.export import pipeline
-
-        return getattr(pipeline, name)
-    if name == "ModelQuantizationPipeline":
-        from nightscan_edge.export.facade import ModelQuantizationPipeline
-
-        return ModelQuantizationPipeline
-    raise AttributeError(f"module 'nightscan_edge.export' has no attribute {name!r}")

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from nightscan_edge.export.manifest import LABELS_FILE, MANIFEST_FILE
-
-if TYPE_CHECKING:
-    from nightscan_edge.export.pipeline import ExportReport
+from nightscan_edge.artifact import FORMATS, LABELS_FILE, MANIFEST_FILE
+from nightscan_edge.export.report import ExportReport
 
 BUNDLE_FILE = "bundle.zip"
 USAGE_FILE = "USAGE.md"
 SIDE_FILES = (MANIFEST_FILE, LABELS_FILE, "parity.json", "calibration.json", "reliability.png", USAGE_FILE)
-
-_READ_MANIFEST = {
-    "onnx": 'ONNX Runtime: `session.get_modelmeta().custom_metadata_map["nightscan_manifest"]` (JSON)',
-    "tflite": "LiteRT: the file ends with a zip archive holding `manifest.json` and `labels.txt` "
-    "(the TFLite Metadata convention: any zip reader opens the .tflite directly)",
-    "coreml": 'Core ML: `model.modelDescription.metadata[.creatorDefinedKey]["nightscan_manifest"]`; '
-    "class labels are the classifier's labels",
-    "executorch": "ExecuTorch: the .pte ends with a zip archive holding `manifest.json` and `labels.txt`; "
-    "the runtime ignores it",
-}
 
 
 def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
@@ -105,7 +92,7 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
             "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, "
             "and every "
             "model file carries the same manifest inside:",
-            *[f"- {_READ_MANIFEST[name]}" for name in formats],
+            *[f"- {FORMATS[name].manifest_location}" for name in formats],
             "",
             "In Python: `nightscan_edge.export.read_manifest(path)` and "
             "`nightscan_edge.runtime.load_runner(path).predict(x)`.",

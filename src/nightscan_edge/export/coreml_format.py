@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.export.manifest import MANIFEST_KEY, coreml_spec_path
+from nightscan_edge.artifact.containers import coreml_spec_path
+from nightscan_edge.artifact.manifest import MANIFEST_KEY
 from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier
 
 CLASS_LABEL_OUTPUT = "classLabel"

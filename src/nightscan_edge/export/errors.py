@@ -1,13 +1,7 @@
-"""Errors of the export step, worded for the person running it."""
+"""Errors of the export step; they live in ``nightscan_edge.artifact.errors`` (shared with runtime and predict)."""
 
 from __future__ import annotations
 
-from nightscan_edge.errors import UserError
+from nightscan_edge.artifact.errors import ExportError, ManifestError
 
-
-class ExportError(UserError):
-    """A bad export request (unknown format, missing extra, unusable run folder)."""
-
-
-class ManifestError(UserError):
-    """A model file without a readable NightScan manifest embedded in it."""
+__all__ = ["ExportError", "ManifestError"]

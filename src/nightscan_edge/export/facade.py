@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nightscan_edge.artifact import validate_formats
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
+from nightscan_edge.export.pipeline import export_run
 
 DEFAULT_FORMATS = ("onnx", "tflite")
 
@@ -22,8 +24,6 @@ class ModelQuantizationPipeline:
         int8: bool = True,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        from nightscan_edge.export.formats import validate_formats
-
         self.runs_dir = Path(runs_dir)
         self.formats = [f.name for f in validate_formats(list(formats))]
         self.int8 = int8
@@ -44,8 +44,6 @@ class ModelQuantizationPipeline:
 
         A run whose export raises (e.g. an unreadable checkpoint) is recorded with its error; the others go on.
         """
-        from nightscan_edge.export.pipeline import export_run
-
         results: dict[str, dict[str, Any]] = {}
         for run_dir in self.trained_runs():
             self.progress(f"exporting {run_dir.name}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.export.wrapper import ExportableClassifier
 
 SIGNATURE = "serving_default"
@@ -117,8 +118,6 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -
     and stem stay (see ``_static_int8_recipe``)."""
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer
-
-    from nightscan_edge.export.manifest import strip_appended_zip
 
     float_model = strip_appended_zip(fp32_path.read_bytes())
     signature = Interpreter(model_content=float_model).get_signature_list()[SIGNATURE]

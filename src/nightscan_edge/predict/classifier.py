@@ -15,21 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from nightscan_edge.artifact import FORMATS, ManifestError, format_by_suffix, portable_formats
+from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.errors import UserError
+from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
-# When a bundle.zip holds several artifacts, the one run by default: FP32 ONNX first (runs everywhere and is
-# the parity reference), then the other portable runtimes.
-BUNDLE_PREFERENCE = (
-    "model.onnx",
-    "model_int8.onnx",
-    "model.tflite",
-    "model_int8.tflite",
-    "model.pte",
-    "model_int8.pte",
-)
-ARTIFACT_SUFFIXES = (".onnx", ".tflite", ".pte", ".zip")
+# When a bundle.zip holds several artifacts, the one run by default: the format table's order of the formats
+# that run here, FP32 before INT8 -- FP32 ONNX first (runs everywhere and is the parity reference).
+BUNDLE_PREFERENCE = tuple(fmt.artifact_name(precision) for fmt in portable_formats() for precision in ("fp32", "int8"))
+ARTIFACT_SUFFIXES = (*(fmt.suffix for fmt in portable_formats()), ".zip")
+_RUNNABLE = ", ".join(fmt.suffix for fmt in portable_formats())
 # Small batches: on one CPU core throughput is flat from 1 to 8 windows, while ONNX Runtime's memory arena
 # keeps the largest batch's activations (64 default-spec windows held ~200 MB).
 EDGE_BATCH_SIZE = 4
@@ -103,11 +101,12 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     """Open an exported artifact (or bundle.zip) with its embedded manifest; refuse anything else clearly."""
     artifact = Path(artifact)
     if not artifact.exists():
-        raise FileNotFoundError(f"{artifact} does not exist; pass an exported model (.onnx/.tflite/.pte) or bundle.zip")
-    if artifact.suffix.lower() == ".mlpackage":
-        raise ArtifactError(
-            f"{artifact.name}: Core ML packages run only on Apple devices; use the export's .onnx, .tflite or .pte"
+        raise FileNotFoundError(
+            f"{artifact} does not exist; pass an exported model ({_RUNNABLE.replace(', ', '/')}) or bundle.zip"
         )
+    fmt = format_by_suffix(artifact)
+    if fmt is not None and not fmt.portable:
+        raise ArtifactError(f"{artifact.name}: {fmt.unavailable_reason}; use the export's {_RUNNABLE}")
     if artifact.is_dir():
         raise ArtifactError(
             f"{artifact} is a folder; pass one model file from it (e.g. {artifact / 'model.onnx'}) or its bundle.zip"
@@ -115,13 +114,10 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
     if artifact.suffix.lower() not in ARTIFACT_SUFFIXES:
         raise ArtifactError(
             f"{artifact.name} is not an exported model; expected one of {', '.join(ARTIFACT_SUFFIXES)} "
-            "(Core ML .mlpackage runs only on Apple devices)"
+            f"({'; '.join(f'{f.suffix}: {f.unavailable_reason}' for f in FORMATS.values() if not f.portable)})"
         )
     holder: list[Any] = []
     model_path = _artifact_from_bundle(artifact, holder) if artifact.suffix.lower() == ".zip" else artifact
-
-    from nightscan_edge.export.errors import ManifestError
-    from nightscan_edge.runtime import load_runner
 
     try:
         runner = load_runner(model_path, threads=threads)
@@ -139,7 +135,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         raise ArtifactError(
             f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export"
         ) from error
-    return Classifier(
+    classifier = Classifier(
         name=manifest.get("model_name", model_path.stem),
         run_id=manifest.get("run_id", ""),
         labels=labels,
@@ -155,13 +151,37 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         manifest=dict(manifest),
         _keep_alive=holder + [runner],
     )
+    check_manifest_fits_model(classifier, artifact)
+    return classifier
+
+
+def check_manifest_fits_model(classifier: Classifier, artifact: Path) -> None:
+    """One probe input shaped by the manifest's spec, before any file is read: a manifest that was edited (or
+    copied from another model) -- other clip length or image size, a different number of labels -- is refused
+    with one line here instead of failing every file of a batch, or scoring with the wrong labels."""
+    spec = classifier.spec
+    if isinstance(spec, AudioSpec):
+        probe, shape = np.zeros((1, spec.clip_samples), dtype=np.float32), f"{spec.clip_samples} samples"
+    else:
+        size = spec.image_size
+        probe, shape = np.zeros((1, spec.channels, size, size), dtype=np.float32), f"{spec.channels}x{size}x{size}"
+    try:
+        outputs = np.asarray(classifier.predict_batch(probe))
+    except Exception as error:  # each runtime words a shape mismatch differently
+        detail = " ".join(str(error).split())[:160]
+        raise ArtifactError(
+            f"{artifact.name}: the model does not take the manifest's input ({shape}): {detail}; the manifest was "
+            "edited or belongs to another model -- re-run the export"
+        ) from None
+    if outputs.shape[-1] != len(classifier.labels):
+        raise ArtifactError(
+            f"{artifact.name}: the manifest lists {len(classifier.labels)} labels but the model gives "
+            f"{outputs.shape[-1]} scores; the manifest was edited or belongs to another model -- re-run the export"
+        )
 
 
 def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = True) -> Classifier:
     """The server-side model: the run's FP32 PyTorch model, or its distillation teacher when it has one."""
-    import torch
-
-    from nightscan_edge.checkpoint import load_trained_model
 
     trained = load_trained_model(run_or_checkpoint)
     teacher = (trained.config.get("train") or {}).get("teacher") if use_teacher else None

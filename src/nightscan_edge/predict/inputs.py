@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
 from nightscan_edge.errors import UserError
@@ -43,7 +45,14 @@ def expand_paths(paths: list[str | Path], input_kind: str) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+            # a dangling link is kept so that it gets its own error row instead of vanishing from the batch
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in suffixes
+                )
+            )
         else:
             files.append(path)
     return files
@@ -117,8 +126,6 @@ def audio_windows(
 
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
     """One image -> ``(C, H, W)`` float32: convert, bilinear resize to a square, scale to [0,1], normalise."""
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
 
     name = str(source) if isinstance(source, Path) else "upload"
     if isinstance(source, Path):

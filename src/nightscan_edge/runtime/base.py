@@ -11,7 +11,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nightscan_edge.errors import UserError
+from nightscan_edge.artifact.errors import RuntimeUnavailableError
+
+__all__ = ["Runner", "RuntimeUnavailableError", "check_input", "run_per_sample"]
 
 
 class Runner(Protocol):
@@ -22,10 +24,6 @@ class Runner(Protocol):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(N, *input_shape)`` float32 -> ``(N, classes)`` probabilities."""
-
-
-class RuntimeUnavailableError(UserError, RuntimeError):
-    """The artifact is fine but this machine cannot run it (e.g. Core ML off macOS)."""
 
 
 def check_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:

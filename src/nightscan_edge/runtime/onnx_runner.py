@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nightscan_edge.runtime.base import check_input
+from nightscan_edge.runtime.base import check_input, run_per_sample
 
 
 class OnnxRunner:
@@ -30,7 +30,5 @@ class OnnxRunner:
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, self.manifest)
         if not self.dynamic_batch:
-            from nightscan_edge.runtime.base import run_per_sample
-
             return run_per_sample(lambda item: self.session.run(None, {self.input_name: item})[0], x)
         return self.session.run(None, {self.input_name: x})[0]

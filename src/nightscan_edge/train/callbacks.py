@@ -16,6 +16,7 @@ from pathlib import Path
 
 import lightning as L
 
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
@@ -112,7 +113,7 @@ class RunRecorder(L.Callback):
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        metrics = self.run_dir / "metrics.csv"
+        metrics = RunFolder(self.run_dir).metrics
         start_epoch = trainer.current_epoch
         rows = _read_metrics(metrics)
         kept = [row for row in rows if int(row["epoch"]) <= start_epoch]  # one-based rows of finished epochs
@@ -166,7 +167,7 @@ class RunRecorder(L.Callback):
         seconds = time.perf_counter() - self._epoch_started
         self._track_best(epoch, stats["val_acc"])
         row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
-        with (self.run_dir / "metrics.csv").open("a", newline="") as handle:
+        with RunFolder(self.run_dir).metrics.open("a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
         self.events.write(
             EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]}, seconds=seconds)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException
 from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
 from nightscan_edge.web.jobs import JobRunner
-from nightscan_edge.web.routers import datasets, exports, models, runs, ws
+from nightscan_edge.web.routers import compare, datasets, exports, models, runs, try_it, ws
 from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -44,10 +45,22 @@ def create_app(settings: Settings) -> FastAPI:
         title="NightScan Edge",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the vendored Swagger UI, so it works offline
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs():
+        """Swagger UI from static/vendor/swagger-ui (FastAPI's default loads it from a CDN)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="NightScan Edge API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
@@ -57,7 +70,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityMiddleware, settings=settings)
     install_log_redaction()  # ?token= never lands in the access log
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    for router in (models.router, datasets.router, runs.router, exports.router, ws.router):
+    for router in (
+        models.router,
+        datasets.router,
+        compare.router,
+        runs.router,
+        exports.router,
+        try_it.router,
+        ws.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
 from nightscan_edge.errors import UserError
+from nightscan_edge.models import MODELS
 from nightscan_edge.paths import PathPolicyError, confine
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
@@ -33,6 +34,73 @@ BASIC_FIELDS = (
     "data.val_fraction",
     "train.seed",
 )
+
+
+# Export and benchmark settings belong to the export/bench jobs on the run page, not to training.
+TRAINING_SECTIONS = ("data", "model", "train")
+GROUP_TITLES = {"data": "Data", "model": "Model", "train": "Training"}
+# Field names a newcomer must not have to decode; everything else is the field name in words.
+LABELS = {
+    "lr": "Learning rate",
+    "n_fft": "FFT size",
+    "n_mels": "Mel bands",
+    "f_min": "Lowest frequency",
+    "f_max": "Highest frequency",
+    "top_db": "Dynamic range",
+    "clip_samples": "Window length",
+    "hop_length": "Hop length",
+    "val_fraction": "Validation share",
+    "test_fraction": "Test share",
+    "max_bad_fraction": "Unreadable files allowed",
+    "num_workers": "Data-loading workers",
+    "gain_db": "Random gain",
+    "rotation_degrees": "Random rotation",
+    "num_threads": "CPU threads",
+    "min_steps_per_epoch": "Minimum steps per epoch",
+    "limit_train_batches": "Batches per epoch (limit)",
+    "early_stopping_patience": "Early stopping after",
+    "plateau_patience": "Plateau patience",
+    "step_size": "LR step every",
+    "gamma": "LR decay factor",
+    "distill_alpha": "Distillation weight",
+    "distill_temperature": "Distillation temperature",
+}
+# Units shown beside the input, by field name (or its ending).
+UNITS = {
+    "epochs": "epochs",
+    "batch_size": "clips per step",
+    "sample_rate": "Hz",
+    "clip_samples": "samples",
+    "n_fft": "samples",
+    "hop_length": "samples",
+    "f_min": "Hz",
+    "f_max": "Hz",
+    "top_db": "dB",
+    "gain_db": "± dB",
+    "rotation_degrees": "degrees",
+    "image_size": "pixels",
+    "step_size": "epochs",
+    "early_stopping_patience": "epochs without improvement",
+    "plateau_patience": "epochs",
+    "freq_mask_width": "mel bands",
+    "time_mask_width": "frames",
+}
+UNIT_ENDINGS = (("_fraction", "0–1"), ("_probability", "0–1"), ("_seconds", "s"), ("_ms", "ms"), ("_mb", "MB"))
+
+
+def human_label(dotted: str) -> str:
+    name = dotted.rsplit(".", 1)[-1]
+    if name in LABELS:
+        return LABELS[name]
+    words = name.replace("_db", "").replace("_degrees", "").replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def unit_of(dotted: str) -> str:
+    name = dotted.rsplit(".", 1)[-1]
+    if name in UNITS:
+        return UNITS[name]
+    return next((unit for ending, unit in UNIT_ENDINGS if name.endswith(ending)), "")
 
 
 class RunConfigError(UserError):
@@ -52,10 +120,23 @@ class FormField:
     description: str = ""
     optional: bool = False
     checked: bool = False
+    preset: str = ""  # the model preset's value, for the "changed from preset" marks
 
     @property
     def section(self) -> str:
         return self.name.split(".")[0]
+
+    @property
+    def label(self) -> str:
+        return human_label(self.name)
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.name)
+
+    @property
+    def changed(self) -> bool:
+        return self.value != self.preset
 
     @property
     def basic(self) -> bool:
@@ -115,8 +196,12 @@ KIND_ONLY_FIELDS = {
 }
 
 
-def form_fields(config_values: dict, input_kind: str | None = None) -> list[FormField]:
-    """Every configurable leaf of ``Config`` with its current value, as form widgets."""
+def form_fields(
+    config_values: dict, input_kind: str | None = None, preset: dict | None = None, training_only: bool = False
+) -> list[FormField]:
+    """Every configurable leaf of ``Config`` with its current value, as form widgets (``training_only``:
+    the data, model and train sections; ``preset``: the values each field is compared with)."""
+    preset_leaves = {dotted: value for dotted, _, value in _leaves(Config, preset or config_values)}
     hidden = tuple(
         prefix
         for kind, prefixes in KIND_ONLY_FIELDS.items()
@@ -126,6 +211,8 @@ def form_fields(config_values: dict, input_kind: str | None = None) -> list[Form
     fields = []
     for dotted, info, value in _leaves(Config, config_values):
         if dotted in MANAGED_FIELDS or (hidden and dotted.startswith(hidden)):
+            continue
+        if training_only and dotted.split(".")[0] not in TRAINING_SECTIONS:
             continue
         widget, choices = _widget(info.annotation)
         fields.append(
@@ -137,6 +224,7 @@ def form_fields(config_values: dict, input_kind: str | None = None) -> list[Form
                 description=info.description or "",
                 optional=_unwrap(info.annotation)[1],
                 checked=bool(value),
+                preset=_format(preset_leaves.get(dotted), widget),
             )
         )
     return fields
@@ -207,7 +295,6 @@ def validate_run_config(
     model_name: str, data_path: str, values: dict | None = None, overrides: list[str] | None = None
 ) -> tuple[Config, list[str]]:
     """Validate settings exactly as the CLI would; return the config and the worker's ``--set`` overrides."""
-    from nightscan_edge.models import MODELS
 
     if model_name not in MODELS:
         message = f"unknown model {model_name!r}; known: {', '.join(sorted(MODELS))}"

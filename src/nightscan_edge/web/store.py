@@ -129,6 +129,10 @@ class Store:
     def datasets(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM datasets ORDER BY created DESC")
 
+    def rename_dataset(self, dataset_id: str, name: str) -> dict[str, Any] | None:
+        self._update("datasets", dataset_id, name=name)
+        return self.dataset(dataset_id)
+
     # runs
     def add_run(
         self, run_id: str, model: str, dataset_id: str | None, data_path: str, overrides: list[str], run_dir: str
@@ -140,6 +144,21 @@ class Store:
                 (run_id, model, dataset_id, data_path, json.dumps(overrides), run_dir, time.time()),
             )
         return self.run(run_id)
+
+    def adopt_run(
+        self, run_id: str, model: str, data_path: str, run_dir: str, status: str, created: float, finished: float
+    ) -> dict[str, Any]:
+        """Record a run trained outside the server (the CLI) so the history shows it; it has no dataset id."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, model, dataset_id, data_path, overrides, status, run_dir, created, finished) "
+                "VALUES (?, ?, NULL, ?, '[]', ?, ?, ?, ?)",
+                (run_id, model, data_path, status, run_dir, created, finished),
+            )
+        return self.run(run_id)
+
+    def run_by_dir(self, run_dir: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM runs WHERE run_dir = ?", run_dir)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM runs WHERE id = ?", run_id)

@@ -98,7 +98,7 @@ def plan_file(path: Path, root: Path, spec: AudioSpec, hop_seconds: float | None
     duration_s, spans = None, ((0, None),)
     if size > 0:
         try:
-            info = soundfile.info(str(path))
+            info = soundfile.info(os.fsencode(path))
         except Exception:  # libsndfile raises several types; the worker's decode gives the user the reason
             info = None
         if info is not None and info.frames > 0:

@@ -17,8 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from nightscan_edge.data import inspect_dataset
+from nightscan_edge.data.sources import list_dataset
 from nightscan_edge.errors import UserError
-from nightscan_edge.paths import display_path, is_inside
+from nightscan_edge.paths import display_path, is_displayable, is_inside
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -51,7 +53,6 @@ def _jsonable(value: Any) -> Any:
 
 def inspect_summary(path: Path) -> dict:
     """Classes, counts and unreadable files, from the training engine's own dataset reader."""
-    from nightscan_edge.data import inspect_dataset
 
     try:
         return _jsonable(inspect_dataset(path))
@@ -72,7 +73,6 @@ def confine_dataset_files(path: Path, roots: tuple[Path, ...]) -> None:
     A manifest CSV is data from the request, so its paths are confined like any other requested path: an
     uploaded ``manifest.csv`` listing ``/etc/...`` or ``../../other-user`` must not make the server read there.
     """
-    from nightscan_edge.data.sources import list_dataset
 
     try:
         listing = list_dataset(path)
@@ -99,6 +99,11 @@ def register_dataset(
     store: Store, settings: Settings, path: str | Path, name: str | None, source: str = "folder"
 ) -> dict:
     real = resolve_under_roots(path, settings.roots)
+    if not is_displayable(str(real)):
+        raise UploadError(
+            f"the dataset path {display_path(real)} is not valid UTF-8 (a name from another encoding); "
+            "rename the folder and register it again"
+        )
     existing = store.dataset_by_path(str(real))
     if existing:
         raise UploadError(f"{real} is already registered as dataset {existing['id']}")
@@ -265,3 +270,115 @@ async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, 
     except UserError as error:
         return _page(request, templates, store, settings, 400, error=str(error))
     return RedirectResponse(f"/datasets#{dataset['id']}", status_code=303)
+
+
+# one dataset: its files, their pictures and sounds; rename and delete
+FILES_PER_PAGE = 100
+
+
+class RenameRequest(BaseModel):
+    name: str
+
+
+def get_dataset_or_404(store: Store, dataset_id: str) -> dict:
+    dataset = store.dataset(dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"unknown dataset {dataset_id!r}")
+    return dataset
+
+
+def dataset_file(dataset: dict, relative: str) -> Path:
+    """The file ``relative`` of a dataset, only if inspection listed it (nothing else under the root is served)."""
+    listed = {row["path"] for row in dataset["summary"].get("files", [])}
+    if relative not in listed:
+        raise HTTPException(404, f"{relative!r} is not a file of dataset {dataset['id']}")
+    root = Path(dataset["summary"]["root"])
+    path = Path(relative) if Path(relative).is_absolute() else root / relative
+    if not path.is_file():
+        raise HTTPException(404, f"{relative} is gone from {root}")
+    return path
+
+
+def rename_dataset(store: Store, dataset_id: str, name: str) -> dict:
+    get_dataset_or_404(store, dataset_id)
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise HTTPException(422, "a dataset name needs 1 to 120 characters")
+    return store.rename_dataset(dataset_id, name)
+
+
+def _media_response(body: bytes, media_type: str):
+    from fastapi.responses import Response
+
+    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.patch("/api/datasets/{dataset_id}")
+def api_rename(dataset_id: str, body: RenameRequest, store: StoreDep) -> dict:
+    return rename_dataset(store, dataset_id, body.name)
+
+
+@router.get("/datasets/{dataset_id}/media/{relative:path}")
+def dataset_media(dataset_id: str, relative: str, store: StoreDep):
+    from fastapi.responses import FileResponse
+
+    return FileResponse(dataset_file(get_dataset_or_404(store, dataset_id), relative))
+
+
+@router.get("/datasets/{dataset_id}/spectrogram/{relative:path}")
+async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
+    from nightscan_edge.audio import AudioDecodeError
+    from nightscan_edge.web.media import spectrogram_png
+
+    path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
+    try:
+        png = await run_in_threadpool(spectrogram_png, path, settings.data_dir / "cache" / "pictures")
+    except AudioDecodeError as error:
+        raise HTTPException(422, str(error)) from None
+    return _media_response(png, "image/png")
+
+
+@router.get("/datasets/{dataset_id}/thumbnail/{relative:path}")
+async def dataset_thumbnail(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
+    from nightscan_edge.web.media import thumbnail_jpeg
+
+    path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
+    try:
+        jpeg = await run_in_threadpool(thumbnail_jpeg, path, settings.data_dir / "cache" / "pictures")
+    except OSError as error:
+        raise HTTPException(422, f"{relative}: not a readable image ({error})") from None
+    return _media_response(jpeg, "image/jpeg")
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(dataset_id: str, request: Request, store: StoreDep, templates: TemplatesDep, page: int = 1):
+    dataset = get_dataset_or_404(store, dataset_id)
+    files = dataset["summary"].get("files", [])
+    pages = max(1, -(-len(files) // FILES_PER_PAGE))
+    page = min(max(page, 1), pages)
+    shown = files[(page - 1) * FILES_PER_PAGE : page * FILES_PER_PAGE]
+    return templates.TemplateResponse(
+        request,
+        "dataset.html",
+        {
+            "page": "datasets",
+            "dataset": dataset,
+            "files": shown,
+            "page_number": page,
+            "pages": pages,
+            "total_files": len(files),
+        },
+    )
+
+
+@router.post("/datasets/{dataset_id}/rename")
+async def rename_form(dataset_id: str, request: Request, store: StoreDep):
+    form = await request.form()
+    rename_dataset(store, dataset_id, str(form.get("name", "")))
+    return RedirectResponse(f"/datasets/{dataset_id}", status_code=303)
+
+
+@router.post("/datasets/{dataset_id}/delete")
+def delete_form(dataset_id: str, store: StoreDep, settings: SettingsDep):
+    api_delete(dataset_id, store, settings)
+    return RedirectResponse("/datasets", status_code=303)

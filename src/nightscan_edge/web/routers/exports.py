@@ -9,16 +9,14 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightscan_edge.web.deps import RunnerDep, StoreDep
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.web.deps import RunnerDep, StoreDep, export_format_choices, get_run_or_404
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
-from nightscan_edge.web.routers.runs import get_run_or_404
+from nightscan_edge.web.results import export_results
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
-
-# The documented export formats (docs/architecture.md); the export package's own table wins when present.
-DOCUMENTED_FORMATS = ("onnx", "tflite", "coreml", "executorch")
 
 
 class ExportRequest(BaseModel):
@@ -26,14 +24,6 @@ class ExportRequest(BaseModel):
 
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
     int8: bool = False
-
-
-def export_format_choices() -> tuple[str, ...]:
-    try:
-        from nightscan_edge.export.formats import FORMATS
-    except ImportError:
-        return DOCUMENTED_FORMATS
-    return tuple(FORMATS)
 
 
 def get_export_or_404(store: Store, export_id: str) -> dict:
@@ -50,10 +40,10 @@ def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> di
         raise HTTPException(
             422, f"choose formats among {', '.join(known)}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
-    if run["status"] != "done" or not (Path(run["run_dir"]) / "best.ckpt").is_file():
+    if run["status"] != "done" or not RunFolder(run["run_dir"]).best_checkpoint.is_file():
         raise HTTPException(409, f"run {run['id']} is {run['status']}; only a finished run with best.ckpt exports")
     export_id = f"export-{secrets.token_hex(3)}"
-    exports_dir = Path(run["run_dir"]) / "exports"
+    exports_dir = RunFolder(run["run_dir"]).exports_dir
     return store.add_export(
         export_id,
         run["id"],
@@ -80,10 +70,21 @@ def create_bench(store: Store, export: dict) -> dict:
     )
 
 
-def export_view(job: dict) -> dict:
+def export_view(job: dict, store: Store | None = None) -> dict:
+    """The job with its files; a finished export also carries its results table (with the figures of its
+    latest finished benchmark, whose id is ``bench_id``)."""
     view = {**job, "files": list_files(Path(job["out_dir"]))}
     if job["status"] == "failed":
         view["log_tail"] = log_tail(Path(job["log_path"]), lines=15)
+    if job["kind"] == "export" and job["status"] == "done" and store is not None:
+        benches = [
+            b
+            for b in store.exports(run_id=job["run_id"], statuses=("done",))
+            if b["kind"] == "bench" and b["options"].get("export_id") == job["id"]
+        ]
+        bench = benches[-1] if benches else None
+        view["bench_id"] = bench["id"] if bench else None
+        view["results"] = export_results(Path(job["out_dir"]), Path(bench["out_dir"]) if bench else None)
     return view
 
 
@@ -96,12 +97,12 @@ def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict
 @router.get("/api/runs/{run_id}/exports")
 def api_list_exports(run_id: str, store: StoreDep) -> list[dict]:
     get_run_or_404(store, run_id)
-    return [export_view(job) for job in store.exports(run_id=run_id)]
+    return [export_view(job, store) for job in store.exports(run_id=run_id)]
 
 
 @router.get("/api/exports/{export_id}")
 def api_get_export(export_id: str, store: StoreDep) -> dict:
-    return export_view(get_export_or_404(store, export_id))
+    return export_view(get_export_or_404(store, export_id), store)
 
 
 @router.post("/api/exports/{export_id}/bench", status_code=201)

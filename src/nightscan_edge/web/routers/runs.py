@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import secrets
 import time
 from pathlib import Path
@@ -13,9 +11,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.web.catalogue import cached_catalogue
+from nightscan_edge.web.deps import (
+    RunnerDep,
+    SettingsDep,
+    StoreDep,
+    TemplatesDep,
+    export_format_choices,
+    get_run_or_404,
+)
 from nightscan_edge.web.events import EVENTS_FILE
-from nightscan_edge.web.files import download, list_files
+from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
     confine_request_paths,
@@ -24,8 +31,9 @@ from nightscan_edge.web.forms import (
     preset_values,
     validate_run_config,
 )
-from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, log_tail, read_status
 from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
+from nightscan_edge.web.run_records import adopt_cli_runs, read_report, run_view
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 from nightscan_edge.web.uploads import UploadError
@@ -42,13 +50,6 @@ class RunRequest(BaseModel):
     overrides: list[str] = Field(default_factory=list, description="CLI-style section.key=value strings")
 
 
-def get_run_or_404(store: Store, run_id: str) -> dict:
-    run = store.run(run_id)
-    if run is None:
-        raise HTTPException(404, f"unknown run {run_id!r}")
-    return run
-
-
 def create_run(
     store: Store, settings: Settings, model: str, dataset_id: str, values: dict, overrides: list[str]
 ) -> dict:
@@ -57,6 +58,15 @@ def create_run(
         raise RunConfigError(
             f"unknown dataset {dataset_id!r}; register it on the datasets page first", {"dataset": "unknown dataset"}
         )
+    model_kind = model_input_kind(model)
+    data_kind = dataset["summary"].get("kind")
+    if model_kind and data_kind and model_kind != data_kind:
+        wanted, held = KIND_WORDS.get(model_kind, model_kind), KIND_WORDS.get(data_kind, data_kind)
+        message = (
+            f"{model} takes {wanted} but dataset {dataset['name']!r} holds {held}; "
+            f"pick a model for {held} or another dataset"
+        )
+        raise RunConfigError(message, {"dataset": message})
     config, worker_overrides = validate_run_config(model, dataset["path"], values, overrides)
     confine_request_paths(config, settings.data_dir, settings.runs_dir, settings.roots)
     try:
@@ -68,58 +78,19 @@ def create_run(
     return store.add_run(run_id, model, dataset_id, dataset["path"], worker_overrides, str(run_dir))
 
 
-def read_report(run: dict) -> dict | None:
-    """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
-    epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
-    run_dir = Path(run["run_dir"])
-    try:
-        return {**json.loads((run_dir / "report.json").read_text()), "complete": True}
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
-    epochs = read_metrics(run_dir)
-    if not epochs:
-        return None
-    best = max(epochs, key=lambda row: row["val_acc"])
-    return {
-        "complete": False,
-        "status": run["status"],
-        "epochs_completed": len(epochs),
-        "best_epoch": int(best["epoch"]),
-        "best_val_acc": best["val_acc"],
-        "last_epoch": epochs[-1],
-        "labels": read_status(run_dir).get("labels"),
-        "note": f"the run is {run['status']}: figures from its {len(epochs)} finished epoch(s); the per-class "
-        "report and confusion matrix are written when training ends",
-    }
+KIND_WORDS = {"audio": "recordings", "image": "photos"}
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
-    try:
-        with open(Path(run_dir) / "metrics.csv", newline="") as handle:
-            return [
-                {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
-                for row in csv.DictReader(handle)
-            ]
-    except FileNotFoundError:
-        return []
+def model_input_kind(model: str) -> str | None:
+    """``audio`` or ``image`` from the model registry (None for an unknown name; validation says why)."""
+    from nightscan_edge.models import MODELS
+
+    return MODELS.get(model).input_kind if model in MODELS else None
 
 
-def run_view(store: Store, run: dict) -> dict:
-    run_dir = Path(run["run_dir"])
-    return {
-        **run,
-        "worker_status": read_status(run_dir),
-        "files": list_files(run_dir, skip=("exports", "bench")),
-        "exports": store.exports(run_id=run["id"]),
-        "resumable": run["status"] in ("interrupted", "cancelled", "failed") and (run_dir / "last.ckpt").is_file(),
-        "dataset": store.dataset(run["dataset_id"]) if run["dataset_id"] else None,
-    }
-
-
-# JSON API
 @router.get("/api/runs")
-def api_list_runs(store: StoreDep) -> list[dict]:
+def api_list_runs(store: StoreDep, settings: SettingsDep) -> list[dict]:
+    adopt_cli_runs(store, settings)
     return store.runs()
 
 
@@ -179,16 +150,16 @@ def run_file(run_id: str, relative: str, store: StoreDep):
 
 # pages
 @router.get("/runs", response_class=HTMLResponse)
-def history_page(request: Request, store: StoreDep, templates: TemplatesDep):
+def history_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+    adopt_cli_runs(store, settings)
     runs = store.runs()
     datasets = {d["id"]: d for d in store.datasets()}
     for run in runs:
         status = read_status(Path(run["run_dir"]))
         run["best_val_acc"] = status.get("best_val_acc")
         run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
-        run["resumable"] = (
-            run["status"] in ("interrupted", "cancelled", "failed") and (Path(run["run_dir"]) / "last.ckpt").is_file()
-        )
+        run["from_cli"] = run["dataset_id"] is None
+        run["resumable"] = run["status"] in RESUMABLE and RunFolder(run["run_dir"]).last_checkpoint.is_file()
     return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
 
 
@@ -203,14 +174,17 @@ def _new_run_page(
     message: str | None = None,
     status_code: int = 200,
 ):
-    from nightscan_edge.web.routers.models import cached_catalogue
-
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
-    model = model if model in names else names[0]
+    if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
+        chosen = store.dataset(dataset_id) if dataset_id else None
+        data_kind = chosen["summary"].get("kind") if chosen else None
+        model = next((m["name"] for m in catalogue if m["input_kind"] == data_kind), names[0])
     kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
     preset = preset_values(model)
     shown = preset if values is None else values
+    datasets = store.datasets()
+    usable = [d for d in datasets if d["summary"].get("kind") == kind]
     return templates.TemplateResponse(
         request,
         "new_run.html",
@@ -218,9 +192,12 @@ def _new_run_page(
             "page": "new",
             "models": catalogue,
             "model": model,
-            "datasets": store.datasets(),
+            "datasets": usable,
+            "other_kind_datasets": len(datasets) - len(usable),
+            "kind": kind,
+            "kind_words": KIND_WORDS,
             "dataset_id": dataset_id,
-            "fields": form_fields(shown, kind),
+            "fields": form_fields(shown, kind, preset=preset, training_only=True),
             "errors": errors or {},
             "message": message,
         },
@@ -269,8 +246,6 @@ async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDe
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep):
-    from nightscan_edge.web.routers.exports import export_format_choices
-
     run = run_view(store, get_run_or_404(store, run_id))
     return templates.TemplateResponse(
         request,

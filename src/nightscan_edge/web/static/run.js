@@ -20,13 +20,23 @@
     return node;
   };
 
+  // Fixed-height boxes + maintainAspectRatio false: the charts never resize while points arrive.
   const chart = (id, label, series) => new Chart(document.getElementById(id), {
     type: "line",
     data: { labels: [], datasets: series.map(([name, color]) => ({ label: name, data: [], borderColor: color, backgroundColor: color, tension: 0.2 })) },
-    options: { animation: false, responsive: true, scales: { x: { title: { display: true, text: "epoch" } }, y: { title: { display: true, text: label } } } },
+    options: { animation: false, responsive: true, maintainAspectRatio: false,
+      scales: { x: { title: { display: true, text: "epoch" } }, y: { title: { display: true, text: label } } } },
   });
-  const lossChart = chart("loss-chart", "loss", [["train loss", "#1f77b4"], ["val loss", "#ff7f0e"]]);
+  const lossChart = chart("loss-chart", "loss per epoch", [["train loss", "#1f77b4"], ["val loss", "#ff7f0e"]]);
   const accChart = chart("acc-chart", "accuracy", [["train acc", "#2ca02c"], ["val acc", "#d62728"]]);
+  // Loss of every training batch from the first one, so the first (long) epoch is not an empty chart.
+  const batchChart = new Chart(document.getElementById("batch-chart"), {
+    type: "line",
+    data: { datasets: [{ label: "train loss per batch", data: [], borderColor: "#1f77b4", backgroundColor: "#1f77b4", pointRadius: 0, borderWidth: 1 }] },
+    options: { animation: false, responsive: true, maintainAspectRatio: false, parsing: false,
+      scales: { x: { type: "linear", title: { display: true, text: "epoch" } }, y: { title: { display: true, text: "batch loss" } } } },
+  });
+  const MAX_BATCH_POINTS = 2000; // keep every other point beyond this: the shape stays, the page stays fast
 
   function setStatus(value, error) {
     status = value;
@@ -36,6 +46,9 @@
     root.dataset.status = value;
     document.getElementById("run-error").textContent = error || "";
     document.getElementById("cancel-form").hidden = !["queued", "running"].includes(value);
+    const text = document.getElementById("progress-text");
+    if (value === "queued") text.textContent = "Waiting for a free worker…";
+    else if (text.textContent.startsWith("Waiting")) text.textContent = value === "running" ? "Starting: reading the data…" : "—";
     document.getElementById("export-form").hidden = value !== "done";
     const hint = document.getElementById("export-hint");
     if (hint) hint.hidden = value === "done";
@@ -43,7 +56,9 @@
     if (FINAL.includes(value)) {
       document.getElementById("eta").textContent = "";
       loadReport();
-      refreshFiles();
+      refreshFiles(); // also shows Resume when the run left a checkpoint
+    } else {
+      document.getElementById("resume-form").hidden = true;
     }
   }
 
@@ -73,6 +88,10 @@
     progress.value = done;
     document.getElementById("progress-text").textContent =
       `epoch ${event.epoch} / ${epochs ?? "?"} · batch ${event.batch} / ${batches} · loss ${event.loss.toFixed(4)}`;
+    const points = batchChart.data.datasets[0].data;
+    points.push({ x: event.epoch - 1 + event.batch / batches, y: event.loss });
+    if (points.length > MAX_BATCH_POINTS) batchChart.data.datasets[0].data = points.filter((_, i) => i % 2 === 0);
+    batchChart.update("none");
     if (event.samples_per_s) document.getElementById("speed").textContent = `${Math.round(event.samples_per_s)} samples/s`;
     if (!started) started = { time: event.time, done };
     else if (done > started.done && status === "running") {
@@ -84,10 +103,11 @@
   function onEpoch(event) {
     const label = String(event.epoch);
     for (const [c, a, b] of [[lossChart, event.train_loss, event.val_loss], [accChart, event.train_acc, event.val_acc]]) {
-      c.data.labels.push(label);
-      c.data.datasets[0].data.push(a);
-      c.data.datasets[1].data.push(b);
-      c.update();
+      let at = c.data.labels.indexOf(label); // a resumed run redoes an epoch: replace, do not repeat
+      if (at < 0) { c.data.labels.push(label); at = c.data.labels.length - 1; }
+      c.data.datasets[0].data[at] = a;
+      c.data.datasets[1].data[at] = b;
+      c.update("none");
     }
     appendLog(`epoch ${label}/${event.epochs}: train loss ${event.train_loss.toFixed(4)} acc ${(100 * event.train_acc).toFixed(1)} % · ` +
       `val loss ${event.val_loss.toFixed(4)} acc ${(100 * event.val_acc).toFixed(1)} % macro-F1 ${event.val_macro_f1.toFixed(3)} · ${event.seconds.toFixed(1)} s`);
@@ -191,6 +211,7 @@
     const response = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
     if (!response.ok) return;
     const run = await response.json();
+    document.getElementById("resume-form").hidden = !run.resumable;
     const list = document.getElementById("run-files");
     list.replaceChildren();
     run.files.forEach((f) => {
@@ -201,6 +222,57 @@
       li.append(a, " ", el("small", `${(f.size_bytes / 1024).toFixed(1)} KB`));
       list.appendChild(li);
     });
+  }
+
+  const fixed = (value, digits, suffix = "") => (value == null ? "–" : `${Number(value).toFixed(digits)}${suffix}`);
+
+  // One row per exported file: what the export measured (size, parity, gate) joined with the benchmark.
+  function resultsView(job) {
+    const results = job.results;
+    const box = el("div", null, "results");
+    box.appendChild(el("h4", "Results per file" + (results.bench_threads ? ` (latency: batch 1, ${results.bench_threads} thread)` : " (benchmark it for latency and accuracy)")));
+    const scroll = el("div", null, "scroll");
+    const table = el("table", null, "results compact");
+    const head = table.insertRow();
+    ["file", "format", "precision", "MB", "p50 ms", "p95 ms", "accuracy", "INT8 drop", "parity max|Δp|", "top-1 agree", "gate"]
+      .forEach((h) => cell(head, h, "th"));
+    results.rows.forEach((row) => {
+      const tr = table.insertRow();
+      tr.dataset.format = row.format;
+      tr.dataset.precision = row.precision;
+      cell(tr, row.file || "–");
+      cell(tr, row.format);
+      cell(tr, row.precision);
+      cell(tr, fixed(row.size_mb, 2), "td", "num");
+      cell(tr, fixed(row.p50_ms, 2), "td", "num");
+      cell(tr, fixed(row.p95_ms, 2), "td", "num");
+      cell(tr, row.accuracy == null ? "–" : `${(100 * row.accuracy).toFixed(1)} %`, "td", "num");
+      cell(tr, row.int8_drop_points == null ? "–" : `${row.int8_drop_points.toFixed(1)} pt`, "td", "num");
+      cell(tr, row.parity_max_abs_diff == null ? (row.parity_note || "–") : row.parity_max_abs_diff.toExponential(1), "td", "num");
+      cell(tr, row.parity_top1 == null ? "–" : `${(100 * row.parity_top1).toFixed(1)} %`, "td", "num");
+      cell(tr, row.gate, "td", row.gate.startsWith("rejected") ? "bad" : row.gate === "passed" ? "ok" : "");
+    });
+    scroll.appendChild(table);
+    box.appendChild(scroll);
+    const c = results.calibration;
+    if (c) {
+      box.appendChild(el("p", c.threshold == null
+        ? `No edge threshold recommended (target ${(100 * c.target_accuracy).toFixed(0)} % accuracy, ${c.windows} validation windows).`
+        : `Edge threshold ${c.threshold.toFixed(2)}: ${(100 * c.edge_share).toFixed(0)} % of windows stay on the phone at ` +
+          `${(100 * c.accuracy_at_threshold).toFixed(1)} % accuracy; the rest go to the server (from ${c.windows} validation windows).`, "threshold"));
+    }
+    if (results.warnings.length) {
+      const list = el("ul", null, "warnings");
+      results.warnings.forEach((w) => list.appendChild(el("li", w)));
+      box.appendChild(list);
+    }
+    if (results.bench_png && job.bench_id) {
+      const img = el("img", null, "bench");
+      img.alt = "benchmark chart";
+      img.src = `/exports/${encodeURIComponent(job.bench_id)}/files/bench.png`;
+      box.appendChild(img);
+    }
+    return box;
   }
 
   async function refreshExports() {
@@ -229,6 +301,7 @@
         files.appendChild(li);
       });
       card.appendChild(files);
+      if (job.results) card.appendChild(resultsView(job));
       if (job.kind === "export" && job.status === "done") {
         const form = el("form");
         form.method = "post";
@@ -241,6 +314,16 @@
     const active = jobs.some((job) => ["queued", "running"].includes(job.status));
     setTimeout(refreshExports, active ? 1000 : 5000);
   }
+
+  // Resume without leaving the page: the WebSocket keeps streaming the resumed worker's events.
+  document.getElementById("resume-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/resume`, { method: "POST" });
+    const body = await response.json();
+    if (!response.ok) { appendLog(`resume refused: ${body.detail}`); return; }
+    started = null;
+    setStatus(body.status, body.error);
+  });
 
   if (FINAL.includes(status)) { loadReport(); }
   refreshExports();

@@ -8,16 +8,14 @@ import numpy as np
 import pytest
 
 from nightscan_edge.birdnet import extractor
+from nightscan_edge.birdnet.embeddings import EmbeddingCache, birdnet_windows, embed_clips
 from nightscan_edge.birdnet.extractor import (
     BIRDNET_SPEC,
     BIRDNET_WINDOW_SAMPLES,
     INSTALL_HINT,
     BirdNetError,
     BirdNetMissingError,
-    EmbeddingCache,
     birdnet_input_spec,
-    birdnet_windows,
-    embed_clips,
     find_embedding_tensor,
     get_birdnet,
     to_birdnet_rate,

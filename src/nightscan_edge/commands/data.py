@@ -7,6 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from nightscan_edge.birdnet.prelabel import prelabel
 from nightscan_edge.data import DataError, inspect_dataset, write_synthetic_dataset
 from nightscan_edge.data.esc50 import convert_esc50, download_esc50
 from nightscan_edge.errors import UserError
@@ -58,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         if args.data_command == "prelabel":
-            from nightscan_edge.birdnet.prelabel import prelabel
-
             report = prelabel(
                 args.recordings, args.out, args.species, args.min_confidence, args.clips, threads=args.threads
             )

@@ -66,19 +66,31 @@ def _split_key(key) -> tuple[int, int | None]:
 class AudioTrainDataset(Dataset):
     """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec, augment: WaveformAugment) -> None:
+    def __init__(
+        self,
+        clips: list[np.ndarray],
+        labels: list[int],
+        spec: AudioSpec,
+        augment: WaveformAugment,
+        with_position: bool = False,
+    ) -> None:
         self.clips, self.labels, self.spec, self.augment = clips, labels, spec, augment
+        # (clip index, window offset) too: a teacher with cached scores looks up the same seconds of the clip
+        self.with_position = with_position
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key) -> tuple:
         index, item_seed = _split_key(key)
         clip, window = self.clips[index], self.spec.clip_samples
         rng = np.random.default_rng(item_seed if item_seed is not None else index)
         params = self.augment.make_params(rng, clip.size, window)
         samples = fit_to_length(clip[params.start : params.start + window], window, self.spec.pad_mode)
-        return torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params))), self.labels[index]
+        waveform = torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params)))
+        if self.with_position:
+            return waveform, self.labels[index], index, params.start
+        return waveform, self.labels[index]
 
 
 def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
@@ -103,6 +115,36 @@ class AudioEvalDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
+
+
+class EmbeddingTrainDataset(Dataset):
+    """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
+    embedding-side counterpart of a random window offset."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        rows = self.clips[index]
+        row = int(np.random.default_rng(item_seed if item_seed is not None else index).integers(len(rows)))
+        return torch.from_numpy(np.ascontiguousarray(rows[row], dtype=np.float32)), self.labels[index]
+
+
+class EmbeddingEvalDataset(Dataset):
+    """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.ascontiguousarray(self.clips[index], dtype=np.float32)), self.labels[index]
 
 
 def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -13,6 +13,8 @@ from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
 from nightscan_edge.data.datasets import (
     AudioEvalDataset,
     AudioTrainDataset,
+    EmbeddingEvalDataset,
+    EmbeddingTrainDataset,
     EpochSeededSampler,
     ImageDataset,
     collate_images,
@@ -30,7 +32,8 @@ class Loaders:
     sampler: EpochSeededSampler
 
 
-def build_loaders(config: Config, prepared: PreparedData) -> Loaders:
+def build_loaders(config: Config, prepared: PreparedData, teacher_positions: bool = False) -> Loaders:
+    """``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores."""
     train_split, val_split = prepared.splits["train"], prepared.splits["val"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
     sampler = EpochSeededSampler(
@@ -40,7 +43,9 @@ def build_loaders(config: Config, prepared: PreparedData) -> Loaders:
         draws=config.train.min_steps_per_epoch * batch_size,
     )
     train_set: Dataset
-    if prepared.kind == "audio":
+    if prepared.inputs == "embedding":
+        train_set = EmbeddingTrainDataset(train_split.arrays, train_split.labels)
+    elif prepared.kind == "audio":
         audio = config.data.audio_augment
         backgrounds = (
             load_backgrounds(audio.noise_dir, prepared.spec.sample_rate)
@@ -52,6 +57,7 @@ def build_loaders(config: Config, prepared: PreparedData) -> Loaders:
             train_split.labels,
             prepared.spec,
             WaveformAugment(audio, backgrounds, enabled=config.data.augment),
+            with_position=teacher_positions,
         )
     else:
         augment = config.data.photo_augment if config.data.augment else None
@@ -78,6 +84,8 @@ def build_loaders(config: Config, prepared: PreparedData) -> Loaders:
 
 def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset, Callable[..., Any]]:
     """An unaugmented data set of one split (every window of a clip) and its collate function."""
+    if prepared.inputs == "embedding":
+        return EmbeddingEvalDataset(split.arrays, split.labels), collate_windows
     if prepared.kind == "audio":
         return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
     return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images

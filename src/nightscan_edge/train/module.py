@@ -19,11 +19,13 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
-from nightscan_edge.data.augment import SpecAugment
+from nightscan_edge.data.augment import SpecAugment, WaveformAugment
 from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
+from nightscan_edge.train.losses import soft_loss
 
 
 class NonFiniteLossError(UserError):
@@ -47,9 +49,17 @@ class ClassifierModule(L.LightningModule):
         config: Config,
         run_id: str,
         class_weights: torch.Tensor | None = None,
-        teacher: Teacher | None = None,
+        teacher: Teacher | BirdNetTeacher | None = None,
+        unlabeled: UnlabeledWindows | None = None,
     ) -> None:
         super().__init__()
+        # Unlabelled windows with the teacher's soft labels (--unlabeled): one extra batch per step, KL loss only.
+        self.unlabeled = unlabeled
+        self.unlabeled_augment = (
+            WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
+            if unlabeled is not None
+            else None
+        )
         self.model = model
         self.labels = list(labels)
         self.config = config
@@ -73,8 +83,8 @@ class ClassifierModule(L.LightningModule):
 
     # -- inputs ---------------------------------------------------------------------------------------
     def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
-        if self.model.input_kind != "audio":
-            return x
+        if self.model.input_kind != "audio" or getattr(self.model, "takes_embeddings", False):
+            return x  # photos, and frozen embeddings (birdnet_head), are model inputs as they are
         with torch.no_grad():
             spectrogram = self.model.log_mel(x)
         if augment_seed is not None and self.spec_augment is not None:
@@ -112,7 +122,13 @@ class ClassifierModule(L.LightningModule):
             label_smoothing=self.config.train.label_smoothing,
         )
         if self.teacher is not None:
-            loss = self.teacher.distillation_loss(logits, x, inputs, loss)
+            positions = (batch[2], batch[3]) if len(batch) == 4 else None
+            loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
+        if self.unlabeled is not None:
+            rng = np.random.default_rng(seed)
+            windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), self.unlabeled_augment)
+            student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
+            loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
         with torch.no_grad():
             n = y.numel()
             check_finite(
@@ -205,4 +221,5 @@ class ClassifierModule(L.LightningModule):
             self.config.model_dump(mode="json"),
             self.run_id,
             model_options=dict(self.config.model.options),
+            licence=self.teacher.licence if self.teacher is not None else None,
         )

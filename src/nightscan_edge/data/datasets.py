@@ -1,8 +1,8 @@
 """Torch data sets over decoded (cached) media, and the epoch-seeded sampler that makes epochs reproducible.
 
-The sampler's order is a function of (run seed, epoch), so epoch ``k`` draws the same items whether or not the
-run was stopped and resumed before it; training batches and their augmentation are built from it in
-``nightscan_edge.data.batches``.
+Training items are addressed as ``(index, item_seed)``: the sampler derives every seed from (run seed, epoch,
+position), so epoch ``k`` draws the same order and the same augmentation whether or not the run was stopped
+and resumed before it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from nightscan_edge.audio.decode import fit_to_length, window_starts
+from nightscan_edge.config import PhotoAugmentConfig
+from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
@@ -43,9 +46,7 @@ class EpochSeededSampler(Sampler):
     def __len__(self) -> int:
         return self.draws
 
-    def indices(self) -> np.ndarray:
-        """This epoch's draws, in order (a function of the seed and the epoch only)."""
-        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+    def _order(self, rng: np.random.Generator) -> np.ndarray:
         if self.weighted:
             counts = np.bincount(self.labels)
             probabilities = 1.0 / counts[self.labels]
@@ -53,8 +54,50 @@ class EpochSeededSampler(Sampler):
         passes = -(-self.draws // len(self.labels))
         return np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+    def indices(self) -> np.ndarray:
+        """This epoch's draws in order, as one array (the batch data path, ``data.batches.EpochBatches``)."""
+        return self._order(np.random.default_rng(epoch_seed(self.seed, self.epoch)))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        """``(index, item_seed)`` per draw, for the per-clip data sets (frozen embeddings, BirdNET distillation)."""
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        order = self._order(rng)
+        item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
+        return iter([(int(i), int(s)) for i, s in zip(order, item_seeds, strict=False)])
+
+
+def _split_key(key) -> tuple[int, int | None]:
+    return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), None)
+
+
+class AudioTrainDataset(Dataset):
+    """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
+
+    def __init__(
+        self,
+        clips: list[np.ndarray],
+        labels: list[int],
+        spec: AudioSpec,
+        augment: WaveformAugment,
+        with_position: bool = False,
+    ) -> None:
+        self.clips, self.labels, self.spec, self.augment = clips, labels, spec, augment
+        # (clip index, window offset) too: a teacher with cached scores looks up the same seconds of the clip
+        self.with_position = with_position
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple:
+        index, item_seed = _split_key(key)
+        clip, window = self.clips[index], self.spec.clip_samples
+        rng = np.random.default_rng(item_seed if item_seed is not None else index)
+        params = self.augment.make_params(rng, clip.size, window)
+        samples = fit_to_length(clip[params.start : params.start + window], window, self.spec.pad_mode)
+        waveform = torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params)))
+        if self.with_position:
+            return waveform, self.labels[index], index, params.start
+        return waveform, self.labels[index]
 
 
 def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
@@ -81,6 +124,36 @@ class AudioEvalDataset(Dataset):
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
 
 
+class EmbeddingTrainDataset(Dataset):
+    """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
+    embedding-side counterpart of a random window offset."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        rows = self.clips[index]
+        row = int(np.random.default_rng(item_seed if item_seed is not None else index).integers(len(rows)))
+        return torch.from_numpy(np.ascontiguousarray(rows[row], dtype=np.float32)), self.labels[index]
+
+
+class EmbeddingEvalDataset(Dataset):
+    """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.ascontiguousarray(self.clips[index], dtype=np.float32)), self.labels[index]
+
+
 def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     windows = torch.cat([w for w, _ in items])
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
@@ -88,27 +161,58 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
     return windows, labels, owner
 
 
-def image_transform(spec: ImageSpec):
-    """transforms v2 on the cached, already resized uint8 image: scale and normalise (validation, prediction).
+def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None = None):
+    """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation, TrivialAugment,] scale,
+    normalise[, erasing] (erasing fills with 0, the mean once normalised).
 
-    Training augments whole uint8 batches on the device instead (``nightscan_edge.data.photo_augment``).
+    The random crop is not in the seed's list; it is the augmentation that matters most for small photo sets
+    (animals framed off-centre, at varying distance), so it is on by default and switchable.
     """
 
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))])
+    steps = []
+    if augment is not None:
+        if augment.crop_scale < 1:
+            size = [spec.image_size, spec.image_size]
+            steps.append(v2.RandomResizedCrop(size, scale=(augment.crop_scale, 1.0), antialias=True))
+        steps += [
+            v2.RandomHorizontalFlip(p=augment.horizontal_flip_probability),
+            v2.RandomRotation(augment.rotation_degrees),
+        ]
+        if augment.trivial_augment:
+            steps.append(v2.TrivialAugmentWide())
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
+    if augment is not None and augment.erasing_probability > 0:
+        steps.append(v2.RandomErasing(p=augment.erasing_probability))
+    return v2.Compose(steps)
 
 
 class ImageDataset(Dataset):
-    """Photos as normalised ``(C, H, W)``, unaugmented (validation and the first-inputs BatchNorm pass)."""
+    """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
 
-    def __init__(self, images: list[np.ndarray], labels: list[int], spec: ImageSpec) -> None:
-        self.images, self.labels, self.spec = images, labels, spec
-        self.transform = image_transform(spec)
+    def __init__(
+        self,
+        images: list[np.ndarray],
+        labels: list[int],
+        spec: ImageSpec,
+        augment: PhotoAugmentConfig | None = None,
+    ) -> None:
+
+        self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]
+        self.labels, self.spec = labels, spec
+        self.transform = image_transform(spec, augment)
+        self.random = augment is not None
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.transform(torch.from_numpy(self.images[index])), self.labels[index]
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        if not self.random:
+            return self.transform(self.images[index]).as_subclass(torch.Tensor), self.labels[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed if item_seed is not None else index)
+            image = self.transform(self.images[index])
+        return image.as_subclass(torch.Tensor), self.labels[index]
 
 
 def collate_images(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

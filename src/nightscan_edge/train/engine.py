@@ -20,11 +20,14 @@ from typing import Any
 import lightning as L
 import torch
 
-from nightscan_edge.config import Config
+from nightscan_edge.birdnet.data import embed_prepared
+from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
+from nightscan_edge.models import MODELS
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows, load_unlabeled
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
     RunRecorder,
@@ -33,7 +36,7 @@ from nightscan_edge.train.callbacks import (
     TrainingCancelled,
 )
 from nightscan_edge.train.devices import RUN_DIR_ENV, DevicePlan, launched_rank, plan_devices, prepare_model
-from nightscan_edge.train.distill import load_teacher
+from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
 from nightscan_edge.train.initialise import (
@@ -121,8 +124,10 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
-            module = _module(config, prepared, prepare_model(model, config, plan), run_id)
-            loaders = build_loaders(config, prepared, plan.on_cuda)
+            module = _module(config, prepared, prepare_model(model, config, plan), run_id, events)
+            loaders = build_loaders(
+                config, prepared, plan.on_cuda, teacher_positions=isinstance(module.teacher, BirdNetTeacher)
+            )
             module.train_sampler, module.batch_augment = loaders.sampler, loaders.augment
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
             first_epoch = None if resumed_epoch is None else resumed_epoch + 1  # counted from 1
@@ -163,11 +168,12 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
 
 
 def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> PreparedData:
-    """Decode and split the data (a resumed run reads its saved split); a new run saves split and labels (rank 0:
-    the other ranks draw the same seeded split)."""
+    """Decode and split the data (a resumed run reads its saved split); a new run saves split and labels."""
     folder, config = opened.folder, opened.config
     prepared = prepare_data(config, split_file=folder.split if opened.resumed else None)
-    if not opened.resumed and write:
+    if MODELS.get(config.model.name).frozen_embedding:
+        prepared = _embed(prepared, config, events)
+    if not opened.resumed and write:  # rank 0: the other ranks draw the same seeded split
         write_split(prepared.plan, folder.split)
         folder.write_labels(prepared.labels)
     _log(
@@ -187,19 +193,63 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
     return prepared
 
 
-def _module(config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str) -> ClassifierModule:
-    """The Lightning module: the model, class weights and, when distilling, its teacher."""
-    teacher = None
-    if config.train.teacher:
-        teacher = load_teacher(
-            config.train.teacher,
-            prepared.labels,
-            prepared.spec,
-            config.train.distill_temperature,
-            config.train.distill_alpha,
-        )
+def _module(
+    config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str, events: EventLog
+) -> ClassifierModule:
+    """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled windows)."""
+    teacher, unlabeled = _teacher(config, prepared, events)
     weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
-    return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher)
+    return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled)
+
+
+def _teacher(
+    config: Config, prepared: PreparedData, events: EventLog
+) -> tuple[Teacher | BirdNetTeacher | None, UnlabeledWindows | None]:
+    """The distillation teacher (None without ``train.teacher``) and, for a birdnet_head teacher, its cached grid
+    scores on the training clips and the unlabelled windows of ``train.unlabeled``."""
+    if not config.train.teacher:
+        if config.train.unlabeled:
+            raise ConfigError(
+                "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels"
+            )
+        return None, None
+    teacher = load_teacher(
+        config.train.teacher,
+        prepared.labels,
+        prepared.spec,
+        config.train.distill_temperature,
+        config.train.distill_alpha,
+        cache_dir=config.data.cache_dir,
+        grid_seconds=config.train.teacher_grid_seconds,
+    )
+    if not isinstance(teacher, BirdNetTeacher):
+        if config.train.unlabeled:
+            raise ConfigError("--unlabeled needs a birdnet_head teacher run (its soft labels come from BirdNET)")
+        return teacher, None
+    train_split = prepared.splits["train"]
+    teacher.prepare(train_split.arrays, train_split.paths)
+    unlabeled = None
+    if config.train.unlabeled:
+        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction)
+        _log(events, "info", f"--unlabeled: {len(unlabeled)} window(s) with the teacher's soft labels")
+    stats = teacher.stats
+    _log(
+        events,
+        "info",
+        f"BirdNET teacher: {stats.windows_computed} grid window(s) scored, {stats.windows_cached} from the cache, "
+        f"{stats.seconds:.1f} s",
+    )
+    return teacher, unlabeled
+
+
+def _embed(prepared: PreparedData, config: Config, events: EventLog) -> PreparedData:
+    """Frozen-embedding models (birdnet_head) train on cached embeddings, computed once per file and window."""
+    embedded, _stats, notes = embed_prepared(
+        prepared, config.data.cache_dir, int(config.model.options.get("threads", 1)), config.data.max_bad_fraction
+    )
+    for note in notes:
+        _log(events, "info", note)
+    return embedded
 
 
 def _callbacks(

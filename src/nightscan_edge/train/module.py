@@ -12,17 +12,21 @@ import math
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
+from nightscan_edge.data.augment import SpecAugment, WaveformAugment
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
+from nightscan_edge.train.losses import soft_loss
 
 
 class NonFiniteLossError(UserError):
@@ -46,9 +50,17 @@ class ClassifierModule(L.LightningModule):
         config: Config,
         run_id: str,
         class_weights: torch.Tensor | None = None,
-        teacher: Teacher | None = None,
+        teacher: Teacher | BirdNetTeacher | None = None,
+        unlabeled: UnlabeledWindows | None = None,
     ) -> None:
         super().__init__()
+        # Unlabelled windows with the teacher's soft labels (--unlabeled): one extra batch per step, KL loss only.
+        self.unlabeled = unlabeled
+        self.unlabeled_augment = (
+            WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
+            if unlabeled is not None
+            else None
+        )
         self.model = model
         self.labels = list(labels)
         self.config = config
@@ -58,7 +70,12 @@ class ClassifierModule(L.LightningModule):
         )
         # Not a submodule: the teacher's weights must never land in the student's checkpoint.
         self.teacher = teacher
-        # Set by the engine with the training loader: the device half of the batch data path.
+        audio = config.data.audio_augment
+        self.spec_augment = (
+            SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment and audio.spec_augment) else None
+        )
+        # Set by the engine with the training loader: the device half of the batch data path (None on the
+        # per-clip path that frozen embeddings and BirdNET distillation use).
         self.batch_augment: BatchAugment | None = None
         self.train_sampler: EpochBatches | None = None
         num_classes = len(labels)
@@ -71,12 +88,16 @@ class ClassifierModule(L.LightningModule):
         self.last_epoch: dict[str, float] = {}
 
     # -- inputs ---------------------------------------------------------------------------------------
-    def model_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The log-mel front-end runs in float32 even under mixed precision: its dB scale needs the range."""
-        if self.model.input_kind != "audio":
-            return x
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
-            return self.model.log_mel(x.float())
+    def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
+        if self.model.input_kind != "audio" or getattr(self.model, "takes_embeddings", False):
+            return x  # photos, and frozen embeddings (birdnet_head), are model inputs as they are
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
+            spectrogram = self.model.log_mel(x.float())
+        if augment_seed is not None and self.spec_augment is not None:
+            batch, _, n_mels, frames = spectrogram.shape
+            params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
+            spectrogram = self.spec_augment.apply(spectrogram, params)
+        return spectrogram
 
     def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
@@ -102,14 +123,21 @@ class ClassifierModule(L.LightningModule):
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
         # Each rank its own dropout stream; rank 0's is the single-device one.
         torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1 + 7919 * self.global_rank))
-        if self.train_sampler is not None:
-            self.train_sampler.set_epoch(self.current_epoch)
-            self.train_sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
+        sampler = self.train_sampler
+        if sampler is not None:
+            sampler.set_epoch(self.current_epoch)
+            if hasattr(sampler, "set_rank"):
+                sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
         self._train_sums = torch.zeros(3, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        y = batch["y"]
-        x, inputs = self.training_inputs(batch)
+        seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
+        if isinstance(batch, dict):  # the batch data path: augmentation drawn per batch, applied here
+            y = batch["y"]
+            x, inputs = self.training_inputs(batch)
+        else:  # the per-clip path (frozen embeddings, BirdNET distillation)
+            x, y = batch[0], batch[1]
+            inputs = self.model_input(x, augment_seed=seed)
         logits = self.model(inputs)
         loss = F.cross_entropy(
             logits,
@@ -118,7 +146,13 @@ class ClassifierModule(L.LightningModule):
             label_smoothing=self.config.train.label_smoothing,
         )
         if self.teacher is not None:
-            loss = self.teacher.distillation_loss(logits, x, inputs, loss)
+            positions = (batch[2], batch[3]) if not isinstance(batch, dict) and len(batch) == 4 else None
+            loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
+        if self.unlabeled is not None:
+            rng = np.random.default_rng(seed)
+            windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), self.unlabeled_augment)
+            student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
+            loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
         with torch.no_grad():  # sums kept on the device
             check_finite(
                 loss.item(), f"training (epoch {self.current_epoch + 1}, batch {batch_idx + 1})", self.config.train.lr
@@ -223,4 +257,5 @@ class ClassifierModule(L.LightningModule):
             self.config.model_dump(mode="json"),
             self.run_id,
             model_options=dict(self.config.model.options),
+            licence=self.teacher.licence if self.teacher is not None else None,
         )

@@ -50,6 +50,8 @@ def with_absolute_paths(config: Config) -> Config:
     data["data"]["cache_dir"] = _absolute(config.data.cache_dir)
     data["data"]["audio_augment"]["noise_dir"] = _absolute(config.data.audio_augment.noise_dir)
     data["train"]["teacher"] = _absolute(config.train.teacher)
+    data["train"]["unlabeled"] = _absolute(config.train.unlabeled)
+    data["data"]["background"] = _absolute(config.data.background)
     data["model"]["init_from"] = _absolute(config.model.init_from)
     if config.model.weights not in (None, "imagenet"):
         data["model"]["weights"] = _absolute(config.model.weights)

@@ -309,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         "figures": [],
         "machine_details": info,
     }
-    header = f"{'model':<26} {'device':<6} {'thr':>3} {'variant':<13} {'engine/s':>9} {'data/s':>9} {'plain/s':>9} {'eng/plain':>9} {'data/eng':>8}"
+    header = (
+        f"{'model':<26} {'device':<6} {'thr':>3} {'variant':<13} {'engine/s':>9} {'data/s':>9} {'plain/s':>9} "
+        f"{'eng/plain':>9} {'data/eng':>8}"
+    )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="nightscan-throughput-") as temporary:

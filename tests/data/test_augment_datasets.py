@@ -140,20 +140,22 @@ def test_epoch_batches_follow_the_epoch_and_drop_a_last_batch_of_one():
 def test_sampler_is_a_function_of_the_epoch():
     sampler = EpochSeededSampler([0, 1, 0, 1, 0, 1], seed=1)
     sampler.set_epoch(3)
-    first = list(sampler)
+    first = sampler.indices().tolist()
+    assert [i for i, _ in sampler] == first  # the per-clip path draws the same order, with item seeds
     sampler.set_epoch(4)
-    assert list(sampler) != first
+    assert sampler.indices().tolist() != first
     sampler.set_epoch(3)
-    assert list(sampler) == first
+    assert sampler.indices().tolist() == first
     weighted = EpochSeededSampler([0] * 90 + [1] * 10, seed=0, weighted=True)
-    assert 30 < sum(1 for i in weighted if i >= 90) < 70  # rare class drawn about half the time
+    assert 30 < int((weighted.indices() >= 90).sum()) < 70  # rare class drawn about half the time
 
 
 def test_sampler_passes_several_times_over_a_small_set_to_reach_the_draws():
     sampler = EpochSeededSampler([0, 1, 2, 0, 1], seed=2, draws=12)
-    drawn = list(sampler)
+    drawn = sampler.indices().tolist()
     assert len(sampler) == len(drawn) == 12
     assert sorted(drawn[:5]) == sorted(drawn[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each its own order
+    assert len({seed for _, seed in sampler}) == 12  # per-clip path: every draw its own seed
     assert len(EpochSeededSampler([0, 1, 2], seed=0, draws=2)) == 3  # never fewer than one pass
     assert len(EpochSeededSampler([0, 1] * 10, seed=0, weighted=True, draws=64)) == 64
 

@@ -129,7 +129,9 @@ class TrainConfig(_Section):
         "docs/throughput.md for the measured figures behind the default",
     )
     compile: bool = Field(False, description="torch.compile the model (opt-in: minutes of compile for a short run)")
-    channels_last: bool | None = Field(None, description="photo models in channels-last layout; null: on CUDA only")
+    channels_last: bool | None = Field(
+        None, description="photo models in channels-last layout; null: on (measured faster)"
+    )
     runs_dir: str = "runs"
     run_name: str | None = None
     teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")

@@ -102,15 +102,14 @@ def plan_devices(train: TrainConfig) -> DevicePlan:
 
 
 def channels_last(config: Config, on_cuda: bool | None = None) -> bool:
-    """Photo models in channels-last memory layout: faster convolutions with cuDNN; on CPU it measured no gain
-    (docs/throughput.md), so ``null`` means CUDA only. Audio models take one-channel spectrograms: never."""
+    """Photo models in channels-last memory layout (the same numbers, another memory order): measured 1.7x
+    faster training for mobilenet_v3_small_photo on this CPU (docs/throughput.md) and cuDNN's fast layout on
+    GPUs, so ``null`` means on for photo models. Audio models take one-channel spectrograms: never."""
     from nightscan_edge.models import MODELS
 
     if MODELS.get(config.model.name).input_kind != "image":
         return False
-    if config.train.channels_last is not None:
-        return config.train.channels_last
-    return torch.cuda.is_available() if on_cuda is None else on_cuda
+    return True if config.train.channels_last is None else config.train.channels_last
 
 
 def prepare_model(model: torch.nn.Module, config: Config, plan: DevicePlan) -> torch.nn.Module:

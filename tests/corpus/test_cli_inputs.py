@@ -300,8 +300,10 @@ def test_predict_batch_with_odd_files_gives_one_row_each_and_a_whole_csv(tiny_on
     [
         (lambda m: m["labels"].append("extra"), "labels but the model gives"),
         (lambda m: m["input"]["spec"].update(clip_samples=m["input"]["spec"]["clip_samples"] * 2), "does not take"),
+        (lambda m: m["input"]["spec"].update(sample_rate=16000), "differs from the one inside the model"),
+        (lambda m: m["input"]["spec"].update(f_max=3000.0), "differs from the one inside the model"),
     ],
-    ids=["labels_count", "clip_samples"],
+    ids=["labels_count", "clip_samples", "sample_rate", "f_max"],
 )
 def test_edited_artifact_manifest_is_refused_in_one_line(edit, words, tiny_onnx, corpus_audio, tmp_path, cli):
     artifact = _edited_artifact(tiny_onnx, tmp_path, edit)

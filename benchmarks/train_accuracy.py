@@ -70,7 +70,7 @@ def main() -> None:
             "val_acc": report["accuracy"],
             "val_macro_f1": report["macro_f1"],
             "bar": BARS[name],
-            "best_epoch": run.metrics["best_epoch"] + 1,
+            "best_epoch": run.metrics["best_epoch"],  # counted from 1 since the run folder records it so
             "epochs_run": run.metrics["epochs_run"],
             "wall_s": round(seconds),
             "run_dir": str(run.run_dir),

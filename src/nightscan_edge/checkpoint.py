@@ -20,19 +20,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightscan_edge import __version__
-from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.errors import CheckpointError, NightScanError
 from nightscan_edge.models import EdgeClassifier, create_model
+from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec, InputSpec
 
-CHECKPOINT_KEY = "nightscan"
 MODEL_PREFIX = "model."
-BEST_CHECKPOINT = "best.ckpt"
-LAST_CHECKPOINT = "last.ckpt"
-
-
-class CheckpointError(UserError):
-    """A file or folder that is not a NightScan Edge run/checkpoint."""
+BEST_CHECKPOINT = RunFolder.BEST_CHECKPOINT
+LAST_CHECKPOINT = RunFolder.LAST_CHECKPOINT
 
 
 class CheckpointMeta(BaseModel):
@@ -102,10 +98,7 @@ def resolve_checkpoint(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Path:
     """A run folder -> its best (or last) checkpoint; a .ckpt/.pt file -> itself."""
     path = Path(path)
     if path.is_dir():
-        for name in (prefer, LAST_CHECKPOINT, BEST_CHECKPOINT):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"{path} has no {BEST_CHECKPOINT} or {LAST_CHECKPOINT}; is it a finished run folder?")
+        return RunFolder(path).checkpoint(prefer)
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist; give a run folder or a .ckpt file")
     return path

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from nightscan_edge import __version__
-from nightscan_edge.errors import NightScanError, UserError
+from nightscan_edge.errors import NightScanError, TrainingCancelled, UserError
 from nightscan_edge.quiet import quiet_libraries
 
 COMMAND_MODULES = (
@@ -31,7 +31,7 @@ COMMAND_MODULES = (
 )
 
 
-# Re-exported: command modules raise ``cli.UserError``; it is the package-wide root in ``errors``.
+# Re-exported for code written against ``cli.UserError``; commands import it from ``errors``, the root.
 __all__ = ["UserError", "build_parser", "main"]
 
 
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries(True if args.verbose else None, args.command)
     try:
         return int(args.handler(args) or 0)
+    except TrainingCancelled as cancelled:  # a command that trains inside (prune) was stopped by a signal
+        print(f"{cancelled}; last.ckpt kept", file=sys.stderr)
+        return 128 + cancelled.signal_number
     except (NightScanError, FileNotFoundError) as error:
         message = str(error).strip().strip("'\"")
         print(f"error: {message}", file=sys.stderr)

@@ -8,12 +8,13 @@ typo in a 30-epoch run is the worst kind of bug.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nightscan_edge.errors import UserError
+from nightscan_edge.models import MODELS
 from nightscan_edge.spec import AudioSpec
 
 
@@ -91,7 +92,6 @@ class ModelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        from nightscan_edge.models import MODELS
 
         MODELS.get(name)  # raises with the list of known names
         return name
@@ -144,7 +144,9 @@ class ExportConfig(_Section):
 
 
 class BenchConfig(_Section):
-    threads: list[int] = Field(default_factory=lambda: [1, 0], description="0 = all cores")
+    threads: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [1, 0], min_length=1, description="thread counts to time; 0 = all cores"
+    )
     warmup: int = Field(10, ge=0)
     iterations: int = Field(50, ge=1)
     throughput_batch: int = Field(8, ge=1)
@@ -291,7 +293,6 @@ def resolve_config(
     for text in overrides or []:
         merged = _deep_merge(merged, parse_override(text))
     model_name = (merged.get("model") or {}).get("name", ModelConfig.model_fields["name"].default)
-    from nightscan_edge.models import MODELS
 
     try:
         kind = MODELS.get(model_name).input_kind

@@ -14,6 +14,7 @@ stale lock behind.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 import os
@@ -23,9 +24,61 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nightscan_edge.atomic import write_json_atomic, write_text_atomic
+from nightscan_edge.atomic import open_text_atomic, write_json_atomic, write_text_atomic
 from nightscan_edge.config import Config, load_config
-from nightscan_edge.errors import RunLockedError
+from nightscan_edge.errors import CheckpointError, DataError, RunLockedError
+from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
+
+# The key under which training stores its metadata (model, labels, spec, config) in each checkpoint.
+CHECKPOINT_KEY = "nightscan"
+
+
+@dataclass(frozen=True)
+class SplitEntry:
+    path: Path
+    label: str
+    split: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """``split.csv``: which file went to train, val or test (saved by training, read back on resume)."""
+
+    entries: list[SplitEntry]
+    method: str  # how the split was made, for the log
+
+    def of(self, split: str) -> list[SplitEntry]:
+        return [e for e in self.entries if e.split == split]
+
+
+def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
+    """``path,label,split[,group]``, paths as given (written atomically). ``root`` is accepted for callers of
+    the older signature and not used."""
+    with_group = any(e.group for e in plan.entries)
+    # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
+    # resumed run opens the same file
+    with open_text_atomic(path, errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
+        for entry in plan.entries:
+            writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
+
+
+def read_split(path: Path) -> SplitPlan:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found; is this a run folder?")
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        entries = [
+            SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
+            for row in csv.DictReader(handle)
+        ]
+    return SplitPlan(entries, f"read from {path}")
+
+
+BEST_CHECKPOINT_NAME = "best.ckpt"
 
 
 @dataclass(frozen=True)
@@ -41,7 +94,7 @@ class RunFolder:
     EVENTS = "events.jsonl"
     STATUS = "status.json"
     REPORT = "report.json"
-    BEST_CHECKPOINT = "best.ckpt"
+    BEST_CHECKPOINT = BEST_CHECKPOINT_NAME
     LAST_CHECKPOINT = "last.ckpt"
     CURVES = "curves.png"
     CONFUSION_MATRIX = "confusion_matrix.png"
@@ -137,11 +190,43 @@ class RunFolder:
             return None
         return loaded if isinstance(loaded, dict) else None
 
+    def read_split(self) -> SplitPlan:
+        return read_split(self.split)
+
+    def checkpoint(self, prefer: str = BEST_CHECKPOINT_NAME) -> Path:
+        """The preferred checkpoint when present, else the other one (``CheckpointError`` when neither)."""
+        for name in (prefer, self.LAST_CHECKPOINT, self.BEST_CHECKPOINT):
+            if (self.path / name).is_file():
+                return self.path / name
+        raise CheckpointError(
+            f"{self.path} has no {self.BEST_CHECKPOINT} or {self.LAST_CHECKPOINT}; is it a finished run folder?"
+        )
+
+    def read_checkpoint_metadata(self) -> dict[str, Any]:
+        """What training saved beside the weights: model name and options, labels, preprocessing spec, config.
+
+        This, not ``config.yaml``, is what inference and evaluation build preprocessing from: it is the spec
+        the weights were trained with, and it travels with them.
+        """
+        path = self.checkpoint()
+        checkpoint = load_torch_file(path)
+        meta = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
+        return meta
+
+    def read_spec(self) -> AudioSpec | ImageSpec:
+        """The preprocessing spec the run's weights were trained with (from its checkpoint)."""
+        return spec_from_dict(self.read_checkpoint_metadata()["spec"])
+
     def read_config(self) -> Config:
         """The config the run was trained with (``ConfigError`` naming the file when it is missing or bad)."""
         return load_config(self.config)
 
     # --- atomic writers -----------------------------------------------------------------------------------
+    def write_split(self, plan: SplitPlan, root: Path | None = None) -> None:
+        write_split(plan, self.split, root)
+
     def write_config(self, config: Config) -> None:
         write_text_atomic(self.config, config.to_yaml())
 

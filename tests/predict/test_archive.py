@@ -194,6 +194,15 @@ def test_archive_rows_equal_predict_and_rerun_resumes(tiny_audio_onnx, archive, 
     assert {p.name for p in summaries} >= {"activity_north.png", "activity_SMA01234.png"}
 
 
+def test_running_scheduler_address_is_used(tiny_audio_onnx, tmp_path, client) -> None:
+    """``--scheduler ADDRESS``: the run connects to it (and leaves it running) instead of starting workers."""
+    root = tmp_path / "archive"
+    write_tones(root / "a.wav", 3)
+    report = run_archive(options(tiny_audio_onnx, root, tmp_path / "out", scheduler=client.scheduler.address))
+    assert (report.processed, report.errors, report.workers) == (1, 0, 2)
+    assert client.submit(sum, [1, 2]).result() == 3  # the scheduler still serves
+
+
 def test_other_artifact_folder_is_refused_unless_overwrite(tiny_audio_run, archive, tmp_path, client) -> None:
     first = export_tiny_onnx(tiny_audio_run, tmp_path / "a")
     time.sleep(1.1)  # the manifest's creation time (seconds) makes the second export another artifact

@@ -239,3 +239,39 @@ def test_cli_runs_in_the_data_dir_join_the_history_and_compare_with_others(clien
     assert [(f["id"], f["epochs"], f["best_epoch"]) for f in figures] == [("cli-done", 2, 2), ("cli-cancelled", 1, 1)]
     page = client.get("/runs/compare?ids=cli-done&ids=cli-cancelled").text
     assert 'id="compare-acc"' in page and "cli-cancelled" in page
+
+
+def test_try_it_shows_windows_labels_and_what_goes_to_the_server(client, tiny_audio, monkeypatch):
+    """The export's model (here a classifier over the real window/score/spectrogram code whose scores
+    alternate between sure and unsure) on a dataset file: windows, labels, and the ones sent to the server."""
+    import numpy as np
+
+    from nightscan_edge.predict.classifier import Classifier
+    from nightscan_edge.spec import AudioSpec
+    from nightscan_edge.web.routers import try_it
+    from tests.web.conftest import wait_for
+    from tests.web.test_jobs import FINAL, _start
+
+    spec = AudioSpec(sample_rate=8000, clip_samples=4096, n_fft=256, hop_length=128, n_mels=32)
+
+    def scores(windows: np.ndarray) -> np.ndarray:
+        sure, unsure = [0.05, 0.95], [0.4, 0.6]
+        return np.array([sure if i % 2 == 0 else unsure for i in range(len(windows))], dtype=np.float32)
+
+    classifier = Classifier(name="tiny", run_id="r", labels=["bat", "owl"], spec=spec, predict_batch=scores)
+    monkeypatch.setattr(try_it, "load_edge_classifier", lambda artifact: classifier)
+    dataset = register(client, tiny_audio)
+    run = _start(client, dataset, epochs=1)
+    wait_for(client, f"/api/runs/{run['id']}", lambda r: r["status"] == "done")
+    export = client.post(f"/api/runs/{run['id']}/exports", json={"formats": ["onnx"]}).json()
+    wait_for(client, f"/api/exports/{export['id']}", lambda e: e["status"] in FINAL)
+    assert export["id"] in client.get("/try").text
+    longest = max((f for f in dataset["summary"]["files"] if f["ok"]), key=lambda f: f["duration_s"])
+    page = client.post(
+        "/try", data={"export": export["id"], "threshold": "0.8", "dataset_file": f"{dataset['id']}::{longest['path']}"}
+    ).text
+    assert 'id="try-timeline"' in page and "data:image/png;base64," in page
+    assert page.count('class="server"') >= 1 and page.count('class="edge"') >= 1
+    assert "sent to the server at threshold 0.80" in page and "second opinion" in page
+    refused = client.post("/try", data={"export": export["id"], "threshold": "2"})
+    assert refused.status_code == 422 and "between 0 and 1" in refused.text

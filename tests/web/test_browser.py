@@ -115,7 +115,7 @@ def browser():
 def _new_run(page, server: Server, dataset_name: str, epochs: int) -> str:
     page.goto(f"{server.url}/runs/new?model=ultralight_audio")
     page.select_option("#dataset", label=f"{dataset_name} (audio, 12 files)")
-    page.locator("#advanced > summary").click()
+    page.evaluate("document.querySelectorAll('#new-run details').forEach((d) => { d.open = true; })")
     page.fill('[name="train.epochs"]', str(epochs))
     for name, value in TINY_AUDIO.items():
         page.fill(f'[name="{name}"]', value)
@@ -159,6 +159,7 @@ def test_train_watch_cancel_export_download_and_restart(browser, tmp_path):
         page.wait_for_function(
             "document.getElementById('progress-text').textContent.includes('batch')", timeout=120_000
         )
+        page.once("dialog", lambda dialog: dialog.accept())  # Cancel asks first
         page.click("#cancel")
         page.wait_for_function("document.getElementById('status').textContent === 'cancelled'", timeout=60_000)
 

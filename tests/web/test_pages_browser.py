@@ -275,3 +275,12 @@ def test_make_run_on_a_fresh_folder_opens_in_a_browser(browser, tmp_path):
         _check_layout(page, "fresh-demo-datasets")
     finally:
         stop(process)
+
+
+def test_try_it_page_offers_the_exports_and_dataset_files(browser, site):
+    page = browser.new_page()
+    page.goto(f"{site['url']}/try")
+    assert page.locator("#export option").count() >= 1
+    assert page.input_value("#threshold") == "0.62"  # the export's recommended threshold
+    assert page.locator("#dataset_file option").count() > 12
+    _check_layout(page, "try")

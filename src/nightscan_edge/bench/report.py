@@ -177,6 +177,7 @@ def _plot_point(artifact: ArtifactResult, threads: int) -> tuple[float, float | 
 
 def write_plot(result: BenchResult, path: Path) -> Path:
     """Latency (p50, first thread count) vs accuracy; size in MB on the y axis when accuracy is unknown."""
+    # pyplot only after choosing the file backend (no display on servers and workers)
     import matplotlib
 
     matplotlib.use("Agg")

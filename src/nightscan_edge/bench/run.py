@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from nightscan_edge.bench.eager import EagerRunner
 from nightscan_edge.bench.gemm_probe import measure_gemm_gflops
 from nightscan_edge.bench.memory import PeakMemory
 from nightscan_edge.bench.metrics import classification_scores
+from nightscan_edge.bench.options import BenchOptions, Samples, cpu_name, load_samples, resolve_threads, usable_cores
+from nightscan_edge.bench.progress import NoProgress, RichProgress
 from nightscan_edge.bench.result import (
     EAGER_FORMAT,
     ArtifactResult,
@@ -38,6 +39,8 @@ from nightscan_edge.bench.result import (
 from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
 from nightscan_edge.bench.timing import measure_latency, measure_throughput
+from nightscan_edge.checkpoint import load_trained_model
+from nightscan_edge.models import create_model, measure_complexity
 from nightscan_edge.runtime import RuntimeUnavailableError, load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
@@ -45,83 +48,9 @@ BYTES_PER_MB = 1024 * 1024
 LoadRunner = Callable[..., Any]  # (path, threads=int) -> object with .predict(x), .dynamic_batch
 
 
-@dataclass(frozen=True)
-class BenchOptions:
-    threads: tuple[int, ...] = (1, 0)  # 0 = all usable cores
-    warmup: int = 10
-    iterations: int = 50
-    throughput_batch: int = 8
-    throughput_iterations: int = 5
-    data: Path | None = None  # labeled folder / manifest CSV; default: the run's test (else val) split
-    sample_limit: int | None = None
-    include_eager: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.threads or any(t < 0 for t in self.threads):
-            raise ValueError(f"threads must be a non-empty list of counts >= 0 (0 = all cores); got {self.threads}")
-        if self.iterations < 1 or self.warmup < 0 or self.throughput_batch < 1 or self.throughput_iterations < 1:
-            raise ValueError("iterations, throughput batch and throughput iterations must be >= 1; warmup >= 0")
-        if self.sample_limit is not None and self.sample_limit < 1:
-            raise ValueError(f"sample limit must be >= 1; got {self.sample_limit}")
-
-
-@dataclass
-class Samples:
-    inputs: np.ndarray
-    labels: np.ndarray
-    source: str
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def resolve_threads(requested: tuple[int, ...]) -> list[int]:
-    """``0`` -> all usable cores; duplicates removed, order kept (1 thread first by convention)."""
-    resolved: list[int] = []
-    for count in requested:
-        count = count or usable_cores()
-        if count not in resolved:
-            resolved.append(count)
-    return resolved
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _path_size_mb(path: Path) -> float:
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     return size / BYTES_PER_MB
-
-
-def _evaluation_split(run_dir: Path) -> str:
-    """The run's held-out test split when it has one, else its validation split."""
-    from nightscan_edge.data.splits import read_split
-
-    return "test" if read_split(run_dir / "split.csv").of("test") else "val"
-
-
-def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:
-    """Labeled inputs exactly as the exported files take them, or ``None`` when there is no labeled set."""
-    from nightscan_edge.data.samples import load_folder_samples, load_run_samples
-
-    if options.data is not None:
-        inputs, targets, _ = load_folder_samples(options.data, spec, labels, limit=options.sample_limit)
-        return Samples(inputs, targets, str(options.data))
-    if run_dir is None or not all((run_dir / name).is_file() for name in ("split.csv", "config.yaml", "labels.txt")):
-        return None  # a bundle, or a checkpoint saved outside training: no labeled split to score on
-    split = _evaluation_split(run_dir)
-    inputs, targets, _ = load_run_samples(run_dir, split=split, limit=options.sample_limit)
-    return Samples(inputs, targets, f"{run_dir} ({split} split)")
 
 
 def _example_input(spec: AudioSpec | ImageSpec, samples: Samples | None) -> np.ndarray:
@@ -253,64 +182,13 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
         }
 
 
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-    def describe(self, text: str) -> None:
-        pass
-
-    def advance(self) -> None:
-        pass
-
-    def log(self, message: str) -> None:
-        pass
-
-
-class _RichProgress:
-    """Rich progress bar on stderr: one step per (file, thread count) plus one for accuracy."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("[bold]bench[/] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        self.task = self.bar.add_task("", total=total)
-
-    def __enter__(self) -> _RichProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.bar.stop()
-
-    def describe(self, text: str) -> None:
-        self.bar.update(self.task, description=text)
-
-    def advance(self) -> None:
-        self.bar.advance(self.task)
-
-    def log(self, message: str) -> None:
-        self.bar.console.print(message)
-
-
 def _default_load_runner() -> LoadRunner:
     return load_runner
 
 
 def benchmark(
     source: BenchSource,
-    options: BenchOptions = BenchOptions(),
+    options: BenchOptions | None = None,
     *,
     progress: bool = True,
     load_runner: LoadRunner | None = None,
@@ -321,8 +199,7 @@ def benchmark(
     ``load_runner`` defaults to ``nightscan_edge.runtime.load_runner``; ``samples`` (labeled inputs shaped as
     the files take them) replaces loading ``options.data`` or the run's split, e.g. for callers that hold them.
     """
-    from nightscan_edge.checkpoint import load_trained_model
-    from nightscan_edge.models import create_model, measure_complexity
+    options = options if options is not None else BenchOptions()
 
     load_runner = load_runner or _default_load_runner()
     manifest = source.manifest
@@ -349,7 +226,7 @@ def benchmark(
     example = _example_input(spec, samples)
     gemm_gflops = {count: measure_gemm_gflops(count) for count in threads}
     runners = len(source.artifacts) + (1 if trained is not None and options.include_eager else 0)
-    reporter = _RichProgress(runners * (len(threads) + 1)) if progress else _NoProgress()
+    reporter = RichProgress(runners * (len(threads) + 1)) if progress else NoProgress()
     bench = _Bench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter)
     results: list[ArtifactResult] = []
     torch_threads = torch.get_num_threads()
@@ -434,7 +311,7 @@ def benchmark(
 
 def run_bench(
     path: str | Path,
-    options: BenchOptions = BenchOptions(),
+    options: BenchOptions | None = None,
     *,
     progress: bool = True,
     load_runner: LoadRunner | None = None,
@@ -442,5 +319,6 @@ def run_bench(
 ) -> BenchResult:
     """Open ``path`` (run folder, export folder, bundle.zip or model file) and benchmark it; ``run_dir``
     names the training run when the files live outside it."""
+    options = options if options is not None else BenchOptions()
     with open_source(path, run_dir=run_dir) as source:
         return benchmark(source, options, progress=progress, load_runner=load_runner)

@@ -16,8 +16,9 @@ from pathlib import Path
 from nightscan_edge.artifact import ARTIFACT_SUFFIXES, ManifestError, read_manifest
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
 from nightscan_edge.errors import UserError
+from nightscan_edge.run_folder import RunFolder
 
-EXPORTS_DIR = "exports"
+EXPORTS_DIR = RunFolder.EXPORTS
 EXPORT_REPORT = "export_report.json"
 
 

@@ -6,7 +6,15 @@ import argparse
 from contextlib import nullcontext
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
+from nightscan_edge.bench import BenchOptions, BenchSourceError, run_bench, write_reports
+from nightscan_edge.bench.sources import latest_export_dir
 from nightscan_edge.config import BenchConfig
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.errors import UserError
+from nightscan_edge.quiet import native_noise_filtered
 
 
 def parse_threads(text: str) -> tuple[int, ...]:
@@ -79,8 +87,6 @@ def add_parser(subparsers) -> None:
 
 def default_out_dir(source: Path) -> Path:
     """Beside the files when they are a run's export or an export folder; next to a bundle/file otherwise."""
-    from nightscan_edge.bench.sources import latest_export_dir
-
     if source.is_dir() and (source / "manifest.json").is_file():
         return source
     if source.is_dir():
@@ -89,9 +95,6 @@ def default_out_dir(source: Path) -> Path:
 
 
 def bench_options(args: argparse.Namespace):
-    from nightscan_edge.bench import BenchOptions
-    from nightscan_edge.cli import UserError
-
     if args.data is not None and not args.data.exists():
         raise FileNotFoundError(f"test set {args.data} not found")
     try:
@@ -110,11 +113,6 @@ def bench_options(args: argparse.Namespace):
 
 def run_for_args(args: argparse.Namespace):
     """Open the source and benchmark it, turning the bench package's input errors into one-line user errors."""
-    from nightscan_edge.bench import BenchSourceError, run_bench
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.data.errors import DataError
-    from nightscan_edge.quiet import native_noise_filtered
-
     if not args.source:
         raise UserError("give a run folder, export folder, bundle.zip or model file to benchmark")
     options = bench_options(args)
@@ -128,9 +126,6 @@ def run_for_args(args: argparse.Namespace):
 
 
 def print_summary(result, paths: dict[str, Path] | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     first = result.threads[0]
     table = Table(title=f"{result.model_name}: measured on this host (p50/p95 at batch 1, {first} thread)")
     table.add_column("file", min_width=max(len(a.name) for a in result.artifacts), no_wrap=True)
@@ -155,8 +150,6 @@ def print_summary(result, paths: dict[str, Path] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nightscan_edge.bench import write_reports
-
     result = run_for_args(args)
     out_dir = args.out or default_out_dir(Path(args.source))
     paths = write_reports(result, out_dir)

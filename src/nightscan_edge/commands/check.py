@@ -12,8 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nightscan_edge.commands.bench import add_bench_options
+from rich.console import Console
+from rich.table import Table
+
+from nightscan_edge.bench import BenchResult, BudgetError, check_budget, load_budget, write_reports
+from nightscan_edge.bench.budget import gated_formats
+from nightscan_edge.commands.bench import add_bench_options, run_for_args
 from nightscan_edge.config import BenchConfig
+from nightscan_edge.errors import UserError
 
 
 def add_parser(subparsers) -> None:
@@ -30,14 +36,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from nightscan_edge.bench import BenchResult, BudgetError, check_budget, load_budget, write_reports
-    from nightscan_edge.bench.budget import gated_formats
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.commands.bench import run_for_args
-
     try:
         budget = load_budget(args.budget)  # before any benchmarking: a bad file fails in a second
     except BudgetError as error:

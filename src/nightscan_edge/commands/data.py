@@ -7,6 +7,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from nightscan_edge.data import DataError, inspect_dataset, write_synthetic_dataset
+from nightscan_edge.data.esc50 import convert_esc50, download_esc50
+from nightscan_edge.errors import UserError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("data", help="demo data, ESC-50 download, data set inspection")
@@ -27,10 +31,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.data import DataError, inspect_dataset, write_synthetic_dataset
-    from nightscan_edge.data.esc50 import convert_esc50, download_esc50
-
     try:
         if args.data_command == "synth":
             try:

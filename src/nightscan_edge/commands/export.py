@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from nightscan_edge.artifact import FORMATS
+from nightscan_edge.config import ExportConfig
+from nightscan_edge.errors import UserError
+from nightscan_edge.export import ExportError, export_run
+from nightscan_edge.quiet import native_noise_filtered
+from nightscan_edge.run_folder import RunFolder
 
 
 def add_parser(subparsers) -> None:
@@ -36,17 +43,12 @@ def add_parser(subparsers) -> None:
 
 def export_config_for(args: argparse.Namespace):
     """The run's export config with the command-line options on top (None = keep the run's)."""
-    from pathlib import Path
-
-    from nightscan_edge.config import ExportConfig, load_config
-
     run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.run).parent
-    base = load_config(run_dir / "config.yaml").export if (run_dir / "config.yaml").is_file() else ExportConfig()
+    run = RunFolder(run_dir)
+    base = run.read_config().export if run.config.is_file() else ExportConfig()
     changes = {}
     if args.calibration_samples is not None:
         if args.calibration_samples < 1:
-            from nightscan_edge.cli import UserError
-
             raise UserError(f"--calibration-samples must be >= 1; got {args.calibration_samples}")
         changes["calibration_samples"] = args.calibration_samples
     if args.no_temperature:
@@ -73,24 +75,14 @@ def outcome_problems(report, data_path: str | None) -> list[str]:
 
 
 def _run_data_path(run: str) -> str | None:
-    from pathlib import Path
-
-    from nightscan_edge.config import load_config
-
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
     try:
-        return str(load_config(run_dir / "config.yaml").data.path)
+        return str(RunFolder(run_dir).read_config().data.path)
     except Exception:  # an old or hand-made run folder: the message falls back to a generic wording
         return None
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.export import ExportError, export_run
-    from nightscan_edge.quiet import native_noise_filtered
-
     try:
         with native_noise_filtered():
             report = export_run(

@@ -9,35 +9,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from nightscan_edge.models.catalogue import catalogue
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list registered models with params, size, FLOPs")
     parser.add_argument("--num-classes", type=int, default=6, help="classes to size the head for (default 6)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
-
-
-def catalogue(num_classes: int = 6) -> list[dict]:
-    """One row per registered model: registry facts + measured complexity (shared with the web catalogue)."""
-    from nightscan_edge.models import create_model, list_models, measure_complexity
-
-    rows = []
-    for entry in list_models():
-        model = create_model(entry.name, num_classes)
-        complexity = measure_complexity(model)
-        rows.append(
-            {
-                "name": entry.name,
-                "input_kind": entry.input_kind,
-                "tier": entry.tier,
-                "budget_mb": entry.budget_mb,
-                "description": entry.description,
-                "input_shape": list(model.spec.input_shape),
-                "licence": getattr(entry, "licence", None),  # weights' licence, for registry entries that set it
-                **complexity.as_dict(),
-            }
-        )
-    return rows
 
 
 def _count(value: int) -> str:

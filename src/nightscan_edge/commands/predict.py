@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 from pathlib import Path
+
+from nightscan_edge.atomic import finite_json, open_text_atomic, write_json_atomic, write_text_atomic
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.errors import UserError
+from nightscan_edge.predict import ArtifactError, EdgePredictor
+from nightscan_edge.predict.classifier import load_edge_classifier
+from nightscan_edge.predict.fallback_report import fallback_report, format_report
+from nightscan_edge.predict.output import CsvWriter, RavenWriter
 
 
 def add_parser(subparsers) -> None:
@@ -85,11 +94,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nightscan_edge.atomic import open_text_atomic
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.predict import ArtifactError, EdgePredictor
-    from nightscan_edge.predict.output import CsvWriter, RavenWriter
-
     if args.fallback_report:
         return _fallback_report(args)
     if not args.paths:
@@ -147,11 +151,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _archive(args: argparse.Namespace) -> int:
     """``--engine dask``: the archive engine, then summaries and the tables asked for (docs/archive.md)."""
-    from nightscan_edge.cli import UserError
+    # deferred: needs the archive extra (Dask, pyarrow); the CLI must start without it
     from nightscan_edge.predict.archive import ArchiveOptions, OutputFolder, run_archive, write_summaries
     from nightscan_edge.predict.archive.recording_time import TIME_RULE
-    from nightscan_edge.predict.classifier import load_edge_classifier
-    from nightscan_edge.predict.output import CsvWriter, RavenWriter
 
     if not args.out:
         raise UserError("--engine dask writes a folder: give it with --out FOLDER")
@@ -203,10 +205,6 @@ def _archive(args: argparse.Namespace) -> int:
 
 def _write_table(path: Path, make_writer, folder) -> Path:
     """CSV/Raven from the Parquet results (all recordings, done now or before), written atomically."""
-    import io
-
-    from nightscan_edge.atomic import write_text_atomic
-
     buffer = io.StringIO()
     writer = make_writer(buffer)
     for prediction in folder.predictions():
@@ -215,12 +213,6 @@ def _write_table(path: Path, make_writer, folder) -> Path:
 
 
 def _fallback_report(args: argparse.Namespace) -> int:
-    from nightscan_edge.atomic import finite_json, write_json_atomic
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.data.errors import DataError
-    from nightscan_edge.predict import ArtifactError
-    from nightscan_edge.predict.fallback_report import fallback_report, format_report
-
     try:
         report = fallback_report(
             args.artifact,

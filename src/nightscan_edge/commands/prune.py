@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from nightscan_edge.errors import UserError
+from nightscan_edge.prune.channels import PruningTargetError
+from nightscan_edge.prune.run import prune_run
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -58,10 +62,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.prune.channels import PruningTargetError
-    from nightscan_edge.prune.run import prune_run
-
     target_macs = args.target_macs if (args.target_macs is not None or args.target_size_mb is not None) else 0.5
     if args.round_to is not None and args.round_to < 1:
         raise UserError(f"--round-to must be a positive channel count; got {args.round_to}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from nightscan_edge.errors import UserError
+from nightscan_edge.export import ExportError, ModelQuantizationPipeline
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("quantize-all", help="export + INT8-quantize every trained run under a folder")
@@ -15,9 +18,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.export import ExportError, ModelQuantizationPipeline
-
     try:
         pipeline = ModelQuantizationPipeline(
             args.runs_dir,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from nightscan_edge.errors import UserError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="web interface: train, watch, export and download models")
@@ -48,9 +52,7 @@ def add_parser(subparsers) -> None:
 
 
 def build_settings(args: argparse.Namespace):
-    from pydantic import ValidationError
-
-    from nightscan_edge.cli import UserError
+    # deferred: needs the web extra (FastAPI); the CLI must start without it
     from nightscan_edge.web.demo import shared_demo_path
     from nightscan_edge.web.settings import Settings
 
@@ -75,9 +77,9 @@ def build_settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: needs the web extra; the CLI must start without it
     import uvicorn
 
-    from nightscan_edge.cli import UserError
     from nightscan_edge.web import create_app
     from nightscan_edge.web.demo import ensure_demo_dataset
     from nightscan_edge.web.uploads import UploadError

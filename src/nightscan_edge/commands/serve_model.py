@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nightscan_edge.predict.classifier import load_server_classifier
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,9 +23,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: needs the web extra; the CLI must start without it
     import uvicorn
 
-    from nightscan_edge.predict.classifier import load_server_classifier
     from nightscan_edge.predict.server_api import create_predict_app
 
     classifier = load_server_classifier(args.run, use_teacher=not args.no_teacher)  # fail before binding the port

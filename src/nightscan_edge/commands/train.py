@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import signal
 import sys
+
+from nightscan_edge.config import resolve_config
+from nightscan_edge.errors import UserError
+from nightscan_edge.train import TrainingCancelled, train
 
 EXIT_CANCELLED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -40,8 +46,6 @@ def add_parser(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """CLI flags -> the same resolved Config the Python API takes (flags win over --set, --set over YAML)."""
-    from nightscan_edge.config import resolve_config
-
     flags = {
         "data": {"path": args.data},
         "model": {"name": args.model, "init_from": args.init_from},
@@ -67,17 +71,10 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _yaml_text(value) -> str:
-    import json
-
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from nightscan_edge.cli import UserError
-    from nightscan_edge.train import TrainingCancelled, train
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.resume:
         conflicting = [

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, decode_audio
 from nightscan_edge.config import AudioAugmentConfig
+from nightscan_edge.data.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,6 @@ def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray
     """Background recordings for noise mixing (decoded once); an empty or missing folder is an error."""
     if noise_dir is None:
         return []
-    from nightscan_edge.audio.decode import AUDIO_SUFFIXES, decode_audio
-    from nightscan_edge.data.errors import DataError
 
     folder = Path(noise_dir)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []

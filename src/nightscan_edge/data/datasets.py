@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 from nightscan_edge.audio.decode import fit_to_length, window_starts
 from nightscan_edge.config import PhotoAugmentConfig
@@ -117,7 +119,6 @@ def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
     The random crop is not in the seed's list; it is the augmentation that matters most for small photo sets
     (animals framed off-centre, at varying distance), so it is on by default and switchable.
     """
-    from torchvision.transforms import v2
 
     steps = []
     if augment is not None:
@@ -142,7 +143,6 @@ class ImageDataset(Dataset):
     def __init__(
         self, images: list[np.ndarray], labels: list[int], spec: ImageSpec, augment: PhotoAugmentConfig | None
     ) -> None:
-        from torchvision import tv_tensors
 
         self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]
         self.labels, self.spec = labels, spec

@@ -1,9 +1,9 @@
-"""The one error type for data problems the user must fix (empty set, single class, too many bad files)."""
+"""The one error type for data problems the user must fix (empty set, single class, too many bad files).
 
-from __future__ import annotations
+It lives in ``nightscan_edge.errors`` with the other roots (the run folder's readers raise it too); this
+module keeps the import path the data package has always used.
+"""
 
-from nightscan_edge.errors import UserError
+from nightscan_edge.errors import DataError
 
-
-class DataError(UserError):
-    """A data set problem worded for the person who owns the data: what is wrong and what to do."""
+__all__ = ["DataError"]

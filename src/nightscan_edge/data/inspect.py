@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import soundfile
+from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
+
 from nightscan_edge.data.sources import list_dataset, skip_reason
 from nightscan_edge.paths import display_path
 
@@ -16,7 +20,6 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
     A header alone lies about a cut-off file: a FLAC truncated to 2 KB still declares its full length, so
     the tail is read too (a seek and one small read, cheap even for hour-long recordings).
     """
-    import soundfile
 
     try:
         info = soundfile.info(os.fsencode(path))
@@ -45,8 +48,6 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
 
 
 def _check_image(path: Path) -> tuple[str | None, dict]:
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:

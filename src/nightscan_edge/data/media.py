@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from nightscan_edge.audio.decode import AudioDecodeError, decode_audio
 from nightscan_edge.errors import UserError
@@ -29,8 +31,6 @@ def read_audio(path: Path, spec: AudioSpec) -> np.ndarray:
 
 def read_image(path: Path, spec: ImageSpec) -> np.ndarray:
     """Decoded, converted (RGB or L: IR/grayscale photos become what the model takes) and resized once."""
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
 
     try:
         with Image.open(path) as image:

@@ -18,6 +18,7 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import MediaError, media_variant, read_media
 from nightscan_edge.data.sources import Sample, list_dataset, skip_reason
 from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
+from nightscan_edge.models import MODELS
 from nightscan_edge.paths import display_path
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
@@ -28,7 +29,6 @@ GRAYSCALE_MEAN, GRAYSCALE_STD = (0.449,), (0.226,)  # ImageNet mean/std averaged
 
 def spec_from_config(config: Config) -> AudioSpec | ImageSpec:
     """The preprocessing spec a run's model is built with (saved in its checkpoints)."""
-    from nightscan_edge.models import MODELS
 
     if MODELS.get(config.model.name).input_kind == "audio":
         return config.model.audio
@@ -105,7 +105,6 @@ def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction
 
 def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCache | None = None) -> PreparedData:
     """Config (+ a saved ``split.csv`` on resume) -> decoded, split, label-indexed data."""
-    from nightscan_edge.models import MODELS
 
     if config.data.path is None:
         raise DataError("no data given; pass --data PATH (class-per-folder tree or manifest CSV) or set data.path")

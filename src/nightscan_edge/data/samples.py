@@ -10,15 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from nightscan_edge.config import load_config
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.datasets import clip_windows, image_transform
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import MediaError, media_variant, read_media
-from nightscan_edge.data.prepare import spec_from_config
 from nightscan_edge.data.sources import list_dataset
-from nightscan_edge.data.splits import read_split
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
@@ -26,8 +25,6 @@ def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
     """One decoded file -> model inputs: every window of a clip, or one normalised image ``(1, C, H, W)``."""
     if isinstance(spec, AudioSpec):
         return clip_windows(array, spec)
-    import torch
-
     return image_transform(spec, None)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
 
 
@@ -70,20 +67,18 @@ def load_run_samples(
     With ``limit`` the files are drawn in a seeded random order (varied calibration data); without it every
     file of the split is used in split order.
     """
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "split.csv", "labels.txt"):
-        if not (run_dir / name).is_file():
-            raise DataError(f"{run_dir} has no {name}; give a run folder made by `nightscan-edge train`")
-    config = load_config(run_dir / "config.yaml")
-    spec = spec_from_config(config)
-    labels = (run_dir / "labels.txt").read_text().split("\n")
-    labels = [label for label in labels if label]
-    index = {label: i for i, label in enumerate(labels)}
-    entries = read_split(run_dir / "split.csv").of(split)
+    run = RunFolder(run_dir)
+    for path in (run.config, run.split, run.labels_file):
+        if not path.is_file():
+            raise DataError(f"{run.path} has no {path.name}; give a run folder made by `nightscan-edge train`")
+    config = run.read_config()  # only for the decode cache settings
+    spec = run.read_spec()  # the spec the weights were trained with, saved in the checkpoint
+    index = {label: i for i, label in enumerate(run.read_labels())}
+    plan = run.read_split()
+    entries = plan.of(split)
     if not entries:
         raise DataError(
-            f"{run_dir}/split.csv has no '{split}' files; splits: train, val"
-            + (", test" if read_split(run_dir / "split.csv").of("test") else "")
+            f"{run.split} has no '{split}' files; splits: train, val" + (", test" if plan.of("test") else "")
         )
     items = [(e.path, index[e.label]) for e in entries]
     return _collect(items, spec, limit, seed, MediaCache(config.data.cache, config.data.cache_dir))

@@ -7,16 +7,17 @@ of one recording never sit on both sides of the evaluation. The split is written
 
 from __future__ import annotations
 
-import csv
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from nightscan_edge.atomic import open_text_atomic
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.sources import Sample
+
+# The split.csv format belongs to the run folder; re-exported here where the split is made.
+from nightscan_edge.run_folder import SplitEntry, SplitPlan, read_split, write_split
+
+__all__ = ["SPLIT_NAMES", "SplitEntry", "SplitPlan", "check_class_sizes", "make_split", "read_split", "write_split"]
 
 SPLIT_NAMES = ("train", "val", "test")
 _SPLIT_ALIASES = {
@@ -29,23 +30,6 @@ _SPLIT_ALIASES = {
     "test": "test",
     "testing": "test",
 }
-
-
-@dataclass(frozen=True)
-class SplitEntry:
-    path: Path
-    label: str
-    split: str
-    group: str | None = None
-
-
-@dataclass(frozen=True)
-class SplitPlan:
-    entries: list[SplitEntry]
-    method: str  # how the split was made, for the log
-
-    def of(self, split: str) -> list[SplitEntry]:
-        return [e for e in self.entries if e.split == split]
 
 
 def _manifest_split(samples: list[Sample]) -> list[str] | None:
@@ -179,27 +163,3 @@ def _check_plan(plan: SplitPlan) -> None:
         raise DataError(
             f"no validation files for class(es) {', '.join(missing_val)} ({plan.method}); add files or groups for them"
         )
-
-
-def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
-    """``path,label,split[,group]``; paths relative to ``root`` when they lie under it."""
-    with_group = any(e.group for e in plan.entries)
-    # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
-    # resumed run opens the same file
-    with open_text_atomic(path, errors="surrogateescape") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
-        for entry in plan.entries:
-            writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
-
-
-def read_split(path: Path) -> SplitPlan:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} not found; is this a run folder?")
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        entries = [
-            SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
-            for row in csv.DictReader(handle)
-        ]
-    return SplitPlan(entries, f"read from {path}")

@@ -11,6 +11,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from PIL import Image
 
 AUDIO_CLASSES = ("synthetic_tone", "synthetic_chirp", "synthetic_clicks", "synthetic_noise_band")
 PHOTO_CLASSES = ("synthetic_circle", "synthetic_square", "synthetic_triangle", "synthetic_stripes")
@@ -81,8 +83,6 @@ def write_synthetic_dataset(
     image_size: int = 64,
 ) -> Path:
     """Write ``<path>/<class>/<files>`` + ``manifest.csv`` + ``README.txt``; returns ``path``."""
-    import soundfile
-    from PIL import Image
 
     if kind not in ("audio", "photo"):
         raise ValueError(f"kind must be 'audio' or 'photo'; got {kind!r}")

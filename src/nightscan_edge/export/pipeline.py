@@ -18,24 +18,26 @@ from pathlib import Path
 
 from nightscan_edge.artifact import LABELS_FILE, MANIFEST_FILE, ExportManifest, validate_formats
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
-from nightscan_edge.config import ExportConfig, load_config
+from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import calibration as calibration_module
 from nightscan_edge.export.bundle import write_bundle
 from nightscan_edge.export.exporter import REJECTED_DIR, Exporter
 from nightscan_edge.export.report import ArtifactResult, ExportReport
 from nightscan_edge.export.samples import Samples, load_samples, torch_predict
 from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier
+from nightscan_edge.run_folder import RunFolder
 
 __all__ = ["EXPORTS_DIR", "REJECTED_DIR", "ArtifactResult", "ExportReport", "export_run"]
 
-EXPORTS_DIR = "exports"
+EXPORTS_DIR = RunFolder.EXPORTS
 
 
 def _export_config(run_dir: Path, config: ExportConfig | None) -> ExportConfig:
     if config is not None:
         return config
-    if (run_dir / "config.yaml").is_file():
-        return load_config(run_dir / "config.yaml").export
+    run = RunFolder(run_dir)
+    if run.config.is_file():
+        return run.read_config().export
     return ExportConfig()
 
 

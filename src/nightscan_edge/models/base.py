@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nightscan_edge.audio.log_mel import LogMel
+from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION, apply_pruned_channels
 from nightscan_edge.registry import Registry
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
@@ -170,11 +171,9 @@ def create_model(
     entry = MODELS.get(name)
     _check_num_classes(num_classes)
     resolved = _resolve_spec(entry, spec, input_size, in_channels)
-    pruned_channels = options.pop("pruned_channels", None)  # layer widths of a pruned model (see prune/architecture.py)
+    pruned_channels = options.pop(PRUNED_CHANNELS_OPTION, None)  # layer widths of a pruned model (models/pruned.py)
     model = entry.builder(num_classes=num_classes, spec=resolved, **options)
     if pruned_channels:
-        from nightscan_edge.prune.architecture import apply_pruned_channels
-
         apply_pruned_channels(model, pruned_channels)
     model.model_name = name
     return model

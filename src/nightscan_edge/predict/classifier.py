@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nightscan_edge.artifact import FORMATS, ManifestError, format_by_suffix, portable_formats
+from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.errors import UserError
 from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
@@ -216,9 +218,6 @@ def check_manifest_fits_model(classifier: Classifier, artifact: Path) -> None:
 
 def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = True) -> Classifier:
     """The server-side model: the run's FP32 PyTorch model, or its distillation teacher when it has one."""
-    import torch
-
-    from nightscan_edge.checkpoint import load_trained_model
 
     trained = load_trained_model(run_or_checkpoint)
     teacher = (trained.config.get("train") or {}).get("teacher") if use_teacher else None

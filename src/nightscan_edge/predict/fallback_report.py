@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from nightscan_edge.data.samples import load_folder_samples, load_run_samples
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier, load_server_classifier
+from nightscan_edge.run_folder import RunFolder
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 
@@ -59,10 +61,7 @@ def _manifest_threshold(manifest: dict[str, Any]) -> float | None:
 def _run_split(run_dir: Path, split: str | None) -> str:
     """The held-out test split when the run has one: the export chose its threshold on the validation split,
     so measuring there again would flatter the threshold."""
-    import csv
-
-    with (run_dir / "split.csv").open(newline="") as handle:
-        present = {row["split"] for row in csv.DictReader(handle)}
+    present = {entry.split for entry in RunFolder(run_dir).read_split().entries}
     if split is None:
         return "test" if "test" in present else "val"
     if split not in present:
@@ -71,12 +70,10 @@ def _run_split(run_dir: Path, split: str | None) -> str:
 
 
 def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int | None, split: str | None):
-    from nightscan_edge.data.samples import load_folder_samples, load_run_samples
-
     if data_path:
         return (*load_folder_samples(data_path, edge.spec, edge.labels, limit=limit), data_path)
     run_dir = artifact.resolve().parents[2]  # runs/<run_id>/exports/<export_id>/<artifact>
-    if not (run_dir / "split.csv").is_file():
+    if not RunFolder(run_dir).split.is_file():
         raise ValueError(
             f"{artifact} is not inside a run's exports folder; pass --data with a labeled folder or manifest"
         )

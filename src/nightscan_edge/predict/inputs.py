@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
 from nightscan_edge.errors import UserError
@@ -124,8 +126,6 @@ def audio_windows(
 
 def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
     """One image -> ``(C, H, W)`` float32: convert, bilinear resize to a square, scale to [0,1], normalise."""
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
 
     name = str(source) if isinstance(source, Path) else "upload"
     if isinstance(source, Path):

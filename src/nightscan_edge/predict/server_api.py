@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import APIRouter, FastAPI, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from nightscan_edge.audio.decode import AudioDecodeError
+from nightscan_edge.checkpoint import CheckpointError
 from nightscan_edge.predict.classifier import Classifier, load_server_classifier
 from nightscan_edge.predict.inputs import InputError
 from nightscan_edge.predict.scoring import score_audio, score_image, summarise
@@ -33,7 +34,6 @@ class _LazyClassifier:
 
     def get(self) -> Classifier:
         """The model, loaded once; a missing/broken run is HTTP 503 with the reason (the fallback then keeps edge)."""
-        from nightscan_edge.checkpoint import CheckpointError
 
         with self._lock:
             if self._classifier is None:
@@ -122,8 +122,6 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
 
 def create_predict_app(model_source: ModelSource):
     """A standalone app serving only the prediction API (``nightscan-edge serve-model``)."""
-    from fastapi import FastAPI
-
     app = FastAPI(title="NightScan Edge prediction server")
     app.include_router(create_predict_router(model_source))
     return app

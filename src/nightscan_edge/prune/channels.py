@@ -23,7 +23,7 @@ import torch
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier, create_model, measure_complexity
 from nightscan_edge.models.complexity import BYTES_PER_MB, count_flops, example_input
-from nightscan_edge.prune.architecture import PRUNED_CHANNELS_OPTION, record_pruned_channels
+from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION, record_pruned_channels
 
 
 class PruningTargetError(UserError):
@@ -79,7 +79,7 @@ def prune_model(
     with both, pruning continues until both hold. ``model_options`` are the builder options the model was
     made with (needed to record which layers the pruning resized).
     """
-    import torch_pruning as tp
+    import torch_pruning as tp  # the prune extra: pip install 'nightscan-edge[prune]'
 
     check_targets(target_macs, target_size_mb)
     if not 0 < step_ratio < max_channel_ratio < 1:

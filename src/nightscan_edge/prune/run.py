@@ -15,10 +15,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from nightscan_edge.checkpoint import BEST_CHECKPOINT, CheckpointError, load_trained_model, save_standalone_checkpoint
-from nightscan_edge.config import Config, ConfigError, load_config
-from nightscan_edge.prune.architecture import PRUNED_CHANNELS_OPTION
+from nightscan_edge.checkpoint import CheckpointError, load_trained_model, save_standalone_checkpoint
+from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION
 from nightscan_edge.prune.channels import PruneStats, check_targets, prune_model
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train import train
+from nightscan_edge.train.events import write_status
 
 PRUNE_RECORD = "prune.json"
 PRUNED_START = "pruned.ckpt"  # the pruned weights before fine-tuning, the fine-tune's starting point
@@ -99,13 +102,14 @@ def prune_run(
         raise ConfigError(f"--finetune-lr must be positive; got {finetune_lr}")
     trained = load_trained_model(run)
     parent_dir = trained.run_dir
-    config_path, split_file = parent_dir / "config.yaml", parent_dir / "split.csv"
-    for needed in (config_path, split_file):
+    parent = RunFolder(parent_dir)
+    split_file = parent.split
+    for needed in (parent.config, parent.split):
         if not needed.is_file():
             raise CheckpointError(
                 f"{parent_dir} has no {needed.name}; prune needs a run folder made by `nightscan-edge train`"
             )
-    parent_config = load_config(config_path)
+    parent_config = parent.read_config()
     self_teacher = str(parent_dir.resolve()) if self_distill and finetune_epochs > 0 else None
     teacher = parent_config.train.teacher or self_teacher
 
@@ -157,8 +161,6 @@ def prune_run(
     if finetune_epochs == 0:
         _write_untrained_run(run_dir, config, trained.labels, split_file)
     else:
-        from nightscan_edge.train import train
-
         result = train(config, run_dir=run_dir, progress=progress)
         record.update(val_acc=result.metrics.get("val_acc"), val_macro_f1=result.metrics.get("val_macro_f1"))
     (run_dir / PRUNE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
@@ -166,18 +168,15 @@ def prune_run(
 
 
 def _report_value(run_dir: Path, key: str) -> float | None:
-    path = run_dir / "report.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text()).get(key)
+    report = RunFolder(run_dir).read_report()
+    return None if report is None else report.get(key)
 
 
 def _write_untrained_run(run_dir: Path, config: Config, labels: list[str], split_file: Path) -> None:
     """``--finetune-epochs 0``: the pruned weights themselves become the run's best checkpoint."""
-    from nightscan_edge.train.events import write_status
-
-    (run_dir / "config.yaml").write_text(config.to_yaml())
-    (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
-    (run_dir / "split.csv").write_text(split_file.read_text())
-    (run_dir / BEST_CHECKPOINT).write_bytes((run_dir / PRUNED_START).read_bytes())
+    folder = RunFolder(run_dir)
+    folder.write_config(config)
+    folder.write_labels(labels)
+    folder.split.write_text(split_file.read_text())
+    folder.best_checkpoint.write_bytes((run_dir / PRUNED_START).read_bytes())
     write_status(run_dir, "done", run_id=config.train.run_name, model=config.model.name, finetuned=False)

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import lightning as L
 
+from nightscan_edge.errors import TrainingCancelled
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
+
+# TrainingCancelled lives with the other error roots; imported from here by older callers.
+__all__ = ["RunRecorder", "StopOnSignal", "StopRequest", "TrainingCancelled"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
@@ -24,14 +29,6 @@ METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "va
 def human_epoch(trainer: L.Trainer) -> int:
     """The epoch being run (or just finished), counted from 1."""
     return int(trainer.current_epoch) + 1
-
-
-class TrainingCancelled(Exception):
-    """Raised at a batch boundary after SIGINT/SIGTERM; the run folder keeps last.ckpt for ``--resume``."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(f"cancelled by {signal.Signals(signal_number).name}")
-        self.signal_number = signal_number
 
 
 class StopRequest:
@@ -112,7 +109,7 @@ class RunRecorder(L.Callback):
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        metrics = self.run_dir / "metrics.csv"
+        metrics = RunFolder(self.run_dir).metrics
         start_epoch = trainer.current_epoch
         rows = _read_metrics(metrics)
         kept = [row for row in rows if int(row["epoch"]) <= start_epoch]  # one-based rows of finished epochs
@@ -166,7 +163,7 @@ class RunRecorder(L.Callback):
         seconds = time.perf_counter() - self._epoch_started
         self._track_best(epoch, stats["val_acc"])
         row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
-        with (self.run_dir / "metrics.csv").open("a", newline="") as handle:
+        with RunFolder(self.run_dir).metrics.open("a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
         self.events.write(
             EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]}, seconds=seconds)

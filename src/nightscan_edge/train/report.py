@@ -45,6 +45,7 @@ def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labe
 
 
 def plot_curves(metrics_csv: Path, out: Path) -> None:
+    # pyplot only after choosing the file backend (no display on servers and workers)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,6 +73,7 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
 
 
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], out: Path, title: str) -> None:
+    # pyplot only after choosing the file backend (no display on servers and workers)
     import matplotlib
 
     matplotlib.use("Agg")

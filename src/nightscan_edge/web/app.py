@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
 from nightscan_edge.web.jobs import JobRunner
-from nightscan_edge.web.routers import compare, datasets, exports, models, runs, ws
+from nightscan_edge.web.routers import compare, datasets, exports, models, runs, try_it, ws
 from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -70,7 +70,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityMiddleware, settings=settings)
     install_log_redaction()  # ?token= never lands in the access log
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    for router in (models.router, datasets.router, compare.router, runs.router, exports.router, ws.router):
+    for router in (
+        models.router,
+        datasets.router,
+        compare.router,
+        runs.router,
+        exports.router,
+        try_it.router,
+        ws.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

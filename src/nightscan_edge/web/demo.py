@@ -13,6 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from nightscan_edge.web.routers.datasets import register_dataset
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 
@@ -33,8 +34,6 @@ def shared_demo_path() -> Path | None:
 
 def ensure_demo_dataset(settings: Settings, store: Store, worker_command: list[str]) -> dict:
     """The registered demo dataset, registering (and if needed generating) it first."""
-    from nightscan_edge.web.routers.datasets import register_dataset
-
     for dataset in store.datasets():
         if dataset["source"] == "demo":
             return dataset

@@ -9,7 +9,9 @@ import json
 import os
 from pathlib import Path
 
-EVENTS_FILE = "events.jsonl"
+from nightscan_edge.run_folder import RunFolder
+
+EVENTS_FILE = RunFolder.EVENTS
 
 
 class EventTail:

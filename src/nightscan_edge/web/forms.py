@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
 from nightscan_edge.errors import UserError
+from nightscan_edge.models import MODELS
 from nightscan_edge.paths import PathPolicyError, confine
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
@@ -294,7 +295,6 @@ def validate_run_config(
     model_name: str, data_path: str, values: dict | None = None, overrides: list[str] | None = None
 ) -> tuple[Config, list[str]]:
     """Validate settings exactly as the CLI would; return the config and the worker's ``--set`` overrides."""
-    from nightscan_edge.models import MODELS
 
     if model_name not in MODELS:
         message = f"unknown model {model_name!r}; known: {', '.join(sorted(MODELS))}"

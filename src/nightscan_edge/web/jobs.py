@@ -10,7 +10,6 @@ workers that are still alive are adopted (watched by PID); runs whose worker is 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -21,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nightscan_edge.errors import UserError
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 
 log = logging.getLogger("nightscan_edge.web.jobs")
 
 WORKER_LOG = "worker.log"
+RESUMABLE = ("interrupted", "cancelled", "failed")  # run statuses a worker can continue from last.ckpt
 
 
 class JobError(UserError):
@@ -41,11 +42,7 @@ class JobKey:
 
 def read_status(run_dir: Path) -> dict:
     """The worker's own ``status.json`` (``{}`` when it has not written one yet or it is half-written)."""
-    path = Path(run_dir) / "status.json"
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    return RunFolder(run_dir).read_status()
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -312,9 +309,9 @@ class JobRunner:
 
     def resume(self, run_id: str) -> None:
         run = self.store.run(run_id)
-        if run["status"] not in ("interrupted", "cancelled", "failed"):
+        if run["status"] not in RESUMABLE:
             raise JobError(f"run {run_id} is {run['status']}; only interrupted, cancelled or failed runs resume")
-        if not (Path(run["run_dir"]) / "last.ckpt").is_file():
+        if not RunFolder(run["run_dir"]).last_checkpoint.is_file():
             raise JobError(f"run {run_id} has no last.ckpt to resume from; start a new run instead")
         self.store.update_run(run_id, status="queued", resume=1, finished=None, error=None)
 

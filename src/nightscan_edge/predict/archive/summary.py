@@ -51,6 +51,7 @@ def write_summaries(folder: OutputFolder, labels: list[str], min_confidence: flo
 
 
 def _heat_map(path: Path, site: str, counts: Counter, labels: list[str]) -> Path:
+    # pyplot only after choosing the file backend (no display on servers and workers)
     import matplotlib
 
     matplotlib.use("Agg")

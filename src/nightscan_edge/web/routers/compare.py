@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from nightscan_edge.web.deps import StoreDep, TemplatesDep
-from nightscan_edge.web.routers.runs import compare_view
+from nightscan_edge.web.run_records import compare_view
 
 router = APIRouter(tags=["runs"])
 

@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from nightscan_edge.data import inspect_dataset
+from nightscan_edge.data.sources import list_dataset
 from nightscan_edge.errors import UserError
 from nightscan_edge.paths import display_path, is_displayable, is_inside
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
@@ -51,7 +53,6 @@ def _jsonable(value: Any) -> Any:
 
 def inspect_summary(path: Path) -> dict:
     """Classes, counts and unreadable files, from the training engine's own dataset reader."""
-    from nightscan_edge.data import inspect_dataset
 
     try:
         return _jsonable(inspect_dataset(path))
@@ -72,7 +73,6 @@ def confine_dataset_files(path: Path, roots: tuple[Path, ...]) -> None:
     A manifest CSV is data from the request, so its paths are confined like any other requested path: an
     uploaded ``manifest.csv`` listing ``/etc/...`` or ``../../other-user`` must not make the server read there.
     """
-    from nightscan_edge.data.sources import list_dataset
 
     try:
         listing = list_dataset(path)

@@ -9,12 +9,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightscan_edge.artifact import FORMATS
-from nightscan_edge.web.deps import RunnerDep, StoreDep
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.web.deps import RunnerDep, StoreDep, export_format_choices, get_run_or_404
 from nightscan_edge.web.files import download, list_files
 from nightscan_edge.web.jobs import JobError, log_tail
 from nightscan_edge.web.results import export_results
-from nightscan_edge.web.routers.runs import get_run_or_404
 from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["exports"])
@@ -25,11 +24,6 @@ class ExportRequest(BaseModel):
 
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
     int8: bool = False
-
-
-def export_format_choices() -> tuple[str, ...]:
-    """The format table's names (``nightscan_edge.artifact``, importable without the export extra)."""
-    return tuple(FORMATS)
 
 
 def get_export_or_404(store: Store, export_id: str) -> dict:
@@ -46,10 +40,10 @@ def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> di
         raise HTTPException(
             422, f"choose formats among {', '.join(known)}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
-    if run["status"] != "done" or not (Path(run["run_dir"]) / "best.ckpt").is_file():
+    if run["status"] != "done" or not RunFolder(run["run_dir"]).best_checkpoint.is_file():
         raise HTTPException(409, f"run {run['id']} is {run['status']}; only a finished run with best.ckpt exports")
     export_id = f"export-{secrets.token_hex(3)}"
-    exports_dir = Path(run["run_dir"]) / "exports"
+    exports_dir = RunFolder(run["run_dir"]).exports_dir
     return store.add_export(
         export_id,
         run["id"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import secrets
 import time
 from pathlib import Path
@@ -13,10 +11,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightscan_edge.config import ConfigError, load_config
-from nightscan_edge.web.deps import RunnerDep, SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.web.catalogue import cached_catalogue
+from nightscan_edge.web.deps import (
+    RunnerDep,
+    SettingsDep,
+    StoreDep,
+    TemplatesDep,
+    export_format_choices,
+    get_run_or_404,
+)
 from nightscan_edge.web.events import EVENTS_FILE
-from nightscan_edge.web.files import download, list_files
+from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
     confine_request_paths,
@@ -25,8 +31,9 @@ from nightscan_edge.web.forms import (
     preset_values,
     validate_run_config,
 )
-from nightscan_edge.web.jobs import WORKER_LOG, JobError, log_tail, read_status
+from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, log_tail, read_status
 from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
+from nightscan_edge.web.run_records import adopt_cli_runs, read_report, run_view
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 from nightscan_edge.web.uploads import UploadError
@@ -41,13 +48,6 @@ class RunRequest(BaseModel):
     dataset_id: str
     config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
     overrides: list[str] = Field(default_factory=list, description="CLI-style section.key=value strings")
-
-
-def get_run_or_404(store: Store, run_id: str) -> dict:
-    run = store.run(run_id)
-    if run is None:
-        raise HTTPException(404, f"unknown run {run_id!r}")
-    return run
 
 
 def create_run(
@@ -88,56 +88,6 @@ def model_input_kind(model: str) -> str | None:
     return MODELS.get(model).input_kind if model in MODELS else None
 
 
-def read_report(run: dict) -> dict | None:
-    """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
-    epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
-    run_dir = Path(run["run_dir"])
-    try:
-        return {**json.loads((run_dir / "report.json").read_text()), "complete": True}
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
-    epochs = read_metrics(run_dir)
-    if not epochs:
-        return None
-    best = max(epochs, key=lambda row: row["val_acc"])
-    return {
-        "complete": False,
-        "status": run["status"],
-        "epochs_completed": len(epochs),
-        "best_epoch": int(best["epoch"]),
-        "best_val_acc": best["val_acc"],
-        "last_epoch": epochs[-1],
-        "labels": read_status(run_dir).get("labels"),
-        "note": f"the run is {run['status']}: figures from its {len(epochs)} finished epoch(s); the per-class "
-        "report and confusion matrix are written when training ends",
-    }
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
-    try:
-        with open(Path(run_dir) / "metrics.csv", newline="") as handle:
-            return [
-                {key: float(value) if key != "epoch" else int(value) for key, value in row.items() if value != ""}
-                for row in csv.DictReader(handle)
-            ]
-    except FileNotFoundError:
-        return []
-
-
-def run_view(store: Store, run: dict) -> dict:
-    run_dir = Path(run["run_dir"])
-    return {
-        **run,
-        "worker_status": read_status(run_dir),
-        "files": list_files(run_dir, skip=("exports", "bench")),
-        "exports": store.exports(run_id=run["id"]),
-        "resumable": run["status"] in ("interrupted", "cancelled", "failed") and (run_dir / "last.ckpt").is_file(),
-        "dataset": store.dataset(run["dataset_id"]) if run["dataset_id"] else None,
-    }
-
-
-# JSON API
 @router.get("/api/runs")
 def api_list_runs(store: StoreDep, settings: SettingsDep) -> list[dict]:
     adopt_cli_runs(store, settings)
@@ -209,9 +159,7 @@ def history_page(request: Request, store: StoreDep, settings: SettingsDep, templ
         run["best_val_acc"] = status.get("best_val_acc")
         run["dataset_name"] = datasets.get(run["dataset_id"], {}).get("name", run["data_path"])
         run["from_cli"] = run["dataset_id"] is None
-        run["resumable"] = (
-            run["status"] in ("interrupted", "cancelled", "failed") and (Path(run["run_dir"]) / "last.ckpt").is_file()
-        )
+        run["resumable"] = run["status"] in RESUMABLE and RunFolder(run["run_dir"]).last_checkpoint.is_file()
     return templates.TemplateResponse(request, "runs.html", {"page": "runs", "runs": runs})
 
 
@@ -226,8 +174,6 @@ def _new_run_page(
     message: str | None = None,
     status_code: int = 200,
 ):
-    from nightscan_edge.web.routers.models import cached_catalogue
-
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
     if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
@@ -300,8 +246,6 @@ async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDe
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep):
-    from nightscan_edge.web.routers.exports import export_format_choices
-
     run = run_view(store, get_run_or_404(store, run_id))
     return templates.TemplateResponse(
         request,
@@ -326,83 +270,3 @@ def cancel_form(run_id: str, store: StoreDep, runner: RunnerDep):
 def resume_form(run_id: str, store: StoreDep, runner: RunnerDep):
     _transition(store, runner, run_id, "resume")
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
-
-
-# runs trained from the command line into the data dir, and comparing runs
-ADOPT_SKIP = ("datasets", "cache")
-ADOPT_DEPTH = 3
-
-
-def _run_folders(data_dir: Path):
-    """Folders under the data dir (at most ``ADOPT_DEPTH`` deep, uploads and caches skipped) holding a run."""
-    stack = [(data_dir, 0)]
-    while stack:
-        folder, depth = stack.pop()
-        try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            continue
-        for child in children:
-            if depth == 0 and child.name in ADOPT_SKIP:
-                continue
-            if (child / "config.yaml").is_file() and (
-                (child / "events.jsonl").is_file() or (child / "status.json").is_file()
-            ):
-                yield child
-            elif depth + 1 < ADOPT_DEPTH:
-                stack.append((child, depth + 1))
-
-
-def adopt_cli_runs(store: Store, settings: Settings) -> list[str]:
-    """Record finished runs found under the data dir that the server did not start (``nightscan-edge train
-    --run-dir <data dir>/runs/...``), so they appear in the history; returns the ids added. A run still
-    training is left alone until its status.json says it ended."""
-    adopted = []
-    for folder in _run_folders(settings.data_dir.resolve()):
-        if store.run_by_dir(str(folder)) is not None:
-            continue
-        status = read_status(folder)
-        if status.get("status") not in ("done", "failed", "cancelled"):
-            continue
-        try:
-            config = load_config(folder / "config.yaml")
-        except ConfigError:
-            continue
-        run_id = folder.name if store.run(folder.name) is None else f"cli-{folder.name}"
-        if store.run(run_id) is not None:
-            continue
-        made = (folder / "config.yaml").stat().st_mtime
-        ended = (folder / "status.json").stat().st_mtime if (folder / "status.json").is_file() else made
-        store.adopt_run(
-            run_id, config.model.name, str(config.data.path or ""), str(folder), status["status"], made, ended
-        )
-        adopted.append(run_id)
-    return adopted
-
-
-def compare_view(store: Store, run_ids: list[str]) -> list[dict]:
-    """Per run: its curves (metrics.csv, epochs from 1) and key figures, for the compare page."""
-    views = []
-    for run_id in run_ids:
-        run = get_run_or_404(store, run_id)
-        report = read_report(run) or {}
-        curves = read_metrics(Path(run["run_dir"]))
-        dataset = store.dataset(run["dataset_id"]) if run["dataset_id"] else None
-        views.append(
-            {
-                "id": run["id"],
-                "model": run["model"],
-                "dataset": dataset["name"] if dataset else run["data_path"],
-                "status": run["status"],
-                "epochs": len(curves),
-                "best_val_acc": max((row["val_acc"] for row in curves), default=None),
-                "best_epoch": max(curves, key=lambda row: row["val_acc"])["epoch"] if curves else None,
-                "accuracy": report.get("accuracy") if report.get("complete") else None,
-                "macro_f1": report.get("macro_f1") if report.get("complete") else None,
-                "val_clips": (report.get("val") or {}).get("samples"),
-                "seconds": sum(row.get("seconds", 0.0) for row in curves),
-                "warnings": report.get("warnings", []),
-                "curves": curves,
-            }
-        )
-    return views

@@ -1,0 +1,122 @@
+"""The ground floor's contracts: RunFolder reads and writes what training saved (config, split, spec from the
+checkpoint), one error root, bench options from ``Config.bench``, and the import walls between layers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from nightscan_edge.bench import BenchOptions
+from nightscan_edge.checkpoint import save_standalone_checkpoint
+from nightscan_edge.config import BenchConfig, ConfigError, resolve_config
+from nightscan_edge.errors import CheckpointError, DataError, NightScanError, TrainingCancelled, UserError
+from nightscan_edge.models import create_model
+from nightscan_edge.run_folder import RunFolder, SplitEntry, SplitPlan
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nightscan_edge"
+
+
+def test_config_and_split_round_trip_through_the_run_folder(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    config = resolve_config({"data": {"path": "somewhere"}, "model": {"name": "ultralight_audio"}})
+    run.write_config(config)
+    assert run.read_config() == config
+    plan = SplitPlan(
+        [SplitEntry(Path("a.wav"), "owl", "train", "night-1"), SplitEntry(Path("b.wav"), "frog", "val")], "x"
+    )
+    run.write_split(plan)
+    read = run.read_split()
+    assert read.entries == plan.entries and [e.path for e in read.of("val")] == [Path("b.wav")]
+
+
+def test_spec_comes_from_the_checkpoint_not_the_config(tmp_path):
+    model = create_model("ultralight_audio", 3, spec={"kind": "audio", "sample_rate": 16000, "clip_samples": 16000})
+    run = RunFolder(tmp_path)
+    save_standalone_checkpoint(run.best_checkpoint, model, ["a", "b", "c"])
+    spec = run.read_spec()
+    assert spec == model.spec and spec.sample_rate == 16000
+    assert run.read_checkpoint_metadata()["labels"] == ["a", "b", "c"]
+
+
+def test_a_folder_without_checkpoint_or_split_says_so_in_one_line(tmp_path):
+    run = RunFolder(tmp_path)
+    with pytest.raises(CheckpointError, match="best.ckpt or last.ckpt"):
+        run.read_spec()
+    with pytest.raises(DataError, match="split.csv not found"):
+        run.read_split()
+
+
+def test_every_error_has_one_root_and_a_cancel_is_not_a_user_error():
+    assert issubclass(UserError, NightScanError) and issubclass(ConfigError, UserError)
+    assert issubclass(TrainingCancelled, NightScanError) and not issubclass(TrainingCancelled, UserError)
+    assert TrainingCancelled(15).signal_number == 15 and "SIGTERM" in str(TrainingCancelled(15))
+
+
+def test_bench_options_are_the_config_bench_section_plus_per_call_values():
+    options = BenchOptions(BenchConfig(iterations=7, threads=[2]), sample_limit=3)
+    assert (options.iterations, options.threads, options.warmup, options.sample_limit) == (7, (2,), 10, 3)
+    assert BenchOptions(threads=(1, 2)).config == BenchConfig(threads=[1, 2])
+    with pytest.raises(ConfigError):
+        resolve_config({"bench": {"threads": [-1]}})
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, inside a function) for every import of the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    inner = {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(function)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, id(node) in inner))
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in inner) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("models", "nightscan_edge.prune"),  # pruned architectures live in models/pruned.py
+        ("web", "nightscan_edge.commands"),  # the catalogue lives in models/catalogue.py
+        ("commands", "nightscan_edge.cli"),  # commands raise errors.UserError
+        ("train", "nightscan_edge.commands"),
+    ],
+)
+def test_no_upward_imports(layer, forbidden):
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {module}"
+        for path in (PACKAGE / layer).rglob("*.py")
+        for module, _ in _imports(path)
+        if module == forbidden or module.startswith(forbidden + ".")
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", ["errors.py", "atomic.py", "run_folder.py"])
+def test_the_ground_floor_imports_only_the_ground_floor(module):
+    ground = {"errors", "atomic", "config", "spec", "safe_load", "paths"}
+    upward = [
+        name
+        for name, _ in _imports(PACKAGE / module)
+        if name.startswith("nightscan_edge.") and name.split(".")[1] not in ground
+    ]
+    assert upward == []
+
+
+def test_commands_import_at_the_top_except_optional_extras():
+    extras = ("nightscan_edge.web", "uvicorn", "nightscan_edge.predict.server_api", "nightscan_edge.predict.archive")
+    hidden = [
+        f"{path.name}: {module}"
+        for path in (PACKAGE / "commands").glob("*.py")
+        for module, inside in _imports(path)
+        if inside and not module.startswith(extras)
+    ]
+    assert hidden == []

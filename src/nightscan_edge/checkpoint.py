@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightscan_edge import __version__
 from nightscan_edge.errors import CheckpointError, NightScanError
-from nightscan_edge.models import EdgeClassifier, create_model
+from nightscan_edge.models import MODELS, EdgeClassifier, create_model
 from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec, InputSpec
@@ -46,6 +46,7 @@ class CheckpointMeta(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     run_id: str | None = None
     temperature: float | None = None
+    licence: str | None = None  # terms of pretrained weights the model carries (BirdNET: CC BY-NC-SA 4.0)
     package_version: str | None = None
 
 
@@ -56,10 +57,17 @@ def checkpoint_metadata(
     run_id: str,
     model_options: dict[str, Any] | None = None,
     temperature: float | None = None,
+    licence: str | None = None,
 ) -> dict[str, Any]:
-    """The dict stored under ``checkpoint['nightscan']`` (plain values: ``torch.load(weights_only=True)`` reads it)."""
+    """The dict stored under ``checkpoint['nightscan']`` (plain values: ``torch.load(weights_only=True)`` reads it).
+
+    ``licence``: terms inherited from pretrained weights (a teacher's, for a distilled student); by default the
+    model family's own (``ModelEntry.licence``), None for the project's Apache-2.0 models.
+    """
     if len(labels) != model.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {model.num_classes} outputs")
+    if licence is None and model.model_name in MODELS:
+        licence = MODELS.get(model.model_name).licence
     meta = CheckpointMeta(
         model_name=model.model_name,
         model_options=dict(model_options or {}),
@@ -69,6 +77,7 @@ def checkpoint_metadata(
         config=config,
         run_id=run_id,
         temperature=temperature,
+        licence=licence,
         package_version=__version__,
     )
     data = meta.model_dump(mode="json")
@@ -88,6 +97,7 @@ class TrainedModel:
     run_id: str
     checkpoint_path: Path
     temperature: float | None = None
+    licence: str | None = None  # terms of pretrained weights it carries (BirdNET's CC BY-NC-SA 4.0), else None
 
     @property
     def run_dir(self) -> Path:
@@ -139,6 +149,7 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
         run_id=meta.run_id if meta.run_id is not None else checkpoint_path.parent.name,
         checkpoint_path=checkpoint_path,
         temperature=meta.temperature,
+        licence=meta.licence,
     )
 
 

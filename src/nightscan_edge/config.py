@@ -73,6 +73,12 @@ class DataConfig(_Section):
     audio_augment: AudioAugmentConfig = AudioAugmentConfig()
     photo_augment: PhotoAugmentConfig = PhotoAugmentConfig()
     val_fold: str | None = Field(None, description="manifest fold held out for validation; default the last fold")
+    background: str | None = Field(
+        None, description="folder of ambient recordings (no target calls): adds a 'background' class never reported"
+    )
+    background_windows: int | None = Field(
+        None, ge=2, description="random background windows to draw; default as many as the median class"
+    )
 
     @field_validator("val_fold", mode="before")
     @classmethod
@@ -114,10 +120,25 @@ class TrainConfig(_Section):
     accelerator: str = "auto"
     devices: str = "auto"
     strategy: str = "auto"
-    precision: str = "32-true"
+    num_nodes: int = Field(
+        1, ge=1, description="machines in a multi-node DDP run (SLURM, torchrun); see docs/throughput.md"
+    )
+    precision: Literal["32", "32-true", "bf16-mixed", "16-mixed"] = Field(
+        "32",
+        description="32 (float32), bf16-mixed (CPU with bf16, Ampere+ GPUs) or 16-mixed (CUDA only); see "
+        "docs/throughput.md for the measured figures behind the default",
+    )
+    compile: bool = Field(False, description="torch.compile the model (opt-in: minutes of compile for a short run)")
+    channels_last: bool | None = Field(None, description="photo models in channels-last layout; null: on CUDA only")
     runs_dir: str = "runs"
     run_name: str | None = None
     teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
+    unlabeled: str | None = Field(
+        None, description="folder of recordings without labels: soft pseudo-labels from train.teacher (birdnet_head)"
+    )
+    teacher_grid_seconds: float = Field(
+        0.5, gt=0, le=3, description="birdnet_head teacher: scores cached every this many seconds of each clip"
+    )
     distill_temperature: float = Field(4.0, gt=0)
     distill_alpha: float = Field(0.7, ge=0, le=1, description="weight of the soft-target loss")
     limit_train_batches: float | int | None = None

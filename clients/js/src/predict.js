@@ -43,6 +43,9 @@ function topK(labels, values, k) {
     .map(({ label, probability }) => ({ label, probability }));
 }
 
+/** The class trained on ambient recordings (`--background`): never reported as a detection. */
+export const BACKGROUND_LABEL = 'background';
+
 /**
  * Merge runs of windows sharing top-1 label and source; confidence = the run's best top-1 probability.
  * Same rule as Python's `merge_windows`.
@@ -71,6 +74,11 @@ export function mergeWindows(windows, labels, k = 1) {
     });
   }
   return detections;
+}
+
+/** `mergeWindows` without the background class's runs (Python's `reported_detections`). */
+export function reportedDetections(windows, labels, k = 1) {
+  return mergeWindows(windows, labels, k).filter((detection) => detection.label !== BACKGROUND_LABEL);
 }
 
 /**
@@ -181,7 +189,7 @@ async function predictAudio(model, { samples, sampleRate }, options, server) {
   const best = argmax(mean);
   const sources = new Set(windows.map((window) => window.source));
   const failed = windows.filter((window) => window.fallback_failed);
-  const detections = mergeWindows(windows, labels, options.topK);
+  const detections = reportedDetections(windows, labels, options.topK);
   return {
     label: labels[best],
     confidence: mean[best],

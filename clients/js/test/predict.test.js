@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { EdgeModel, calibrate, loadEdgeModel } from '../src/model.js';
-import { predictWithEdge } from '../src/predict.js';
+import { predictWithEdge, reportedDetections } from '../src/predict.js';
 import { FallbackFailedError, ServerClient, multipartBody, predictUrl } from '../src/server.js';
 import { decodeWav } from '../src/wav.js';
 
@@ -197,4 +197,14 @@ test('server URL and multipart helpers', () => {
   const textBody = Buffer.from(body).toString('latin1');
   assert.ok(textBody.startsWith(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="ab.wav"`));
   assert.ok(textBody.endsWith(`\r\n--${boundary}--\r\n`));
+});
+
+test('the background class is never reported as a detection', () => {
+  const labels = ['owl', 'background'];
+  const window = (start, scores) => ({
+    start_s: start, end_s: start + 3, label: labels[scores[0] > scores[1] ? 0 : 1],
+    confidence: Math.max(...scores), source: 'edge', fallback_failed: false, scores: Float32Array.from(scores),
+  });
+  const detections = reportedDetections([window(0, [0.1, 0.9]), window(1.5, [0.8, 0.2]), window(3, [0.3, 0.7])], labels);
+  assert.deepEqual(detections.map((d) => [d.label, d.start_s, d.end_s]), [['owl', 1.5, 4.5]]);
 });

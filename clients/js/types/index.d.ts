@@ -185,6 +185,9 @@ export declare function fitToLength(samples: Float32Array, length: number, padMo
 export declare function audioWindows(samples: Float32Array, spec: AudioSpec, hopSamples: number): { start: number; end: number; samples: Float32Array }[];
 export declare function hopSamples(clipSamples: number, sampleRate: number, hopSeconds?: number | null): number;
 export declare function mergeWindows(windows: (WindowResult & { scores: Float32Array })[], labels: string[], k?: number): Detection[];
+/** The class trained on ambient recordings (`--background`); never reported as a detection. */
+export declare const BACKGROUND_LABEL: 'background';
+export declare function reportedDetections(windows: (WindowResult & { scores: Float32Array })[], labels: string[], k?: number): Detection[];
 export declare function imageToTensor(image: ImageInput, spec: ImageSpec): Float32Array;
 export declare function resizeBilinear(pixels: Uint8Array | Uint8ClampedArray, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array;
 export declare function calibrate(probabilities: Float32Array, temperature: number | null | undefined): Float32Array;

@@ -164,3 +164,16 @@ def window_starts(total_samples: int, window: int, hop: int) -> list[int]:
     if starts[-1] + window < total_samples:
         starts.append(total_samples - window)
     return starts
+
+
+def resample_windows(windows: np.ndarray, from_rate: int, to_rate: int, length: int) -> np.ndarray:
+    """``(N, samples)`` windows at ``from_rate`` -> ``(N, length)`` at ``to_rate`` (soxr HQ), zero-filled or cut at
+    the end: the same seconds of audio for a model with another window (a 48 kHz 3 s teacher or server model
+    scoring a 22.05 kHz 2.95 s edge window)."""
+    windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
+    out = np.zeros((windows.shape[0], length), dtype=np.float32)
+    for row, window in enumerate(windows):
+        resampled = window if from_rate == to_rate else soxr.resample(window, from_rate, to_rate, quality="HQ")
+        kept = min(resampled.size, length)
+        out[row, :kept] = resampled[:kept]
+    return out

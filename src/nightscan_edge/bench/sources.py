@@ -61,11 +61,13 @@ class BenchSource:
     run_dir: Path | None  # training run (checkpoint + split) when reachable
     _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     export_failures: list[ExportFailure] = field(default_factory=list)
+    # A server-tier run benchmarked on its own (no phone export: birdnet_head): what its checkpoint says.
+    checkpoint_manifest: dict | None = None
 
     @property
     def manifest(self) -> dict:
         """The first artifact's manifest: labels, spec and model name are the same for all of them."""
-        return self.artifacts[0].manifest
+        return self.artifacts[0].manifest if self.artifacts else self.checkpoint_manifest
 
     def close(self) -> None:
         if self._temporary is not None:
@@ -160,6 +162,22 @@ def open_source(path: str | Path, run_dir: str | Path | None = None) -> BenchSou
     return source
 
 
+def _server_run_manifest(run_dir: Path) -> dict | None:
+    """For a run of a model that is never exported (frozen-embedding server models), the fields bench reads."""
+    from nightscan_edge.checkpoint import load_trained_model
+
+    trained = load_trained_model(run_dir)
+    if not getattr(trained.model, "takes_embeddings", False):
+        return None
+    return {
+        "model_name": trained.model_name,
+        "run_id": trained.run_id,
+        "labels": trained.labels,
+        "input": {"spec": trained.spec.model_dump(mode="json")},
+        "licence": trained.licence,
+    }
+
+
 def _open_source(path: Path) -> BenchSource:
     if not path.exists():
         raise FileNotFoundError(
@@ -181,6 +199,9 @@ def _open_source(path: Path) -> BenchSource:
             raise
         return BenchSource(f"bundle {path}", artifacts, None, temporary)
     if path.is_dir() and _is_run_dir(path):
+        server = _server_run_manifest(path)
+        if server is not None:
+            return BenchSource(f"run {path} (server model, PyTorch + LiteRT)", [], path, checkpoint_manifest=server)
         export_dir = latest_export_dir(path)
         return BenchSource(
             f"run {path} (export {export_dir.name})",

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from nightscan_edge.bench import BenchOptions, BenchSourceError, run_bench, write_reports
-from nightscan_edge.bench.sources import latest_export_dir
+from nightscan_edge.bench.sources import EXPORTS_DIR, latest_export_dir
+from nightscan_edge.checkpoint import BEST_CHECKPOINT
 from nightscan_edge.config import BenchConfig
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.errors import UserError
@@ -89,6 +90,8 @@ def default_out_dir(source: Path) -> Path:
     """Beside the files when they are a run's export or an export folder; next to a bundle/file otherwise."""
     if source.is_dir() and (source / "manifest.json").is_file():
         return source
+    if source.is_dir() and not (source / EXPORTS_DIR).is_dir() and (source / BEST_CHECKPOINT).is_file():
+        return source / "bench"  # a server-tier run benchmarked on its own (birdnet_head): no export folder
     if source.is_dir():
         return latest_export_dir(source)
     return source.parent / f"{source.stem}-bench"

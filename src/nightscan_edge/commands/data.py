@@ -1,4 +1,4 @@
-"""``nightscan-edge data``: generate the synthetic demo set, fetch ESC-50, inspect a data set."""
+"""``nightscan-edge data``: generate the synthetic demo set, fetch ESC-50, inspect a data set, pre-label recordings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from nightscan_edge.birdnet.prelabel import prelabel
 from nightscan_edge.data import DataError, inspect_dataset, write_synthetic_dataset
 from nightscan_edge.data.esc50 import convert_esc50, download_esc50
 from nightscan_edge.errors import UserError
@@ -27,6 +28,20 @@ def add_parser(subparsers) -> None:
     inspect = actions.add_parser("inspect", help="classes, counts and unreadable files of a data set")
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true")
+    prelabel = actions.add_parser(
+        "prelabel",
+        help="zero-shot draft labels with BirdNET (birdnet extra; licence CC BY-NC-SA 4.0): CSV + clips per label",
+    )
+    prelabel.add_argument("recordings", help="a recording or a folder of recordings")
+    prelabel.add_argument("--out", required=True, help="draft CSV to write (path,start_s,end_s,label,...,confidence)")
+    prelabel.add_argument(
+        "--species", nargs="+", metavar="NAME", help="only these BirdNET labels (scientific or common)"
+    )
+    prelabel.add_argument("--min-confidence", type=float, default=0.5, help="keep windows at or above (default 0.5)")
+    prelabel.add_argument(
+        "--clips", help="folder-per-label export of kept windows (default: <out>-clips/ beside the CSV)"
+    )
+    prelabel.add_argument("--threads", type=int, default=1, help="LiteRT CPU threads for BirdNET (default 1)")
     parser.set_defaults(handler=run)
 
 
@@ -42,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
                 f"wrote SYNTHETIC {args.kind} demo set to {root}: {summary['total']} files, "
                 f"classes {', '.join(summary['classes'])}"
             )
+            return 0
+        if args.data_command == "prelabel":
+            report = prelabel(
+                args.recordings, args.out, args.species, args.min_confidence, args.clips, threads=args.threads
+            )
+            print("\n".join(report.summary_lines()))
             return 0
         if args.data_command == "esc50":
             out = Path(args.path)

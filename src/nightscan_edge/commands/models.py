@@ -64,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     for note in notes:
         console.print(f"not for phones: {note}")
+    for row in rows:
+        if row["licence"]:  # None: the project's own Apache-2.0 weights
+            console.print(f"licence: {row['name']} weights are {row['licence']}; models trained on them inherit it")
     return 0

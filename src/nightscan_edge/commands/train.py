@@ -34,7 +34,17 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--accelerator", help="Lightning accelerator: auto, cpu, gpu, mps")
     parser.add_argument("--strategy", help="Lightning strategy: auto, ddp, ...")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--teacher", metavar="RUN", help="trained run to distill from (soft targets)")
+    parser.add_argument(
+        "--teacher",
+        metavar="RUN",
+        help="trained run to distill from (soft targets); a birdnet_head run teaches any audio model",
+    )
+    parser.add_argument(
+        "--unlabeled", metavar="DIR", help="recordings without labels: soft pseudo-labels from a birdnet_head --teacher"
+    )
+    parser.add_argument(
+        "--background", metavar="DIR", help="ambient recordings (no target calls): adds a 'background' class"
+    )
     parser.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start from another run's or file's backbone")
     parser.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder from its last.ckpt")
     parser.add_argument("--run-dir", help="exact run folder to write (default RUNS_DIR/RUN_NAME)")
@@ -47,7 +57,7 @@ def add_parser(subparsers) -> None:
 def config_from_args(args: argparse.Namespace):
     """CLI flags -> the same resolved Config the Python API takes (flags win over --set, --set over YAML)."""
     flags = {
-        "data": {"path": args.data},
+        "data": {"path": args.data, "background": args.background},
         "model": {"name": args.model, "init_from": args.init_from},
         "train": {
             "epochs": args.epochs,
@@ -58,6 +68,7 @@ def config_from_args(args: argparse.Namespace):
             "strategy": args.strategy,
             "seed": args.seed,
             "teacher": args.teacher,
+            "unlabeled": args.unlabeled,
             "runs_dir": args.runs_dir,
             "run_name": args.run_name,
         },
@@ -87,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 "batch_size",
                 "lr",
                 "teacher",
+                "unlabeled",
+                "background",
                 "init_from",
                 "run_dir",
                 "runs_dir",

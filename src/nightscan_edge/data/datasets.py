@@ -46,15 +46,22 @@ class EpochSeededSampler(Sampler):
     def __len__(self) -> int:
         return self.draws
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+    def _order(self, rng: np.random.Generator) -> np.ndarray:
         if self.weighted:
             counts = np.bincount(self.labels)
             probabilities = 1.0 / counts[self.labels]
-            order = rng.choice(len(self.labels), size=self.draws, replace=True, p=probabilities / probabilities.sum())
-        else:
-            passes = -(-self.draws // len(self.labels))
-            order = np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
+            return rng.choice(len(self.labels), size=self.draws, replace=True, p=probabilities / probabilities.sum())
+        passes = -(-self.draws // len(self.labels))
+        return np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
+
+    def indices(self) -> np.ndarray:
+        """This epoch's draws in order, as one array (the batch data path, ``data.batches.EpochBatches``)."""
+        return self._order(np.random.default_rng(epoch_seed(self.seed, self.epoch)))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        """``(index, item_seed)`` per draw, for the per-clip data sets (frozen embeddings, BirdNET distillation)."""
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        order = self._order(rng)
         item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
         return iter([(int(i), int(s)) for i, s in zip(order, item_seeds, strict=False)])
 
@@ -66,19 +73,31 @@ def _split_key(key) -> tuple[int, int | None]:
 class AudioTrainDataset(Dataset):
     """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec, augment: WaveformAugment) -> None:
+    def __init__(
+        self,
+        clips: list[np.ndarray],
+        labels: list[int],
+        spec: AudioSpec,
+        augment: WaveformAugment,
+        with_position: bool = False,
+    ) -> None:
         self.clips, self.labels, self.spec, self.augment = clips, labels, spec, augment
+        # (clip index, window offset) too: a teacher with cached scores looks up the same seconds of the clip
+        self.with_position = with_position
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key) -> tuple:
         index, item_seed = _split_key(key)
         clip, window = self.clips[index], self.spec.clip_samples
         rng = np.random.default_rng(item_seed if item_seed is not None else index)
         params = self.augment.make_params(rng, clip.size, window)
         samples = fit_to_length(clip[params.start : params.start + window], window, self.spec.pad_mode)
-        return torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params))), self.labels[index]
+        waveform = torch.from_numpy(np.ascontiguousarray(self.augment.apply(samples, params)))
+        if self.with_position:
+            return waveform, self.labels[index], index, params.start
+        return waveform, self.labels[index]
 
 
 def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
@@ -105,6 +124,36 @@ class AudioEvalDataset(Dataset):
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
 
 
+class EmbeddingTrainDataset(Dataset):
+    """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
+    embedding-side counterpart of a random window offset."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+        index, item_seed = _split_key(key)
+        rows = self.clips[index]
+        row = int(np.random.default_rng(item_seed if item_seed is not None else index).integers(len(rows)))
+        return torch.from_numpy(np.ascontiguousarray(rows[row], dtype=np.float32)), self.labels[index]
+
+
+class EmbeddingEvalDataset(Dataset):
+    """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
+
+    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.ascontiguousarray(self.clips[index], dtype=np.float32)), self.labels[index]
+
+
 def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     windows = torch.cat([w for w, _ in items])
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
@@ -112,7 +161,7 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
     return windows, labels, owner
 
 
-def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
+def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None = None):
     """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation, TrivialAugment,] scale,
     normalise[, erasing] (erasing fills with 0, the mean once normalised).
 
@@ -141,7 +190,11 @@ class ImageDataset(Dataset):
     """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
 
     def __init__(
-        self, images: list[np.ndarray], labels: list[int], spec: ImageSpec, augment: PhotoAugmentConfig | None
+        self,
+        images: list[np.ndarray],
+        labels: list[int],
+        spec: ImageSpec,
+        augment: PhotoAugmentConfig | None = None,
     ) -> None:
 
         self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]

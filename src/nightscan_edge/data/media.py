@@ -53,3 +53,42 @@ def media_variant(spec: AudioSpec | ImageSpec) -> str:
 
 def read_media(path: Path, spec: AudioSpec | ImageSpec) -> np.ndarray:
     return read_audio(path, spec) if isinstance(spec, AudioSpec) else read_image(path, spec)
+
+
+# A window of a longer recording, named with the W3C Media Fragments time syntax: ``night.wav#t=12.5,15.45``
+# (seconds). Background windows drawn from ambient recordings are listed in split.csv this way, so a resumed run,
+# export calibration and bench read exactly the same samples.
+SEGMENT_MARK = "#t="
+
+
+def segment_path(path: Path, start_s: float, end_s: float) -> Path:
+    return Path(f"{path}{SEGMENT_MARK}{start_s:.3f},{end_s:.3f}")
+
+
+def media_segment(path: Path) -> tuple[Path, tuple[float, float] | None]:
+    """``night.wav#t=12.5,15.45`` -> (``night.wav``, (12.5, 15.45)); a plain path -> (path, None)."""
+    text = str(path)
+    if SEGMENT_MARK not in text:
+        return Path(path), None
+    source, _, times = text.rpartition(SEGMENT_MARK)
+    try:
+        start_s, end_s = (float(part) for part in times.split(","))
+    except ValueError:
+        raise MediaError(f"{path}: a segment is written file{SEGMENT_MARK}START,END in seconds") from None
+    return Path(source), (start_s, end_s)
+
+
+def load_cached_media(path: Path, spec: AudioSpec | ImageSpec, cache) -> np.ndarray:
+    """``read_media`` through ``cache`` (a ``MediaCache``); a segment path decodes (once) and slices its file."""
+    source, segment = media_segment(path)
+    if not source.is_file():
+        raise MediaError(f"{source}: file not found")
+    if source.stat().st_size == 0:
+        raise MediaError(f"{source}: empty file")
+    array = cache.get_or_load(source, media_variant(spec), lambda p: read_media(p, spec))
+    if segment is None:
+        return array
+    if not isinstance(spec, AudioSpec):
+        raise MediaError(f"{path}: time segments apply to audio only")
+    start, end = (int(round(t * spec.sample_rate)) for t in segment)
+    return array[start:end]

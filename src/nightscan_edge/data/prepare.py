@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.config import Config
+from nightscan_edge.data.background import add_background
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
-from nightscan_edge.data.media import MediaError, media_variant, read_media
+from nightscan_edge.data.media import MediaError, load_cached_media
 from nightscan_edge.data.sources import Sample, list_dataset, skip_reason
 from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
 from nightscan_edge.models import MODELS
@@ -30,8 +31,9 @@ GRAYSCALE_MEAN, GRAYSCALE_STD = (0.449,), (0.226,)  # ImageNet mean/std averaged
 def spec_from_config(config: Config) -> AudioSpec | ImageSpec:
     """The preprocessing spec a run's model is built with (saved in its checkpoints)."""
 
-    if MODELS.get(config.model.name).input_kind == "audio":
-        return config.model.audio
+    entry = MODELS.get(config.model.name)
+    if entry.input_kind == "audio":
+        return entry.input_spec(config.model.audio) if entry.input_spec else config.model.audio
     if config.model.channels == 1:
         return ImageSpec(image_size=config.model.image_size, channels=1, mean=GRAYSCALE_MEAN, std=GRAYSCALE_STD)
     return ImageSpec(image_size=config.model.image_size, channels=3)
@@ -52,6 +54,9 @@ class PreparedData:
     splits: dict[str, SplitData]
     bad_files: list[tuple[Path, str]] = field(default_factory=list)
     decodes: int = 0
+    # "waveform": arrays are decoded clips; "embedding": per clip a (windows, dim) array of frozen embeddings
+    # (birdnet_head trains on those, see birdnet/data.py).
+    inputs: str = "waveform"
 
     @property
     def kind(self) -> str:
@@ -73,16 +78,11 @@ def decode_all(
     paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache
 ) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
     """Decode every file once (through the cache); unreadable ones come back as (path, reason)."""
-    variant = media_variant(spec)
     arrays: dict[Path, np.ndarray] = {}
     bad: list[tuple[Path, str]] = []
     for path in paths:
         try:
-            if not path.is_file():
-                raise MediaError(f"{path}: file not found")
-            if path.stat().st_size == 0:
-                raise MediaError(f"{path}: empty file")
-            arrays[path] = cache.get_or_load(path, variant, lambda p: read_media(p, spec))
+            arrays[path] = load_cached_media(path, spec, cache)
         except MediaError as error:
             bad.append((path, str(error)))
     return arrays, bad
@@ -123,6 +123,12 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
                 f"{model_kind}; pick a matching --model (see `nightscan-edge models`)"
             )
         samples, not_media = listing.samples, listing.not_media
+        if config.data.background:
+            if not isinstance(spec, AudioSpec):
+                raise DataError("--background adds ambient audio windows; it applies to audio models only")
+            samples = add_background(
+                samples, config.data.background, spec, config.data.background_windows, config.data.split_seed
+            )
     arrays, bad = decode_all([s.path for s in samples], spec, cache)
     bad += [(path, f"{display_path(path)}: {skip_reason(path, model_kind)}") for path in not_media]
     check_bad_fraction(bad, len(samples) + len(not_media), config.data.max_bad_fraction)

@@ -15,7 +15,7 @@ import torch
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.datasets import clip_windows, image_transform
 from nightscan_edge.data.errors import DataError
-from nightscan_edge.data.media import MediaError, media_variant, read_media
+from nightscan_edge.data.media import MediaError, load_cached_media
 from nightscan_edge.data.sources import list_dataset
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.spec import AudioSpec, ImageSpec
@@ -25,7 +25,7 @@ def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
     """One decoded file -> model inputs: every window of a clip, or one normalised image ``(1, C, H, W)``."""
     if isinstance(spec, AudioSpec):
         return clip_windows(array, spec)
-    return image_transform(spec, None)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+    return image_transform(spec)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
 
 
 def _collect(
@@ -35,11 +35,10 @@ def _collect(
         raise ValueError(f"limit must be a positive number of samples; got {limit}")
     order = np.random.default_rng(seed).permutation(len(items)) if limit is not None else np.arange(len(items))
     inputs, labels, sources = [], [], []
-    variant = media_variant(spec)
     for position in order:
         path, label = items[position]
         try:
-            array = cache.get_or_load(path, variant, lambda p: read_media(p, spec))
+            array = load_cached_media(path, spec, cache)
         except (MediaError, FileNotFoundError):
             continue  # the training run reported unreadable files already; samples are only drawn from good ones
         windows = model_inputs(array, spec)

@@ -65,6 +65,16 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
             "",
             f"Run `{report.run_id}`, export `{report.export_id}`. {len(labels)} classes.",
             "",
+            *(
+                [
+                    "## Licence",
+                    f"This model was trained with knowledge from pretrained weights licensed **{report.licence}**; "
+                    "it inherits those terms (manifest field `licence`).",
+                    "",
+                ]
+                if report.licence
+                else []
+            ),
             "## Files",
             "| file | format | precision | batch | size | parity vs PyTorch |",
             "|---|---|---|---|---|---|",

@@ -69,7 +69,12 @@ class Exporter:
             output_name=OUTPUT_NAME,
             temperature=1.0 / float(self.module.inverse_temperature),
             export_id=self.export_id,
-            extra={"calibration": self.calibration_summary, "file": fmt.artifact_name(precision)},
+            extra={
+                "calibration": self.calibration_summary,
+                "file": fmt.artifact_name(precision),
+                # terms inherited from pretrained weights (a BirdNET-distilled student: CC BY-NC-SA 4.0)
+                **({"licence": self.trained.licence} if self.trained.licence else {}),
+            },
         )
 
     def embed(self, fmt: ArtifactFormat, path: Path, manifest: Manifest) -> None:

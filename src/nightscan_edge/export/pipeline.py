@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nightscan_edge.artifact import LABELS_FILE, MANIFEST_FILE, ExportManifest, validate_formats
+from nightscan_edge.artifact.errors import ExportError
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import calibration as calibration_module
@@ -65,6 +66,12 @@ def export_run(
     int8 = config.int8 if int8 is None else int8
     progress = progress or (lambda message: None)
     trained = load_trained_model(run_dir)
+    if getattr(trained.model, "takes_embeddings", False):
+        raise ExportError(
+            f"{run_dir} is a {trained.model_name} run: it runs behind frozen BirdNET (52 MB) and is the server model, "
+            "not a phone model; serve it with `nightscan-edge serve-model`, or distill it into an edge model with "
+            f"`nightscan-edge train --model ultralight_audio --teacher {run_dir}` and export that"
+        )
     run_dir = trained.run_dir
     export_id = Path(out_dir).name if out_dir is not None else _new_export_id()
     out_dir = Path(out_dir) if out_dir is not None else run_dir / EXPORTS_DIR / export_id
@@ -90,6 +97,7 @@ def export_run(
         samples.source,
         results,
         calibration_summary,
+        licence=trained.licence,
     )
     _write_side_files(report, exporter, trained)
     report.bundle = write_bundle(report, exporter.manifests)

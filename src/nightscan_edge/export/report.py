@@ -42,6 +42,7 @@ class ExportReport:
     calibration: dict | None = None
     bundle: Path | None = None
     seconds: float = 0.0
+    licence: str | None = None  # inherited from pretrained weights (BirdNET teacher); None: Apache-2.0
 
     @property
     def ok(self) -> bool:
@@ -66,6 +67,8 @@ class ExportReport:
             f"export {self.export_id} of run {self.run_id} ({self.model_name}) -> {self.out_dir}",
             f"temperature {self.temperature:.3f}; parity inputs: {self.samples}",
         ]
+        if self.licence:
+            lines.append(f"licence: {self.licence} -- the exported model inherits it")
         if self.calibration:
             c = self.calibration
             threshold = (

@@ -35,16 +35,37 @@ class ModelEntry:
     tier: Tier
     budget_mb: float  # FP32 parameter size the family must stay under (seed targets)
     description: str
+    # Licence of pretrained weights the family carries (None: the project's own Apache-2.0); the catalogue, the web
+    # UI, checkpoints and every exported manifest repeat it.
+    licence: str | None = None
+    # A family with a fixed pretrained front-end maps the config's audio spec to the one it takes (and refuses
+    # what it cannot hear); None: the config's spec is used as given.
+    input_spec: Callable[[AudioSpec], AudioSpec] | None = None
+    # Trains on cached embeddings of a frozen pretrained network (birdnet_head), not on spectrograms or images.
+    frozen_embedding: bool = False
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register_model(name: str, *, input_kind: InputKind, budget_mb: float, description: str, tier: Tier = "edge"):
+def register_model(
+    name: str,
+    *,
+    input_kind: InputKind,
+    budget_mb: float,
+    description: str,
+    tier: Tier = "edge",
+    licence: str | None = None,
+    input_spec: Callable[[AudioSpec], AudioSpec] | None = None,
+    frozen_embedding: bool = False,
+):
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
     def decorator(builder: Callable[..., EdgeClassifier]):
-        MODELS.add(name, ModelEntry(name, builder, input_kind, tier, budget_mb, description))
+        MODELS.add(
+            name,
+            ModelEntry(name, builder, input_kind, tier, budget_mb, description, licence, input_spec, frozen_embedding),
+        )
         return builder
 
     return decorator

@@ -64,7 +64,10 @@ def count_flops(module: nn.Module, example: torch.Tensor, forward=None) -> int:
 
 
 def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
-    """A zero tensor shaped like one training input of ``model`` (spectrogram or image)."""
+    """A zero tensor shaped like one training input of ``model`` (spectrogram, image, or the model's own)."""
+    own = getattr(model, "example_input", None)
+    if callable(own):
+        return own(batch)
     spec = model.spec
     shape = spec.spectrogram_shape if spec.kind == "audio" else spec.input_shape
     return torch.zeros(batch, *shape)
@@ -98,6 +101,8 @@ def measure_complexity(model: nn.Module) -> ModelComplexity:
             and not name.startswith("log_mel")
         ):
             issues.append(f"layer '{name}' ({module.__class__.__name__}) may not run on mobile delegates")
+    if getattr(model, "takes_embeddings", False):
+        issues.append("runs behind frozen BirdNET (52 MB FP32, LiteRT): server tier, not exported to phones")
     size_mb = fp32_bytes / BYTES_PER_MB
     if size_mb > MOBILE_MAX_MB:
         issues.append(f"FP32 size {size_mb:.1f} MB exceeds {MOBILE_MAX_MB:.0f} MB for on-device use")

@@ -21,7 +21,7 @@ from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.inputs import InputError, expand_paths
 from nightscan_edge.predict.scoring import score_audio_batches, score_image
 from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
-from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, merge_windows, top_k_labels
+from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, reported_detections, top_k_labels
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class EdgePredictor:
 
     def _predict_audio(self, path: Path) -> FilePrediction:
         result, scores = self.score_audio_file(path)
-        result.detections = merge_windows(scores, self.labels, self.top_k)
+        result.detections = reported_detections(scores, self.labels, self.top_k)
         return result
 
     def _predict_image(self, path: Path) -> FilePrediction:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from nightscan_edge.audio.decode import resample_windows
 from nightscan_edge.data.samples import load_folder_samples, load_run_samples
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier, load_server_classifier
 from nightscan_edge.run_folder import RunFolder
@@ -95,14 +96,19 @@ def fallback_report(
     artifact = Path(artifact)
     edge = edge or load_edge_classifier(artifact, threads)
     server = server or load_server_classifier(server_run)
-    if server.spec != edge.spec:
+    if server.spec != edge.spec and not (server.spec.kind == edge.spec.kind == "audio"):
         raise ValueError(
             "the server model's preprocessing differs from the edge model's; compare models sharing one spec"
         )
     if server.labels != edge.labels:
         raise ValueError(f"label sets differ: edge {edge.labels} vs server {server.labels}")
     inputs, labels, _, data_name = _samples(edge, artifact, data_path, limit, split)
-    edge_probs, server_probs = edge.probabilities(inputs), server.probabilities(inputs)
+    server_inputs = inputs
+    if server.spec != edge.spec:  # e.g. birdnet_head (3 s at 48 kHz) behind a 2.95 s 22.05 kHz edge model
+        server_inputs = resample_windows(
+            inputs, edge.spec.sample_rate, server.spec.sample_rate, server.spec.clip_samples
+        )
+    edge_probs, server_probs = edge.probabilities(inputs), server.probabilities(server_inputs)
     server_accuracy = float((server_probs.argmax(1) == labels).mean())
     threshold = _manifest_threshold(edge.manifest)
     source = "export manifest"

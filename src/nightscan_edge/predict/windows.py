@@ -144,3 +144,12 @@ def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k:
             )
         )
     return detections
+
+
+# The class trained on ambient recordings (``--background``): windows it wins are "nothing here", never a detection.
+BACKGROUND_LABEL = "background"
+
+
+def reported_detections(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k: int = 1) -> list[Detection]:
+    """``merge_windows`` without the background class's runs: what a recording's report lists."""
+    return [d for d in merge_windows(windows, labels, top_k) if d.label != BACKGROUND_LABEL]

@@ -15,6 +15,8 @@ from torch.nn import functional as F
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import ConfigError
 from nightscan_edge.spec import AudioSpec, ImageSpec
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
+from nightscan_edge.train.losses import soft_loss
 
 
 class Teacher:
@@ -28,6 +30,7 @@ class Teacher:
         self.spec = model.spec
         self.temperature = temperature
         self.alpha = alpha
+        self.licence: str | None = None  # set from the teacher's checkpoint; a student inherits it
 
     def to(self, device: torch.device) -> Teacher:
         self.model.to(device)
@@ -48,24 +51,37 @@ class Teacher:
         return self.model(resized)
 
     def distillation_loss(
-        self, student_logits: torch.Tensor, raw: torch.Tensor, student_input: torch.Tensor, hard_loss: torch.Tensor
+        self,
+        student_logits: torch.Tensor,
+        raw: torch.Tensor,
+        student_input: torch.Tensor,
+        hard_loss: torch.Tensor,
+        positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        t = self.temperature
-        teacher_logits = self.logits(raw, student_input)
-        soft = F.kl_div(
-            F.log_softmax(student_logits / t, dim=1),
-            F.log_softmax(teacher_logits / t, dim=1),
-            reduction="batchmean",
-            log_target=True,
-        ) * (t * t)
+        """``positions`` (clip index, window offset) serve teachers with cached scores; this one runs live."""
+        soft = soft_loss(student_logits, self.logits(raw, student_input), self.temperature)
         return self.alpha * soft + (1 - self.alpha) * hard_loss
 
 
 def load_teacher(
-    path: str | Path, labels: list[str], student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
-) -> Teacher:
-    """Load a teacher run and check it can teach this student (same labels, compatible input)."""
+    path: str | Path,
+    labels: list[str],
+    student_spec: AudioSpec | ImageSpec,
+    temperature: float,
+    alpha: float,
+    cache_dir: str | None = None,
+    grid_seconds: float = 0.5,
+) -> Teacher | BirdNetTeacher:
+    """Load a teacher run and check it can teach this student (same labels, compatible input).
+
+    A ``birdnet_head`` run teaches any audio student (its windows are resampled to 48 kHz; scores cached on a
+    grid of ``grid_seconds``); its labels are matched to the student's by name.
+    """
     trained = load_trained_model(path)
+    if getattr(trained.model, "takes_embeddings", False):
+        if not isinstance(student_spec, AudioSpec):
+            raise ConfigError(f"teacher {path} is a birdnet_head (audio); the student takes {student_spec.kind}")
+        return BirdNetTeacher(trained, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds)
     if trained.labels != list(labels):
         raise ConfigError(
             f"teacher {path} was trained on labels {trained.labels}, the student's data has {labels}; "
@@ -91,4 +107,6 @@ def load_teacher(
             f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
             "the student; use the same channels"
         )
-    return Teacher(trained.model, student_spec, temperature, alpha)
+    teacher = Teacher(trained.model, student_spec, temperature, alpha)
+    teacher.licence = trained.licence
+    return teacher

@@ -1,0 +1,97 @@
+"""A ``background`` class for night recordings: random windows of ambient audio with no target call.
+
+Why: most windows of a night hold no call, and a classifier that has never seen "nothing" labels every window as
+an animal. Users of BirdNET's custom classifiers report that adding local non-event sounds helps most. With
+``--background DIR`` (ambient recordings of the site) every audio model, ``birdnet_head`` included, learns an
+extra class named ``background``; prediction never reports it as a detection.
+
+The windows are drawn at random offsets (seeded by ``data.split_seed``) and listed as media-fragment paths
+(``night.wav#t=12.000,14.949``), so split.csv names exactly what was used and a resumed run reads the same audio.
+Windows of one recording stay in one split when there are several recordings, so validation hears a place and
+time the model did not train on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES
+from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.media import segment_path
+from nightscan_edge.data.sources import Sample
+from nightscan_edge.predict.windows import BACKGROUND_LABEL
+from nightscan_edge.spec import AudioSpec
+
+
+def ambient_recordings(folder: str | Path) -> list[Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"--background {folder} is not a folder; give a folder of ambient recordings (no target calls)")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not paths:
+        raise DataError(f"--background {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return paths
+
+
+def background_samples(folder: str | Path, spec: AudioSpec, count: int, seed: int) -> list[Sample]:
+    """``count`` random windows (one model window long) from the recordings under ``folder``, labelled
+    ``background``; grouped by recording when there are at least two."""
+    if count < 2:
+        raise DataError(
+            f"data.background_windows must be at least 2 (one for training, one for validation); got {count}"
+        )
+    paths = ambient_recordings(folder)
+    durations = []
+    for path in paths:
+        try:
+            durations.append(soundfile.info(str(path)).duration)
+        except Exception as error:  # libsndfile raises several types for unreadable files
+            raise DataError(f"--background: {path} is not readable audio ({error})") from None
+    window_s = spec.clip_samples / spec.sample_rate
+    durations = np.asarray(durations)
+    if durations.sum() < window_s:
+        raise DataError(
+            f"--background {folder} holds {durations.sum():.1f} s of audio; need at least one {window_s:.2f} s window"
+        )
+    rng = np.random.default_rng([seed, 20260])
+    weights = np.maximum(durations - window_s, 1e-3)
+    grouped = len(paths) >= 2
+    samples = []
+    for pick in rng.choice(len(paths), size=count, p=weights / weights.sum()):
+        start = float(rng.uniform(0, max(durations[pick] - window_s, 0.0)))
+        end = min(start + window_s, float(durations[pick]))
+        group = f"{BACKGROUND_LABEL}:{paths[pick]}" if grouped else None
+        samples.append(Sample(segment_path(paths[pick], start, end), BACKGROUND_LABEL, None, None, group))
+    return samples
+
+
+def add_background(
+    samples: list[Sample], folder: str | Path, spec: AudioSpec, count: int | None, seed: int
+) -> list[Sample]:
+    """The data set's samples plus the background windows (as many as the median class by default)."""
+    if any(s.label == BACKGROUND_LABEL for s in samples):
+        raise DataError(f"the data set already has a class named '{BACKGROUND_LABEL}'; rename it or drop --background")
+    if any(s.fold for s in samples):
+        raise DataError("--background cannot follow a manifest's fold column; use a split column or none")
+    if count is None:
+        _, counts = np.unique([s.label for s in samples], return_counts=True)
+        count = max(2, int(np.median(counts)))
+    background = background_samples(folder, spec, count, seed)
+    splits = {s.split for s in samples if s.split}
+    if splits:
+        # The manifest fixes its own splits: background windows join them in proportion to the data's own split
+        # sizes (seeded), with at least one window in validation.
+        names = sorted(splits)
+        shares = np.array([sum(s.split == name for s in samples) for name in names], dtype=float)
+        rng = np.random.default_rng([seed, 20261])
+        chosen = list(rng.choice(names, size=len(background), p=shares / shares.sum()))
+        if "val" in names and "val" not in chosen:
+            chosen[0] = "val"
+        if "train" in names and "train" not in chosen:
+            chosen[-1] = "train"
+        background = [replace(b, split=str(split), group=None) for b, split in zip(background, chosen, strict=True)]
+    return samples + background

@@ -26,53 +26,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def plain_loop(config, prepared, epochs: int) -> list[float]:
-    """What a careful hand-written script does: same data objects, Adam, log-mel on the batch, clip-level val."""
-    import numpy as np
-
-    from nightscan_edge.config import AudioAugmentConfig
-    from nightscan_edge.data.augment import SpecAugment, WaveformAugment
-    from nightscan_edge.data.datasets import (
-        AudioEvalDataset,
-        AudioTrainDataset,
-        EpochSeededSampler,
-        collate_windows,
-        epoch_seed,
-    )
+    """What a careful hand-written script does: same data objects (the batch data path and its device-side
+    augmentation), Adam, log-mel on the batch, clip-level val."""
+    from nightscan_edge.data.batches import train_data
+    from nightscan_edge.data.datasets import AudioEvalDataset, collate_windows
     from nightscan_edge.models import create_model
 
     torch.manual_seed(config.train.seed)
-    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
+    val_split = prepared.splits["val"]
     model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     weights = torch.tensor(prepared.class_weights())
-    audio: AudioAugmentConfig = config.data.audio_augment
-    sampler = EpochSeededSampler(
-        train_split.labels, config.train.seed, draws=config.train.min_steps_per_epoch * config.train.batch_size
-    )
-    train_loader = DataLoader(
-        AudioTrainDataset(train_split.arrays, train_split.labels, prepared.spec, WaveformAugment(audio)),
-        batch_size=config.train.batch_size,
-        sampler=sampler,
-    )
+    data = train_data(config, prepared)
     val_loader = DataLoader(
         AudioEvalDataset(val_split.arrays, val_split.labels, prepared.spec),
         batch_size=config.train.batch_size,
         collate_fn=collate_windows,
     )
-    spec_augment = SpecAugment(audio)
     seconds = []
     for epoch in range(epochs):
         started = time.perf_counter()
-        sampler.set_epoch(epoch)
+        data.batches.set_epoch(epoch)
         model.train()
-        for batch_index, (x, y) in enumerate(train_loader):
+        for batch in data.loader:
             with torch.no_grad():
-                spectrogram = model.log_mel(x)
-            rng = np.random.default_rng(epoch_seed(config.train.seed, epoch, 1000 + batch_index))
-            spectrogram = spec_augment.apply(
-                spectrogram, spec_augment.make_params(rng, x.shape[0], *spectrogram.shape[2:])
-            )
-            loss = F.cross_entropy(model(spectrogram), y, weight=weights)
+                spectrogram = data.augment.mask_spectrogram(model.log_mel(data.augment(batch)), batch)
+            loss = F.cross_entropy(model(spectrogram), batch["y"], weight=weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -120,7 +120,16 @@ class TrainConfig(_Section):
     accelerator: str = "auto"
     devices: str = "auto"
     strategy: str = "auto"
-    precision: str = "32-true"
+    num_nodes: int = Field(
+        1, ge=1, description="machines in a multi-node DDP run (SLURM, torchrun); see docs/throughput.md"
+    )
+    precision: Literal["32", "32-true", "bf16-mixed", "16-mixed"] = Field(
+        "32",
+        description="32 (float32), bf16-mixed (CPU with bf16, Ampere+ GPUs) or 16-mixed (CUDA only); see "
+        "docs/throughput.md for the measured figures behind the default",
+    )
+    compile: bool = Field(False, description="torch.compile the model (opt-in: minutes of compile for a short run)")
+    channels_last: bool | None = Field(None, description="photo models in channels-last layout; null: on CUDA only")
     runs_dir: str = "runs"
     run_name: str | None = None
     teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")

@@ -1,4 +1,5 @@
-"""Augmentation with explicit parameters, epoch-seeded sampling, windows and the decode cache."""
+"""Batch augmentation with explicit parameters, (seed, epoch, step)-seeded batches, the batch layout of a split,
+windows and the decode cache."""
 
 from __future__ import annotations
 
@@ -6,62 +7,157 @@ import numpy as np
 import pytest
 import torch
 
-from nightscan_edge.config import AudioAugmentConfig
-from nightscan_edge.data.augment import SpecAugment, SpecMaskParams, WaveformAugment, WaveformParams
+from nightscan_edge.audio.decode import fit_to_length
+from nightscan_edge.config import AudioAugmentConfig, PhotoAugmentConfig
+from nightscan_edge.data.augment import AudioAugment, bands, mix_at_snr, spec_augment
+from nightscan_edge.data.batches import AudioBank, EpochBatches, TrainBatches, photo_bank
 from nightscan_edge.data.cache import MediaCache
-from nightscan_edge.data.datasets import AudioTrainDataset, EpochSeededSampler, clip_windows, collate_windows
+from nightscan_edge.data.datasets import EpochSeededSampler, clip_windows, collate_windows
+from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import MediaError, media_variant, read_audio
-from nightscan_edge.spec import AudioSpec
+from nightscan_edge.data.photo_augment import PhotoAugment, normalise
+from nightscan_edge.spec import AudioSpec, ImageSpec
 from tests.conftest import write_tone
 
 SPEC = AudioSpec(clip_samples=1000, n_fft=256, hop_length=128, n_mels=16)
+CLIPS = [np.arange(n, dtype=np.float32) + 1 for n in (2600, 1000, 300, 7)]
 
 
-def test_waveform_augment_applies_known_parameters_exactly():
-    augment = WaveformAugment(AudioAugmentConfig())
-    window = np.arange(8, dtype=np.float32)
-    params = WaveformParams(start=0, roll=2, gain=0.5, noise_snr_db=None, noise_index=0, noise_offset=0, noise_seed=0)
-    np.testing.assert_allclose(augment.apply(window, params), np.roll(window, 2) * 0.5)
+@pytest.mark.parametrize("pad_mode", ["loop", "zeros"])
+def test_bank_gathers_the_window_fit_to_length_and_roll_would_give(pad_mode):
+    bank = AudioBank.from_clips(CLIPS)
+    index = np.array([0, 1, 2, 3, 0])
+    start = np.array([1599, 0, 0, 0, 17])
+    roll = np.array([0, 0, 250, 999, 0])
+    got = bank.windows(index, start, roll, 1000, pad_mode)
+    for row, (i, s, r) in enumerate(zip(index, start, roll, strict=True)):
+        expected = np.roll(fit_to_length(CLIPS[i][s : s + 1000], 1000, pad_mode), r)
+        np.testing.assert_array_equal(got[row], expected)
 
 
-def test_noise_is_mixed_at_the_requested_snr():
-    augment = WaveformAugment(AudioAugmentConfig(noise_mix_probability=1.0))
-    signal = np.sin(np.linspace(0, 200, 4000)).astype(np.float32)
-    params = WaveformParams(0, 0, 1.0, 10.0, 0, 0, noise_seed=7)
-    noise = augment.apply(signal, params) - signal
-    snr_db = 10 * np.log10(np.mean(signal**2) / np.mean(noise**2))
-    assert snr_db == pytest.approx(10.0, abs=0.01)
+def test_memmap_bank_equals_the_memory_bank_and_is_reused(tmp_path):
+    file = tmp_path / "banks" / "split.f32"
+    on_disk = AudioBank.from_clips(CLIPS, file)
+    assert isinstance(on_disk.samples, np.memmap) and file.stat().st_size == 4 * sum(c.size for c in CLIPS)
+    np.testing.assert_array_equal(on_disk.samples, AudioBank.from_clips(CLIPS).samples)
+    modified = file.stat().st_mtime_ns
+    AudioBank.from_clips(CLIPS, file)
+    assert file.stat().st_mtime_ns == modified and not list(file.parent.glob("*.tmp"))
 
 
-def test_params_are_reproducible_from_a_seed_and_disabled_means_identity():
-    augment = WaveformAugment(AudioAugmentConfig(noise_mix_probability=0.5))
-    draw = lambda: augment.make_params(np.random.default_rng(5), 5000, 1000)
-    assert draw() == draw()
-    off = WaveformAugment(AudioAugmentConfig(), enabled=False).make_params(np.random.default_rng(5), 5000, 1000)
-    assert (off.roll, off.gain, off.noise_snr_db) == (0, 1.0, None)
+def test_cache_folder_read_only_or_full_is_one_line_before_training(tmp_path, monkeypatch):
+    import shutil
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not __import__("os").access(locked, __import__("os").W_OK):
+            with pytest.raises(DataError, match="read-only; set data.cache_dir"):
+                MediaCache("disk", locked)
+    finally:
+        locked.chmod(0o700)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=1024))
+    with pytest.raises(DataError, match=r"is full \(0 MB free"):
+        MediaCache("disk", tmp_path / "full")
+    with pytest.raises(DataError, match="is full"):
+        AudioBank.from_clips(CLIPS, tmp_path / "full" / "bank.f32")
+    assert not (tmp_path / "full" / "bank.f32").exists()
+
+
+def test_gain_and_noise_apply_known_parameters_exactly():
+    augment = AudioAugment(AudioAugmentConfig(), SPEC)
+    windows = torch.arange(16, dtype=torch.float32).reshape(2, 8)
+    out = augment.apply(windows, {"gain": torch.tensor([0.5, 2.0])})
+    assert torch.equal(out, windows * torch.tensor([[0.5], [2.0]]))
+
+
+def test_noise_is_mixed_at_each_rows_snr():
+    signal = torch.sin(torch.linspace(0, 200, 4000)).repeat(3, 1)
+    noise = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
+    mixed = mix_at_snr(signal, noise, torch.tensor([10.0, float("nan"), 0.0]))
+    added = mixed - signal
+    snr = 10 * torch.log10(signal.pow(2).mean(1) / added.pow(2).mean(1).clamp(min=1e-30))
+    assert snr[0].item() == pytest.approx(10.0, abs=0.01) and snr[2].item() == pytest.approx(0.0, abs=0.01)
+    assert torch.equal(mixed[1], signal[1])  # NaN SNR: this row draws no noise
 
 
 def test_spec_augment_masks_exact_bands_with_the_mean():
     spectrogram = torch.arange(2 * 1 * 6 * 5, dtype=torch.float32).reshape(2, 1, 6, 5)
-    params = SpecMaskParams(freq=[[(1, 2)], []], time=[[], [(4, 1)]])
-    out = SpecAugment.apply(spectrogram, params)
+    freq = torch.tensor([[[1, 2]], [[0, 0]]])
+    time = torch.tensor([[[0, 0]], [[4, 1]]])
+    out = spec_augment(spectrogram, freq, time)
     assert torch.all(out[0, 0, 1:3] == spectrogram[0].mean())
     assert torch.equal(out[0, 0, 3:], spectrogram[0, 0, 3:])
-    assert torch.all(out[1, 0, :, 4] == spectrogram[1].mean())
-    drawn = SpecAugment(AudioAugmentConfig()).make_params(np.random.default_rng(0), 2, 6, 5)
-    assert all(0 <= start and start + width <= 6 for item in drawn.freq for start, width in item)
+    assert torch.all(out[1, 0, :, 4] == spectrogram[1].mean()) and torch.equal(
+        out[1, 0, :, :4], spectrogram[1, 0, :, :4]
+    )
+    drawn = bands(torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(0)), 12, 6)
+    assert bool(((drawn[..., 0] >= 0) & (drawn[..., 0] + drawn[..., 1] <= 6) & (drawn[..., 1] <= 6)).all())
+
+
+def _audio_batches(config=None, seed=3):
+    augment = AudioAugment(config or AudioAugmentConfig(noise_mix_probability=0.5), SPEC)
+    return TrainBatches(AudioBank.from_clips(CLIPS), np.array([0, 1, 0, 1]), augment, seed)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.equal(torch.nan_to_num(a.double(), nan=-1.0), torch.nan_to_num(b.double(), nan=-1.0))
+
+
+def test_the_same_seed_epoch_and_step_give_the_same_batch():
+    dataset, indices = _audio_batches(), np.array([0, 2, 3, 1, 0, 2])
+    first, again = dataset[(4, 7, 0, 1, indices)], _audio_batches()[(4, 7, 0, 1, indices)]
+    assert first.keys() == again.keys() and all(_same(first[k], again[k]) for k in first)
+    other_step = dataset[(4, 8, 0, 1, indices)]
+    assert not torch.equal(first["gain"], other_step["gain"])
+    assert not torch.equal(first["gain"], _audio_batches(seed=4)[(4, 7, 0, 1, indices)]["gain"])
+    off = TrainBatches(dataset.data, dataset.labels, AudioAugment(AudioAugmentConfig(), SPEC, enabled=False), 3)
+    assert set(off[(4, 7, 0, 1, indices)]) == {"x", "y"}  # augmentation off: the random window only
+
+
+def test_ranks_share_one_global_batch_row_for_row():
+    dataset, indices = _audio_batches(), np.array([0, 2, 3, 1, 0])
+    whole = dataset[(1, 2, 0, 1, indices)]
+    shares = [dataset[(1, 2, rank, 2, indices)] for rank in (0, 1)]
+    for key in ("x", "y", "gain", "noise_snr_db", "freq_masks"):
+        assert _same(torch.cat([s[key] for s in shares]), whole[key]), key
+    assert [len(s["y"]) for s in shares] == [2, 3] or [len(s["y"]) for s in shares] == [3, 2]
+
+
+def test_epoch_batches_follow_the_epoch_and_drop_a_last_batch_of_one():
+    batches = EpochBatches(EpochSeededSampler([0, 1] * 5 + [0], seed=1), batch_size=5)
+    assert len(batches) == 2  # 11 draws: 5 + 5, the lone 11th dropped (BatchNorm cannot train on one)
+    batches.set_epoch(3)
+    first = [b[4].tolist() for b in batches]
+    batches.set_epoch(4)
+    assert [b[4].tolist() for b in batches] != first
+    batches.set_epoch(3)
+    assert [b[4].tolist() for b in batches] == first and [b[:2] for b in batches] == [(3, 0), (3, 1)]
 
 
 def test_sampler_is_a_function_of_the_epoch():
     sampler = EpochSeededSampler([0, 1, 0, 1, 0, 1], seed=1)
     sampler.set_epoch(3)
-    first = list(sampler)
+    first = sampler.indices().tolist()
+    assert [i for i, _ in sampler] == first  # the per-clip path draws the same order, with item seeds
     sampler.set_epoch(4)
-    assert list(sampler) != first
+    assert sampler.indices().tolist() != first
     sampler.set_epoch(3)
-    assert list(sampler) == first
+    assert sampler.indices().tolist() == first
     weighted = EpochSeededSampler([0] * 90 + [1] * 10, seed=0, weighted=True)
-    assert 30 < sum(1 for i, _ in weighted if i >= 90) < 70  # rare class drawn about half the time
+    assert 30 < int((weighted.indices() >= 90).sum()) < 70  # rare class drawn about half the time
+
+
+def test_sampler_passes_several_times_over_a_small_set_to_reach_the_draws():
+    sampler = EpochSeededSampler([0, 1, 2, 0, 1], seed=2, draws=12)
+    drawn = sampler.indices().tolist()
+    assert len(sampler) == len(drawn) == 12
+    assert sorted(drawn[:5]) == sorted(drawn[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each its own order
+    assert len({seed for _, seed in sampler}) == 12  # per-clip path: every draw its own seed
+    assert len(EpochSeededSampler([0, 1, 2], seed=0, draws=2)) == 3  # never fewer than one pass
+    assert len(EpochSeededSampler([0, 1] * 10, seed=0, weighted=True, draws=64)) == 64
 
 
 def test_windows_cover_long_clips_and_pad_short_ones():
@@ -73,15 +169,6 @@ def test_windows_cover_long_clips_and_pad_short_ones():
     assert short.shape == (1, 1000) and np.all(short == 1)  # loop padding
     batch = collate_windows([(torch.from_numpy(windows), 1), (torch.from_numpy(short), 0)])
     assert batch[0].shape == (6, 1000) and batch[2].tolist() == [0, 0, 0, 0, 0, 1]
-
-
-def test_training_items_are_one_window_from_the_clip():
-    clip = np.arange(5000, dtype=np.float32)
-    dataset = AudioTrainDataset([clip], [0], SPEC, WaveformAugment(AudioAugmentConfig(), enabled=False))
-    window, label = dataset[(0, 123)]
-    assert window.shape == (1000,) and label == 0
-    assert torch.equal(window, dataset[(0, 123)][0])
-    assert torch.all(window[1:] - window[:-1] == 1)  # contiguous slice of the clip
 
 
 @pytest.mark.parametrize("mode", ["memory", "disk"])
@@ -103,52 +190,43 @@ def test_corrupt_audio_is_a_media_error(tmp_path):
         read_audio(bad, SPEC)
 
 
-def test_sampler_passes_several_times_over_a_small_set_to_reach_the_draws():
-    sampler = EpochSeededSampler([0, 1, 2, 0, 1], seed=2, draws=12)
-    drawn = [index for index, _ in sampler]
-    assert len(sampler) == len(drawn) == 12
-    assert sorted(drawn[:5]) == sorted(drawn[5:10]) == [0, 1, 2, 3, 4]  # whole passes, each its own order
-    assert len({seed for _, seed in sampler}) == 12  # every draw its own window/augmentation seed
-    assert len(EpochSeededSampler([0, 1, 2], seed=0, draws=2)) == 3  # never fewer than one pass
-    assert len(EpochSeededSampler([0, 1] * 10, seed=0, weighted=True, draws=64)) == 64
+PHOTO = ImageSpec(image_size=32)
+STILL = {"crop_scale": 1.0, "horizontal_flip_probability": 0.0, "rotation_degrees": 0.0}
 
 
-def test_photo_augmentation_crops_and_keeps_the_size():
-    from nightscan_edge.config import PhotoAugmentConfig
-    from nightscan_edge.data.datasets import ImageDataset
-    from nightscan_edge.spec import ImageSpec
+def _photos(count=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return photo_bank([rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8) for _ in range(count)])
 
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8)
-    spec = ImageSpec(image_size=32)
-    plain = ImageDataset([image], [0], spec, None)[0][0]
-    cropped = ImageDataset(
-        [image], [0], spec, PhotoAugmentConfig(crop_scale=0.5, horizontal_flip_probability=0, rotation_degrees=0)
+
+def _augmented(config, images, seed=7):
+    augment = PhotoAugment(config, PHOTO)
+    params = {k: torch.as_tensor(v) for k, v in augment.draw(np.random.default_rng(seed), len(images)).items()}
+    return augment.apply(images, params)
+
+
+def test_photo_augmentation_crops_flips_and_keeps_the_size():
+    images = _photos()
+    plain = normalise(images, PHOTO)
+    assert torch.allclose(_augmented(PhotoAugmentConfig(**STILL), images), plain, atol=1e-5)  # identity when off
+    cropped = _augmented(PhotoAugmentConfig(**{**STILL, "crop_scale": 0.5}), images)
+    assert cropped.shape == plain.shape and torch.equal(
+        cropped, _augmented(PhotoAugmentConfig(**{**STILL, "crop_scale": 0.5}), images)
     )
-    first, again = cropped[(0, 7)][0], cropped[(0, 7)][0]
-    assert first.shape == plain.shape == (3, 32, 32)
-    assert torch.equal(first, again) and not torch.allclose(first, plain)  # seeded per draw, and really cropped
-    off = ImageDataset(
-        [image], [0], spec, PhotoAugmentConfig(crop_scale=1.0, horizontal_flip_probability=0, rotation_degrees=0)
-    )
-    assert torch.allclose(off[(0, 7)][0], plain)  # crop_scale=1 switches it off
+    assert not torch.allclose(cropped, plain)
+    flipped = _augmented(PhotoAugmentConfig(**{**STILL, "horizontal_flip_probability": 1.0}), images)
+    assert torch.allclose(flipped, plain.flip(-1), atol=1e-5)
 
 
 def test_trivial_augment_and_erasing_are_seeded_and_switchable():
-    from nightscan_edge.config import PhotoAugmentConfig
-    from nightscan_edge.data.datasets import ImageDataset
-    from nightscan_edge.spec import ImageSpec
-
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 255, size=(3, 32, 32), dtype=np.uint8)
-    spec = ImageSpec(image_size=32)
-    plain = ImageDataset([image], [0], spec, None)[0][0]
-    still = dict(crop_scale=1.0, horizontal_flip_probability=0, rotation_degrees=0)
-    erased = ImageDataset([image], [0], spec, PhotoAugmentConfig(**still, erasing_probability=1.0))[(0, 3)][0]
-    changed = (erased != plain).any(dim=0)
-    assert 0 < changed.float().mean() < 0.5  # one patch replaced, the rest untouched
-    trivial = ImageDataset([image], [0], spec, PhotoAugmentConfig(**still, trivial_augment=True))
-    draws = [trivial[(0, seed)][0] for seed in range(8)]
-    assert all(d.shape == plain.shape for d in draws)
-    assert torch.equal(draws[0], trivial[(0, 0)][0])  # the same draw seed gives the same photo
-    assert sum(not torch.allclose(d, plain) for d in draws) >= 4  # most draws change the photo
+    images = _photos()
+    plain = normalise(images, PHOTO)
+    erased = _augmented(PhotoAugmentConfig(**STILL, erasing_probability=1.0), images)
+    changed = (erased != plain).any(dim=1).float().mean(dim=(1, 2))
+    assert bool(((changed > 0) & (changed < 0.5)).all())  # one patch per photo, the rest untouched
+    trivial = PhotoAugmentConfig(**STILL, trivial_augment=True)
+    many = _photos(64)
+    first = _augmented(trivial, many, seed=1)
+    assert torch.equal(first, _augmented(trivial, many, seed=1))  # the same draw seed gives the same batch
+    moved = (~torch.isclose(first, normalise(many, PHOTO), atol=1e-4)).flatten(1).any(1)
+    assert moved.float().mean() > 0.6  # most photos changed (identity is 1 op of 14; some ops are mild)

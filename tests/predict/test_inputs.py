@@ -21,7 +21,7 @@ def test_image_preprocessing_matches_training(spec, tmp_path) -> None:
 
     path = tmp_path / "trap.png"
     Image.fromarray((np.random.default_rng(1).random((50, 70, 3)) * 255).astype(np.uint8)).save(path)
-    training = image_transform(spec, None)(torch.from_numpy(read_image(path, spec))).numpy()
+    training = image_transform(spec)(torch.from_numpy(read_image(path, spec))).numpy()
     edge = image_array(path, spec)
     assert edge.shape == (spec.channels, spec.image_size, spec.image_size)
     np.testing.assert_allclose(edge, training, atol=1e-6)

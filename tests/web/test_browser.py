@@ -185,6 +185,15 @@ def test_train_watch_cancel_export_download_and_restart(browser, tmp_path):
         waveform = np.zeros((1, int(TINY_AUDIO["model.audio.clip_samples"])), dtype=np.float32)
         probabilities = session.run(None, {session.get_inputs()[0].name: waveform})[0]
         assert probabilities.shape == (1, 4) and abs(float(probabilities.sum()) - 1) < 1e-4
+
+        # Try it: the exported ONNX file on a dataset recording, windows on the log-mel timeline
+        page.goto(f"{server.url}/try")
+        page.select_option("#dataset_file", index=1)
+        page.fill("#threshold", "0.99")  # an untrained-ish model is unsure: windows go to the server
+        page.click("#try")
+        page.wait_for_selector("#try-timeline")
+        assert page.locator("#try-windows tbody tr").count() >= 1
+        assert "sent to the server at threshold 0.99" in page.text_content("#try-summary")
     finally:
         server.stop()
 

@@ -1,8 +1,13 @@
-"""Audio augmentation that draws its randomness once (``make_params``) and then applies it (``apply``).
+"""Training augmentation a batch at a time: draw the parameters once (``draw``), then apply them (``apply``).
 
-The split follows torchvision transforms v2: the parameters are plain values, so a test can apply a known
-shift/gain/mask without randomness, and a seeded generator makes every epoch reproducible (which is what
-lets ``--resume`` give the same result as an uninterrupted run).
+The split follows torchvision transforms v2 (``make_params`` / ``transform``), at the scale of a batch:
+``draw`` runs on the CPU in the data loader with a generator seeded from (run seed, epoch, step) and returns
+plain arrays, one row per item -- so a test can apply known values, ``--resume`` replays an epoch exactly, and
+under DDP every rank draws the same global batch and keeps its own rows. ``apply`` runs on the training device
+(the GPU when there is one) as a handful of tensor operations over the whole batch: no Python per item.
+
+Waveform crop and circular shift are index arithmetic, done where the window is gathered
+(``nightscan_edge.data.batches``); gain, background-noise mixing at an SNR and the SpecAugment masks are here.
 """
 
 from __future__ import annotations
@@ -16,6 +21,144 @@ import torch
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, decode_audio
 from nightscan_edge.config import AudioAugmentConfig
 from nightscan_edge.data.errors import DataError
+from nightscan_edge.spec import AudioSpec
+
+BatchParams = dict[str, np.ndarray]  # one row per item (leading axis = batch), except keys in SCALAR_KEYS
+SCALAR_KEYS = frozenset({"noise_seed", "noise_rows"})  # the same for every row
+
+
+def draw_uniform_int(rng: np.random.Generator, high: np.ndarray) -> np.ndarray:
+    """One integer in ``[0, high)`` per row (``high`` >= 1), vectorised."""
+    return np.minimum((rng.random(high.shape) * high).astype(np.int64), high - 1)
+
+
+class AudioAugment:
+    """Random window + time shift (in the gather), gain, noise at a random SNR and SpecAugment, per batch."""
+
+    def __init__(self, config: AudioAugmentConfig, spec: AudioSpec, enabled: bool = True, backgrounds: int = 0) -> None:
+        self.config = config
+        self.spec = spec
+        self.enabled = enabled
+        self.backgrounds = backgrounds  # how many background recordings there are (0: generated noise)
+
+    def draw(self, rng: np.random.Generator, lengths: np.ndarray) -> BatchParams:
+        """Parameters for a batch of clips of these lengths (samples)."""
+        batch, window, config = len(lengths), self.spec.clip_samples, self.config
+        params: BatchParams = {"start": draw_uniform_int(rng, np.maximum(lengths - window, 0) + 1)}
+        if not self.enabled:
+            return params
+        shift = config.time_shift & (lengths < window)
+        params["roll"] = np.where(shift, draw_uniform_int(rng, np.full(batch, window)), 0)
+        params["gain"] = (10 ** (rng.uniform(-config.gain_db, config.gain_db, batch) / 20)).astype(np.float32)
+        if config.noise_mix_probability > 0:
+            mix = rng.random(batch) < config.noise_mix_probability
+            snr = rng.uniform(*config.noise_snr_db, batch)
+            params["noise_snr_db"] = np.where(mix, snr, np.nan).astype(np.float32)
+            params["noise_index"] = draw_uniform_int(rng, np.full(batch, max(self.backgrounds, 1)))
+            params["noise_offset"] = rng.integers(0, 2**31 - 1, batch)
+            params["noise_seed"] = np.int64(rng.integers(0, 2**31 - 1))
+        if config.spec_augment:
+            # Fractions, turned into bands on the device once the spectrogram's size is known.
+            params["freq_masks"] = rng.random((batch, config.freq_masks, 2)).astype(np.float32)
+            params["time_masks"] = rng.random((batch, config.time_masks, 2)).astype(np.float32)
+        return params
+
+    # -- on the training device ---------------------------------------------------------------------------
+    def apply(
+        self, windows: torch.Tensor, params: dict[str, torch.Tensor], noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, samples)`` gathered windows -> noise mixed at each row's SNR (NaN: none), then gain."""
+        out = windows
+        snr = params.get("noise_snr_db")
+        if snr is not None and bool(torch.isfinite(snr).any()):
+            if noise is None:
+                noise = pink_noise(
+                    int(params["noise_rows"]), windows.shape[1], int(params["noise_seed"]), windows.device
+                )[params["row"]]
+            out = mix_at_snr(out, noise, snr)
+        if "gain" in params:
+            out = out * params["gain"][:, None]
+        return out
+
+    def mask_spectrogram(self, spectrogram: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """SpecAugment on ``(B, 1, n_mels, frames)``; no masks drawn (disabled) -> unchanged."""
+        if "freq_masks" not in params:
+            return spectrogram
+        config = self.config
+        _, _, n_mels, frames = spectrogram.shape
+        return spec_augment(
+            spectrogram,
+            bands(params["freq_masks"], config.freq_mask_width, n_mels),
+            bands(params["time_masks"], config.time_mask_width, frames),
+        )
+
+
+def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    """Add ``noise`` to each row at that row's SNR in dB; rows with a NaN SNR or a silent signal/noise stay."""
+    signal_power = signal.double().pow(2).mean(dim=1)
+    noise_power = noise.double().pow(2).mean(dim=1)
+    usable = torch.isfinite(snr_db) & (signal_power > 0) & (noise_power > 0)
+    ratio = 10 ** (torch.nan_to_num(snr_db.double(), nan=0.0) / 10)
+    scale = torch.where(usable, torch.sqrt(signal_power / (noise_power.clamp(min=1e-30) * ratio)), 0.0)
+    return signal + scale.to(signal.dtype)[:, None] * noise
+
+
+def pink_noise(rows: int, length: int, seed: int, device: torch.device) -> torch.Tensor:
+    """Pink-ish noise (1/f power): sounds like wind and distant traffic more than white noise does.
+
+    Drawn from a generator on ``device`` for the whole global batch (``rows``), so every DDP rank sees the
+    same noise for the same item.
+    """
+    generator = torch.Generator(device=device).manual_seed(seed)
+    white = torch.randn(rows, length, generator=generator, device=device)
+    spectrum = torch.fft.rfft(white)
+    spectrum = spectrum / torch.sqrt(torch.arange(spectrum.shape[1], device=device).clamp(min=1))
+    return torch.fft.irfft(spectrum, n=length).float()
+
+
+def bands(fractions: torch.Tensor, max_width: int, size: int) -> torch.Tensor:
+    """``(B, masks, 2)`` uniform fractions -> integer ``(start, width)``: width in [0, min(max_width, size)],
+    start in [0, size - width] (each uniform, as in the paper)."""
+    widths = torch.clamp((fractions[..., 0] * (min(max_width, size) + 1)).long(), max=min(max_width, size))
+    starts = torch.minimum((fractions[..., 1] * (size - widths + 1)).long(), size - widths)
+    return torch.stack([starts, widths], dim=-1)
+
+
+def spec_augment(spectrogram: torch.Tensor, freq: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+    """SpecAugment (Park et al. 2019): frequency and time bands ``(B, masks, 2)`` of ``(start, width)`` filled
+    with each spectrogram's mean, for the whole batch at once."""
+    _, _, n_mels, frames = spectrogram.shape
+    device = spectrogram.device
+
+    def covered(masks: torch.Tensor, size: int) -> torch.Tensor:  # (B, size): inside any band
+        position = torch.arange(size, device=device)[None, None, :]
+        start, width = masks[..., :1], masks[..., 1:]
+        return ((position >= start) & (position < start + width)).any(dim=1)
+
+    mask = covered(freq.to(device), n_mels)[:, None, :, None] | covered(time.to(device), frames)[:, None, None, :]
+    fill = spectrogram.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(mask, fill, spectrogram)
+
+
+def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray]:
+    """Background recordings for noise mixing (decoded once); an empty or missing folder is an error."""
+    if noise_dir is None:
+        return []
+
+    folder = Path(noise_dir)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise DataError(
+            f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
+            "recordings or unset it to mix generated noise"
+        )
+    backgrounds = [decode_audio(p, sample_rate) for p in files]
+    return [b for b in backgrounds if b.size]
+
+
+# -- per clip ---------------------------------------------------------------------------------------------------
+# The per-item versions, for the per-clip path that frozen embeddings and BirdNET distillation (cached teacher
+# scores looked up by clip and window offset) still take; the same distributions as the batch versions above.
 
 
 @dataclass(frozen=True)
@@ -78,21 +221,6 @@ class WaveformAugment:
         if params.gain != 1.0:
             out = out * params.gain
         return out.astype(np.float32, copy=False)
-
-
-def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray]:
-    """Background recordings for noise mixing (decoded once); an empty or missing folder is an error."""
-    if noise_dir is None:
-        return []
-
-    folder = Path(noise_dir)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
-    if not files:
-        raise DataError(
-            f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "
-            "recordings or unset it to mix generated noise"
-        )
-    return [decode_audio(p, sample_rate) for p in files]
 
 
 @dataclass(frozen=True)

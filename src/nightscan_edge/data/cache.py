@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.atomic import write_bytes_atomic
+from nightscan_edge.data.errors import DataError
 
 DEFAULT_MEMORY_BUDGET_BYTES = 4 * 1024**3
 
@@ -60,6 +62,28 @@ class _MemoryStore:
 MEMORY = _MemoryStore(DEFAULT_MEMORY_BUDGET_BYTES)
 
 
+def check_cache_folder(folder: Path, needed_bytes: int = 0) -> None:
+    """One clear line before any epoch when the cache folder cannot take the cache (read-only or full)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(
+            f"cache folder {folder} cannot be created ({error.strerror or error}); set data.cache_dir "
+            "to a writable folder or use data.cache=memory"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(
+            f"cache folder {folder} is read-only; set data.cache_dir to a writable folder or use data.cache=memory"
+        )
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes + 16 * 1024**2:
+        raise DataError(
+            f"cache folder {folder} is full ({free / 1024**2:.0f} MB free, the cache needs "
+            f"{needed_bytes / 1024**2:.0f} MB); free space, set data.cache_dir elsewhere or use "
+            "data.cache=memory"
+        )
+
+
 class MediaCache:
     """``get_or_load(path, variant, loader)``; counts decodes so tests and benchmarks can check the cache."""
 
@@ -71,7 +95,7 @@ class MediaCache:
             Path(cache_dir or Path.home() / ".cache" / "nightscan-edge" / "media") if mode == "disk" else None
         )
         if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            check_cache_folder(self.cache_dir)
         self.decodes = 0
 
     def get_or_load(self, path: Path, variant: str, loader: Callable[[Path], np.ndarray]) -> np.ndarray:
@@ -88,10 +112,16 @@ class MediaCache:
             return value
         file = self.cache_dir / f"{key}.npy"
         if file.is_file():
-            return np.load(file)
+            return np.load(file, mmap_mode="r")  # pages in on use: sets larger than memory still train
         self.decodes += 1
         value = loader(path)
         buffer = io.BytesIO()
         np.save(buffer, value)
-        write_bytes_atomic(file, buffer.getvalue())  # a parallel run never reads half a file
+        try:
+            write_bytes_atomic(file, buffer.getvalue())  # a parallel run never reads half a file
+        except OSError as error:
+            raise DataError(
+                f"cannot write to the cache folder {self.cache_dir}: {error.strerror or error}; free space "
+                "there, set data.cache_dir to another folder, or use data.cache=memory"
+            ) from None
         return value

@@ -46,15 +46,22 @@ class EpochSeededSampler(Sampler):
     def __len__(self) -> int:
         return self.draws
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+    def _order(self, rng: np.random.Generator) -> np.ndarray:
         if self.weighted:
             counts = np.bincount(self.labels)
             probabilities = 1.0 / counts[self.labels]
-            order = rng.choice(len(self.labels), size=self.draws, replace=True, p=probabilities / probabilities.sum())
-        else:
-            passes = -(-self.draws // len(self.labels))
-            order = np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
+            return rng.choice(len(self.labels), size=self.draws, replace=True, p=probabilities / probabilities.sum())
+        passes = -(-self.draws // len(self.labels))
+        return np.concatenate([rng.permutation(len(self.labels)) for _ in range(passes)])[: self.draws]
+
+    def indices(self) -> np.ndarray:
+        """This epoch's draws in order, as one array (the batch data path, ``data.batches.EpochBatches``)."""
+        return self._order(np.random.default_rng(epoch_seed(self.seed, self.epoch)))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        """``(index, item_seed)`` per draw, for the per-clip data sets (frozen embeddings, BirdNET distillation)."""
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        order = self._order(rng)
         item_seeds = rng.integers(0, 2**63 - 1, size=len(order))
         return iter([(int(i), int(s)) for i, s in zip(order, item_seeds, strict=False)])
 
@@ -154,7 +161,7 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
     return windows, labels, owner
 
 
-def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None):
+def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None = None):
     """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation, TrivialAugment,] scale,
     normalise[, erasing] (erasing fills with 0, the mean once normalised).
 
@@ -183,7 +190,11 @@ class ImageDataset(Dataset):
     """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
 
     def __init__(
-        self, images: list[np.ndarray], labels: list[int], spec: ImageSpec, augment: PhotoAugmentConfig | None
+        self,
+        images: list[np.ndarray],
+        labels: list[int],
+        spec: ImageSpec,
+        augment: PhotoAugmentConfig | None = None,
     ) -> None:
 
         self.images = [tv_tensors.Image(torch.from_numpy(image)) for image in images]

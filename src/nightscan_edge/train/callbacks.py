@@ -23,6 +23,7 @@ from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, 
 # TrainingCancelled lives with the other error roots; imported from here by older callers.
 __all__ = ["RunRecorder", "StopOnSignal", "StopRequest", "TrainingCancelled"]
 
+BATCH_EVENT_SECONDS = 0.5  # at most two batch_end events a second
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
 
@@ -133,12 +134,19 @@ class RunRecorder(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._epoch_started = self._batch_started = time.perf_counter()
+        self._samples_since = 0
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        """A ``batch_end`` event at most every ``BATCH_EVENT_SECONDS`` (and for the last batch): reading the loss
+        waits for the device, and on a GPU a wait per step would cost more than the step itself."""
         if not trainer.is_global_zero:
             return
+        labels = batch["y"] if isinstance(batch, dict) else batch[1]
+        self._samples_since += int(labels.shape[0]) * trainer.world_size
         now = time.perf_counter()
-        samples = int(batch[1].numel())
+        last = batch_idx + 1 >= int(trainer.num_training_batches)
+        if now - self._batch_started < BATCH_EVENT_SECONDS and not last:
+            return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.events.write(
             BatchEnd(
@@ -146,10 +154,10 @@ class RunRecorder(L.Callback):
                 batch_idx + 1,
                 int(trainer.num_training_batches),
                 float(loss),
-                samples / max(now - self._batch_started, 1e-9),
+                self._samples_since / max(now - self._batch_started, 1e-9),
             )
         )
-        self._batch_started = now
+        self._batch_started, self._samples_since = now, 0
 
     def _track_best(self, epoch: int, val_acc: float) -> None:
         if self.best_val_acc is None or val_acc > self.best_val_acc:

@@ -10,6 +10,7 @@ resume (``resume``), the records of the run (``callbacks``, ``events``) and the 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from nightscan_edge.train.callbacks import (
     StopRequest,
     TrainingCancelled,
 )
+from nightscan_edge.train.devices import RUN_DIR_ENV, DevicePlan, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
@@ -51,7 +53,15 @@ from nightscan_edge.train.resume import (
     RestoreEpochStart,
     start_at_epoch,
 )
-from nightscan_edge.train.run_setup import OpenedRun, open_new_run, open_resumed_run, planned_folder, writer_lock
+from nightscan_edge.train.run_setup import (
+    OpenedRun,
+    join_run,
+    open_new_run,
+    open_resumed_run,
+    planned_folder,
+    with_absolute_paths,
+    writer_lock,
+)
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -82,41 +92,60 @@ def train(
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
     """
+    if launched_rank() > 0:
+        # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder
+        # but write nothing and take no lock: rank 0 owns the folder, its events and its checkpoints.
+        opened = open_resumed_run(resume, config) if resume is not None else join_run(config, run_dir)
+        return _train(opened, progress, follower=True)
+    if config is not None and resume is None:
+        plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
         opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
         return _train(opened, progress)
 
 
-def _train(opened: OpenedRun, progress: bool) -> Run:
+def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
     folder, config, run_id = opened.folder, opened.config, opened.run_id
-    events = EventLog(folder.events)
-    write_status(folder.path, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs)
+    plan = plan_devices(config.train)  # a resumed run's saved options, checked before anything trains
+    events = EventLog(folder.events, enabled=not follower)
+    if not follower:
+        write_status(
+            folder.path, "running", run_id=run_id, model=config.model.name, epoch=None, epochs=config.train.epochs
+        )
     recorder: RunRecorder | None = None
     stop = StopRequest()
     try:
         with stop:
             L.seed_everything(config.train.seed, workers=True, verbose=False)
-            prepared = _prepare(opened, events)
+            prepared = _prepare(opened, events, write=not follower)
             stop.check()
             checkpoint = opened.checkpoint
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
-            module = _module(config, prepared, model, run_id, events)
-            loaders = build_loaders(config, prepared, teacher_positions=isinstance(module.teacher, BirdNetTeacher))
-            module.train_sampler = loaders.sampler
+            module = _module(config, prepared, prepare_model(model, config, plan), run_id, events)
+            loaders = build_loaders(
+                config, prepared, plan.on_cuda, teacher_positions=isinstance(module.teacher, BirdNetTeacher)
+            )
+            module.train_sampler, module.batch_augment = loaders.sampler, loaders.augment
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
             first_epoch = None if resumed_epoch is None else resumed_epoch + 1  # counted from 1
             recorder = RunRecorder(
                 folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
             callbacks = _callbacks(config, folder, recorder, stop, checkpoint)
-            trainer = _trainer(config, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])])
+            trainer = _trainer(
+                config, plan, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])]
+            )
             if resumed_epoch is not None:
                 start_at_epoch(trainer, resumed_epoch)
             started = time.perf_counter()
-            trainer.fit(module, loaders.train, loaders.val)
+            os.environ[RUN_DIR_ENV] = str(folder.path.resolve())  # the processes Lightning launches join it
+            try:
+                trainer.fit(module, loaders.train, loaders.val)
+            finally:
+                os.environ.pop(RUN_DIR_ENV, None)
             stop.check()
         if not trainer.is_global_zero:
             return Run(folder.path, run_id, "done", folder.best_checkpoint)
@@ -127,6 +156,8 @@ def _train(opened: OpenedRun, progress: bool) -> Run:
         recorder.status("done", trainer, val_acc=metrics["val_acc"], val_macro_f1=metrics["val_macro_f1"])
         return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
     except BaseException as error:
+        if follower:
+            raise
         if isinstance(error, (TrainingCancelled, KeyboardInterrupt)) or stop.signal_number is not None:
             _record_cancel(folder, events, recorder, run_id, config, stop.signal_number)
             if isinstance(error, TrainingCancelled):
@@ -136,13 +167,13 @@ def _train(opened: OpenedRun, progress: bool) -> Run:
         raise
 
 
-def _prepare(opened: OpenedRun, events: EventLog) -> PreparedData:
+def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> PreparedData:
     """Decode and split the data (a resumed run reads its saved split); a new run saves split and labels."""
     folder, config = opened.folder, opened.config
     prepared = prepare_data(config, split_file=folder.split if opened.resumed else None)
     if MODELS.get(config.model.name).frozen_embedding:
         prepared = _embed(prepared, config, events)
-    if not opened.resumed:
+    if not opened.resumed and write:  # rank 0: the other ranks draw the same seeded split
         write_split(prepared.plan, folder.split)
         folder.write_labels(prepared.labels)
     _log(
@@ -253,13 +284,17 @@ def _callbacks(
     return callbacks
 
 
-def _trainer(config: Config, folder: RunFolder, progress: bool, callbacks: list[L.Callback]) -> L.Trainer:
+def _trainer(
+    config: Config, plan: DevicePlan, folder: RunFolder, progress: bool, callbacks: list[L.Callback]
+) -> L.Trainer:
     return L.Trainer(
         max_epochs=config.train.epochs,
-        accelerator=config.train.accelerator,
-        devices=_devices(config.train.devices),
+        accelerator=plan.accelerator,
+        devices=plan.devices,
+        num_nodes=config.train.num_nodes,
         strategy=config.train.strategy,
-        precision=config.train.precision,
+        precision=plan.precision,
+        use_distributed_sampler=False,  # EpochBatches gives each rank its share of every global batch
         callbacks=callbacks,
         logger=False,
         enable_progress_bar=progress,
@@ -331,19 +366,6 @@ def _record_failure(
     best_epoch = recorder.best_epoch if recorder else None
     events.write(RunEnd("failed", recorder.best_val_acc if recorder else None, best_epoch, error=message))
     write_status(folder.path, "failed", run_id=run_id, model=config.model.name, error=message)
-
-
-def _devices(devices: str) -> str | int | list[int]:
-    """``"auto"``, ``"2"`` or ``"0,1"`` (the CLI's text) -> what Lightning takes."""
-    text = str(devices).strip()
-    if text == "auto" or text == "-1":
-        return text if text == "auto" else -1
-    if text.isdigit():
-        return int(text)
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"train.devices must be auto, a count or a list like 0,1; got {devices!r}") from None
 
 
 def _log(events: EventLog, level: str, message: str) -> None:

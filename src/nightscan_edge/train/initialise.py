@@ -119,5 +119,5 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
     if prepared.kind == "audio":
         windows = np.concatenate([clip_windows(clip, prepared.spec)[:1] for clip in train_split.arrays[:items]])
         return model.log_mel(torch.from_numpy(windows))
-    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec, None)
+    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
     return torch.stack([dataset[i][0] for i in range(len(dataset))])

@@ -1,4 +1,14 @@
-"""The data loaders of a run: seeded training order (optionally class-weighted), augmentation, evaluation."""
+"""The data loaders of a run: whole training batches from (seed, epoch, step), augmented on the device; every
+window of every validation clip.
+
+Training goes through ``nightscan_edge.data.batches``: the split laid out as one array, a batch gathered with
+one fancy index, its augmentation parameters drawn per batch and applied by ``augment`` on the training
+device. Under DDP each rank takes its share of every global batch, so Lightning's distributed sampler is off
+(``use_distributed_sampler=False``) and every rank validates the whole (small) validation set.
+
+Frozen embeddings (``birdnet_head``) and BirdNET distillation (teacher scores cached per clip and window
+offset, unlabelled windows) keep the per-clip path: one item per draw, seeded per item.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nightscan_edge.config import Config
 from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
+from nightscan_edge.data.batches import BatchAugment, EpochBatches, train_data
 from nightscan_edge.data.datasets import (
     AudioEvalDataset,
     AudioTrainDataset,
@@ -21,19 +32,43 @@ from nightscan_edge.data.datasets import (
     collate_windows,
 )
 from nightscan_edge.data.prepare import PreparedData, SplitData
+from nightscan_edge.train.devices import channels_last
 
 
 @dataclass
 class Loaders:
-    """Training and validation loaders; ``sampler`` is the training order, which the module re-seeds per epoch."""
+    """Training and validation loaders; ``sampler`` is the training order (the module sets its epoch and rank),
+    ``augment`` the device half of the batch data path (None on the per-clip path)."""
 
     train: DataLoader
     val: DataLoader
-    sampler: EpochSeededSampler
+    sampler: EpochBatches | EpochSeededSampler
+    augment: BatchAugment | None = None
 
 
-def build_loaders(config: Config, prepared: PreparedData, teacher_positions: bool = False) -> Loaders:
-    """``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores."""
+def build_loaders(
+    config: Config, prepared: PreparedData, on_cuda: bool = False, teacher_positions: bool = False
+) -> Loaders:
+    """``on_cuda``: pinned host memory, so Lightning's non-blocking copies overlap with compute;
+    ``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores."""
+    if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
+        return _per_clip_loaders(config, prepared, teacher_positions)
+    data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
+    val_set, collate = eval_dataset(prepared, prepared.splits["val"])
+    workers = config.data.num_workers
+    val_loader = DataLoader(
+        val_set,
+        batch_size=config.train.batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+        pin_memory=on_cuda,
+    )
+    return Loaders(data.loader, val_loader, data.batches, data.augment)
+
+
+def _per_clip_loaders(config: Config, prepared: PreparedData, teacher_positions: bool) -> Loaders:
     train_split, val_split = prepared.splits["train"], prepared.splits["val"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
     sampler = EpochSeededSampler(

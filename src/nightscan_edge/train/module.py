@@ -20,6 +20,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config
 from nightscan_edge.data.augment import SpecAugment, WaveformAugment
+from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
@@ -73,11 +74,16 @@ class ClassifierModule(L.LightningModule):
         self.spec_augment = (
             SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment and audio.spec_augment) else None
         )
+        # Set by the engine with the training loader: the device half of the batch data path (None on the
+        # per-clip path that frozen embeddings and BirdNET distillation use).
+        self.batch_augment: BatchAugment | None = None
+        self.train_sampler: EpochBatches | None = None
         num_classes = len(labels)
-        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)
-        self._train_sums = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
+        # Every rank validates the whole validation set (same weights, same data): no cross-rank metric sync.
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=False)
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro", sync_on_compute=False)
+        self.val_confusion = MulticlassConfusionMatrix(num_classes, sync_on_compute=False)
+        self._train_sums = torch.zeros(3)  # loss*n, correct, n (float32: MPS has no float64)
         self._val_sums = torch.zeros(2, dtype=torch.float64)  # loss*n, n
         self.last_epoch: dict[str, float] = {}
 
@@ -85,13 +91,24 @@ class ClassifierModule(L.LightningModule):
     def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
         if self.model.input_kind != "audio" or getattr(self.model, "takes_embeddings", False):
             return x  # photos, and frozen embeddings (birdnet_head), are model inputs as they are
-        with torch.no_grad():
-            spectrogram = self.model.log_mel(x)
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
+            spectrogram = self.model.log_mel(x.float())
         if augment_seed is not None and self.spec_augment is not None:
             batch, _, n_mels, frames = spectrogram.shape
             params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
             spectrogram = self.spec_augment.apply(spectrogram, params)
         return spectrogram
+
+    def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
+        runs here, on the device, for the whole batch -- in float32 under mixed precision too (the log-mel's dB
+        scale and the SNR arithmetic lose too much in 16 bits; the network itself runs in the autocast dtype)."""
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            raw = self.batch_augment(batch)
+            inputs = self.model_input(raw)
+            if self.model.input_kind == "audio":
+                inputs = self.batch_augment.mask_spectrogram(inputs, batch)
+        return raw, inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw model input (waveform for audio, normalised image for photos) -> logits."""
@@ -104,16 +121,23 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
-        torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1))
-        sampler = getattr(self, "train_sampler", None)
+        # Each rank its own dropout stream; rank 0's is the single-device one.
+        torch.manual_seed(epoch_seed(self.config.train.seed, self.current_epoch, salt=1 + 7919 * self.global_rank))
+        sampler = self.train_sampler
         if sampler is not None:
             sampler.set_epoch(self.current_epoch)
-        self._train_sums.zero_()
+            if hasattr(sampler, "set_rank"):
+                sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
+        self._train_sums = torch.zeros(3, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch[0], batch[1]
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
-        inputs = self.model_input(x, augment_seed=seed)
+        if isinstance(batch, dict):  # the batch data path: augmentation drawn per batch, applied here
+            y = batch["y"]
+            x, inputs = self.training_inputs(batch)
+        else:  # the per-clip path (frozen embeddings, BirdNET distillation)
+            x, y = batch[0], batch[1]
+            inputs = self.model_input(x, augment_seed=seed)
         logits = self.model(inputs)
         loss = F.cross_entropy(
             logits,
@@ -122,20 +146,20 @@ class ClassifierModule(L.LightningModule):
             label_smoothing=self.config.train.label_smoothing,
         )
         if self.teacher is not None:
-            positions = (batch[2], batch[3]) if len(batch) == 4 else None
+            positions = (batch[2], batch[3]) if not isinstance(batch, dict) and len(batch) == 4 else None
             loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
         if self.unlabeled is not None:
             rng = np.random.default_rng(seed)
             windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), self.unlabeled_augment)
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
             loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
-        with torch.no_grad():
-            n = y.numel()
+        with torch.no_grad():  # sums kept on the device
             check_finite(
                 loss.item(), f"training (epoch {self.current_epoch + 1}, batch {batch_idx + 1})", self.config.train.lr
             )
-            self._train_sums += torch.tensor(
-                [loss.item() * n, (logits.argmax(1) == y).sum().item(), n], dtype=torch.float64
+            count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
+            self._train_sums = self._train_sums.to(y.device) + torch.stack(
+                [loss.detach().float() * count, (logits.argmax(1) == y).sum().float(), count]
             )
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
         return loss
@@ -143,7 +167,7 @@ class ClassifierModule(L.LightningModule):
     # -- validation -----------------------------------------------------------------------------------
     def clip_probabilities(self, windows: torch.Tensor, owner: torch.Tensor, clips: int) -> torch.Tensor:
         """Mean softmax over each clip's windows (photos: one 'window' per image)."""
-        probabilities = torch.softmax(self(windows), dim=1)
+        probabilities = torch.softmax(self(windows).float(), dim=1)  # float32 under autocast too
         summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(
             0, owner, probabilities
         )
@@ -165,14 +189,26 @@ class ClassifierModule(L.LightningModule):
         self.val_confusion.update(predictions, y)
         self._val_sums += torch.tensor([loss.item() * y.numel(), y.numel()], dtype=torch.float64)
 
+    def _synced(self, values: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        """Across DDP ranks (identity on one device): every rank must take the same checkpoint and early-stopping
+        decisions, and the training figures are over the global batch."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return values
+        return self.trainer.strategy.reduce(values.to(self.device), reduce_op=reduce_op).cpu()
+
     def on_validation_epoch_end(self) -> None:
         val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
         if self._trainer is None or not self._trainer.sanity_checking:
             check_finite(val_loss, f"validation (epoch {self.current_epoch + 1})", self.config.train.lr)
-        accuracy = float(self.val_accuracy.compute())
-        macro_f1 = float(self.val_f1.compute())
+        figures = self._synced(
+            torch.tensor(
+                [val_loss, float(self.val_accuracy.compute()), float(self.val_f1.compute())], dtype=torch.float64
+            ),
+            "mean",
+        )
+        val_loss, accuracy, macro_f1 = figures.tolist()
         self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)
-        loss_sum, correct, count = self._train_sums.tolist()
+        loss_sum, correct, count = self._synced(self._train_sums, "sum").tolist()
         self.last_epoch = {
             "train_loss": loss_sum / count if count else float("nan"),
             "train_acc": correct / count if count else float("nan"),

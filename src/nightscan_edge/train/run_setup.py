@@ -14,11 +14,12 @@ from typing import Any
 from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank
 from nightscan_edge.train.events import read_events
 from nightscan_edge.train.resume import load_resume_checkpoint
 
 # Options a resumed run may take from the caller: where it runs, not what it trains.
-DEVICE_OPTIONS = ("devices", "accelerator", "strategy")
+DEVICE_OPTIONS = ("devices", "accelerator", "strategy", "num_nodes")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,24 @@ def open_new_run(config: Config | None, run_dir: str | Path | None) -> OpenedRun
     return OpenedRun(folder, config, run_id, resumed=False)
 
 
+def join_run(config: Config | None, run_dir: str | Path | None) -> OpenedRun:
+    """A rank > 0 of a multi-process run: rank 0's folder, handed down by Lightning's launcher in the environment,
+    or named alike on every rank (``--run-dir``/``--run-name``, as torchrun and SLURM launches need)."""
+    if config is None:
+        raise ConfigError("train() needs a config (or resume=RUN_DIR)")
+    config = with_absolute_paths(config)
+    shared = os.environ.get(RUN_DIR_ENV)
+    path = Path(run_dir) if run_dir is not None else Path(shared) if shared else None
+    if path is None and config.train.run_name:
+        path = Path(config.train.runs_dir) / config.train.run_name
+    if path is None:
+        raise ConfigError(
+            "this process is not rank 0 of a multi-process run: give --run-dir or --run-name so every rank "
+            "trains in the same run folder"
+        )
+    return OpenedRun(RunFolder(path), config, config.train.run_name or path.name, resumed=False)
+
+
 def open_resumed_run(resume: str | Path, config: Config | None) -> OpenedRun:
     """The run folder's saved config, run id and resume checkpoint; ``config`` only contributes the device
     options. Everything is read before anything is written: a refused resume leaves the folder as it was."""
@@ -135,7 +154,7 @@ def open_resumed_run(resume: str | Path, config: Config | None) -> OpenedRun:
 
 def _is_secondary_rank() -> bool:
     """DDP's extra ranks re-run this command; only rank zero writes the folder and holds its lock."""
-    return any(os.environ.get(name, "0") not in ("", "0") for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+    return launched_rank() > 0
 
 
 @contextmanager

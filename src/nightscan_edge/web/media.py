@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.audio import LogMel, decode_audio
@@ -106,8 +107,6 @@ def spectrogram_png(path: Path, cache_dir: Path, spec: AudioSpec | None = None) 
 
 def thumbnail_jpeg(path: Path, cache_dir: Path) -> bytes:
     """A cached JPEG no larger than ``THUMBNAIL_PX`` on its long side."""
-    from PIL import Image
-
     cached = _cache_path(cache_dir, path, "thumbnail")
     if cached.is_file():
         return cached.read_bytes()

@@ -13,15 +13,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from nightscan_edge.audio import AudioDecodeError
 from nightscan_edge.data import inspect_dataset
 from nightscan_edge.data.sources import list_dataset
 from nightscan_edge.errors import UserError
 from nightscan_edge.paths import display_path, is_displayable, is_inside
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
+from nightscan_edge.web.media import spectrogram_png, thumbnail_jpeg
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 from nightscan_edge.web.uploads import UploadError, extract_zip, folder_bytes, resolve_under_roots, unzipped_bytes
@@ -308,8 +310,6 @@ def rename_dataset(store: Store, dataset_id: str, name: str) -> dict:
 
 
 def _media_response(body: bytes, media_type: str):
-    from fastapi.responses import Response
-
     return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -320,16 +320,11 @@ def api_rename(dataset_id: str, body: RenameRequest, store: StoreDep) -> dict:
 
 @router.get("/datasets/{dataset_id}/media/{relative:path}")
 def dataset_media(dataset_id: str, relative: str, store: StoreDep):
-    from fastapi.responses import FileResponse
-
     return FileResponse(dataset_file(get_dataset_or_404(store, dataset_id), relative))
 
 
 @router.get("/datasets/{dataset_id}/spectrogram/{relative:path}")
 async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
-    from nightscan_edge.audio import AudioDecodeError
-    from nightscan_edge.web.media import spectrogram_png
-
     path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
     try:
         png = await run_in_threadpool(spectrogram_png, path, settings.data_dir / "cache" / "pictures")
@@ -340,8 +335,6 @@ async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, s
 
 @router.get("/datasets/{dataset_id}/thumbnail/{relative:path}")
 async def dataset_thumbnail(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
-    from nightscan_edge.web.media import thumbnail_jpeg
-
     path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
     try:
         jpeg = await run_in_threadpool(thumbnail_jpeg, path, settings.data_dir / "cache" / "pictures")

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.models import MODELS
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.catalogue import cached_catalogue
 from nightscan_edge.web.deps import (
@@ -83,8 +84,6 @@ KIND_WORDS = {"audio": "recordings", "image": "photos"}
 
 def model_input_kind(model: str) -> str | None:
     """``audio`` or ``image`` from the model registry (None for an unknown name; validation says why)."""
-    from nightscan_edge.models import MODELS
-
     return MODELS.get(model).input_kind if model in MODELS else None
 
 

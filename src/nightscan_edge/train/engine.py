@@ -9,6 +9,7 @@ resume (``resume``), the Lightning callbacks and trainer (``trainer``), the reco
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -99,8 +100,36 @@ def train(
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
+        if resume is not None and folder.report_file.is_file():
+            return _record_finished(folder)
         opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
         return _train(opened, progress)
+
+
+def _record_finished(folder: RunFolder) -> Run:
+    """The writer was killed between ``report.json`` and the final status: every epoch and the report are on
+    disk, so the resume records the end (event and status) from them instead of training again."""
+    report = folder.read_report() or {}
+    rows = [r for r in _metric_rows(folder) if r.get("val_acc")]
+    best = max(rows, key=lambda r: float(r["val_acc"])) if rows else None
+    best_val_acc = float(best["val_acc"]) if best else None
+    best_epoch = int(best["epoch"]) if best else report.get("best_epoch")
+    val = report.get("val", {})
+    run_id = str(report.get("run_id") or folder.path.name)
+    EventLog(folder.events).write(RunEnd("done", best_val_acc, best_epoch))
+    write_status(folder.path, "done", run_id=run_id, model=report.get("model"), epoch=len(rows), epochs=len(rows),
+                 best_val_acc=best_val_acc, best_epoch=best_epoch, val_acc=val.get("accuracy"),
+                 val_macro_f1=val.get("macro_f1"))  # fmt: skip
+    metrics = {"best_val_acc": best_val_acc, "best_epoch": best_epoch, "val_acc": val.get("accuracy"),
+               "val_macro_f1": val.get("macro_f1"), "seconds": 0.0}  # fmt: skip
+    return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
+
+
+def _metric_rows(folder: RunFolder) -> list[dict[str, str]]:
+    if not folder.metrics.is_file():
+        return []
+    with folder.metrics.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:

@@ -3,8 +3,8 @@
 Lightning does the loop, checkpoints (``best.ckpt`` by validation accuracy, ``last.ckpt`` at every epoch
 start), early stopping and devices. The steps read top to bottom in ``train``; each lives in its own module:
 opening the run folder (``run_setup``), the model's start (``initialise``), the loaders (``loaders``), exact
-resume (``resume``), the records of the run (``callbacks``, ``events``) and the final figures
-(``final_report``). The files of the folder are named by ``RunFolder``.
+resume (``resume``), the Lightning callbacks and trainer (``trainer``), the records of the run
+(``callbacks``, ``events``) and the final figures (``final_report``). The files are named by ``RunFolder``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindow
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
     RunRecorder,
-    StopOnSignal,
     StopRequest,
     TrainingCancelled,
 )
-from nightscan_edge.train.devices import RUN_DIR_ENV, DevicePlan, launched_rank, plan_devices, prepare_model
+from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
@@ -50,8 +49,6 @@ from nightscan_edge.train.initialise import (
 from nightscan_edge.train.loaders import build_loaders
 from nightscan_edge.train.module import ClassifierModule
 from nightscan_edge.train.resume import (
-    EpochBoundaryCheckpoint,
-    RestoreEpochStart,
     start_at_epoch,
 )
 from nightscan_edge.train.run_setup import (
@@ -63,6 +60,7 @@ from nightscan_edge.train.run_setup import (
     with_absolute_paths,
     writer_lock,
 )
+from nightscan_edge.train.trainer import build_callbacks, build_trainer
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -163,8 +161,8 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             recorder = RunRecorder(
                 folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            callbacks = _callbacks(config, folder, recorder, stop, checkpoint)
-            trainer = _trainer(
+            callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
+            trainer = build_trainer(
                 config, plan, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])]
             )
             if resumed_epoch is not None:
@@ -279,60 +277,6 @@ def _embed(prepared: PreparedData, config: Config, events: EventLog) -> Prepared
     for note in notes:
         _log(events, "info", note)
     return embedded
-
-
-def _callbacks(
-    config: Config,
-    folder: RunFolder,
-    recorder: RunRecorder,
-    stop: StopRequest,
-    checkpoint: dict[str, Any] | None,
-) -> list[L.Callback]:
-    callbacks: list[L.Callback] = [
-        EpochBoundaryCheckpoint(folder.last_checkpoint, resumed=checkpoint is not None),
-        recorder,
-        StopOnSignal(stop),
-        L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=folder.path,
-            filename=Path(folder.BEST_CHECKPOINT).stem,
-            monitor="val_acc",
-            mode="max",
-            save_last=False,
-            save_top_k=1,
-            enable_version_counter=False,
-        ),
-    ]
-    if checkpoint is not None:
-        callbacks.append(RestoreEpochStart(checkpoint))
-    if config.train.early_stopping_patience is not None:
-        callbacks.append(
-            L.pytorch.callbacks.EarlyStopping(
-                monitor="val_acc", mode="max", patience=config.train.early_stopping_patience
-            )
-        )
-    return callbacks
-
-
-def _trainer(
-    config: Config, plan: DevicePlan, folder: RunFolder, progress: bool, callbacks: list[L.Callback]
-) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=config.train.epochs,
-        accelerator=plan.accelerator,
-        devices=plan.devices,
-        num_nodes=config.train.num_nodes,
-        strategy=config.train.strategy,
-        precision=plan.precision,
-        use_distributed_sampler=False,  # EpochBatches gives each rank its share of every global batch
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_train_batches=config.train.limit_train_batches,
-        default_root_dir=str(folder.path),
-        log_every_n_steps=1,
-    )
 
 
 def _finish(

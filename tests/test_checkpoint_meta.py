@@ -37,6 +37,7 @@ def test_written_metadata_has_the_seed_keys_and_reads_back_typed(tmp_path):
         "config",
         "run_id",
         "temperature",
+        "licence",
         "package_version",
     ]
     assert meta["spec"] == SPEC.model_dump(mode="json") and meta["config"] == {"train": {"epochs": 2}}

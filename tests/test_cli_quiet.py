@@ -56,6 +56,7 @@ def test_models_table_fits_80_columns_without_cutting_names(monkeypatch, capsys)
         "flops": 3_627_100_000,
         "mobile_compatible": False,
         "mobile_issues": ["FP32 size 42.7 MB exceeds 10 MB for on-device use"],
+        "licence": None,
     }
     monkeypatch.setattr(models, "catalogue", lambda num_classes: [row])
     monkeypatch.setenv("COLUMNS", "80")

@@ -14,7 +14,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nightscan_edge.errors import UserError
-from nightscan_edge.models import MODELS
 from nightscan_edge.spec import AudioSpec
 
 
@@ -98,6 +97,9 @@ class ModelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
+        # deferred: the model registry sits above the config (models -> ... -> run_folder -> config); importing it
+        # at the top would tie the ground floor into one loop with every layer
+        from nightscan_edge.models import MODELS
 
         MODELS.get(name)  # raises with the list of known names
         return name
@@ -316,6 +318,8 @@ def resolve_config(
     for text in overrides or []:
         merged = _deep_merge(merged, parse_override(text))
     model_name = (merged.get("model") or {}).get("name", ModelConfig.model_fields["name"].default)
+
+    from nightscan_edge.models import MODELS  # deferred: the registry sits above the config (see _known_model)
 
     try:
         kind = MODELS.get(model_name).input_kind

@@ -300,8 +300,10 @@ def test_predict_batch_with_odd_files_gives_one_row_each_and_a_whole_csv(tiny_on
     [
         (lambda m: m["labels"].append("extra"), "labels but the model gives"),
         (lambda m: m["input"]["spec"].update(clip_samples=m["input"]["spec"]["clip_samples"] * 2), "does not take"),
+        (lambda m: m["input"]["spec"].update(sample_rate=16000), "differs from the one inside the model"),
+        (lambda m: m["input"]["spec"].update(f_max=3000.0), "differs from the one inside the model"),
     ],
-    ids=["labels_count", "clip_samples"],
+    ids=["labels_count", "clip_samples", "sample_rate", "f_max"],
 )
 def test_edited_artifact_manifest_is_refused_in_one_line(edit, words, tiny_onnx, corpus_audio, tmp_path, cli):
     artifact = _edited_artifact(tiny_onnx, tmp_path, edit)
@@ -366,3 +368,19 @@ def test_diverging_loss_fails_the_run_without_a_nan_best_checkpoint(corpus_audio
         json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in events.jsonl"))
     assert not (run / "best.ckpt").exists() or "nan" not in (run / "metrics.csv").read_text().lower()
     assert time.perf_counter() - started < 120
+
+
+def test_resume_of_a_run_killed_after_its_report_only_records_the_end(run_copy, cli):
+    """kill -9 between report.json and the final status (found by benchmarks/faults.py): the resume finishes
+    the bookkeeping from what is on disk; the report and the metrics stay byte-for-byte as they were."""
+    done = json.loads((run_copy / "status.json").read_text())
+    (run_copy / "status.json").write_text(json.dumps({**done, "status": "running"}))
+    before = tree_hash(run_copy / "report.json", run_copy / "metrics.csv", run_copy / "best.ckpt")
+    code, stderr = cli("train", "--resume", run_copy, "--no-progress")
+    assert code == 0, stderr
+    status = json.loads((run_copy / "status.json").read_text())
+    assert status["status"] == "done" and status["best_val_acc"] == done["best_val_acc"]
+    assert status["best_epoch"] == done["best_epoch"]
+    assert tree_hash(run_copy / "report.json", run_copy / "metrics.csv", run_copy / "best.ckpt") == before
+    code, stderr = cli("train", "--resume", run_copy, "--no-progress")
+    assert code == 2 and "is finished" in stderr

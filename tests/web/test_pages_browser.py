@@ -257,6 +257,8 @@ def test_history_and_compare(browser, site):
     page.set_viewport_size({"width": 1280, "height": 900})
     page.click("#compare")
     page.wait_for_selector("#figures tbody tr")
+    # The table is server-rendered; the charts exist once chart.umd.js and compare.js have run (slow under load).
+    page.wait_for_function("window.Chart !== undefined && Chart.getChart('compare-acc') !== undefined", timeout=30_000)
     assert page.evaluate("Chart.getChart('compare-acc').data.datasets.length") == 1
     _check_layout(page, "compare")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.bench.result import ArtifactResult, BenchResult
 from nightscan_edge.bench.targets import target_verdict
 
@@ -228,7 +229,7 @@ def write_reports(result: BenchResult, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / JSON_NAME, "markdown": out_dir / MARKDOWN_NAME, "plot": out_dir / PLOT_NAME}
-    paths["json"].write_text(result.to_json())
-    paths["markdown"].write_text(render_markdown(result))
+    write_text_atomic(paths["json"], result.to_json())
+    write_text_atomic(paths["markdown"], render_markdown(result))
     write_plot(result, paths["plot"])
     return paths

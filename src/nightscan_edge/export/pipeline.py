@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nightscan_edge.artifact import LABELS_FILE, MANIFEST_FILE, ExportManifest, validate_formats
 from nightscan_edge.artifact.errors import ExportError
+from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import calibration as calibration_module
@@ -102,7 +103,7 @@ def export_run(
     _write_side_files(report, exporter, trained)
     report.bundle = write_bundle(report, exporter.manifests)
     report.seconds = round(time.perf_counter() - started, 2)
-    (out_dir / "export_report.json").write_text(json.dumps(report.to_dict(), indent=2))
+    write_text_atomic(out_dir / "export_report.json", json.dumps(report.to_dict(), indent=2))
     return report
 
 
@@ -121,14 +122,14 @@ def _calibrate(
         fit=config.calibrate_temperature,
         fixed_temperature=existing,
     )
-    (out_dir / "calibration.json").write_text(json.dumps(asdict(report), indent=2))
+    write_text_atomic(out_dir / "calibration.json", json.dumps(asdict(report), indent=2))
     calibration_module.plot_reliability(report, out_dir / "reliability.png")
     return report.temperature, report.summary()
 
 
 def _write_side_files(report: ExportReport, exporter: Exporter, trained: TrainedModel) -> None:
     out_dir = report.out_dir
-    (out_dir / LABELS_FILE).write_text("\n".join(trained.labels) + "\n")
+    write_text_atomic(out_dir / LABELS_FILE, "\n".join(trained.labels) + "\n")
     parity = {
         a.file: {
             "format": a.format,
@@ -141,7 +142,7 @@ def _write_side_files(report: ExportReport, exporter: Exporter, trained: Trained
         }
         for a in report.artifacts
     }
-    (out_dir / "parity.json").write_text(json.dumps({"inputs": report.samples, "artifacts": parity}, indent=2))
+    write_text_atomic(out_dir / "parity.json", json.dumps({"inputs": report.samples, "artifacts": parity}, indent=2))
     spec = trained.spec
     beside = ExportManifest.model_validate(
         {
@@ -168,4 +169,4 @@ def _write_side_files(report: ExportReport, exporter: Exporter, trained: Trained
             },
         }
     )
-    (out_dir / MANIFEST_FILE).write_text(beside.to_json())
+    write_text_atomic(out_dir / MANIFEST_FILE, beside.to_json())

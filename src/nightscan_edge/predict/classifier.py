@@ -152,7 +152,43 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         _keep_alive=holder + [runner],
     )
     check_manifest_fits_model(classifier, artifact)
+    if model_path.suffix.lower() == ".onnx" and isinstance(spec, AudioSpec) and manifest.get("precision") == "fp32":
+        check_onnx_front_end(model_path, spec, artifact)
     return classifier
+
+
+def check_onnx_front_end(model_path: Path, spec: AudioSpec, artifact: Path) -> None:
+    """The log-mel front-end is inside the graph, its mel filterbank baked in as constants computed from the
+    sample rate, ``n_fft``, ``n_mels`` and band edges at export. A manifest whose sample rate (or band) was
+    edited afterwards would make every caller resample to the wrong rate with no error; the filterbank the
+    manifest implies is compared with the graph's own, and a mismatch is one line."""
+    try:
+        import onnx  # the export extra; without it the probe above is the check
+        from onnx import numpy_helper
+    except ImportError:
+        return
+    from nightscan_edge.audio.log_mel import LogMel
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    constants = [
+        numpy_helper.to_array(a.t)
+        for node in graph.node
+        if node.op_type == "Constant" and node.output and "log_mel" in node.output[0]
+        for a in node.attribute
+        if a.name == "value" and a.t.dims
+    ]
+    if not constants:  # no front-end constants found under that name: nothing to compare against
+        return
+    constants += [numpy_helper.to_array(t) for t in graph.initializer]
+    expected = [b.numpy() for name, b in LogMel(spec).named_buffers() if name.startswith("mel_basis")]
+    for basis in expected:
+        same_shape = [c for c in constants if c.shape == basis.shape and c.dtype == basis.dtype]
+        if not any(np.allclose(c, basis, atol=1e-6) for c in same_shape):
+            raise ArtifactError(
+                f"{artifact.name}: the manifest's front-end ({spec.sample_rate} Hz, {spec.n_mels} mels, "
+                f"{spec.f_min:g}-{spec.f_max or spec.sample_rate / 2:g} Hz) differs from the one inside the model; "
+                "the manifest was edited -- re-run the export"
+            )
 
 
 def check_manifest_fits_model(classifier: Classifier, artifact: Path) -> None:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nightscan_edge.atomic import write_bytes_atomic, write_text_atomic
 from nightscan_edge.checkpoint import CheckpointError, load_trained_model, save_standalone_checkpoint
 from nightscan_edge.config import Config, ConfigError
 from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION
@@ -163,7 +164,7 @@ def prune_run(
     else:
         result = train(config, run_dir=run_dir, progress=progress)
         record.update(val_acc=result.metrics.get("val_acc"), val_macro_f1=result.metrics.get("val_macro_f1"))
-    (run_dir / PRUNE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(run_dir / PRUNE_RECORD, json.dumps(record, indent=2) + "\n")
     return PrunedRun(run_dir, name, stats, record)
 
 
@@ -177,6 +178,6 @@ def _write_untrained_run(run_dir: Path, config: Config, labels: list[str], split
     folder = RunFolder(run_dir)
     folder.write_config(config)
     folder.write_labels(labels)
-    folder.split.write_text(split_file.read_text())
+    write_bytes_atomic(folder.split, split_file.read_bytes())
     folder.best_checkpoint.write_bytes((run_dir / PRUNED_START).read_bytes())
     write_status(run_dir, "done", run_id=config.train.run_name, model=config.model.name, finetuned=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import lightning as L
 
+from nightscan_edge.atomic import open_text_atomic
 from nightscan_edge.errors import TrainingCancelled
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, write_status
@@ -114,7 +115,7 @@ class RunRecorder(L.Callback):
         start_epoch = trainer.current_epoch
         rows = _read_metrics(metrics)
         kept = [row for row in rows if int(row["epoch"]) <= start_epoch]  # one-based rows of finished epochs
-        with metrics.open("w", newline="") as handle:  # a resumed run rewrites the epochs it will redo
+        with open_text_atomic(metrics) as handle:  # a resumed run rewrites the epochs it will redo (atomically)
             writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
             writer.writeheader()
             writer.writerows(kept)

@@ -3,12 +3,13 @@
 Lightning does the loop, checkpoints (``best.ckpt`` by validation accuracy, ``last.ckpt`` at every epoch
 start), early stopping and devices. The steps read top to bottom in ``train``; each lives in its own module:
 opening the run folder (``run_setup``), the model's start (``initialise``), the loaders (``loaders``), exact
-resume (``resume``), the records of the run (``callbacks``, ``events``) and the final figures
-(``final_report``). The files of the folder are named by ``RunFolder``.
+resume (``resume``), the Lightning callbacks and trainer (``trainer``), the records of the run
+(``callbacks``, ``events``) and the final figures (``final_report``). The files are named by ``RunFolder``.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -31,11 +32,10 @@ from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindow
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
     RunRecorder,
-    StopOnSignal,
     StopRequest,
     TrainingCancelled,
 )
-from nightscan_edge.train.devices import RUN_DIR_ENV, DevicePlan, launched_rank, plan_devices, prepare_model
+from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.final_report import final_report
@@ -49,8 +49,6 @@ from nightscan_edge.train.initialise import (
 from nightscan_edge.train.loaders import build_loaders
 from nightscan_edge.train.module import ClassifierModule
 from nightscan_edge.train.resume import (
-    EpochBoundaryCheckpoint,
-    RestoreEpochStart,
     start_at_epoch,
 )
 from nightscan_edge.train.run_setup import (
@@ -62,6 +60,7 @@ from nightscan_edge.train.run_setup import (
     with_absolute_paths,
     writer_lock,
 )
+from nightscan_edge.train.trainer import build_callbacks, build_trainer
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -101,8 +100,36 @@ def train(
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
+        if resume is not None and folder.report_file.is_file():
+            return _record_finished(folder)
         opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
         return _train(opened, progress)
+
+
+def _record_finished(folder: RunFolder) -> Run:
+    """The writer was killed between ``report.json`` and the final status: every epoch and the report are on
+    disk, so the resume records the end (event and status) from them instead of training again."""
+    report = folder.read_report() or {}
+    rows = [r for r in _metric_rows(folder) if r.get("val_acc")]
+    best = max(rows, key=lambda r: float(r["val_acc"])) if rows else None
+    best_val_acc = float(best["val_acc"]) if best else None
+    best_epoch = int(best["epoch"]) if best else report.get("best_epoch")
+    val = report.get("val", {})
+    run_id = str(report.get("run_id") or folder.path.name)
+    EventLog(folder.events).write(RunEnd("done", best_val_acc, best_epoch))
+    write_status(folder.path, "done", run_id=run_id, model=report.get("model"), epoch=len(rows), epochs=len(rows),
+                 best_val_acc=best_val_acc, best_epoch=best_epoch, val_acc=val.get("accuracy"),
+                 val_macro_f1=val.get("macro_f1"))  # fmt: skip
+    metrics = {"best_val_acc": best_val_acc, "best_epoch": best_epoch, "val_acc": val.get("accuracy"),
+               "val_macro_f1": val.get("macro_f1"), "seconds": 0.0}  # fmt: skip
+    return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
+
+
+def _metric_rows(folder: RunFolder) -> list[dict[str, str]]:
+    if not folder.metrics.is_file():
+        return []
+    with folder.metrics.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
@@ -134,8 +161,8 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             recorder = RunRecorder(
                 folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            callbacks = _callbacks(config, folder, recorder, stop, checkpoint)
-            trainer = _trainer(
+            callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
+            trainer = build_trainer(
                 config, plan, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])]
             )
             if resumed_epoch is not None:
@@ -250,60 +277,6 @@ def _embed(prepared: PreparedData, config: Config, events: EventLog) -> Prepared
     for note in notes:
         _log(events, "info", note)
     return embedded
-
-
-def _callbacks(
-    config: Config,
-    folder: RunFolder,
-    recorder: RunRecorder,
-    stop: StopRequest,
-    checkpoint: dict[str, Any] | None,
-) -> list[L.Callback]:
-    callbacks: list[L.Callback] = [
-        EpochBoundaryCheckpoint(folder.last_checkpoint, resumed=checkpoint is not None),
-        recorder,
-        StopOnSignal(stop),
-        L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=folder.path,
-            filename=Path(folder.BEST_CHECKPOINT).stem,
-            monitor="val_acc",
-            mode="max",
-            save_last=False,
-            save_top_k=1,
-            enable_version_counter=False,
-        ),
-    ]
-    if checkpoint is not None:
-        callbacks.append(RestoreEpochStart(checkpoint))
-    if config.train.early_stopping_patience is not None:
-        callbacks.append(
-            L.pytorch.callbacks.EarlyStopping(
-                monitor="val_acc", mode="max", patience=config.train.early_stopping_patience
-            )
-        )
-    return callbacks
-
-
-def _trainer(
-    config: Config, plan: DevicePlan, folder: RunFolder, progress: bool, callbacks: list[L.Callback]
-) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=config.train.epochs,
-        accelerator=plan.accelerator,
-        devices=plan.devices,
-        num_nodes=config.train.num_nodes,
-        strategy=config.train.strategy,
-        precision=plan.precision,
-        use_distributed_sampler=False,  # EpochBatches gives each rank its share of every global batch
-        callbacks=callbacks,
-        logger=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_train_batches=config.train.limit_train_batches,
-        default_root_dir=str(folder.path),
-        log_every_n_steps=1,
-    )
 
 
 def _finish(

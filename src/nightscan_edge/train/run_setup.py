@@ -73,8 +73,10 @@ def planned_folder(config: Config | None, run_dir: str | Path | None, resume: st
 
 
 def check_resumable(folder: RunFolder) -> None:
+    """Refuse a finished run (status done) or one without its resume point. A run killed after writing
+    ``report.json`` but before its status said done is resumable: ``train`` then only records the end."""
     status = folder.read_status()
-    if status.get("status") in FINISHED_STATUSES or folder.report_file.is_file():
+    if status.get("status") in FINISHED_STATUSES:
         best = status.get("best_val_acc")
         figure = f" (best val accuracy {best:.1%})" if isinstance(best, int | float) else ""
         raise ConfigError(

@@ -171,7 +171,7 @@ def background_check(args, train_items, val, test, out: Path) -> dict:
     """birdnet_head with and without --background: false detections per hour on held-back ambient audio."""
     from nightscan_edge.predict.classifier import load_server_classifier
     from nightscan_edge.predict.scoring import score_audio
-    from nightscan_edge.predict.windows import BACKGROUND_LABEL
+    from nightscan_edge.spec import BACKGROUND_LABEL
 
     if args.ambient:
         ambient_root, synthetic = Path(args.ambient), False

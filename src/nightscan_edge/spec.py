@@ -11,6 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The class trained on ambient recordings (``--background``): windows it wins are "nothing here", never a detection.
+# Part of the contract between training (``data.background`` adds it) and prediction (``predict.windows`` drops
+# it from reports), so it lives here, below both, rather than in either.
+BACKGROUND_LABEL = "background"
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -7,9 +7,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from nightscan_edge.birdnet import extractor
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, birdnet_windows, embed_clips
-from nightscan_edge.birdnet.extractor import (
+from nightscan_edge.data.media import read_audio
+from nightscan_edge.models import birdnet_extractor as extractor
+from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_SPEC,
     BIRDNET_WINDOW_SAMPLES,
     INSTALL_HINT,
@@ -20,7 +21,6 @@ from nightscan_edge.birdnet.extractor import (
     get_birdnet,
     to_birdnet_rate,
 )
-from nightscan_edge.data.media import read_audio
 from nightscan_edge.spec import AudioSpec
 from tests.birdnet.conftest import requires_birdnet
 from tests.conftest import write_tone

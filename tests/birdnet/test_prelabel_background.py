@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from nightscan_edge.birdnet.extractor import BirdNetError
 from nightscan_edge.birdnet.prelabel import birdnet_confidence, prelabel, resolve_species
 from nightscan_edge.config import resolve_config
 from nightscan_edge.data.background import add_background, background_samples
@@ -17,8 +16,9 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import load_cached_media, media_segment, segment_path
 from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.data.sources import Sample
-from nightscan_edge.predict.windows import BACKGROUND_LABEL, ScoredWindow, reported_detections
-from nightscan_edge.spec import AudioSpec
+from nightscan_edge.models.birdnet_extractor import BirdNetError
+from nightscan_edge.predict.windows import ScoredWindow, reported_detections
+from nightscan_edge.spec import BACKGROUND_LABEL, AudioSpec
 from tests.birdnet.conftest import requires_birdnet
 from tests.conftest import write_tone
 

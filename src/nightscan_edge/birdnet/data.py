@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
-from nightscan_edge.birdnet.extractor import BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES, is_silent
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import PreparedData, SplitData, check_bad_fraction
+from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES, is_silent
 
 
 def embed_prepared(

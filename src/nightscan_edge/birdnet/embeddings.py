@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from nightscan_edge.atomic import write_bytes_atomic
-from nightscan_edge.birdnet.extractor import BIRDNET_SPEC, MODEL_ID, BirdNet, get_birdnet, locate_birdnet
 from nightscan_edge.data.cache import cache_key
 from nightscan_edge.data.datasets import clip_windows
 from nightscan_edge.data.media import media_segment
+from nightscan_edge.models.birdnet_extractor import BIRDNET_SPEC, MODEL_ID, BirdNet, get_birdnet, locate_birdnet
 
 
 def birdnet_windows(clip: np.ndarray) -> np.ndarray:

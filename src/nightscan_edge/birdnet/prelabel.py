@@ -22,7 +22,7 @@ import soundfile
 
 from nightscan_edge.atomic import write_bytes_atomic, write_text_atomic
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
-from nightscan_edge.birdnet.extractor import (
+from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
     BIRDNET_SAMPLE_RATE,
     BIRDNET_WINDOW_SAMPLES,

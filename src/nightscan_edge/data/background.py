@@ -23,8 +23,7 @@ from nightscan_edge.audio.decode import AUDIO_SUFFIXES
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import segment_path
 from nightscan_edge.data.sources import Sample
-from nightscan_edge.predict.windows import BACKGROUND_LABEL
-from nightscan_edge.spec import AudioSpec
+from nightscan_edge.spec import BACKGROUND_LABEL, AudioSpec
 
 
 def ambient_recordings(folder: str | Path) -> list[Path]:

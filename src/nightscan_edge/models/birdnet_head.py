@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from nightscan_edge.birdnet.extractor import (
+from nightscan_edge.models.base import EdgeClassifier, InputKind, register_model
+from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
     BIRDNET_SPEC,
     EMBEDDING_SIZE,
     birdnet_input_spec,
     get_birdnet,
 )
-from nightscan_edge.models.base import EdgeClassifier, InputKind, register_model
 from nightscan_edge.spec import AudioSpec
 
 

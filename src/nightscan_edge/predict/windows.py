@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nightscan_edge.audio.decode import fit_to_length
+from nightscan_edge.spec import BACKGROUND_LABEL
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,6 @@ def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k:
             )
         )
     return detections
-
-
-# The class trained on ambient recordings (``--background``): windows it wins are "nothing here", never a detection.
-BACKGROUND_LABEL = "background"
 
 
 def reported_detections(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k: int = 1) -> list[Detection]:

@@ -14,7 +14,8 @@ outside what it can hear.
 
 The embedding is the global-average-pool tensor in front of the classifier, found by its name and shape in the
 graph (never by a tensor index, which changes between converter versions). The embedding cache lives in
-``embeddings.py``; this module imports nothing from ``nightscan_edge.data`` because the model registry imports it.
+``nightscan_edge.birdnet.embeddings``. This module sits in ``models`` (not ``birdnet``) because the model registry
+imports it: it imports nothing from ``data``, ``predict`` or ``birdnet``, so ``models`` never imports upward.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from nightscan_edge.config import Config, ConfigError, load_config, parse_override, resolve_config
+from nightscan_edge.config import Config, load_config, resolve_config
+from nightscan_edge.config_layers import ConfigError, parse_override
 
 
 def test_audio_and_photo_presets():

@@ -10,7 +10,8 @@ import pytest
 
 from nightscan_edge.bench import BenchOptions
 from nightscan_edge.checkpoint import save_standalone_checkpoint
-from nightscan_edge.config import BenchConfig, ConfigError, resolve_config
+from nightscan_edge.config import BenchConfig, resolve_config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.errors import CheckpointError, DataError, NightScanError, TrainingCancelled, UserError
 from nightscan_edge.models import create_model
 from nightscan_edge.run_folder import RunFolder, SplitEntry, SplitPlan

@@ -11,7 +11,7 @@ import pytest
 
 from nightscan_edge.atomic import write_json_atomic, write_text_atomic
 from nightscan_edge.checkpoint import CheckpointError
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.errors import NightScanError, RunLockedError, UserError
 from nightscan_edge.registry import UnknownNameError

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nightscan_edge.bench.run import Samples
+from nightscan_edge.bench.options import Samples
 from nightscan_edge.bench.sources import Artifact, BenchSource
 from nightscan_edge.checkpoint import save_standalone_checkpoint
 from nightscan_edge.models import create_model

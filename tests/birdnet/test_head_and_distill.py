@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from nightscan_edge.birdnet.extractor import BIRDNET_LICENCE
-from nightscan_edge.config import ConfigError, resolve_config
+from nightscan_edge.config import resolve_config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.export.errors import ExportError
 from nightscan_edge.train import read_events, train

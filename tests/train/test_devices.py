@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nightscan_edge.config import ConfigError, TrainConfig
+from nightscan_edge.config import TrainConfig
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.train import train
 from nightscan_edge.train.devices import launched_rank, plan_devices
 from tests.train.conftest import tiny_audio_config

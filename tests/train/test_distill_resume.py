@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.models import create_model
 from nightscan_edge.spec import AudioSpec
 from nightscan_edge.train import TrainingCancelled, read_events, train

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from nightscan_edge.checkpoint import load_trained_model
-from nightscan_edge.config import ConfigError, resolve_config
+from nightscan_edge.config import resolve_config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data import DataError, load_run_samples
 from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.models import create_model

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nightscan_edge.bench.result import ArtifactResult, BenchResult
-from nightscan_edge.config import ConfigError, read_yaml_file
+from nightscan_edge.config_layers import ConfigError, read_yaml_file
 from nightscan_edge.errors import UserError
 
 BUDGET_THREADS = 1

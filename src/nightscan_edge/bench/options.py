@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from nightscan_edge.config import BenchConfig, format_validation_error
+from nightscan_edge.config import BenchConfig
+from nightscan_edge.config_layers import format_validation_error
 from nightscan_edge.data.samples import load_folder_samples, load_run_samples
 from nightscan_edge.run_folder import RunFolder
 

@@ -5,7 +5,7 @@ percentiles after warm-up at each thread count, peak memory of load + inference,
 batch when the file has a dynamic batch, and accuracy / macro-F1 / per-class recall on labeled samples.
 Audio files take the raw waveform, so their latency covers the whole job (front-end included).
 One file failing (a runtime missing, a platform that cannot run it) is recorded with its error and does
-not stop the others.
+not stop the others. How one file is measured lives in ``measure``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import torch
 from nightscan_edge.bench.devices import list_device_classes
 from nightscan_edge.bench.eager import EagerRunner
 from nightscan_edge.bench.gemm_probe import measure_gemm_gflops
-from nightscan_edge.bench.memory import PeakMemory
-from nightscan_edge.bench.metrics import classification_scores
+from nightscan_edge.bench.measure import FileBench
 from nightscan_edge.bench.options import BenchOptions, Samples, cpu_name, load_samples, resolve_threads, usable_cores
 from nightscan_edge.bench.progress import NoProgress, RichProgress
 from nightscan_edge.bench.result import (
@@ -34,14 +33,12 @@ from nightscan_edge.bench.result import (
     DeviceEstimate,
     EvaluationSet,
     HostInfo,
-    LatencyStats,
 )
 from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
-from nightscan_edge.bench.timing import measure_latency, measure_throughput
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.models import create_model, measure_complexity
-from nightscan_edge.runtime import RuntimeUnavailableError, load_runner
+from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
 BYTES_PER_MB = 1024 * 1024
@@ -58,114 +55,6 @@ def _example_input(spec: AudioSpec | ImageSpec, samples: Samples | None) -> np.n
         return np.ascontiguousarray(samples.inputs[0], dtype=np.float32)
     generator = np.random.default_rng(0)
     return generator.standard_normal(spec.input_shape).astype(np.float32) * (0.1 if spec.kind == "audio" else 1.0)
-
-
-def _predict_all(runner, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    step = batch_size if getattr(runner, "dynamic_batch", False) else 1
-    outputs = [np.asarray(runner.predict(inputs[i : i + step])) for i in range(0, len(inputs), step)]
-    return np.concatenate(outputs, axis=0)
-
-
-class _Bench:
-    """One benchmark run's shared state (options, example input, host peaks, samples, progress)."""
-
-    def __init__(
-        self,
-        options: BenchOptions,
-        threads: list[int],
-        example: np.ndarray,
-        gemm_gflops: dict[int, float],
-        total_flops: int,
-        samples: Samples | None,
-        labels: list[str],
-        progress,
-    ) -> None:
-        self.options = options
-        self.threads = threads
-        self.example = example
-        self.gemm_gflops = gemm_gflops
-        self.total_flops = total_flops
-        self.samples = samples
-        self.labels = labels
-        self.progress = progress
-        self.eager_predictions: np.ndarray | None = None
-
-    def _latency(self, runner, threads: int) -> LatencyStats:
-        options = self.options
-        sample = measure_latency(runner.predict, self.example, options.warmup, options.iterations)
-        throughput = None
-        if getattr(runner, "dynamic_batch", False):
-            throughput = measure_throughput(
-                runner.predict, self.example, options.throughput_batch, options.throughput_iterations
-            )
-        ideal_ms = self.total_flops / (self.gemm_gflops[threads] * 1e9) * 1e3
-        return LatencyStats(
-            threads=threads,
-            p50_ms=sample.p50_ms,
-            p95_ms=sample.p95_ms,
-            max_ms=sample.max_ms,
-            mean_ms=sample.mean_ms,
-            iterations=options.iterations,
-            throughput_per_s=throughput,
-            throughput_batch=options.throughput_batch if throughput is not None else None,
-            ideal_ms=ideal_ms,
-            measured_over_ideal=sample.p50_ms / ideal_ms if ideal_ms > 0 else None,
-        )
-
-    def measure(
-        self,
-        name: str,
-        format_name: str,
-        precision: str,
-        path: Path | None,
-        size_mb: float | None,
-        make_runner: Callable[[int], Any],
-    ) -> ArtifactResult:
-        result = ArtifactResult(
-            name=name,
-            format=format_name,
-            precision=precision,
-            path=str(path) if path is not None else None,
-            size_mb=size_mb,
-            status="ok",
-        )
-        try:
-            first = self.threads[0]
-            # Load once untimed so a runtime's one-off library start-up is not counted as this model's memory.
-            make_runner(first).predict(self.example[None])
-            latencies = []
-            with PeakMemory() as peak:
-                runner = make_runner(first)
-                latencies.append(self._latency(runner, first))
-            result.peak_memory_mb = peak.added_mb
-            result.dynamic_batch = bool(getattr(runner, "dynamic_batch", False))
-            self.progress.advance()
-            for threads in self.threads[1:]:
-                runner = make_runner(threads)
-                latencies.append(self._latency(runner, threads))
-                self.progress.advance()
-            result.latency = latencies
-            if self.samples is not None:
-                probabilities = _predict_all(runner, self.samples.inputs, self.options.throughput_batch)
-                predictions = probabilities.argmax(axis=1)
-                scores = classification_scores(self.samples.labels, predictions, self.labels)
-                result.accuracy, result.macro_f1 = scores.accuracy, scores.macro_f1
-                result.per_class_recall = scores.per_class_recall
-                if format_name == EAGER_FORMAT:
-                    self.eager_predictions = predictions
-                elif self.eager_predictions is not None:
-                    result.agreement_with_eager = float(np.mean(predictions == self.eager_predictions))
-            self.progress.advance()
-        except Exception as error:  # recorded in the result and printed; the other files still run
-            result.status = "unavailable" if _is_unavailable(error) else "failed"
-            result.error = str(error) if result.status == "unavailable" else f"{type(error).__name__}: {error}".strip()
-            self.progress.log(f"[{'yellow' if result.status == 'unavailable' else 'red'}]{name}: {result.error}")
-        return result
-
-
-def _is_unavailable(error: Exception) -> bool:
-    """The file is fine but this machine cannot run it (the runtime says so with its own error type)."""
-    return isinstance(error, RuntimeUnavailableError)
 
 
 def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
@@ -227,7 +116,7 @@ def benchmark(
     gemm_gflops = {count: measure_gemm_gflops(count) for count in threads}
     runners = len(source.artifacts) + (1 if trained is not None and options.include_eager else 0)
     reporter = RichProgress(runners * (len(threads) + 1)) if progress else NoProgress()
-    bench = _Bench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter)
+    bench = FileBench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter)
     results: list[ArtifactResult] = []
     torch_threads = torch.get_num_threads()
     try:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from nightscan_edge.atomic import write_bytes_atomic, write_text_atomic
 from nightscan_edge.checkpoint import CheckpointError, load_trained_model, save_standalone_checkpoint
-from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.config import Config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION
 from nightscan_edge.prune.channels import PruneStats, check_targets, prune_model
 from nightscan_edge.run_folder import RunFolder

@@ -29,7 +29,7 @@ from nightscan_edge.audio.decode import AUDIO_SUFFIXES, fit_to_length, window_st
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.birdnet.extractor import check_audible, is_silent, require_birdnet, to_birdnet_rate
 from nightscan_edge.checkpoint import TrainedModel
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from nightscan_edge.config import Config, ConfigError, TrainConfig
+from nightscan_edge.config import Config, TrainConfig
+from nightscan_edge.config_layers import ConfigError
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 RUN_DIR_ENV = "NIGHTSCAN_EDGE_RUN_DIR"  # rank 0 -> the processes Lightning's DDP launcher starts

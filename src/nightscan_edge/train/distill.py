@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from nightscan_edge.checkpoint import load_trained_model
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
 from nightscan_edge.train.losses import soft_loss

@@ -4,30 +4,28 @@ Lightning does the loop, checkpoints (``best.ckpt`` by validation accuracy, ``la
 start), early stopping and devices. The steps read top to bottom in ``train``; each lives in its own module:
 opening the run folder (``run_setup``), the model's start (``initialise``), the loaders (``loaders``), exact
 resume (``resume``), the Lightning callbacks and trainer (``trainer``), the records of the run
-(``callbacks``, ``events``) and the final figures (``final_report``). The files are named by ``RunFolder``.
+(``callbacks``, ``events``), the final figures (``final_report``) and how the run ends (``run_end``). The files are
+named by ``RunFolder``.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
 
 from nightscan_edge.birdnet.data import embed_prepared
-from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.config import Config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS
 from nightscan_edge.paths import display_path
-from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows, load_unlabeled
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
@@ -38,7 +36,6 @@ from nightscan_edge.train.callbacks import (
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import Teacher, load_teacher
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
-from nightscan_edge.train.final_report import final_report
 from nightscan_edge.train.initialise import (
     build_model,
     initialise_batchnorm,
@@ -51,6 +48,7 @@ from nightscan_edge.train.module import ClassifierModule
 from nightscan_edge.train.resume import (
     start_at_epoch,
 )
+from nightscan_edge.train.run_end import Run, finish, record_cancel, record_failure, record_finished
 from nightscan_edge.train.run_setup import (
     OpenedRun,
     join_run,
@@ -63,20 +61,9 @@ from nightscan_edge.train.run_setup import (
 from nightscan_edge.train.trainer import build_callbacks, build_trainer
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
-__all__ = ["Run", "build_model", "initialise_batchnorm", "initialise_from", "train"]
+__all__ = ["build_model", "initialise_batchnorm", "initialise_from", "train"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Run:
-    """A finished (or stopped) run: where it lives, its best checkpoint and its headline figures."""
-
-    run_dir: Path
-    run_id: str
-    status: str
-    best_checkpoint: Path | None
-    metrics: dict = field(default_factory=dict)
 
 
 def train(
@@ -101,35 +88,9 @@ def train(
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
         if resume is not None and folder.report_file.is_file():
-            return _record_finished(folder)
+            return record_finished(folder)
         opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
         return _train(opened, progress)
-
-
-def _record_finished(folder: RunFolder) -> Run:
-    """The writer was killed between ``report.json`` and the final status: every epoch and the report are on
-    disk, so the resume records the end (event and status) from them instead of training again."""
-    report = folder.read_report() or {}
-    rows = [r for r in _metric_rows(folder) if r.get("val_acc")]
-    best = max(rows, key=lambda r: float(r["val_acc"])) if rows else None
-    best_val_acc = float(best["val_acc"]) if best else None
-    best_epoch = int(best["epoch"]) if best else report.get("best_epoch")
-    val = report.get("val", {})
-    run_id = str(report.get("run_id") or folder.path.name)
-    EventLog(folder.events).write(RunEnd("done", best_val_acc, best_epoch))
-    write_status(folder.path, "done", run_id=run_id, model=report.get("model"), epoch=len(rows), epochs=len(rows),
-                 best_val_acc=best_val_acc, best_epoch=best_epoch, val_acc=val.get("accuracy"),
-                 val_macro_f1=val.get("macro_f1"))  # fmt: skip
-    metrics = {"best_val_acc": best_val_acc, "best_epoch": best_epoch, "val_acc": val.get("accuracy"),
-               "val_macro_f1": val.get("macro_f1"), "seconds": 0.0}  # fmt: skip
-    return Run(folder.path, run_id, "done", folder.best_checkpoint, metrics)
-
-
-def _metric_rows(folder: RunFolder) -> list[dict[str, str]]:
-    if not folder.metrics.is_file():
-        return []
-    with folder.metrics.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
@@ -176,7 +137,7 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             stop.check()
         if not trainer.is_global_zero:
             return Run(folder.path, run_id, "done", folder.best_checkpoint)
-        metrics = _finish(folder, module, prepared, config, recorder, trainer, time.perf_counter() - started)
+        metrics = finish(folder, module, prepared, config, recorder, trainer, time.perf_counter() - started)
         for warning in metrics["warnings"]:
             _log(events, "warning", warning)
         events.write(RunEnd("done", recorder.best_val_acc, recorder.best_epoch))
@@ -186,11 +147,11 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
         if follower:
             raise
         if isinstance(error, (TrainingCancelled, KeyboardInterrupt)) or stop.signal_number is not None:
-            _record_cancel(folder, events, recorder, run_id, config, stop.signal_number)
+            record_cancel(folder, events, recorder, run_id, config, stop.signal_number)
             if isinstance(error, TrainingCancelled):
                 raise
             raise TrainingCancelled(stop.signal_number or signal.SIGINT) from error
-        _record_failure(folder, events, recorder, run_id, config, error)
+        record_failure(folder, events, recorder, run_id, config, error)
         raise
 
 
@@ -277,68 +238,6 @@ def _embed(prepared: PreparedData, config: Config, events: EventLog) -> Prepared
     for note in notes:
         _log(events, "info", note)
     return embedded
-
-
-def _finish(
-    folder: RunFolder,
-    module: ClassifierModule,
-    prepared: PreparedData,
-    config: Config,
-    recorder: RunRecorder,
-    trainer: L.Trainer,
-    seconds: float,
-) -> dict[str, Any]:
-    """Write the final report and return the run's headline figures."""
-    report = final_report(folder, module, prepared, config, recorder)
-    metrics = {
-        "best_val_acc": recorder.best_val_acc,
-        "best_epoch": recorder.best_epoch,
-        "val_acc": report["val"]["accuracy"],
-        "val_macro_f1": report["val"]["macro_f1"],
-        "epochs_run": trainer.current_epoch,
-        "seconds": seconds,
-        "per_class": report["val"]["per_class"],
-        "warnings": report["warnings"],
-    }
-    if "test" in report:
-        metrics["test_acc"] = report["test"]["accuracy"]
-    return metrics
-
-
-def _record_cancel(
-    folder: RunFolder,
-    events: EventLog,
-    recorder: RunRecorder | None,
-    run_id: str,
-    config: Config,
-    signal_number: int | None,
-) -> None:
-    best = recorder.best_val_acc if recorder else None
-    events.write(RunEnd("cancelled", best, recorder.best_epoch if recorder else None))
-    last = folder.last_checkpoint
-    write_status(
-        folder.path,
-        "cancelled",
-        run_id=run_id,
-        model=config.model.name,
-        signal=signal_number,
-        best_val_acc=best,
-        resume_from=str(last) if last.exists() else None,
-    )
-
-
-def _record_failure(
-    folder: RunFolder,
-    events: EventLog,
-    recorder: RunRecorder | None,
-    run_id: str,
-    config: Config,
-    error: BaseException,
-) -> None:
-    message = str(error).strip() or type(error).__name__
-    best_epoch = recorder.best_epoch if recorder else None
-    events.write(RunEnd("failed", recorder.best_val_acc if recorder else None, best_epoch, error=message))
-    write_status(folder.path, "failed", run_id=run_id, model=config.model.name, error=message)
 
 
 def _log(events: EventLog, level: str, message: str) -> None:

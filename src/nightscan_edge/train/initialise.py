@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, load_trained_model
-from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.config import Config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
 from nightscan_edge.data.prepare import PreparedData
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.paths import display_path
 from nightscan_edge.safe_load import load_torch_file
 

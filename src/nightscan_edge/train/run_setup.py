@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nightscan_edge.config import Config, ConfigError
+from nightscan_edge.config import Config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from nightscan_edge.config import ConfigError
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import get_run_or_404
 from nightscan_edge.web.files import list_files

@@ -4,7 +4,7 @@ The client lists and plans the files, skips those already done (``OutputFolder.i
 ``score_span`` tasks (a recording's windows, or a span's) and one ``finish_file`` task per recording that
 merges its spans' windows in order and writes the recording's Parquet file atomically. Each worker process
 loads the model once, in ``ArchiveModel.setup`` (a Dask worker plugin); its threads share the ONNX Runtime
-session, which is thread-safe.
+session, which is thread-safe. The worker side (plugin and task functions) lives in ``tasks``.
 
 Failure handling: a bad file is an error row (same messages as ``predict``); a worker that dies mid-task has
 its tasks rerun elsewhere by Dask, and since a recording's results are one file written by rename, a rerun
@@ -20,23 +20,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from distributed import Client, LocalCluster, as_completed, get_worker
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed import Client, LocalCluster, as_completed
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nightscan_edge.predict.archive.errors import ArchiveError
 from nightscan_edge.predict.archive.plan import FilePlan, plan_file
 from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash, printable
+from nightscan_edge.predict.archive.tasks import PLUGIN_NAME, ArchiveModel, finish_file, score_span
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
-from nightscan_edge.predict.edge_predictor import EdgePredictor, FilePrediction
+from nightscan_edge.predict.edge_predictor import FilePrediction
 from nightscan_edge.predict.inputs import expand_paths
-from nightscan_edge.predict.windows import ScoredWindow, merge_windows
 
-PLUGIN_NAME = "nightscan-archive-model"
 DEFAULT_SPAN_MINUTES = 10.0
 
 
@@ -75,92 +71,6 @@ class ArchiveReport:
     @property
     def audio_hours_per_second(self) -> float:
         return self.audio_hours / self.wall_seconds if self.wall_seconds else 0.0
-
-
-@dataclass
-class SpanResult:
-    """A span's windows in compact arrays (cheap to send between processes) plus its counts and error."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    probabilities: np.ndarray
-    sources: list[str]
-    fallback_failed: np.ndarray
-    windows: int = 0
-    sent_to_server: int = 0
-    fallback_failures: int = 0
-    error: str | None = None
-
-    def scored_windows(self) -> list[ScoredWindow]:
-        return [
-            ScoredWindow(float(s), float(e), p, src, bool(f))
-            for s, e, p, src, f in zip(
-                self.starts, self.ends, self.probabilities, self.sources, self.fallback_failed, strict=True
-            )
-        ]
-
-
-class ArchiveModel(WorkerPlugin):
-    """Loads the artifact once per worker process; tasks reach it through ``get_worker().plugins``."""
-
-    name = PLUGIN_NAME
-
-    def __init__(self, artifact: str, options: dict[str, Any]) -> None:
-        self.artifact, self.options = artifact, options
-        self.predictor: EdgePredictor | None = None
-        self.digest = ""
-
-    def setup(self, worker=None) -> None:
-        self.predictor = EdgePredictor(self.artifact, **self.options)
-        self.digest = manifest_hash(self.predictor.classifier.manifest)
-
-    def teardown(self, worker=None) -> None:
-        if self.predictor is not None:
-            self.predictor.close()
-
-
-def _model() -> ArchiveModel:
-    return get_worker().plugins[PLUGIN_NAME]
-
-
-def score_span(path: str, span: tuple[int, int | None] | None) -> SpanResult:
-    """Task: the scored windows of one recording or one span of it (on a worker)."""
-    predictor = _model().predictor
-    result, scores = predictor.score_audio_file(Path(path), span)
-    labels = len(predictor.labels)
-    return SpanResult(
-        starts=np.array([s.start_s for s in scores], dtype=np.float64),
-        ends=np.array([s.end_s for s in scores], dtype=np.float64),
-        probabilities=np.stack([s.probabilities for s in scores]) if scores else np.zeros((0, labels), np.float32),
-        sources=[s.source for s in scores],
-        fallback_failed=np.array([s.fallback_failed for s in scores], dtype=bool),
-        windows=result.windows,
-        sent_to_server=result.sent_to_server,
-        fallback_failures=result.fallback_failed,
-        error=result.error,
-    )
-
-
-def merge_spans(plan: FilePlan, spans: list[SpanResult], labels: list[str], top_k: int) -> FilePrediction:
-    """The recording's prediction from its spans, as ``EdgePredictor.predict_file`` gives it for the whole file."""
-    scores = [window for span in spans for window in span.scored_windows()]
-    errors = list(dict.fromkeys(span.error for span in spans if span.error))
-    return FilePrediction(
-        plan.path,
-        merge_windows(scores, labels, top_k),
-        "; ".join(errors) or None,
-        windows=sum(s.windows for s in spans),
-        sent_to_server=sum(s.sent_to_server for s in spans),
-        fallback_failed=sum(s.fallback_failures for s in spans),
-    )
-
-
-def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str | None]:
-    """Task: merge a recording's spans and write its Parquet file (atomic); returns (rows, error)."""
-    model = _model()
-    result = merge_spans(plan, list(spans), model.predictor.labels, model.predictor.top_k)
-    OutputFolder(Path(out)).write(plan, result, model.digest)
-    return len(result.detections) + bool(result.error), printable(result.error) if result.error else None
 
 
 def archive_root(paths: list[Path]) -> Path:

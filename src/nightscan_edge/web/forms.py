@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
+from nightscan_edge.config import Config, resolve_config
+from nightscan_edge.config_layers import ConfigError, check_sections, field_errors, parse_override
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import MODELS
 from nightscan_edge.web.form_labels import human_label, unit_of

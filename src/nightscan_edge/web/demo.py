@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from nightscan_edge.web.routers.datasets import register_dataset
+from nightscan_edge.web.dataset_intake import register_dataset
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 

@@ -11,16 +11,16 @@ import json
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nightscan_edge.config import Config, ConfigError, check_sections, field_errors, parse_override, resolve_config
+from nightscan_edge.config import Config, resolve_config
+from nightscan_edge.config_layers import ConfigError, check_sections, field_errors, parse_override
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import MODELS
-from nightscan_edge.paths import PathPolicyError, confine
+from nightscan_edge.web.form_labels import human_label, unit_of
 
 # Set by the page itself (dataset picker, model picker, run folder), not by form fields.
 MANAGED_FIELDS = {"data.path", "model.name", "train.runs_dir", "train.run_name"}
@@ -39,68 +39,6 @@ BASIC_FIELDS = (
 # Export and benchmark settings belong to the export/bench jobs on the run page, not to training.
 TRAINING_SECTIONS = ("data", "model", "train")
 GROUP_TITLES = {"data": "Data", "model": "Model", "train": "Training"}
-# Field names a newcomer must not have to decode; everything else is the field name in words.
-LABELS = {
-    "lr": "Learning rate",
-    "n_fft": "FFT size",
-    "n_mels": "Mel bands",
-    "f_min": "Lowest frequency",
-    "f_max": "Highest frequency",
-    "top_db": "Dynamic range",
-    "clip_samples": "Window length",
-    "hop_length": "Hop length",
-    "val_fraction": "Validation share",
-    "test_fraction": "Test share",
-    "max_bad_fraction": "Unreadable files allowed",
-    "num_workers": "Data-loading workers",
-    "gain_db": "Random gain",
-    "rotation_degrees": "Random rotation",
-    "num_threads": "CPU threads",
-    "min_steps_per_epoch": "Minimum steps per epoch",
-    "limit_train_batches": "Batches per epoch (limit)",
-    "early_stopping_patience": "Early stopping after",
-    "plateau_patience": "Plateau patience",
-    "step_size": "LR step every",
-    "gamma": "LR decay factor",
-    "distill_alpha": "Distillation weight",
-    "distill_temperature": "Distillation temperature",
-}
-# Units shown beside the input, by field name (or its ending).
-UNITS = {
-    "epochs": "epochs",
-    "batch_size": "clips per step",
-    "sample_rate": "Hz",
-    "clip_samples": "samples",
-    "n_fft": "samples",
-    "hop_length": "samples",
-    "f_min": "Hz",
-    "f_max": "Hz",
-    "top_db": "dB",
-    "gain_db": "± dB",
-    "rotation_degrees": "degrees",
-    "image_size": "pixels",
-    "step_size": "epochs",
-    "early_stopping_patience": "epochs without improvement",
-    "plateau_patience": "epochs",
-    "freq_mask_width": "mel bands",
-    "time_mask_width": "frames",
-}
-UNIT_ENDINGS = (("_fraction", "0–1"), ("_probability", "0–1"), ("_seconds", "s"), ("_ms", "ms"), ("_mb", "MB"))
-
-
-def human_label(dotted: str) -> str:
-    name = dotted.rsplit(".", 1)[-1]
-    if name in LABELS:
-        return LABELS[name]
-    words = name.replace("_db", "").replace("_degrees", "").replace("_", " ")
-    return words[:1].upper() + words[1:]
-
-
-def unit_of(dotted: str) -> str:
-    name = dotted.rsplit(".", 1)[-1]
-    if name in UNITS:
-        return UNITS[name]
-    return next((unit for ending, unit in UNIT_ENDINGS if name.endswith(ending)), "")
 
 
 class RunConfigError(UserError):
@@ -321,40 +259,3 @@ def validate_run_config(
         if key not in MANAGED_FIELDS and defaults.get(key) != value
     ]
     return config, worker_overrides
-
-
-# Config fields that name a server path; a request may point them only inside the folders listed by
-# ``request_path_roots`` (see ``nightscan_edge.paths``).
-REQUEST_PATH_FIELDS = (
-    "data.cache_dir",
-    "data.audio_augment.noise_dir",
-    "model.init_from",
-    "model.weights",
-    "train.teacher",
-)
-
-
-def request_path_roots(field: str, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> tuple[Path, ...]:
-    """Where each path field may point: caches are written under the data dir only; models (init-from, teacher,
-    weights) are read from runs or dataset roots; background noise from dataset roots."""
-    if field == "data.cache_dir":
-        return (data_dir,)
-    if field == "data.audio_augment.noise_dir":
-        return dataset_roots
-    return (runs_dir, *dataset_roots)
-
-
-def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, dataset_roots: tuple[Path, ...]) -> None:
-    """Refuse (``RunConfigError``, keyed by field) any path field of a requested config outside its roots."""
-    flat = _leaf_values(config.model_dump(mode="json"))
-    errors: dict[str, str] = {}
-    for field in REQUEST_PATH_FIELDS:
-        value = flat.get(field)
-        if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
-            continue
-        try:
-            confine(str(value), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)
-        except PathPolicyError as error:
-            errors[field] = str(error)
-    if errors:
-        raise RunConfigError("; ".join(errors.values()), errors)

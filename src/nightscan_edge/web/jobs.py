@@ -23,6 +23,7 @@ from nightscan_edge.errors import UserError
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
+from nightscan_edge.web.worker_probe import last_line, log_tail, pid_runs, read_status
 
 log = logging.getLogger("nightscan_edge.web.jobs")
 
@@ -38,44 +39,6 @@ class JobError(UserError):
 class JobKey:
     table: str  # "runs" or "exports"
     job_id: str
-
-
-def read_status(run_dir: Path) -> dict:
-    """The worker's own ``status.json`` (``{}`` when it has not written one yet or it is half-written)."""
-    return RunFolder(run_dir).read_status()
-
-
-def log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 16384))
-            return "\n".join(handle.read().decode("utf-8", "replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return ""
-
-
-def _pid_runs(pid: int | None, marker: str) -> bool:
-    """True if ``pid`` is alive and its command line mentions ``marker`` (guards against PID reuse)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        if stat.split(")")[-1].split()[0] == "Z":  # a zombie has finished
-            return False
-        return marker in text
-    return True
 
 
 class JobRunner:
@@ -158,7 +121,7 @@ class JobRunner:
         deadline = time.monotonic() + grace_seconds
         for key, record in active:
             marker = self._marker(key, record)
-            while _pid_runs(record["pid"], marker) and time.monotonic() < deadline:
+            while pid_runs(record["pid"], marker) and time.monotonic() < deadline:
                 child = self._children.get(key)
                 if child is not None and child.poll() is not None:
                     break
@@ -174,7 +137,7 @@ class JobRunner:
     def reconcile(self) -> None:
         """On server start: adopt workers still alive, mark the others interrupted."""
         for key, record in self._active():
-            if _pid_runs(record["pid"], self._marker(key, record)):
+            if pid_runs(record["pid"], self._marker(key, record)):
                 log.info("adopting live worker %s for %s", record["pid"], key.job_id)
                 continue
             self._update(
@@ -223,7 +186,7 @@ class JobRunner:
         child = self._children.get(key)
         if child is not None:
             return child.poll() is None
-        return _pid_runs(record["pid"], self._marker(key, record))
+        return pid_runs(record["pid"], self._marker(key, record))
 
     # transitions
     def _launch(self, key: JobKey, record: dict) -> None:
@@ -271,7 +234,7 @@ class JobRunner:
                 if status in ("done", "cancelled")
                 else (
                     read_status(Path(record["run_dir"])).get("error")
-                    or _last_line(tail)
+                    or last_line(tail)
                     or f"worker exited with code {exit_code}"
                 )
             )
@@ -281,7 +244,7 @@ class JobRunner:
             elif exit_code == 0 or (exit_code is None and Path(record["out_dir"]).is_dir()):
                 status, error = "done", None
             else:
-                status, error = "failed", _last_line(tail) or f"worker exited with code {exit_code}"
+                status, error = "failed", last_line(tail) or f"worker exited with code {exit_code}"
         self._update(key, status=status, pid=None, finished=time.time(), error=error)
         log.info("%s %s ended: %s", key.table, key.job_id, status)
 
@@ -314,8 +277,3 @@ class JobRunner:
         if not RunFolder(run["run_dir"]).last_checkpoint.is_file():
             raise JobError(f"run {run_id} has no last.ckpt to resume from; start a new run instead")
         self.store.update_run(run_id, status="queued", resume=1, finished=None, error=None)
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:500] if lines else ""

@@ -13,9 +13,10 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import get_run_or_404
 from nightscan_edge.web.files import list_files
-from nightscan_edge.web.jobs import RESUMABLE, read_status
+from nightscan_edge.web.jobs import RESUMABLE
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
+from nightscan_edge.web.worker_probe import read_status
 
 
 def read_report(run: dict) -> dict | None:

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import RunnerDep, StoreDep, export_format_choices, get_run_or_404
 from nightscan_edge.web.files import download, list_files
-from nightscan_edge.web.jobs import JobError, log_tail
+from nightscan_edge.web.jobs import JobError
 from nightscan_edge.web.results import export_results
 from nightscan_edge.web.store import Store
+from nightscan_edge.web.worker_probe import log_tail
 
 router = APIRouter(tags=["exports"])
 

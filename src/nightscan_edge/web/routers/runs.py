@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nightscan_edge.models import MODELS
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.catalogue import cached_catalogue
+from nightscan_edge.web.dataset_intake import confine_dataset_files, dataset_file_roots
 from nightscan_edge.web.deps import (
     RunnerDep,
     SettingsDep,
@@ -26,18 +27,18 @@ from nightscan_edge.web.events import EVENTS_FILE
 from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
-    confine_request_paths,
     form_fields,
     parse_form,
     preset_values,
     validate_run_config,
 )
-from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, log_tail, read_status
-from nightscan_edge.web.routers.datasets import confine_dataset_files, dataset_file_roots
+from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError
+from nightscan_edge.web.request_paths import confine_request_paths
 from nightscan_edge.web.run_records import adopt_cli_runs, read_report, run_view
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 from nightscan_edge.web.uploads import UploadError
+from nightscan_edge.web.worker_probe import log_tail, read_status
 
 router = APIRouter(tags=["runs"])
 

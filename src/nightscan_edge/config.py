@@ -13,13 +13,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from nightscan_edge.config_layers import PRESETS, deep_merge, format_validation_error, read_yaml_file
-
-# Re-exported for web/forms.py (and callers that resolve a config and catch its error from one place).
-from nightscan_edge.config_layers import ConfigError as ConfigError
-from nightscan_edge.config_layers import check_sections as check_sections
-from nightscan_edge.config_layers import field_errors as field_errors
-from nightscan_edge.config_layers import parse_override as parse_override
+from nightscan_edge.config_layers import (
+    PRESETS,
+    ConfigError,
+    check_sections,
+    deep_merge,
+    format_validation_error,
+    parse_override,
+    read_yaml_file,
+)
 from nightscan_edge.spec import AudioSpec
 
 

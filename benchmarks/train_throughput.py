@@ -9,8 +9,9 @@ on ready batches (the upper bound), per model, device, thread count and precisio
     epoch's start to its validation's start by a callback added to the Trainer; the first epoch is a warm-up.
 (b) data path: the engine's training loader + the transfer to the device + the batch augmentation, and for
     audio the LogMel front-end and SpecAugment -- everything before the network body.
-(c) plain: a hand-written loop (forward, cross-entropy, backward, optimizer step; LogMel for audio) on a few
-    batches already on the device: the best the engine could do with a free data path.
+(c) plain: a hand-written loop (forward, the engine's loss -- cross-entropy with its class weights and label
+    smoothing --, backward, a step of the engine's optimizer with its options; LogMel for audio) on a few batches
+    already on the device: the best the engine could do with a free data path.
 
 The plain loop runs before and after the engine (A-B-A) and the engine is compared with their mean, so load
 drifting on a shared machine does not bias the ratio. Targets: engine/plain >= 0.9 (CPU, 1 thread) and >= 0.8
@@ -35,13 +36,31 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE_MODELS = ("ultralight_audio", "lightweight_audio", "mobilenet_v3_small_photo")
-SERVER_MODELS = ("wide_resnet_audio", "resnet_photo")
+VARIANTS = ("fp32", "bf16", "channels_last", "compile")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "train_throughput.json"
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def clock() -> tuple[float, float]:
+    """(wall-clock, this process's CPU time): on a CPU shared with other work the wall clock measures the
+    neighbours too, while CPU time counts only this process's own work (all its threads)."""
+    return time.perf_counter(), time.process_time()
+
+
+def compile_problem() -> str | None:
+    """None when ``torch.compile`` works here; otherwise one line saying why (no C++ compiler for Inductor's CPU
+    kernels, an unsupported Python, ...), so the compile rows say so instead of crashing the benchmark."""
+    try:
+        compiled = torch.compile(lambda x: torch.relu(x) * 2)
+        compiled(torch.randn(4, 4))
+    except Exception as error:  # noqa: BLE001 -- any failure means "not available here", said in one line
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        return f"torch.compile does not work here ({type(error).__name__}: {first})"
+    return None
 
 
 class EpochTimer:
@@ -55,22 +74,26 @@ class EpochTimer:
         class _Callback(L.Callback):
             def on_train_epoch_start(self, trainer, module) -> None:
                 sync(module.device)
-                timer.started, timer.samples = time.perf_counter(), 0
+                timer.started, timer.samples = clock(), 0
 
             def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-                timer.samples += int(batch["y"].shape[0])
+                labels = batch["y"] if isinstance(batch, dict) else batch[1]
+                timer.samples += int(labels.shape[0])
 
             def on_validation_epoch_start(self, trainer, module) -> None:
                 sync(module.device)
-                timer.epochs.append((timer.samples, time.perf_counter() - timer.started))
+                wall, cpu = clock()
+                timer.epochs.append((timer.samples, wall - timer.started[0], cpu - timer.started[1]))
 
         self.callback = _Callback()
-        self.epochs: list[tuple[int, float]] = []
-        self.started, self.samples = 0.0, 0
+        self.epochs: list[tuple[int, float, float]] = []
+        self.started, self.samples = (0.0, 0.0), 0
 
-    def rate(self, skip: int = 1) -> float:
+    def rates(self, skip: int = 1) -> tuple[float, float]:
+        """Samples per wall-clock second and per second of this process's CPU time (first epoch left out)."""
         measured = self.epochs[skip:] or self.epochs
-        return sum(n for n, _ in measured) / max(sum(t for _, t in measured), 1e-9)
+        samples = sum(n for n, _, _ in measured)
+        return samples / max(sum(w for _, w, _ in measured), 1e-9), samples / max(sum(c for _, _, c in measured), 1e-9)
 
     @contextlib.contextmanager
     def attached(self):
@@ -114,13 +137,14 @@ def make_config(model: str, data: Path, args, device: str, variant: str, runs_di
     return resolve_config({"data": {"path": str(data), "val_fraction": 0.1}, "model": model_section, "train": train})
 
 
-def engine_rate(config) -> float:
+def engine_rate(config) -> tuple[float, float]:
+    """The engine's (wall, CPU-time) samples/s over the epochs after the first."""
     from nightscan_edge.train import train
 
     timer = EpochTimer()
     with timer.attached():
         train(config, progress=False)
-    return timer.rate(skip=1)
+    return timer.rates(skip=1)
 
 
 def data_path_rate(config, prepared, device: torch.device, model) -> float:
@@ -180,10 +204,12 @@ def ready_batches(config, prepared, device: torch.device, count: int = 4):
     return batches
 
 
-def plain_rate(config, prepared, device: torch.device, variant: str, steps: int) -> float:
+def plain_rate(config, prepared, device: torch.device, variant: str, steps: int) -> tuple[float, float]:
+    """(wall, CPU-time) samples/s of forward + loss + backward + optimizer step on ready batches."""
     from torch.nn import functional as F
 
     from nightscan_edge.models import create_model
+    from nightscan_edge.train.module import make_optimizer
 
     torch.manual_seed(0)
     model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec).to(device)
@@ -191,10 +217,8 @@ def plain_rate(config, prepared, device: torch.device, variant: str, steps: int)
         model = model.to(memory_format=torch.channels_last)
     if variant == "compile":
         model.compile()
-    if config.train.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.train.lr, momentum=config.train.momentum)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = make_optimizer(model.parameters(), config.train)  # the engine's optimizer, options included
+    weight = torch.tensor(prepared.class_weights(), device=device) if config.data.class_weights else None
     batches = ready_batches(config, prepared, device)
     if variant == "channels_last" and model.input_kind == "image":
         batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
@@ -207,7 +231,7 @@ def plain_rate(config, prepared, device: torch.device, variant: str, steps: int)
             if model.input_kind == "audio":
                 with torch.no_grad():
                     x = model.log_mel(x)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x), y, weight=weight, label_smoothing=config.train.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -215,11 +239,12 @@ def plain_rate(config, prepared, device: torch.device, variant: str, steps: int)
     for i in range(warmup):
         step(*batches[i % len(batches)])
     sync(device)
-    started = time.perf_counter()
+    wall, cpu = clock()
     for i in range(steps):
         step(*batches[i % len(batches)])
     sync(device)
-    return steps * config.train.batch_size / (time.perf_counter() - started)
+    samples = steps * config.train.batch_size
+    return samples / (time.perf_counter() - wall), samples / max(time.process_time() - cpu, 1e-9)
 
 
 def machine() -> dict:
@@ -263,10 +288,33 @@ def settings(devices: list[str], threads: list[int], variants: list[str]) -> lis
     return rows
 
 
+def server_models() -> tuple[list[str], dict[str, str]]:
+    """The registry's server tier: models this benchmark trains, and the ones it cannot with the reason."""
+    from nightscan_edge.models import list_models
+
+    measured, skipped = [], {}
+    for entry in list_models(tier="server"):
+        if entry.frozen_embedding:
+            skipped[entry.name] = (
+                "not applicable: it trains a linear head on cached BirdNET embeddings (one per file and window, "
+                "computed once by BirdNET on LiteRT), so a step is a 1024 x classes matrix product and engine/plain "
+                "would measure only Lightning's per-step cost; the embedding pass is its real cost"
+            )
+        else:
+            measured.append(entry.name)
+    return measured, skipped
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return f"{os.getloadavg()[0]:.1f}"
+    return "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(EDGE_MODELS), help="comma list (default: the edge models)")
-    parser.add_argument("--server", action="store_true", help="add the server models (slow on CPU)")
+    parser.add_argument("--server", action="store_true", help="add the registry's server models (slow on CPU)")
     parser.add_argument("--data", help="folder or manifest of real data (default: generated audio/photo sets)")
     parser.add_argument("--photo-data", help="photo folder when --data is audio (default: generated)")
     parser.add_argument("--devices", default="cpu" + (",cuda" if torch.cuda.is_available() else ""))
@@ -280,88 +328,135 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="batches per epoch (and plain-loop steps)")
     parser.add_argument("--epochs", type=int, default=2, help="engine/data-path epochs; the first is a warm-up")
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--note", action="append", default=[], help="a note written under the table (repeatable)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
 
-    import lightning as L
-
     from nightscan_edge.atomic import write_json_atomic
-    from nightscan_edge.data.prepare import prepare_data
-    from nightscan_edge.models import MODELS, create_model
 
     logging_quiet()
-    models = [m for m in args.models.split(",") if m] + (list(SERVER_MODELS) if args.server else [])
+    models = [m for m in args.models.split(",") if m]
+    skipped: dict[str, str] = {}
+    if args.server:
+        server, skipped = server_models()
+        models += [m for m in server if m not in models]
     devices = [d for d in args.devices.split(",") if d]
     if "cuda" in devices and not torch.cuda.is_available():
         sys.exit("--devices cuda: no CUDA GPU visible here (torch.cuda.is_available() is False); drop cuda")
     variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        sys.exit(f"--variants: unknown {', '.join(unknown)}; use a comma list of {', '.join(VARIANTS)}")
     threads = [int(t) or (os.cpu_count() or 1) for t in args.threads.split(",")]
     info = machine()
+    no_compile = compile_problem() if "compile" in variants else None
     result = {
         "title": "Training throughput, samples/s: engine vs data path vs plain loop",
         "date": datetime.date.today().isoformat(),
-        "machine": ", ".join(f"{k} {info[k]}" for k in ("cpu", "cores", "gpu", "torch") if k in info),
+        "machine": ", ".join(f"{k} {info[k]}" for k in ("cpu", "cores", "gpu", "torch") if k in info)
+        + ("" if "gpu" in info else ", no GPU")
+        + f"; load average {load_average()} at the start",
         "command": "python " + " ".join([os.path.relpath(__file__, REPO), *(sys.argv[1:] if argv is None else argv)]),
         "setup": f"batch {args.batch_size}, {args.steps} batches per epoch, {args.epochs} epochs (the first left out), "
         f"photos at {args.image_size} px, {args.data or 'generated data'}. engine = train() with augmentation on; "
-        "data path = loader + transfer + batch augmentation, no model; plain = forward, backward and step on ready "
-        "batches on the device (mean of the runs before and after the engine).",
+        "data path = loader + transfer + batch augmentation, no model; plain = forward, the engine's loss, backward "
+        "and a step of the engine's optimizer on ready batches on the device (mean of the runs before and after the "
+        "engine). /s = per wall-clock second; cpu = per second of the process's CPU time, which other work on a "
+        "shared machine does not count.",
         "figures": [],
+        "notes": [],
         "machine_details": info,
     }
     header = (
         f"{'model':<26} {'device':<6} {'thr':>3} {'variant':<13} {'engine/s':>9} {'data/s':>9} {'plain/s':>9} "
-        f"{'eng/plain':>9} {'data/eng':>8}"
+        f"{'eng/plain':>9} {'cpu e/p':>7} {'data/eng':>8}"
     )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="nightscan-throughput-") as temporary:
         root = Path(temporary)
         for model in models:
-            kind = MODELS.get(model).input_kind
-            if kind == "audio":
-                data = Path(args.data) if args.data else generated_data(root, "audio", args.image_size)
-            else:
-                data = Path(args.photo_data) if args.photo_data else generated_data(root, "photo", args.image_size)
             data_rates: dict[tuple[str, int], float] = {}
             for device_name, thread_count, variant in settings(devices, threads, variants):
-                if variant == "channels_last" and kind != "image":
-                    continue
-                torch.set_num_threads(thread_count or (os.cpu_count() or 1))
-                device = torch.device(device_name)
-                config = make_config(model, data, args, device_name, variant, root / "runs")
-                L.seed_everything(0, verbose=False)
-                prepared = prepare_data(config)
-                front = create_model(model, len(prepared.labels), spec=prepared.spec).to(device)
-                if (device_name, thread_count) not in data_rates:
-                    data_rates[(device_name, thread_count)] = data_path_rate(config, prepared, device, front)
-                steps = args.steps * max(1, args.epochs - 1)
-                before = plain_rate(config, prepared, device, variant, steps)
-                engine = engine_rate(config)
-                after = plain_rate(config, prepared, device, variant, steps)
-                plain = statistics.mean([before, after])
-                data_rate = data_rates[(device_name, thread_count)]
-                row = {
-                    "model": model,
-                    "device": device_name,
-                    "threads": torch.get_num_threads(),
-                    "variant": variant,
-                    "engine/s": round(engine, 1),
-                    "data path/s": round(data_rate, 1),
-                    "plain/s": round(plain, 1),
-                    "plain before / after": f"{before:.1f} / {after:.1f}",
-                    "engine/plain": round(engine / plain, 2),
-                    "data/engine": round(data_rate / engine, 1),
-                }
+                row = {"model": model, "device": device_name, "threads": thread_count, "variant": variant}
+                problem = no_compile if variant == "compile" else None
+                if problem is None:
+                    try:
+                        figures = measure_row(model, device_name, thread_count, variant, args, root, data_rates)
+                    except Exception as error:  # noqa: BLE001 -- one row failing (e.g. compile) must not end the run
+                        first = (str(error).strip().splitlines() or [""])[0][:200]
+                        problem = f"failed: {type(error).__name__}: {first}"
+                    else:
+                        if figures is None:
+                            continue
+                        row.update(figures)
+                if problem is not None:
+                    row["note"] = problem
+                    print(f"{model:<26} {device_name:<6} {thread_count:>3} {variant:<13} {problem}", flush=True)
+                else:
+                    print(
+                        f"{model:<26} {device_name:<6} {row['threads']:>3} {variant:<13} {row['engine/s']:>9.1f} "
+                        f"{row['data path/s']:>9.0f} {row['plain/s']:>9.1f} {row['engine/plain']:>9.2f} "
+                        f"{row['engine/plain (cpu)']:>7.2f} {row['data/engine']:>8.1f}",
+                        flush=True,
+                    )
                 result["figures"].append(row)
                 write_json_atomic(args.out, result)  # partial results survive a time limit
-                print(
-                    f"{model:<26} {device_name:<6} {row['threads']:>3} {variant:<13} {engine:>9.1f} {data_rate:>9.0f} "
-                    f"{plain:>9.1f} {row['engine/plain']:>9.2f} {row['data/engine']:>8.1f}",
-                    flush=True,
-                )
+        for model, reason in skipped.items():
+            print(f"{model}: {reason}")
+            result["figures"].append({"model": model, "note": reason})
+    result["machine"] += f", {load_average()} at the end"
+    if no_compile:
+        result["notes"].append(f"compile rows: {no_compile}.")
+    result["notes"] += args.note
+    write_json_atomic(args.out, result)
     print(f"wrote {args.out}")
     return 0
+
+
+def measure_row(
+    model: str, device_name: str, thread_count: int, variant: str, args, root: Path, data_rates: dict
+) -> dict | None:
+    """One (model, device, threads, variant) row: data path (once per device and thread count), plain loop,
+    engine, plain loop again. None when the variant does not apply (channels-last for audio)."""
+    import lightning as L
+
+    from nightscan_edge.data.prepare import prepare_data
+    from nightscan_edge.models import MODELS, create_model
+
+    kind = MODELS.get(model).input_kind
+    if variant == "channels_last" and kind != "image":
+        return None
+    if kind == "audio":
+        data = Path(args.data) if args.data else generated_data(root, "audio", args.image_size)
+    else:
+        data = Path(args.photo_data) if args.photo_data else generated_data(root, "photo", args.image_size)
+    torch.set_num_threads(thread_count or (os.cpu_count() or 1))
+    device = torch.device(device_name)
+    config = make_config(model, data, args, device_name, variant, root / "runs")
+    L.seed_everything(0, verbose=False)
+    prepared = prepare_data(config)
+    front = create_model(model, len(prepared.labels), spec=prepared.spec).to(device)
+    if (device_name, thread_count) not in data_rates:
+        data_rates[(device_name, thread_count)] = data_path_rate(config, prepared, device, front)
+    steps = args.steps * max(1, args.epochs - 1)
+    before = plain_rate(config, prepared, device, variant, steps)
+    engine, engine_cpu = engine_rate(config)
+    after = plain_rate(config, prepared, device, variant, steps)
+    plain, plain_cpu = statistics.mean([before[0], after[0]]), statistics.mean([before[1], after[1]])
+    data_rate = data_rates[(device_name, thread_count)]
+    return {
+        "threads": torch.get_num_threads(),
+        "engine/s": round(engine, 1),
+        "data path/s": round(data_rate, 1),
+        "plain/s": round(plain, 1),
+        "plain before / after": f"{before[0]:.1f} / {after[0]:.1f}",
+        "engine/plain": round(engine / plain, 2),
+        "engine cpu/s": round(engine_cpu, 1),
+        "plain cpu/s": round(plain_cpu, 1),
+        "engine/plain (cpu)": round(engine_cpu / plain_cpu, 2),
+        "data/engine": round(data_rate / engine, 1),
+    }
 
 
 def logging_quiet() -> None:

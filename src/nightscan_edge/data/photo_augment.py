@@ -47,12 +47,29 @@ OP_INDEX = {name: i for i, (name, *_rest) in enumerate(TRIVIAL_OPS)}
 ERASE_SCALE, ERASE_RATIO = (0.02, 0.33), (0.3, 3.3)
 
 
-def normalise(images: torch.Tensor, spec: ImageSpec) -> torch.Tensor:
-    """uint8 ``(B, C, H, W)`` (or float in [0, 1]) -> the model's normalised float input."""
+def normalise(images: torch.Tensor, spec: ImageSpec, in_place: bool = False) -> torch.Tensor:
+    """uint8 ``(B, C, H, W)`` (or float in [0, 1]) -> the model's normalised float input; ``in_place`` (a float
+    batch the caller owns) saves two batch-sized allocations per training step."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images
     mean = torch.tensor(spec.mean, device=x.device, dtype=x.dtype)[:, None, None]
     std = torch.tensor(spec.std, device=x.device, dtype=x.dtype)[:, None, None]
+    if in_place or x is not images:  # a fresh float tensor from the uint8 input is ours to change as well
+        return x.sub_(mean).div_(std)
     return (x - mean) / std
+
+
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, C, height, width), align_corners=False)``, the same values (to float rounding),
+    computed as two broadcast multiply-adds per coordinate: ``F.affine_grid`` multiplies a ``(H*W, 3)`` base grid
+    by every matrix, which measured 10x slower on one CPU thread (4.8 vs 0.5 ms for 32 photos at 128 px) -- a
+    third of the whole photo augmentation."""
+    xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1  # pixel centres
+    ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
+    grid = torch.empty(theta.shape[0], height, width, 2, device=theta.device, dtype=theta.dtype)
+    for k in range(2):  # output x (k=0) and y (k=1) sampling coordinates
+        row = theta[:, k, 1, None] * ys + theta[:, k, 2, None]  # (B, H): the y term and the offset
+        torch.add(theta[:, k, 0, None, None] * xs, row[:, :, None], out=grid[..., k])
+    return grid
 
 
 def _rotation(degrees: np.ndarray) -> np.ndarray:
@@ -100,12 +117,12 @@ class PhotoAugment:
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """uint8 ``(B, C, S, S)`` on the device -> augmented, normalised float batch."""
-        x = images.float() / 255
-        grid = F.affine_grid(params["theta"].to(x.dtype), list(x.shape), align_corners=False)
+        x = images.float().div_(255)
+        grid = affine_grid(params["theta"].to(x.dtype), x.shape[-2], x.shape[-1])
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if "ta_op" in params:
             x = trivial_colour(x, params["ta_op"], params["ta_magnitude"])
-        x = normalise(x, self.spec)
+        x = normalise(x, self.spec, in_place=True)  # x is this batch's own tensor by now
         if "erase" in params:
             x = erase(x, params["erase"])
         return x

@@ -10,6 +10,7 @@ boundary, so a checkpoint is never cut half-way.
 from __future__ import annotations
 
 import csv
+import math
 import signal
 import time
 from pathlib import Path
@@ -148,13 +149,18 @@ class RunRecorder(L.Callback):
         last = batch_idx + 1 >= int(trainer.num_training_batches)
         if now - self._batch_started < BATCH_EVENT_SECONDS and not last:
             return
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
+        if not math.isfinite(loss):  # diverged: the module stops the run with its one line; no NaN in the events
+            check = getattr(module, "check_training_loss", None)
+            if check is not None:
+                check()
+            return
         self.events.write(
             BatchEnd(
                 human_epoch(trainer),
                 batch_idx + 1,
                 int(trainer.num_training_batches),
-                float(loss),
+                loss,
                 self._samples_since / max(now - self._batch_started, 1e-9),
             )
         )

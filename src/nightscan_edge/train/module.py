@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
-from nightscan_edge.config import Config
+from nightscan_edge.config import Config, TrainConfig
 from nightscan_edge.data.augment import SpecAugment, WaveformAugment
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
@@ -34,12 +34,27 @@ class NonFiniteLossError(UserError):
     them can be marked best."""
 
 
+FINITE_CHECK_EVERY = 50  # training batches between two reads of the non-finite-loss flag (each waits for the device)
+
+
 def check_finite(loss: float, where: str, lr: float) -> None:
     if not math.isfinite(loss):
         raise NonFiniteLossError(
             f"the {where} loss became {loss} (diverged): the run stopped as failed; lower "
             f"train.lr (now {lr:g}), or check the data for NaN/Inf samples"
         )
+
+
+def make_optimizer(params, train: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``train.optimizer`` names, with its options; also what the throughput benchmark's plain loop
+    steps, so the engine is compared with the same optimizer work."""
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, nesterov=train.momentum > 0
+        )
+    if train.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+    return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
 
 
 class ClassifierModule(L.LightningModule):
@@ -84,6 +99,7 @@ class ClassifierModule(L.LightningModule):
         self.val_f1 = MulticlassF1Score(num_classes, average="macro", sync_on_compute=False)
         self.val_confusion = MulticlassConfusionMatrix(num_classes, sync_on_compute=False)
         self._train_sums = torch.zeros(3)  # loss*n, correct, n (float32: MPS has no float64)
+        self._first_nonfinite, self._nonfinite_loss = torch.full((), -1, dtype=torch.int64), torch.zeros(())
         self._val_sums = torch.zeros(2, dtype=torch.float64)  # loss*n, n
         self.last_epoch: dict[str, float] = {}
 
@@ -129,6 +145,38 @@ class ClassifierModule(L.LightningModule):
             if hasattr(sampler, "set_rank"):
                 sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
         self._train_sums = torch.zeros(3, device=self.device)
+        # The first batch of the epoch whose loss was NaN/Inf (-1: none yet) and that loss, kept on the device:
+        # reading the loss every step would make the loop wait for the GPU after every step.
+        self._first_nonfinite = torch.full((), -1, dtype=torch.int64, device=self.device)
+        self._nonfinite_loss = torch.zeros((), device=self.device)
+
+    def note_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Remember the epoch's first non-finite loss, on the device (no wait); ``check_training_loss`` reads it."""
+        first = self._first_nonfinite
+        new = ~torch.isfinite(loss.detach()) & (first < 0)
+        self._first_nonfinite = torch.where(new, batch_idx, first)
+        self._nonfinite_loss = torch.where(new, loss.detach().float(), self._nonfinite_loss)
+
+    def check_training_loss(self) -> None:
+        """Raise ``NonFiniteLossError`` naming the epoch's first batch with a NaN/Inf loss, if there was one.
+
+        Waits for the device once; called every ``FINITE_CHECK_EVERY`` batches, when the recorder has read a
+        non-finite loss, before validation and at the end of the epoch -- so a diverged run stops before any
+        checkpoint of its weights can be marked best."""
+        first = int(self._first_nonfinite)
+        if first >= 0:
+            check_finite(
+                float(self._nonfinite_loss),
+                f"training (epoch {self.current_epoch + 1}, batch {first + 1})",
+                self.config.train.lr,
+            )
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
+            self.check_training_loss()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_training_loss()  # before the checkpoint callbacks' own epoch-end hooks (Lightning runs ours first)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
@@ -153,15 +201,16 @@ class ClassifierModule(L.LightningModule):
             windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), self.unlabeled_augment)
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
             loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
-        with torch.no_grad():  # sums kept on the device
-            check_finite(
-                loss.item(), f"training (epoch {self.current_epoch + 1}, batch {batch_idx + 1})", self.config.train.lr
-            )
+        with torch.no_grad():  # sums and the non-finite flag kept on the device: nothing here waits for it
+            self.note_loss(loss, batch_idx)
             count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
             self._train_sums = self._train_sums.to(y.device) + torch.stack(
                 [loss.detach().float() * count, (logits.argmax(1) == y).sum().float(), count]
             )
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
+        if self._trainer is not None and self.trainer.progress_bar_callback is not None:
+            # For the progress bar only (the recorder keeps the run's figures); Lightning's log costs about 2 ms a
+            # step, so runs without a bar skip it.
+            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
         return loss
 
     # -- validation -----------------------------------------------------------------------------------
@@ -175,6 +224,8 @@ class ClassifierModule(L.LightningModule):
         return summed / counts
 
     def on_validation_epoch_start(self) -> None:
+        if self._trainer is not None and not self.trainer.sanity_checking:
+            self.check_training_loss()  # no validation (nor best checkpoint) of diverged weights
         self._val_sums.zero_()
         for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
             metric.reset()
@@ -223,19 +274,7 @@ class ClassifierModule(L.LightningModule):
     # -- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self):
         train = self.config.train
-        params = self.model.parameters()
-        if train.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                params,
-                lr=train.lr,
-                momentum=train.momentum,
-                weight_decay=train.weight_decay,
-                nesterov=train.momentum > 0,
-            )
-        elif train.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
-        else:
-            optimizer = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        optimizer = make_optimizer(self.model.parameters(), train)
         if train.scheduler == "none":
             return optimizer
         if train.scheduler == "plateau":

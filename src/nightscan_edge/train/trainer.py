@@ -67,5 +67,5 @@ def build_trainer(
         num_sanity_val_steps=0,
         limit_train_batches=config.train.limit_train_batches,
         default_root_dir=str(folder.path),
-        log_every_n_steps=1,
+        log_every_n_steps=0,  # no logger to feed: Lightning would otherwise gather its step metrics every step
     )

@@ -1,0 +1,83 @@
+"""The training hot loop: no step waits for the device, and a diverged loss still stops the run with one line
+before any checkpoint of its weights is marked best."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from nightscan_edge.config import resolve_config
+from nightscan_edge.models import create_model
+from nightscan_edge.train import train
+from nightscan_edge.train.module import ClassifierModule, NonFiniteLossError
+from tests.train.conftest import TINY_ULTRALIGHT, tiny_audio_config
+
+SYNCING = ("item", "__bool__", "__float__", "__int__", "tolist")
+
+
+def _photo_config(data, **train_options):
+    return resolve_config(
+        {
+            "data": {"path": str(data)},
+            "model": {"name": "mobilenet_v3_small_photo", "image_size": 32},
+            "train": {"epochs": 1, "batch_size": 8, "min_steps_per_epoch": 3, **train_options},
+        }
+    )
+
+
+def test_a_training_step_never_reads_a_tensor_back(synth_photo, tmp_path, monkeypatch):
+    """Reading a value (``.item()``, ``bool``, ``float``) off a CUDA tensor makes the loop wait for the GPU; the
+    step (augmentation, forward, loss, the non-finite flag, the running sums) must not do it."""
+    original = ClassifierModule.training_step
+    steps = []
+
+    def guarded(self, batch, batch_idx):
+        saved = {name: getattr(torch.Tensor, name) for name in SYNCING}
+
+        def refuse(name):
+            def read(*args, **kwargs):
+                raise AssertionError(f"training_step read a tensor back with {name}")
+
+            return read
+
+        try:
+            for name in SYNCING:
+                setattr(torch.Tensor, name, refuse(name))
+            return original(self, batch, batch_idx)
+        finally:
+            for name, method in saved.items():
+                setattr(torch.Tensor, name, method)
+            steps.append(batch_idx)
+
+    monkeypatch.setattr(ClassifierModule, "training_step", guarded)
+    train(_photo_config(synth_photo), run_dir=tmp_path / "run", progress=False)
+    assert len(steps) == 3
+
+
+def test_the_first_non_finite_loss_is_named_when_the_flag_is_read():
+    config = resolve_config({"model": {"name": "ultralight_audio"}})
+    model = create_model("ultralight_audio", 2, **TINY_ULTRALIGHT)
+    module = ClassifierModule(model, ["a", "b"], config, "run")
+    module.note_loss(torch.tensor(0.5), 0)
+    module.check_training_loss()  # finite so far: nothing to say
+    module.note_loss(torch.tensor(math.inf), 3)
+    module.note_loss(torch.tensor(math.nan), 4)  # later ones do not replace the first
+    with pytest.raises(NonFiniteLossError, match=r"training \(epoch 1, batch 4\) loss became inf .*train\.lr"):
+        module.check_training_loss()
+
+
+def test_a_diverged_run_fails_with_one_line_and_no_nan_best_checkpoint(synth_audio, tmp_path):
+    run_dir = tmp_path / "diverged"
+    config = tiny_audio_config(synth_audio, lr=1e30, optimizer="sgd", epochs=2)
+    with pytest.raises(NonFiniteLossError) as caught:
+        train(config, run_dir=run_dir, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and "loss became" in message and "train.lr" in message
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and "loss became" in status["error"]
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in events.jsonl"))
+    assert not (run_dir / "best.ckpt").exists()

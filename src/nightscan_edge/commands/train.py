@@ -9,10 +9,13 @@ import signal
 import sys
 
 from nightscan_edge.config import resolve_config
+from nightscan_edge.config_layers import parse_override
 from nightscan_edge.errors import UserError
 from nightscan_edge.train import TrainingCancelled, train
+from nightscan_edge.train.run_setup import DEVICE_OPTIONS
 
 EXIT_CANCELLED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+RESUME_DEVICE_FLAGS = ("devices", "accelerator", "strategy")  # flags a resume honours (and --set train.num_nodes)
 
 
 def add_parser(subparsers) -> None:
@@ -46,7 +49,12 @@ def add_parser(subparsers) -> None:
         "--background", metavar="DIR", help="ambient recordings (no target calls): adds a 'background' class"
     )
     parser.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start from another run's or file's backbone")
-    parser.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder from its last.ckpt")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted run folder from its last.ckpt with its saved config (--devices, "
+        "--accelerator and --strategy still apply: the hardware may differ)",
+    )
     parser.add_argument("--run-dir", help="exact run folder to write (default RUNS_DIR/RUN_NAME)")
     parser.add_argument("--runs-dir", help="parent folder of run folders (default runs)")
     parser.add_argument("--run-name", help="run id (default MODEL-YYYYmmdd-HHMMSS)")
@@ -81,6 +89,21 @@ def config_from_args(args: argparse.Namespace):
     return resolve_config(yaml_path=args.config, overrides=overrides)
 
 
+def resume_device_options(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """A resume's device flags (the hardware may differ from the run's first start) and the ``--set`` overrides
+    that are not device options (refused: they would change what the run trains)."""
+    options = {flag: getattr(args, flag) for flag in RESUME_DEVICE_FLAGS if getattr(args, flag) is not None}
+    others = []
+    for text in args.set:
+        override = parse_override(text)
+        train_values = override.get("train", {})
+        if set(override) == {"train"} and set(train_values) <= set(DEVICE_OPTIONS):
+            options.update(train_values)
+        else:
+            others.append(text)
+    return options, others
+
+
 def _yaml_text(value) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
@@ -107,10 +130,12 @@ def run(args: argparse.Namespace) -> int:
             )
             if getattr(args, flag)
         ]
-        if conflicting or args.set:
+        device_options, other_sets = resume_device_options(args)
+        if conflicting or other_sets:
             raise UserError(
-                "--resume continues a run with its saved config; drop "
-                + ", ".join("--" + f.replace("_", "-") for f in conflicting + (["set"] if args.set else []))
+                "--resume continues a run with its saved config (only --devices, --accelerator, --strategy and "
+                "--set train.num_nodes=N may change, for other hardware); drop "
+                + ", ".join(["--" + f.replace("_", "-") for f in conflicting] + [f"--set {o}" for o in other_sets])
             )
         config = None
     else:
@@ -118,7 +143,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give --data PATH (or a --config with data.path), or --resume RUN")
         config = config_from_args(args)
     try:
-        result = train(config, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
+        result = train(
+            config,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            progress=not args.no_progress,
+            device_options=device_options if args.resume else None,
+        )
     except TrainingCancelled as cancelled:
         print(
             f"{cancelled}; last.ckpt kept: continue with `nightscan-edge train --resume "

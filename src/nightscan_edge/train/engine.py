@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -51,6 +52,7 @@ from nightscan_edge.train.resume import (
 from nightscan_edge.train.run_end import Run, finish, record_cancel, record_failure, record_finished
 from nightscan_edge.train.run_setup import (
     OpenedRun,
+    check_device_options,
     join_run,
     open_new_run,
     open_resumed_run,
@@ -72,8 +74,11 @@ def train(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    device_options: dict[str, Any] | None = None,
 ) -> Run:
-    """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split.
+    """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split,
+    on the devices ``device_options`` names (``devices``, ``accelerator``, ``strategy``, ``num_nodes``) when the
+    hardware differs from the run's first start.
 
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
@@ -81,15 +86,22 @@ def train(
     if launched_rank() > 0:
         # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder
         # but write nothing and take no lock: rank 0 owns the folder, its events and its checkpoints.
-        opened = open_resumed_run(resume, config) if resume is not None else join_run(config, run_dir)
+        opened = open_resumed_run(resume, config, device_options) if resume is not None else join_run(config, run_dir)
         return _train(opened, progress, follower=True)
     if config is not None and resume is None:
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
+    if device_options and resume is None:
+        raise ConfigError("device_options are for resume=RUN; a new run takes them in its config (train.devices...)")
+    check_device_options(device_options)
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
         if resume is not None and folder.report_file.is_file():
             return record_finished(folder)
-        opened = open_resumed_run(resume, config) if resume is not None else open_new_run(config, folder.path)
+        opened = (
+            open_resumed_run(resume, config, device_options)
+            if resume is not None
+            else open_new_run(config, folder.path)
+        )
         return _train(opened, progress)
 
 
@@ -106,6 +118,13 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
     try:
         with stop:
             L.seed_everything(config.train.seed, workers=True, verbose=False)
+            if opened.device_changes:
+                _log(
+                    events,
+                    "info",
+                    "resumed on other devices: "
+                    + ", ".join(f"{k} {now} (was {was})" for k, (was, now) in opened.device_changes.items()),
+                )
             prepared = _prepare(opened, events, write=not follower)
             stop.check()
             checkpoint = opened.checkpoint

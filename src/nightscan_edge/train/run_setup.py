@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class OpenedRun:
     run_id: str
     resumed: bool
     checkpoint: dict[str, Any] | None = None  # the resume point, read (safely) before anything was written
+    # A resumed run's device options that differ from its first start: option -> (saved, now)
+    device_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 # A run with one of these statuses (or a report.json) is finished: --resume refuses it and changes nothing.
@@ -138,21 +140,48 @@ def join_run(config: Config | None, run_dir: str | Path | None) -> OpenedRun:
     return OpenedRun(RunFolder(path), config, config.train.run_name or path.name, resumed=False)
 
 
-def open_resumed_run(resume: str | Path, config: Config | None) -> OpenedRun:
-    """The run folder's saved config, run id and resume checkpoint; ``config`` only contributes the device
-    options. Everything is read before anything is written: a refused resume leaves the folder as it was."""
+def check_device_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The device options given for a resume (``--devices``, ``--accelerator``, ``--strategy``,
+    ``train.num_nodes``); anything else would change what the run trains, so it is refused."""
+    options = dict(options or {})
+    other = sorted(set(options) - set(DEVICE_OPTIONS))
+    if other:
+        raise ConfigError(
+            f"a resumed run keeps its saved config; only {', '.join(DEVICE_OPTIONS)} may change on resume, "
+            f"not {', '.join(other)}"
+        )
+    return options
+
+
+def open_resumed_run(
+    resume: str | Path, config: Config | None, device_options: dict[str, Any] | None = None
+) -> OpenedRun:
+    """The run folder's saved config, run id and resume checkpoint, on the devices the caller gives now.
+
+    The hardware may differ from the run's first start (another machine, more GPUs, DDP), so the device options
+    in ``device_options`` -- and, from the Python API, those of a ``config`` passed with ``resume`` -- replace
+    the saved ones; every other option stays as saved. Everything is read before anything is written: a
+    refused resume leaves the folder as it was."""
     folder = RunFolder(resume)
     check_resumable(folder)  # again under the writer lock: another writer may have finished it meanwhile
     checkpoint = load_resume_checkpoint(folder.last_checkpoint)
     saved = folder.read_config()
-    if config is not None and config.train.devices != saved.train.devices:
-        train = {**saved.train.model_dump(), **{k: getattr(config.train, k) for k in DEVICE_OPTIONS}}
+    wanted = {k: getattr(config.train, k) for k in DEVICE_OPTIONS} if config is not None else {}
+    wanted.update(check_device_options(device_options))
+    changes = {
+        k: (getattr(saved.train, k), wanted[k])
+        for k in DEVICE_OPTIONS
+        if k in wanted and str(getattr(saved.train, k)) != str(wanted[k])
+    }
+    if changes:
+        train = {**saved.train.model_dump(), **{k: now for k, (_, now) in changes.items()}}
         saved = Config.model_validate({**saved.model_dump(), "train": train})
+        changes = {k: (was, getattr(saved.train, k)) for k, (was, _) in changes.items()}
     run_id = next(
         (e["run_id"] for e in read_events(folder.events) if e["type"] == "run_start"),
         folder.path.name,
     )
-    return OpenedRun(folder, saved, run_id, resumed=True, checkpoint=checkpoint)
+    return OpenedRun(folder, saved, run_id, resumed=True, checkpoint=checkpoint, device_changes=changes)
 
 
 def _is_secondary_rank() -> bool:

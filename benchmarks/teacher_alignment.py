@@ -38,7 +38,7 @@ from nightscan_edge.audio.decode import fit_to_length
 from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
-from nightscan_edge.train.distill import load_teacher
+from nightscan_edge.train.distill import teacher_for
 from nightscan_edge.train.loaders import build_loaders
 
 RESULTS = Path(__file__).resolve().parent / "results" / "teacher_alignment.json"
@@ -52,15 +52,7 @@ def replay(run_dir: Path, windows: int, noise_mix: list[float]) -> tuple[BirdNet
     if not config.train.teacher:
         sys.exit(f"error: {run_dir} was not distilled (no train.teacher); give a run trained with --teacher")
     prepared = prepare_data(config, split_file=folder.split)
-    teacher = load_teacher(
-        config.train.teacher,
-        prepared.labels,
-        prepared.spec,
-        config.train.distill_temperature,
-        config.train.distill_alpha,
-        cache_dir=config.data.cache_dir,
-        grid_seconds=config.train.teacher_grid_seconds,
-    )
+    teacher = teacher_for(config, prepared.labels, prepared.spec)
     if not isinstance(teacher, BirdNetTeacher):
         sys.exit(f"error: {run_dir}'s teacher is not a birdnet_head run")
     clips = prepared.splits["train"].arrays

@@ -17,11 +17,18 @@ by every later run and seed (the JSON records how many windows each run computed
 The ``--background`` part measures false detections per hour on held-back ambient audio for birdnet_head with
 and without a background class, at equal recall on the test calls. The shared data holds no ambient night
 recordings, so unless ``--ambient DIR`` is given the ambient audio is SYNTHETIC (wind-like modulated brown noise,
-rain-like impulses, mains hum, at several levels), and the JSON says so.
+rain-like impulses, mains hum, at several levels), and the JSON says so. ``--ambient-from-gaps`` adds a row on
+REAL ambient: the no-call stretches of the field clips themselves (``data.background.quiet_stretches``: 100 ms
+frames at least 20 dB under the clip's call level, 0.3 s clear of any louder frame, runs of at least 1 s, not
+digital silence; then vetoed where BirdNET hears an animal with confidence >= 0.5). The training background comes
+from the training pool's recordings only and the held-back ambient from the test split's recordings only, so no
+recording is on both sides; the JSON says how many seconds each side had.
 
     python benchmarks/few_shot.py --out runs/few_shot --seeds 0 1 --epochs 12
+    python benchmarks/few_shot.py --out runs/few_shot --only background --ambient-from-gaps   # minutes, not hours
 
-Writes ``benchmarks/results/few_shot.json`` (date, machine, command) and prints a Markdown table.
+Writes ``benchmarks/results/few_shot.json`` (date, machine, command) and prints a Markdown table; ``--only
+background`` merges the background rows into the existing file and keeps the learning curves as measured.
 """
 
 from __future__ import annotations
@@ -38,10 +45,13 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.atomic import write_json_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results" / "few_shot.json"
 VARIANTS = ("scratch", "head", "distilled", "distilled+u")
+EXTRA_KEYS = ("background_gaps", "background", "int8_check")  # measured parts beside the learning curves
 
 
 def read_manifest(root: Path) -> list[tuple[str, str]]:
@@ -167,51 +177,183 @@ def _log_counts(run_dir: Path) -> dict:
     }
 
 
-def background_check(args, train_items, val, test, out: Path) -> dict:
-    """birdnet_head with and without --background: false detections per hour on held-back ambient audio."""
-    from nightscan_edge.predict.classifier import load_server_classifier
-    from nightscan_edge.predict.scoring import score_audio
+NON_CALL_LABELS = frozenset(  # BirdNET V2.4 labels that are not an animal: they do not veto a quiet stretch
+    {"Engine_Engine", "Environmental_Environmental", "Fireworks_Fireworks", "Gun_Gun", "Noise_Noise", "Siren_Siren"}
+)
+BIRDNET_VETO = 0.5  # BirdNET's own confidence (flat sigmoid) above which a quiet stretch is taken to hold a call
+
+
+def gap_ambient(items: list[tuple[str, str]], folder: Path, cache_dir: str, threads: int) -> dict:
+    """Real site background cut from labelled recordings: their no-call stretches (``quiet_stretches``: at least
+    20 dB under the clip's call level, 0.3 s clear of any louder frame, >= 1 s, not digital silence), written as
+    WAV files under ``folder``, minus any stretch in which BirdNET hears an animal (confidence >= 0.5 for any label
+    but its non-animal ones). BirdNET's embeddings of the kept stretches go into the embedding cache, so scoring
+    them later never runs the network again. Saved as ``gaps.json`` beside them and reused."""
+    import io
+
+    import soundfile
+
+    from nightscan_edge.atomic import write_bytes_atomic
+    from nightscan_edge.audio.decode import decode_audio
+    from nightscan_edge.birdnet.embeddings import WINDOW_RULE, EmbeddingCache, birdnet_windows
+    from nightscan_edge.birdnet.prelabel import birdnet_confidence
+    from nightscan_edge.data.background import quiet_stretches
+    from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, get_birdnet
+
+    summary_path = folder / "gaps.json"
+    if summary_path.is_file():
+        return json.loads(summary_path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    birdnet, cache = get_birdnet(threads), EmbeddingCache(cache_dir)
+    animal = np.array([label not in NON_CALL_LABELS for label in birdnet.labels])
+    animal_labels = [label for label, keep in zip(birdnet.labels, animal, strict=True) if keep]
+    kept, vetoed = [], []
+    audio_seconds = 0.0
+    for source, _ in items:
+        clip, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        clip = clip.mean(axis=1)
+        audio_seconds += clip.size / rate
+        for start_s, end_s in quiet_stretches(clip, rate):
+            path = folder / f"{Path(source).stem}_{start_s:07.2f}.wav"
+            buffer = io.BytesIO()
+            soundfile.write(buffer, clip[int(start_s * rate) : int(end_s * rate)], rate, format="WAV", subtype="FLOAT")
+            write_bytes_atomic(path, buffer.getvalue())
+            embeddings, logits = birdnet.run(birdnet_windows(decode_audio(path, BIRDNET_SAMPLE_RATE)))
+            scores = birdnet_confidence(logits[:, animal])  # (windows, animal labels)
+            window, best = np.unravel_index(int(scores.argmax()), scores.shape)
+            entry = {"path": str(path), "source": source, "seconds": round(end_s - start_s, 2)}
+            if scores[window, best] >= BIRDNET_VETO:
+                vetoed.append(
+                    {**entry, "birdnet_label": animal_labels[best], "confidence": float(scores[window, best])}
+                )
+                path.unlink()
+            else:
+                cache.save(cache.key(path, WINDOW_RULE), embeddings)
+                kept.append(entry)
+    summary = {
+        "recordings": len(items),
+        "recordings_seconds": round(audio_seconds, 1),
+        "stretches_kept": len(kept),
+        "stretches_vetoed_by_birdnet": len(vetoed),
+        "seconds_kept": round(sum(e["seconds"] for e in kept), 1),
+        "seconds_vetoed": round(sum(e["seconds"] for e in vetoed), 1),
+        "kept": kept,
+        "vetoed": vetoed,
+    }
+    write_json_atomic(summary_path, summary)
+    return summary
+
+
+def head_window_probabilities(
+    run_dir: Path, paths: list[Path], cache_dir: str, threads: int
+) -> tuple[list[str], list[np.ndarray]]:
+    """The run's labels and, per file, its calibrated probabilities on every window (50 % overlap, last aligned to
+    the end, a short file zero-filled to one window): what ``predict`` computes for a birdnet_head run, with
+    BirdNET's embeddings read from the cache instead of recomputed for every model."""
+    import torch
+
+    from nightscan_edge.audio.decode import decode_audio
+    from nightscan_edge.birdnet.embeddings import EmbeddingCache, embed_clips
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE
+    from nightscan_edge.predict.classifier import calibrate
+
+    trained = load_trained_model(run_dir)
+    model = trained.model.eval()
+    clips = [decode_audio(path, BIRDNET_SAMPLE_RATE) for path in paths]
+    embeddings, _ = embed_clips(clips, paths, EmbeddingCache(cache_dir), threads=threads)
+    with torch.inference_mode():
+        return trained.labels, [
+            calibrate(torch.softmax(model(torch.from_numpy(rows)), dim=-1).numpy(), trained.temperature)
+            for rows in embeddings
+        ]
+
+
+def background_check(args, pool, val, test, out: Path, ambient: str) -> dict:
+    """birdnet_head (10 clips/class of ``pool``) with and without --background: false detections per hour on
+    held-back ambient audio.
+
+    ``ambient``: ``synthetic`` (generated wind, drips and hum), ``dir`` (``--ambient DIR``: half its recordings
+    train, half are held back) or ``gaps`` (no-call stretches of the real recordings: training background from the
+    pool's recordings only, held-back ambient from the test split's recordings only -- never the same recording).
+    The run without background is the same for every kind and shared."""
+    import soundfile
+
     from nightscan_edge.spec import BACKGROUND_LABEL
 
-    if args.ambient:
-        ambient_root, synthetic = Path(args.ambient), False
-        recordings = sorted(p for p in ambient_root.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
+    gaps = None
+    held_labels: list[str] = []  # per held file, the label of the recording it was cut from (gaps only)
+    if ambient == "dir":
+        recordings = sorted(p for p in Path(args.ambient).rglob("*") if p.suffix.lower() in (".wav", ".flac"))
         half = max(1, len(recordings) // 2)
         train_dir = link_folder(out / "ambient-train", [(str(p), "") for p in recordings[:half]])
         held = recordings[half:]
+    elif ambient == "gaps":
+        train_dir = out / "ambient-gaps-train"
+        gaps = {
+            "train": gap_ambient(pool, train_dir, args.cache_dir, args.threads),
+            "held": gap_ambient(test, out / "ambient-gaps-held", args.cache_dir, args.threads),
+        }
+        held = [Path(entry["path"]) for entry in gaps["held"]["kept"]]
+        recording_label = dict(test)
+        held_labels = [recording_label[entry["source"]] for entry in gaps["held"]["kept"]]
     else:
-        synthetic = True
         train_dir = synthetic_ambient(out / "ambient-train", 60.0, 6, seed=1)
         held = sorted(synthetic_ambient(out / "ambient-held", 60.0, 10, seed=2).glob("*.wav"))
-    manifest = write_manifest(out / "background" / "manifest.csv", train_items, val, test)
+    if not held:
+        return {
+            "ambient": ambient,
+            "ambient_hours": 0.0,
+            "gaps": gaps,
+            "target_met": None,
+            "error": "no held-back ambient",
+        }
+    manifest = write_manifest(out / "background" / "manifest.csv", sample_k(pool, 10, 0), val, test)
     common = {
         "data": {"path": str(manifest), "cache_dir": args.cache_dir},
         "model": {"name": "birdnet_head"},
         "train": {"epochs": args.head_epochs, "batch_size": 32, "early_stopping_patience": None, "seed": 0},
     }
+    with_name = {"synthetic": "with", "dir": "with-ambient", "gaps": "with-gaps"}[ambient]
     runs = {}
-    for name, extra in (("without", {}), ("with", {"background": str(train_dir)})):
+    for name, run_name, extra in (("without", "without", {}), ("with", with_name, {"background": str(train_dir)})):
         layers = json.loads(json.dumps(common))
         layers["data"].update(extra)
-        runs[name] = train_run(layers, out / "background" / name)
-    results = {"ambient": "synthetic" if synthetic else str(args.ambient), "ambient_hours": 0.0}
+        runs[name] = train_run(layers, out / "background" / run_name)
+    hours = sum(soundfile.info(str(path)).duration for path in held) / 3600
+    results = {
+        "ambient": {"synthetic": "synthetic", "dir": str(args.ambient), "gaps": "real no-call stretches"}[ambient],
+        "ambient_hours": hours,
+        "ambient_files": len(held),
+    }
+    if gaps:
+        results["gaps"] = {
+            part: {k: v for k, v in g.items() if k not in ("kept", "vetoed")} for part, g in gaps.items()
+        }
+        results["gaps"]["criterion"] = (
+            "100 ms frames >= 20 dB under the clip's 95th-percentile frame level, 0.3 s clear of any louder frame, "
+            f"not digital silence (> -90 dBFS), runs >= 1 s; vetoed when BirdNET's confidence for an animal label "
+            f">= {BIRDNET_VETO}"
+        )
     calls = [(Path(p), label) for p, label in test]
     per_model = {}
     for name in runs:
-        classifier = load_server_classifier(out / "background" / name)
-        labels = classifier.labels
-        call_scores = []  # (confidence of the top non-background label, correct?) per test clip
-        for path, label in calls:
-            probabilities = np.mean([w.probabilities for w in score_audio(classifier, path)], axis=0)
-            top = int(np.argmax(probabilities))
-            call_scores.append((float(probabilities[top]), labels[top] == label))
-        ambient_windows = []  # top label and confidence per window
-        hours = 0.0
-        for path in held:
-            windows = score_audio(classifier, path)
-            hours += (windows[-1].end_s if windows else 0.0) / 3600
-            ambient_windows += [(labels[w.top_index], w.confidence) for w in windows]
-        per_model[name] = {"calls": call_scores, "ambient": ambient_windows, "hours": hours}
+        run_dir = Path(runs[name]["run"])
+        labels, on_calls = head_window_probabilities(run_dir, [p for p, _ in calls], args.cache_dir, args.threads)
+        call_scores = []  # (confidence of the top label, correct?) per test clip: the mean over its windows
+        for probabilities, (_, label) in zip(on_calls, calls, strict=True):
+            mean = probabilities.mean(axis=0)
+            top = int(np.argmax(mean))
+            call_scores.append((float(mean[top]), labels[top] == label))
+        _, on_ambient = head_window_probabilities(run_dir, held, args.cache_dir, args.threads)
+        # top label and confidence per window
+        # top label, confidence and the label of the recording the stretch was cut from (gaps only) per window
+        ambient_windows = [
+            (labels[int(row.argmax())], float(row.max()), held_labels[index] if held_labels else None)
+            for index, rows in enumerate(on_ambient)
+            for row in rows
+        ]
+        per_model[name] = {"calls": call_scores, "ambient": ambient_windows}
 
     # Equal recall: each model's threshold is the highest at which it still detects (correct label, confidence >= t)
     # the recall both reach at threshold 0.
@@ -223,16 +365,21 @@ def background_check(args, train_items, val, test, out: Path) -> dict:
         thresholds = np.linspace(0, 1, 201)
         usable = [t for t in thresholds if recall(m["calls"], t) >= target - 1e-9]
         threshold = float(max(usable))
-        false = sum(label != BACKGROUND_LABEL and conf >= threshold for label, conf in m["ambient"])
+        detected = [
+            (label, source) for label, conf, source in m["ambient"] if label != BACKGROUND_LABEL and conf >= threshold
+        ]
+        false = len(detected)
         results[name] = {
             "run": runs[name]["run"],
             "test_accuracy": runs[name]["accuracy"],
             "threshold": threshold,
             "recall_on_calls": recall(m["calls"], threshold),
+            "ambient_windows": len(m["ambient"]),
             "false_detection_windows": int(false),
-            "false_detections_per_hour": false / m["hours"],
+            "false_detections_per_hour": false / hours,
         }
-        results["ambient_hours"] = m["hours"]
+        if gaps:  # a detection of the recording's own animal may be a faint call the energy criterion let through
+            results[name]["false_detections_labelled_as_their_recording"] = sum(a == b for a, b in detected)
     without, with_bg = results["without"]["false_detections_per_hour"], results["with"]["false_detections_per_hour"]
     results["ratio_with_to_without"] = with_bg / without if without else None
     results["target_met"] = bool(without and with_bg <= without / 10)
@@ -254,11 +401,26 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and LiteRT threads")
     parser.add_argument("--background", action="store_true", help="also measure the background class")
     parser.add_argument("--ambient", help="folder of real ambient recordings (default: SYNTHETIC ambience)")
+    parser.add_argument(
+        "--ambient-from-gaps",
+        action="store_true",
+        help="also measure the background class on REAL ambient: the no-call stretches of the recordings (>= 20 dB "
+        "under the clip's call level, 0.3 s clear of louder frames, >= 1 s, BirdNET hears no animal there); "
+        "training background from the training pool's recordings, held-back ambient from the test split's only "
+        "(implies --background)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["background"],
+        help="run only this part and merge its figures into the existing benchmarks/results/few_shot.json "
+        "(learning curves, INT8 check and their command are kept)",
+    )
     parser.add_argument("--head-seeds", nargs="+", type=int, help="seeds for birdnet_head alone (default: --seeds)")
     parser.add_argument("--student-sizes", nargs="+", help="sizes for the ultralight variants (default: --sizes)")
     parser.add_argument("--int8-check", action="store_true", help="export the distilled student with INT8 (gate)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
     args = parser.parse_args()
+    args.background = args.background or args.ambient_from_gaps or args.only == "background"
 
     import torch
 
@@ -268,14 +430,32 @@ def main() -> int:
     pool, val, test = fixed_split(items)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    def save(rows: list[dict], background: dict | None, int8: dict | None = None) -> None:
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if args.only and not previous:
+        sys.exit(f"error: --only {args.only} merges into {RESULTS}, which does not exist; run the full benchmark first")
+    # What this invocation measures beside the learning curves; --only keeps the rest from the previous file.
+    extras: dict = {key: previous.get(key) if args.only else None for key in EXTRA_KEYS}
+
+    def save(rows: list[dict]) -> None:
         summary = summarise(rows)
+        if args.only:  # merge: the curves and their provenance stay as measured; this part says how it was run
+            result = {
+                **previous,
+                **extras,
+                "notes": target_notes(summary, rows, extras),
+                f"{args.only}_command": command,
+                f"{args.only}_date": dt.date.today().isoformat(),
+            }
+            if not args.no_write:
+                write_json_atomic(RESULTS, result)
+            return
         result = {
             "title": "Few-shot learning curves on animal-sounds: birdnet_head, ultralight from scratch and distilled",
             "date": dt.date.today().isoformat(),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} shared CPU cores, no GPU; "
             f"torch and LiteRT {args.threads} thread(s)",
-            "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "command": command,
             "setup": (
                 f"animal-sounds ({len(items)} clips, 7 classes; no recordist groups in its manifest, so "
                 f"stratified): fixed test {len(test)} and validation {len(val)} clips; K clips per class drawn from "
@@ -295,17 +475,14 @@ def main() -> int:
                 }
                 for row in summary
             ],
-            "notes": target_notes(summary, rows, background, int8),
+            "notes": target_notes(summary, rows, extras),
             "runs": rows,
-            "background": background,
-            "int8_check": int8,
+            **extras,
         }
         if not args.no_write:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+            write_json_atomic(RESULTS, result)
 
-    rows: list[dict] = []
-    background: dict | None = None
+    rows: list[dict] = list(previous.get("runs") or []) if args.only else []
 
     def job(size: str, seed: int, variant: str) -> None:
         k = None if size == "all" else int(size)
@@ -359,30 +536,35 @@ def main() -> int:
 
     # Cheapest and most informative first, results saved after every run: the heads' curve, the background
     # check, then the edge students (the expensive part) at the sizes asked for.
-    for size in args.sizes:
+    for size in [] if args.only else args.sizes:
         for seed in args.all_seeds if size == "all" else (args.head_seeds or args.seeds):
             if "head" in args.variants:
                 job(size, seed, "head")
-                save(rows, background)
+                save(rows)
     if args.background:
-        saved = args.out / "background" / "result.json"
-        previous = json.loads(RESULTS.read_text()).get("background") if RESULTS.is_file() else None
-        if not saved.is_file() and previous and str(args.out) in previous["with"]["run"]:
-            saved.write_text(json.dumps(previous, indent=2))  # measured by an earlier invocation on these runs
-        if saved.is_file():
-            background = json.loads(saved.read_text())
-        else:
-            background = background_check(args, sample_k(pool, 10, 0), val, test, args.out)
-            saved.write_text(json.dumps(background, indent=2))
-        save(rows, background)
-    for size in args.student_sizes or args.sizes:
+        kinds = [("background", "dir" if args.ambient else "synthetic")]
+        if args.ambient_from_gaps:
+            kinds.insert(0, ("background_gaps", "gaps"))
+        for key, kind in kinds:
+            # Each measurement is saved beside its runs and reused by a later invocation on the same --out.
+            saved = args.out / "background" / {"synthetic": "result.json"}.get(kind, f"result-{kind}.json")
+            earlier = previous.get(key)
+            if not saved.is_file() and earlier and str(args.out) in earlier["with"]["run"]:
+                write_json_atomic(saved, earlier)  # measured by an earlier invocation on these runs
+            if saved.is_file():
+                extras[key] = json.loads(saved.read_text())
+            else:
+                extras[key] = background_check(args, pool, val, test, args.out, kind)
+                write_json_atomic(saved, extras[key])
+            save(rows)
+    for size in [] if args.only else args.student_sizes or args.sizes:
         for seed in args.all_seeds if size == "all" else args.seeds:
             for variant in (v for v in args.variants if v != "head"):
                 job(size, seed, variant)
-                save(rows, background)
-    if args.int8_check:
-        int8 = int8_check(args.out / "k10-s0" / "distilled_u")
-        save(rows, background, int8)
+                save(rows)
+    if args.int8_check and not args.only:
+        extras["int8_check"] = int8_check(args.out / "k10-s0" / "distilled_u")
+        save(rows)
     print(markdown(summarise(rows)))
     return 0
 
@@ -402,7 +584,7 @@ def int8_check(run_dir: Path) -> dict:
     return result
 
 
-def target_notes(summary: list[dict], rows: list[dict], background: dict | None, int8: dict | None) -> list[str]:
+def target_notes(summary: list[dict], rows: list[dict], extras: dict) -> list[str]:
     """The issue's targets, each stated as measured, met or not."""
     mean = {(r["size"], r["variant"]): r["accuracy"] for r in summary}
     notes = []
@@ -451,16 +633,9 @@ def target_notes(summary: list[dict], rows: list[dict], background: dict | None,
             + ", ".join(map(str, later))
             + " (embeddings and teacher scores come from the cache once a file has been seen)."
         )
-    if background:
-        notes.append(
-            f"Background class ({background['ambient']} ambient, "
-            f"{background['ambient_hours'] * 60:.0f} min held back), "
-            f"birdnet_head at 10 clips/class, equal recall on the test calls "
-            f"({background['with']['recall_on_calls']:.1%}): "
-            f"{background['without']['false_detections_per_hour']:.0f} false detections/hour without, "
-            f"{background['with']['false_detections_per_hour']:.0f} with; target <= 1/10: "
-            f"{'met' if background['target_met'] else 'NOT met'}."
-        )
+    for key in ("background_gaps", "background"):  # the real ambient first, the synthetic as a second row
+        if extras.get(key):
+            notes.append(background_note(extras[key]))
     student_seeds = {r["seed"] for r in rows if r["variant"] != "head"}
     if student_seeds:
         notes.append(
@@ -469,6 +644,7 @@ def target_notes(summary: list[dict], rows: list[dict], background: dict | None,
             "labelled clips' windows to learn from, and the teacher's gain shows mostly through the unlabelled ones. "
             "Compare macro-F1 too: a gain in accuracy can come from the large classes."
         )
+    int8 = extras.get("int8_check")
     if int8:
         gate = int8.get("gate") or {}
         notes.append(
@@ -477,6 +653,43 @@ def target_notes(summary: list[dict], rows: list[dict], background: dict | None,
             + f"; manifest licence: {(int8.get('licence') or 'none').split(' (')[0]}."
         )
     return notes
+
+
+def background_note(background: dict) -> str:
+    """One measured background row as a sentence (how much ambient it rests on first)."""
+    if not background.get("with"):
+        return f"Background class ({background['ambient']} ambient): not measured, {background.get('error')}."
+    held = f"{background['ambient_hours'] * 60:.1f} min held back"
+    if background.get("ambient_files"):
+        held += f" in {background['ambient_files']} file(s), {background['with']['ambient_windows']} window(s)"
+    gaps = background.get("gaps")
+    if gaps:
+        vetoed = sum(gaps[part]["stretches_vetoed_by_birdnet"] for part in ("train", "held"))
+        held += (
+            f": no-call stretches of the {gaps['held']['recordings']} test recordings; training background "
+            f"{gaps['train']['seconds_kept']:.0f} s from the {gaps['train']['recordings']} pool recordings; BirdNET "
+            f"vetoed {vetoed} stretch(es)"
+        )
+    without, with_bg = background["without"], background["with"]
+    note = (
+        f"Background class ({background['ambient']} ambient, {held}), birdnet_head at 10 clips/class, equal recall "
+        f"on the test calls ({with_bg['recall_on_calls']:.1%}): {without['false_detections_per_hour']:.0f} false "
+        f"detections/hour without ({without['false_detection_windows']} windows), "
+        f"{with_bg['false_detections_per_hour']:.0f} with ({with_bg['false_detection_windows']}); target <= 1/10: "
+        f"{'met' if background['target_met'] else 'NOT met'}."
+    )
+    if "false_detections_labelled_as_their_recording" in with_bg:
+        note += (
+            f" Of those, {without['false_detections_labelled_as_their_recording']} / "
+            f"{with_bg['false_detections_labelled_as_their_recording']} carry the label of the recording the stretch "
+            "was cut from (faint calls the energy criterion let through)."
+        )
+    if background["ambient_hours"] < 1 / 6:
+        note += (
+            f" Too little ambient audio to be meaningful (under 10 min): one window moves the rate by "
+            f"{1 / background['ambient_hours']:.0f}/hour."
+        )
+    return note
 
 
 def summarise(rows: list[dict]) -> list[dict]:

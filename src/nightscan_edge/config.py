@@ -169,6 +169,12 @@ class ExportConfig(_Section):
     parity_samples: int = Field(64, ge=1)
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
+    int8_float_fallback: int = Field(
+        4,
+        ge=0,
+        description="when INT8 fails the gate, retry keeping the 1, 2, ... up to this many layers most sensitive "
+        "to quantization (ranked on training inputs) in float; 0: no retry (formats that can: onnx)",
+    )
     calibrate_temperature: bool = True
     validation_samples: int = Field(
         400, ge=1, description="validation inputs for calibration, parity and the INT8 gate"

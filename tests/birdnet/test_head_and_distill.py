@@ -175,3 +175,34 @@ def test_silent_clips_are_set_aside_and_too_many_fail(tmp_path, embedding_cache)
             soundfile.write(str(tmp_path / "data" / label / f"{index}.wav"), signal, 22050)
     with pytest.raises(DataError, match="silent"):
         train(head_config(tmp_path / "data", embedding_cache, epochs=1), run_dir=tmp_path / "r1", progress=False)
+
+
+def test_fallback_report_cli_with_a_head_run_as_the_server_model(head_run, birdnet_data, tmp_path, capsys):
+    """``predict EDGE.onnx --fallback-report HEAD_RUN``: the edge model's 22.05 kHz windows reach the server
+    model resampled to BirdNET's 3 s at 48 kHz, and the report compares both on the same labelled windows."""
+    pytest.importorskip("onnxruntime")
+    from nightscan_edge.checkpoint import save_standalone_checkpoint
+    from nightscan_edge.cli import main
+    from nightscan_edge.models import create_model
+    from nightscan_edge.spec import AudioSpec
+    from tests.predict.conftest import export_tiny_onnx
+
+    labels = json.loads((head_run.run_dir / "report.json").read_text())["labels"]
+    torch.manual_seed(0)
+    edge_spec = AudioSpec(clip_samples=65024, n_fft=512, hop_length=256, n_mels=32)  # 2.95 s at 22.05 kHz
+    edge = create_model("ultralight_audio", len(labels), spec=edge_spec)
+    save_standalone_checkpoint(tmp_path / "edge" / "best.ckpt", edge.eval(), labels, run_id="edge")
+    artifact = export_tiny_onnx(tmp_path / "edge", tmp_path / "export")
+    report_path = tmp_path / "fallback.json"
+    argv = ["predict", str(artifact), "--fallback-report", str(head_run.run_dir), "--data", str(birdnet_data)]
+    code = main([*argv, "--limit", "8", "--report-out", str(report_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "server accuracy:" in out and "(PyTorch FP32)" in out
+    report = json.loads(report_path.read_text())
+    assert report["samples"] == 8 and report["data"] == str(birdnet_data)
+    assert "best.ckpt" in report["server"] and report["edge"] != report["server"]
+    assert report["server_accuracy"] >= 0.75  # the head hears the generated classes apart; the random edge does not
+    curve = report["curve"]
+    assert [row["threshold"] for row in curve] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    assert all(0.0 <= row["share_to_server"] <= 1.0 for row in curve)

@@ -22,7 +22,8 @@ def test_gate_names_the_class_whose_recall_dropped():
     gate = quality_gate(_onehot(labels), _onehot(int8), labels, LABELS, 5.0, 3.0)
     assert not gate.passed
     assert gate.failing_classes == ["frog"]
-    assert "frog (-10.0)" in gate.reason and "accuracy" not in gate.reason
+    assert "frog (-10.0: 1 of 10 inputs)" in gate.reason and "accuracy" not in gate.reason
+    assert gate.class_samples == {"bat": 10, "frog": 10, "owl": 10}
     strict = quality_gate(_onehot(labels), _onehot(int8), labels, LABELS, 1.0, 50.0)
     assert not strict.passed and "accuracy dropped 3.3 points (limit 1)" in strict.reason
 

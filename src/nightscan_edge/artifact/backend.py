@@ -70,9 +70,19 @@ class ArtifactFormat:
         module: ExportableClassifier,
         example: torch.Tensor,
         calibration: np.ndarray,
+        keep_float: tuple[str, ...] = (),
     ) -> bool:
-        """Write the INT8 artifact (calibrated on training inputs); returns whether its batch is dynamic."""
+        """Write the INT8 artifact (calibrated on training inputs); returns whether its batch is dynamic.
+
+        ``keep_float`` names layers (from ``sensitive_layers``) left in float; only formats whose
+        ``sensitive_layers`` returns names ever receive any.
+        """
         raise NotImplementedError(f"{self.name}: INT8")
+
+    def sensitive_layers(self, fp32_path: Path, calibration: np.ndarray) -> list[str]:
+        """The layers INT8 would quantize, most sensitive first, for the exporter's accuracy-aware retry
+        (``export.int8_float_fallback``); ``[]`` where the format cannot keep chosen layers in float."""
+        return []
 
     def embed_manifest(self, path: Path, manifest: dict[str, Any]) -> None:
         """Write ``manifest`` inside the artifact (replacing any previous one)."""

@@ -34,6 +34,7 @@ class CoreMLFormat(ArtifactFormat):
         module: ExportableClassifier,
         example: torch.Tensor,
         calibration: np.ndarray,
+        keep_float: tuple[str, ...] = (),
     ) -> bool:
         from nightscan_edge.export import coreml_format  # coremltools, the [export] extra
 

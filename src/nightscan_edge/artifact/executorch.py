@@ -31,6 +31,7 @@ class ExecuTorchFormat(AppendedZipFormat):
         module: ExportableClassifier,
         example: torch.Tensor,
         calibration: np.ndarray,
+        keep_float: tuple[str, ...] = (),
     ) -> bool:
         from nightscan_edge.export import executorch_format  # torch + executorch, the [export] extra
 

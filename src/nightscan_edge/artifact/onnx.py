@@ -62,11 +62,17 @@ class OnnxFormat(ArtifactFormat):
         module: ExportableClassifier,
         example: torch.Tensor,
         calibration: np.ndarray,
+        keep_float: tuple[str, ...] = (),
     ) -> bool:
         from nightscan_edge.export import onnx_format  # torch + the [export] extra
 
-        onnx_format.quantize_onnx(fp32_path, int8_path, calibration)
+        onnx_format.quantize_onnx(fp32_path, int8_path, calibration, keep_float)
         return True
+
+    def sensitive_layers(self, fp32_path: Path, calibration: np.ndarray) -> list[str]:
+        from nightscan_edge.export import onnx_format  # onnxruntime, the [export] extra
+
+        return [name for name, _ in onnx_format.rank_sensitive_nodes(fp32_path, calibration)]
 
     def embed_manifest(self, path: Path, manifest: dict[str, Any]) -> None:
         embed_onnx(path, manifest)

@@ -31,6 +31,7 @@ class LiteRTFormat(AppendedZipFormat):
         module: ExportableClassifier,
         example: torch.Tensor,
         calibration: np.ndarray,
+        keep_float: tuple[str, ...] = (),
     ) -> bool:
         from nightscan_edge.export import tflite_format  # torch + ai-edge-quantizer, the [export] extra
 

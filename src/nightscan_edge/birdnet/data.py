@@ -1,8 +1,9 @@
 """Prepared (decoded, split) data -> BirdNET embeddings per clip and window: what ``birdnet_head`` trains on.
 
-Silent clips are set aside with the unreadable ones (BirdNET's embedding of digital silence describes nothing),
-and they count against ``data.max_bad_fraction`` like any bad file. Clips shorter than 3 s are zero-filled to one
-window, as BirdNET-Analyzer fills its last chunk, and said once in the run's log.
+Silent clips and clips under ``MIN_CLIP_SECONDS`` (0.1 s) are set aside with the unreadable ones, before BirdNET
+runs (BirdNET's embedding of digital silence or of a click describes nothing), and they count against
+``data.max_bad_fraction`` like any bad file. Clips from 0.1 to 3 s are zero-filled to one window, as birdnetlib
+and BirdNET-Analyzer fill a short chunk, and said once in the run's log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import PreparedData, SplitData, check_bad_fraction
-from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES, is_silent
+from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES, unusable_reason
 
 
 def embed_prepared(
@@ -27,38 +28,50 @@ def embed_prepared(
     cache = EmbeddingCache(cache_dir)
     splits: dict[str, SplitData] = {}
     stats = EmbeddingStats()
-    silent: list[tuple[Path, str]] = []
-    short = 0
-    total = sum(len(split.labels) for split in prepared.splits.values())
+    # Set aside before BirdNET runs: a data set that is mostly unusable fails at once, with nothing computed.
+    unusable: list[tuple[Path, str]] = []
+    keep: dict[str, list[int]] = {}
     for name, split in prepared.splits.items():
-        keep = [i for i, clip in enumerate(split.arrays) if not is_silent(clip)]
-        kept = set(keep)
-        silent += [
-            (split.paths[i], f"{split.paths[i]}: silent (peak below -100 dBFS); nothing for BirdNET to hear")
-            for i in range(len(split.arrays))
-            if i not in kept
-        ]
-        short += sum(split.arrays[i].size < BIRDNET_WINDOW_SAMPLES for i in keep)
+        keep[name] = []
+        for index, clip in enumerate(split.arrays):
+            reason = unusable_reason(clip, BIRDNET_SAMPLE_RATE)
+            if reason is None:
+                keep[name].append(index)
+            else:
+                unusable.append((split.paths[index], f"{split.paths[index]}: {reason}"))
+    total = sum(len(split.labels) for split in prepared.splits.values())
+    check_bad_fraction(
+        prepared.bad_files + unusable,
+        total + len(prepared.bad_files),
+        max_bad_fraction,
+        "unreadable, silent or too short",
+    )
+    for name, chosen in keep.items():
+        if not chosen:
+            raise DataError(
+                f"no {name} clips left after setting aside silent and too short ones ({unusable[0][1]}); "
+                "check the recordings"
+            )
+    short = 0
+    for name, split in prepared.splits.items():
+        chosen = keep[name]
+        short += sum(split.arrays[i].size < BIRDNET_WINDOW_SAMPLES for i in chosen)
         embeddings, part = embed_clips(
-            [split.arrays[i] for i in keep], [split.paths[i] for i in keep], cache, threads=threads
+            [split.arrays[i] for i in chosen], [split.paths[i] for i in chosen], cache, threads=threads
         )
         for field_name in ("clips", "windows_computed", "windows_cached", "seconds"):
             setattr(stats, field_name, getattr(stats, field_name) + getattr(part, field_name))
-        splits[name] = SplitData(embeddings, [split.labels[i] for i in keep], [split.paths[i] for i in keep])
-    check_bad_fraction(prepared.bad_files + silent, total + len(prepared.bad_files), max_bad_fraction)
+        splits[name] = SplitData(embeddings, [split.labels[i] for i in chosen], [split.paths[i] for i in chosen])
     notes = [
         f"BirdNET embeddings: {stats.windows_computed} window(s) computed, {stats.windows_cached} from the cache "
         f"({cache.directory}), {stats.seconds:.1f} s ({stats.seconds_per_clip * 1000:.0f} ms per clip)"
     ]
     if short:
         notes.append(
-            f"{short} clip(s) shorter than 3 s were zero-filled to one 3 s window, as BirdNET-Analyzer fills "
-            "its last chunk"
+            f"{short} clip(s) shorter than 3 s were zero-filled to one 3 s window, as BirdNET-Analyzer "
+            "fills a short chunk"
         )
-    if silent:
-        notes.append(f"set aside {len(silent)} silent clip(s): " + "; ".join(str(p) for p, _ in silent[:5]))
-    for name, split in splits.items():
-        if not split.labels:
-            raise DataError(f"no {name} clips left after setting aside silent ones; check the recordings")
-    embedded = replace(prepared, splits=splits, bad_files=prepared.bad_files + silent, inputs="embedding")
+    if unusable:
+        notes.append(f"set aside {len(unusable)} silent or too short clip(s): " + "; ".join(r for _, r in unusable[:5]))
+    embedded = replace(prepared, splits=splits, bad_files=prepared.bad_files + unusable, inputs="embedding")
     return embedded, stats, notes

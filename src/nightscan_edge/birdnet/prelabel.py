@@ -4,6 +4,10 @@ the allowed species; windows at or above ``min_confidence`` go to a draft CSV (p
 confidence) for a person to review, and are written as WAV clips into one folder per label -- a tree that
 ``nightscan-edge train --data`` reads directly once reviewed.
 
+Bad input: a recording shorter than BirdNET's minimum (0.1 s) is skipped with its length, silent windows are
+skipped and counted, and a source in which nothing can be used (every recording undecodable or too short, or every
+window silent) is refused in one line before anything is written.
+
 Confidences are BirdNET's: a sigmoid of each label's logit (sensitivity 1, logits clipped to +-15, as
 BirdNET-Analyzer computes them). They are independent per label, not a softmax.
 """
@@ -26,9 +30,11 @@ from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
     BIRDNET_SAMPLE_RATE,
     BIRDNET_WINDOW_SAMPLES,
+    MIN_CLIP_SECONDS,
     BirdNetError,
     get_birdnet,
     is_silent,
+    unusable_reason,
 )
 from nightscan_edge.predict.windows import batched, sliding_windows
 
@@ -133,6 +139,12 @@ def prelabel(
             blocks = iter_audio_blocks(path, BIRDNET_SAMPLE_RATE)
             windows = sliding_windows(blocks, BIRDNET_WINDOW_SAMPLES, BIRDNET_WINDOW_SAMPLES, pad_mode="zero")
             for batch in batched(windows, BATCH_WINDOWS):
+                first = batch[0]
+                if first.start_sample == 0 and first.end_sample < MIN_CLIP_SECONDS * BIRDNET_SAMPLE_RATE:
+                    # the whole recording is shorter than BirdNET's minimum (one window is all there is)
+                    reason = unusable_reason(first.samples[: first.end_sample], BIRDNET_SAMPLE_RATE)
+                    report.failed.append(f"{path}: {reason}")
+                    break
                 report.windows += len(batch)
                 audible = [w for w in batch if not is_silent(w.samples)]
                 report.silent_windows += len(batch) - len(audible)
@@ -162,7 +174,13 @@ def prelabel(
         except AudioDecodeError as error:
             report.failed.append(str(error))
     if len(report.failed) == len(paths):
-        raise BirdNetError(f"no recording could be decoded: {report.failed[0]}")
+        raise BirdNetError(f"no recording could be used: {report.failed[0]}")
+    if report.windows and report.silent_windows == report.windows:
+        skipped = f" ({len(report.failed)} more skipped, e.g. {report.failed[0]})" if report.failed else ""
+        raise BirdNetError(
+            f"every window of {source} is silent (peak below -100 dBFS){skipped}: nothing for BirdNET to label; "
+            "check the recorder's input gain or the files"
+        )
     report.kept = len(rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)

@@ -94,3 +94,43 @@ def add_background(
             chosen[-1] = "train"
         background = [replace(b, split=str(split), group=None) for b, split in zip(background, chosen, strict=True)]
     return samples + background
+
+
+def quiet_stretches(
+    clip: np.ndarray,
+    sample_rate: int,
+    frame_seconds: float = 0.1,
+    below_call_db: float = 20.0,
+    margin_seconds: float = 0.3,
+    min_seconds: float = 1.0,
+    floor_dbfs: float = -90.0,
+) -> list[tuple[float, float]]:
+    """The no-call stretches of a labelled clip, as ``(start_s, end_s)``: real site background for a background
+    class or for measuring false detections when no ambient recordings exist.
+
+    Why this criterion: a field clip's call is its loudest part, so the clip's own call level is the 95th
+    percentile of its frame levels (RMS in ``frame_seconds`` frames, dBFS). A frame is quiet when it stays at least
+    ``below_call_db`` under that level; every frame within ``margin_seconds`` of a louder one is dropped too (call
+    onsets and reverberant tails), and so is digital silence (below ``floor_dbfs``: a zero-padded edit, not a
+    site). Runs of at least ``min_seconds`` are kept. Energy alone cannot tell a faint distant call from wind,
+    so a caller that can afford it should also ask a detector (BirdNET) to veto stretches it recognises.
+    """
+    frame = max(1, int(round(frame_seconds * sample_rate)))
+    count = clip.size // frame
+    if count == 0:
+        return []
+    power = np.mean(np.square(clip[: count * frame].astype(np.float64)).reshape(count, frame), axis=1)
+    level = 10 * np.log10(power + 1e-20)
+    loud = level > np.percentile(level, 95) - below_call_db
+    margin = int(round(margin_seconds / frame_seconds))
+    near_loud = np.convolve(loud.astype(int), np.ones(2 * margin + 1, dtype=int))[margin : margin + count] > 0
+    usable = ~near_loud & (level > floor_dbfs)
+    stretches, start = [], None
+    for index, ok in enumerate([*usable.tolist(), False]):
+        if ok and start is None:
+            start = index
+        elif not ok and start is not None:
+            if (index - start) * frame_seconds >= min_seconds - 1e-9:
+                stretches.append((start * frame / sample_rate, index * frame / sample_rate))
+            start = None
+    return stretches

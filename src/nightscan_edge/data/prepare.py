@@ -88,7 +88,11 @@ def decode_all(
     return arrays, bad
 
 
-def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction: float) -> None:
+def check_bad_fraction(
+    bad: list[tuple[Path, str]], total: int, max_bad_fraction: float, what: str = "unreadable"
+) -> None:
+    """Fail when more than ``max_bad_fraction`` of the files are bad (``what`` says how), naming the first reason;
+    otherwise log the ones skipped."""
     if not bad:
         return
     listing = "; ".join(display_path(path) for path, _ in bad[:10]) + (
@@ -96,11 +100,12 @@ def check_bad_fraction(bad: list[tuple[Path, str]], total: int, max_bad_fraction
     )
     fraction = len(bad) / max(total, 1)
     if fraction > max_bad_fraction:
+        first = bad[0][1].splitlines()[0] if bad[0][1] else display_path(bad[0][0])
         raise DataError(
-            f"{len(bad)} of {total} files are unreadable ({fraction:.0%} > data.max_bad_fraction="
-            f"{max_bad_fraction:g}): {listing}; fix or remove them, or raise data.max_bad_fraction"
+            f"{len(bad)} of {total} files are {what} ({fraction:.0%} > data.max_bad_fraction="
+            f"{max_bad_fraction:g}), e.g. {first}; all: {listing}; fix or remove them, or raise data.max_bad_fraction"
         )
-    log.warning("skipping %d unreadable file(s) of %d: %s", len(bad), total, listing)
+    log.warning("skipping %d %s file(s) of %d: %s", len(bad), what, total, listing)
 
 
 def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCache | None = None) -> PreparedData:

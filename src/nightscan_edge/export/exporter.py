@@ -82,27 +82,75 @@ class Exporter:
         fmt.embed_manifest(path, data)
         self.manifests[path.name] = data
 
-    def write(self, fmt: ArtifactFormat, precision: str, path: Path) -> bool:
+    def write(self, fmt: ArtifactFormat, precision: str, path: Path, keep_float: tuple[str, ...] = ()) -> bool:
         """Produce the bare artifact; returns whether its batch dimension is dynamic."""
         if precision == "fp32":
             return fmt.export(self.module, self.example, path, self.trained.labels)
+        return fmt.quantize(
+            self.out_dir / fmt.artifact_name("fp32"),
+            path,
+            self.module,
+            self.example,
+            self._calibration(),
+            keep_float,
+        )
+
+    def _calibration(self) -> np.ndarray:
         if self.samples.calibration is None:
             raise ExportError(
                 "INT8 needs the run's training and validation data (calibration and quality gate); "
                 f"it could not be read: {self.samples.data_problem}"
             )
-        return fmt.quantize(
-            self.out_dir / fmt.artifact_name("fp32"), path, self.module, self.example, self.samples.calibration
-        )
+        return self.samples.calibration
 
     def run(self, fmt: ArtifactFormat, precision: str) -> ArtifactResult:
         path = self.out_dir / fmt.artifact_name(precision)
-        result = ArtifactResult(fmt.name, precision, "failed", file=path.name)
         started = time.perf_counter()
+        result = self._attempt(fmt, precision, path)
+        if result.status == "rejected" and self.config.int8_float_fallback > 0:
+            result = self._retry_with_float_layers(fmt, precision, path, result)
+        if result.status == "rejected":
+            self._reject(path, result)
+        result.seconds = round(time.perf_counter() - started, 2)
+        self.progress(f"{fmt.name} {precision}: {result.status}" + (f" ({result.error})" if result.error else ""))
+        return result
+
+    def _retry_with_float_layers(
+        self, fmt: ArtifactFormat, precision: str, path: Path, first: ArtifactResult
+    ) -> ArtifactResult:
+        """Accuracy-aware INT8: keep the 1, 2, ... most quantization-sensitive layers in float until the gate
+        passes (at most ``export.int8_float_fallback``). The ranking comes from training inputs, so the gate
+        still judges data the choice never saw; every try is recorded in the gate's ``tries``."""
+        try:
+            ranked = fmt.sensitive_layers(self.out_dir / fmt.artifact_name("fp32"), self._calibration())
+        except Exception as error:  # the all-INT8 verdict stands; say why no retry happened
+            first.gate = {**(first.gate or {}), "fallback_error": f"{type(error).__name__}: {error}"[:300]}
+            return first
+        tries = [{"float_layers": [], "passed": False, "reason": (first.gate or {}).get("reason", "")}]
+        result = first
+        for count in range(1, min(self.config.int8_float_fallback, len(ranked) - 1) + 1):  # >= 1 stays INT8
+            keep = tuple(ranked[:count])
+            self.progress(f"{fmt.name} {precision}: gate failed; retrying with {count} layer(s) in float")
+            result = self._attempt(fmt, precision, path, keep)
+            gate = result.gate or {}
+            tries.append({"float_layers": list(keep), "passed": bool(gate.get("passed")), "reason": gate.get("reason")})
+            if result.status != "rejected":
+                break
+        if result.gate is not None:
+            result.gate["tries"] = tries
+            result.gate["float_layers"] = tries[-1]["float_layers"] if result.status == "ok" else []
+            self._embed_gate(fmt, path, precision, result)
+            result.size_bytes = size_bytes(path)
+        return result
+
+    def _attempt(
+        self, fmt: ArtifactFormat, precision: str, path: Path, keep_float: tuple[str, ...] = ()
+    ) -> ArtifactResult:
+        result = ArtifactResult(fmt.name, precision, "failed", file=path.name)
         try:
             if precision != "fp32" and not (self.out_dir / fmt.artifact_name("fp32")).exists():
                 raise ExportError(f"no FP32 {fmt.name} artifact to quantize (its export failed)")
-            dynamic = self.write(fmt, precision, path)
+            dynamic = self.write(fmt, precision, path, keep_float)
             result.dynamic_batch = dynamic
             manifest = self.manifest(fmt, precision, dynamic)
             self.embed(fmt, path, manifest)
@@ -110,20 +158,21 @@ class Exporter:
                 self._check_in_runtime(path, result, precision, dynamic)
             else:
                 self._check_structure(fmt, path, manifest.to_dict(), result, precision)
-            manifest.parity = result.parity
-            if result.gate:
-                manifest.quality_gate = result.gate
-            self.embed(fmt, path, manifest)  # now with the measured parity inside the file
+            self._embed_gate(fmt, path, precision, result)  # now with the measured parity inside the file
             result.size_bytes = size_bytes(path)
-            if result.status == "rejected":
-                self._reject(path, result)
         except Exception as error:  # recorded per format (status + message), the other formats go on
             result.status, result.error = "failed", f"{type(error).__name__}: {error}".splitlines()[0][:500]
             self.manifests.pop(path.name, None)
             self._remove(path)
-        result.seconds = round(time.perf_counter() - started, 2)
-        self.progress(f"{fmt.name} {precision}: {result.status}" + (f" ({result.error})" if result.error else ""))
         return result
+
+    def _embed_gate(self, fmt: ArtifactFormat, path: Path, precision: str, result: ArtifactResult) -> None:
+        """Re-embed the manifest with the measured parity and gate (tries included) inside the file."""
+        manifest = self.manifest(fmt, precision, bool(result.dynamic_batch))
+        manifest.parity = result.parity
+        if result.gate:
+            manifest.quality_gate = result.gate
+        self.embed(fmt, path, manifest)
 
     def _check_in_runtime(self, path: Path, result: ArtifactResult, precision: str, dynamic: bool) -> None:
         runner = load_runner(path, threads=1)

@@ -32,7 +32,12 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
-from nightscan_edge.models.birdnet_extractor import check_audible, is_silent, require_birdnet, to_birdnet_rate
+from nightscan_edge.models.birdnet_extractor import (
+    check_audible,
+    require_birdnet,
+    to_birdnet_rate,
+    unusable_reason,
+)
 from nightscan_edge.spec import AudioSpec
 from nightscan_edge.train.losses import soft_loss
 
@@ -190,9 +195,10 @@ def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float
     if not paths:
         raise DataError(f"--unlabeled {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))
-    silent = {p for p, clip in arrays.items() if is_silent(clip)}
-    bad += [(p, f"{p}: silent") for p in sorted(silent)]
-    check_bad_fraction(bad, len(paths), max_bad_fraction)
-    good = [p for p in paths if p in arrays and p not in silent]
+    rate = teacher.student_spec.sample_rate
+    unusable = {p: reason for p, clip in arrays.items() if (reason := unusable_reason(clip, rate)) is not None}
+    bad += [(p, f"{p}: {unusable[p]}") for p in sorted(unusable)]
+    check_bad_fraction(bad, len(paths), max_bad_fraction, "unreadable, silent or too short")
+    good = [p for p in paths if p in arrays and p not in unusable]
     clips = [arrays[p] for p in good]
     return UnlabeledWindows(clips, teacher.score_grid(clips, list(good)), teacher.student_spec)

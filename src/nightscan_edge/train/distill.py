@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from nightscan_edge.checkpoint import load_trained_model
+from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
@@ -61,6 +62,22 @@ class Teacher:
         """``positions`` (clip index, window offset) serve teachers with cached scores; this one runs live."""
         soft = soft_loss(student_logits, self.logits(raw, student_input), self.temperature)
         return self.alpha * soft + (1 - self.alpha) * hard_loss
+
+
+def teacher_for(config: Config, labels: list[str], spec: AudioSpec | ImageSpec) -> Teacher | BirdNetTeacher:
+    """The teacher a run's config names (``train.teacher``), with that config's distillation settings: what
+    training loads, and what a measurement replaying its draws must load too."""
+    if not config.train.teacher:
+        raise ConfigError("the config names no teacher (train.teacher)")
+    return load_teacher(
+        config.train.teacher,
+        labels,
+        spec,
+        config.train.distill_temperature,
+        config.train.distill_alpha,
+        cache_dir=config.data.cache_dir,
+        grid_seconds=config.train.teacher_grid_seconds,
+    )
 
 
 def load_teacher(

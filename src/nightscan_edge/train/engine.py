@@ -35,7 +35,7 @@ from nightscan_edge.train.callbacks import (
     TrainingCancelled,
 )
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank, plan_devices, prepare_model
-from nightscan_edge.train.distill import Teacher, load_teacher
+from nightscan_edge.train.distill import Teacher, teacher_for
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.initialise import (
     build_model,
@@ -220,15 +220,7 @@ def _teacher(
                 "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels"
             )
         return None, None
-    teacher = load_teacher(
-        config.train.teacher,
-        prepared.labels,
-        prepared.spec,
-        config.train.distill_temperature,
-        config.train.distill_alpha,
-        cache_dir=config.data.cache_dir,
-        grid_seconds=config.train.teacher_grid_seconds,
-    )
+    teacher = teacher_for(config, prepared.labels, prepared.spec)
     if not isinstance(teacher, BirdNetTeacher):
         if config.train.unlabeled:
             raise ConfigError("--unlabeled needs a birdnet_head teacher run (its soft labels come from BirdNET)")

@@ -14,9 +14,13 @@ on ready batches (the upper bound), per model, device, thread count and precisio
     already on the device: the best the engine could do with a free data path.
 
 The plain loop runs before and after the engine (A-B-A) and the engine is compared with their mean, so load
-drifting on a shared machine does not bias the ratio. Targets: engine/plain >= 0.9 (CPU, 1 thread) and >= 0.8
-(CUDA); data/engine >= 10. Data are generated (runs anywhere) unless ``--data`` is given. Results: a table and
-``benchmarks/results/train_throughput.json`` (date, machine, command), rewritten after every row.
+drifting on a shared machine does not bias the ratio; ``--repeats N`` runs the engine N times between plain runs
+(A-B-A-B-...-A) and gives medians. Each rate is also given per second of the process's CPU time, which other work
+on a shared machine does not count (cache and SMT sharing still do). ``--variants ...,compile`` adds
+``torch.compile`` rows; where it cannot work (no C++ compiler, ...) the rows and the notes say so. Targets:
+engine/plain >= 0.9 (CPU, 1 thread) and >= 0.8 (CUDA); data/engine >= 10. Data are generated (runs anywhere) unless
+``--data`` is given. Results: a table and ``benchmarks/results/train_throughput.json`` (date, machine, command),
+rewritten after every row.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ class EpochTimer:
             L.Trainer.__init__ = original
 
 
-def make_config(model: str, data: Path, args, device: str, variant: str, runs_dir: Path):
+def make_config(model: str, data: Path, args, device: str, variant: str, runs_dir: Path, repeat: int = 0):
     from nightscan_edge.config import resolve_config
 
     train = {
@@ -127,7 +131,7 @@ def make_config(model: str, data: Path, args, device: str, variant: str, runs_di
         "compile": variant == "compile",
         "channels_last": variant == "channels_last",
         "scheduler": "none",
-        "run_name": f"{model}-{device}-{torch.get_num_threads()}-{variant}",
+        "run_name": f"{model}-{device}-{torch.get_num_threads()}-{variant}-{repeat}",
     }
     model_section = {"name": model, "weights": None}
     from nightscan_edge.models import MODELS
@@ -137,14 +141,15 @@ def make_config(model: str, data: Path, args, device: str, variant: str, runs_di
     return resolve_config({"data": {"path": str(data), "val_fraction": 0.1}, "model": model_section, "train": train})
 
 
-def engine_rate(config) -> tuple[float, float]:
-    """The engine's (wall, CPU-time) samples/s over the epochs after the first."""
+def engine_rate(config) -> tuple[float, float, float]:
+    """The engine's (wall, CPU-time) samples/s over the epochs after the first, and the first epoch's seconds
+    (its warm-up: with ``train.compile``, the compilation)."""
     from nightscan_edge.train import train
 
     timer = EpochTimer()
     with timer.attached():
         train(config, progress=False)
-    return timer.rates(skip=1)
+    return (*timer.rates(skip=1), timer.epochs[0][1])
 
 
 def data_path_rate(config, prepared, device: torch.device, model) -> float:
@@ -314,7 +319,9 @@ def load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(EDGE_MODELS), help="comma list (default: the edge models)")
-    parser.add_argument("--server", action="store_true", help="add the registry's server models (slow on CPU)")
+    parser.add_argument(
+        "--server", action="store_true", help="add the registry's server models, fp32 rows only (slow on CPU)"
+    )
     parser.add_argument("--data", help="folder or manifest of real data (default: generated audio/photo sets)")
     parser.add_argument("--photo-data", help="photo folder when --data is audio (default: generated)")
     parser.add_argument("--devices", default="cpu" + (",cuda" if torch.cuda.is_available() else ""))
@@ -328,17 +335,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="batches per epoch (and plain-loop steps)")
     parser.add_argument("--epochs", type=int, default=2, help="engine/data-path epochs; the first is a warm-up")
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="engine runs per row, each between two plain runs; the row gives the medians (a shared machine's "
+        "load drifts)",
+    )
     parser.add_argument("--note", action="append", default=[], help="a note written under the table (repeatable)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
 
     from nightscan_edge.atomic import write_json_atomic
+    from nightscan_edge.errors import TrainingCancelled
 
     logging_quiet()
     models = [m for m in args.models.split(",") if m]
     skipped: dict[str, str] = {}
+    fp32_only: set[str] = set()
     if args.server:
         server, skipped = server_models()
+        fp32_only = {m for m in server if m not in models}  # CPU time is scarce: their fp32 rows only
         models += [m for m in server if m not in models]
     devices = [d for d in args.devices.split(",") if d]
     if "cuda" in devices and not torch.cuda.is_available():
@@ -361,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         f"photos at {args.image_size} px, {args.data or 'generated data'}. engine = train() with augmentation on; "
         "data path = loader + transfer + batch augmentation, no model; plain = forward, the engine's loss, backward "
         "and a step of the engine's optimizer on ready batches on the device (mean of the runs before and after the "
-        "engine). /s = per wall-clock second; cpu = per second of the process's CPU time, which other work on a "
+        "engine; with --repeats, medians over the engine runs, each against the plain runs either side of it). "
+        "/s = per wall-clock second; cpu = per second of the process's CPU time, which other work on a "
         "shared machine does not count.",
         "figures": [],
         "notes": [],
@@ -377,12 +395,16 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(temporary)
         for model in models:
             data_rates: dict[tuple[str, int], float] = {}
-            for device_name, thread_count, variant in settings(devices, threads, variants):
+            for device_name, thread_count, variant in settings(
+                devices, threads, ["fp32"] if model in fp32_only else variants
+            ):
                 row = {"model": model, "device": device_name, "threads": thread_count, "variant": variant}
                 problem = no_compile if variant == "compile" else None
                 if problem is None:
                     try:
                         figures = measure_row(model, device_name, thread_count, variant, args, root, data_rates)
+                    except TrainingCancelled:
+                        raise  # Ctrl-C / SIGTERM stop the benchmark, not just this row
                     except Exception as error:  # noqa: BLE001 -- one row failing (e.g. compile) must not end the run
                         first = (str(error).strip().splitlines() or [""])[0][:200]
                         problem = f"failed: {type(error).__name__}: {first}"
@@ -440,23 +462,36 @@ def measure_row(
     if (device_name, thread_count) not in data_rates:
         data_rates[(device_name, thread_count)] = data_path_rate(config, prepared, device, front)
     steps = args.steps * max(1, args.epochs - 1)
-    before = plain_rate(config, prepared, device, variant, steps)
-    engine, engine_cpu = engine_rate(config)
-    after = plain_rate(config, prepared, device, variant, steps)
-    plain, plain_cpu = statistics.mean([before[0], after[0]]), statistics.mean([before[1], after[1]])
+    # plain, engine, plain, engine, ..., plain: each engine run against the mean of the plain runs either side
+    plains = [plain_rate(config, prepared, device, variant, steps)]
+    engines = []
+    for repeat in range(args.repeats):
+        engines.append(engine_rate(make_config(model, data, args, device_name, variant, root / "runs", repeat)))
+        plains.append(plain_rate(config, prepared, device, variant, steps))
+    around = [
+        (statistics.mean([a[0], b[0]]), statistics.mean([a[1], b[1]])) for a, b in zip(plains, plains[1:], strict=False)
+    ]
+    ratios = [e[0] / p[0] for e, p in zip(engines, around, strict=True)]
+    cpu_ratios = [e[1] / p[1] for e, p in zip(engines, around, strict=True)]
+    engine, engine_cpu = statistics.median(e[0] for e in engines), statistics.median(e[1] for e in engines)
+    plain, plain_cpu = statistics.median(p[0] for p in plains), statistics.median(p[1] for p in plains)
     data_rate = data_rates[(device_name, thread_count)]
-    return {
+    row = {
         "threads": torch.get_num_threads(),
         "engine/s": round(engine, 1),
         "data path/s": round(data_rate, 1),
         "plain/s": round(plain, 1),
-        "plain before / after": f"{before[0]:.1f} / {after[0]:.1f}",
-        "engine/plain": round(engine / plain, 2),
+        "plain runs": " / ".join(f"{p[0]:.1f}" for p in plains),
+        "engine/plain": round(statistics.median(ratios), 2),
         "engine cpu/s": round(engine_cpu, 1),
         "plain cpu/s": round(plain_cpu, 1),
-        "engine/plain (cpu)": round(engine_cpu / plain_cpu, 2),
+        "engine/plain (cpu)": round(statistics.median(cpu_ratios), 2),
         "data/engine": round(data_rate / engine, 1),
+        "first epoch s": round(statistics.median(e[2] for e in engines), 1),
     }
+    if len(ratios) > 1:
+        row["engine/plain runs"] = " / ".join(f"{r:.2f}" for r in ratios)
+    return row
 
 
 def logging_quiet() -> None:

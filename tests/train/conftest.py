@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import pytest
 
 from nightscan_edge.config import resolve_config
 from nightscan_edge.data import write_synthetic_dataset
+from nightscan_edge.train import TrainingCancelled, read_events, train
 
 TINY_AUDIO = {"clip_samples": 4096, "n_fft": 256, "hop_length": 128, "n_mels": 16}
 TINY_ULTRALIGHT = {"stem_channels": 8, "blocks": [[16, 2], [24, 2]], "dropout": 0.1}
@@ -32,3 +38,17 @@ def tiny_audio_config(data, **train):
             "train": {"epochs": 2, "batch_size": 8, "early_stopping_patience": None, "min_steps_per_epoch": 0, **train},
         }
     )
+
+
+def cancelled_after_first_epoch(config, run_dir) -> None:
+    """Train ``config`` in ``run_dir`` and SIGTERM this process once the first epoch has ended: a cancelled run,
+    ready for ``--resume``."""
+
+    def cancel() -> None:
+        while not any(e["type"] == "epoch_end" for e in read_events(run_dir / "events.jsonl")):
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=cancel, daemon=True).start()
+    with pytest.raises(TrainingCancelled):
+        train(config, run_dir=run_dir, progress=False)

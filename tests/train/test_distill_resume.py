@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
-import time
 
 import pytest
 import torch
@@ -15,9 +11,9 @@ from torch.nn import functional as F
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.models import create_model
 from nightscan_edge.spec import AudioSpec
-from nightscan_edge.train import TrainingCancelled, read_events, train
+from nightscan_edge.train import read_events, train
 from nightscan_edge.train.distill import Teacher, load_teacher
-from tests.train.conftest import TINY_AUDIO, TINY_ULTRALIGHT, tiny_audio_config
+from tests.train.conftest import TINY_AUDIO, TINY_ULTRALIGHT, cancelled_after_first_epoch, tiny_audio_config
 
 
 def test_distillation_loss_is_the_documented_mix():
@@ -71,15 +67,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(synth_audio, tmp_path):
     reference = train(config, run_dir=tmp_path / "reference", progress=False)
 
     interrupted = tmp_path / "interrupted"
-
-    def cancel_after_first_epoch() -> None:
-        while not any(e["type"] == "epoch_end" for e in read_events(interrupted / "events.jsonl")):
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=cancel_after_first_epoch, daemon=True).start()
-    with pytest.raises(TrainingCancelled):
-        train(config, run_dir=interrupted, progress=False)
+    cancelled_after_first_epoch(config, interrupted)
     status = json.loads((interrupted / "status.json").read_text())
     assert status["status"] == "cancelled" and status["resume_from"].endswith("last.ckpt")
     assert read_events(interrupted / "events.jsonl")[-1]["status"] == "cancelled"

@@ -81,3 +81,25 @@ def test_a_diverged_run_fails_with_one_line_and_no_nan_best_checkpoint(synth_aud
     for line in (run_dir / "events.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in events.jsonl"))
     assert not (run_dir / "best.ckpt").exists()
+
+
+def test_the_progress_bar_reads_the_figures_back_at_most_twice_a_second(monkeypatch):
+    """Lightning's bar reads the logged loss back (a wait for the GPU) on every refresh; ours reuses its figures
+    for ``BATCH_EVENT_SECONDS``, and shows the validation figures as soon as they exist."""
+    import lightning as L
+
+    from nightscan_edge.train.callbacks import OneBasedProgressBar
+
+    reads = []
+
+    def read(self, trainer, module):
+        reads.append(1)
+        return {"read": len(reads)}
+
+    monkeypatch.setattr(L.pytorch.callbacks.TQDMProgressBar, "get_metrics", read)
+    monkeypatch.setattr(L.pytorch.callbacks.TQDMProgressBar, "on_validation_end", lambda self, trainer, module: None)
+    bar = OneBasedProgressBar()
+    shown = [bar.get_metrics(None, None) for _ in range(100)]  # a hundred batches within half a second
+    assert len(reads) == 1 and shown[-1] == {"read": 1}
+    bar.on_validation_end(None, None)
+    assert bar.get_metrics(None, None) == {"read": 2} and len(reads) == 2

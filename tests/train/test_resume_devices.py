@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import threading
-import time
 
 import pytest
 
 from nightscan_edge.commands import train as train_command
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.errors import UserError
-from nightscan_edge.train import TrainingCancelled, engine, read_events, train
-from tests.train.conftest import tiny_audio_config
+from nightscan_edge.train import engine, read_events, train
+from tests.train.conftest import cancelled_after_first_epoch, tiny_audio_config
 from tests.train.test_ddp import _env, _rows
 
 CHANGED = "resumed on other devices: devices 2 (was auto), accelerator cpu (was auto), strategy ddp (was auto)"
@@ -80,16 +76,7 @@ def test_resume_refuses_what_is_not_a_device_option(killed_run):
 @pytest.mark.slow
 def test_a_one_device_run_resumes_on_two_ddp_processes(synth_audio, tmp_path):
     run_dir = tmp_path / "one-then-two"
-    config = tiny_audio_config(synth_audio, epochs=3)
-
-    def cancel_after_first_epoch() -> None:
-        while not any(e["type"] == "epoch_end" for e in read_events(run_dir / "events.jsonl")):
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=cancel_after_first_epoch, daemon=True).start()
-    with pytest.raises(TrainingCancelled):
-        train(config, run_dir=run_dir, progress=False)
+    cancelled_after_first_epoch(tiny_audio_config(synth_audio, epochs=3), run_dir)
     resumed = subprocess.run(
         train_command_line("--resume", str(run_dir), "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"),
         env=_env(),

@@ -187,7 +187,24 @@ class RunRecorder(L.Callback):
 
 
 class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
-    """Lightning's bar, but "Epoch 1/3" where Lightning writes "Epoch 0", matching the run folder's records."""
+    """Lightning's bar, but "Epoch 1/3" where Lightning writes "Epoch 0", matching the run folder's records, and
+    its figures read at most every ``BATCH_EVENT_SECONDS``: Lightning reads the logged loss back on every refresh
+    (every batch), and on a GPU that read makes the loop wait for the device after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._metrics: dict = {}
+        self._metrics_read = -math.inf
+
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict:
+        now = time.perf_counter()
+        if now - self._metrics_read >= BATCH_EVENT_SECONDS:
+            self._metrics, self._metrics_read = super().get_metrics(trainer, module), now
+        return self._metrics
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._metrics_read = -math.inf  # the epoch's validation figures show as soon as they exist
+        super().on_validation_end(trainer, module)
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)

@@ -171,7 +171,7 @@ def data_path_rate(config, prepared, device: torch.device, model) -> float:
         sync(device)
         started, samples = time.perf_counter(), 0
         for batch in data.loader:
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
             with torch.no_grad():
                 raw = data.augment(batch)
                 if spectrogram is not None:

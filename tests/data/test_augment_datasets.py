@@ -102,7 +102,9 @@ def _audio_batches(config=None, seed=3):
     return TrainBatches(AudioBank.from_clips(CLIPS), np.array([0, 1, 0, 1]), augment, seed)
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+def _same(a: torch.Tensor | int, b: torch.Tensor | int) -> bool:
+    if not torch.is_tensor(a):  # the batch's scalars (noise seed, rows) stay Python ints
+        return type(a) is type(b) is int and a == b
     return torch.equal(torch.nan_to_num(a.double(), nan=-1.0), torch.nan_to_num(b.double(), nan=-1.0))
 
 

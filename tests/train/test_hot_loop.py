@@ -28,7 +28,15 @@ def _photo_config(data, **train_options):
     )
 
 
-def test_a_training_step_never_reads_a_tensor_back(synth_photo, tmp_path, monkeypatch):
+def _noisy_audio_config(data):
+    """The tiny audio set with every augmentation on, background noise (generated) mixed into half the clips."""
+    config = tiny_audio_config(data, epochs=1, min_steps_per_epoch=3)
+    audio = config.data.audio_augment.model_copy(update={"noise_mix_probability": 0.5})
+    return config.model_copy(update={"data": config.data.model_copy(update={"audio_augment": audio})})
+
+
+@pytest.mark.parametrize("kind", ["photo", "audio"])
+def test_a_training_step_never_reads_a_tensor_back(kind, synth_photo, synth_audio, tmp_path, monkeypatch):
     """Reading a value (``.item()``, ``bool``, ``float``) off a CUDA tensor makes the loop wait for the GPU; the
     step (augmentation, forward, loss, the non-finite flag, the running sums) must not do it."""
     original = ClassifierModule.training_step
@@ -53,7 +61,8 @@ def test_a_training_step_never_reads_a_tensor_back(synth_photo, tmp_path, monkey
             steps.append(batch_idx)
 
     monkeypatch.setattr(ClassifierModule, "training_step", guarded)
-    train(_photo_config(synth_photo), run_dir=tmp_path / "run", progress=False)
+    config = _photo_config(synth_photo) if kind == "photo" else _noisy_audio_config(synth_audio)
+    train(config, run_dir=tmp_path / "run", progress=False)
     assert len(steps) == 3
 
 

@@ -67,10 +67,13 @@ class AudioAugment:
     def apply(
         self, windows: torch.Tensor, params: dict[str, torch.Tensor], noise: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``(B, samples)`` gathered windows -> noise mixed at each row's SNR (NaN: none), then gain."""
+        """``(B, samples)`` gathered windows -> noise mixed at each row's SNR (NaN: none), then gain.
+
+        Noise is made and scaled for the whole batch even when no row mixes (a NaN row adds exactly zero): asking
+        the device whether any row mixes would make every step wait for it."""
         out = windows
         snr = params.get("noise_snr_db")
-        if snr is not None and bool(torch.isfinite(snr).any()):
+        if snr is not None:
             if noise is None:
                 noise = pink_noise(
                     int(params["noise_rows"]), windows.shape[1], int(params["noise_seed"]), windows.device

@@ -235,7 +235,8 @@ class TrainBatches(Dataset):
                     batch["noise"] = torch.from_numpy(self._noise(params))
         else:
             batch["x"] = self.data[torch.from_numpy(mine)]
-        batch.update({k: torch.as_tensor(v) for k, v in params.items()})
+        # Scalars stay Python ints: read on the device they would make the step wait for it (a GPU sync).
+        batch.update({k: int(v) if k in SCALAR_KEYS else torch.as_tensor(v) for k, v in params.items()})
         return batch
 
     def _noise(self, params: BatchParams) -> np.ndarray:

@@ -654,6 +654,12 @@ def target_notes(summary: list[dict], rows: list[dict], extras: dict, schedule: 
         notes.append(
             f"INT8 ONNX export of the distilled student (10 clips/class, --unlabeled): {int8['status']}"
             + (f" by the INT8 gate: {gate['reason']}" if gate.get("reason") else "")
+            + (
+                f" (the all-INT8 file failed the gate -- {gate['tries'][0]['reason']} -- and passed with "
+                f"{len(gate['float_layers'])} layer(s) kept in float: {', '.join(gate['float_layers'])})"
+                if gate.get("float_layers")
+                else ""
+            )
             + f"; manifest licence: {(int8.get('licence') or 'none').split(' (')[0]}."
         )
     return notes

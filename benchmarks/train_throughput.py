@@ -281,14 +281,14 @@ def generated_data(root: Path, kind: str, image_size: int) -> Path:
 
 
 def settings(devices: list[str], threads: list[int], variants: list[str]) -> list[tuple[str, int, str]]:
-    """(device, threads, variant) rows: every variant on CUDA; on CPU fp32 at each thread count, the other
-    variants at the last thread count only (CPU time is the scarce thing)."""
+    """(device, threads, variant) rows: every variant on CUDA; on CPU fp32 (when asked) at each thread count, the
+    other variants at the last thread count only (CPU time is the scarce thing)."""
     rows = []
     for device in devices:
         if device == "cuda":
             rows += [("cuda", 0, v) for v in variants]
             continue
-        rows += [("cpu", t, "fp32") for t in threads]
+        rows += [("cpu", t, "fp32") for t in threads if "fp32" in variants]
         rows += [("cpu", threads[-1], v) for v in variants if v != "fp32"]
     return rows
 

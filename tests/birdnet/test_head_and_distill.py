@@ -13,6 +13,7 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.export.errors import ExportError
 from nightscan_edge.models.birdnet_extractor import BIRDNET_LICENCE
+from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.train import read_events, train
 from nightscan_edge.train.distill import load_teacher
 from tests.birdnet.conftest import requires_birdnet
@@ -61,7 +62,7 @@ def test_head_run_has_every_run_file_and_carries_the_licence(head_run):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["model"] == "birdnet_head" and len(report["labels"]) == 4
     assert report["accuracy"] >= 0.75  # generated sounds BirdNET tells apart easily, on 3 epochs
-    checkpoint = torch.load(run_dir / "best.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = load_torch_file(run_dir / "best.ckpt")
     assert checkpoint["nightscan"]["licence"] == BIRDNET_LICENCE
     assert set(checkpoint["state_dict"]) <= {"model.head.weight", "model.head.bias"}  # BirdNET itself is not copied
     with (run_dir / "metrics.csv").open() as handle:
@@ -85,7 +86,7 @@ def test_mlp_head_option_trains(birdnet_data, embedding_cache, tmp_path):
         }
     )
     run = train(config, run_dir=tmp_path / "mlp", progress=False)
-    state = torch.load(run.best_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_torch_file(run.best_checkpoint)["state_dict"]
     assert state["model.body.1.weight"].shape == (32, 1024)
 
 
@@ -153,7 +154,11 @@ def test_distilled_student_learns_from_the_head_with_unlabeled_windows(
     assert losses[-1] < losses[0]  # the distillation loss goes down
     messages = [e["message"] for e in read_events(student.run_dir / "events.jsonl") if e["type"] == "log"]
     assert any(m.startswith("--unlabeled: ") for m in messages) and any("BirdNET teacher" in m for m in messages)
-    checkpoint = torch.load(student.best_checkpoint, map_location="cpu", weights_only=False)
+    windows = int(next(m for m in messages if m.startswith("--unlabeled: ")).split()[1])
+    start = next(e for e in read_events(student.run_dir / "events.jsonl") if e["type"] == "run_start")
+    assert windows > config.train.batch_size * config.train.min_steps_per_epoch  # else the check below is empty
+    assert start["batches_per_epoch"] >= windows // config.train.batch_size  # an epoch passes over them once
+    checkpoint = load_torch_file(student.best_checkpoint)
     assert checkpoint["nightscan"]["licence"] == BIRDNET_LICENCE
     assert not any(key.startswith("teacher") for key in checkpoint["state_dict"])
     report = export_run(student.run_dir, formats=["onnx"])

@@ -133,7 +133,11 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             )
             module = _module(config, prepared, prepare_model(model, config, plan), run_id, events)
             loaders = build_loaders(
-                config, prepared, plan.on_cuda, teacher_positions=isinstance(module.teacher, BirdNetTeacher)
+                config,
+                prepared,
+                plan.on_cuda,
+                teacher_positions=isinstance(module.teacher, BirdNetTeacher),
+                unlabeled_windows=len(module.unlabeled) if module.unlabeled is not None else 0,
             )
             module.train_sampler, module.batch_augment = loaders.sampler, loaders.augment
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None

@@ -47,12 +47,19 @@ class Loaders:
 
 
 def build_loaders(
-    config: Config, prepared: PreparedData, on_cuda: bool = False, teacher_positions: bool = False
+    config: Config,
+    prepared: PreparedData,
+    on_cuda: bool = False,
+    teacher_positions: bool = False,
+    unlabeled_windows: int = 0,
 ) -> Loaders:
     """``on_cuda``: pinned host memory, so Lightning's non-blocking copies overlap with compute;
-    ``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores."""
+    ``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores;
+    ``unlabeled_windows``: each step also takes a batch of those (``--unlabeled``), so an epoch has enough steps
+    to pass over them once -- otherwise a few labelled clips would cap how much of the unlabelled audio an epoch
+    sees (the few-shot benchmark's student was still improving at its last epoch)."""
     if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
-        return _per_clip_loaders(config, prepared, teacher_positions)
+        return _per_clip_loaders(config, prepared, teacher_positions, unlabeled_windows)
     data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
     val_set, collate = eval_dataset(prepared, prepared.splits["val"])
     workers = config.data.num_workers
@@ -68,14 +75,16 @@ def build_loaders(
     return Loaders(data.loader, val_loader, data.batches, data.augment)
 
 
-def _per_clip_loaders(config: Config, prepared: PreparedData, teacher_positions: bool) -> Loaders:
+def _per_clip_loaders(
+    config: Config, prepared: PreparedData, teacher_positions: bool, unlabeled_windows: int = 0
+) -> Loaders:
     train_split, val_split = prepared.splits["train"], prepared.splits["val"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
     sampler = EpochSeededSampler(
         train_split.labels,
         config.train.seed,
         weighted=config.data.weighted_sampler,
-        draws=config.train.min_steps_per_epoch * batch_size,
+        draws=max(config.train.min_steps_per_epoch * batch_size, unlabeled_windows),
     )
     train_set: Dataset
     if prepared.inputs == "embedding":

@@ -19,6 +19,13 @@ from nightscan_edge.errors import UserError
 from nightscan_edge.paths import display_path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aif", ".aiff")
+
+
+def audio_files_under(folder: Path) -> list[Path]:
+    """Every audio file below ``folder`` (recursively, by suffix), sorted so runs see them in the same order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
 # Containers whose libsndfile seek is sample-exact, so a recording can be decoded from the middle
 # (``iter_audio_blocks(start_sample=...)``) with the same samples as a decode from the start.
 SEEKABLE_FORMATS = ("WAV", "WAVEX", "W64", "RF64", "FLAC", "AIFF")

@@ -25,7 +25,7 @@ import numpy as np
 import soundfile
 
 from nightscan_edge.atomic import write_bytes_atomic, write_text_atomic
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, iter_audio_blocks
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError, audio_files_under, iter_audio_blocks
 from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
     BIRDNET_SAMPLE_RATE,
@@ -100,7 +100,7 @@ def _recordings(source: Path) -> list[Path]:
         return [source]
     if not source.is_dir():
         raise FileNotFoundError(f"{source} does not exist; give a recording or a folder of recordings")
-    paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    paths = audio_files_under(source)
     if not paths:
         raise BirdNetError(f"{source} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return paths

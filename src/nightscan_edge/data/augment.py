@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES, decode_audio
+from nightscan_edge.audio.decode import audio_files_under, decode_audio
 from nightscan_edge.config import AudioAugmentConfig
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.spec import AudioSpec
@@ -149,7 +149,7 @@ def load_backgrounds(noise_dir: str | None, sample_rate: int) -> list[np.ndarray
         return []
 
     folder = Path(noise_dir)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+    files = audio_files_under(folder) if folder.is_dir() else []
     if not files:
         raise DataError(
             f"data.audio_augment.noise_dir={noise_dir}: no audio files there; give a folder of background "

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, audio_files_under
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import segment_path
 from nightscan_edge.data.sources import Sample
@@ -30,7 +30,7 @@ def ambient_recordings(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"--background {folder} is not a folder; give a folder of ambient recordings (no target calls)")
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    paths = audio_files_under(root)
     if not paths:
         raise DataError(f"--background {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return paths

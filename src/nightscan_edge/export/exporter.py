@@ -124,7 +124,9 @@ class Exporter:
         try:
             ranked = fmt.sensitive_layers(self.out_dir / fmt.artifact_name("fp32"), self._calibration())
         except Exception as error:  # the all-INT8 verdict stands; say why no retry happened
-            first.gate = {**(first.gate or {}), "fallback_error": f"{type(error).__name__}: {error}"[:300]}
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            first.gate = {**(first.gate or {}), "fallback_error": reason}
+            self.progress(f"{fmt.name} {precision}: no retry with float layers ({reason})")
             return first
         tries = [{"float_layers": [], "passed": False, "reason": (first.gate or {}).get("reason", "")}]
         result = first

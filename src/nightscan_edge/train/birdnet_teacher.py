@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES, fit_to_length, window_starts
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, audio_files_under, fit_to_length, window_starts
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
@@ -39,7 +39,7 @@ from nightscan_edge.models.birdnet_extractor import (
     unusable_reason,
 )
 from nightscan_edge.spec import AudioSpec
-from nightscan_edge.train.losses import soft_loss
+from nightscan_edge.train.losses import blend_with_teacher
 
 
 def label_columns(teacher_labels: list[str], student_labels: list[str], source: str) -> list[int]:
@@ -152,8 +152,8 @@ class BirdNetTeacher:
         hard_loss: torch.Tensor,
         positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        soft = soft_loss(student_logits, self.logits(raw, positions), self.temperature)
-        return self.alpha * soft + (1 - self.alpha) * hard_loss
+        teacher_logits = self.logits(raw, positions)
+        return blend_with_teacher(student_logits, teacher_logits, hard_loss, self.temperature, self.alpha)
 
 
 class UnlabeledWindows:
@@ -191,7 +191,7 @@ def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"--unlabeled {folder} is not a folder; give a folder of recordings without labels")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    paths = audio_files_under(root)
     if not paths:
         raise DataError(f"--unlabeled {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))

@@ -17,7 +17,7 @@ from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
-from nightscan_edge.train.losses import soft_loss
+from nightscan_edge.train.losses import blend_with_teacher
 
 
 class Teacher:
@@ -60,8 +60,8 @@ class Teacher:
         positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``positions`` (clip index, window offset) serve teachers with cached scores; this one runs live."""
-        soft = soft_loss(student_logits, self.logits(raw, student_input), self.temperature)
-        return self.alpha * soft + (1 - self.alpha) * hard_loss
+        teacher_logits = self.logits(raw, student_input)
+        return blend_with_teacher(student_logits, teacher_logits, hard_loss, self.temperature, self.alpha)
 
 
 def teacher_for(config: Config, labels: list[str], spec: AudioSpec | ImageSpec) -> Teacher | BirdNetTeacher:

@@ -58,9 +58,6 @@ def build_loaders(
     ``unlabeled_windows``: each step also takes a batch of those (``--unlabeled``), so an epoch has enough steps
     to pass over them once -- otherwise a few labelled clips would cap how much of the unlabelled audio an epoch
     sees (the few-shot benchmark's student was still improving at its last epoch)."""
-    if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
-        return _per_clip_loaders(config, prepared, teacher_positions, unlabeled_windows)
-    data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
     val_set, collate = eval_dataset(prepared, prepared.splits["val"])
     workers = config.data.num_workers
     val_loader = DataLoader(
@@ -72,13 +69,17 @@ def build_loaders(
         persistent_workers=workers > 0,
         pin_memory=on_cuda,
     )
+    if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
+        train_loader, sampler = _per_clip_train_loader(config, prepared, teacher_positions, unlabeled_windows)
+        return Loaders(train_loader, val_loader, sampler)
+    data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
     return Loaders(data.loader, val_loader, data.batches, data.augment)
 
 
-def _per_clip_loaders(
-    config: Config, prepared: PreparedData, teacher_positions: bool, unlabeled_windows: int = 0
-) -> Loaders:
-    train_split, val_split = prepared.splits["train"], prepared.splits["val"]
+def _per_clip_train_loader(
+    config: Config, prepared: PreparedData, teacher_positions: bool, unlabeled_windows: int
+) -> tuple[DataLoader, EpochSeededSampler]:
+    train_split = prepared.splits["train"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
     sampler = EpochSeededSampler(
         train_split.labels,
@@ -106,7 +107,6 @@ def _per_clip_loaders(
     else:
         augment = config.data.photo_augment if config.data.augment else None
         train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
-    val_set, collate = eval_dataset(prepared, val_split)
     train_loader = DataLoader(
         train_set,
         batch_size=batch_size,
@@ -115,15 +115,7 @@ def _per_clip_loaders(
         drop_last=len(sampler) % batch_size == 1,
         persistent_workers=workers > 0,
     )
-    val_loader = DataLoader(
-        val_set,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate,
-        persistent_workers=workers > 0,
-    )
-    return Loaders(train_loader, val_loader, sampler)
+    return train_loader, sampler
 
 
 def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset, Callable[..., Any]]:

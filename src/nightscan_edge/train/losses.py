@@ -18,3 +18,14 @@ def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
         log_target=True,
     )
     return kl * (t * t)
+
+
+def blend_with_teacher(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    hard_loss: torch.Tensor,
+    temperature: float,
+    alpha: float,
+) -> torch.Tensor:
+    """``alpha * soft + (1 - alpha) * hard``: the blend every teacher trains its student with."""
+    return alpha * soft_loss(student_logits, teacher_logits, temperature) + (1 - alpha) * hard_loss

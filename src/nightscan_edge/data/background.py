@@ -19,21 +19,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES, audio_files_under
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.media import segment_path
-from nightscan_edge.data.sources import Sample
+from nightscan_edge.data.sources import Sample, unlabelled_recordings
 from nightscan_edge.spec import BACKGROUND_LABEL, AudioSpec
-
-
-def ambient_recordings(folder: str | Path) -> list[Path]:
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"--background {folder} is not a folder; give a folder of ambient recordings (no target calls)")
-    paths = audio_files_under(root)
-    if not paths:
-        raise DataError(f"--background {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-    return paths
 
 
 def background_samples(folder: str | Path, spec: AudioSpec, count: int, seed: int) -> list[Sample]:
@@ -43,7 +32,7 @@ def background_samples(folder: str | Path, spec: AudioSpec, count: int, seed: in
         raise DataError(
             f"data.background_windows must be at least 2 (one for training, one for validation); got {count}"
         )
-    paths = ambient_recordings(folder)
+    paths = unlabelled_recordings(folder, "--background", "ambient recordings (no target calls)")
     durations = []
     for path in paths:
         try:

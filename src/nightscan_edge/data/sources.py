@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES
+from nightscan_edge.audio.decode import AUDIO_SUFFIXES, audio_files_under
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.paths import display_path
 
@@ -46,6 +46,18 @@ class DatasetListing:
     def counts(self) -> dict[str, int]:
         counts = Counter(s.label for s in self.samples)
         return {label: counts[label] for label in self.labels}
+
+
+def unlabelled_recordings(folder: str | Path, option: str, what: str) -> list[Path]:
+    """Every audio file under a folder given with ``option`` (``--background``, ``--unlabeled``), whose labels, if
+    any, are ignored; a missing folder or one without audio is one line naming the option."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{option} {folder} is not a folder; give a folder of {what}")
+    paths = audio_files_under(root)
+    if not paths:
+        raise DataError(f"{option} {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return paths
 
 
 def media_kind(path: Path) -> str | None:

@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.audio.decode import AUDIO_SUFFIXES, audio_files_under, fit_to_length, window_starts
+from nightscan_edge.audio.decode import fit_to_length, window_starts
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
+from nightscan_edge.data.sources import unlabelled_recordings
 from nightscan_edge.models.birdnet_extractor import (
     check_audible,
     require_birdnet,
@@ -188,12 +189,7 @@ class UnlabeledWindows:
 
 def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
     """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"--unlabeled {folder} is not a folder; give a folder of recordings without labels")
-    paths = audio_files_under(root)
-    if not paths:
-        raise DataError(f"--unlabeled {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    paths = unlabelled_recordings(folder, "--unlabeled", "recordings without labels")
     arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))
     rate = teacher.student_spec.sample_rate
     unusable = {p: reason for p, clip in arrays.items() if (reason := unusable_reason(clip, rate)) is not None}

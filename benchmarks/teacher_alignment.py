@@ -167,7 +167,7 @@ def main() -> int:
 
     teacher, settings = replay(args.run, args.windows, args.noise_mix)
     spec = teacher.student_spec
-    grid_seconds = teacher.hop / spec.sample_rate
+    grid_seconds = teacher.grid_embeddings.hop / spec.sample_rate
     measured = [measure(teacher, setting) for setting in settings]
     notes = [
         f"{args.windows} training draws of epoch 0 of {args.run.name}, exactly as its loader draws them; grid step "

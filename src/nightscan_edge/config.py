@@ -149,7 +149,20 @@ class TrainConfig(_Section):
         None, description="folder of recordings without labels: soft pseudo-labels from train.teacher (birdnet_head)"
     )
     teacher_grid_seconds: float = Field(
-        0.5, gt=0, le=3, description="birdnet_head teacher: scores cached every this many seconds of each clip"
+        0.5,
+        gt=0,
+        le=3,
+        description="BirdNET teachers (birdnet_head, embedding): embeddings cached every this many seconds of a clip",
+    )
+    embedding_teacher: Literal["birdnet"] | None = Field(
+        None,
+        description="before the labels, the audio student learns this embedding (birdnet: BirdNET V2.4's 1024-d) "
+        "on the training clips, train.unlabeled and train.embedding_audio (feature distillation)",
+    )
+    embedding_epochs: int = Field(10, ge=1, description="epochs of embedding distillation before the labelled ones")
+    embedding_audio: list[str] = Field(
+        default_factory=list,
+        description="more folders of recordings without labels (e.g. site ambience) for embedding distillation",
     )
     distill_temperature: float = Field(4.0, gt=0)
     distill_alpha: float = Field(0.7, ge=0, le=1, description="weight of the soft-target loss")

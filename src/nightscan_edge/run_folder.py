@@ -96,6 +96,7 @@ class RunFolder:
     REPORT = "report.json"
     BEST_CHECKPOINT = BEST_CHECKPOINT_NAME
     LAST_CHECKPOINT = "last.ckpt"
+    EMBEDDING_CHECKPOINT = "embedding.ckpt"  # feature distillation's state, before the labelled epochs
     CURVES = "curves.png"
     CONFUSION_MATRIX = "confusion_matrix.png"
     LOCK = "run.lock"
@@ -140,6 +141,10 @@ class RunFolder:
     @property
     def last_checkpoint(self) -> Path:
         return self.path / self.LAST_CHECKPOINT
+
+    @property
+    def embedding_checkpoint(self) -> Path:
+        return self.path / self.EMBEDDING_CHECKPOINT
 
     @property
     def curves(self) -> Path:

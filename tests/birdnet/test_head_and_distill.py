@@ -211,3 +211,26 @@ def test_fallback_report_cli_with_a_head_run_as_the_server_model(head_run, birdn
     curve = report["curve"]
     assert [row["threshold"] for row in curve] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
     assert all(0.0 <= row["share_to_server"] <= 1.0 for row in curve)
+
+
+@pytest.mark.slow
+def test_feature_distillation_and_the_head_teacher_read_one_cached_grid(birdnet_data, head_run, tmp_path):
+    """``--embedding-teacher birdnet`` with a birdnet_head ``--teacher``: the embedding phase computes BirdNET's grid
+    embeddings once; the teacher's soft labels then come from the same cache entries, with BirdNET not run again."""
+    options = tiny_audio_config(
+        birdnet_data,
+        epochs=1,
+        teacher=str(head_run.run_dir),
+        embedding_teacher="birdnet",
+        embedding_epochs=1,
+        teacher_grid_seconds=1.0,
+    ).model_dump()
+    config = resolve_config({**options, "data": {**options["data"], "cache_dir": str(tmp_path / "cache")}})
+    student = train(config, run_dir=tmp_path / "student", progress=False)
+    messages = [e["message"] for e in read_events(student.run_dir / "events.jsonl") if e["type"] == "log"]
+    (embedding,) = [m for m in messages if m.startswith("embedding distillation (BirdNET V2.4)")]
+    computed = int(embedding.split("; ")[1].split()[0])
+    assert computed > 0 and f"{computed} embedding(s) computed, 0 from the cache" in embedding
+    (teacher,) = [m for m in messages if m.startswith("BirdNET teacher")]
+    assert teacher.startswith(f"BirdNET teacher: 0 grid window(s) scored, {computed} from the cache")
+    assert load_torch_file(student.best_checkpoint)["nightscan"]["licence"] == BIRDNET_LICENCE

@@ -25,7 +25,16 @@ def outside(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "field", ["data.cache_dir", "model.init_from", "train.teacher", "model.weights", "data.audio_augment.noise_dir"]
+    "field",
+    [
+        "data.cache_dir",
+        "model.init_from",
+        "train.teacher",
+        "model.weights",
+        "data.audio_augment.noise_dir",
+        "train.unlabeled",
+        "train.embedding_audio",
+    ],
 )
 @pytest.mark.parametrize("where", ["outside", "relative", "dotdot"])
 def test_run_config_path_fields_are_confined(field, where, client, settings, tiny_audio, outside):  # noqa: F811
@@ -36,7 +45,7 @@ def test_run_config_path_fields_are_confined(field, where, client, settings, tin
         "dotdot": str(settings.runs_dir / ".." / ".." / outside.name),
     }[where]
     section, *rest = field.split(".")
-    nested: dict = value
+    nested: dict | str | list = [value] if field == "train.embedding_audio" else value  # a list of folders
     for part in reversed(rest):
         nested = {part: nested}
     before = _state(settings)

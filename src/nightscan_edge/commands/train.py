@@ -46,6 +46,18 @@ def add_parser(subparsers) -> None:
         "--unlabeled", metavar="DIR", help="recordings without labels: soft pseudo-labels from a birdnet_head --teacher"
     )
     parser.add_argument(
+        "--embedding-teacher",
+        choices=["birdnet"],
+        help="before the labels, learn this embedding (BirdNET V2.4's) on every clip at hand: feature distillation",
+    )
+    parser.add_argument("--embedding-epochs", type=int, metavar="N", help="epochs of embedding distillation")
+    parser.add_argument(
+        "--embedding-audio",
+        action="append",
+        metavar="DIR",
+        help="more recordings without labels (e.g. site ambience) for --embedding-teacher (repeatable)",
+    )
+    parser.add_argument(
         "--background", metavar="DIR", help="ambient recordings (no target calls): adds a 'background' class"
     )
     parser.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start from another run's or file's backbone")
@@ -77,6 +89,9 @@ def config_from_args(args: argparse.Namespace):
             "seed": args.seed,
             "teacher": args.teacher,
             "unlabeled": args.unlabeled,
+            "embedding_teacher": args.embedding_teacher,
+            "embedding_epochs": args.embedding_epochs,
+            "embedding_audio": args.embedding_audio,
             "runs_dir": args.runs_dir,
             "run_name": args.run_name,
         },
@@ -105,7 +120,7 @@ def resume_device_options(args: argparse.Namespace) -> tuple[dict, list[str]]:
 
 
 def _yaml_text(value) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value)
+    return json.dumps(value) if isinstance(value, str | list) else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
                 "lr",
                 "teacher",
                 "unlabeled",
+                "embedding_teacher",
+                "embedding_epochs",
+                "embedding_audio",
                 "background",
                 "init_from",
                 "run_dir",

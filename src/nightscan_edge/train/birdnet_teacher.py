@@ -1,15 +1,10 @@
 """A ``birdnet_head`` run as the teacher of an edge student, and soft pseudo-labels on unlabelled recordings.
 
-Time alignment: the student hears 2.95 s at 22.05 kHz, BirdNET 3 s at 48 kHz. The teacher's view of a student
-window is that same window resampled to 48 kHz (soxr HQ) with the missing 50 ms zero-filled at the end, so both
-describe the same seconds of the recording.
-
-What is cached: running BirdNET on every augmented training window costs ~60 ms per window on one core (a
-64-window step would take 4 s). The student draws its window at a random offset; the teacher instead scores, once,
-a grid of windows over each clip (every ``teacher_grid_seconds``), cached per file in the embedding cache, and
-a training window takes the teacher's logits of the grid window nearest its offset (at most half a grid step
-away). Gain and SpecAugment are the student's alone: the teacher describes the clean signal, which is the target
-the student should learn to recover. A window with no known offset (no positions in the batch) is scored exactly.
+Time alignment and caching live in ``nightscan_edge.birdnet.grid``: BirdNET embeds, once per file, a grid of the
+student's windows (every ``teacher_grid_seconds``, resampled to 48 kHz), and a training window takes the teacher's
+logits of the grid window nearest its random offset (at most half a grid step away). Gain and SpecAugment are the
+student's alone: the teacher describes the clean signal, which is the target the student should learn to recover.
+A window with no known offset (no positions in the batch) is scored exactly.
 
 Unlabelled recordings (``--unlabeled DIR``) are cut into the same grid; each training step adds a batch of them,
 augmented like the labelled windows, whose only loss is the KL divergence to the teacher's soft labels. With few
@@ -25,21 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.audio.decode import fit_to_length, window_starts
-from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
+from nightscan_edge.birdnet.embeddings import EmbeddingStats
+from nightscan_edge.birdnet.grid import StudentGrid
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.cache import MediaCache
-from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
 from nightscan_edge.data.sources import unlabelled_recordings
-from nightscan_edge.models.birdnet_extractor import (
-    check_audible,
-    require_birdnet,
-    to_birdnet_rate,
-    unusable_reason,
-)
+from nightscan_edge.models.birdnet_extractor import to_birdnet_rate, unusable_reason
 from nightscan_edge.spec import AudioSpec
+from nightscan_edge.train.grid_windows import GridWindows
 from nightscan_edge.train.losses import blend_with_teacher
 
 
@@ -84,8 +74,7 @@ class BirdNetTeacher:
         grid_seconds: float,
         threads: int = 1,
     ) -> None:
-        require_birdnet()
-        check_audible(student_spec, "the student's model.audio")
+        self.grid_embeddings = StudentGrid(student_spec, grid_seconds, cache_dir, threads)
         self.head = trained.model.eval()
         for parameter in self.head.parameters():
             parameter.requires_grad_(False)
@@ -94,45 +83,22 @@ class BirdNetTeacher:
         self.temperature = temperature
         self.alpha = alpha
         self.licence = trained.licence
-        self.cache = EmbeddingCache(cache_dir)
-        self.hop = max(1, int(round(grid_seconds * student_spec.sample_rate)))
-        self.threads = threads
         self.grid: TeacherGrid | None = None
-        self.stats = EmbeddingStats()
+
+    @property
+    def stats(self) -> EmbeddingStats:
+        return self.grid_embeddings.stats
 
     def to(self, device: torch.device) -> BirdNetTeacher:
         return self  # the head is tiny and runs where the cached logits live (CPU)
 
     # -- the grid -------------------------------------------------------------------------------------------
-    def _rule(self) -> str:
-        spec = self.student_spec
-        return f"student-grid|{spec.sample_rate}|{spec.clip_samples}|{self.hop}|{spec.pad_mode}"
-
-    def _grid_windows(self, clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        spec = self.student_spec
-        starts = np.asarray(window_starts(clip.size, spec.clip_samples, self.hop))
-        windows = np.stack(
-            [fit_to_length(clip[s : s + spec.clip_samples], spec.clip_samples, spec.pad_mode) for s in starts]
-        )
-        return starts, windows
-
     @torch.no_grad()
     def score_grid(self, clips: list[np.ndarray], paths: list[Path | None]) -> TeacherGrid:
         """Teacher logits on every grid window of ``clips`` (embeddings cached per file)."""
-        spec = self.student_spec
-        embeddings, stats = embed_clips(
-            clips,
-            paths,
-            self.cache,
-            threads=self.threads,
-            rule=self._rule(),
-            windows_of=lambda clip: to_birdnet_rate(self._grid_windows(clip)[1], spec.sample_rate),
-        )
-        for name in ("clips", "windows_computed", "windows_cached", "seconds"):
-            setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
-        starts = [self._grid_windows(clip)[0] if clip.size > spec.clip_samples else np.zeros(1, int) for clip in clips]
-        logits = [self.head(torch.from_numpy(rows))[:, self.columns] for rows in embeddings]
-        return TeacherGrid(starts, logits)
+        grid = self.grid_embeddings.embed(clips, paths)
+        logits = [self.head(torch.from_numpy(rows))[:, self.columns] for rows in grid.embeddings]
+        return TeacherGrid(grid.starts, logits)
 
     def prepare(self, clips: list[np.ndarray], paths: list[Path]) -> None:
         self.grid = self.score_grid(clips, list(paths))
@@ -157,44 +123,30 @@ class BirdNetTeacher:
         return blend_with_teacher(student_logits, teacher_logits, hard_loss, self.temperature, self.alpha)
 
 
-class UnlabeledWindows:
+class UnlabeledWindows(GridWindows):
     """Unlabelled recordings on the teacher's grid: windows drawn per step, with the teacher's soft labels."""
 
     def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec) -> None:
-        self.clips, self.grid, self.spec = clips, grid, spec
-        self.items = [(c, g) for c, starts in enumerate(grid.starts) for g in range(len(starts))]
-        if not self.items:
-            raise DataError("--unlabeled holds no usable windows")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def batch(self, rng: np.random.Generator, size: int, augment) -> tuple[torch.Tensor, torch.Tensor]:
-        """``size`` random windows (augmented with the student's waveform augmentation) and teacher logits."""
-        picks = rng.integers(0, len(self.items), size=size)
-        windows, targets = [], []
-        for pick in picks:
-            clip_index, grid_index = self.items[int(pick)]
-            clip, start, length = (
-                self.clips[clip_index],
-                int(self.grid.starts[clip_index][grid_index]),
-                self.spec.clip_samples,
-            )
-            window = fit_to_length(clip[start : start + length], length, self.spec.pad_mode)
-            params = augment.make_params(rng, length, length)
-            windows.append(augment.apply(window, params))
-            targets.append(self.grid.logits[clip_index][grid_index])
-        return torch.from_numpy(np.stack(windows).astype(np.float32)), torch.stack(targets)
+        super().__init__(clips, grid.starts, grid.logits, spec, "--unlabeled")
+        self.grid = grid
 
 
-def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
-    """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate."""
-    paths = unlabelled_recordings(folder, "--unlabeled", "recordings without labels")
-    arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))
-    rate = teacher.student_spec.sample_rate
+def decode_recordings(
+    folder: str, option: str, spec: AudioSpec, max_bad_fraction: float
+) -> tuple[list[np.ndarray], list[Path]]:
+    """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate; unreadable,
+    silent and too short files are set aside (they count against ``max_bad_fraction``)."""
+    paths = unlabelled_recordings(folder, option, "recordings without labels")
+    arrays, bad = decode_all(paths, spec, MediaCache("memory"))
+    rate = spec.sample_rate
     unusable = {p: reason for p, clip in arrays.items() if (reason := unusable_reason(clip, rate)) is not None}
     bad += [(p, f"{p}: {unusable[p]}") for p in sorted(unusable)]
     check_bad_fraction(bad, len(paths), max_bad_fraction, "unreadable, silent or too short")
     good = [p for p in paths if p in arrays and p not in unusable]
-    clips = [arrays[p] for p in good]
-    return UnlabeledWindows(clips, teacher.score_grid(clips, list(good)), teacher.student_spec)
+    return [arrays[p] for p in good], good
+
+
+def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
+    """Every audio file under ``folder`` with the teacher's soft labels on its grid windows."""
+    clips, paths = decode_recordings(folder, "--unlabeled", teacher.student_spec, max_bad_fraction)
+    return UnlabeledWindows(clips, teacher.score_grid(clips, list(paths)), teacher.student_spec)

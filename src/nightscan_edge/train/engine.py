@@ -36,6 +36,7 @@ from nightscan_edge.train.callbacks import (
 )
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank, plan_devices, prepare_model
 from nightscan_edge.train.distill import Teacher, teacher_for
+from nightscan_edge.train.embedding_distill import check_embedding_student, embedding_licence, learn_embedding
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.initialise import (
     build_model,
@@ -90,6 +91,8 @@ def train(
         return _train(opened, progress, follower=True)
     if config is not None and resume is None:
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
+        if config.train.embedding_teacher:
+            check_embedding_student(config)
     if device_options and resume is None:
         raise ConfigError("device_options are for resume=RUN; a new run takes them in its config (train.devices...)")
     check_device_options(device_options)
@@ -131,6 +134,9 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
+            if checkpoint is None and config.train.embedding_teacher:  # before the labels (or continuing it)
+                device = torch.device("cuda" if plan.on_cuda else "cpu")
+                learn_embedding(model, config, prepared, folder, events, stop.check, device, write=not follower)
             module = _module(config, prepared, prepare_model(model, config, plan), run_id, events)
             loaders = build_loaders(
                 config,
@@ -210,7 +216,8 @@ def _module(
     """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled windows)."""
     teacher, unlabeled = _teacher(config, prepared, events)
     weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
-    return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled)
+    licence = teacher.licence if teacher is not None and teacher.licence else embedding_licence(config)
+    return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled, licence)
 
 
 def _teacher(
@@ -219,9 +226,10 @@ def _teacher(
     """The distillation teacher (None without ``train.teacher``) and, for a birdnet_head teacher, its cached grid
     scores on the training clips and the unlabelled windows of ``train.unlabeled``."""
     if not config.train.teacher:
-        if config.train.unlabeled:
+        if config.train.unlabeled and not config.train.embedding_teacher:
             raise ConfigError(
-                "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels"
+                "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels, or "
+                "--embedding-teacher birdnet to learn BirdNET's embedding of them"
             )
         return None, None
     teacher = teacher_for(config, prepared.labels, prepared.spec)

@@ -62,6 +62,19 @@ class EpochEnd(Event):
 
 
 @dataclass
+class EmbeddingEpochEnd(Event):
+    """One epoch of feature distillation (``train.embedding_teacher``), before the labelled epochs start."""
+
+    type: ClassVar[str] = "embedding_epoch_end"
+    epoch: int  # counted from 1 within the embedding phase
+    epochs: int
+    loss: float  # mean cosine distance, 1 - cos(projected student features, teacher embedding)
+    cosine: float  # mean cosine similarity over the epoch's windows
+    windows: int  # windows seen this epoch
+    seconds: float
+
+
+@dataclass
 class Log(Event):
     type: ClassVar[str] = "log"
     level: str
@@ -83,7 +96,7 @@ class RunEnd(Event):
         return record
 
 
-EVENT_TYPES = {cls.type: cls for cls in (RunStart, BatchEnd, EpochEnd, Log, RunEnd)}
+EVENT_TYPES = {cls.type: cls for cls in (RunStart, BatchEnd, EpochEnd, EmbeddingEpochEnd, Log, RunEnd)}
 
 
 class EventLog:

@@ -69,7 +69,7 @@ def build_loaders(
         persistent_workers=workers > 0,
         pin_memory=on_cuda,
     )
-    if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
+    if prepared.inputs == "embedding" or teacher_positions or unlabeled_windows > 0:
         train_loader, sampler = _per_clip_train_loader(config, prepared, teacher_positions, unlabeled_windows)
         return Loaders(train_loader, val_loader, sampler)
     data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))

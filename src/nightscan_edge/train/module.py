@@ -57,6 +57,22 @@ def make_optimizer(params, train: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
 
 
+def model_input(
+    model: EdgeClassifier, x: torch.Tensor, spec_augment: SpecAugment | None, augment_seed: int | None = None
+) -> torch.Tensor:
+    """Raw batch -> what the model's ``forward`` takes: audio waveforms through the model's own log-mel (SpecAugment
+    drawn from ``augment_seed`` when given); photos and frozen embeddings (birdnet_head) as they are."""
+    if model.input_kind != "audio" or getattr(model, "takes_embeddings", False):
+        return x
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
+        spectrogram = model.log_mel(x.float())
+    if augment_seed is not None and spec_augment is not None:
+        batch, _, n_mels, frames = spectrogram.shape
+        params = spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
+        spectrogram = spec_augment.apply(spectrogram, params)
+    return spectrogram
+
+
 class ClassifierModule(L.LightningModule):
     def __init__(
         self,
@@ -67,6 +83,7 @@ class ClassifierModule(L.LightningModule):
         class_weights: torch.Tensor | None = None,
         teacher: Teacher | BirdNetTeacher | None = None,
         unlabeled: UnlabeledWindows | None = None,
+        licence: str | None = None,
     ) -> None:
         super().__init__()
         # Unlabelled windows with the teacher's soft labels (--unlabeled): one extra batch per step, KL loss only.
@@ -85,6 +102,8 @@ class ClassifierModule(L.LightningModule):
         )
         # Not a submodule: the teacher's weights must never land in the student's checkpoint.
         self.teacher = teacher
+        # Terms inherited from pretrained knowledge (a BirdNET teacher or embedding): saved in every checkpoint.
+        self.licence = licence if licence is not None else (teacher.licence if teacher is not None else None)
         audio = config.data.audio_augment
         self.spec_augment = (
             SpecAugment(audio) if (model.input_kind == "audio" and config.data.augment and audio.spec_augment) else None
@@ -105,15 +124,7 @@ class ClassifierModule(L.LightningModule):
 
     # -- inputs ---------------------------------------------------------------------------------------
     def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
-        if self.model.input_kind != "audio" or getattr(self.model, "takes_embeddings", False):
-            return x  # photos, and frozen embeddings (birdnet_head), are model inputs as they are
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
-            spectrogram = self.model.log_mel(x.float())
-        if augment_seed is not None and self.spec_augment is not None:
-            batch, _, n_mels, frames = spectrogram.shape
-            params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
-            spectrogram = self.spec_augment.apply(spectrogram, params)
-        return spectrogram
+        return model_input(self.model, x, self.spec_augment, augment_seed)
 
     def training_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
@@ -296,5 +307,5 @@ class ClassifierModule(L.LightningModule):
             self.config.model_dump(mode="json"),
             self.run_id,
             model_options=dict(self.config.model.options),
-            licence=self.teacher.licence if self.teacher is not None else None,
+            licence=self.licence,
         )

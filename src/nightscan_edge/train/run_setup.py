@@ -54,6 +54,7 @@ def with_absolute_paths(config: Config) -> Config:
     data["data"]["audio_augment"]["noise_dir"] = _absolute(config.data.audio_augment.noise_dir)
     data["train"]["teacher"] = _absolute(config.train.teacher)
     data["train"]["unlabeled"] = _absolute(config.train.unlabeled)
+    data["train"]["embedding_audio"] = [_absolute(folder) for folder in config.train.embedding_audio]
     data["data"]["background"] = _absolute(config.data.background)
     data["model"]["init_from"] = _absolute(config.model.init_from)
     if config.model.weights not in (None, "imagenet"):
@@ -86,9 +87,11 @@ def check_resumable(folder: RunFolder) -> None:
             f"run {display_path(folder.path)} is finished{figure}; nothing to resume -- export it, or start a new "
             "run with --init-from to train it further"
         )
-    if not folder.last_checkpoint.is_file() or not folder.config.is_file():
+    resume_point = folder.last_checkpoint.is_file() or folder.embedding_checkpoint.is_file()
+    if not resume_point or not folder.config.is_file():
         raise ConfigError(
-            f"cannot resume {display_path(folder.path)}: it has no {folder.LAST_CHECKPOINT} or {folder.CONFIG}"
+            f"cannot resume {display_path(folder.path)}: it has no {folder.LAST_CHECKPOINT} (nor "
+            f"{folder.EMBEDDING_CHECKPOINT}) or no {folder.CONFIG}"
         )
 
 
@@ -164,7 +167,8 @@ def open_resumed_run(
     refused resume leaves the folder as it was."""
     folder = RunFolder(resume)
     check_resumable(folder)  # again under the writer lock: another writer may have finished it meanwhile
-    checkpoint = load_resume_checkpoint(folder.last_checkpoint)
+    # No last.ckpt yet: the run stopped during embedding distillation, which continues from embedding.ckpt.
+    checkpoint = load_resume_checkpoint(folder.last_checkpoint) if folder.last_checkpoint.is_file() else None
     saved = folder.read_config()
     wanted = {k: getattr(config.train, k) for k in DEVICE_OPTIONS} if config is not None else {}
     wanted.update(check_device_options(device_options))

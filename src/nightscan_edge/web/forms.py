@@ -109,12 +109,12 @@ def _is_text(annotation: Any) -> bool:
 def _leaves(model_type: type[BaseModel], values: dict, prefix: str = ""):
     for name, info in model_type.model_fields.items():
         dotted = f"{prefix}{name}"
-        inner, _ = _unwrap(info.annotation)
+        inner, optional = _unwrap(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             yield from _leaves(inner, values.get(name) or {}, dotted + ".")
             continue
         literal_args = typing.get_args(inner) if typing.get_origin(inner) is Literal else ()
-        if len(literal_args) == 1:  # a constant tag such as spec kind
+        if len(literal_args) == 1 and not optional:  # a constant tag such as spec kind (an optional one is a choice)
             continue
         yield dotted, info, values.get(name)
 

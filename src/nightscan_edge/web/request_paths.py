@@ -20,6 +20,8 @@ REQUEST_PATH_FIELDS = (
     "model.init_from",
     "model.weights",
     "train.teacher",
+    "train.unlabeled",
+    "train.embedding_audio",
 )
 
 
@@ -28,8 +30,8 @@ def request_path_roots(field: str, data_dir: Path, runs_dir: Path, dataset_roots
     weights) are read from runs or dataset roots; background noise from dataset roots."""
     if field == "data.cache_dir":
         return (data_dir,)
-    if field == "data.audio_augment.noise_dir":
-        return dataset_roots
+    if field in ("data.audio_augment.noise_dir", "train.unlabeled", "train.embedding_audio"):
+        return dataset_roots  # recordings: read from the registered data sets only
     return (runs_dir, *dataset_roots)
 
 
@@ -41,9 +43,10 @@ def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, datase
         value = flat.get(field)
         if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
             continue
-        try:
-            confine(str(value), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)
-        except PathPolicyError as error:
-            errors[field] = str(error)
+        for path in value if isinstance(value, list) else [value]:  # a list field: every folder it names
+            try:
+                confine(str(path), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)
+            except PathPolicyError as error:
+                errors[field] = str(error)
     if errors:
         raise RunConfigError("; ".join(errors.values()), errors)

@@ -125,6 +125,9 @@
         break;
       case "batch_end": onBatch(event); break;
       case "epoch_end": onEpoch(event); break;
+      case "embedding_epoch_end":
+        appendLog(`embedding epoch ${event.epoch}/${event.epochs}: cosine to BirdNET ${event.cosine.toFixed(3)} · ${event.seconds.toFixed(1)} s`);
+        break;
       case "log": appendLog(`[${event.level}] ${event.message}`); break;
       case "run_end":
         appendLog(`end: ${event.status}` + (event.best_val_acc != null ? `, best val acc ${(100 * event.best_val_acc).toFixed(1)} % at epoch ${event.best_epoch}` : "") +

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.runtime.base import check_input, run_per_sample
 
 
@@ -18,7 +19,8 @@ class LiteRTRunner:
 
         self.path, self.manifest = path, manifest
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
-        self.interpreter.allocate_tensors()
+        with native_noise_filtered():  # the XNNPACK banner the C++ runtime prints on the first allocation
+            self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         signature = self._input.get("shape_signature", self._input["shape"])

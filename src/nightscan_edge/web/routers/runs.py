@@ -28,6 +28,7 @@ from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
     form_fields,
+    form_model_order,
     parse_form,
     preset_values,
     validate_run_config,
@@ -174,7 +175,7 @@ def _new_run_page(
     message: str | None = None,
     status_code: int = 200,
 ):
-    catalogue = cached_catalogue()
+    catalogue = form_model_order(cached_catalogue())
     names = [m["name"] for m in catalogue]
     if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
         chosen = store.dataset(dataset_id) if dataset_id else None

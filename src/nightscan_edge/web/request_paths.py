@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nightscan_edge.config import Config
+from nightscan_edge.models.pretrained import names_a_file
 from nightscan_edge.paths import PathPolicyError, confine
 from nightscan_edge.web.forms import RunConfigError, _leaf_values
 
@@ -41,7 +42,7 @@ def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, datase
     errors: dict[str, str] = {}
     for field in REQUEST_PATH_FIELDS:
         value = flat.get(field)
-        if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
+        if value is None or (field == "model.weights" and not names_a_file(str(value))):
             continue
         for path in value if isinstance(value, list) else [value]:  # a list field: every folder it names
             try:

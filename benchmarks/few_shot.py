@@ -29,6 +29,10 @@ recording is on both sides; the JSON says how many seconds each side had.
 
 Writes ``benchmarks/results/few_shot.json`` (date, machine, command) and prints a Markdown table; ``--only
 background`` merges the background rows into the existing file and keeps the learning curves as measured.
+
+``--mode new-species`` is the harder task of issue 24 (every clip at 16 kHz, splits grouped by source recording,
+birdnet_head against today's distilled student and the feature-distilled students): ``new_species.py``, which
+writes ``benchmarks/results/few_shot_new_species.json``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from bench_common import (
     RESULTS_DIR,
     SHARED_DATA,
     LabelledItem,
+    command_line,
     read_labelled_manifest,
     set_threads_and_seed,
     stratified_split,
@@ -54,6 +59,7 @@ from bench_common import (
 from few_shot_background import measure_background
 from few_shot_report import markdown, results_document, summarise
 from few_shot_variants import VARIANTS, int8_check, make_draw, run_variant
+from new_species import main as new_species_main
 
 RESULTS = RESULTS_DIR / "few_shot.json"
 Split = tuple[list[LabelledItem], list[LabelledItem], list[LabelledItem]]
@@ -99,7 +105,13 @@ EXTRA_KEYS = tuple(key for part in PARTS.values() for key in part.keys)
 
 
 def main(argv: list[str] | None = None) -> int:
+    modes = argparse.ArgumentParser(add_help=False)
+    modes.add_argument("--mode", choices=["curves", "new-species"], default="curves")
+    chosen, rest = modes.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if chosen.mode == "new-species":
+        return new_species_main(rest, command=command_line(["--mode", "new-species", *rest]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["curves", "new-species"], default="curves", help="new-species: see above")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "few_shot")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "nightscan-edge"))
     parser.add_argument("--sizes", nargs="+", default=["5", "10", "20", "all"])

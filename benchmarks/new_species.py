@@ -24,20 +24,31 @@ Rows, each trained by the normal ``train`` path into its own run folder (``OUT/n
 Each student is exported to LiteRT INT8 through ``export``; the file's size and its latency at 1 thread (LiteRT,
 one 2.95 s window) go beside its accuracy and macro-F1.
 
-    python benchmarks/few_shot.py --mode new-species --out runs/few_shot --seeds 0 1 2 --student-seeds 0
+    python benchmarks/few_shot.py --mode new-species --out runs/few_shot --seeds 0 1 2 --student-seeds 0 1 2
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import json
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from bench_common import (
+    RESULTS_DIR,
+    SHARED_DATA,
+    command_line,
+    machine_summary,
+    read_labelled_manifest,
+    sample_per_class,
+    set_threads_and_seed,
+    today,
+    write_result,
+    write_split_manifest,
+)
+from few_shot_variants import link_folder, log_counts, train_run
 from nightscan_edge.atomic import write_bytes_atomic, write_json_atomic
 from nightscan_edge.audio.decode import decode_audio
 
@@ -73,8 +84,13 @@ def recording_groups(items: list[tuple[str, str]], cache_dir: str, threads: int,
     clips = [decode_audio(path, BIRDNET_SAMPLE_RATE) for path, _ in items]
     embeddings, _ = embed_clips(clips, [Path(p) for p, _ in items], EmbeddingCache(cache_dir), threads=threads)
     means = np.stack([rows.mean(axis=0) for rows in embeddings])
-    means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
-    parent = list(range(len(items)))
+    return similar_groups(means, [label for _, label in items], similarity)
+
+
+def similar_groups(vectors: np.ndarray, labels: list[str], similarity: float) -> list[str]:
+    """Single-linkage components, within each label, of vectors whose cosine is >= ``similarity``."""
+    unit = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    parent = list(range(len(labels)))
 
     def root(index: int) -> int:
         while parent[index] != index:
@@ -82,11 +98,10 @@ def recording_groups(items: list[tuple[str, str]], cache_dir: str, threads: int,
             index = parent[index]
         return index
 
-    labels = np.array([label for _, label in items])
-    for first, second in zip(*np.nonzero(np.triu(means @ means.T >= similarity, k=1)), strict=True):
+    for first, second in zip(*np.nonzero(np.triu(unit @ unit.T >= similarity, k=1)), strict=True):
         if labels[first] == labels[second]:
             parent[root(int(first))] = root(int(second))
-    return [f"{labels[i]}/{root(i)}" for i in range(len(items))]
+    return [f"{labels[i]}/{root(i)}" for i in range(len(labels))]
 
 
 def grouped_split(items: list, groups: list[str], seed: int = 0) -> tuple[list, list, list]:
@@ -238,9 +253,8 @@ def result_document(rows: list[dict], split: dict, args, command: str) -> dict:
     summary = summarise(rows)
     return {
         "title": "Few-shot, new-species mode: every clip at 16 kHz, splits grouped by source recording",
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} shared CPU cores, no GPU; "
-        f"torch and LiteRT {args.threads} thread(s)",
+        "date": today(),
+        "machine": machine_summary(args.threads),
         "command": command,
         "setup": (
             f"animal-sounds resampled to 16 kHz; {split['groups']} recording groups (BirdNET mean-embedding cosine "
@@ -269,13 +283,7 @@ def result_document(rows: list[dict], split: dict, args, command: str) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    import torch
-
-    from few_shot import SHARED_DATA, _log_counts, link_folder, read_manifest, sample_k, train_run, write_manifest
+def main(argv: list[str] | None = None, command: str | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs") / "few_shot")
@@ -284,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the head rows")
     parser.add_argument("--student-sizes", nargs="+", default=["10"])
     parser.add_argument("--student-seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--merge-from", nargs="+", type=Path, default=[], help="runs of earlier result files to keep")
     parser.add_argument("--epochs", type=int, default=30, help="student epochs (default: the preset, 30)")
     parser.add_argument("--steps", type=int, default=16, help="train.min_steps_per_epoch of the students")
     parser.add_argument("--embedding-epochs", type=int, default=10, help="train.embedding_epochs (feature rows)")
@@ -294,24 +303,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ambient", type=Path, default=SHARED_DATA / "site-ambient", help="extra unlabelled audio")
     parser.add_argument("--threads", type=int, default=1, help="torch and LiteRT threads")
     parser.add_argument("--no-int8", action="store_true", help="skip the students' LiteRT INT8 export")
-    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "few_shot_new_species.json")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "few_shot_new_species.json")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])
-
-    items = resample_set(read_manifest(SHARED_DATA / "animal-sounds"), args.out / "clips-16k")
-    groups = recording_groups(items, args.cache_dir, args.threads, args.group_similarity)
+    set_threads_and_seed(args.threads)
+    command = command or command_line(argv)
+    items = resample_set(read_labelled_manifest(SHARED_DATA / "animal-sounds"), args.out / "clips-16k")
+    saved_groups = args.out / "clips-16k" / f"groups-{args.group_similarity:g}.json"
+    if not saved_groups.is_file():
+        write_json_atomic(saved_groups, recording_groups(items, args.cache_dir, args.threads, args.group_similarity))
+    groups = json.loads(saved_groups.read_text())
     pool, val, test = grouped_split(items, groups)
     split = split_summary(items, groups, pool, val, test)
     print(json.dumps(split), flush=True)
-    rows: list[dict] = []
+    rows: list[dict] = [run for path in args.merge_from for run in json.loads(path.read_text())["runs"]]
 
     def job(size: str, seed: int, row: str) -> None:
-        train_items = sample_k(pool, int(size), seed)
+        train_items = sample_per_class(pool, int(size), seed)
         chosen = {p for p, _ in train_items}
         unused = [item for item in pool if item[0] not in chosen]
         tag = args.out / "new-species" / f"k{size}-s{seed}"
-        base = {"path": str(write_manifest(tag / "manifest.csv", train_items, val, test)), "cache_dir": args.cache_dir}
+        manifest = write_split_manifest(tag / "manifest.csv", train_items, val, test)
+        base = {"path": str(manifest), "cache_dir": args.cache_dir}
         args.seed = seed
         head_run = tag / "head"
         if row != "head" and not (head_run / "report.json").is_file():
@@ -320,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = tag / row.replace("+", "_")
         figures = train_run(row_layers(row, base, head_run, unlabeled, args), run_dir)
         record = {"size": size, "seed": seed, "variant": row, "train_clips": len(train_items), **figures}
-        record.update(_log_counts(run_dir))
+        record.update(log_counts(run_dir))
         if row != "head" and not args.no_int8:
             record["int8"] = int8_file(run_dir, args.threads)
-        rows.append(record)
+        rows[:] = [r for r in rows if (r["size"], r["seed"], r["variant"]) != (size, seed, row)] + [record]
         print(json.dumps(record), flush=True)
-        write_json_atomic(args.results, result_document(rows, split, args, command))
+        write_result(args.results, result_document(rows, split, args, command))
 
     for size in args.sizes:
         for seed in args.seeds:
@@ -335,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.student_seeds:
             for row in (r for r in args.rows if r != "head"):
                 job(size, seed, row)
+    write_result(args.results, result_document(rows, split, args, command))
     print(markdown(summarise(rows)))
     return 0
 

@@ -92,3 +92,28 @@ def test_command_line_is_relative_to_the_repository_whatever_the_directory(tmp_p
     monkeypatch.chdir(tmp_path)
     command = bench_common.command_line([], script=str(BENCHMARKS / "train_throughput.py"))
     assert command == "python " + os.path.join("benchmarks", "train_throughput.py")
+
+
+def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(tmp_path):
+    import numpy as np
+    import soundfile
+
+    import new_species  # imports the training stack: after the cheap tests
+
+    vectors = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0], [1.0, 0.01]])
+    groups = new_species.similar_groups(vectors, ["owl", "owl", "owl", "fox"], similarity=0.95)
+    assert groups[0] == groups[1] and len({groups[0], groups[2], groups[3]}) == 3  # never across labels
+    items = [(f"/c/{label}{i}.wav", label) for label in "ab" for i in range(20)]
+    names = [f"{label}/{i // 4}" for label in "ab" for i in range(20)]  # recordings of 4 clips each
+    pool, val, test = new_species.grouped_split(items, names)
+    assert sorted(pool + val + test) == sorted(items)
+    side = {item: part for part, members in (("pool", pool), ("val", val), ("test", test)) for item in members}
+    for name in set(names):
+        assert len({side[item] for item, group in zip(items, names, strict=True) if group == name}) == 1
+    assert [sum(label == "a" for _, label in part) for part in (test, val)] == [8, 4]  # whole groups of 4
+    clip = tmp_path / "src" / "a.wav"
+    clip.parent.mkdir()
+    soundfile.write(str(clip), np.sin(np.arange(22050) * 0.3).astype(np.float32), 22050)
+    ((resampled, label),) = new_species.resample_set([(str(clip), "a")], tmp_path / "16k")
+    assert label == "a" and soundfile.info(resampled).samplerate == 16000
+    assert abs(soundfile.info(resampled).duration - 1.0) < 1e-3

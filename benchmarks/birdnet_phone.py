@@ -28,6 +28,7 @@ import numpy as np
 
 from nightscan_edge.artifact import load_manifest
 from nightscan_edge.artifact.birdnet_tflite import constant_count, graph_flops
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.atomic import write_json_atomic
 from nightscan_edge.bench import benchmark
 from nightscan_edge.bench.devices import list_device_classes
@@ -38,7 +39,6 @@ from nightscan_edge.data.samples import load_run_samples
 from nightscan_edge.export.birdnet_files import export_birdnet_phone
 from nightscan_edge.export.quality_gate import classification_figures
 from nightscan_edge.export.samples import runner_predict, torch_predict
-from nightscan_edge.export.wrapper import ExportableClassifier
 from nightscan_edge.models.birdnet_extractor import locate_birdnet
 from nightscan_edge.runtime import load_runner
 

@@ -22,7 +22,7 @@ from nightscan_edge.artifact.birdnet_tflite import (
     operator_counts,
     read_model,
 )
-from nightscan_edge.export.wrapper import ExportableClassifier
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.models import create_model
 from nightscan_edge.models.birdnet_extractor import BIRDNET_SPEC, get_birdnet, locate_birdnet
 from tests.birdnet.conftest import requires_birdnet

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from nightscan_edge.artifact import load_manifest
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.audio import decode_audio
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import resolve_config
 from nightscan_edge.data.datasets import clip_windows
 from nightscan_edge.export.birdnet_files import export_birdnet_phone
 from nightscan_edge.export.samples import torch_predict
-from nightscan_edge.export.wrapper import ExportableClassifier
 from nightscan_edge.models.birdnet_extractor import BIRDNET_LICENCE, BIRDNET_SPEC
 from nightscan_edge.predict.classifier import load_edge_classifier
 from nightscan_edge.predict.scoring import score_audio

@@ -22,11 +22,8 @@ the float input/output kept in float. This module imports neither torch nor a ru
 from __future__ import annotations
 
 import collections
-import contextlib
-import io
-import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,18 +31,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nightscan_edge.artifact.backend import EXPORT_EXTRA, ArtifactFormat
-from nightscan_edge.artifact.containers import AppendedZipFormat, strip_appended_zip
+from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.errors import ExportError
+from nightscan_edge.artifact.manifest import INPUT_NAME, OUTPUT_NAME
+from nightscan_edge.artifact.tflite import SIGNATURE, LiteRTFormat, _quiet, keep_float, static_int8_recipe
 
 if TYPE_CHECKING:
     import torch
 
-    from nightscan_edge.export.wrapper import ExportableClassifier
-    from nightscan_edge.runtime.base import Runner
+    from nightscan_edge.artifact.wrapper import ExportableClassifier
 
-SIGNATURE = "serving_default"
-INPUT_NAME = "input"
-OUTPUT_NAME = "probabilities"
 _FILE_IDENTIFIER = b"TFL3"
 FRONT_END_SCOPE = ".*MEL_SPEC.*"  # BirdNET's two spectrogram branches (MEL_SPEC1, MEL_SPEC2): kept in float
 HEAD_SCOPE = "^nightscan_head/.*"  # the appended layers, named by this module
@@ -438,34 +433,6 @@ def graph_flops(data: bytes) -> int:
 
 
 # ---------------------------------------------------------------- FP16 and INT8 (ai-edge-quantizer)
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """The quantizer prints progress; keep the CLI output to the project's own summary."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.INFO)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        try:
-            yield
-        finally:
-            logging.disable(previous)
-
-
-def _keep_float(manager: Any, regexes: Sequence[str]) -> None:
-    from ai_edge_quantizer import algorithm_manager, qtyping  # the [export] extra
-
-    for regex in regexes:
-        manager.add_quantization_config(
-            regex=regex,
-            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-            algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE,
-        )
-    for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
-        # float input/output: the app feeds samples and reads probabilities without (de)quantizing
-        manager.add_quantization_config(
-            regex="(.*)", operation_name=boundary, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE
-        )
-
-
 def fp16_weights(float_model: bytes) -> bytes:
     """Convolution and dense weights stored in FP16 (LiteRT dequantizes them at load; compute stays float),
     the spectrogram front-end untouched: half the size, the same answers to ~1e-3."""
@@ -483,7 +450,7 @@ def fp16_weights(float_model: bytes) -> bytes:
             num_bits=16,
             algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING,
         )
-    _keep_float(manager, [FRONT_END_SCOPE])
+    keep_float(manager, [FRONT_END_SCOPE])
     model_quantizer = quantizer.Quantizer(bytearray(strip_appended_zip(float_model)))
     model_quantizer.load_quantization_recipe(manager.get_quantization_recipe())
     with _quiet():
@@ -495,19 +462,10 @@ def int8_static(float_model: bytes, calibration: np.ndarray) -> bytes:
     """Static INT8 weights and activations (min/max calibrated on ``calibration`` windows), except BirdNET's
     spectrogram (``RFFT2D`` and its dB scaling in 8 bits lose quiet calls) and the appended head (a few
     thousand weights; its softmax input sets the probabilities the edge/server threshold reads)."""
-    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe_manager  # the [export] extra
+    from ai_edge_quantizer import quantizer  # the [export] extra
 
-    manager = recipe_manager.RecipeManager()
-    manager.add_static_config(
-        regex=".*",
-        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-        activation_num_bits=8,
-        weight_num_bits=8,
-        algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
-    )
-    _keep_float(manager, [FRONT_END_SCOPE, HEAD_SCOPE, f"^{OUTPUT_NAME}$"])
     model_quantizer = quantizer.Quantizer(bytearray(strip_appended_zip(float_model)))
-    model_quantizer.load_quantization_recipe(manager.get_quantization_recipe())
+    model_quantizer.load_quantization_recipe(static_int8_recipe([FRONT_END_SCOPE, HEAD_SCOPE, f"^{OUTPUT_NAME}$"]))
     samples = [{INPUT_NAME: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]
     with _quiet():
         calibrated = model_quantizer.calibrate({SIGNATURE: samples}, num_threads=1)
@@ -553,11 +511,12 @@ def head_layers(module: ExportableClassifier) -> list[DenseLayer]:
 
 # ---------------------------------------------------------------- the format row
 @dataclass(frozen=True)
-class BirdNetLiteRTFormat(AppendedZipFormat):
+class BirdNetLiteRTFormat(LiteRTFormat):
     """LiteRT for a ``birdnet_head`` run: BirdNET's graph + the head, FP32 / FP16 / INT8.
 
-    Not in ``FORMATS`` (it writes ordinary ``.tflite`` files the LiteRT row reads and runs); the export picks
-    it in place of the LiteRT row for a frozen-BirdNET run. ``backbone`` is BirdNET V2.4's file.
+    Not in ``FORMATS`` (it writes ordinary ``.tflite`` files, read and run as the LiteRT row's, whose manifest
+    and runner it inherits); the export picks it in place of the LiteRT row for a frozen-BirdNET run.
+    ``backbone`` is BirdNET V2.4's file.
     """
 
     backbone: Path | None = None
@@ -594,11 +553,6 @@ class BirdNetLiteRTFormat(AppendedZipFormat):
     ) -> bool:
         int8_path.write_bytes(int8_static(fp32_path.read_bytes(), calibration))
         return _dynamic_batch(read_model(int8_path.read_bytes()).subgraphs[0])
-
-    def open_runner(self, path: Path, manifest: dict[str, Any], threads: int | None) -> Runner:
-        from nightscan_edge.runtime.litert_runner import LiteRTRunner  # ai-edge-litert, the [export] extra
-
-        return LiteRTRunner(path, manifest, threads)
 
 
 def birdnet_litert(litert: ArtifactFormat, backbone: Path) -> BirdNetLiteRTFormat:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from nightscan_edge.artifact import FORMATS, ArtifactFormat, ExportError
 from nightscan_edge.artifact.birdnet_tflite import BirdNetLiteRTFormat, birdnet_litert, head_layers
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.export.report import ArtifactResult
-from nightscan_edge.export.wrapper import ExportableClassifier
 from nightscan_edge.models.birdnet_extractor import locate_birdnet
 
 PHONE_FORMAT = "tflite"  # the table's LiteRT row, which the BirdNET row stands in for

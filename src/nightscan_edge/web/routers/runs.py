@@ -31,6 +31,7 @@ from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
     form_fields,
+    form_model_order,
     parse_form,
     preset_values,
     validate_run_config,
@@ -179,7 +180,7 @@ def _new_run_page(
     status_code: int = 200,
     recipe: str | None = None,
 ) -> HTMLResponse:
-    catalogue = cached_catalogue()
+    catalogue = form_model_order(cached_catalogue())
     names = [m["name"] for m in catalogue]
     if (
         model is None or model not in names

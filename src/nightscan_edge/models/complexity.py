@@ -27,6 +27,7 @@ _MOBILE_FRIENDLY = (
     nn.MaxPool2d,
     nn.AvgPool2d,
     nn.AdaptiveAvgPool2d,
+    nn.ZeroPad2d,
     nn.Dropout,
     nn.Identity,
     nn.Flatten,

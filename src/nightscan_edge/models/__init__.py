@@ -4,6 +4,7 @@
 from nightscan_edge.models import (  # noqa: F401
     birdnet_backbone,
     birdnet_head,
+    efficientnet_lite0_photo,
     lightweight_audio,
     mobilenet_v3_small_photo,
     server_audio,

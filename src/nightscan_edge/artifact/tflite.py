@@ -21,6 +21,7 @@ import numpy as np
 from nightscan_edge.artifact.backend import EXPORT_EXTRA, register_format
 from nightscan_edge.artifact.containers import AppendedZipFormat, strip_appended_zip
 from nightscan_edge.artifact.runner import Runner, check_input, run_per_sample
+from nightscan_edge.quiet import native_noise_filtered
 
 if TYPE_CHECKING:  # annotations only: torch loads when the format is used
     import torch
@@ -168,7 +169,8 @@ class LiteRTRunner:
 
         self.path, self.manifest = path, manifest
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
-        self.interpreter.allocate_tensors()
+        with native_noise_filtered():  # the XNNPACK banner the C++ runtime prints on the first allocation
+            self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         signature = self._input.get("shape_signature", self._input["shape"])

@@ -28,6 +28,7 @@ _MOBILE_FRIENDLY = (
     nn.MaxPool2d,
     nn.AvgPool2d,
     nn.AdaptiveAvgPool2d,
+    nn.ZeroPad2d,
     nn.Dropout,
     nn.Identity,
     nn.ZeroPad2d,  # TensorFlow-style "SAME" padding (EfficientNet-Lite): a Pad op every runtime has

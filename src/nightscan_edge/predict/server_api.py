@@ -11,12 +11,13 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from nightscan_edge.audio.decode import AudioDecodeError
-from nightscan_edge.checkpoint import CheckpointError
+from nightscan_edge.errors import CheckpointError
 from nightscan_edge.predict.classifier import Classifier, load_server_classifier
 from nightscan_edge.predict.inputs import InputError
 from nightscan_edge.predict.scoring import score_audio, score_image, summarise
@@ -45,7 +46,7 @@ class _LazyClassifier:
             return self._classifier
 
 
-def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> dict:
+def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> dict[str, Any]:
     """The response body for one uploaded file (schema in docs/architecture.md)."""
     model = {"name": classifier.name, "run_id": classifier.run_id}
     if classifier.input_kind == "image":
@@ -87,7 +88,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
     router = APIRouter(prefix="/api/predict", tags=["predict"])
 
     @router.get("/model")
-    async def predict_model() -> dict:
+    async def predict_model() -> dict[str, Any]:
         classifier = await run_in_threadpool(lazy.get)
         return {
             "name": classifier.name,
@@ -98,7 +99,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
         }
 
     @router.post("")
-    async def predict(file: UploadFile) -> dict:
+    async def predict(file: UploadFile) -> dict[str, Any]:
         suffix = Path(file.filename or "upload").suffix[:16]
         with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
             size = 0

@@ -40,7 +40,12 @@ class _LazyClassifier:
             if self._classifier is None:
                 source = self._source
                 try:
-                    self._classifier = source() if callable(source) else load_server_classifier(source)
+                    if callable(source):
+                        self._classifier = source()
+                    elif isinstance(source, Classifier):  # set in __init__ already; the type checker asks
+                        self._classifier = source
+                    else:
+                        self._classifier = load_server_classifier(source)
                 except (CheckpointError, FileNotFoundError) as error:
                     raise HTTPException(503, f"server model unavailable: {error}") from error
             return self._classifier
@@ -50,12 +55,14 @@ def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None
     """The response body for one uploaded file (schema in docs/architecture.md)."""
     model = {"name": classifier.name, "run_id": classifier.run_id}
     if classifier.input_kind == "image":
-        probabilities = score_image(classifier, path)
-        best = int(probabilities.argmax())
+        image_probabilities = score_image(classifier, path)
+        best = int(image_probabilities.argmax())
         return {
             "label": classifier.labels[best],
-            "confidence": float(probabilities[best]),
-            "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities, strict=False)},
+            "confidence": float(image_probabilities[best]),
+            "probabilities": {
+                label: float(p) for label, p in zip(classifier.labels, image_probabilities, strict=False)
+            },
             "source": "server",
             "model": model,
         }
@@ -121,7 +128,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
     return router
 
 
-def create_predict_app(model_source: ModelSource):
+def create_predict_app(model_source: ModelSource) -> FastAPI:
     """A standalone app serving only the prediction API (``nightscan-edge serve-model``)."""
     app = FastAPI(title="NightScan Edge prediction server")
     app.include_router(create_predict_router(model_source))

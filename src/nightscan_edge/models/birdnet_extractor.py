@@ -33,6 +33,7 @@ import numpy as np
 
 from nightscan_edge.audio.decode import resample_windows
 from nightscan_edge.errors import UserError
+from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.spec import AudioSpec
 
 BIRDNET_SAMPLE_RATE = 48_000
@@ -117,6 +118,19 @@ def birdnet_input_spec(requested: AudioSpec | None = None) -> AudioSpec:
     return BIRDNET_SPEC
 
 
+def birdnet_window_spec(spec: AudioSpec, model_name: str) -> AudioSpec:
+    """The spec a BirdNET-based builder runs with: BirdNET's own when none was given (catalogue, tests), and a
+    refusal of any other window (the network's input is fixed: 3 s at 48 kHz)."""
+    if spec == AudioSpec():
+        return BIRDNET_SPEC
+    if (spec.sample_rate, spec.clip_samples) != (BIRDNET_SPEC.sample_rate, BIRDNET_SPEC.clip_samples):
+        raise ValueError(
+            f"{model_name} takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
+            f"got {spec.clip_samples} samples at {spec.sample_rate} Hz"
+        )
+    return spec
+
+
 def check_audible(spec: AudioSpec | None, what: str = "model.audio") -> None:
     """BirdNET sees 0-15 kHz: a spec that keeps only higher frequencies (bats, 20-120 kHz) cannot use it."""
     if spec is not None and spec.f_min >= BIRDNET_MAX_HZ:
@@ -165,7 +179,9 @@ class BirdNet:
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._embedding = find_embedding_tensor(self.interpreter.get_tensor_details(), files.model)
         self.interpreter.resize_tensor_input(self._input, [self.batch_size, BIRDNET_WINDOW_SAMPLES])
-        self.interpreter.allocate_tensors()
+        # LiteRT's C++ runtime prints its XNNPACK banner to fd 2 on the first allocation (no logger, no env switch).
+        with native_noise_filtered():
+            self.interpreter.allocate_tensors()
         self._allocated = self.batch_size
         self.labels = [line.strip() for line in files.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         self.windows_run = 0

@@ -20,9 +20,9 @@ from torch import nn
 from nightscan_edge.models.base import EdgeClassifier, InputKind, register_model
 from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
-    BIRDNET_SPEC,
     EMBEDDING_SIZE,
     birdnet_input_spec,
+    birdnet_window_spec,
     get_birdnet,
 )
 from nightscan_edge.spec import AudioSpec
@@ -83,11 +83,5 @@ class BirdNetHead(EdgeClassifier):
     "few-shot; needs the birdnet extra",
 )
 def birdnet_head(num_classes: int, spec: AudioSpec, **options) -> BirdNetHead:
-    if spec == AudioSpec():  # no spec given (catalogue, tests): BirdNET's own
-        spec = BIRDNET_SPEC
-    if (spec.sample_rate, spec.clip_samples) != (BIRDNET_SPEC.sample_rate, BIRDNET_SPEC.clip_samples):
-        raise ValueError(
-            f"birdnet_head takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
-            f"got {spec.clip_samples} samples at {spec.sample_rate} Hz"
-        )
+    spec = birdnet_window_spec(spec, "birdnet_head")
     return BirdNetHead(num_classes, spec, **options)

@@ -24,6 +24,7 @@ import torch
 from nightscan_edge.birdnet.data import embed_prepared
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.long_clips import long_clips_message
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS
@@ -209,6 +210,8 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
             f"skipped {len(prepared.bad_files)} unreadable file(s): "
             + "; ".join(display_path(p) for p, _ in prepared.bad_files),
         )
+    if prepared.long_clips:
+        _log(events, "warning", long_clips_message(prepared.long_clips))
     return prepared
 
 

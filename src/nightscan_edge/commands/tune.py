@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.errors import UserError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "tune",
         help="search widths, mel bands, image size, lr... for the most accurate model within a budget (Optuna)",

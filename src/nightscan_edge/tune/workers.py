@@ -35,17 +35,17 @@ def run_on_workers(plan: StudyPlan, task: WorkerTask, workers: int, total: int |
     if not shares:
         return 0
     with dask.config.set({"distributed.worker.daemon": False}):
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]  # distributed ships no annotations here
+        cluster = LocalCluster(
             n_workers=len(shares), threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
         )
     try:
-        with Client(cluster) as client:  # type: ignore[no-untyped-call]
+        with Client(cluster) as client:
             futures = [
                 client.submit(task, plan, share, timeout_s, pure=False, key=f"tune-{plan.name}-worker-{index}")
                 for index, share in enumerate(shares)
             ]
             ran = 0
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            for future in as_completed(futures):
                 ran += int(future.result())  # a worker's own error (not a trial's) surfaces here
             return ran
     finally:

@@ -1,15 +1,11 @@
-"""The few-shot benchmark's "new species" mode (issue 24): a task on which the server's knowledge and the phone's
-can differ, measured with the project's own commands.
+"""The few-shot benchmark's "new species" mode (issue 24). animal-sounds hides the gap between ``birdnet_head``
+and an edge student: each class has its own sample-rate cut-off and near-copies of one recording sit on both sides
+of a stratified split. This mode removes both shortcuts before anything else:
 
-animal-sounds hides the gap between ``birdnet_head`` and an edge student: each class carries its own sample-rate
-cut-off (every bird clip comes from a 44.1/48 kHz source, most others from <= 16 kHz ones) and near-copies of one
-recording sit on both sides of a stratified split. This mode removes both shortcuts before anything else:
-
-  * every clip is resampled to 16 kHz (soxr HQ) and written once under ``OUT/clips-16k/``: no class keeps
-    content above 8 kHz, so the sample-rate cue is gone for every model;
-  * clips are grouped by source recording. The manifest names no recordist or source, so clips whose BirdNET
-    embeddings (mean over windows) have a cosine similarity of at least ``--group-similarity`` are taken to be
-    cuts of one recording (single linkage within a class); whole groups go to one side of the split;
+  * every clip is resampled to 16 kHz (soxr HQ) once, under ``OUT/clips-16k/``: no class keeps content above 8 kHz;
+  * clips are grouped by source recording. The manifest names no source, so clips whose BirdNET embeddings (mean
+    over windows) have a cosine of at least ``--group-similarity`` are taken to be cuts of one recording (single
+    linkage within a class); whole groups go to one side of the split;
   * a fixed grouped test (30 %) and validation (15 %) split; K = 5 and 10 clips per class drawn from the rest (the
     pool) per seed; checkpoints are picked on validation, figures are on test.
 
@@ -17,12 +13,11 @@ Rows, each trained by the normal ``train`` path into its own run folder (``OUT/n
 
   * ``head``                 birdnet_head on the K clips (the server model)
   * ``distilled+u``          today's student: ultralight_audio ``--teacher`` head ``--unlabeled`` pool
-  * ``feature-ultralight``   ``--embedding-teacher birdnet`` (BirdNET's embedding space learnt first, on the
-    labelled clips, the pool and ``--ambient``), then the same head training as ``distilled+u``
+  * ``feature-ultralight``   ``--embedding-teacher birdnet`` (BirdNET's embedding learnt first on the labelled
+    clips, the pool and ``--ambient``), then the same training as ``distilled+u``
   * ``feature-lightweight``  the same with lightweight_audio
 
-Each student is exported to LiteRT INT8 through ``export``; the file's size and its latency at 1 thread (LiteRT,
-one 2.95 s window) go beside its accuracy and macro-F1.
+Each student is exported to LiteRT INT8 through ``export``: file size and LiteRT latency at 1 thread per window.
 
     python benchmarks/few_shot.py --mode new-species --out runs/few_shot --seeds 0 1 2 --student-seeds 0 1 2
 """
@@ -54,7 +49,7 @@ from nightscan_edge.audio.decode import decode_audio
 
 NEW_SPECIES_RATE = 16_000
 ROWS = ("head", "distilled+u", "feature-ultralight", "feature-lightweight")
-STUDENT_MODELS = {"distilled+u": "ultralight_audio", "feature-ultralight": "ultralight_audio"}
+STUDENT_MODELS = dict.fromkeys(("distilled+u", "feature-ultralight"), "ultralight_audio")
 STUDENT_MODELS["feature-lightweight"] = "lightweight_audio"
 
 
@@ -130,9 +125,7 @@ def split_summary(items: list, groups: list[str], pool: list, val: list, test: l
         "groups": int(sizes.size),
         "largest_group": int(sizes.max()),
         "clips_in_groups_of_2_or_more": int(sizes[sizes > 1].sum()),
-        "pool": len(pool),
-        "val": len(val),
-        "test": len(test),
+        **{"pool": len(pool), "val": len(val), "test": len(test)},
         "test_per_class": {label: sum(1 for _, lab in test if lab == label) for label in sorted({x[1] for x in test})},
     }
 
@@ -190,6 +183,43 @@ def int8_file(run_dir: Path, threads: int) -> dict:
     return result
 
 
+def cut_short_figures(run_dir: Path, planned_epochs: int) -> dict | None:
+    """A student run stopped before its last epoch (the session's CPU ran out): its best checkpoint so far, picked
+    on validation as training picks it, scored on the test split per clip (window probabilities averaged, as the
+    run's own report does). None when no epoch has finished."""
+    import torch
+
+    from nightscan_edge.bench.metrics import classification_scores
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.data.samples import load_run_samples
+    from nightscan_edge.train import read_events
+
+    epochs = [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "epoch_end"]
+    if not epochs or not (run_dir / "best.ckpt").is_file():
+        return None
+    trained = load_trained_model(run_dir / "best.ckpt")
+    inputs, labels, sources = load_run_samples(run_dir, split="test")
+    with torch.inference_mode():
+        model = trained.model.eval()
+        chunks = [model.forward_waveform(torch.from_numpy(inputs[i : i + 64])) for i in range(0, len(inputs), 64)]
+        probabilities = torch.softmax(torch.cat(chunks), dim=1).numpy()
+    clips = list(dict.fromkeys(sources))
+    owner = np.array([clips.index(source) for source in sources])
+    mean = np.stack([probabilities[owner == index].mean(axis=0) for index in range(len(clips))])
+    truth = np.array([labels[owner == index][0] for index in range(len(clips))])
+    scores = classification_scores(truth, mean.argmax(axis=1), trained.labels)
+    return {
+        "run": str(run_dir),
+        "reused": False,
+        "accuracy": float(scores.accuracy),
+        "macro_f1": float(scores.macro_f1),
+        "val_accuracy": max(float(e["val_acc"]) for e in epochs),
+        "seconds": sum(float(e["seconds"]) for e in epochs),
+        "label_epochs": f"{len(epochs)}/{planned_epochs} (cut short)",
+        "val_accuracy_by_epoch": [round(float(e["val_acc"]), 4) for e in epochs],
+    }
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean (min-max) over seeds per size x row, with the student's INT8 file where one was exported."""
     table = []
@@ -212,6 +242,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                     "int8_mb": float(np.mean([f["size_mb"] for f in files])) if files else None,
                     "latency_ms": float(np.mean([f["latency_ms_1_thread"] for f in files])) if files else None,
                     "seconds": float(np.mean([r["seconds"] or 0 for r in group])),
+                    "label_epochs": ", ".join(sorted({str(r.get("label_epochs", "all")) for r in group})),
                 }
             )
     return table
@@ -273,12 +304,19 @@ def result_document(rows: list[dict], split: dict, args, command: str) -> dict:
                 "test accuracy": f"{r['accuracy']:.1%}",
                 "range": f"{r['accuracy_min']:.1%}-{r['accuracy_max']:.1%}",
                 "macro-F1": f"{r['macro_f1']:.3f}",
+                "label epochs": r["label_epochs"] if r["variant"] != "head" else "-",
                 "INT8 MB": f"{r['int8_mb']:.2f}" if r["int8_mb"] else "-",
                 "LiteRT ms, 1 thread": f"{r['latency_ms']:.1f}" if r["latency_ms"] else "-",
             }
             for r in summary
         ],
-        "notes": gap_notes(summary),
+        "notes": gap_notes(summary)
+        + [
+            f"{r['variant']} (seed {r['seed']}, {r['label_epochs']}): validation accuracy after each label epoch "
+            + ", ".join(f"{value:.1%}" for value in r["val_accuracy_by_epoch"])
+            for r in rows
+            if r.get("val_accuracy_by_epoch")
+        ],
         "runs": rows,
     }
 
@@ -303,13 +341,17 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     parser.add_argument("--ambient", type=Path, default=SHARED_DATA / "site-ambient", help="extra unlabelled audio")
     parser.add_argument("--threads", type=int, default=1, help="torch and LiteRT threads")
     parser.add_argument("--no-int8", action="store_true", help="skip the students' LiteRT INT8 export")
+    parser.add_argument(
+        "--cut-short",
+        action="store_true",
+        help="train nothing: score the best checkpoint so far of student runs that have not finished",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "few_shot_new_species.json")
     args = parser.parse_args(argv)
     set_threads_and_seed(args.threads)
     command = command or command_line(argv)
     items = resample_set(read_labelled_manifest(SHARED_DATA / "animal-sounds"), args.out / "clips-16k")
-    saved_groups = args.out / "clips-16k" / f"groups-{args.group_similarity:g}.json"
-    if not saved_groups.is_file():
+    if not (saved_groups := args.out / "clips-16k" / f"groups-{args.group_similarity:g}.json").is_file():
         write_json_atomic(saved_groups, recording_groups(items, args.cache_dir, args.threads, args.group_similarity))
     groups = json.loads(saved_groups.read_text())
     pool, val, test = grouped_split(items, groups)
@@ -330,23 +372,25 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
             train_run(row_layers("head", base, head_run, None, args), head_run)
         unlabeled = link_folder(tag / "unlabeled", unused) if row != "head" else None
         run_dir = tag / row.replace("+", "_")
-        figures = train_run(row_layers(row, base, head_run, unlabeled, args), run_dir)
+        if args.cut_short and not (run_dir / "report.json").is_file():
+            figures = cut_short_figures(run_dir, args.epochs) if row != "head" else None
+            if figures is None:
+                return
+        else:
+            figures = train_run(row_layers(row, base, head_run, unlabeled, args), run_dir)
         record = {"size": size, "seed": seed, "variant": row, "train_clips": len(train_items), **figures}
         record.update(log_counts(run_dir))
-        if row != "head" and not args.no_int8:
+        if row != "head" and not args.no_int8 and not args.cut_short:
             record["int8"] = int8_file(run_dir, args.threads)
         rows[:] = [r for r in rows if (r["size"], r["seed"], r["variant"]) != (size, seed, row)] + [record]
         print(json.dumps(record), flush=True)
         write_result(args.results, result_document(rows, split, args, command))
 
-    for size in args.sizes:
-        for seed in args.seeds:
-            if "head" in args.rows:
-                job(size, seed, "head")
-    for size in args.student_sizes:
-        for seed in args.student_seeds:
-            for row in (r for r in args.rows if r != "head"):
-                job(size, seed, row)
+    for size, seed in ((size, seed) for size in args.sizes for seed in args.seeds if "head" in args.rows):
+        job(size, seed, "head")
+    for size, seed in ((size, seed) for size in args.student_sizes for seed in args.student_seeds):
+        for row in (r for r in args.rows if r != "head"):
+            job(size, seed, row)
     write_result(args.results, result_document(rows, split, args, command))
     print(markdown(summarise(rows)))
     return 0

@@ -85,9 +85,13 @@ def _is_run_dir(path: Path) -> bool:
     return (path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file()
 
 
+def _export_dirs(run_dir: Path) -> list[Path]:
+    return [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
+
+
 def latest_export_dir(run_dir: Path) -> Path:
     """The most recently written ``exports/<export_id>/`` of a run."""
-    exports = [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
+    exports = _export_dirs(run_dir)
     if not exports:
         raise BenchSourceError(f"run {run_dir} has no exports; run `nightscan-edge export {run_dir}` first")
     return max(
@@ -200,7 +204,7 @@ def _open_source(path: Path) -> BenchSource:
         return BenchSource(f"bundle {path}", artifacts, None, temporary)
     if path.is_dir() and _is_run_dir(path):
         server = _server_run_manifest(path)
-        if server is not None:
+        if server is not None and not _export_dirs(path):  # exported (birdnet_head's phone files): bench those
             return BenchSource(f"run {path} (server model, PyTorch + LiteRT)", [], path, checkpoint_manifest=server)
         export_dir = latest_export_dir(path)
         return BenchSource(

@@ -55,7 +55,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def _add_annotation_parsers(actions) -> None:
+def _add_annotation_parsers(actions: Subparsers) -> None:
     formats = ", ".join(f"{row.name} ({row.description})" for row in FORMATS.values())
     imports = actions.add_parser(
         "import-annotations", help=f"Raven or Label Studio annotations -> annotation CSV; formats: {formats}"

@@ -62,7 +62,8 @@ def test_the_export_writes_the_three_phone_files_with_the_manifest_and_licence(p
     assert manifest.model_name == "birdnet_head" and manifest.precision == "fp16"
     assert manifest.licence == BIRDNET_LICENCE and manifest.input.shape == [-1, 144000]
     assert manifest.input.spec.sample_rate == 48000 and manifest.quality_gate is not None
-    assert BIRDNET_LICENCE in (report.out_dir / "USAGE.md").read_text()
+    usage = (report.out_dir / "USAGE.md").read_text()
+    assert BIRDNET_LICENCE in usage and "BirdNET V2.4's own spectrogram is inside the model" in usage
     assert (report.out_dir / "bundle.zip").is_file()
 
 

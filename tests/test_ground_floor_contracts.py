@@ -125,7 +125,13 @@ def test_the_ground_floor_imports_only_the_ground_floor(module):
 
 
 def test_commands_import_at_the_top_except_optional_extras():
-    extras = ("nightscan_edge.web", "uvicorn", "nightscan_edge.predict.server_api", "nightscan_edge.predict.archive")
+    extras = (
+        "nightscan_edge.web",
+        "uvicorn",
+        "nightscan_edge.predict.server_api",
+        "nightscan_edge.predict.archive",
+        "nightscan_edge.tune",  # the tune extra (Optuna)
+    )
     hidden = [
         f"{path.name}: {module}"
         for path in (PACKAGE / "commands").glob("*.py")
@@ -156,10 +162,10 @@ FLOORS = [
     {"artifact"},
     {"runtime", "data", "checkpoint"},
     {"export", "bench", "predict"},
-    {"web", "prune", "train", "birdnet"},
+    {"web", "tune", "prune", "train", "birdnet"},
     {"commands", "cli"},
 ]
-SIDEWAYS = {("prune", "train"), ("train", "birdnet")}
+SIDEWAYS = {("prune", "train"), ("train", "birdnet"), ("tune", "train"), ("tune", "prune")}
 DOORS = {("config", "models")}  # config checks model.name against models.MODELS
 
 

@@ -66,9 +66,12 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
         reference = fp32.get(artifact.format)
         if artifact.precision != "int8" or reference is None or artifact.accuracy is None:
             continue
+        if reference.accuracy is None:  # fp32 holds only scored files
+            continue
         artifact.int8_accuracy_drop_points = 100 * (reference.accuracy - artifact.accuracy)
+        recalls = artifact.per_class_recall or {}  # set with accuracy
         artifact.int8_class_drop_points = {
-            label: 100 * (recall - artifact.per_class_recall.get(label, 0.0))
+            label: 100 * (recall - recalls.get(label, 0.0))
             for label, recall in (reference.per_class_recall or {}).items()
         }
 
@@ -79,6 +82,11 @@ def frozen_backbone_flops(model: torch.nn.Module) -> int:
     if not getattr(model, "takes_embeddings", False):
         return 0
     return graph_flops(locate_birdnet().model.read_bytes()) - 2 * EMBEDDING_SIZE * BIRDNET_V24.classes
+
+
+def _runner_opener(load_runner: LoadRunner, path: Path) -> Callable[[int], Any]:
+    """``threads -> runner`` for one file (its own function, so each file's opener keeps its own path)."""
+    return lambda threads: load_runner(path, threads=threads)
 
 
 def _default_load_runner() -> LoadRunner:
@@ -153,7 +161,7 @@ def benchmark(
                         artifact.precision,
                         artifact.path,
                         _path_size_mb(artifact.path),
-                        lambda t, path=artifact.path: load_runner(path, threads=t),
+                        _runner_opener(load_runner, artifact.path),
                     )
                 )
     finally:

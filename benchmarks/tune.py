@@ -23,6 +23,7 @@ import torch
 
 from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.bench.options import cpu_name
+from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.tune import TuneOptions, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,8 @@ def _values(params: dict) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "animal-sounds")
+    shared = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=shared / "animal-sounds")
     parser.add_argument("--budget", type=Path, default=ROOT / "budgets" / "phone_tiny.yaml")
     parser.add_argument("--space", type=Path, default=None, help="narrow the space (default: bench_space below)")
     parser.add_argument("--trials", type=int, default=7)
@@ -53,6 +55,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "tune.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    quiet_libraries(None, "tune")
     args.out.mkdir(parents=True, exist_ok=True)
     space = args.space
     if space is None:  # few trials: leave out pruning (each would add a fine-tune) and the widest widths

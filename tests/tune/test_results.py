@@ -7,8 +7,9 @@ import json
 import optuna
 from optuna.trial import TrialState, create_trial
 
+from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.tune import attrs
-from nightscan_edge.tune.results import PLOT_FILE, TABLE_JSON, TABLE_MARKDOWN, WINNER_FILE, table, write_results
+from nightscan_edge.tune.results import table, write_results
 
 
 def _measured(macro_f1: float, latency: float, violations: list[str] | None = None) -> dict:
@@ -46,11 +47,13 @@ def test_the_front_holds_only_undominated_trials_within_the_budget():
 def test_results_and_winner_are_written_to_the_study_folder(tmp_path):
     best = write_results(_study(), tmp_path)
     assert best is not None and best.trial == 1  # the most accurate within the budget, not trial 3
-    saved = json.loads((tmp_path / TABLE_JSON).read_text())
+    folder = StudyFolder(tmp_path)
+    saved = folder.read_table()
+    assert saved is not None
     assert saved["winner"] == 1 and len(saved["trials"]) == 6
-    assert json.loads((tmp_path / WINNER_FILE).read_text())["export_dir"] == "runs/t1/exports/e"
-    markdown = (tmp_path / TABLE_MARKDOWN).read_text()
+    assert json.loads(folder.winner_file.read_text())["export_dir"] == "runs/t1/exports/e"
+    markdown = folder.table_markdown.read_text()
     assert "| 1 | complete | 0.900 | 2.00 | 0.100 | pass | yes | * |" in markdown
     assert "trial 3: model.onnx: max_mb" in markdown
-    assert (tmp_path / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert folder.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))

@@ -18,12 +18,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nightscan_edge.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.tune import attrs
-
-TABLE_JSON = "pareto.json"
-TABLE_MARKDOWN = "pareto.md"
-PLOT_FILE = "pareto.png"
-WINNER_FILE = "winner.json"
 
 
 @dataclass(frozen=True)
@@ -161,12 +157,13 @@ def write_results(study: optuna.Study, folder: Path) -> TrialRow | None:
     """Write the table, plot and winner of ``study`` into ``folder``; returns the winner (None: none yet)."""
     rows = table(study)
     best = winner(rows)
+    files = StudyFolder(folder)
     write_json_atomic(
-        folder / TABLE_JSON,
+        files.table_json,
         {"study": study.study_name, "trials": [asdict(r) for r in rows], "winner": best.trial if best else None},
     )
-    write_text_atomic(folder / TABLE_MARKDOWN, render_markdown(study.study_name, rows, best))
-    write_bytes_atomic(folder / PLOT_FILE, render_plot(study.study_name, rows, best))
+    write_text_atomic(files.table_markdown, render_markdown(study.study_name, rows, best))
+    write_bytes_atomic(files.plot, render_plot(study.study_name, rows, best))
     if best is not None:
-        write_json_atomic(folder / WINNER_FILE, asdict(best))
+        write_json_atomic(files.winner_file, asdict(best))
     return best

@@ -16,9 +16,9 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.tune.errors import TuneError
 
-DATABASE_FILE = "study.db"
 JOURNAL_PREFIX = "journal:"
 JOURNAL_SUFFIX = ".journal"
 SEARCH_ATTR = "nightscan_search"  # the study's user attribute holding what it searches
@@ -29,7 +29,7 @@ GRACE_S = 120
 
 
 def default_storage_url(study_folder: Path) -> str:
-    return f"sqlite:///{(study_folder / DATABASE_FILE).resolve()}"
+    return f"sqlite:///{StudyFolder(study_folder).database.resolve()}"
 
 
 def open_storage(url: str) -> BaseStorage:

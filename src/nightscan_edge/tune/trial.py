@@ -25,13 +25,13 @@ from nightscan_edge.export.pipeline import export_run
 from nightscan_edge.models.search_space import SearchSpace, Value
 from nightscan_edge.prune.run import prune_run
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.train import train
 from nightscan_edge.tune import attrs
 from nightscan_edge.tune.measure import Measurement, measure
 from nightscan_edge.tune.pruning import EpochPruner, companion_study
 from nightscan_edge.tune.sampling import suggest
 
-RUNS_FOLDER = "runs"
 BENCH_FILE = "bench.json"
 
 
@@ -51,7 +51,7 @@ class StudyPlan:
 
     @property
     def runs_dir(self) -> Path:
-        return self.folder / RUNS_FOLDER
+        return StudyFolder(self.folder).runs_dir
 
     def trial_folder(self, number: int) -> Path:
         return self.runs_dir / f"{self.name}-trial-{number:04d}"

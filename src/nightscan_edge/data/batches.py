@@ -28,6 +28,7 @@ from nightscan_edge.data.cache import cache_key, check_cache_folder
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.photo_augment import PhotoAugment, normalise
+from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
@@ -202,9 +203,11 @@ class TrainBatches(Dataset):
         augment: AudioAugment | PhotoAugment,
         seed: int,
         backgrounds: AudioBank | None = None,
+        views: PhotoViews | None = None,
     ) -> None:
         self.data, self.labels, self.augment, self.seed = data, np.asarray(labels, dtype=np.int64), augment, seed
         self.backgrounds = backgrounds
+        self.views = views  # a photo teacher's fixed views: draws pick among them and carry its logits
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -214,6 +217,9 @@ class TrainBatches(Dataset):
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, salt=1000 + step))
         if isinstance(self.augment, AudioAugment):
             return self.augment.draw(rng, self.data.lengths[indices])
+        if self.views is not None:
+            rows = self.views.rows(indices, rng)
+            return {**self.views.params_of(rows), "teacher_logits": self.views.logits[rows]}
         return self.augment.draw(rng, len(indices))
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
@@ -284,15 +290,23 @@ class TrainData:
     augment: BatchAugment
 
 
-def train_data(config: Config, prepared, pin_memory: bool = False, channels_last: bool = False) -> TrainData:
-    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch."""
+def train_data(
+    config: Config,
+    prepared,
+    pin_memory: bool = False,
+    channels_last: bool = False,
+    views: PhotoViews | None = None,
+    min_draws: int = 0,
+) -> TrainData:
+    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch (or,
+    with ``views``, one of a photo teacher's fixed views per photo); an epoch draws at least ``min_draws`` items."""
     split, spec = prepared.splits["train"], prepared.spec
     batch_size = config.train.batch_size
     order = EpochSeededSampler(
         split.labels,
         config.train.seed,
         weighted=config.data.weighted_sampler,
-        draws=config.train.min_steps_per_epoch * batch_size,
+        draws=max(config.train.min_steps_per_epoch * batch_size, min_draws),
     )
     backgrounds = None
     if prepared.kind == "audio":
@@ -308,7 +322,7 @@ def train_data(config: Config, prepared, pin_memory: bool = False, channels_last
         data = photo_bank(split.arrays)
         augment = PhotoAugment(config.data.photo_augment, spec)
         device_augment = BatchAugment(augment if config.data.augment else None, spec, channels_last)
-    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds)
+    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds, views)
     batches = EpochBatches(order, batch_size)
     workers = config.data.num_workers
     loader = DataLoader(

@@ -1,0 +1,205 @@
+"""Few-shot learning curves for photos: what ImageNet knowledge buys MobileNetV3-Small when labels are few (issue 25).
+
+On ../shared/data/cifar10-animals (3,000 photos of 32 px, 6 classes, 500 each; no groups, so splits are
+stratified): a fixed test split (20 %) and validation split (10 %) are held out once; from the rest (the pool,
+350 per class) each run trains on K photos per class (K = 10, 50, and all). Variants, each trained by the normal
+``train`` path into its own run folder:
+
+  * ``scratch``      mobilenet_v3_small_photo from scratch
+  * ``finetuned``    efficientnet_lite0_photo (ImageNet weights) fine-tuned on the same K photos
+  * ``distilled``    mobilenet_v3_small_photo with ``--teacher`` = that fine-tuned run
+  * ``distilled+u``  the same plus ``--unlabeled`` = ../shared/data/cifar10-unlabelled (5,600 photos without
+    labels, frames of no interest included; their labels are never used)
+
+Test accuracy and macro-F1 come from each run's report (the checkpoint is picked on validation, never on test);
+wall and CPU seconds are per run. Every finished run folder is reused by a later invocation on the same ``--out``,
+and the results file is rewritten after every run, so a cut-off benchmark keeps what it measured.
+
+    python benchmarks/photo_few_shot.py --out runs/photo_few_shot          # the grid below: ~1 CPU-hour
+    python benchmarks/photo_few_shot.py --sizes all --variants scratch     # one row
+
+Writes ``benchmarks/results/photo_few_shot.json`` (date, machine, command) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_common import (
+    REPO,
+    RESULTS_DIR,
+    SHARED_DATA,
+    clock,
+    command_line,
+    machine_summary,
+    read_labelled_manifest,
+    sample_per_class,
+    set_threads_and_seed,
+    stratified_split,
+    today,
+    write_result,
+    write_split_manifest,
+)
+
+from nightscan_edge.config import resolve_config
+from nightscan_edge.train import train
+
+RESULTS = RESULTS_DIR / "photo_few_shot.json"
+VARIANTS = ("scratch", "finetuned", "distilled", "distilled+u")
+TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
+# The small-photo recipe (configs/small-photos.yaml) at 64 px: 32 px photos train best there, 4x cheaper than 128.
+STUDENT_AUGMENT = {"trivial_augment": True, "erasing_probability": 0.25, "horizontal_flip_probability": 0.5}
+
+
+def student_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data": {"path": str(manifest), "photo_augment": STUDENT_AUGMENT},
+        "model": {"name": "mobilenet_v3_small_photo", "image_size": args.student_size},
+        "train": {
+            "epochs": args.epochs,
+            "scheduler": "cosine",
+            "weight_decay": 5.0e-4,
+            "early_stopping_patience": None,
+            "seed": seed,
+        },
+    }
+
+
+def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data": {"path": str(manifest)},
+        "model": {"name": "efficientnet_lite0_photo", "image_size": args.teacher_size},
+        "train": {"epochs": args.teacher_epochs, "early_stopping_patience": None, "seed": seed},
+    }
+
+
+def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Train one run (or reuse a finished one: its report is there) -> test figures and seconds."""
+    report_path = run_dir / "report.json"
+    measured_path = run_dir / "bench_seconds.json"
+    if not report_path.is_file():
+        wall, cpu = clock()
+        train(resolve_config(layers), run_dir=run_dir, progress=False)
+        wall_end, cpu_end = clock()
+        measured_path.write_text(json.dumps({"wall_s": wall_end - wall, "cpu_s": cpu_end - cpu}))
+    report = json.loads(report_path.read_text())
+    seconds = json.loads(measured_path.read_text()) if measured_path.is_file() else {}
+    test = report["test"]
+    return {
+        "run": str(run_dir),
+        "accuracy": test["accuracy"],
+        "macro_f1": test["macro_f1"],
+        "val_accuracy": report["val"]["accuracy"],
+        "best_epoch": report.get("best_epoch"),
+        **seconds,
+    }
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean (min-max) over seeds per size x variant, as table rows."""
+    table = []
+    sizes = sorted({r["size"] for r in rows}, key=lambda k: float("inf") if k == "all" else int(k))
+    for size in sizes:
+        for variant in VARIANTS:
+            group = [r for r in rows if r["size"] == size and r["variant"] == variant]
+            if not group:
+                continue
+            accuracy = [r["accuracy"] for r in group]
+            table.append(
+                {
+                    "photos/class": size,
+                    "variant": variant,
+                    "seeds": ", ".join(str(r["seed"]) for r in group),
+                    "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
+                    "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
+                    "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
+                }
+            )
+    return table
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    if not table:
+        return "(no runs)"
+    columns = list(table[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in table]
+    return "\n".join(lines)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "photo_few_shot")
+    parser.add_argument("--sizes", nargs="+", default=["10", "50", "all"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds for the K-per-class sizes")
+    parser.add_argument("--all-seeds", nargs="+", type=int, default=[0], help="seeds for 'all photos'")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
+    parser.add_argument("--student-size", type=int, default=64)
+    parser.add_argument("--teacher-size", type=int, default=128)
+    parser.add_argument("--teacher-epochs", type=int, default=8)
+    parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    set_threads_and_seed(args.threads)
+    items = read_labelled_manifest(SHARED_DATA / "cifar10-animals")
+    pool, val, test = stratified_split(items, TEST_FRACTION, VAL_FRACTION, seed=0)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    # Rows measured by an earlier invocation on the same --out stay (their runs are reused anyway).
+    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if str(args.out) in r["run"]]
+
+    def save() -> None:
+        result = {
+            "title": "Few-shot learning curves on cifar10-animals: MobileNetV3-Small from scratch and distilled, "
+            "EfficientNet-Lite0 fine-tuned",
+            "date": today(),
+            "machine": machine_summary(args.threads),
+            "command": command_line(),
+            "setup": (
+                f"cifar10-animals ({len(items)} photos of 32 px, 6 classes, stratified): fixed test {len(test)} and "
+                f"validation {len(val)} photos; K photos per class drawn from the other {len(pool)}. "
+                f"mobilenet_v3_small_photo at {args.student_size} px, {args.epochs} epochs (small-photo recipe, "
+                f"cosine); efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs. "
+                "Test accuracy, checkpoint picked on validation."
+            ),
+            "figures": summarise(rows),
+            "rows": rows,
+        }
+        if not args.no_write and rows:
+            write_result(RESULTS, result)
+
+    def job(size: str, seed: int, variant: str) -> None:
+        if any(r["size"] == size and r["seed"] == seed and r["variant"] == variant for r in rows):
+            return
+        k = None if size == "all" else int(size)
+        tag = f"k{size}-s{seed}"
+        manifest = write_split_manifest(args.out / tag / "manifest.csv", sample_per_class(pool, k, seed), val, test)
+        layers = (teacher_layers if variant == "finetuned" else student_layers)(manifest, seed, args)
+        if variant.startswith("distilled"):
+            layers["train"]["teacher"] = str(args.out / tag / "finetuned")
+        if variant == "distilled+u":
+            layers["train"]["unlabeled"] = str(args.unlabeled)
+        result = train_run(layers, args.out / tag / variant.replace("+", "_"))
+        rows.append({"size": size, "seed": seed, "variant": variant, **result})
+        save()
+        print(f"{tag} {variant}: test accuracy {result['accuracy']:.1%}", flush=True)
+
+    for size in args.sizes:
+        for seed in args.all_seeds if size == "all" else args.seeds:
+            for variant in args.variants:
+                job(size, seed, variant)
+    print(markdown(summarise(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from bench_common import REPO, SHARED_DATA
+from nightscan_edge.atomic import write_text_atomic
 
 SETUPS = {
     "audio": {"dataset": "animal-sounds", "student": "ultralight_audio", "teacher": "wide_resnet_audio", "model": {}},
@@ -292,7 +292,7 @@ def main() -> int:
         results["variants"][variant] = entry
     print(render(results))
     path = args.out / f"compression-{args.kind}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(results, indent=2) + "\n")
     print(f"\nwritten {path}")
     return 0
 

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench_common import SHARED_DATA
 from nightscan_edge.audio import LogMel, decode_audio, fit_to_length
 from nightscan_edge.spec import AudioSpec
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 def load_clips(spec: AudioSpec, count: int) -> tuple[np.ndarray, str]:

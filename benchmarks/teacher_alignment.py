@@ -23,9 +23,6 @@ Writes ``benchmarks/results/teacher_alignment.json`` (date, machine, command).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.atomic import write_json_atomic
+from bench_common import RESULTS_DIR, command_line, machine_summary, today, write_result
 from nightscan_edge.audio.decode import fit_to_length
 from nightscan_edge.data.prepare import prepare_data
 from nightscan_edge.run_folder import RunFolder
@@ -41,7 +38,7 @@ from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
 from nightscan_edge.train.distill import teacher_for
 from nightscan_edge.train.loaders import build_loaders
 
-RESULTS = Path(__file__).resolve().parent / "results" / "teacher_alignment.json"
+RESULTS = RESULTS_DIR / "teacher_alignment.json"
 
 
 def replay(run_dir: Path, windows: int, noise_mix: list[float]) -> tuple[BirdNetTeacher, list[dict]]:
@@ -190,10 +187,9 @@ def main() -> int:
         )
     output = {
         "title": "Cached teacher grid vs BirdNET on the student's actual augmented windows",
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} shared CPU cores, no GPU; "
-        f"torch and LiteRT {args.threads} thread(s)",
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "date": today(),
+        "machine": machine_summary(args.threads),
+        "command": command_line(),
         "setup": (
             "exact = teacher (birdnet_head) on the student's augmented window resampled to 48 kHz; clean = the same "
             "crop without waveform augmentation; grid = the cached score of the nearest grid window (what training "
@@ -211,7 +207,7 @@ def main() -> int:
         print(" | ".join(str(v) for v in row.values()))
     print("\n".join(notes))
     if not args.no_write:
-        write_json_atomic(RESULTS, output)
+        write_result(RESULTS, output)
     return 0
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+from bench_common import REPO, SHARED_DATA
+from nightscan_edge.atomic import write_json_atomic
+
 BARS = {"ultralight_audio": 0.88, "lightweight_audio": 0.88, "mobilenet_v3_small_photo": 0.65}
 DATASETS = {
     "ultralight_audio": "animal-sounds",
@@ -51,7 +52,7 @@ def main() -> None:
 
     results = {}
     for name in args.models.split(","):
-        data = DATA / DATASETS[name]
+        data = SHARED_DATA / DATASETS[name]
         if not (data / "manifest.csv").is_file():
             raise SystemExit(f"{data} not found: this benchmark needs ../shared/data")
         layer = {
@@ -94,7 +95,7 @@ def main() -> None:
     out = Path(args.runs_dir) / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(out.read_text()) if out.is_file() else {}
-    out.write_text(json.dumps({**previous, **results}, indent=2))
+    write_json_atomic(out, {**previous, **results})
 
 
 if __name__ == "__main__":

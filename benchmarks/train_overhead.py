@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-REPO = Path(__file__).resolve().parents[1]
+from bench_common import SHARED_DATA
 
 
 def plain_loop(config, prepared, epochs: int) -> list[float]:
@@ -68,7 +68,7 @@ def plain_loop(config, prepared, epochs: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "animal-sounds"))
+    parser.add_argument("--data", default=str(SHARED_DATA / "animal-sounds"))
     parser.add_argument("--model", default="ultralight_audio")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)

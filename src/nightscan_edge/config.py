@@ -99,7 +99,11 @@ class ModelConfig(_Section):
     audio: AudioSpec = AudioSpec()
     image_size: int = Field(224, ge=16)
     channels: Literal[1, 3] = 3
-    weights: str | None = Field(None, description="photo: 'imagenet' (online) or a local .pth file")
+    weights: str | None = Field(
+        None,
+        description="photo: 'imagenet', a local .pth file, or 'none' (random start); unset: the family's pretrained "
+        "weights (efficientnet_lite0_photo: ImageNet, extra pretrained-photo), else none",
+    )
     init_from: str | None = Field(None, description="run folder or weights file whose backbone starts this run")
 
     @field_validator("name")

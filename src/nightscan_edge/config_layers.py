@@ -84,8 +84,8 @@ def parse_override(text: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as error:
         raise ConfigError(f"override '{text[:80]}': the value is not valid YAML ({_yaml_problem(error)})") from None
-    nested: dict[str, Any] = value
-    for part in reversed(parts):
+    nested: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
         nested = {part: nested}
     return check_sections(nested, f"override '{text[:80]}'")
 

@@ -24,7 +24,7 @@ class PathPolicyError(UserError):
     """A request named a path outside the folders the server may read or write."""
 
 
-def display_path(path: str | os.PathLike | bytes) -> str:
+def display_path(path: str | os.PathLike[str] | bytes) -> str:
     """``path`` as printable text: undecodable bytes of the file name shown as ``\\xNN`` (never raises)."""
     text = os.fsdecode(path) if isinstance(path, bytes) else os.fspath(path)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -45,7 +45,7 @@ def is_inside(path: Path, roots: Iterable[Path]) -> bool:
     return any(real == root or real.is_relative_to(root) for root in (Path(r).resolve() for r in roots))
 
 
-def confine(path: str | os.PathLike, roots: Iterable[Path], field: str, must_exist: bool = False) -> Path:
+def confine(path: str | os.PathLike[str], roots: Iterable[Path], field: str, must_exist: bool = False) -> Path:
     """The resolved ``path`` if it lies inside one of ``roots``; else ``PathPolicyError`` naming ``field``.
 
     Relative paths are refused: a worker's working directory is not something a request should depend on.

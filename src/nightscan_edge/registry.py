@@ -22,6 +22,14 @@ class UnknownNameError(UserError, KeyError):
         return str(self.args[0])
 
 
+def _own_name(obj: object) -> str:
+    """The ``__name__`` a decorated function or class is registered under."""
+    name = getattr(obj, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"{obj!r} has no __name__; register it with register(name=...)")
+    return name
+
+
 class Registry(Generic[T]):
     """Maps names to objects (builders, format descriptions, ...) of one kind."""
 
@@ -33,7 +41,7 @@ class Registry(Generic[T]):
         """Decorator: ``@MODELS.register()`` uses the object's ``__name__``."""
 
         def decorator(obj: T) -> T:
-            self.add(name or obj.__name__, obj)
+            self.add(name or _own_name(obj), obj)
             return obj
 
         return decorator

@@ -7,7 +7,7 @@ the spec alone. That is what keeps the phone's spectrogram identical to the one 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -77,7 +77,7 @@ class AudioSpec(_FrozenSpec):
         return (1, self.n_mels, self.num_frames)
 
     @classmethod
-    def for_spectrogram(cls, n_mels: int, num_frames: int, **overrides) -> AudioSpec:
+    def for_spectrogram(cls, n_mels: int, num_frames: int, **overrides: Any) -> AudioSpec:
         """A spec whose log-mel has exactly ``n_mels x num_frames`` (used by the ``input_size`` facade)."""
         hop = overrides.pop("hop_length", 512)
         return cls(n_mels=n_mels, clip_samples=(num_frames - 1) * hop, hop_length=hop, **overrides)
@@ -106,7 +106,7 @@ class ImageSpec(_FrozenSpec):
 InputSpec = Annotated[AudioSpec | ImageSpec, Field(discriminator="kind")]
 
 
-def spec_from_dict(data: dict) -> AudioSpec | ImageSpec:
+def spec_from_dict(data: dict[str, Any]) -> AudioSpec | ImageSpec:
     """Rebuild a spec saved with ``spec.model_dump()`` (checkpoints, manifests)."""
     kind = data.get("kind")
     if kind == "audio":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -12,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _benchmark():
+    # A benchmark imports its sibling modules (bench_common, train_throughput_rates) as a script would.
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

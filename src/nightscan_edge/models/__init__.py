@@ -3,6 +3,7 @@
 # Importing each family registers it (edge tier, then the server/teacher tier).
 from nightscan_edge.models import (  # noqa: F401
     birdnet_head,
+    efficientnet_lite0_photo,
     lightweight_audio,
     mobilenet_v3_small_photo,
     server_audio,

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nightscan_edge.audio.log_mel import LogMel
+from nightscan_edge.models.pretrained import NO_WEIGHTS, PretrainedWeights
 from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION, apply_pruned_channels
 from nightscan_edge.registry import Registry
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
@@ -43,6 +44,21 @@ class ModelEntry:
     input_spec: Callable[[AudioSpec], AudioSpec] | None = None
     # Trains on cached embeddings of a frozen pretrained network (birdnet_head), not on spectrograms or images.
     frozen_embedding: bool = False
+    # Pretrained weights the family starts from by default in training (``model.weights`` unset); None: random
+    # start unless ``model.weights`` names some.
+    pretrained: PretrainedWeights | None = None
+
+    @property
+    def weights_licence(self) -> str | None:
+        """The licence line of what the family can carry: its own (BirdNET) or its pretrained weights'."""
+        return self.licence or (self.pretrained.provenance if self.pretrained else None)
+
+    def training_weights(self, requested: str | None) -> str | None:
+        """What ``model.weights`` means for this family: unset -> its pretrained weights' name (or None),
+        ``'none'`` -> None (random start), anything else as given (``'imagenet'`` or a file)."""
+        if requested is None:
+            return self.pretrained.name if self.pretrained else None
+        return None if requested.lower() == NO_WEIGHTS else requested
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
@@ -58,13 +74,25 @@ def register_model(
     licence: str | None = None,
     input_spec: Callable[[AudioSpec], AudioSpec] | None = None,
     frozen_embedding: bool = False,
+    pretrained: PretrainedWeights | None = None,
 ):
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
     def decorator(builder: Callable[..., EdgeClassifier]):
         MODELS.add(
             name,
-            ModelEntry(name, builder, input_kind, tier, budget_mb, description, licence, input_spec, frozen_embedding),
+            ModelEntry(
+                name,
+                builder,
+                input_kind,
+                tier,
+                budget_mb,
+                description,
+                licence,
+                input_spec,
+                frozen_embedding,
+                pretrained,
+            ),
         )
         return builder
 

@@ -25,7 +25,7 @@ def catalogue(num_classes: int = 6) -> list[dict[str, Any]]:
                 "budget_mb": entry.budget_mb,
                 "description": entry.description,
                 "input_shape": list(model.spec.input_shape),
-                "licence": getattr(entry, "licence", None),  # weights' licence, for registry entries that set it
+                "licence": entry.weights_licence,  # the terms (and origin) of pretrained weights the family carries
                 **complexity.as_dict(),
             }
         )

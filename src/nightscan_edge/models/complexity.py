@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from torchvision.ops import StochasticDepth
 
 BYTES_PER_MB = 1024 * 1024
 # Modules every mobile runtime (LiteRT/NNAPI/GPU delegates, Core ML, XNNPACK) runs natively.
@@ -29,11 +30,16 @@ _MOBILE_FRIENDLY = (
     nn.AdaptiveAvgPool2d,
     nn.Dropout,
     nn.Identity,
+    nn.ZeroPad2d,  # TensorFlow-style "SAME" padding (EfficientNet-Lite): a Pad op every runtime has
+    StochasticDepth,  # identity at inference: never exported
     nn.Flatten,
     nn.Sequential,
     nn.ModuleList,
 )
 MOBILE_MAX_MB = 10.0
+# A model above MOBILE_MAX_MB in FP32 still ships to phones as its INT8 file when that meets the photo budget
+# (EfficientNet-Lite0: 13 MB FP32, ~3.5 MB INT8).
+MOBILE_MAX_INT8_MB = 8.0
 
 
 @dataclass(frozen=True)
@@ -104,12 +110,16 @@ def measure_complexity(model: nn.Module) -> ModelComplexity:
     if getattr(model, "takes_embeddings", False):
         issues.append("runs behind frozen BirdNET (52 MB FP32, LiteRT): server tier, not exported to phones")
     size_mb = fp32_bytes / BYTES_PER_MB
-    if size_mb > MOBILE_MAX_MB:
-        issues.append(f"FP32 size {size_mb:.1f} MB exceeds {MOBILE_MAX_MB:.0f} MB for on-device use")
+    int8_mb = int8_bytes / BYTES_PER_MB
+    if size_mb > MOBILE_MAX_MB and int8_mb >= MOBILE_MAX_INT8_MB:
+        issues.append(
+            f"FP32 size {size_mb:.1f} MB exceeds {MOBILE_MAX_MB:.0f} MB for on-device use "
+            f"(and INT8 {int8_mb:.1f} MB is not under {MOBILE_MAX_INT8_MB:.0f} MB)"
+        )
     return ModelComplexity(
         params=params,
         model_size_mb=round(size_mb, 4),
-        int8_size_mb=round(int8_bytes / BYTES_PER_MB, 4),
+        int8_size_mb=round(int8_mb, 4),
         flops=flops,
         macs=flops // 2,
         frontend_flops=frontend_flops,

@@ -16,16 +16,11 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
 
-from nightscan_edge.errors import UserError
 from nightscan_edge.models.base import EdgeClassifier, register_model
-from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.models.pretrained import PretrainedWeightsError, read_weights_file
 from nightscan_edge.spec import ImageSpec
 
 IMAGENET_CLASSES = 1000
-
-
-class PretrainedWeightsError(UserError, RuntimeError):
-    """Pretrained weights were asked for but cannot be had (offline, or a bad local file)."""
 
 
 def load_torchvision_weights(weights: str | Path, enum_cls, model_label: str) -> dict[str, torch.Tensor]:
@@ -38,13 +33,7 @@ def load_torchvision_weights(weights: str | Path, enum_cls, model_label: str) ->
                 f"could not download ImageNet weights for {model_label} ({error.__class__.__name__}); "
                 "you seem to be offline: pass a local file with --weights PATH.pth, or train from scratch"
             ) from error
-    path = Path(weights)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"weights file {path} not found; give an existing .pth file or 'imagenet'")
-    state = load_torch_file(path, "weights file")
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    return state
+    return read_weights_file(weights)
 
 
 class MobileNetV3SmallPhoto(EdgeClassifier):

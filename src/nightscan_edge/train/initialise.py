@@ -21,8 +21,9 @@ from nightscan_edge.safe_load import load_torch_file
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
     """A fresh model for a new run (ImageNet weights with a new head for photos; ``init_from`` copied in)."""
     options = dict(config.model.options)
-    if MODELS.get(config.model.name).input_kind == "image" and config.model.weights:
-        options["weights"] = config.model.weights
+    weights = start_weights(config)
+    if weights:
+        options["weights"] = weights
         model = create_model(config.model.name, 1000, spec=prepared.spec, **options)
         model.reset_head(len(prepared.labels))
     else:
@@ -32,10 +33,25 @@ def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
     return model
 
 
+def start_weights(config: Config) -> str | None:
+    """The weights a new photo run starts from: ``model.weights``, or the family's pretrained ones when unset
+    (``'none'``: a random start). Audio families take none."""
+    entry = MODELS.get(config.model.name)
+    return entry.training_weights(config.model.weights) if entry.input_kind == "image" else None
+
+
+def weights_licence(config: Config) -> str | None:
+    """The licence line a run's checkpoints carry for the weights it started from (None: the project's own)."""
+    entry = MODELS.get(config.model.name)
+    if entry.pretrained is not None and start_weights(config) == entry.pretrained.name:
+        return entry.pretrained.provenance
+    return entry.licence
+
+
 def start_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
     """A new run's model: built, then BatchNorm started at the data unless weights came from elsewhere."""
     model = build_model(config, prepared)
-    if not config.model.init_from and not config.model.weights:
+    if not config.model.init_from and not start_weights(config):
         initialise_batchnorm(model, prepared)
     return model
 

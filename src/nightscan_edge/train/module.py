@@ -26,6 +26,7 @@ from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
+from nightscan_edge.train.initialise import weights_licence
 from nightscan_edge.train.losses import blend_with_teacher, soft_loss
 from nightscan_edge.train.photo_teacher import UnlabeledPhotos
 
@@ -298,5 +299,5 @@ class ClassifierModule(L.LightningModule):
             self.config.model_dump(mode="json"),
             self.run_id,
             model_options=dict(self.config.model.options),
-            licence=self.teacher.licence if self.teacher is not None else None,
+            licence=self.teacher.licence if self.teacher is not None else weights_licence(self.config),
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.models.pretrained import names_a_file
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank
@@ -56,7 +57,7 @@ def with_absolute_paths(config: Config) -> Config:
     data["train"]["unlabeled"] = _absolute(config.train.unlabeled)
     data["data"]["background"] = _absolute(config.data.background)
     data["model"]["init_from"] = _absolute(config.model.init_from)
-    if config.model.weights not in (None, "imagenet"):
+    if names_a_file(config.model.weights):
         data["model"]["weights"] = _absolute(config.model.weights)
     return Config.model_validate(data)
 

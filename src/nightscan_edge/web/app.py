@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -22,6 +23,7 @@ from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 
 WEB_DIR = Path(__file__).parent
+OPENAPI_URL = "/api/openapi.json"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -33,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     runner = JobRunner(settings, store)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         models.warm_catalogue_in_background()
         await runner.start()
         try:
@@ -47,14 +49,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served below from the vendored Swagger UI, so it works offline
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
 
     @app.get("/api/docs", include_in_schema=False)
-    def api_docs():
+    def api_docs() -> HTMLResponse:
         """Swagger UI from static/vendor/swagger-ui (FastAPI's default loads it from a CDN)."""
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
+            openapi_url=OPENAPI_URL,
             title="NightScan Edge API",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
@@ -82,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, error: RequestValidationError):
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         """A malformed request body or query -> 422 with one line naming each field (not a nested list)."""
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc'] if p != 'body') or 'body'}: {item['msg']}"
@@ -91,12 +93,12 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": " ".join(problems.split())}, status_code=422)
 
     @app.exception_handler(UserError)
-    async def _user_error(request: Request, error: UserError):
+    async def _user_error(request: Request, error: UserError) -> JSONResponse:
         """A user-facing error that escaped a route -> 400 with its one line, never a 500 with a traceback."""
         return JSONResponse({"detail": " ".join(str(error).split())}, status_code=400)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, error: HTTPException):
+    async def _http_error(request: Request, error: HTTPException) -> Response:
         """JSON for the API, a plain page for people."""
         if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)

@@ -12,13 +12,14 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import nightscan_edge
 from nightscan_edge import models
 from nightscan_edge.models.catalogue import catalogue
 
 _lock = threading.Lock()
-_rows: list[dict] | None = None
+_rows: list[dict[str, Any]] | None = None
 
 
 def _cache_file() -> Path:
@@ -30,7 +31,7 @@ def _cache_file() -> Path:
     return base / f"catalogue-{digest.hexdigest()[:16]}.json"
 
 
-def cached_catalogue() -> list[dict]:
+def cached_catalogue() -> list[dict[str, Any]]:
     """The catalogue rows (``models.catalogue.catalogue()``), measured once per models-source version."""
     global _rows
     with _lock:

@@ -42,16 +42,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def inspect_summary(path: Path) -> dict:
+def inspect_summary(path: Path) -> dict[str, Any]:
     """Classes, counts and unreadable files, from the training engine's own dataset reader."""
 
     try:
-        return _jsonable(inspect_dataset(path))
+        summary: dict[str, Any] = _jsonable(inspect_dataset(path))
+        return summary
     except (ValueError, FileNotFoundError) as error:
         raise UploadError(f"{display_path(path)} is not a usable dataset: {display_path(str(error))}") from None
 
 
-def dataset_file_roots(settings: Settings, dataset: dict) -> tuple[Path, ...]:
+def dataset_file_roots(settings: Settings, dataset: dict[str, Any]) -> tuple[Path, ...]:
     """Where a dataset's files may live: an uploaded zip's own folder; a registered folder's allowed roots."""
     if dataset.get("source") == "upload":
         return (Path(dataset["path"]),)
@@ -88,7 +89,7 @@ def _new_id(name: str) -> str:
 
 def register_dataset(
     store: Store, settings: Settings, path: str | Path, name: str | None, source: str = "folder"
-) -> dict:
+) -> dict[str, Any]:
     real = resolve_under_roots(path, settings.roots)
     if not is_displayable(str(real)):
         raise UploadError(
@@ -104,7 +105,9 @@ def register_dataset(
     return store.add_dataset(_new_id(name), name, str(real), source, summary)
 
 
-async def register_upload(store: Store, settings: Settings, upload: StarletteUploadFile, name: str | None) -> dict:
+async def register_upload(
+    store: Store, settings: Settings, upload: StarletteUploadFile, name: str | None
+) -> dict[str, Any]:
     size = upload.size if upload.size is not None else None
     if size is None:
         upload.file.seek(0, 2)
@@ -112,13 +115,15 @@ async def register_upload(store: Store, settings: Settings, upload: StarletteUpl
         upload.file.seek(0)
     if size > settings.max_upload_bytes:
         raise UploadError(f"the upload is {size / 2**20:.1f} MB, over the {settings.max_upload_mb:g} MB limit")
-    if not (upload.filename or "").lower().endswith(".zip"):
+    filename = upload.filename or ""
+    if not filename.lower().endswith(".zip"):
         raise UploadError("upload a .zip of a folder with one sub-folder per class (or a manifest.csv)")
-    name = (name or "").strip() or Path(upload.filename).stem
+    name = (name or "").strip() or Path(filename).stem
+
     dataset_id = _new_id(name)
     destination = settings.uploads_dir / dataset_id
 
-    def intake() -> dict:
+    def intake() -> dict[str, Any]:
         with _INTAKE, tempfile.NamedTemporaryFile(suffix=".zip", dir=settings.data_dir) as spooled:
             shutil.copyfileobj(upload.file, spooled)
             spooled.flush()

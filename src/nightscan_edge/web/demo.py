@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.web.dataset_intake import register_dataset
 from nightscan_edge.web.settings import Settings
@@ -32,7 +33,7 @@ def shared_demo_path() -> Path | None:
     return None
 
 
-def ensure_demo_dataset(settings: Settings, store: Store, worker_command: list[str]) -> dict:
+def ensure_demo_dataset(settings: Settings, store: Store, worker_command: list[str]) -> dict[str, Any]:
     """The registered demo dataset, registering (and if needed generating) it first."""
     for dataset in store.datasets():
         if dataset["source"] == "demo":

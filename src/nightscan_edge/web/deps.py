@@ -3,7 +3,7 @@ helpers several routers share (a run or a 404, the export formats offered)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
@@ -14,20 +14,25 @@ from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
 
 
+# app.state is untyped (Any): each getter names what create_app stored there.
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _store(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def _runner(request: Request) -> JobRunner:
-    return request.app.state.runner
+    runner: JobRunner = request.app.state.runner
+    return runner
 
 
 def _templates(request: Request) -> Jinja2Templates:
-    return request.app.state.templates
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -36,7 +41,7 @@ RunnerDep = Annotated[JobRunner, Depends(_runner)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 
 
-def get_run_or_404(store: Store, run_id: str) -> dict:
+def get_run_or_404(store: Store, run_id: str) -> dict[str, Any]:
     run = store.run(run_id)
     if run is None:
         raise HTTPException(404, f"unknown run {run_id!r}")

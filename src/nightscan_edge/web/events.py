@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.run_folder import RunFolder
 
@@ -24,7 +25,7 @@ class EventTail:
         self._offset = 0
         self._size_seen = -1
 
-    def poll(self, max_events: int = 1000) -> list[dict]:
+    def poll(self, max_events: int = 1000) -> list[dict[str, Any]]:
         try:
             size = os.stat(self.path).st_size
         except FileNotFoundError:
@@ -33,7 +34,7 @@ class EventTail:
             return []
         if size < self._offset:  # the file was replaced (not expected): start over
             self._offset, self.next_seq = 0, 0
-        events = []
+        events: list[dict[str, Any]] = []
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
             chunk = handle.read(size - self._offset)
@@ -60,5 +61,5 @@ class EventTail:
         return events
 
 
-def read_all_events(run_dir: Path) -> list[dict]:
+def read_all_events(run_dir: Path) -> list[dict[str, Any]]:
     return EventTail(Path(run_dir) / EVENTS_FILE).poll(max_events=10**9)

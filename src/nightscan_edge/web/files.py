@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 
-def list_files(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
+def list_files(folder: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Top-level artifacts of a folder: name, size and whether it is a folder (e.g. ``model.mlpackage``)."""
     if not folder.is_dir():
         return []

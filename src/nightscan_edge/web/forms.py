@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from nightscan_edge.config import Config, resolve_config
 from nightscan_edge.config_layers import ConfigError, check_sections, field_errors, parse_override
@@ -106,7 +108,9 @@ def _is_text(annotation: Any) -> bool:
     return _unwrap(annotation)[0] is str
 
 
-def _leaves(model_type: type[BaseModel], values: dict, prefix: str = ""):
+def _leaves(
+    model_type: type[BaseModel], values: dict[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, FieldInfo, Any]]:
     for name, info in model_type.model_fields.items():
         dotted = f"{prefix}{name}"
         inner, _ = _unwrap(info.annotation)
@@ -135,7 +139,10 @@ KIND_ONLY_FIELDS = {
 
 
 def form_fields(
-    config_values: dict, input_kind: str | None = None, preset: dict | None = None, training_only: bool = False
+    config_values: dict[str, Any],
+    input_kind: str | None = None,
+    preset: dict[str, Any] | None = None,
+    training_only: bool = False,
 ) -> list[FormField]:
     """Every configurable leaf of ``Config`` with its current value, as form widgets (``training_only``:
     the data, model and train sections; ``preset``: the values each field is compared with)."""
@@ -168,19 +175,19 @@ def form_fields(
     return fields
 
 
-def preset_values(model_name: str) -> dict:
+def preset_values(model_name: str) -> dict[str, Any]:
     """The model's preset config as plain JSON values (what a new-run form starts from)."""
     return resolve_config({"model": {"name": model_name}}).model_dump(mode="json")
 
 
-def _set(nested: dict, dotted: str, value: Any) -> None:
+def _set(nested: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for part in parts[:-1]:
         nested = nested.setdefault(part, {})
     nested[parts[-1]] = value
 
 
-def _merge(base: dict, update: dict) -> dict:
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
         merged[key] = (
@@ -189,9 +196,9 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def parse_form(form: dict[str, list[str]]) -> tuple[dict, dict[str, str]]:
+def parse_form(form: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, str]]:
     """Form strings -> nested config values; unparseable entries come back as field errors."""
-    nested: dict = {}
+    nested: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for dotted, info, _ in _leaves(Config, {}):
         if dotted in MANAGED_FIELDS or dotted not in form:
@@ -218,7 +225,7 @@ def parse_form(form: dict[str, list[str]]) -> tuple[dict, dict[str, str]]:
     return nested, errors
 
 
-def _leaf_values(values: dict, prefix: str = "") -> dict[str, Any]:
+def _leaf_values(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -230,7 +237,7 @@ def _leaf_values(values: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def validate_run_config(
-    model_name: str, data_path: str, values: dict | None = None, overrides: list[str] | None = None
+    model_name: str, data_path: str, values: dict[str, Any] | None = None, overrides: list[str] | None = None
 ) -> tuple[Config, list[str]]:
     """Validate settings exactly as the CLI would; return the config and the worker's ``--set`` overrides."""
 

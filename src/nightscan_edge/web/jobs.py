@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.errors import UserError
 from nightscan_edge.run_folder import RunFolder
@@ -47,9 +48,9 @@ class JobRunner:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
         self.store = store
-        self._children: dict[JobKey, subprocess.Popen] = {}
+        self._children: dict[JobKey, subprocess.Popen[bytes]] = {}
         self._cancel_requested: set[JobKey] = set()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # commands
     def worker_command(self) -> list[str]:
@@ -57,7 +58,7 @@ class JobRunner:
             return list(self.settings.worker_command)
         return [sys.executable, "-m", "nightscan_edge.cli"]
 
-    def train_argv(self, run: dict) -> list[str]:
+    def train_argv(self, run: dict[str, Any]) -> list[str]:
         if run["resume"]:
             return [*self.worker_command(), "train", "--resume", run["run_dir"], "--no-progress"]
         argv = [
@@ -74,8 +75,8 @@ class JobRunner:
             argv += ["--set", override]
         return [*argv, "--no-progress"]
 
-    def export_argv(self, job: dict) -> list[str]:
-        run = self.store.run(job["run_id"])
+    def export_argv(self, job: dict[str, Any]) -> list[str]:
+        run = self._record("runs", job["run_id"])
         options = job["options"]
         if job["kind"] == "export":
             argv = [
@@ -165,31 +166,37 @@ class JobRunner:
             running += 1
 
     # queries
-    def _active(self) -> list[tuple[JobKey, dict]]:
+    def _active(self) -> list[tuple[JobKey, dict[str, Any]]]:
         jobs = [(JobKey("runs", r["id"]), r) for r in self.store.runs(statuses=("queued", "running"))]
         jobs += [(JobKey("exports", e["id"]), e) for e in self.store.exports(statuses=("queued", "running"))]
         return sorted(jobs, key=lambda item: item[1]["created"])
 
-    def _queued(self) -> list[tuple[JobKey, dict]]:
+    def _queued(self) -> list[tuple[JobKey, dict[str, Any]]]:
         return [(key, record) for key, record in self._active() if record["status"] == "queued"]
 
-    def _marker(self, key: JobKey, record: dict) -> str:
-        return record["run_dir"] if key.table == "runs" else record["out_dir"]
+    def _marker(self, key: JobKey, record: dict[str, Any]) -> str:
+        return str(record["run_dir"] if key.table == "runs" else record["out_dir"])
 
-    def _update(self, key: JobKey, **values) -> None:
+    def _record(self, table: str, job_id: str) -> dict[str, Any]:
+        record = self.store.run(job_id) if table == "runs" else self.store.export(job_id)
+        if record is None:
+            raise JobError(f"no {'run' if table == 'runs' else 'job'} {job_id}; it was deleted or never existed")
+        return record
+
+    def _update(self, key: JobKey, **values: Any) -> None:
         (self.store.update_run if key.table == "runs" else self.store.update_export)(key.job_id, **values)
 
-    def _log_path(self, key: JobKey, record: dict) -> Path:
+    def _log_path(self, key: JobKey, record: dict[str, Any]) -> Path:
         return Path(record["run_dir"]) / WORKER_LOG if key.table == "runs" else Path(record["log_path"])
 
-    def _still_running(self, key: JobKey, record: dict) -> bool:
+    def _still_running(self, key: JobKey, record: dict[str, Any]) -> bool:
         child = self._children.get(key)
         if child is not None:
             return child.poll() is None
         return pid_runs(record["pid"], self._marker(key, record))
 
     # transitions
-    def _launch(self, key: JobKey, record: dict) -> None:
+    def _launch(self, key: JobKey, record: dict[str, Any]) -> None:
         if key.table == "runs":
             argv = self.train_argv(record)
             Path(record["run_dir"]).mkdir(parents=True, exist_ok=True)
@@ -219,7 +226,7 @@ class JobRunner:
         self._update(key, status="running", pid=child.pid, started=time.time(), finished=None, error=None)
         log.info("started %s %s as pid %s", key.table, key.job_id, child.pid)
 
-    def _finish(self, key: JobKey, record: dict) -> None:
+    def _finish(self, key: JobKey, record: dict[str, Any]) -> None:
         child = self._children.pop(key, None)
         exit_code = child.returncode if child is not None else None
         cancelled = key in self._cancel_requested
@@ -261,7 +268,7 @@ class JobRunner:
 
     def cancel(self, table: str, job_id: str) -> None:
         key = JobKey(table, job_id)
-        record = self.store.run(job_id) if table == "runs" else self.store.export(job_id)
+        record = self._record(table, job_id)
         if record["status"] == "queued":
             self._update(key, status="cancelled", finished=time.time())
         elif record["status"] == "running":
@@ -271,7 +278,8 @@ class JobRunner:
             raise JobError(f"{job_id} is {record['status']}; only queued or running jobs can be cancelled")
 
     def resume(self, run_id: str) -> None:
-        run = self.store.run(run_id)
+        run = self._record("runs", run_id)
+
         if run["status"] not in RESUMABLE:
             raise JobError(f"run {run_id} is {run['status']}; only interrupted, cancelled or failed runs resume")
         if not RunFolder(run["run_dir"]).last_checkpoint.is_file():

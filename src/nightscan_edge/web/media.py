@@ -14,6 +14,7 @@ import math
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ def log_mel_image(samples: np.ndarray, spec: AudioSpec) -> np.ndarray:
 
 
 def render_spectrogram(
-    samples: np.ndarray, spec: AudioSpec, windows: list[dict] | None = None, title: str = ""
+    samples: np.ndarray, spec: AudioSpec, windows: list[dict[str, Any]] | None = None, title: str = ""
 ) -> bytes:
     """PNG of the log-mel image with a time axis in seconds; ``windows`` (``start_s, end_s, label,
     confidence, edge``) are drawn as labelled bands under it (the Try-it page)."""
@@ -110,10 +111,11 @@ def thumbnail_jpeg(path: Path, cache_dir: Path) -> bytes:
     cached = _cache_path(cache_dir, path, "thumbnail")
     if cached.is_file():
         return cached.read_bytes()
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as original:
+        image = original.convert("RGB")
         image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=85)
+
     write_bytes_atomic(cached, buffer.getvalue())
     return buffer.getvalue()

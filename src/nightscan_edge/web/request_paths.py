@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nightscan_edge.config import Config
+from nightscan_edge.models.pretrained import names_a_file
 from nightscan_edge.paths import PathPolicyError, confine
 from nightscan_edge.web.forms import RunConfigError, _leaf_values
 
@@ -39,7 +40,7 @@ def confine_request_paths(config: Config, data_dir: Path, runs_dir: Path, datase
     errors: dict[str, str] = {}
     for field in REQUEST_PATH_FIELDS:
         value = flat.get(field)
-        if value is None or (field == "model.weights" and str(value).lower() == "imagenet"):
+        if value is None or (field == "model.weights" and not names_a_file(str(value))):
             continue
         try:
             confine(str(value), request_path_roots(field, data_dir, runs_dir, dataset_roots), field)

@@ -22,7 +22,8 @@ BENCH_PNG = "bench.png"
 
 def read_export_report(export_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(export_dir) / EXPORT_REPORT).read_text())
+        report: dict[str, Any] = json.loads((Path(export_dir) / EXPORT_REPORT).read_text())
+        return report
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -36,7 +37,7 @@ def read_bench(bench_dir: Path | None) -> BenchResult | None:
         return None
 
 
-def _gate_verdict(artifact: dict) -> str:
+def _gate_verdict(artifact: dict[str, Any]) -> str:
     if artifact["precision"] != "int8":
         return "—"
     gate = artifact.get("gate") or {}
@@ -44,7 +45,7 @@ def _gate_verdict(artifact: dict) -> str:
         return "passed"
     if gate.get("passed") is False:
         return "rejected: " + (gate.get("reason") or artifact.get("error") or "")
-    return artifact.get("status", "—")
+    return str(artifact.get("status", "—"))
 
 
 def export_results(export_dir: Path, bench_dir: Path | None = None) -> dict[str, Any] | None:

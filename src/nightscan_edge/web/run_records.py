@@ -7,7 +7,9 @@ The routers stay thin: they call these, and these read the run folder through ``
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.run_folder import RunFolder
@@ -19,7 +21,7 @@ from nightscan_edge.web.store import Store
 from nightscan_edge.web.worker_probe import read_status
 
 
-def read_report(run: dict) -> dict | None:
+def read_report(run: dict[str, Any]) -> dict[str, Any] | None:
     """``report.json`` when training finished; for a cancelled, failed or interrupted run, what its finished
     epochs show (``complete: false``, from metrics.csv and status.json); None when not one epoch finished."""
     run_dir = Path(run["run_dir"])
@@ -43,7 +45,7 @@ def read_report(run: dict) -> dict | None:
     }
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """metrics.csv rows as numbers (epochs counted from 1); [] when absent."""
     try:
         with RunFolder(run_dir).metrics.open(newline="") as handle:
@@ -55,7 +57,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
         return []
 
 
-def run_view(store: Store, run: dict) -> dict:
+def run_view(store: Store, run: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(run["run_dir"])
     return {
         **run,
@@ -75,7 +77,7 @@ ADOPT_SKIP = ("datasets", "cache")
 ADOPT_DEPTH = 3
 
 
-def _run_folders(data_dir: Path):
+def _run_folders(data_dir: Path) -> Iterator[Path]:
     """Folders under the data dir (at most ``ADOPT_DEPTH`` deep, uploads and caches skipped) holding a run."""
     stack = [(data_dir, 0)]
     while stack:
@@ -122,7 +124,7 @@ def adopt_cli_runs(store: Store, settings: Settings) -> list[str]:
     return adopted
 
 
-def compare_view(store: Store, run_ids: list[str]) -> list[dict]:
+def compare_view(store: Store, run_ids: list[str]) -> list[dict[str, Any]]:
     """Per run: its curves (metrics.csv, epochs from 1) and key figures, for the compare page."""
     views = []
     for run_id in run_ids:

@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nightscan_edge.web.settings import Settings, is_loopback
 
@@ -123,7 +123,8 @@ class SecurityMiddleware:
     def _with_cookie(self, send: Send) -> Send:
         token = self.settings.token
 
-        async def send_with_cookie(message: dict) -> None:
+        async def send_with_cookie(message: Message) -> None:
+
             if message["type"] == "http.response.start":
                 cookie = f"{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
                 message.setdefault("headers", []).append((b"set-cookie", cookie.encode("latin-1")))

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -58,7 +59,7 @@ class Settings(BaseModel):
 
     @field_validator("data_dir", "dataset_roots", mode="after")
     @classmethod
-    def _absolute(cls, value):
+    def _absolute(cls, value: Path | tuple[Path, ...]) -> Path | tuple[Path, ...]:
         """Absolute once, at start-up: dataset intake refuses relative paths, and a worker started from
         another directory must find the same folders."""
         if isinstance(value, tuple):
@@ -106,10 +107,10 @@ class Settings(BaseModel):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, **overrides) -> Settings:
+    def from_env(cls, **overrides: Any) -> Settings:
         """Flags win over ``NIGHTSCAN_DATA_DIR`` / ``NIGHTSCAN_TOKEN`` / ``NIGHTSCAN_DATASET_ROOTS`` (os.pathsep
         list) / ``NIGHTSCAN_WORKER_COMMAND``."""
-        values: dict = {}
+        values: dict[str, Any] = {}
         if os.environ.get("NIGHTSCAN_DATA_DIR"):
             values["data_dir"] = Path(os.environ["NIGHTSCAN_DATA_DIR"])
         if os.environ.get("NIGHTSCAN_TOKEN"):

@@ -55,20 +55,25 @@ def _showable(value: Any) -> Any:
     return value
 
 
-def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    record = dict(row)
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    record: dict[str, Any] = dict(row)
     for column in _JSON_COLUMNS:
         if column in record:
             record[column] = json.loads(record[column])
-    return _showable(record)
+    return {key: _showable(value) for key, value in record.items()}  # column names are ASCII: only values need it
+
+
+def _inserted(record: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """The row just inserted, read back (inside one process nothing deletes it in between)."""
+    if record is None:
+        raise StoreError(f"the {what} just saved could not be read back from the database; try again")
+    return record
 
 
 class Store:
     """Small typed facade over one SQLite file; each call opens its own connection (thread-safe)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
@@ -85,15 +90,16 @@ class Store:
         finally:
             connection.close()
 
-    def _one(self, sql: str, *params) -> dict[str, Any] | None:
+    def _one(self, sql: str, *params: object) -> dict[str, Any] | None:
         with self._connect() as connection:
-            return _row(connection.execute(sql, params).fetchone())
+            row: sqlite3.Row | None = connection.execute(sql, params).fetchone()
+        return None if row is None else _row(row)
 
-    def _all(self, sql: str, *params) -> list[dict[str, Any]]:
+    def _all(self, sql: str, *params: object) -> list[dict[str, Any]]:
         with self._connect() as connection:
             return [_row(row) for row in connection.execute(sql, params).fetchall()]
 
-    def _update(self, table: str, record_id: str, **values) -> None:
+    def _update(self, table: str, record_id: str, **values: Any) -> None:
         if not values:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
@@ -102,7 +108,9 @@ class Store:
             connection.execute(f"UPDATE {table} SET {columns} WHERE id = ?", (*encoded, record_id))
 
     # datasets
-    def add_dataset(self, dataset_id: str, name: str, path: str, source: str, summary: dict) -> dict[str, Any]:
+    def add_dataset(
+        self, dataset_id: str, name: str, path: str, source: str, summary: dict[str, Any]
+    ) -> dict[str, Any]:
         for what, text in (("name", name), ("path", path), ("summary", json.dumps(summary, ensure_ascii=False))):
             if not is_displayable(text):
                 raise StoreError(
@@ -114,7 +122,7 @@ class Store:
                 "INSERT INTO datasets (id, name, path, source, summary, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (dataset_id, name, path, source, json.dumps(summary), time.time()),
             )
-        return self.dataset(dataset_id)
+        return _inserted(self.dataset(dataset_id), "dataset")
 
     def dataset(self, dataset_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM datasets WHERE id = ?", dataset_id)
@@ -143,7 +151,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
                 (run_id, model, dataset_id, data_path, json.dumps(overrides), run_dir, time.time()),
             )
-        return self.run(run_id)
+        return _inserted(self.run(run_id), "run")
 
     def adopt_run(
         self, run_id: str, model: str, data_path: str, run_dir: str, status: str, created: float, finished: float
@@ -155,7 +163,7 @@ class Store:
                 "VALUES (?, ?, NULL, ?, '[]', ?, ?, ?, ?)",
                 (run_id, model, data_path, status, run_dir, created, finished),
             )
-        return self.run(run_id)
+        return _inserted(self.run(run_id), "run")
 
     def run_by_dir(self, run_dir: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM runs WHERE run_dir = ?", run_dir)
@@ -169,12 +177,12 @@ class Store:
             return self._all(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY created", *statuses)
         return self._all("SELECT * FROM runs ORDER BY created DESC")
 
-    def update_run(self, run_id: str, **values) -> None:
+    def update_run(self, run_id: str, **values: Any) -> None:
         self._update("runs", run_id, **values)
 
     # export / bench jobs
     def add_export(
-        self, export_id: str, run_id: str, kind: str, options: dict, out_dir: str, log_path: str
+        self, export_id: str, run_id: str, kind: str, options: dict[str, Any], out_dir: str, log_path: str
     ) -> dict[str, Any]:
         with self._connect() as connection:
             connection.execute(
@@ -182,13 +190,14 @@ class Store:
                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
                 (export_id, run_id, kind, json.dumps(options), out_dir, log_path, time.time()),
             )
-        return self.export(export_id)
+        return _inserted(self.export(export_id), "job")
 
     def export(self, export_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM exports WHERE id = ?", export_id)
 
     def exports(self, run_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM exports WHERE 1 = 1", []
+        sql = "SELECT * FROM exports WHERE 1 = 1"
+        params: list[str] = []
         if run_id is not None:
             sql, params = sql + " AND run_id = ?", [*params, run_id]
         if statuses:
@@ -196,5 +205,5 @@ class Store:
             params.extend(statuses)
         return self._all(sql + " ORDER BY created", *params)
 
-    def update_export(self, export_id: str, **values) -> None:
+    def update_export(self, export_id: str, **values: Any) -> None:
         self._update("exports", export_id, **values)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.run_folder import RunFolder
 
 
-def read_status(run_dir: Path) -> dict:
+def read_status(run_dir: Path) -> dict[str, Any]:
     """The worker's own ``status.json`` (``{}`` when it has not written one yet or it is half-written)."""
     return RunFolder(run_dir).read_status()
 

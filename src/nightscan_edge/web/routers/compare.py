@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -15,14 +15,14 @@ router = APIRouter(tags=["runs"])
 
 
 @router.get("/api/runs/compare/figures")
-def api_compare(store: StoreDep, ids: str = "") -> list[dict]:
+def api_compare(store: StoreDep, ids: str = "") -> list[dict[str, Any]]:
     return compare_view(store, [i for i in ids.split(",") if i])
 
 
 @router.get("/runs/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request, store: StoreDep, templates: TemplatesDep, ids: Annotated[list[str] | None, Query()] = None
-):
+) -> HTMLResponse:
     run_ids = [part for value in ids or [] for part in value.split(",") if part]
     return templates.TemplateResponse(
         request,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -46,12 +48,12 @@ def _check_declared_size(request: Request, settings: Settings) -> None:
 
 # JSON API
 @router.get("/api/datasets")
-def list_datasets(store: StoreDep) -> list[dict]:
+def list_datasets(store: StoreDep) -> list[dict[str, Any]]:
     return store.datasets()
 
 
 @router.get("/api/datasets/{dataset_id}")
-def get_dataset(dataset_id: str, store: StoreDep) -> dict:
+def get_dataset(dataset_id: str, store: StoreDep) -> dict[str, Any]:
     dataset = store.dataset(dataset_id)
     if dataset is None:
         raise HTTPException(404, f"unknown dataset {dataset_id!r}")
@@ -59,7 +61,7 @@ def get_dataset(dataset_id: str, store: StoreDep) -> dict:
 
 
 @router.delete("/api/datasets/{dataset_id}")
-def api_delete(dataset_id: str, store: StoreDep, settings: SettingsDep) -> dict:
+def api_delete(dataset_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Forget a dataset; an uploaded one's files go too (only ever inside the uploads folder). A registered
     folder stays on disk: the server never deletes what it did not create."""
     dataset = store.dataset(dataset_id)
@@ -87,7 +89,7 @@ def api_delete(dataset_id: str, store: StoreDep, settings: SettingsDep) -> dict:
 
 
 @router.post("/api/datasets", status_code=201)
-def api_register(body: RegisterRequest, store: StoreDep, settings: SettingsDep) -> dict:
+def api_register(body: RegisterRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     try:
         return register_dataset(store, settings, body.path, body.name)
     except UserError as error:
@@ -95,20 +97,29 @@ def api_register(body: RegisterRequest, store: StoreDep, settings: SettingsDep) 
 
 
 @router.post("/api/datasets/upload", status_code=201)
-async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -> dict:
+async def api_upload(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     _check_declared_size(request, settings)
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, StarletteUploadFile):
         raise HTTPException(400, "send the zip in a multipart field named 'file'")
     try:
-        return await register_upload(store, settings, upload, form.get("name"))
+        name = form.get("name")
+        return await register_upload(store, settings, upload, name if isinstance(name, str) else None)
     except UserError as error:
         raise HTTPException(400, str(error)) from None
 
 
 # pages
-def _page(request: Request, templates, store: Store, settings: Settings, status_code: int = 200, **context):
+def _page(
+    request: Request,
+    templates: Jinja2Templates,
+    store: Store,
+    settings: Settings,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+
     return templates.TemplateResponse(
         request,
         "datasets.html",
@@ -124,12 +135,12 @@ def _page(request: Request, templates, store: Store, settings: Settings, status_
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+def datasets_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> HTMLResponse:
     return _page(request, templates, store, settings)
 
 
 @router.post("/datasets/register", response_class=HTMLResponse)
-async def register_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+async def register_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> Response:
     form = await request.form()
     path, name = str(form.get("path", "")), str(form.get("name", ""))
     try:
@@ -140,7 +151,7 @@ async def register_form(request: Request, store: StoreDep, settings: SettingsDep
 
 
 @router.post("/datasets/upload", response_class=HTMLResponse)
-async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+async def upload_form(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> Response:
     _check_declared_size(request, settings)
     form = await request.form()
     upload = form.get("file")
@@ -161,14 +172,14 @@ class RenameRequest(BaseModel):
     name: str
 
 
-def get_dataset_or_404(store: Store, dataset_id: str) -> dict:
+def get_dataset_or_404(store: Store, dataset_id: str) -> dict[str, Any]:
     dataset = store.dataset(dataset_id)
     if dataset is None:
         raise HTTPException(404, f"unknown dataset {dataset_id!r}")
     return dataset
 
 
-def dataset_file(dataset: dict, relative: str) -> Path:
+def dataset_file(dataset: dict[str, Any], relative: str) -> Path:
     """The file ``relative`` of a dataset, only if inspection listed it (nothing else under the root is served)."""
     listed = {row["path"] for row in dataset["summary"].get("files", [])}
     if relative not in listed:
@@ -180,30 +191,31 @@ def dataset_file(dataset: dict, relative: str) -> Path:
     return path
 
 
-def rename_dataset(store: Store, dataset_id: str, name: str) -> dict:
+def rename_dataset(store: Store, dataset_id: str, name: str) -> dict[str, Any]:
     get_dataset_or_404(store, dataset_id)
     name = name.strip()
     if not name or len(name) > 120:
         raise HTTPException(422, "a dataset name needs 1 to 120 characters")
-    return store.rename_dataset(dataset_id, name)
+    store.rename_dataset(dataset_id, name)
+    return get_dataset_or_404(store, dataset_id)
 
 
-def _media_response(body: bytes, media_type: str):
+def _media_response(body: bytes, media_type: str) -> Response:
     return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.patch("/api/datasets/{dataset_id}")
-def api_rename(dataset_id: str, body: RenameRequest, store: StoreDep) -> dict:
+def api_rename(dataset_id: str, body: RenameRequest, store: StoreDep) -> dict[str, Any]:
     return rename_dataset(store, dataset_id, body.name)
 
 
 @router.get("/datasets/{dataset_id}/media/{relative:path}")
-def dataset_media(dataset_id: str, relative: str, store: StoreDep):
+def dataset_media(dataset_id: str, relative: str, store: StoreDep) -> FileResponse:
     return FileResponse(dataset_file(get_dataset_or_404(store, dataset_id), relative))
 
 
 @router.get("/datasets/{dataset_id}/spectrogram/{relative:path}")
-async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
+async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep) -> Response:
     path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
     try:
         png = await run_in_threadpool(spectrogram_png, path, settings.data_dir / "cache" / "pictures")
@@ -213,7 +225,7 @@ async def dataset_spectrogram(dataset_id: str, relative: str, store: StoreDep, s
 
 
 @router.get("/datasets/{dataset_id}/thumbnail/{relative:path}")
-async def dataset_thumbnail(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep):
+async def dataset_thumbnail(dataset_id: str, relative: str, store: StoreDep, settings: SettingsDep) -> Response:
     path = dataset_file(get_dataset_or_404(store, dataset_id), relative)
     try:
         jpeg = await run_in_threadpool(thumbnail_jpeg, path, settings.data_dir / "cache" / "pictures")
@@ -223,7 +235,9 @@ async def dataset_thumbnail(dataset_id: str, relative: str, store: StoreDep, set
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
-def dataset_page(dataset_id: str, request: Request, store: StoreDep, templates: TemplatesDep, page: int = 1):
+def dataset_page(
+    dataset_id: str, request: Request, store: StoreDep, templates: TemplatesDep, page: int = 1
+) -> HTMLResponse:
     dataset = get_dataset_or_404(store, dataset_id)
     files = dataset["summary"].get("files", [])
     pages = max(1, -(-len(files) // FILES_PER_PAGE))
@@ -244,13 +258,13 @@ def dataset_page(dataset_id: str, request: Request, store: StoreDep, templates: 
 
 
 @router.post("/datasets/{dataset_id}/rename")
-async def rename_form(dataset_id: str, request: Request, store: StoreDep):
+async def rename_form(dataset_id: str, request: Request, store: StoreDep) -> RedirectResponse:
     form = await request.form()
     rename_dataset(store, dataset_id, str(form.get("name", "")))
     return RedirectResponse(f"/datasets/{dataset_id}", status_code=303)
 
 
 @router.post("/datasets/{dataset_id}/delete")
-def delete_form(dataset_id: str, store: StoreDep, settings: SettingsDep):
+def delete_form(dataset_id: str, store: StoreDep, settings: SettingsDep) -> RedirectResponse:
     api_delete(dataset_id, store, settings)
     return RedirectResponse("/datasets", status_code=303)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.run_folder import RunFolder
@@ -27,14 +28,14 @@ class ExportRequest(BaseModel):
     int8: bool = False
 
 
-def get_export_or_404(store: Store, export_id: str) -> dict:
+def get_export_or_404(store: Store, export_id: str) -> dict[str, Any]:
     job = store.export(export_id)
     if job is None:
         raise HTTPException(404, f"unknown export {export_id!r}")
     return job
 
 
-def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> dict:
+def create_export(store: Store, run: dict[str, Any], formats: list[str], int8: bool) -> dict[str, Any]:
     known = export_format_choices()
     unknown = [f for f in formats if f not in known]
     if not formats or unknown:
@@ -55,7 +56,7 @@ def create_export(store: Store, run: dict, formats: list[str], int8: bool) -> di
     )
 
 
-def create_bench(store: Store, export: dict) -> dict:
+def create_bench(store: Store, export: dict[str, Any]) -> dict[str, Any]:
     if export["kind"] != "export" or export["status"] != "done":
         raise HTTPException(409, f"{export['id']} is {export['status']}; benchmark a finished export")
     run = get_run_or_404(store, export["run_id"])
@@ -71,7 +72,7 @@ def create_bench(store: Store, export: dict) -> dict:
     )
 
 
-def export_view(job: dict, store: Store | None = None) -> dict:
+def export_view(job: dict[str, Any], store: Store | None = None) -> dict[str, Any]:
     """The job with its files; a finished export also carries its results table (with the figures of its
     latest finished benchmark, whose id is ``bench_id``)."""
     view = {**job, "files": list_files(Path(job["out_dir"]))}
@@ -91,44 +92,44 @@ def export_view(job: dict, store: Store | None = None) -> dict:
 
 # JSON API
 @router.post("/api/runs/{run_id}/exports", status_code=201)
-def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict:
+def api_create_export(run_id: str, body: ExportRequest, store: StoreDep) -> dict[str, Any]:
     return create_export(store, get_run_or_404(store, run_id), body.formats, body.int8)
 
 
 @router.get("/api/runs/{run_id}/exports")
-def api_list_exports(run_id: str, store: StoreDep) -> list[dict]:
+def api_list_exports(run_id: str, store: StoreDep) -> list[dict[str, Any]]:
     get_run_or_404(store, run_id)
     return [export_view(job, store) for job in store.exports(run_id=run_id)]
 
 
 @router.get("/api/exports/{export_id}")
-def api_get_export(export_id: str, store: StoreDep) -> dict:
+def api_get_export(export_id: str, store: StoreDep) -> dict[str, Any]:
     return export_view(get_export_or_404(store, export_id), store)
 
 
 @router.post("/api/exports/{export_id}/bench", status_code=201)
-def api_bench(export_id: str, store: StoreDep) -> dict:
+def api_bench(export_id: str, store: StoreDep) -> dict[str, Any]:
     return create_bench(store, get_export_or_404(store, export_id))
 
 
 @router.post("/api/exports/{export_id}/cancel")
-def api_cancel_export(export_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+def api_cancel_export(export_id: str, store: StoreDep, runner: RunnerDep) -> dict[str, Any]:
     get_export_or_404(store, export_id)
     try:
         runner.cancel("exports", export_id)
     except JobError as error:
         raise HTTPException(409, str(error)) from None
-    return store.export(export_id)
+    return get_export_or_404(store, export_id)
 
 
 @router.get("/exports/{export_id}/files/{relative:path}")
-def export_file(export_id: str, relative: str, store: StoreDep):
+def export_file(export_id: str, relative: str, store: StoreDep) -> FileResponse:
     return download(Path(get_export_or_404(store, export_id)["out_dir"]), relative)
 
 
 # page forms
 @router.post("/runs/{run_id}/exports")
-async def export_form(run_id: str, request: Request, store: StoreDep):
+async def export_form(run_id: str, request: Request, store: StoreDep) -> RedirectResponse:
     form = await request.form()
     run = get_run_or_404(store, run_id)
     create_export(store, run, [str(f) for f in form.getlist("formats")], form.get("int8") in ("on", "true"))
@@ -136,6 +137,6 @@ async def export_form(run_id: str, request: Request, store: StoreDep):
 
 
 @router.post("/exports/{export_id}/bench")
-def bench_form(export_id: str, store: StoreDep):
+def bench_form(export_id: str, store: StoreDep) -> RedirectResponse:
     job = create_bench(store, get_export_or_404(store, export_id))
     return RedirectResponse(f"/runs/{job['run_id']}#exports", status_code=303)

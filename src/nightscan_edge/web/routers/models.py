@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -15,10 +17,10 @@ router = APIRouter(tags=["models"])
 
 
 @router.get("/api/models")
-def list_models() -> list[dict]:
+def list_models() -> list[dict[str, Any]]:
     return cached_catalogue()
 
 
 @router.get("/", response_class=HTMLResponse)
-def catalogue_page(request: Request, templates: TemplatesDep):
+def catalogue_page(request: Request, templates: TemplatesDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "catalogue.html", {"models": cached_catalogue(), "page": "models"})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightscan_edge.models import MODELS
@@ -32,7 +34,7 @@ from nightscan_edge.web.forms import (
     preset_values,
     validate_run_config,
 )
-from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError
+from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, JobRunner
 from nightscan_edge.web.request_paths import confine_request_paths
 from nightscan_edge.web.run_records import adopt_cli_runs, read_report, run_view
 from nightscan_edge.web.settings import Settings
@@ -48,13 +50,13 @@ class RunRequest(BaseModel):
 
     model: str
     dataset_id: str
-    config: dict = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
+    config: dict[str, Any] = Field(default_factory=dict, description="partial config, e.g. {'train': {'epochs': 2}}")
     overrides: list[str] = Field(default_factory=list, description="CLI-style section.key=value strings")
 
 
 def create_run(
-    store: Store, settings: Settings, model: str, dataset_id: str, values: dict, overrides: list[str]
-) -> dict:
+    store: Store, settings: Settings, model: str, dataset_id: str, values: dict[str, Any], overrides: list[str]
+) -> dict[str, Any]:
     dataset = store.dataset(dataset_id)
     if dataset is None:
         raise RunConfigError(
@@ -89,13 +91,13 @@ def model_input_kind(model: str) -> str | None:
 
 
 @router.get("/api/runs")
-def api_list_runs(store: StoreDep, settings: SettingsDep) -> list[dict]:
+def api_list_runs(store: StoreDep, settings: SettingsDep) -> list[dict[str, Any]]:
     adopt_cli_runs(store, settings)
     return store.runs()
 
 
 @router.post("/api/runs", status_code=201)
-def api_create_run(body: RunRequest, store: StoreDep, settings: SettingsDep) -> dict:
+def api_create_run(body: RunRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     try:
         return create_run(store, settings, body.model, body.dataset_id, body.config, body.overrides)
     except RunConfigError as error:
@@ -103,12 +105,12 @@ def api_create_run(body: RunRequest, store: StoreDep, settings: SettingsDep) -> 
 
 
 @router.get("/api/runs/{run_id}")
-def api_get_run(run_id: str, store: StoreDep) -> dict:
+def api_get_run(run_id: str, store: StoreDep) -> dict[str, Any]:
     return run_view(store, get_run_or_404(store, run_id))
 
 
 @router.get("/api/runs/{run_id}/report")
-def api_report(run_id: str, store: StoreDep) -> dict:
+def api_report(run_id: str, store: StoreDep) -> dict[str, Any]:
     report = read_report(get_run_or_404(store, run_id))
     if report is None:
         raise HTTPException(404, f"run {run_id} has no report yet: not one epoch has finished")
@@ -116,12 +118,12 @@ def api_report(run_id: str, store: StoreDep) -> dict:
 
 
 @router.get("/api/runs/{run_id}/log")
-def api_log(run_id: str, store: StoreDep, lines: int = 50) -> dict:
+def api_log(run_id: str, store: StoreDep, lines: int = 50) -> dict[str, Any]:
     run = get_run_or_404(store, run_id)
     return {"lines": log_tail(Path(run["run_dir"]) / WORKER_LOG, lines=min(max(lines, 1), 500)).splitlines()}
 
 
-def _transition(store: Store, runner, run_id: str, action: str) -> dict:
+def _transition(store: Store, runner: JobRunner, run_id: str, action: str) -> dict[str, Any]:
     get_run_or_404(store, run_id)
     try:
         if action == "cancel":
@@ -130,27 +132,27 @@ def _transition(store: Store, runner, run_id: str, action: str) -> dict:
             runner.resume(run_id)
     except JobError as error:
         raise HTTPException(409, str(error)) from None
-    return store.run(run_id)
+    return get_run_or_404(store, run_id)
 
 
 @router.post("/api/runs/{run_id}/cancel")
-def api_cancel(run_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+def api_cancel(run_id: str, store: StoreDep, runner: RunnerDep) -> dict[str, Any]:
     return _transition(store, runner, run_id, "cancel")
 
 
 @router.post("/api/runs/{run_id}/resume")
-def api_resume(run_id: str, store: StoreDep, runner: RunnerDep) -> dict:
+def api_resume(run_id: str, store: StoreDep, runner: RunnerDep) -> dict[str, Any]:
     return _transition(store, runner, run_id, "resume")
 
 
 @router.get("/runs/{run_id}/files/{relative:path}")
-def run_file(run_id: str, relative: str, store: StoreDep):
+def run_file(run_id: str, relative: str, store: StoreDep) -> FileResponse:
     return download(Path(get_run_or_404(store, run_id)["run_dir"]), relative)
 
 
 # pages
 @router.get("/runs", response_class=HTMLResponse)
-def history_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+def history_page(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> HTMLResponse:
     adopt_cli_runs(store, settings)
     runs = store.runs()
     datasets = {d["id"]: d for d in store.datasets()}
@@ -165,18 +167,20 @@ def history_page(request: Request, store: StoreDep, settings: SettingsDep, templ
 
 def _new_run_page(
     request: Request,
-    templates,
+    templates: Jinja2Templates,
     store: Store,
     model: str | None,
     dataset_id: str | None,
-    values: dict | None = None,
-    errors: dict | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, Any] | None = None,
     message: str | None = None,
     status_code: int = 200,
-):
+) -> HTMLResponse:
     catalogue = cached_catalogue()
     names = [m["name"] for m in catalogue]
-    if model not in names:  # "Train on this" from a dataset: the first model that reads that kind of data
+    if (
+        model is None or model not in names
+    ):  # "Train on this" from a dataset: the first model that reads that kind of data
         chosen = store.dataset(dataset_id) if dataset_id else None
         data_kind = chosen["summary"].get("kind") if chosen else None
         model = next((m["name"] for m in catalogue if m["input_kind"] == data_kind), names[0])
@@ -208,13 +212,13 @@ def _new_run_page(
 @router.get("/runs/new", response_class=HTMLResponse)
 def new_run_page(
     request: Request, store: StoreDep, templates: TemplatesDep, model: str | None = None, dataset: str | None = None
-):
+) -> HTMLResponse:
     return _new_run_page(request, templates, store, model, dataset)
 
 
-def _form_values_for_display(form: dict[str, list[str]]) -> dict:
+def _form_values_for_display(form: dict[str, list[str]]) -> dict[str, Any]:
     """Re-show exactly what the user typed (even invalid text) next to its error."""
-    shown: dict = {}
+    shown: dict[str, Any] = {}
     for name, values in form.items():
         if "." not in name:
             continue
@@ -228,9 +232,11 @@ def _form_values_for_display(form: dict[str, list[str]]) -> dict:
 
 
 @router.post("/runs/new", response_class=HTMLResponse)
-async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> Response:
     raw_form = await request.form()
-    form = {key: raw_form.getlist(key) for key in raw_form.keys()}
+    # The run form has no file field: an uploaded file under any name is not a setting and is left out.
+    form = {key: [value for value in raw_form.getlist(key) if isinstance(value, str)] for key in raw_form.keys()}
+
     model = (form.get("model") or [""])[-1]
     dataset_id = (form.get("dataset") or [""])[-1]
     values, errors = parse_form(form)
@@ -245,7 +251,7 @@ async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDe
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep):
+def run_page(run_id: str, request: Request, store: StoreDep, templates: TemplatesDep) -> HTMLResponse:
     run = run_view(store, get_run_or_404(store, run_id))
     return templates.TemplateResponse(
         request,
@@ -261,12 +267,12 @@ def run_page(run_id: str, request: Request, store: StoreDep, templates: Template
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel_form(run_id: str, store: StoreDep, runner: RunnerDep):
+def cancel_form(run_id: str, store: StoreDep, runner: RunnerDep) -> RedirectResponse:
     _transition(store, runner, run_id, "cancel")
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 @router.post("/runs/{run_id}/resume")
-def resume_form(run_id: str, store: StoreDep, runner: RunnerDep):
+def resume_form(run_id: str, store: StoreDep, runner: RunnerDep) -> RedirectResponse:
     _transition(store, runner, run_id, "resume")
     return RedirectResponse(f"/runs/{run_id}", status_code=303)

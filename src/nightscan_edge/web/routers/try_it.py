@@ -19,12 +19,14 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
 from nightscan_edge.audio import decode_audio
 from nightscan_edge.errors import NightScanError
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.scoring import score_audio, score_image
+from nightscan_edge.spec import AudioSpec
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.media import MAX_SPECTROGRAM_SECONDS, render_spectrogram
 from nightscan_edge.web.results import read_export_report
@@ -77,7 +79,7 @@ def try_classifier(classifier: Classifier, path: Path, threshold: float) -> dict
             "total": 1,
             "picture": None,
         }
-    windows = []
+    windows: list[dict[str, Any]] = []
     for scored in score_audio(classifier, path):
         top = _top(scored.probabilities, labels)
         windows.append(
@@ -90,6 +92,8 @@ def try_classifier(classifier: Classifier, path: Path, threshold: float) -> dict
             }
         )
     spec = classifier.spec
+    if not isinstance(spec, AudioSpec):
+        raise ValueError(f"{classifier.name} says it takes audio but carries a {type(spec).__name__}; re-export it")
     samples = decode_audio(path, spec.sample_rate)[: int(MAX_SPECTROGRAM_SECONDS * spec.sample_rate)]
     shown = [w for w in windows if w["start_s"] < MAX_SPECTROGRAM_SECONDS]
     png = render_spectrogram(samples, spec, shown, title=f"{classifier.name}: windows at threshold {threshold:.2f}")
@@ -102,7 +106,9 @@ def try_classifier(classifier: Classifier, path: Path, threshold: float) -> dict
     }
 
 
-def _page(request: Request, templates, store: Store, status_code: int = 200, **context):
+def _page(
+    request: Request, templates: Jinja2Templates, store: Store, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     datasets = store.datasets()
     return templates.TemplateResponse(
         request,
@@ -113,18 +119,19 @@ def _page(request: Request, templates, store: Store, status_code: int = 200, **c
 
 
 @router.get("/try", response_class=HTMLResponse)
-def try_page(request: Request, store: StoreDep, templates: TemplatesDep):
+def try_page(request: Request, store: StoreDep, templates: TemplatesDep) -> HTMLResponse:
     return _page(request, templates, store)
 
 
 @router.post("/try", response_class=HTMLResponse)
-async def try_submit(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep):
+async def try_submit(request: Request, store: StoreDep, settings: SettingsDep, templates: TemplatesDep) -> HTMLResponse:
     form = await request.form()
     chosen = {e["id"]: e for e in runnable_exports(store)}.get(str(form.get("export", "")))
     upload = form.get("file")
     dataset_choice = str(form.get("dataset_file", ""))
+    raw_threshold = form.get("threshold") or "0.8"
     try:
-        threshold = float(form.get("threshold") or 0.8)
+        threshold = float(raw_threshold) if isinstance(raw_threshold, str) else -1.0  # a file is no threshold
     except ValueError:
         threshold = -1.0
     if chosen is None:

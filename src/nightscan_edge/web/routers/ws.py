@@ -17,6 +17,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from nightscan_edge.web.events import EVENTS_FILE, EventTail
+from nightscan_edge.web.store import Store
 
 router = APIRouter(tags=["ws"])
 STATUS_CHECK_SECONDS = 1.0
@@ -24,13 +25,15 @@ STATUS_CHECK_SECONDS = 1.0
 _status_memo: dict[tuple[str, str], tuple[float, tuple[str, str | None]]] = {}
 
 
-def _run_status(store, run_id: str) -> tuple[str, str | None]:
+def _run_status(store: Store, run_id: str) -> tuple[str, str | None]:
     now = time.monotonic()
     key = (str(store.path), run_id)
     memo = _status_memo.get(key)
     if memo is not None and now - memo[0] < STATUS_CHECK_SECONDS:
         return memo[1]
     run = store.run(run_id)
+    if run is None:  # runs are never deleted; the stream ends like a dropped socket (RuntimeError, caught below)
+        raise RuntimeError(f"run {run_id} is no longer in the database")
     status = (run["status"], run["error"])
     if len(_status_memo) > 1000:
         _status_memo.clear()
@@ -59,7 +62,8 @@ async def run_events(websocket: WebSocket, run_id: str) -> None:
         return
     tail = EventTail(Path(run["run_dir"]) / EVENTS_FILE, start=int(raw_from))
     disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
-    last_status: tuple | None = None
+    last_status: tuple[str, str | None] | None = None
+
     next_status_check = 0.0
     try:
         while not disconnected.done():

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from bench_common import (
     REPO,
     RESULTS_DIR,
@@ -44,13 +45,14 @@ from bench_common import (
     write_result,
     write_split_manifest,
 )
-
 from nightscan_edge.config import resolve_config
+from nightscan_edge.data.sources import unlabelled_photos
 from nightscan_edge.train import train
 
 RESULTS = RESULTS_DIR / "photo_few_shot.json"
 VARIANTS = ("scratch", "finetuned", "distilled", "distilled+u")
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
+BATCH_SIZE, MIN_STEPS = 32, 16  # the photo preset's batch and train.min_steps_per_epoch
 # The small-photo recipe (configs/small-photos.yaml) at 64 px: 32 px photos train best there, 4x cheaper than 128.
 STUDENT_AUGMENT = {"trivial_augment": True, "erasing_probability": 0.25, "horizontal_flip_probability": 0.5}
 
@@ -70,11 +72,37 @@ def student_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[
 
 
 def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """EfficientNet-Lite0 from its ImageNet weights: AdamW, cosine, label smoothing, strong crops (timm/fastai's
+    fine-tuning defaults, on a short CPU schedule)."""
     return {
-        "data": {"path": str(manifest)},
+        "data": {
+            "path": str(manifest),
+            "photo_augment": {**STUDENT_AUGMENT, "crop_scale": 0.35, "rotation_degrees": 0.0},
+        },
         "model": {"name": "efficientnet_lite0_photo", "image_size": args.teacher_size},
-        "train": {"epochs": args.teacher_epochs, "early_stopping_patience": None, "seed": seed},
+        "train": {
+            "epochs": args.teacher_epochs,
+            "optimizer": "adamw",
+            "lr": 5.0e-4,
+            "weight_decay": 0.05,
+            "label_smoothing": 0.1,
+            "scheduler": "cosine",
+            "early_stopping_patience": None,
+            "seed": seed,
+        },
     }
+
+
+def steps_per_epoch(draws: int, batch_size: int, min_steps: int) -> int:
+    return max(min_steps, -(-draws // batch_size))
+
+
+def epochs_with_unlabeled(train_photos: int, unlabeled_photos: int, epochs: int, batch_size: int) -> int:
+    """Epochs for the ``--unlabeled`` student that give it the optimizer steps of the others: its epochs pass over
+    the unlabelled photos once, so they are longer."""
+    labelled = steps_per_epoch(train_photos, batch_size, MIN_STEPS)
+    with_unlabeled = steps_per_epoch(max(train_photos, unlabeled_photos), batch_size, MIN_STEPS)
+    return max(1, round(epochs * labelled / with_unlabeled))
 
 
 def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -140,8 +168,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
     parser.add_argument("--student-size", type=int, default=64)
-    parser.add_argument("--teacher-size", type=int, default=128)
-    parser.add_argument("--teacher-epochs", type=int, default=8)
+    parser.add_argument("--teacher-size", type=int, default=96, help="EfficientNet-Lite0 input size")
+    parser.add_argument("--teacher-epochs", type=int, default=4)
+    parser.add_argument("--teacher-views", type=int, default=3, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
@@ -153,6 +182,7 @@ def main() -> int:
     set_threads_and_seed(args.threads)
     items = read_labelled_manifest(SHARED_DATA / "cifar10-animals")
     pool, val, test = stratified_split(items, TEST_FRACTION, VAL_FRACTION, seed=0)
+    unlabeled_count = len(unlabelled_photos(args.unlabeled, "--unlabeled"))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     # Rows measured by an earlier invocation on the same --out stay (their runs are reused anyway).
     rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if str(args.out) in r["run"]]
@@ -168,7 +198,10 @@ def main() -> int:
                 f"cifar10-animals ({len(items)} photos of 32 px, 6 classes, stratified): fixed test {len(test)} and "
                 f"validation {len(val)} photos; K photos per class drawn from the other {len(pool)}. "
                 f"mobilenet_v3_small_photo at {args.student_size} px, {args.epochs} epochs (small-photo recipe, "
-                f"cosine); efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs. "
+                f"cosine, batch {BATCH_SIZE}, at least {MIN_STEPS} steps an epoch); the --unlabeled student makes as "
+                "many optimizer steps in fewer, longer epochs (each passes over the unlabelled photos once). "
+                f"efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs (AdamW, cosine). "
+                f"Students distil with train.teacher_views={args.teacher_views} (fixed views scored once). "
                 "Test accuracy, checkpoint picked on validation."
             ),
             "figures": summarise(rows),
@@ -182,12 +215,16 @@ def main() -> int:
             return
         k = None if size == "all" else int(size)
         tag = f"k{size}-s{seed}"
-        manifest = write_split_manifest(args.out / tag / "manifest.csv", sample_per_class(pool, k, seed), val, test)
+        train_items = sample_per_class(pool, k, seed)
+        manifest = args.out / tag / "manifest.csv"
+        if not manifest.is_file():  # a parallel invocation on the same --out may be reading it
+            write_split_manifest(manifest, train_items, val, test)
         layers = (teacher_layers if variant == "finetuned" else student_layers)(manifest, seed, args)
         if variant.startswith("distilled"):
-            layers["train"]["teacher"] = str(args.out / tag / "finetuned")
+            layers["train"].update(teacher=str(args.out / tag / "finetuned"), teacher_views=args.teacher_views)
         if variant == "distilled+u":
-            layers["train"]["unlabeled"] = str(args.unlabeled)
+            epochs = epochs_with_unlabeled(len(train_items), unlabeled_count, args.epochs, BATCH_SIZE)
+            layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
         result = train_run(layers, args.out / tag / variant.replace("+", "_"))
         rows.append({"size": size, "seed": seed, "variant": variant, **result})
         save()

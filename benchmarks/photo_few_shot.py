@@ -110,10 +110,17 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     report_path = run_dir / "report.json"
     measured_path = run_dir / "bench_seconds.json"
     if not report_path.is_file():
+        earlier = json.loads(measured_path.read_text()) if measured_path.is_file() else {"wall_s": 0.0, "cpu_s": 0.0}
         wall, cpu = clock()
-        train(resolve_config(layers), run_dir=run_dir, progress=False)
-        wall_end, cpu_end = clock()
-        measured_path.write_text(json.dumps({"wall_s": wall_end - wall, "cpu_s": cpu_end - cpu}))
+        try:  # a run cut off by an earlier invocation continues from its last epoch start
+            if (run_dir / "last.ckpt").is_file():
+                train(resume=run_dir, progress=False)
+            else:
+                train(resolve_config(layers), run_dir=run_dir, progress=False)
+        finally:
+            wall_end, cpu_end = clock()
+            spent = {"wall_s": earlier["wall_s"] + wall_end - wall, "cpu_s": earlier["cpu_s"] + cpu_end - cpu}
+            measured_path.write_text(json.dumps(spent))
     report = json.loads(report_path.read_text())
     seconds = json.loads(measured_path.read_text()) if measured_path.is_file() else {}
     test = report["test"]
@@ -142,6 +149,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "photos/class": size,
                     "variant": variant,
                     "seeds": ", ".join(str(r["seed"]) for r in group),
+                    "epochs": group[0]["epochs"],
                     "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
                     "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
                     "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
@@ -168,13 +176,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
     parser.add_argument("--student-size", type=int, default=64)
-    parser.add_argument("--teacher-size", type=int, default=96, help="EfficientNet-Lite0 input size")
-    parser.add_argument("--teacher-epochs", type=int, default=4)
-    parser.add_argument("--teacher-views", type=int, default=3, help="train.teacher_views of the students")
+    parser.add_argument("--teacher-size", type=int, default=64, help="EfficientNet-Lite0 input size")
+    parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
+    parser.add_argument(
+        "--unlabeled-epochs",
+        nargs="*",
+        default=[],
+        metavar="SIZE=EPOCHS",
+        help="epochs of the --unlabeled student per size (default: as many optimizer steps as the others)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.unlabeled_epochs = {k: int(v) for k, v in (item.split("=", 1) for item in args.unlabeled_epochs)}
+    return args
 
 
 def main() -> int:
@@ -223,10 +240,12 @@ def main() -> int:
         if variant.startswith("distilled"):
             layers["train"].update(teacher=str(args.out / tag / "finetuned"), teacher_views=args.teacher_views)
         if variant == "distilled+u":
-            epochs = epochs_with_unlabeled(len(train_items), unlabeled_count, args.epochs, BATCH_SIZE)
+            epochs = args.unlabeled_epochs.get(size) or epochs_with_unlabeled(
+                len(train_items), unlabeled_count, args.epochs, BATCH_SIZE
+            )
             layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
         result = train_run(layers, args.out / tag / variant.replace("+", "_"))
-        rows.append({"size": size, "seed": seed, "variant": variant, **result})
+        rows.append({"size": size, "seed": seed, "variant": variant, "epochs": layers["train"]["epochs"], **result})
         save()
         print(f"{tag} {variant}: test accuracy {result['accuracy']:.1%}", flush=True)
 

@@ -168,6 +168,19 @@ def largest_modules(count: int = 5) -> list[tuple[int, str]]:
     return sorted(sizes, reverse=True)[:count]
 
 
+def subpackage_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph folded onto top-level subpackages (``nightscan_edge.export.pipeline`` ->
+    ``nightscan_edge.export``): which floor imports which."""
+    top: dict[str, set[str]] = {}
+    for a in edges:
+        for b in edges[a]:
+            pa, pb = ".".join(a.split(".")[:2]), ".".join(b.split(".")[:2])
+            if pa != pb:
+                top.setdefault(pa, set()).add(pb)
+                top.setdefault(pb, set())
+    return top
+
+
 def pair_loop(edges: dict[str, set[str]], a: str, b: str) -> bool:
     """Whether ``a`` reaches ``b`` and ``b`` reaches ``a`` (through any modules)."""
 
@@ -202,14 +215,7 @@ def main() -> int:
             ("nightscan_edge.export.bundle", "nightscan_edge.export.pipeline"),
         ):
             print(f"  {a.split('.', 1)[1]} <-> {b.split('.', 1)[1]}: {'loop' if pair_loop(edges, a, b) else 'none'}")
-        top = {}  # nightscan_edge.export.pipeline -> nightscan_edge.export
-        for a in edges:
-            for b in edges[a]:
-                pa, pb = ".".join(a.split(".")[:2]), ".".join(b.split(".")[:2])
-                if pa != pb:
-                    top.setdefault(pa, set()).add(pb)
-                    top.setdefault(pb, set())
-        package_loops = loops(top)
+        package_loops = loops(subpackage_graph(edges))
         print(
             f"  subpackage loops: {len(package_loops)}"
             + "".join(f"; {' <-> '.join(p.split('.', 1)[1] for p in c)}" for c in package_loops)

@@ -46,9 +46,10 @@ def write_recording(path: Path, minutes: float, sample_rate: int, block_seconds:
 def export_random_ultralight(out_dir: Path) -> Path:
     import torch
 
-    from nightscan_edge.export.manifest import build_manifest, embed_onnx
-    from nightscan_edge.export.onnx_format import export_onnx
-    from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier, example_input
+    from nightscan_edge.artifact import INPUT_NAME, OUTPUT_NAME
+    from nightscan_edge.artifact.manifest import build_manifest
+    from nightscan_edge.artifact.onnx import embed_onnx, export_onnx
+    from nightscan_edge.artifact.wrapper import ExportableClassifier, example_input
     from nightscan_edge.models import create_model
 
     torch.manual_seed(0)

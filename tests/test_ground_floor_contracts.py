@@ -4,7 +4,9 @@ checkpoint), one error root, bench options from ``Config.bench``, and the import
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,7 +18,17 @@ from nightscan_edge.errors import CheckpointError, DataError, NightScanError, Tr
 from nightscan_edge.models import create_model
 from nightscan_edge.run_folder import RunFolder, SplitEntry, SplitPlan
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "nightscan_edge"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "nightscan_edge"
+
+
+def _import_graph() -> ModuleType:
+    """``benchmarks/import_graph.py``, the script that counts the loops, so the test and the figure agree."""
+    spec = importlib.util.spec_from_file_location("import_graph", ROOT / "benchmarks" / "import_graph.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_config_and_split_round_trip_through_the_run_folder(tmp_path):
@@ -121,3 +133,48 @@ def test_commands_import_at_the_top_except_optional_extras():
         if inside and not module.startswith(extras)
     ]
     assert hidden == []
+
+
+@pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "deferred-and-type-only-included"])
+def test_no_import_loops_between_modules_or_floors(module_level_only):
+    """What ``python benchmarks/import_graph.py`` prints as 0 loops: a function-level or ``TYPE_CHECKING`` import
+    counts too (a type-only import is still a dependency), between modules and between subpackages."""
+    graph = _import_graph()
+    edges = graph.graph(module_level_only)
+    assert graph.loops(edges) == []
+    assert graph.loops(graph.subpackage_graph(edges)) == []
+
+
+# The floors of docs/architecture.md, lowest first. A package imports only from the floors under it; on its own
+# floor only along an arrow of the picture (SIDEWAYS; the ground floor's modules use each other freely). DOORS
+# are the upward imports the page names, each function-level.
+FLOORS = [
+    {"errors", "atomic", "spec", "registry", "paths", "safe_load", "quiet", "sample_size", "config_layers", "config"}
+    | {"run_folder"},
+    {"audio"},
+    {"models"},
+    {"artifact"},
+    {"runtime", "data", "checkpoint"},
+    {"export", "bench", "predict"},
+    {"web", "prune", "train", "birdnet"},
+    {"commands", "cli"},
+]
+SIDEWAYS = {("prune", "train"), ("train", "birdnet")}
+DOORS = {("config", "models")}  # config checks model.name against models.MODELS
+
+
+def test_every_import_goes_down_the_floors_of_the_architecture_page():
+    graph = _import_graph()
+    floor = {name: level for level, names in enumerate(FLOORS) for name in names}
+    edges = {
+        a.split(".", 1)[1]: {b.split(".", 1)[1] for b in targets}
+        for a, targets in graph.subpackage_graph(graph.graph(module_level_only=False)).items()
+    }
+    assert sorted(set(edges) - set(floor)) == [], "put the new package on a floor here and in docs/architecture.md"
+    against_the_floors = sorted(
+        f"{a} -> {b}"
+        for a, targets in edges.items()
+        for b in targets
+        if (floor[b] > floor[a] or (floor[b] == floor[a] > 0 and (a, b) not in SIDEWAYS)) and (a, b) not in DOORS
+    )
+    assert against_the_floors == []

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +119,11 @@ NATIVE_NOISE = tuple(
 )
 
 
+# fd 2 is one per process: two threads swapping it at once would leave it on a closed capture file (every later
+# line lost), so captures take turns; re-entrant, so a capture inside a capture (export -> LiteRT runner) works.
+_FD2_LOCK = threading.RLock()
+
+
 @contextmanager
 def native_noise_filtered() -> Iterator[None]:
     """Run a block with fd 2 captured, then pass every captured line except ``NATIVE_NOISE`` on to stderr.
@@ -128,22 +134,23 @@ def native_noise_filtered() -> Iterator[None]:
     if verbose():
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode("utf-8", "replace")
-            kept = [
-                line
-                for line in text.splitlines(keepends=True)
-                if not any(pattern.search(line) for pattern in NATIVE_NOISE)
-            ]
-            sys.stderr.write("".join(kept))
-            sys.stderr.flush()
+    with _FD2_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as capture:
+            os.dup2(capture.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                text = capture.read().decode("utf-8", "replace")
+                kept = [
+                    line
+                    for line in text.splitlines(keepends=True)
+                    if not any(pattern.search(line) for pattern in NATIVE_NOISE)
+                ]
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

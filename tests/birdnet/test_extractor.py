@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +134,18 @@ def test_head_waveform_path_is_birdnet_then_the_head():
     with torch.no_grad():
         expected = head(torch.from_numpy(get_birdnet(1).embed(windows)))
         assert torch.allclose(head.forward_waveform(torch.from_numpy(windows)), expected)
+
+
+@requires_birdnet
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_loading_birdnet_prints_no_litert_banner_unless_verbose(verbose):
+    """LiteRT's C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to fd 2 once per
+    process, on the first allocation: a fresh process shows whether training with BirdNET stays quiet."""
+    load = "from nightscan_edge.models.birdnet_extractor import BirdNet; BirdNet(threads=1, batch_size=1)"
+    env = {key: value for key, value in os.environ.items() if key != "NIGHTSCAN_VERBOSE"}
+    source = Path(extractor.__file__).parents[2]  # the package under test, not another checkout's install
+    env.update(NIGHTSCAN_VERBOSE="1" if verbose else "0", OMP_NUM_THREADS="1", PYTHONPATH=str(source))
+    result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("XNNPACK delegate" in result.stderr) is verbose  # --verbose still shows everything

@@ -6,8 +6,10 @@ import zipfile
 import pytest
 import torch
 
+from nightscan_edge.artifact import onnx as onnx_format
+from nightscan_edge.artifact import tflite as tflite_format
 from nightscan_edge.cli import main
-from nightscan_edge.export import ExportError, export_run, onnx_format, tflite_format
+from nightscan_edge.export import ExportError, export_run
 
 
 def test_unknown_format_fails_before_any_work(tiny_run):
@@ -29,8 +31,8 @@ def test_one_failing_format_keeps_the_others_and_a_bad_int8_is_rejected(tiny_run
 
     def wrong_int8(fp32_path, int8_path, calibration):
         # Stand-in for a quantization that ruined the model: a different network in the INT8 slot.
+        from nightscan_edge.artifact.wrapper import ExportableClassifier
         from nightscan_edge.checkpoint import load_trained_model
-        from nightscan_edge.export.wrapper import ExportableClassifier
 
         trained = load_trained_model(tiny_run)
         torch.manual_seed(123)

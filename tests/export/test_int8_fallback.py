@@ -8,12 +8,12 @@ import numpy as np
 import onnx
 import pytest
 
+from nightscan_edge.artifact.onnx import quantizable_nodes, quantize_onnx, rank_sensitive_nodes
+from nightscan_edge.artifact.wrapper import example_input
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import export_run, read_manifest
 from nightscan_edge.export import exporter as exporter_module
-from nightscan_edge.export.onnx_format import quantizable_nodes, quantize_onnx, rank_sensitive_nodes
 from nightscan_edge.export.quality_gate import quality_gate
-from nightscan_edge.export.wrapper import example_input
 from nightscan_edge.runtime import load_runner
 
 

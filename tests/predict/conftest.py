@@ -95,10 +95,11 @@ def post_file(url: str, path: Path) -> httpx.Response:
 
 def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> Path:
     """ONNX with the embedded manifest, built from the export package's own pieces (no calibration/parity)."""
+    from nightscan_edge.artifact import INPUT_NAME, OUTPUT_NAME
+    from nightscan_edge.artifact.manifest import build_manifest
+    from nightscan_edge.artifact.onnx import embed_onnx, export_onnx
+    from nightscan_edge.artifact.wrapper import ExportableClassifier, example_input
     from nightscan_edge.checkpoint import load_trained_model
-    from nightscan_edge.export.manifest import build_manifest, embed_onnx
-    from nightscan_edge.export.onnx_format import export_onnx
-    from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier, example_input
 
     trained = load_trained_model(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -200,6 +200,24 @@ def test_run_form_groups_settings_shows_the_preset_diff_and_filters_datasets(bro
     _check_layout(page, "new-run")
 
 
+def test_an_untouched_preset_form_lists_no_change_and_no_page_requests_a_missing_file(browser, site):
+    page = browser.new_page()
+    failed = []  # what the console reports as a failed load (the favicon 404 a new user saw on every page)
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.goto(f"{site['url']}/runs/new")
+    assert page.locator("#model").input_value() == "ultralight_audio"  # an edge model, no extra to install
+    for model in ("ultralight_audio", "mobilenet_v3_small_photo", "birdnet_head"):
+        page.goto(f"{site['url']}/runs/new?model={model}")
+        page.wait_for_load_state("load")
+        assert page.locator("#preset-diff li").count() == 0, page.text_content("#preset-diff")
+        assert page.locator("#preset-same").is_visible() and page.locator(".field.changed").count() == 0
+    for path in ("/", "/datasets", "/runs", "/try"):
+        page.goto(f"{site['url']}{path}")
+        page.wait_for_load_state("load")
+    assert page.evaluate("document.querySelector('link[rel=icon]').href").endswith("/static/favicon.svg")
+    assert failed == []
+
+
 def test_live_run_cancel_asks_first_then_resume_appears_without_a_reload(browser, site):
     run = _call(
         f"{site['url']}/api/runs",

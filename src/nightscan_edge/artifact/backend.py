@@ -22,8 +22,8 @@ from nightscan_edge.artifact.errors import ExportError
 if TYPE_CHECKING:  # annotations only: torch and the runtimes load when a format is used, not listed
     import torch
 
-    from nightscan_edge.export.wrapper import ExportableClassifier
-    from nightscan_edge.runtime.base import Runner
+    from nightscan_edge.artifact.runner import Runner
+    from nightscan_edge.artifact.wrapper import ExportableClassifier
 
 EXPORT_EXTRA = "pip install 'nightscan-edge[export]'"
 

@@ -28,6 +28,9 @@ from nightscan_edge.spec import InputSpec
 MANIFEST_KEY = "nightscan_manifest"
 MANIFEST_FILE = "manifest.json"
 LABELS_FILE = "labels.txt"
+# The exported graph's tensor names (every format; the manifest's ``input.name`` / ``output.name``).
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
 # Keys written only when given (as before this model existed: ``build`` without them wrote no such key).
 OPTIONAL_KEYS = ("calibration", "file", "quality_gate", "licence")
 

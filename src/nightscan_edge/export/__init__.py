@@ -1,8 +1,10 @@
 """Export: a trained run -> artifacts of every requested format, the manifest inside every file, parity,
 INT8 with a quality gate, temperature calibration and the bundle.
 
-What a format *is* (the table, the manifest, reading a file) lives in ``nightscan_edge.artifact``, which
-imports without torch; this package does the work and needs torch (and the ``[export]`` extra).
+What a format *is* and does (the table; each format's converter, quantizer, manifest embedding and runner)
+lives in ``nightscan_edge.artifact``, which imports without torch; this package is the pipeline over that
+table -- calibration, the INT8 quality gate, parity, the bundle and the report -- and needs torch (and the
+``[export]`` extra). It imports ``artifact``, never the reverse.
 """
 
 from __future__ import annotations

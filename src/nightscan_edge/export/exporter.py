@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nightscan_edge.artifact import ArtifactFormat, ExportError, Manifest
+from nightscan_edge.artifact import INPUT_NAME, OUTPUT_NAME, ArtifactFormat, ExportError, Manifest
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.export.parity import measure_parity, needs_macos
 from nightscan_edge.export.quality_gate import quality_gate
 from nightscan_edge.export.report import ArtifactResult
 from nightscan_edge.export.samples import Samples, runner_predict, size_bytes, torch_predict
-from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier
 from nightscan_edge.runtime import load_runner
 
 REJECTED_DIR = "rejected"  # INT8 files that failed the gate: kept for inspection, out of the bundle and benches

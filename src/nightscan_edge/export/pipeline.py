@@ -16,8 +16,16 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from nightscan_edge.artifact import LABELS_FILE, MANIFEST_FILE, ExportManifest, validate_formats
-from nightscan_edge.artifact.errors import ExportError
+from nightscan_edge.artifact import (
+    INPUT_NAME,
+    LABELS_FILE,
+    MANIFEST_FILE,
+    OUTPUT_NAME,
+    ExportError,
+    ExportManifest,
+    validate_formats,
+)
+from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
 from nightscan_edge.config import ExportConfig
@@ -26,7 +34,6 @@ from nightscan_edge.export.bundle import write_bundle
 from nightscan_edge.export.exporter import REJECTED_DIR, Exporter
 from nightscan_edge.export.report import ArtifactResult, ExportReport
 from nightscan_edge.export.samples import Samples, load_samples, torch_predict
-from nightscan_edge.export.wrapper import INPUT_NAME, OUTPUT_NAME, ExportableClassifier
 from nightscan_edge.run_folder import RunFolder
 
 __all__ = ["EXPORTS_DIR", "REJECTED_DIR", "ArtifactResult", "ExportReport", "export_run"]

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nightscan_edge.artifact import Runner
+from nightscan_edge.artifact.wrapper import example_input
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.data.samples import load_run_samples
-from nightscan_edge.export.wrapper import example_input
-from nightscan_edge.runtime.base import Runner
 
 _TORCH_BATCH = 32
 

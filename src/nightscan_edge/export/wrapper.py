@@ -1,41 +1,9 @@
-"""What gets exported: the trained model + its front-end + temperature-scaled softmax, as one module.
-
-Audio models take the raw waveform ``(batch, clip_samples)`` and run the LogMel front-end inside the
-graph (``forward_waveform``), so the phone computes nothing by hand; photo models take the normalised
-NCHW image. Every artifact returns ``softmax(logits / temperature)``: calibrated probabilities.
-"""
+"""The export wrapper and tensor names, re-exported from their home ``nightscan_edge.artifact`` for callers
+written against this module."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from nightscan_edge.artifact.manifest import INPUT_NAME, OUTPUT_NAME
+from nightscan_edge.artifact.wrapper import ExportableClassifier, example_input
 
-from nightscan_edge.models import EdgeClassifier
-
-INPUT_NAME = "input"
-OUTPUT_NAME = "probabilities"
-
-
-class ExportableClassifier(nn.Module):
-    def __init__(self, model: EdgeClassifier, temperature: float = 1.0) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive; got {temperature}")
-        self.model = model.eval()
-        self.is_audio = model.input_kind == "audio"
-        self.register_buffer("inverse_temperature", torch.tensor(1.0 / float(temperature)), persistent=False)
-        self.eval()  # converters check the top module's flag too (litert-torch warns on training mode)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_waveform(x) if self.is_audio else self.model(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(x) * self.inverse_temperature, dim=-1)
-
-
-def example_input(model: EdgeClassifier, batch: int = 1, seed: int = 0) -> torch.Tensor:
-    """A deterministic input of the exported shape (tracing only; parity uses real samples)."""
-    generator = torch.Generator().manual_seed(seed)
-    shape = (batch, *model.spec.input_shape)
-    scale = 0.1 if model.input_kind == "audio" else 1.0
-    return torch.randn(shape, generator=generator) * scale
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "ExportableClassifier", "example_input"]

@@ -33,6 +33,7 @@ import numpy as np
 
 from nightscan_edge.audio.decode import resample_windows
 from nightscan_edge.errors import UserError
+from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.spec import AudioSpec
 
 BIRDNET_SAMPLE_RATE = 48_000
@@ -165,7 +166,9 @@ class BirdNet:
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._embedding = find_embedding_tensor(self.interpreter.get_tensor_details(), files.model)
         self.interpreter.resize_tensor_input(self._input, [self.batch_size, BIRDNET_WINDOW_SAMPLES])
-        self.interpreter.allocate_tensors()
+        # LiteRT's C++ runtime prints its XNNPACK banner to fd 2 on the first allocation (no logger, no env switch).
+        with native_noise_filtered():
+            self.interpreter.allocate_tensors()
         self._allocated = self.batch_size
         self.labels = [line.strip() for line in files.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         self.windows_run = 0

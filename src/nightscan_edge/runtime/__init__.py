@@ -1,15 +1,17 @@
-"""One runner per runtime behind ``load_runner(path)``: ONNX Runtime, LiteRT, ExecuTorch (Core ML: macOS).
+"""``load_runner(path)``: any exported model opened in its own runtime (ONNX Runtime, LiteRT, ExecuTorch; Core ML
+on macOS), behind one interface (``Runner``: ``manifest``, ``predict(x) -> probabilities``, ``dynamic_batch``).
 
-Which runner opens a file is the format table's answer (``nightscan_edge.artifact``); this package holds the
-runners and their one interface, and knows nothing about exporting.
+Which runner opens a file is the format table's answer: each format's runner lives in its own file under
+``nightscan_edge.artifact``. This is the one door the floors above (export's parity check, bench, predict)
+use to run a file; it knows nothing about exporting.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from nightscan_edge.artifact import format_for_path, read_manifest
-from nightscan_edge.runtime.base import Runner, RuntimeUnavailableError
+from nightscan_edge.artifact import RuntimeUnavailableError, format_for_path, read_manifest
+from nightscan_edge.artifact.runner import Runner
 
 __all__ = ["Runner", "RuntimeUnavailableError", "load_runner"]
 

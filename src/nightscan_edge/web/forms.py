@@ -93,10 +93,15 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+# An optional boolean has three states (``None`` means "the default", e.g. train.channels_last: on for photo
+# models); a checkbox has two and would turn an untouched ``None`` into ``False``. It is a select: "" is None.
+OPTIONAL_BOOL_CHOICES = ("", "True", "False")
+
+
 def _widget(annotation: Any) -> tuple[str, tuple[str, ...]]:
-    inner, _ = _unwrap(annotation)
+    inner, optional = _unwrap(annotation)
     if inner is bool:
-        return "checkbox", ()
+        return ("select", OPTIONAL_BOOL_CHOICES) if optional else ("checkbox", ())
     if typing.get_origin(inner) is Literal:
         return "select", tuple(str(choice) for choice in typing.get_args(inner))
     if inner in (int, float, str) or typing.get_origin(inner) in (typing.Union, types.UnionType):
@@ -134,7 +139,7 @@ def _format(value: Any, widget: str) -> str:
 # Options that only mean something for the other input kind are left off that kind's form.
 KIND_ONLY_FIELDS = {
     "audio": ("data.audio_augment.", "model.audio."),
-    "image": ("data.photo_augment.", "model.image_size", "model.channels", "model.weights"),
+    "image": ("data.photo_augment.", "model.image_size", "model.channels", "model.weights", "train.channels_last"),
 }
 
 
@@ -175,6 +180,22 @@ def form_fields(
     return fields
 
 
+def form_model_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Catalogue rows as the new-run form offers them (the first is what an untouched form trains): edge models
+    first, smallest first, then server models, those whose weights carry a licence (birdnet_head: non-commercial,
+    and an extra to install) last; audio before photo where the size ties."""
+    return sorted(
+        rows,
+        key=lambda row: (
+            row["tier"] != "edge",
+            row.get("licence") is not None,
+            row.get("budget_mb") or float("inf"),
+            row["input_kind"] != "audio",
+            row["name"],
+        ),
+    )
+
+
 def preset_values(model_name: str) -> dict[str, Any]:
     """The model's preset config as plain JSON values (what a new-run form starts from)."""
     return resolve_config({"model": {"name": model_name}}).model_dump(mode="json")
@@ -204,12 +225,14 @@ def parse_form(form: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, st
         if dotted in MANAGED_FIELDS or dotted not in form:
             continue
         raw = form[dotted][-1]  # checkboxes send a hidden "false" first, then "true" when ticked
-        widget, _ = _widget(info.annotation)
+        widget, choices = _widget(info.annotation)
         optional = _unwrap(info.annotation)[1]
         if widget == "checkbox":
             value: Any = raw.lower() in ("true", "on", "1", "yes")
         elif raw.strip() == "" and optional:
             value = None
+        elif choices == OPTIONAL_BOOL_CHOICES:
+            value = raw.lower() in ("true", "on", "1", "yes")
         elif _is_text(info.annotation) or (
             widget == "select"
             and all(isinstance(choice, str) for choice in typing.get_args(_unwrap(info.annotation)[0]))

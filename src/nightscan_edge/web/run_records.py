@@ -62,7 +62,8 @@ def run_view(store: Store, run: dict[str, Any]) -> dict[str, Any]:
     return {
         **run,
         "worker_status": read_status(run_dir),
-        "files": list_files(run_dir, skip=(RunFolder.EXPORTS, "bench")),
+        # exports and benchmarks have their own sections; run.lock only says a worker holds the folder
+        "files": list_files(run_dir, skip=(RunFolder.EXPORTS, "bench", RunFolder.LOCK)),
         "exports": store.exports(run_id=run["id"]),
         "resumable": run["status"] in RESUMABLE and RunFolder(run_dir).last_checkpoint.is_file(),
         "dataset": store.dataset(run["dataset_id"]) if run["dataset_id"] else None,

@@ -30,6 +30,7 @@ from nightscan_edge.web.files import download
 from nightscan_edge.web.forms import (
     RunConfigError,
     form_fields,
+    form_model_order,
     parse_form,
     preset_values,
     validate_run_config,
@@ -176,7 +177,7 @@ def _new_run_page(
     message: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    catalogue = cached_catalogue()
+    catalogue = form_model_order(cached_catalogue())
     names = [m["name"] for m in catalogue]
     if (
         model is None or model not in names

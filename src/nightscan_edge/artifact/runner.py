@@ -1,11 +1,13 @@
 """The one interface every runtime answers: ``manifest``, ``predict(x) -> probabilities``, ``dynamic_batch``.
 
-A runner refuses a file without a NightScan manifest: without it nobody knows the labels, the
-preprocessing or whether the output is already calibrated.
+Each format's runner lives in that format's file (``ArtifactFormat.open_runner``); ``nightscan_edge.runtime``
+opens any file through them. A runner refuses a file without a NightScan manifest: without it nobody knows
+the labels, the preprocessing or whether the output is already calibrated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +39,7 @@ def check_input(x: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
     return x
 
 
-def run_per_sample(run_one, x: np.ndarray) -> np.ndarray:
+def run_per_sample(run_one: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
     """Batch-1 models: run each sample and stack (the runner still takes any batch)."""
     if len(x) == 0:
         raise ValueError("empty input batch")

@@ -83,7 +83,7 @@ def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[
         "train": {
             "epochs": args.teacher_epochs,
             "optimizer": "adamw",
-            "lr": 5.0e-4,
+            "lr": args.teacher_lr,
             "weight_decay": 0.05,
             "label_smoothing": 0.1,
             "scheduler": "cosine",
@@ -135,26 +135,30 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean (min-max) over seeds per size x variant, as table rows."""
+    """Mean (min-max) over seeds per size x variant x teacher setting, as table rows."""
     table = []
     sizes = sorted({r["size"] for r in rows}, key=lambda k: float("inf") if k == "all" else int(k))
     for size in sizes:
         for variant in VARIANTS:
-            group = [r for r in rows if r["size"] == size and r["variant"] == variant]
-            if not group:
-                continue
-            accuracy = [r["accuracy"] for r in group]
-            table.append(
-                {
-                    "photos/class": size,
-                    "variant": variant,
-                    "seeds": ", ".join(str(r["seed"]) for r in group),
-                    "epochs": group[0]["epochs"],
-                    "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
-                    "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
-                    "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
-                }
-            )
+            for teacher in sorted(
+                {r.get("teacher", "") for r in rows if r["size"] == size and r["variant"] == variant}
+            ):
+                group = [
+                    r for r in rows if r["size"] == size and r["variant"] == variant and r.get("teacher", "") == teacher
+                ]
+                accuracy = [r["accuracy"] for r in group]
+                table.append(
+                    {
+                        "photos/class": size,
+                        "variant": variant,
+                        "teacher (EfficientNet-Lite0)": teacher or "-",
+                        "seeds": ", ".join(str(r["seed"]) for r in group),
+                        "epochs": group[0]["epochs"],
+                        "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
+                        "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
+                        "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
+                    }
+                )
     return table
 
 
@@ -178,6 +182,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--student-size", type=int, default=64)
     parser.add_argument("--teacher-size", type=int, default=64, help="EfficientNet-Lite0 input size")
     parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--teacher-lr", type=float, default=5.0e-4)
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
     parser.add_argument(
@@ -202,7 +207,9 @@ def main() -> int:
     unlabeled_count = len(unlabelled_photos(args.unlabeled, "--unlabeled"))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     # Rows measured by an earlier invocation on the same --out stay (their runs are reused anyway).
-    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if str(args.out) in r["run"]]
+    # Rows measured earlier (this --out or another teacher setting's) stay while their runs are there.
+    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if Path(r["run"], "report.json").is_file()]
+    commands = list(dict.fromkeys([*previous.get("commands", []), command_line()]))
 
     def save() -> None:
         result = {
@@ -210,7 +217,8 @@ def main() -> int:
             "EfficientNet-Lite0 fine-tuned",
             "date": today(),
             "machine": machine_summary(args.threads),
-            "command": command_line(),
+            "command": " ; ".join(commands),
+            "commands": commands,
             "setup": (
                 f"cifar10-animals ({len(items)} photos of 32 px, 6 classes, stratified): fixed test {len(test)} and "
                 f"validation {len(val)} photos; K photos per class drawn from the other {len(pool)}. "
@@ -228,7 +236,10 @@ def main() -> int:
             write_result(RESULTS, result)
 
     def job(size: str, seed: int, variant: str) -> None:
-        if any(r["size"] == size and r["seed"] == seed and r["variant"] == variant for r in rows):
+        if any(
+            r["size"] == size and r["seed"] == seed and r["variant"] == variant and str(args.out) in r["run"]
+            for r in rows
+        ):
             return
         k = None if size == "all" else int(size)
         tag = f"k{size}-s{seed}"
@@ -245,7 +256,17 @@ def main() -> int:
             )
             layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
         result = train_run(layers, args.out / tag / variant.replace("+", "_"))
-        rows.append({"size": size, "seed": seed, "variant": variant, "epochs": layers["train"]["epochs"], **result})
+        teacher = f"{args.teacher_size} px, {args.teacher_epochs} ep, lr {args.teacher_lr:g}"
+        rows.append(
+            {
+                "size": size,
+                "seed": seed,
+                "variant": variant,
+                "teacher": "" if variant == "scratch" else teacher,
+                "epochs": layers["train"]["epochs"],
+                **result,
+            }
+        )
         save()
         print(f"{tag} {variant}: test accuracy {result['accuracy']:.1%}", flush=True)
 

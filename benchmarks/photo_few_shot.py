@@ -47,6 +47,7 @@ from bench_common import (
 )
 from nightscan_edge.config import resolve_config
 from nightscan_edge.data.sources import unlabelled_photos
+from nightscan_edge.export import export_run
 from nightscan_edge.train import train
 
 RESULTS = RESULTS_DIR / "photo_few_shot.json"
@@ -162,6 +163,54 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
+def int8_check(run_dir: Path) -> dict[str, Any]:
+    """Export a student to ONNX FP32 + INT8 through the normal export path: does its INT8 file pass the quality
+    gate, and how large is it? Saved beside the run and reused."""
+    saved = run_dir / "int8_check.json"
+    if saved.is_file():
+        return dict(json.loads(saved.read_text()))
+    report = export_run(run_dir, formats=["onnx"], int8=True)
+    fp32, int8 = report.artifact("onnx"), report.artifact("onnx", "int8")
+    result = {
+        "run": str(run_dir),
+        "fp32_status": fp32.status,
+        "parity": fp32.parity,
+        "int8_status": int8.status,
+        "int8_mb": round((int8.size_bytes or 0) / 1e6, 2),
+        "gate": int8.gate,
+        "licence": report.licence,
+    }
+    saved.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> list[str]:
+    """The issue's targets, each stated as measured, met or not."""
+    notes = []
+    best_u = max(
+        (r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"),
+        key=lambda r: r["accuracy"],
+        default=None,
+    )
+    if best_u is not None:
+        met = "met" if best_u["accuracy"] >= 0.78 else "NOT met"
+        notes.append(
+            f"Target: MobileNetV3-Small distilled with --unlabeled >= 78 % on all photos: {met} "
+            f"({best_u['accuracy']:.1%}, teacher {best_u['teacher']})."
+        )
+    if int8:
+        gate = int8.get("gate") or {}
+        passes = int8["int8_status"] == "ok"
+        notes.append(
+            f"Its INT8 ONNX file: {int8['int8_status']} by the quality gate"
+            + (f" ({gate['reason']})" if gate.get("reason") else "")
+            + (f", {len(gate['float_layers'])} layer(s) kept in float" if gate.get("float_layers") else "")
+            + f"; {int8['int8_mb']} MB (< 8 MB: {'met' if passes and int8['int8_mb'] < 8 else 'NOT met'}); "
+            f"manifest licence: {int8.get('licence') or 'none'}."
+        )
+    return notes
+
+
 def markdown(table: list[dict[str, Any]]) -> str:
     if not table:
         return "(no runs)"
@@ -193,6 +242,7 @@ def parse_args() -> argparse.Namespace:
         help="epochs of the --unlabeled student per size (default: as many optimizer steps as the others)",
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--int8-check", action="store_true", help="export the best 'all' --unlabeled student, INT8")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
     args = parser.parse_args()
     args.unlabeled_epochs = {k: int(v) for k, v in (item.split("=", 1) for item in args.unlabeled_epochs)}
@@ -210,6 +260,7 @@ def main() -> int:
     # Rows measured earlier (this --out or another teacher setting's) stay while their runs are there.
     rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if Path(r["run"], "report.json").is_file()]
     commands = list(dict.fromkeys([*previous.get("commands", []), command_line()]))
+    extras: dict[str, Any] = {"int8_check": previous.get("int8_check")}
 
     def save() -> None:
         result = {
@@ -230,7 +281,9 @@ def main() -> int:
                 "Test accuracy, checkpoint picked on validation."
             ),
             "figures": summarise(rows),
+            "notes": target_notes(rows, extras.get("int8_check")),
             "rows": rows,
+            **extras,
         }
         if not args.no_write and rows:
             write_result(RESULTS, result)
@@ -274,6 +327,11 @@ def main() -> int:
         for seed in args.all_seeds if size == "all" else args.seeds:
             for variant in args.variants:
                 job(size, seed, variant)
+    if args.int8_check:
+        students = [r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"]
+        if students:
+            extras["int8_check"] = int8_check(Path(max(students, key=lambda r: r["accuracy"])["run"]))
+            save()
     print(markdown(summarise(rows)))
     return 0
 

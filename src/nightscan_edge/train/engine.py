@@ -25,6 +25,7 @@ from nightscan_edge.birdnet.data import embed_prepared
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.augment import WaveformAugment
+from nightscan_edge.data.long_clips import long_clips_message
 from nightscan_edge.data.photo_augment import PhotoAugment
 from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData, prepare_data
@@ -208,6 +209,8 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
             f"skipped {len(prepared.bad_files)} unreadable file(s): "
             + "; ".join(display_path(p) for p, _ in prepared.bad_files),
         )
+    if prepared.long_clips:
+        _log(events, "warning", long_clips_message(prepared.long_clips))
     return prepared
 
 

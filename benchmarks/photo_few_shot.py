@@ -45,9 +45,10 @@ from bench_common import (
     write_result,
     write_split_manifest,
 )
-from nightscan_edge.config import resolve_config
+from nightscan_edge.config import Config, resolve_config
 from nightscan_edge.data.sources import unlabelled_photos
 from nightscan_edge.export import export_run
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train import train
 
 RESULTS = RESULTS_DIR / "photo_few_shot.json"
@@ -124,6 +125,7 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             measured_path.write_text(json.dumps(spent))
     report = json.loads(report_path.read_text())
     seconds = json.loads(measured_path.read_text()) if measured_path.is_file() else {}
+    config = RunFolder(run_dir).read_config()  # what the run trained with, not what this invocation would pass
     test = report["test"]
     return {
         "run": str(run_dir),
@@ -131,8 +133,20 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "macro_f1": test["macro_f1"],
         "val_accuracy": report["val"]["accuracy"],
         "best_epoch": report.get("best_epoch"),
+        "epochs": config.train.epochs,
+        "teacher": teacher_setting(config),
         **seconds,
     }
+
+
+def teacher_setting(config: Config) -> str:
+    """The EfficientNet-Lite0 setting behind a run, read from the run folders: its own for the teacher, its
+    teacher's for a student, none from scratch."""
+    if config.model.name != "efficientnet_lite0_photo":
+        if not config.train.teacher:
+            return ""
+        config = RunFolder(config.train.teacher).read_config()
+    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}"
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,14 +323,11 @@ def main() -> int:
             )
             layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
         result = train_run(layers, args.out / tag / variant.replace("+", "_"))
-        teacher = f"{args.teacher_size} px, {args.teacher_epochs} ep, lr {args.teacher_lr:g}"
         rows.append(
             {
                 "size": size,
                 "seed": seed,
                 "variant": variant,
-                "teacher": "" if variant == "scratch" else teacher,
-                "epochs": layers["train"]["epochs"],
                 **result,
             }
         )

@@ -24,6 +24,7 @@ from nightscan_edge.birdnet.embeddings import EmbeddingStats
 from nightscan_edge.birdnet.grid import StudentGrid
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
 from nightscan_edge.data.sources import unlabelled_recordings
@@ -34,13 +35,14 @@ from nightscan_edge.train.losses import blend_with_teacher
 
 
 def label_columns(teacher_labels: list[str], student_labels: list[str], source: str) -> list[int]:
-    """Teacher output column of each student label, matched by name; a label the teacher never learnt is refused."""
+    """Teacher output column of each student label, matched by name (any teacher: a BirdNET head or a trained run);
+    a label the teacher never learnt is refused."""
     missing = [label for label in student_labels if label not in teacher_labels]
     if missing:
         raise ConfigError(
             f"teacher {source} cannot map the student's label(s) {', '.join(missing)}: it was trained on "
-            f"{', '.join(teacher_labels)}; train the birdnet_head on the same classes (and --background if the "
-            "student has one)"
+            f"{', '.join(teacher_labels)}; distill on the same classes: train the teacher on them (and with "
+            "--background if the student has one)"
         )
     return [teacher_labels.index(label) for label in student_labels]
 
@@ -124,11 +126,19 @@ class BirdNetTeacher:
 
 
 class UnlabeledWindows(GridWindows):
-    """Unlabelled recordings on the teacher's grid: windows drawn per step, with the teacher's soft labels."""
+    """Unlabelled recordings on the teacher's grid: windows drawn per step (augmented with the student's waveform
+    augmentation), with the teacher's soft labels."""
 
-    def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec) -> None:
+    def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec, augment: WaveformAugment) -> None:
         super().__init__(clips, grid.starts, grid.logits, spec, "--unlabeled")
-        self.grid = grid
+        self.grid, self.augment = grid, augment
+
+    def to(self, device: torch.device) -> UnlabeledWindows:
+        return self  # windows are cut on the CPU per step; the module moves each batch
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``size`` random windows and the teacher's logits on them."""
+        return self.draw(rng, size, self.augment)
 
 
 def decode_recordings(
@@ -146,7 +156,9 @@ def decode_recordings(
     return [arrays[p] for p in good], good
 
 
-def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
+def load_unlabeled(
+    folder: str, teacher: BirdNetTeacher, max_bad_fraction: float, augment: WaveformAugment
+) -> UnlabeledWindows:
     """Every audio file under ``folder`` with the teacher's soft labels on its grid windows."""
     clips, paths = decode_recordings(folder, "--unlabeled", teacher.student_spec, max_bad_fraction)
-    return UnlabeledWindows(clips, teacher.score_grid(clips, list(paths)), teacher.student_spec)
+    return UnlabeledWindows(clips, teacher.score_grid(clips, list(paths)), teacher.student_spec, augment)

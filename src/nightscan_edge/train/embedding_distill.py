@@ -213,7 +213,7 @@ def distill_embedding(
         loss_sum = cosine_sum = 0.0
         for step in range(steps):
             seed = epoch_seed(train.seed, epoch, salt=50_000 + step)
-            batch, targets = windows.batch(np.random.default_rng(seed), batch_size, augment)
+            batch, targets = windows.draw(np.random.default_rng(seed), batch_size, augment)
             inputs = model_input(model, batch.to(device), spec_augment, augment_seed=seed)
             cosine = F.cosine_similarity(phase.projection(model.features(inputs)), targets.to(device), dim=1)
             loss = (1.0 - cosine).mean()

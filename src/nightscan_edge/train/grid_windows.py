@@ -31,7 +31,7 @@ class GridWindows:
     def __len__(self) -> int:
         return len(self.items)
 
-    def batch(self, rng: np.random.Generator, size: int, augment: WaveformAugment) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, rng: np.random.Generator, size: int, augment: WaveformAugment) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random windows (augmented) and their targets."""
         picks = rng.integers(0, len(self.items), size=size)
         length = self.spec.clip_samples

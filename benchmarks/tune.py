@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     wall_s, cpu_s = time.perf_counter() - started, _cpu_seconds() - cpu_started
     trial_s = _trial_seconds(args.out / "study", "animal-sounds-phone-tiny")
     figures = []
-    for row in result.rows:
+    for row in (r for r in result.rows if r.state != "waiting"):  # queued to resume: not run yet
         figures.append(
             {
                 "trial": row.trial,

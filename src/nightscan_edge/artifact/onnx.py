@@ -159,13 +159,16 @@ def _mean_kl(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
 
 
+def _in_front_end(node: onnx.NodeProto) -> bool:
+    """A node of the model's ``log_mel`` front-end: by its name, or by the module path torch's exporter records
+    (``pkg.torch.onnx.name_scopes``: ``[..., 'model.log_mel', 'conv1d']``); its tables stay float."""
+    scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
+    return "log_mel" in node.name or ".log_mel'" in scopes
+
+
 def quantizable_nodes(model: onnx.ModelProto) -> list[str]:
     """Conv/Gemm/MatMul nodes to quantize: all but the front-end's and the first convolution (graph order)."""
-    nodes = [
-        n
-        for n in model.graph.node
-        if n.op_type in ("Conv", "Gemm") or (n.op_type == "MatMul" and "log_mel" not in n.name)
-    ]
+    nodes = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and not _in_front_end(n)]
     first_conv = next((n.name for n in nodes if n.op_type == "Conv"), None)
     return [n.name for n in nodes if n.name != first_conv]
 

@@ -69,6 +69,14 @@ def parity(windows: np.ndarray) -> dict[str, Any]:
         ours_dithered = model.embed(model.log_mel(torch.from_numpy(dithered))).numpy()
     dither = np.abs(ours_dithered - birdnet.embed(dithered)).max(axis=1)
 
+    spectrograms, from_litert = birdnet.spectrograms(windows)
+    with torch.no_grad():
+        network = np.abs(model.embed(torch.from_numpy(spectrograms)).numpy() - from_litert).max(axis=1)
+    broadband_windows = generated_windows(8)
+    with torch.no_grad():
+        ours_broadband = model.embed(model.log_mel(torch.from_numpy(broadband_windows))).numpy()
+    broadband = np.abs(ours_broadband - birdnet.embed(broadband_windows)).max(axis=1)
+
     def summary(values: np.ndarray) -> dict[str, float]:
         return {
             "max": float(values.max()),
@@ -81,8 +89,18 @@ def parity(windows: np.ndarray) -> dict[str, Any]:
         "whole_model_vs_litert": summary(whole),
         "litert_vs_itself_with_minus140dbfs_noise": summary(itself),
         "whole_model_vs_litert_with_minus80dbfs_noise_floor": summary(dither),
+        "network_vs_litert_on_its_spectrogram": summary(network),
+        "whole_model_vs_litert_broadband": summary(broadband),
         "embedding_max_value": float(reference.max()),
     }
+
+
+def generated_windows(count: int) -> np.ndarray:
+    """Broadband windows (a tone sweep over white noise): every mel band holds signal."""
+    rng = np.random.default_rng(0)
+    t = np.arange(144_000) / 48_000
+    waves = [0.3 * np.sin(2 * np.pi * (1500 + 1500 * i) * t * (1 + t / 6)) for i in range(count)]
+    return np.stack([w + 0.02 * rng.standard_normal(t.size) for w in waves]).astype(np.float32)
 
 
 def real_windows(root: Path, count: int) -> np.ndarray:
@@ -162,6 +180,99 @@ def litert_test_figures(tflite: Path, run_dir: Path) -> dict[str, Any]:
     }
 
 
+SETUP = (
+    "animal-sounds (7 classes), few_shot.py's split: stratified, 30 % test (154 clips), 15 % validation, every other "
+    "clip trains; accuracy per clip (its windows' probabilities averaged), checkpoint picked on validation. The "
+    "backbone's head starts from the birdnet_head run's; fine-tune and prune as the commands below the table."
+)
+
+
+def _size(details: dict[str, Any], name: str, key: str) -> float | None:
+    file = details.get(f"export_{name}", {}).get("files", {}).get(key, {})
+    return file.get("size_mb")
+
+
+def table_rows(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model: how it runs, its size, its test accuracy and, for the exported files, LiteRT's."""
+    rows = []
+    head = details.get("birdnet_head")
+    if head:
+        rows.append(
+            {
+                "model": "birdnet_head (BirdNET in LiteRT + linear head)",
+                "params": "6.4 M + head",
+                "FP32 MB": 51.7,
+                "INT8 MB": "",
+                "test accuracy": round(head["test_accuracy"], 3),
+                "test macro-F1": round(head["test_macro_f1"], 3),
+                "LiteRT INT8 accuracy": "",
+                "LiteRT ms (1 thread)": "",
+            }
+        )
+    for name, label in (("finetuned", "birdnet_backbone_audio, fine-tuned"), ("pruned", "pruned + fine-tuned")):
+        run = details.get(name)
+        if not run:
+            continue
+        int8 = details.get(f"litert_{name}_int8", {})
+        fp32 = details.get(f"litert_{name}_fp32", {})
+        rows.append(
+            {
+                "model": label,
+                "params": details.get(f"params_{name}", ""),
+                "FP32 MB": _size(details, name, "tflite/fp32") or "",
+                "INT8 MB": _size(details, name, "tflite/int8") or "",
+                "test accuracy": round(run["test_accuracy"], 3),
+                "test macro-F1": round(run["test_macro_f1"], 3),
+                "LiteRT INT8 accuracy": round(int8["test_accuracy"], 3) if int8 else "",
+                "LiteRT ms (1 thread)": _latencies(fp32, int8),
+            }
+        )
+    return rows
+
+
+def _latencies(fp32: dict[str, Any], int8: dict[str, Any]) -> str:
+    if not fp32 and not int8:
+        return ""
+    key = "latency_ms_1_thread_median"
+    return f"{fp32.get(key, '?')} FP32 / {int8.get(key, '?')} INT8"
+
+
+def notes(details: dict[str, Any]) -> list[str]:
+    lines = []
+    parity_figures = details.get("parity")
+    if parity_figures:
+        whole = parity_figures["whole_model_vs_litert"]
+        itself = parity_figures["litert_vs_itself_with_minus140dbfs_noise"]
+        floor = parity_figures["whole_model_vs_litert_with_minus80dbfs_noise_floor"]
+        network = parity_figures.get("network_vs_litert_on_its_spectrogram")
+        broadband = parity_figures.get("whole_model_vs_litert_broadband")
+        windows, top = parity_figures["windows"], parity_figures["embedding_max_value"]
+        text = (
+            "Embedding parity against LiteRT (max abs difference of the 1024 values, per window; "
+            f"{windows} real windows; embedding values reach {top:.2f}): whole model, waveform in: median "
+            f"{whole['median']:.1e}, max {whole['max']:.1e}"
+        )
+        if broadband:
+            text += f"; on generated broadband audio: max {broadband['max']:.1e}"
+        if network:
+            text += f"; the network alone, fed LiteRT's own spectrogram: max {network['max']:.1e}"
+        text += (
+            f". LiteRT against itself with -140 dBFS of noise added: median {itself['median']:.1e}, max "
+            f"{itself['max']:.1e}. With a -80 dBFS noise floor in every band (the same input to both): median "
+            f"{floor['median']:.1e}, max {floor['max']:.1e} ({floor['under_1e-4']} of {windows} under 1e-4)."
+        )
+        lines.append(text)
+    stats = details.get("prune_stats")
+    if stats:
+        lines.append(
+            f"Pruning: {stats['params_before']:,} -> {stats['params_after']:,} parameters "
+            f"({1 - stats['params_after'] / stats['params_before']:.0%} removed), FP32 "
+            f"{stats['size_mb_before']:.1f} -> {stats['size_mb_after']:.1f} MB, MACs x{stats['macs_ratio']:.2f}, "
+            f"{stats['channel_ratio']:.0%} of every layer's channels."
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "animal-sounds")
@@ -178,19 +289,23 @@ def main(argv: list[str] | None = None) -> int:
     set_threads_and_seed(1)
     args.out.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    figures: dict[str, Any] = previous.get("figures", {})
+    # every step's raw figures; a rerun step replaces its own (a first draft of this file kept them under "figures")
+    figures: dict[str, Any] = previous.get("details") or (
+        previous["figures"] if isinstance(previous.get("figures"), dict) else {}
+    )
     result: dict[str, Any] = {
         "title": "BirdNET V2.4 in PyTorch: parity, fine-tune, prune, INT8 (issue 24, route 2)",
         "date": today(),
         "machine": machine_summary(1),
         "command": command_line(argv, __file__),
-        "figures": figures,
+        "setup": SETUP,
     }
 
     def save() -> None:
+        result.update(figures=table_rows(figures), notes=notes(figures), details=figures)
         if not args.no_write:
             write_result(RESULTS, result)
-        print(json.dumps(figures, indent=2))
+        print(json.dumps(result["figures"], indent=2))
 
     pool, val, test = stratified_split(read_labelled_manifest(args.data), test_fraction=0.3, val_fraction=0.15, seed=0)
     manifest = write_split_manifest(args.out / "manifest.csv", pool, val, test)
@@ -220,11 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         figures["finetuned"] = train_once(layers, tuned_run)
         save()
     if "prune" in args.steps:
-        from nightscan_edge.prune.run import prune_run
+        from nightscan_edge.prune.run import PRUNE_RECORD, prune_run
 
         if not (pruned_run / "report.json").is_file():
             started = time.perf_counter()
-            pruned = prune_run(
+            prune_run(
                 tuned_run,
                 target_macs=None,
                 target_size_mb=args.target_size_mb,
@@ -232,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_name=pruned_run.name,
             )
             (pruned_run / "bench_seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
-            figures["prune_stats"] = {k: v for k, v in pruned.stats.as_dict().items() if k != "pruned_channels"}
+        figures["prune_stats"] = json.loads((pruned_run / PRUNE_RECORD).read_text())
         figures["pruned"] = run_figures(pruned_run)
         save()
     if "export" in args.steps:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nightscan_edge.config_layers import (
     PRESETS,
@@ -58,6 +58,13 @@ class PhotoAugmentConfig(_Section):
         description="TrivialAugmentWide (one random colour/geometry op per photo); for small sets, long schedules",
     )
     erasing_probability: float = Field(0.0, ge=0, le=1, description="RandomErasing of a patch with this probability")
+    ir_probability: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of training photos turned into IR-like night frames (grey, low contrast, sensor noise, "
+        "blur); the report adds accuracy on grey validation photos",
+    )
 
 
 class DataConfig(_Section):
@@ -130,6 +137,18 @@ class TrainConfig(_Section):
     plateau_patience: int = Field(3, ge=0)
     early_stopping_patience: int | None = Field(8, ge=1, description="epochs without val improvement; null disables")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    backbone_lr_scale: float = Field(
+        1.0, gt=0, le=1, description="the backbone learns at lr x this, the new head at lr (fine-tuning: 0.1-0.3)"
+    )
+    freeze_backbone_epochs: int = Field(
+        0, ge=0, description="first epochs that train only the head (backbone and its BatchNorm statistics frozen)"
+    )
+    warmup_epochs: float = Field(
+        0.0, ge=0, description="linear LR warm-up over this many epochs, stepped per batch (scheduler cosine or none)"
+    )
+    batchnorm: Literal["train", "frozen"] = Field(
+        "train", description="frozen: every BatchNorm keeps its pretrained running statistics (tiny batches)"
+    )
     seed: int = 42
     accelerator: str = "auto"
     devices: str = "auto"
@@ -164,6 +183,22 @@ class TrainConfig(_Section):
         description="small data sets pass over their examples more than once per epoch to make at least this "
         "many optimizer steps (0: one pass)",
     )
+
+    @model_validator(mode="after")
+    def _fine_tuning_fits_the_schedule(self) -> TrainConfig:
+        if self.freeze_backbone_epochs >= self.epochs:
+            raise ValueError(
+                f"freeze_backbone_epochs ({self.freeze_backbone_epochs}) must be below epochs ({self.epochs}): "
+                "the backbone would never train"
+            )
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs:g}) must be below epochs ({self.epochs})")
+        if self.warmup_epochs and self.scheduler not in ("cosine", "none"):
+            raise ValueError(
+                f"warmup_epochs needs scheduler cosine or none (got {self.scheduler}): the warm-up and the decay "
+                "are one per-batch schedule"
+            )
+        return self
 
 
 class ExportConfig(_Section):

@@ -275,3 +275,23 @@ def test_try_it_shows_windows_labels_and_what_goes_to_the_server(client, tiny_au
     assert "sent to the server at threshold 0.80" in page and "second opinion" in page
     refused = client.post("/try", data={"export": export["id"], "threshold": "2"})
     assert refused.status_code == 422 and "between 0 and 1" in refused.text
+
+
+def test_run_form_offers_the_recipes_that_fit_the_model(client, dataset_root):
+    from nightscan_edge.data import write_synthetic_dataset
+
+    photos = register(
+        client, write_synthetic_dataset(dataset_root / "shapes", kind="photo", per_class=3, image_size=32)
+    )
+    plain = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}").text
+    assert 'value="pretrained-photos"' in plain and 'value="small-photos"' in plain  # both fit a photo model
+    assert client.get("/runs/new?model=ultralight_audio").text.count('id="recipe"') == 0  # no audio recipe
+    page = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}&recipe=pretrained-photos").text
+    assert 'value="pretrained-photos" selected' in page and "fine-tun" in page.split('id="recipe-description"')[1]
+    assert 'name="train.freeze_backbone_epochs" value="1"' in page and 'data-diff="train.backbone_lr_scale"' in page
+    form = {"model": "efficientnet_lite0_photo", "dataset": photos["id"], "recipe": "pretrained-photos"}
+    form.update({"train.freeze_backbone_epochs": "1", "train.backbone_lr_scale": "0.33", "train.epochs": "6"})
+    response = client.post("/runs/new", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    (run,) = client.get("/api/runs").json()
+    assert {"train.freeze_backbone_epochs=1", "train.backbone_lr_scale=0.33"} <= set(run["overrides"])

@@ -1,4 +1,5 @@
-"""Photo augmentation on a uint8 batch, on the training device: crop, flip, rotation, TrivialAugment, erasing.
+"""Photo augmentation on a uint8 batch, on the training device: crop, flip, rotation, TrivialAugment, IR-like
+night frames (``night_frames``), erasing.
 
 The same recipe as torchvision transforms v2 (``RandomResizedCrop``, ``RandomHorizontalFlip``,
 ``RandomRotation``, ``TrivialAugmentWide``, ``RandomErasing``), but with parameters drawn per item for a whole
@@ -16,6 +17,7 @@ instead of redrawn up to 10 times.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from torch.nn import functional as F
 
 from nightscan_edge.config import PhotoAugmentConfig
 from nightscan_edge.data.augment import BatchParams
+from nightscan_edge.data.night_frames import apply_ir, draw_ir, grey
 from nightscan_edge.spec import ImageSpec
 
 # TrivialAugmentWide's operations and magnitude ranges (torchvision v2, 31 bins); True = random sign.
@@ -113,6 +116,8 @@ class PhotoAugment:
         params["theta"] = theta[:, :2].astype(np.float32)
         if config.erasing_probability > 0:
             params["erase"] = draw_erasing(rng, batch, size, config.erasing_probability)
+        if config.ir_probability > 0:  # drawn last: recipes without IR frames keep their random stream
+            params.update(draw_ir(rng, batch, config.ir_probability))
         return params
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -122,6 +127,8 @@ class PhotoAugment:
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if "ta_op" in params:
             x = trivial_colour(x, params["ta_op"], params["ta_magnitude"])
+        if "ir" in params:
+            x = apply_ir(x, params)
         x = normalise(x, self.spec, in_place=True)  # x is this batch's own tensor by now
         if "erase" in params:
             x = erase(x, params["erase"])
@@ -142,7 +149,8 @@ def op_magnitudes(rng: np.random.Generator, op: np.ndarray) -> np.ndarray:
     sign = np.where(signed & (rng.random(len(op)) < 0.5), -1.0, 1.0)
     posterize = op == OP_INDEX["Posterize"]
     magnitude[posterize] = np.round(magnitude[posterize])
-    return magnitude * sign
+    signed_magnitude: np.ndarray = magnitude * sign
+    return signed_magnitude
 
 
 def trivial_geometry(op: np.ndarray, magnitude: np.ndarray, size: int) -> np.ndarray:
@@ -180,13 +188,6 @@ def erase(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(inside[:, None], 0.0)
 
 
-def _grey(x: torch.Tensor) -> torch.Tensor:
-    if x.shape[1] == 1:
-        return x
-    weights = torch.tensor([0.2989, 0.587, 0.114], device=x.device, dtype=x.dtype)[None, :, None, None]
-    return (x * weights).sum(dim=1, keepdim=True)
-
-
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return (factor * x + (1 - factor) * other).clamp(0, 1)
 
@@ -216,13 +217,14 @@ def _autocontrast(x: torch.Tensor) -> torch.Tensor:
 def _equalize(x: torch.Tensor) -> torch.Tensor:
     from torchvision.transforms.v2 import functional as TF
 
-    return TF.equalize((x * 255).round().to(torch.uint8)).float() / 255
+    equalized: torch.Tensor = TF.equalize((x * 255).round().to(torch.uint8)).float() / 255
+    return equalized
 
 
-COLOUR_OPS = {
+COLOUR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "Brightness": lambda x, m: (x * (1 + m)).clamp(0, 1),
-    "Color": lambda x, m: _blend(x, _grey(x), 1 + m),
-    "Contrast": lambda x, m: _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True), 1 + m),
+    "Color": lambda x, m: _blend(x, grey(x), 1 + m),
+    "Contrast": lambda x, m: _blend(x, grey(x).mean(dim=(1, 2, 3), keepdim=True), 1 + m),
     "Sharpness": lambda x, m: _sharpness(x, 1 + m),
     "Posterize": _posterize,
     "Solarize": lambda x, m: torch.where(x >= m, 1 - x, x),

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from nightscan_edge.config import Config
+from nightscan_edge.data.night_frames import grey_photos
 from nightscan_edge.data.prepare import PreparedData, SplitData
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
@@ -53,6 +54,13 @@ def final_report(
             predictions = predict_split(module, prepared, data, config.train.batch_size)
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    if prepared.kind == "image" and prepared.spec.channels == 3:
+        # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
+        val = prepared.splits["val"]
+        grey_val = SplitData(grey_photos(val.arrays), val.labels, val.paths)
+        predictions = predict_split(module, prepared, grey_val, config.train.batch_size)
+        report["val_grey"] = classification_report(predictions, torch.tensor(val.labels), prepared.labels)
+        report["grey_accuracy"] = report["val_grey"]["accuracy"]
     report["warnings"] = [
         warning
         for split in ("val", "test")

@@ -26,6 +26,14 @@ from nightscan_edge.errors import UserError
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
+from nightscan_edge.train.fine_tune import (
+    backbone_frozen,
+    hold_batchnorm_statistics,
+    parameter_groups,
+    set_backbone_trainable,
+    warmup_cosine,
+    warmup_steps,
+)
 from nightscan_edge.train.initialise import weights_licence
 from nightscan_edge.train.losses import soft_loss
 
@@ -145,6 +153,7 @@ class ClassifierModule(L.LightningModule):
             sampler.set_epoch(self.current_epoch)
             if hasattr(sampler, "set_rank"):
                 sampler.set_rank(self.global_rank, self.trainer.world_size if self._trainer else 1)
+        set_backbone_trainable(self.model, not backbone_frozen(self.config.train, self.current_epoch))
         self._train_sums = torch.zeros(3, device=self.device)
         # The first batch of the epoch whose loss was NaN/Inf (-1: none yet) and that loss, kept on the device:
         # reading the loss every step would make the loop wait for the GPU after every step.
@@ -181,6 +190,8 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
+        if self.config.train.batchnorm == "frozen" or backbone_frozen(self.config.train, self.current_epoch):
+            hold_batchnorm_statistics(self.model)
         if isinstance(batch, dict):  # the batch data path: augmentation drawn per batch, applied here
             y = batch["y"]
             x, inputs = self.training_inputs(batch)
@@ -267,7 +278,7 @@ class ClassifierModule(L.LightningModule):
             "val_loss": val_loss,
             "val_acc": accuracy,
             "val_macro_f1": macro_f1,
-            "lr": float(self.optimizers().param_groups[0]["lr"])
+            "lr": float(self.optimizers().param_groups[-1]["lr"])  # the head's: train.lr on its schedule
             if self.trainer and not self.trainer.sanity_checking
             else self.config.train.lr,
         }
@@ -275,7 +286,12 @@ class ClassifierModule(L.LightningModule):
     # -- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self):
         train = self.config.train
-        optimizer = make_optimizer(self.model.parameters(), train)
+        optimizer = make_optimizer(parameter_groups(self.model, train), train)
+        if train.warmup_epochs:
+            total = int(self.trainer.estimated_stepping_batches)
+            factor = warmup_cosine(total, warmup_steps(train, total), decay=train.scheduler == "cosine")
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         if train.scheduler == "none":
             return optimizer
         if train.scheduler == "plateau":

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightscan_edge.config import resolve_config
 from nightscan_edge.models import MODELS
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.catalogue import cached_catalogue
@@ -36,6 +37,7 @@ from nightscan_edge.web.forms import (
     validate_run_config,
 )
 from nightscan_edge.web.jobs import RESUMABLE, WORKER_LOG, JobError, JobRunner
+from nightscan_edge.web.recipes import recipes_for
 from nightscan_edge.web.request_paths import confine_request_paths
 from nightscan_edge.web.run_records import adopt_cli_runs, read_report, run_view
 from nightscan_edge.web.settings import Settings
@@ -176,6 +178,7 @@ def _new_run_page(
     errors: dict[str, Any] | None = None,
     message: str | None = None,
     status_code: int = 200,
+    recipe: str | None = None,
 ) -> HTMLResponse:
     catalogue = form_model_order(cached_catalogue())
     names = [m["name"] for m in catalogue]
@@ -184,10 +187,21 @@ def _new_run_page(
     ):  # "Train on this" from a dataset: the first model that reads that kind of data
         chosen = store.dataset(dataset_id) if dataset_id else None
         data_kind = chosen["summary"].get("kind") if chosen else None
-        model = next((m["name"] for m in catalogue if m["input_kind"] == data_kind), names[0])
+        # the first that trains without an optional extra (a pretrained family is one choice away)
+        model = next(
+            (m["name"] for m in catalogue if m["input_kind"] == data_kind and MODELS.get(m["name"]).pretrained is None),
+            names[0],
+        )
     kind = next(m["input_kind"] for m in catalogue if m["name"] == model)
     preset = preset_values(model)
-    shown = preset if values is None else values
+    recipes = recipes_for(model)
+    chosen_recipe = next((r for r in recipes if r.name == recipe), None)
+    if values is not None:
+        shown = values
+    elif chosen_recipe is not None:  # the preset with the recipe on top: the preset diff shows what it changes
+        shown = resolve_config(chosen_recipe.values, {"model": {"name": model}}).model_dump(mode="json")
+    else:
+        shown = preset
     datasets = store.datasets()
     usable = [d for d in datasets if d["summary"].get("kind") == kind]
     return templates.TemplateResponse(
@@ -203,6 +217,8 @@ def _new_run_page(
             "kind_words": KIND_WORDS,
             "dataset_id": dataset_id,
             "fields": form_fields(shown, kind, preset=preset, training_only=True),
+            "recipes": recipes,
+            "recipe": chosen_recipe.name if chosen_recipe else "",
             "errors": errors or {},
             "message": message,
         },
@@ -212,9 +228,14 @@ def _new_run_page(
 
 @router.get("/runs/new", response_class=HTMLResponse)
 def new_run_page(
-    request: Request, store: StoreDep, templates: TemplatesDep, model: str | None = None, dataset: str | None = None
+    request: Request,
+    store: StoreDep,
+    templates: TemplatesDep,
+    model: str | None = None,
+    dataset: str | None = None,
+    recipe: str | None = None,
 ) -> HTMLResponse:
-    return _new_run_page(request, templates, store, model, dataset)
+    return _new_run_page(request, templates, store, model, dataset, recipe=recipe)
 
 
 def _form_values_for_display(form: dict[str, list[str]]) -> dict[str, Any]:
@@ -247,7 +268,10 @@ async def new_run_submit(request: Request, store: StoreDep, settings: SettingsDe
         run = await run_in_threadpool(create_run, store, settings, model, dataset_id, values, [])
     except RunConfigError as error:
         shown = _form_values_for_display(form)
-        return _new_run_page(request, templates, store, model, dataset_id, shown, error.fields, str(error), 422)
+        recipe = (form.get("recipe") or [""])[-1] or None
+        return _new_run_page(
+            request, templates, store, model, dataset_id, shown, error.fields, str(error), 422, recipe=recipe
+        )
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
 
 

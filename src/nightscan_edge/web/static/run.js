@@ -202,6 +202,8 @@
     const parts = [];
     if (report.accuracy != null) parts.push(`accuracy ${(100 * report.accuracy).toFixed(1)} %`);
     if (report.macro_f1 != null) parts.push(`macro-F1 ${report.macro_f1.toFixed(3)}`);
+    // night cameras shoot monochrome IR: the same validation photos in grey
+    if (report.grey_accuracy != null) parts.push(`grey (IR-like) accuracy ${(100 * report.grey_accuracy).toFixed(1)} %`);
     if (report.split) parts.push(`on the ${report.split} split`);
     document.getElementById("report-summary").textContent = parts.join(" · ");
     document.getElementById("report").hidden = false;

@@ -154,6 +154,31 @@ def export_figures(run_dir: Path, formats: list[str]) -> dict[str, Any]:
     return {"export_dir": str(out), "files": files}
 
 
+def clip_accuracy(probabilities: np.ndarray, labels: np.ndarray, sources: list[str]) -> list[int]:
+    """Per clip: 1 when the mean of its windows' probabilities picks its label (as the run's report counts)."""
+    by_clip: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        by_clip.setdefault(source, []).append(index)
+    return [int(np.argmax(probabilities[rows].mean(axis=0)) == labels[rows[0]]) for rows in by_clip.values()]
+
+
+def torch_test_figures(run_dir: Path) -> dict[str, Any]:
+    """Per-clip test accuracy of a run's best checkpoint in PyTorch (for a run whose final report was cut off)."""
+    import torch
+
+    from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.data.samples import load_run_samples
+
+    model = load_trained_model(run_dir).model.eval()
+    inputs, labels, sources = load_run_samples(run_dir, split="test")
+    batches = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), 8):
+            batches.append(torch.softmax(model.forward_waveform(torch.from_numpy(inputs[start : start + 8])), -1))
+    correct = clip_accuracy(torch.cat(batches).numpy(), labels, sources)
+    return {"run": str(run_dir), "test_clips": len(correct), "test_accuracy": float(np.mean(correct))}
+
+
 def litert_test_figures(tflite: Path, run_dir: Path) -> dict[str, Any]:
     """Per-clip test accuracy of an exported LiteRT file (windows averaged per clip) and its 1-thread latency."""
     from nightscan_edge.data.samples import load_run_samples
@@ -162,10 +187,7 @@ def litert_test_figures(tflite: Path, run_dir: Path) -> dict[str, Any]:
     inputs, labels, sources = load_run_samples(run_dir, split="test")
     runner = load_runner(tflite, threads=1)
     probabilities = np.concatenate([runner.predict(inputs[i : i + 1]) for i in range(len(inputs))])
-    by_clip: dict[str, list[int]] = {}
-    for index, source in enumerate(sources):
-        by_clip.setdefault(source, []).append(index)
-    correct = [int(np.argmax(probabilities[rows].mean(axis=0)) == labels[rows[0]]) for rows in by_clip.values()]
+    correct = clip_accuracy(probabilities, labels, sources)
     timings = []
     for _ in range(20):
         started = time.perf_counter()
@@ -183,7 +205,9 @@ def litert_test_figures(tflite: Path, run_dir: Path) -> dict[str, Any]:
 SETUP = (
     "animal-sounds (7 classes), few_shot.py's split: stratified, 30 % test (154 clips), 15 % validation, every other "
     "clip trains; accuracy per clip (its windows' probabilities averaged), checkpoint picked on validation. The "
-    "backbone's head starts from the birdnet_head run's; fine-tune and prune as the commands below the table."
+    "backbone's head starts from the birdnet_head run's; fine-tune {epochs} epochs (lr {lr:g}, batch 16, cosine); "
+    "prune to {target:g} MB FP32 (front-end kernels included) and {prune_epochs} self-distilled epoch(s). FP32 MB "
+    "is the exported LiteRT file where there is one, else the PyTorch weights."
 )
 
 
@@ -209,6 +233,9 @@ def table_rows(details: dict[str, Any]) -> list[dict[str, Any]]:
                 "LiteRT ms (1 thread)": "",
             }
         )
+    stats = details.get("prune_stats", {})
+    params = {"finetuned": stats.get("params_before"), "pruned": stats.get("params_after")}
+    torch_mb = {"finetuned": stats.get("size_mb_before"), "pruned": stats.get("size_mb_after")}
     for name, label in (("finetuned", "birdnet_backbone_audio, fine-tuned"), ("pruned", "pruned + fine-tuned")):
         run = details.get(name)
         if not run:
@@ -218,11 +245,11 @@ def table_rows(details: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "model": label,
-                "params": details.get(f"params_{name}", ""),
-                "FP32 MB": _size(details, name, "tflite/fp32") or "",
+                "params": f"{params[name] / 1e6:.2f} M" if params[name] else "",
+                "FP32 MB": _size(details, name, "tflite/fp32") or torch_mb[name] or "",
                 "INT8 MB": _size(details, name, "tflite/int8") or "",
                 "test accuracy": round(run["test_accuracy"], 3),
-                "test macro-F1": round(run["test_macro_f1"], 3),
+                "test macro-F1": round(run["test_macro_f1"], 3) if "test_macro_f1" in run else "",
                 "LiteRT INT8 accuracy": round(int8["test_accuracy"], 3) if int8 else "",
                 "LiteRT ms (1 thread)": _latencies(fp32, int8),
             }
@@ -298,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         "date": today(),
         "machine": machine_summary(1),
         "command": command_line(argv, __file__),
-        "setup": SETUP,
+        "setup": SETUP.format(
+            epochs=args.epochs, lr=args.lr, target=args.target_size_mb, prune_epochs=args.prune_epochs
+        ),
     }
 
     def save() -> None:
@@ -332,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": 0,
             },
         }
-        figures["finetuned"] = train_once(layers, tuned_run)
+        if (tuned_run / "best.ckpt").is_file() and not (tuned_run / "report.json").is_file():
+            figures["finetuned"] = torch_test_figures(tuned_run)  # a run cut off in its final report
+        else:
+            figures["finetuned"] = train_once(layers, tuned_run)
         save()
     if "prune" in args.steps:
         from nightscan_edge.prune.run import PRUNE_RECORD, prune_run

@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
                 "state": row.state,
                 "values": _values(row.params),
                 "dev macro-F1": "-" if row.macro_f1 is None else f"{row.macro_f1:.3f}",
-                "LiteRT INT8 p50, 1 thread (ms)": "-" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.2f}",
+                "shipped file p50, 1 thread (ms)": "-" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.2f}",
                 "size (MB)": "-" if row.size_mb is None else f"{row.size_mb:.3f}",
                 "INT8 gate": row.int8_gate or "-",
                 "within budget": "-" if row.within_budget is None else ("yes" if row.within_budget else "no"),
@@ -110,7 +110,8 @@ def main(argv: list[str]) -> int:
     best_large = max((r.macro_f1 or 0.0 for r in large), default=None)
     notes = [
         *args.note,
-        f"{len(result.rows)} trials of {args.epochs} epochs: {sum(trial_s) / 60:.1f} min of trials by wall clock "
+        f"{sum(r.state in ('complete', 'pruned') for r in result.rows)} finished trials of {args.epochs} epochs: "
+        f"{sum(trial_s) / 60:.1f} min of trials by wall clock "
         f"(each {', '.join(f'{s / 60:.1f}' for s in trial_s)} min); this invocation {wall_s / 60:.1f} min wall, "
         f"{cpu_s / 60:.1f} CPU-min, on a shared 2-core machine under a load average near 20 (other jobs).",
         f"Target 1 (<= {SMALL_MB} MB INT8, <= {SMALL_MS} ms LiteRT, macro-F1 >= preset {PRESET_MACRO_F1}): best "

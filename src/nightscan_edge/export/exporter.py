@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ class Exporter:
         export_id: str,
         samples: Samples,
         config: ExportConfig,
-        calibration_summary: dict | None,
+        calibration_summary: dict[str, Any] | None,
         progress: Callable[[str], None],
     ) -> None:
         self.trained, self.module, self.out_dir, self.export_id = trained, module, out_dir, export_id
@@ -53,7 +54,7 @@ class Exporter:
         self.parity_reference = torch_predict(module, self.parity_inputs)
         self.validation_reference = torch_predict(module, samples.validation)
         self.example = torch.from_numpy(np.ascontiguousarray(samples.validation[:1]))
-        self.manifests: dict[str, dict] = {}
+        self.manifests: dict[str, dict[str, Any]] = {}
 
     def manifest(self, fmt: ArtifactFormat, precision: str, dynamic_batch: bool) -> Manifest:
         spec = self.trained.spec
@@ -208,7 +209,7 @@ class Exporter:
             self._gate(candidate, result)
 
     def _check_structure(
-        self, fmt: ArtifactFormat, path: Path, manifest: dict, result: ArtifactResult, precision: str
+        self, fmt: ArtifactFormat, path: Path, manifest: dict[str, Any], result: ArtifactResult, precision: str
     ) -> None:
         """A file this machine cannot run: its structure is checked, INT8 is gated on a PyTorch stand-in."""
         result.spec_check = fmt.check_structure(path, manifest)

@@ -153,7 +153,8 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.depthwise_act(self.depthwise(self.expand_act(self.expand(x))))
         y = self.project(self.squeeze_excite(y))
-        return x + y if self.residual else y
+        out: torch.Tensor = x + y if self.residual else y
+        return out
 
 
 class StemPool(nn.Module):
@@ -166,7 +167,8 @@ class StemPool(nn.Module):
         self.conv = nn.Conv2d(2 * channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([self.max_pool(x), self.avg_pool(x)], dim=1))
+        out: torch.Tensor = self.conv(torch.cat([self.max_pool(x), self.avg_pool(x)], dim=1))
+        return out
 
 
 class BirdNetBackbone(AudioClassifier):
@@ -209,10 +211,12 @@ class BirdNetBackbone(AudioClassifier):
     def embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """``(B, 2, 96, 511)`` -> the pooled 1024-d embedding (LiteRT's ``GLOBAL_AVG_POOL``)."""
         x = self.stages(self.stem(self.input_norm(spectrograms)))
-        return self.pool(self.post(x)).flatten(1)
+        embeddings: torch.Tensor = self.pool(self.post(x)).flatten(1)
+        return embeddings
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.embed(x))
+        features: torch.Tensor = self.dropout(self.embed(x))
+        return features
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, 2, MEL_BANDS, FRAMES)

@@ -14,6 +14,7 @@ import math
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 
@@ -193,10 +194,10 @@ class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
 
     def __init__(self) -> None:
         super().__init__()
-        self._metrics: dict = {}
+        self._metrics: dict[str, Any] = {}
         self._metrics_read = -math.inf
 
-    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict:
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
         now = time.perf_counter()
         if now - self._metrics_read >= BATCH_EVENT_SECONDS:
             self._metrics, self._metrics_read = super().get_metrics(trainer, module), now
@@ -211,7 +212,7 @@ class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
         self.train_progress_bar.set_description(f"Epoch {human_epoch(trainer)}/{trainer.max_epochs}")
 
 
-def _read_metrics(path: Path) -> list[dict]:
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with path.open(newline="") as handle:

@@ -29,6 +29,7 @@ from nightscan_edge.audio.decode import fit_to_length, window_starts
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
@@ -169,7 +170,7 @@ class UnlabeledWindows:
     def __len__(self) -> int:
         return len(self.items)
 
-    def batch(self, rng: np.random.Generator, size: int, augment) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, rng: np.random.Generator, size: int, augment: WaveformAugment) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random windows (augmented with the student's waveform augmentation) and teacher logits."""
         picks = rng.integers(0, len(self.items), size=size)
         windows, targets = [], []

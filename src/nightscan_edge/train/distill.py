@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
 from nightscan_edge.train.losses import blend_with_teacher
@@ -22,7 +23,7 @@ from nightscan_edge.train.losses import blend_with_teacher
 
 class Teacher:
     def __init__(
-        self, model: torch.nn.Module, student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
+        self, model: EdgeClassifier, student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
     ) -> None:
         self.model = model.eval()
         for parameter in self.model.parameters():
@@ -43,13 +44,15 @@ class Teacher:
         preprocessing from the raw batch (its LogMel on the waveform; a resize for another photo size)."""
         self.model.eval()
         if self.same_input:
-            return self.model(student_input)
+            same: torch.Tensor = self.model(student_input)
+            return same
         if isinstance(self.spec, AudioSpec):
             return self.model.forward_waveform(raw)
         resized = F.interpolate(
             raw, size=(self.spec.image_size, self.spec.image_size), mode="bilinear", align_corners=False
         )
-        return self.model(resized)
+        from_resized: torch.Tensor = self.model(resized)
+        return from_resized
 
     def distillation_loss(
         self,
@@ -107,23 +110,26 @@ def load_teacher(
     teacher_spec = trained.spec
     if type(teacher_spec) is not type(student_spec):
         raise ConfigError(f"teacher {path} takes {teacher_spec.kind} input, the student takes {student_spec.kind}")
-    if isinstance(teacher_spec, AudioSpec) and (teacher_spec.sample_rate, teacher_spec.clip_samples) != (
-        student_spec.sample_rate,
-        student_spec.clip_samples,
-    ):
-        raise ConfigError(
-            f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
-            f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match"
-        )
-    if isinstance(teacher_spec, ImageSpec) and (teacher_spec.channels, teacher_spec.mean, teacher_spec.std) != (
-        student_spec.channels,
-        student_spec.mean,
-        student_spec.std,
-    ):
-        raise ConfigError(
-            f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
-            "the student; use the same channels"
-        )
+    # type(teacher_spec) is type(student_spec) from here on
+    if isinstance(teacher_spec, AudioSpec) and isinstance(student_spec, AudioSpec):
+        if (teacher_spec.sample_rate, teacher_spec.clip_samples) != (
+            student_spec.sample_rate,
+            student_spec.clip_samples,
+        ):
+            raise ConfigError(
+                f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
+                f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match"
+            )
+    if isinstance(teacher_spec, ImageSpec) and isinstance(student_spec, ImageSpec):
+        if (teacher_spec.channels, teacher_spec.mean, teacher_spec.std) != (
+            student_spec.channels,
+            student_spec.mean,
+            student_spec.std,
+        ):
+            raise ConfigError(
+                f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
+                "the student; use the same channels"
+            )
     teacher = Teacher(trained.model, student_spec, temperature, alpha)
     teacher.licence = trained.licence
     return teacher

@@ -26,7 +26,7 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.long_clips import long_clips_message
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
-from nightscan_edge.models import MODELS
+from nightscan_edge.models import MODELS, EdgeClassifier
 from nightscan_edge.paths import display_path
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows, load_unlabeled
 from nightscan_edge.train.callbacks import (
@@ -208,7 +208,7 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
 
 
 def _module(
-    config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str, events: EventLog
+    config: Config, prepared: PreparedData, model: EdgeClassifier, run_id: str, events: EventLog
 ) -> ClassifierModule:
     """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled windows)."""
     teacher, unlabeled = _teacher(config, prepared, events)

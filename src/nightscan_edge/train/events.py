@@ -103,7 +103,7 @@ class EventLog:
 
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Every complete line of an events file (a trailing half-written line is ignored)."""
-    events = []
+    events: list[dict[str, Any]] = []
     if not Path(path).is_file():
         return events
     for line in Path(path).read_text().splitlines():
@@ -114,7 +114,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def write_status(run_dir: Path, status: str, **fields) -> None:
+def write_status(run_dir: Path, status: str, **fields: Any) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
     payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
     write_json_atomic(RunFolder(run_dir).status_file, finite_json(payload))

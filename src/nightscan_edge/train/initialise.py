@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, load_trained_model
+from nightscan_edge.checkpoint import MODEL_PREFIX, load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
 from nightscan_edge.data.prepare import PreparedData
-from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.errors import CheckpointError
+from nightscan_edge.models import MODELS, AudioClassifier, EdgeClassifier, create_model
 from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.spec import AudioSpec
 
 
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
@@ -132,9 +134,12 @@ def initialise_batchnorm(model: EdgeClassifier, prepared: PreparedData, items: i
 
 def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> torch.Tensor:
     """The model inputs of the first ``items`` training examples (first window of a clip; unaugmented photo)."""
-    train_split = prepared.splits["train"]
-    if prepared.kind == "audio":
-        windows = np.concatenate([clip_windows(clip, prepared.spec)[:1] for clip in train_split.arrays[:items]])
-        return model.log_mel(torch.from_numpy(windows))
-    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
+    train_split, spec = prepared.splits["train"], prepared.spec
+    if isinstance(spec, AudioSpec):  # prepared.kind == "audio": an AudioClassifier
+        windows = np.concatenate([clip_windows(clip, spec)[:1] for clip in train_split.arrays[:items]])
+        if not isinstance(model, AudioClassifier):
+            raise TypeError(f"{type(model).__name__} takes audio but has no log-mel front-end")
+        spectrograms: torch.Tensor = model.log_mel(torch.from_numpy(windows))
+        return spectrograms
+    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], spec)
     return torch.stack([dataset[i][0] for i in range(len(dataset))])

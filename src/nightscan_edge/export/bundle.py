@@ -36,8 +36,8 @@ def usage_text(report: ExportReport, manifests: dict[str, dict[str, Any]]) -> st
         )
     rows = []
     for artifact in report.artifacts:
-        if artifact.status != "ok":
-            continue
+        if artifact.status != "ok" or artifact.file is None or artifact.size_bytes is None:
+            continue  # an "ok" artifact always has its file and size
         manifest = manifests[Path(artifact.file).name]
         batch = "dynamic" if manifest["input"]["shape"][0] == -1 else "1"
         if artifact.parity and "max_abs_diff" in artifact.parity:

@@ -218,22 +218,26 @@ class Exporter:
             result.status = "ok"
             return
         simulated, note = fmt.simulate_int8(self.module)
-        self._gate(torch_predict(simulated, self.samples.validation), result)
-        result.gate["simulated"] = note
+        self._gate(torch_predict(simulated, self.samples.validation), result)["simulated"] = note
 
-    def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> None:
+    def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> dict[str, Any]:
+        """Gate an INT8 file's validation predictions; the verdict goes into ``result`` and is returned."""
+        labels = self.samples.validation_labels
+        if labels is None:  # INT8 is refused earlier (_calibration) when the run's data is unavailable
+            raise ExportError("the INT8 quality gate needs the run's labeled validation data")
         gate = quality_gate(
             self.validation_reference,
             int8_probabilities,
-            self.samples.validation_labels,
+            labels,
             self.trained.labels,
             self.config.max_accuracy_drop,
             self.config.max_class_recall_drop,
         )
-        result.gate = gate.to_dict()
+        result.gate = record = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:
             result.error = f"{result.precision.upper()} quality gate failed: {gate.reason}"
+        return record
 
     def _reject(self, path: Path, result: ArtifactResult) -> None:
         rejected = self.out_dir / REJECTED_DIR

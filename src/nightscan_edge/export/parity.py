@@ -40,6 +40,6 @@ def measure_parity(reference: np.ndarray, candidate: np.ndarray, inputs: str, pr
     return Parity(len(reference), max_diff, float(difference.mean()), agreement, inputs, passed)
 
 
-def needs_macos(reason: str = "Core ML predicts only on macOS/iOS") -> dict[str, Any]:
+def needs_macos(reason: str | None = "Core ML predicts only on macOS/iOS") -> dict[str, Any]:
     """The parity entry of a Core ML artifact written on Linux (its spec is checked instead)."""
     return {"numeric": "needs macOS", "reason": reason}

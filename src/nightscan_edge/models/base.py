@@ -151,9 +151,10 @@ class AudioClassifier(EdgeClassifier):
 
     def __init__(self, spec: AudioSpec) -> None:
         super().__init__(spec)
-        self.log_mel = LogMel(spec)
+        # Any waveform -> spectrogram module (BirdNET's backbone brings its own two-resolution one).
+        self.log_mel: nn.Module = LogMel(spec)
         # Fixed affine scaling of dB values to roughly unit range; learnable BN follows in each model.
-        self.input_norm = nn.BatchNorm2d(1)
+        self.input_norm: nn.Module = nn.BatchNorm2d(1)
 
     def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.forward(self.log_mel(waveform))

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     device_options: dict[str, Any] | None = None,
+    callbacks: Sequence[L.Callback] = (),
 ) -> Run:
     """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split,
     on the devices ``device_options`` names (``devices``, ``accelerator``, ``strategy``, ``num_nodes``) when the
@@ -83,12 +85,14 @@ def train(
 
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
+    ``callbacks`` are Lightning callbacks added after the run's own (the tuner's pruner watches the epochs
+    through one): they see the same hooks, in the same loop, after the recorder has written each epoch.
     """
     if launched_rank() > 0:
         # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder
         # but write nothing and take no lock: rank 0 owns the folder, its events and its checkpoints.
         opened = open_resumed_run(resume, config, device_options) if resume is not None else join_run(config, run_dir)
-        return _train(opened, progress, follower=True)
+        return _train(opened, progress, follower=True, callbacks=callbacks)
     if config is not None and resume is None:
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
     if device_options and resume is None:
@@ -103,10 +107,10 @@ def train(
             if resume is not None
             else open_new_run(config, folder.path)
         )
-        return _train(opened, progress)
+        return _train(opened, progress, callbacks=callbacks)
 
 
-def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
+def _train(opened: OpenedRun, progress: bool, follower: bool = False, callbacks: Sequence[L.Callback] = ()) -> Run:
     folder, config, run_id = opened.folder, opened.config, opened.run_id
     plan = plan_devices(config.train)  # a resumed run's saved options, checked before anything trains
     events = EventLog(folder.events, enabled=not follower)
@@ -146,9 +150,13 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             recorder = RunRecorder(
                 folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
+            own_callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
             trainer = build_trainer(
-                config, plan, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])]
+                config,
+                plan,
+                folder,
+                progress,
+                [*own_callbacks, *callbacks, *([OneBasedProgressBar()] if progress else [])],
             )
             if resumed_epoch is not None:
                 start_at_epoch(trainer, resumed_epoch)

@@ -136,7 +136,9 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
     """The model inputs of the first ``items`` training examples (first window of a clip; unaugmented photo)."""
     train_split, spec = prepared.splits["train"], prepared.spec
     if isinstance(spec, AudioSpec):  # prepared.kind == "audio": an AudioClassifier
-        windows = np.concatenate([clip_windows(clip, spec)[:1] for clip in train_split.arrays[:items]])
+        # the first window only: a long recording (read by seeking) is never windowed whole
+        window = spec.clip_samples
+        windows = np.concatenate([clip_windows(clip[:window], spec) for clip in train_split.arrays[:items]])
         if not isinstance(model, AudioClassifier):
             raise TypeError(f"{type(model).__name__} takes audio but has no log-mel front-end")
         spectrograms: torch.Tensor = model.log_mel(torch.from_numpy(windows))

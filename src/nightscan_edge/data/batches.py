@@ -32,6 +32,7 @@ from nightscan_edge.data.cache import cache_key, check_cache_folder
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.photo_augment import PhotoAugment, normalise
+from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
@@ -247,9 +248,11 @@ class TrainBatches(Dataset[TrainBatch]):
         augment: AudioAugment | PhotoAugment,
         seed: int,
         backgrounds: AudioBank | None = None,
+        views: PhotoViews | None = None,
     ) -> None:
         self.data, self.labels, self.augment, self.seed = data, np.asarray(labels, dtype=np.int64), augment, seed
         self.backgrounds = backgrounds
+        self.views = views  # a photo teacher's fixed views: draws pick among them and carry its logits
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -259,6 +262,9 @@ class TrainBatches(Dataset[TrainBatch]):
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, salt=1000 + step))
         if isinstance(self.augment, AudioAugment):
             return self.augment.draw(rng, self._audio().lengths[indices])
+        if self.views is not None:
+            rows = self.views.rows(indices, rng)
+            return {**self.views.params_of(rows), "teacher_logits": self.views.logits[rows]}
         return self.augment.draw(rng, len(indices))
 
     def _audio(self) -> AudioBank:
@@ -339,16 +345,22 @@ class TrainData:
 
 
 def train_data(
-    config: Config, prepared: PreparedData, pin_memory: bool = False, channels_last: bool = False
+    config: Config,
+    prepared: PreparedData,
+    pin_memory: bool = False,
+    channels_last: bool = False,
+    views: PhotoViews | None = None,
+    min_draws: int = 0,
 ) -> TrainData:
-    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch."""
+    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch (or,
+    with ``views``, one of a photo teacher's fixed views per photo); an epoch draws at least ``min_draws`` items."""
     split, spec = prepared.splits["train"], prepared.spec
     batch_size = config.train.batch_size
     order = EpochSeededSampler(
         split.labels,
         config.train.seed,
         weighted=config.data.weighted_sampler,
-        draws=config.train.min_steps_per_epoch * batch_size,
+        draws=max(config.train.min_steps_per_epoch * batch_size, min_draws),
     )
     backgrounds = None
     data: AudioBank | torch.Tensor
@@ -366,7 +378,7 @@ def train_data(
         data = photo_bank([np.asarray(array) for array in split.arrays])
         augment = PhotoAugment(config.data.photo_augment, spec)
         device_augment = BatchAugment(augment if config.data.augment else None, spec, channels_last)
-    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds)
+    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds, views)
     batches = EpochBatches(order, batch_size)
     workers = config.data.num_workers
     loader = DataLoader(

@@ -14,19 +14,16 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.nn import functional as F
-from torch.optim.optimizer import ParamsT
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from nightscan_edge.checkpoint import checkpoint_metadata
+from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config, TrainConfig
-from nightscan_edge.data.augment import SpecAugment, WaveformAugment
+from nightscan_edge.data.augment import SpecAugment
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
-from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
+from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.errors import UserError
-from nightscan_edge.models import AudioClassifier, EdgeClassifier
-from nightscan_edge.run_folder import CHECKPOINT_KEY
+from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
 from nightscan_edge.train.fine_tune import (
@@ -38,7 +35,8 @@ from nightscan_edge.train.fine_tune import (
     warmup_steps,
 )
 from nightscan_edge.train.initialise import weights_licence
-from nightscan_edge.train.losses import soft_loss
+from nightscan_edge.train.losses import blend_with_teacher, soft_loss
+from nightscan_edge.train.photo_teacher import UnlabeledPhotos
 
 
 class NonFiniteLossError(UserError):
@@ -57,7 +55,7 @@ def check_finite(loss: float, where: str, lr: float) -> None:
         )
 
 
-def make_optimizer(params: ParamsT, train: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, train: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``train.optimizer`` names, with its options; also what the throughput benchmark's plain loop
     steps, so the engine is compared with the same optimizer work."""
     if train.optimizer == "sgd":
@@ -70,8 +68,6 @@ def make_optimizer(params: ParamsT, train: TrainConfig) -> torch.optim.Optimizer
 
 
 class ClassifierModule(L.LightningModule):
-    class_weights: torch.Tensor  # a buffer (register_buffer): moves with the module, never saved
-
     def __init__(
         self,
         model: EdgeClassifier,
@@ -80,16 +76,12 @@ class ClassifierModule(L.LightningModule):
         run_id: str,
         class_weights: torch.Tensor | None = None,
         teacher: Teacher | BirdNetTeacher | None = None,
-        unlabeled: UnlabeledWindows | None = None,
+        unlabeled: UnlabeledWindows | UnlabeledPhotos | None = None,
     ) -> None:
         super().__init__()
-        # Unlabelled windows with the teacher's soft labels (--unlabeled): one extra batch per step, KL loss only.
+        # Unlabelled windows or photos with the teacher's soft labels (--unlabeled): one extra batch per step, KL
+        # loss only.
         self.unlabeled = unlabeled
-        self.unlabeled_augment = (
-            WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
-            if unlabeled is not None
-            else None
-        )
         self.model = model
         self.labels = list(labels)
         self.config = config
@@ -106,7 +98,7 @@ class ClassifierModule(L.LightningModule):
         # Set by the engine with the training loader: the device half of the batch data path (None on the
         # per-clip path that frozen embeddings and BirdNET distillation use).
         self.batch_augment: BatchAugment | None = None
-        self.train_sampler: EpochBatches | EpochSeededSampler | None = None
+        self.train_sampler: EpochBatches | None = None
         num_classes = len(labels)
         # Every rank validates the whole validation set (same weights, same data): no cross-rank metric sync.
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=False)
@@ -121,10 +113,8 @@ class ClassifierModule(L.LightningModule):
     def model_input(self, x: torch.Tensor, augment_seed: int | None = None) -> torch.Tensor:
         if self.model.input_kind != "audio" or getattr(self.model, "takes_embeddings", False):
             return x  # photos, and frozen embeddings (birdnet_head), are model inputs as they are
-        if not isinstance(self.model, AudioClassifier):
-            raise TypeError(f"{type(self.model).__name__} takes audio but has no log-mel front-end")
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
-            spectrogram: torch.Tensor = self.model.log_mel(x.float())
+            spectrogram = self.model.log_mel(x.float())
         if augment_seed is not None and self.spec_augment is not None:
             batch, _, n_mels, frames = spectrogram.shape
             params = self.spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
@@ -135,25 +125,23 @@ class ClassifierModule(L.LightningModule):
         """A training batch (already on the device) -> (augmented raw input, model input): the augmentation
         runs here, on the device, for the whole batch -- in float32 under mixed precision too (the log-mel's dB
         scale and the SNR arithmetic lose too much in 16 bits; the network itself runs in the autocast dtype)."""
-        batch_augment = self.batch_augment
-        if batch_augment is None:  # the engine sets it whenever the loader yields batch dicts
-            raise RuntimeError("a batch dict reached the module before its batch augmentation was set")
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-            raw = batch_augment(batch)
+            raw = self.batch_augment(batch)
             inputs = self.model_input(raw)
             if self.model.input_kind == "audio":
-                inputs = batch_augment.mask_spectrogram(inputs, batch)
+                inputs = self.batch_augment.mask_spectrogram(inputs, batch)
         return raw, inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw model input (waveform for audio, normalised image for photos) -> logits."""
-        logits: torch.Tensor = self.model(self.model_input(x))
-        return logits
+        return self.model(self.model_input(x))
 
     # -- training -------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         if self.teacher is not None:
             self.teacher.to(self.device)
+        if self.unlabeled is not None:
+            self.unlabeled.to(self.device)
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
@@ -192,14 +180,14 @@ class ClassifierModule(L.LightningModule):
                 self.config.train.lr,
             )
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
             self.check_training_loss()
 
     def on_train_epoch_end(self) -> None:
         self.check_training_loss()  # before the checkpoint callbacks' own epoch-end hooks (Lightning runs ours first)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
         if self.config.train.batchnorm == "frozen" or backbone_frozen(self.config.train, self.current_epoch):
             hold_batchnorm_statistics(self.model)
@@ -216,17 +204,17 @@ class ClassifierModule(L.LightningModule):
             weight=self.class_weights if self.config.data.class_weights else None,
             label_smoothing=self.config.train.label_smoothing,
         )
-        if self.teacher is not None:
+        cached = batch.get("teacher_logits") if isinstance(batch, dict) else None
+        if self.teacher is not None and cached is not None:  # a photo teacher's score of exactly this view
+            loss = blend_with_teacher(logits, cached, loss, self.teacher.temperature, self.teacher.alpha)
+        elif self.teacher is not None:
             positions = (batch[2], batch[3]) if not isinstance(batch, dict) and len(batch) == 4 else None
             loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
         if self.unlabeled is not None:
-            teacher, augment = self.teacher, self.unlabeled_augment
-            if teacher is None or augment is None:  # --unlabeled is refused without a teacher before training
-                raise RuntimeError("unlabelled windows need a teacher and their augmentation")
             rng = np.random.default_rng(seed)
-            windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), augment)
+            windows, teacher_logits = self.unlabeled.batch(rng, y.numel())
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
-            loss = loss + teacher.alpha * soft_loss(student, teacher_logits.to(x.device), teacher.temperature)
+            loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
         with torch.no_grad():  # sums and the non-finite flag kept on the device: nothing here waits for it
             self.note_loss(loss, batch_idx)
             count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
@@ -256,7 +244,7 @@ class ClassifierModule(L.LightningModule):
         for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
             metric.reset()
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch, batch_idx: int) -> None:
         windows, y, owner = batch
         probabilities = self.clip_probabilities(windows, owner, y.numel())
         loss = F.nll_loss(torch.log(probabilities.clamp(min=1e-8)), y)
@@ -286,43 +274,38 @@ class ClassifierModule(L.LightningModule):
         val_loss, accuracy, macro_f1 = figures.tolist()
         self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)
         loss_sum, correct, count = self._synced(self._train_sums, "sum").tolist()
-        lr = self.config.train.lr
-        if self.trainer and not self.trainer.sanity_checking:
-            optimizer = self.optimizers()
-            if isinstance(optimizer, list):  # configure_optimizers returns one optimizer
-                raise TypeError(f"expected one optimizer; got {len(optimizer)}")
-            lr = float(optimizer.param_groups[-1]["lr"])  # the head's: train.lr on its schedule
         self.last_epoch = {
             "train_loss": loss_sum / count if count else float("nan"),
             "train_acc": correct / count if count else float("nan"),
             "val_loss": val_loss,
             "val_acc": accuracy,
             "val_macro_f1": macro_f1,
-            "lr": lr,
+            "lr": float(self.optimizers().param_groups[-1]["lr"])  # the head's: train.lr on its schedule
+            if self.trainer and not self.trainer.sanity_checking
+            else self.config.train.lr,
         }
 
     # -- optimisation ---------------------------------------------------------------------------------
-    def configure_optimizers(self) -> OptimizerLRScheduler:
+    def configure_optimizers(self):
         train = self.config.train
         optimizer = make_optimizer(parameter_groups(self.model, train), train)
         if train.warmup_epochs:
             total = int(self.trainer.estimated_stepping_batches)
             factor = warmup_cosine(total, warmup_steps(train, total), decay=train.scheduler == "cosine")
-            warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         if train.scheduler == "none":
             return optimizer
         if train.scheduler == "plateau":
-            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=train.gamma, patience=train.plateau_patience
             )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
-        stepped: torch.optim.lr_scheduler.LRScheduler
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
         if train.scheduler == "step":
-            stepped = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
         else:
-            stepped = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
-        return {"optimizer": optimizer, "lr_scheduler": stepped}
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

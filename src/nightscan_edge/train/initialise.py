@@ -9,15 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from nightscan_edge.checkpoint import MODEL_PREFIX, load_trained_model
+from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, TrainedModel, load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
 from nightscan_edge.data.prepare import PreparedData
-from nightscan_edge.errors import CheckpointError
-from nightscan_edge.models import MODELS, AudioClassifier, EdgeClassifier, create_model
+from nightscan_edge.models import MODELS, EdgeClassifier, create_model
 from nightscan_edge.safe_load import load_torch_file
-from nightscan_edge.spec import AudioSpec
 
 
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
@@ -75,6 +73,8 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
             trained = load_trained_model(path)
         except CheckpointError as error:
             raise ConfigError(f"model.init_from: {error}") from None
+        if getattr(trained.model, "takes_embeddings", False) and hasattr(model, "embed"):
+            return _head_from_embedding_run(model, trained, source, labels)
         if trained.model_name != model.model_name:
             raise ConfigError(
                 f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}"
@@ -106,6 +106,31 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
 
 
 @torch.no_grad()
+def _head_from_embedding_run(model: EdgeClassifier, trained: TrainedModel, source: str, labels: list[str]) -> str:
+    """A network that computes a frozen-embedding run's embedding itself (birdnet_backbone_audio rebuilds BirdNET,
+    whose embedding a birdnet_head reads) starts with that run's trained head: the run begins where the head
+    ended instead of at a random classifier. Only a linear head on the same embedding and labels fits."""
+    head = trained.model.head
+    if (
+        head.in_features != model.head.in_features
+        or getattr(trained.model, "body", None) is not None
+        and any(isinstance(layer, torch.nn.Linear) for layer in trained.model.body.modules())
+    ):
+        raise ConfigError(
+            f"model.init_from: {source}'s head reads {head.in_features}-d features (an MLP head on BirdNET's "
+            f"{trained.model.embedding_size}-d embedding), {model.model_name} ends in a "
+            f"{model.head.in_features}-d embedding; start from a linear {trained.model_name} run (head: linear)"
+        )
+    if trained.labels != list(labels):
+        raise ConfigError(
+            f"model.init_from: {source} was trained on labels {trained.labels}, this run has {list(labels)}; "
+            "a head only transfers to the same labels"
+        )
+    model.head.load_state_dict(head.state_dict())
+    return f"head of {trained.model_name} run {trained.run_id}"
+
+
+@torch.no_grad()
 def initialise_batchnorm(model: EdgeClassifier, prepared: PreparedData, items: int = 64) -> None:
     """Start every BatchNorm's running statistics at those of the first training inputs (a "data-dependent
     init"), instead of PyTorch's 0 and 1.
@@ -134,14 +159,11 @@ def initialise_batchnorm(model: EdgeClassifier, prepared: PreparedData, items: i
 
 def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> torch.Tensor:
     """The model inputs of the first ``items`` training examples (first window of a clip; unaugmented photo)."""
-    train_split, spec = prepared.splits["train"], prepared.spec
-    if isinstance(spec, AudioSpec):  # prepared.kind == "audio": an AudioClassifier
+    train_split = prepared.splits["train"]
+    if prepared.kind == "audio":
         # the first window only: a long recording (read by seeking) is never windowed whole
-        window = spec.clip_samples
-        windows = np.concatenate([clip_windows(clip[:window], spec) for clip in train_split.arrays[:items]])
-        if not isinstance(model, AudioClassifier):
-            raise TypeError(f"{type(model).__name__} takes audio but has no log-mel front-end")
-        spectrograms: torch.Tensor = model.log_mel(torch.from_numpy(windows))
-        return spectrograms
-    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], spec)
+        window = prepared.spec.clip_samples
+        windows = np.concatenate([clip_windows(clip[:window], prepared.spec) for clip in train_split.arrays[:items]])
+        return model.log_mel(torch.from_numpy(windows))
+    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
     return torch.stack([dataset[i][0] for i in range(len(dataset))])

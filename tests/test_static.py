@@ -25,8 +25,8 @@ def _tool(module: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+def _run(command: list[str], timeout_s: int = 300) -> None:
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
 
 
@@ -39,4 +39,5 @@ def test_ruff_format_is_clean():
 
 
 def test_mypy_strict_is_clean():
-    _run([*_tool("mypy")])
+    # Strict over the whole package: ~2 CPU-minutes from a cold cache (.mypy_cache), seconds when warm.
+    _run([*_tool("mypy")], timeout_s=900)

@@ -109,11 +109,12 @@ def test_bench_opens_a_head_run_without_an_export(head_run):
         assert source.manifest["licence"] == BIRDNET_LICENCE
 
 
-def test_export_of_a_head_run_is_refused_with_what_to_do(head_run):
+def test_export_of_a_head_run_to_onnx_alone_is_refused_before_writing(head_run):
     from nightscan_edge.export import export_run
 
-    with pytest.raises(ExportError, match="serve-model.*--teacher"):
+    with pytest.raises(ExportError, match="LiteRT only.*RFFT2D"):
         export_run(head_run.run_dir, formats=["onnx"])
+    assert not (head_run.run_dir / "exports").exists()
 
 
 def test_teacher_that_cannot_map_the_labels_is_refused(head_run):

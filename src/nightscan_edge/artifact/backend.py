@@ -46,6 +46,8 @@ class ArtifactFormat:
     unavailable_reason: str | None = None
     # Place in the table (listings, help texts, which file of a bundle runs by default): lower comes first.
     rank: int = 100
+    # Precisions written after FP32 whatever ``--int8`` says (each gated like INT8): a BirdNET phone file's "fp16".
+    extra_precisions: tuple[str, ...] = ()
 
     @property
     def portable(self) -> bool:
@@ -78,6 +80,11 @@ class ArtifactFormat:
         ``sensitive_layers`` returns names ever receive any.
         """
         raise NotImplementedError(f"{self.name}: INT8")
+
+    def half(self, fp32_path: Path, fp16_path: Path) -> bool:
+        """Write the FP16-weights artifact (rows whose ``extra_precisions`` name "fp16"); returns whether its
+        batch dimension is dynamic."""
+        raise NotImplementedError(f"{self.name}: FP16")
 
     def sensitive_layers(self, fp32_path: Path, calibration: np.ndarray) -> list[str]:
         """The layers INT8 would quantize, most sensitive first, for the exporter's accuracy-aware retry

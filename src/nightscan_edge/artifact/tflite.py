@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,12 @@ def _static_int8_recipe(float_scopes: list[str]) -> Any:
     file (200 clip windows) top-1 agreement with FP32 was 93.5 % fully quantized, 92.5 % with only the conv
     float and 96.5 % with the stem float. Each regex is an escaped, anchored scope, so it matches that op alone.
     """
+    return static_int8_recipe([_FRONT_END_SCOPE] + [f"^{re.escape(scope)}$" for scope in float_scopes])
+
+
+def static_int8_recipe(float_regexes: Sequence[str]) -> Any:
+    """INT8 weights + activations (min/max) everywhere except ops whose scope matches ``float_regexes`` and the
+    model's input/output."""
     from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager  # the [export] extra
 
     manager = recipe_manager.RecipeManager()
@@ -112,18 +118,26 @@ def _static_int8_recipe(float_scopes: list[str]) -> Any:
         weight_num_bits=8,
         algorithm_key=algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT,
     )
-    for regex in [_FRONT_END_SCOPE] + [f"^{re.escape(scope)}$" for scope in float_scopes]:
+    keep_float(manager, float_regexes)
+    return manager.get_quantization_recipe()
+
+
+def keep_float(manager: Any, regexes: Sequence[str]) -> None:
+    """Rules of an ai-edge-quantizer recipe: ops whose scope matches one of ``regexes`` stay float, and so do
+    the model's input and output (the app feeds samples/pixels and reads probabilities without (de)quantizing).
+    Later rules win in ai-edge-quantizer: call this after the rule that quantizes everything."""
+    from ai_edge_quantizer import algorithm_manager, qtyping  # the [export] extra
+
+    for regex in regexes:
         manager.add_quantization_config(
             regex=regex,
             operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
             algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE,
         )
     for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
-        # float input/output: the app feeds samples/pixels and reads probabilities without (de)quantizing
         manager.add_quantization_config(
             regex="(.*)", operation_name=boundary, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE
         )
-    return manager.get_quantization_recipe()
 
 
 def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> None:

@@ -52,9 +52,12 @@ def _read_block(handle: soundfile.SoundFile, frames: int) -> np.ndarray:
     float conversion (x / 32768, bit for bit), in about a quarter of the CPU time -- it was a tenth of
     the cost of predicting a long recording.
     """
+    # soundfile is untyped (Any): the arrays are named here.
     if handle.subtype == "PCM_16":
-        return handle.read(frames, dtype="int16", always_2d=True) * np.float32(1 / 32768)
-    return handle.read(frames, dtype="float32", always_2d=True)
+        pcm: np.ndarray = handle.read(frames, dtype="int16", always_2d=True)
+        return pcm * np.float32(1 / 32768)
+    block: np.ndarray = handle.read(frames, dtype="float32", always_2d=True)
+    return block
 
 
 def _check_finite(samples: np.ndarray, path: Path) -> None:

@@ -89,12 +89,12 @@ def _spectrum_blocks(n_fft: int, n1: int, p: int, q: int) -> tuple[np.ndarray, n
     k = np.arange(n1 // 2 + 1) + n1 * (np.arange(p)[:, None] + p * np.arange(q)[:, None, None])  # (k2b, k2a, k1)
     bins = np.minimum(k, n_fft - k).reshape(q, -1)
     covered = np.zeros(n_fft // 2 + 1, dtype=bool)
-    kept = []
+    kept_blocks = []
     for block in range(q):
         if not covered[bins[block]].all():
-            kept.append(block)
+            kept_blocks.append(block)
             covered[bins[block]] = True
-    kept = np.array(sorted(kept, key=lambda block: bins[block].min()))
+    kept = np.array(sorted(kept_blocks, key=lambda block: bins[block].min()))
     return kept, bins[kept].reshape(-1)
 
 
@@ -163,9 +163,10 @@ def _mel_groups(mel: np.ndarray, row_bins: np.ndarray, block_rows: int) -> list[
         rows = row_bins[offset : (last + 1) * block_rows]
         weights = np.zeros((stop - begin, len(rows)))
         for band in range(begin, stop):
-            if runs[band] is None:
+            run = runs[band]
+            if run is None:
                 continue
-            lo, hi = runs[band][0] * block_rows - offset, (runs[band][1] + 1) * block_rows - offset
+            lo, hi = run[0] * block_rows - offset, (run[1] + 1) * block_rows - offset
             held, row = np.unique(rows[lo:hi], return_index=True)  # first row of each bin in the band's blocks
             bins = np.flatnonzero(mel[band])
             weights[band - begin, lo + row[np.searchsorted(held, bins)]] = mel[band, bins]
@@ -179,6 +180,12 @@ class LogMel(nn.Module):
 
     Input ``(batch, clip_samples)`` float32; output ``(batch, 1, n_mels, num_frames)``.
     """
+
+    # Buffers (register_buffer), named here so they type as tensors; mel_basis_<group> are read by name.
+    stage1: torch.Tensor
+    stage2: torch.Tensor
+    stage3: torch.Tensor
+    _frame_index: torch.Tensor
 
     def __init__(self, spec: AudioSpec) -> None:
         super().__init__()
@@ -219,7 +226,9 @@ class LogMel(nn.Module):
         """
         # Under tracing (Core ML conversion) the shapes are the example's, fixed by construction: checking
         # them would only make the tracer warn that the branch becomes a constant.
-        if not torch.jit.is_tracing() and (waveform.dim() != 2 or waveform.shape[-1] != self.spec.clip_samples):
+        # torch.jit.is_tracing is public but neither re-exported by name nor annotated in torch's sources.
+        tracing: bool = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+        if not tracing and (waveform.dim() != 2 or waveform.shape[-1] != self.spec.clip_samples):
             raise ValueError(f"LogMel expects (batch, {self.spec.clip_samples}) samples; got {tuple(waveform.shape)}")
         half = self.n_fft // 2
         padded = nn.functional.pad(waveform, (half, half))

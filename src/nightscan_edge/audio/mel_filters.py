@@ -14,7 +14,7 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOG_STEP = np.log(6.4) / 27.0
 
 
-def hz_to_mel(frequencies_hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(frequencies_hz: float | np.ndarray) -> np.ndarray:
     f = np.asanyarray(frequencies_hz, dtype=np.float64)
     mels = f / _F_SP
     log_region = f >= _MIN_LOG_HZ

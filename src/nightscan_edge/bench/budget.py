@@ -146,8 +146,15 @@ def _check_artifact(budget: Budget, artifact: ArtifactResult) -> list[Violation]
     no_latency = f"no {BUDGET_THREADS}-thread run; bench with --threads 1"
     no_labels = "no labeled test set; pass --data"
     check("max_mb", budget.max_mb, artifact.size_mb, True, " MB", "size unknown")
-    check("max_latency_ms", budget.max_latency_ms, stats and stats.p50_ms, True, " ms", no_latency)
-    check("max_p95_latency_ms", budget.max_p95_latency_ms, stats and stats.p95_ms, True, " ms", no_latency)
+    check("max_latency_ms", budget.max_latency_ms, None if stats is None else stats.p50_ms, True, " ms", no_latency)
+    check(
+        "max_p95_latency_ms",
+        budget.max_p95_latency_ms,
+        None if stats is None else stats.p95_ms,
+        True,
+        " ms",
+        no_latency,
+    )
     check("max_peak_memory_mb", budget.max_peak_memory_mb, artifact.peak_memory_mb, True, " MB", "needs Linux")
     check(
         "min_accuracy_pct",

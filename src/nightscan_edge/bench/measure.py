@@ -9,19 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
 from nightscan_edge.bench.memory import PeakMemory
 from nightscan_edge.bench.metrics import classification_scores
 from nightscan_edge.bench.options import BenchOptions, Samples
+from nightscan_edge.bench.progress import BenchProgress
 from nightscan_edge.bench.result import EAGER_FORMAT, ArtifactResult, LatencyStats
 from nightscan_edge.bench.timing import measure_latency, measure_throughput
 from nightscan_edge.runtime import RuntimeUnavailableError
 
 
-def _predict_all(runner, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+class _Predicts(Protocol):
+    """What measuring needs of a runner (a runtime's, or the eager PyTorch one)."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def _predict_all(runner: _Predicts, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     step = batch_size if getattr(runner, "dynamic_batch", False) else 1
     outputs = [np.asarray(runner.predict(inputs[i : i + step])) for i in range(0, len(inputs), step)]
     return np.concatenate(outputs, axis=0)
@@ -39,7 +46,7 @@ class FileBench:
         total_flops: int,
         samples: Samples | None,
         labels: list[str],
-        progress,
+        progress: BenchProgress,
     ) -> None:
         self.options = options
         self.threads = threads
@@ -51,7 +58,7 @@ class FileBench:
         self.progress = progress
         self.eager_predictions: np.ndarray | None = None
 
-    def _latency(self, runner, threads: int) -> LatencyStats:
+    def _latency(self, runner: _Predicts, threads: int) -> LatencyStats:
         options = self.options
         sample = measure_latency(runner.predict, self.example, options.warmup, options.iterations)
         throughput = None
@@ -80,7 +87,7 @@ class FileBench:
         precision: str,
         path: Path | None,
         size_mb: float | None,
-        make_runner: Callable[[int], Any],
+        make_runner: Callable[[int], _Predicts],
     ) -> ArtifactResult:
         result = ArtifactResult(
             name=name,

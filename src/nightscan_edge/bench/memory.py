@@ -50,6 +50,6 @@ class PeakMemory:
             self._start_kb = _status_kb("VmRSS")
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.supported:
             self.added_mb = max(0, _status_kb("VmHWM") - self._start_kb) * 1024 / BYTES_PER_MB

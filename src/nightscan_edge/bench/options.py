@@ -17,6 +17,7 @@ from nightscan_edge.config import BenchConfig
 from nightscan_edge.config_layers import format_validation_error
 from nightscan_edge.data.samples import load_folder_samples, load_run_samples
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
 class BenchOptions:
@@ -113,14 +114,18 @@ def _evaluation_split(run_dir: Path) -> str:
     return "test" if RunFolder(run_dir).read_split().of("test") else "val"
 
 
-def load_samples(options: BenchOptions, spec, labels: list[str], run_dir: Path | None) -> Samples | None:
+def load_samples(
+    options: BenchOptions, spec: AudioSpec | ImageSpec, labels: list[str], run_dir: Path | None
+) -> Samples | None:
     """Labeled inputs exactly as the exported files take them, or ``None`` when there is no labeled set."""
     if options.data is not None:
         inputs, targets, _ = load_folder_samples(options.data, spec, labels, limit=options.sample_limit)
         return Samples(inputs, targets, str(options.data))
-    run = RunFolder(run_dir) if run_dir is not None else None
-    if run is None or not all(path.is_file() for path in (run.split, run.config, run.labels_file)):
+    if run_dir is None:
         return None  # a bundle, or a checkpoint saved outside training: no labeled split to score on
+    run = RunFolder(run_dir)
+    if not all(path.is_file() for path in (run.split, run.config, run.labels_file)):
+        return None
     split = _evaluation_split(run_dir)
     inputs, targets, _ = load_run_samples(run_dir, split=split, limit=options.sample_limit)
     return Samples(inputs, targets, f"{run_dir} ({split} split)")

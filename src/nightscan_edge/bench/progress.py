@@ -10,7 +10,7 @@ class NoProgress:
     def __enter__(self) -> NoProgress:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
     def describe(self, text: str) -> None:
@@ -42,7 +42,7 @@ class RichProgress:
         self.bar.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.bar.stop()
 
     def describe(self, text: str) -> None:
@@ -53,3 +53,6 @@ class RichProgress:
 
     def log(self, message: str) -> None:
         self.bar.console.print(message)
+
+
+BenchProgress = NoProgress | RichProgress

@@ -56,7 +56,7 @@ def _measured_table(result: BenchResult) -> list[str]:
         ]
         for count in threads:
             stats = artifact.latency_at(count)
-            row += [_ms(stats and stats.p50_ms), _ms(stats and stats.p95_ms)]
+            row += [_ms(None if stats is None else stats.p50_ms), _ms(None if stats is None else stats.p95_ms)]
         first, last = artifact.latency_at(threads[0]), artifact.latency_at(threads[-1])
         throughput = "–"
         if last is not None and last.throughput_per_s is not None:
@@ -66,7 +66,7 @@ def _measured_table(result: BenchResult) -> list[str]:
         verdict = target_verdict(artifact, result.target, threads[0])
         ratio = "–" if first is None or first.measured_over_ideal is None else f"{first.measured_over_ideal:.1f}×"
         row += [
-            _ms(first and first.max_ms),
+            _ms(None if first is None else first.max_ms),
             throughput,
             "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.1f}",
             _pct(artifact.accuracy),
@@ -91,7 +91,7 @@ def _int8_table(result: BenchResult) -> list[str]:
     ]
     for artifact in rows:
         drops = artifact.int8_class_drop_points or {}
-        worst = max(drops, key=drops.get) if drops else None
+        worst = max(drops, key=lambda name: drops[name]) if drops else None
         lines.append(
             f"| `{artifact.name}` | {artifact.int8_accuracy_drop_points:+.1f} | {worst or '–'} | "
             f"{'–' if worst is None else f'{drops[worst]:+.1f}'} |"

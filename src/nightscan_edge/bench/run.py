@@ -64,11 +64,19 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
         reference = fp32.get(artifact.format)
         if artifact.precision != "int8" or reference is None or artifact.accuracy is None:
             continue
+        if reference.accuracy is None:  # fp32 holds only scored files
+            continue
         artifact.int8_accuracy_drop_points = 100 * (reference.accuracy - artifact.accuracy)
+        recalls = artifact.per_class_recall or {}  # set with accuracy
         artifact.int8_class_drop_points = {
-            label: 100 * (recall - artifact.per_class_recall.get(label, 0.0))
+            label: 100 * (recall - recalls.get(label, 0.0))
             for label, recall in (reference.per_class_recall or {}).items()
         }
+
+
+def _runner_opener(load_runner: LoadRunner, path: Path) -> Callable[[int], Any]:
+    """``threads -> runner`` for one file (its own function, so each file's opener keeps its own path)."""
+    return lambda threads: load_runner(path, threads=threads)
 
 
 def _default_load_runner() -> LoadRunner:
@@ -142,7 +150,7 @@ def benchmark(
                         artifact.precision,
                         artifact.path,
                         _path_size_mb(artifact.path),
-                        lambda t, path=artifact.path: load_runner(path, threads=t),
+                        _runner_opener(load_runner, artifact.path),
                     )
                 )
     finally:

@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.artifact import ARTIFACT_SUFFIXES, ManifestError, read_manifest
 from nightscan_edge.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT
@@ -29,7 +30,7 @@ class BenchSourceError(UserError):
 @dataclass
 class Artifact:
     path: Path
-    manifest: dict
+    manifest: dict[str, Any]
 
     @property
     def format(self) -> str:
@@ -59,15 +60,18 @@ class BenchSource:
     description: str
     artifacts: list[Artifact]
     run_dir: Path | None  # training run (checkpoint + split) when reachable
-    _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    _temporary: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
     export_failures: list[ExportFailure] = field(default_factory=list)
     # A server-tier run benchmarked on its own (no phone export: birdnet_head): what its checkpoint says.
-    checkpoint_manifest: dict | None = None
+    checkpoint_manifest: dict[str, Any] | None = None
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         """The first artifact's manifest: labels, spec and model name are the same for all of them."""
-        return self.artifacts[0].manifest if self.artifacts else self.checkpoint_manifest
+        manifest = self.artifacts[0].manifest if self.artifacts else self.checkpoint_manifest
+        if manifest is None:
+            raise BenchSourceError(f"{self.description} holds no exported file and no checkpoint manifest")
+        return manifest
 
     def close(self) -> None:
         if self._temporary is not None:
@@ -77,7 +81,7 @@ class BenchSource:
     def __enter__(self) -> BenchSource:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -85,9 +89,13 @@ def _is_run_dir(path: Path) -> bool:
     return (path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file()
 
 
+def _export_dirs(run_dir: Path) -> list[Path]:
+    return [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
+
+
 def latest_export_dir(run_dir: Path) -> Path:
     """The most recently written ``exports/<export_id>/`` of a run."""
-    exports = [p for p in (run_dir / EXPORTS_DIR).glob("*") if p.is_dir()] if (run_dir / EXPORTS_DIR).is_dir() else []
+    exports = _export_dirs(run_dir)
     if not exports:
         raise BenchSourceError(f"run {run_dir} has no exports; run `nightscan-edge export {run_dir}` first")
     return max(
@@ -162,7 +170,7 @@ def open_source(path: str | Path, run_dir: str | Path | None = None) -> BenchSou
     return source
 
 
-def _server_run_manifest(run_dir: Path) -> dict | None:
+def _server_run_manifest(run_dir: Path) -> dict[str, Any] | None:
     """For a run of a model that is never exported (frozen-embedding server models), the fields bench reads."""
     from nightscan_edge.checkpoint import load_trained_model
 
@@ -200,7 +208,7 @@ def _open_source(path: Path) -> BenchSource:
         return BenchSource(f"bundle {path}", artifacts, None, temporary)
     if path.is_dir() and _is_run_dir(path):
         server = _server_run_manifest(path)
-        if server is not None:
+        if server is not None and not _export_dirs(path):  # exported (birdnet_head's phone files): bench those
             return BenchSource(f"run {path} (server model, PyTorch + LiteRT)", [], path, checkpoint_manifest=server)
         export_dir = latest_export_dir(path)
         return BenchSource(

@@ -9,9 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from nightscan_edge.bench import BenchOptions, BenchSourceError, run_bench, write_reports
+from nightscan_edge.bench import BenchOptions, BenchResult, BenchSourceError, run_bench, write_reports
 from nightscan_edge.bench.sources import EXPORTS_DIR, latest_export_dir
 from nightscan_edge.checkpoint import BEST_CHECKPOINT
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.config import BenchConfig
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.errors import UserError
@@ -74,7 +75,7 @@ def add_bench_options(parser: argparse.ArgumentParser, defaults: BenchConfig, th
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     defaults = BenchConfig()
     parser = subparsers.add_parser(
         "bench",
@@ -97,7 +98,7 @@ def default_out_dir(source: Path) -> Path:
     return source.parent / f"{source.stem}-bench"
 
 
-def bench_options(args: argparse.Namespace):
+def bench_options(args: argparse.Namespace) -> BenchOptions:
     if args.data is not None and not args.data.exists():
         raise FileNotFoundError(f"test set {args.data} not found")
     try:
@@ -114,7 +115,7 @@ def bench_options(args: argparse.Namespace):
         raise UserError(str(error)) from None
 
 
-def run_for_args(args: argparse.Namespace):
+def run_for_args(args: argparse.Namespace) -> BenchResult:
     """Open the source and benchmark it, turning the bench package's input errors into one-line user errors."""
     if not args.source:
         raise UserError("give a run folder, export folder, bundle.zip or model file to benchmark")
@@ -128,7 +129,7 @@ def run_for_args(args: argparse.Namespace):
         raise UserError(str(error)) from None
 
 
-def print_summary(result, paths: dict[str, Path] | None = None) -> None:
+def print_summary(result: BenchResult, paths: dict[str, Path] | None = None) -> None:
     first = result.threads[0]
     table = Table(title=f"{result.model_name}: measured on this host (p50/p95 at batch 1, {first} thread)")
     table.add_column("file", min_width=max(len(a.name) for a in result.artifacts), no_wrap=True)

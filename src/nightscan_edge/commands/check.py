@@ -17,12 +17,13 @@ from rich.table import Table
 
 from nightscan_edge.bench import BenchResult, BudgetError, check_budget, load_budget, write_reports
 from nightscan_edge.bench.budget import gated_formats
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.commands.bench import add_bench_options, run_for_args
 from nightscan_edge.config import BenchConfig
 from nightscan_edge.errors import UserError
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "check",
         help="gate a release: exit 1 if any exported file breaks budget.yaml",
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     formats = gated_formats(budget)
     others = [a for a in result.artifacts if not a.is_baseline and formats is not None and a.format not in formats]
     checked = [a for a in result.artifacts if not a.is_baseline and a not in others]
-    if others:
+    if others and formats is not None:  # others is empty when the budget gates every format
         console.print(f"not gated (the budget covers {', '.join(formats)}): {', '.join(a.name for a in others)}")
     for artifact in checked:
         if artifact.status == "unavailable":

@@ -8,12 +8,13 @@ import tempfile
 from pathlib import Path
 
 from nightscan_edge.birdnet.prelabel import prelabel
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.data import DataError, inspect_dataset, write_synthetic_dataset
 from nightscan_edge.data.esc50 import convert_esc50, download_esc50
 from nightscan_edge.errors import UserError
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("data", help="demo data, ESC-50 download, data set inspection")
     actions = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     synth = actions.add_parser("synth", help="write a small SYNTHETIC demo set (generated sounds or shapes)")

@@ -12,16 +12,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.artifact import FORMATS
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.errors import UserError
 from nightscan_edge.export import ExportError, export_run
+from nightscan_edge.export.report import ExportReport
 from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.run_folder import RunFolder
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="export a trained run (manifest inside, parity measured, optional INT8 + bundle.zip)"
     )
@@ -41,12 +44,12 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def export_config_for(args: argparse.Namespace):
+def export_config_for(args: argparse.Namespace) -> ExportConfig:
     """The run's export config with the command-line options on top (None = keep the run's)."""
     run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.run).parent
     run = RunFolder(run_dir)
     base = run.read_config().export if run.config.is_file() else ExportConfig()
-    changes = {}
+    changes: dict[str, Any] = {}
     if args.calibration_samples is not None:
         if args.calibration_samples < 1:
             raise UserError(f"--calibration-samples must be >= 1; got {args.calibration_samples}")
@@ -56,7 +59,7 @@ def export_config_for(args: argparse.Namespace):
     return base.model_copy(update=changes)
 
 
-def outcome_problems(report, data_path: str | None) -> list[str]:
+def outcome_problems(report: ExportReport, data_path: str | None) -> list[str]:
     """Why an export that produced files still did not give the user what they asked for (empty = fine)."""
     problems = []
     int8 = [a for a in report.artifacts if a.precision == "int8"]

@@ -9,10 +9,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.models.catalogue import catalogue
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("models", help="list registered models with params, size, FLOPs")
     parser.add_argument("--num-classes", type=int, default=6, help="classes to size the head for (default 6)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

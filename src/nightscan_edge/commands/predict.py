@@ -6,18 +6,25 @@ import argparse
 import contextlib
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from nightscan_edge.atomic import finite_json, open_text_atomic, write_json_atomic, write_text_atomic
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.errors import UserError
 from nightscan_edge.predict import ArtifactError, EdgePredictor
 from nightscan_edge.predict.classifier import load_edge_classifier
 from nightscan_edge.predict.fallback_report import fallback_report, format_report
 from nightscan_edge.predict.output import CsvWriter, RavenWriter
+from nightscan_edge.spec import AudioSpec
+
+if TYPE_CHECKING:  # the archive extra (Dask, pyarrow) is imported only by --engine dask
+    from nightscan_edge.predict.archive import OutputFolder
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="predict with an exported model (ONNX/LiteRT/ExecuTorch or bundle.zip), optional server fallback",
@@ -183,6 +190,8 @@ def _archive(args: argparse.Namespace) -> int:
     if args.csv:
         written.append(_write_table(folder.root / "detections.csv", lambda handle: CsvWriter(handle), folder))
     if args.raven:
+        if not isinstance(spec, AudioSpec):
+            raise UserError(f"--raven writes audio selection tables; {options.artifact} is not an audio model")
         written.append(
             _write_table(
                 Path(args.raven),
@@ -203,7 +212,7 @@ def _archive(args: argparse.Namespace) -> int:
     return 1 if report.processed and report.errors == report.processed else 0
 
 
-def _write_table(path: Path, make_writer, folder) -> Path:
+def _write_table(path: Path, make_writer: Callable[[TextIO], CsvWriter | RavenWriter], folder: OutputFolder) -> Path:
     """CSV/Raven from the Parquet results (all recordings, done now or before), written atomically."""
     buffer = io.StringIO()
     writer = make_writer(buffer)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.errors import UserError
 from nightscan_edge.prune.channels import PruningTargetError
 from nightscan_edge.prune.run import prune_run
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "prune",
         help="shrink a trained run by structured channel pruning (torch-pruning) and fine-tune it",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.errors import UserError
 from nightscan_edge.export import ExportError, ModelQuantizationPipeline
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("quantize-all", help="export + INT8-quantize every trained run under a folder")
     parser.add_argument("runs_dir", nargs="?", default="runs", help="folder of run folders (default runs)")
     parser.add_argument("--formats", default="onnx,tflite", help="comma-separated export formats (default onnx,tflite)")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.errors import UserError
 
+if TYPE_CHECKING:  # the web extra (FastAPI) is imported only when serving
+    from nightscan_edge.web.settings import Settings
 
-def add_parser(subparsers) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("serve", help="web interface: train, watch, export and download models")
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1; anything else needs --token)")
     parser.add_argument("--port", type=int, default=None, help="port (default 5002)")
@@ -51,7 +56,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def build_settings(args: argparse.Namespace):
+def build_settings(args: argparse.Namespace) -> Settings:
     # deferred: needs the web extra (FastAPI); the CLI must start without it
     from nightscan_edge.web.demo import shared_demo_path
     from nightscan_edge.web.settings import Settings

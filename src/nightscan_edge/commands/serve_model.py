@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from nightscan_edge.commands import Subparsers
 from nightscan_edge.predict.classifier import load_server_classifier
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "serve-model",
         help="serve POST /api/predict with a run's FP32 PyTorch model (the fallback server)",

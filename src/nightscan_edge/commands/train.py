@@ -7,18 +7,20 @@ import json
 import logging
 import signal
 import sys
+from typing import Any
 
-from nightscan_edge.config import resolve_config
+from nightscan_edge.commands import Subparsers
+from nightscan_edge.config import Config, resolve_config
 from nightscan_edge.config_layers import parse_override
 from nightscan_edge.errors import UserError
 from nightscan_edge.train import TrainingCancelled, train
 from nightscan_edge.train.run_setup import DEVICE_OPTIONS
 
-EXIT_CANCELLED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_CANCELLED: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 RESUME_DEVICE_FLAGS = ("devices", "accelerator", "strategy")  # flags a resume honours (and --set train.num_nodes)
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model; writes a run folder (checkpoints, figures, events)")
     parser.add_argument("--data", help="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])")
     parser.add_argument("--model", help="registered model name (see `nightscan-edge models`)")
@@ -62,7 +64,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> Config:
     """CLI flags -> the same resolved Config the Python API takes (flags win over --set, --set over YAML)."""
     flags = {
         "data": {"path": args.data, "background": args.background},
@@ -89,7 +91,7 @@ def config_from_args(args: argparse.Namespace):
     return resolve_config(yaml_path=args.config, overrides=overrides)
 
 
-def resume_device_options(args: argparse.Namespace) -> tuple[dict, list[str]]:
+def resume_device_options(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """A resume's device flags (the hardware may differ from the run's first start) and the ``--set`` overrides
     that are not device options (refused: they would change what the run trains)."""
     options = {flag: getattr(args, flag) for flag in RESUME_DEVICE_FLAGS if getattr(args, flag) is not None}
@@ -104,7 +106,7 @@ def resume_device_options(args: argparse.Namespace) -> tuple[dict, list[str]]:
     return options, others
 
 
-def _yaml_text(value) -> str:
+def _yaml_text(value: object) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 

@@ -24,12 +24,13 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.spec import AudioSpec
 
 BatchParams = dict[str, np.ndarray]  # one row per item (leading axis = batch), except keys in SCALAR_KEYS
-SCALAR_KEYS = frozenset({"noise_seed", "noise_rows"})  # the same for every row
+SCALAR_KEYS = frozenset({"noise_seed", "noise_rows"})  # the same for every row: 0-d arrays
 
 
 def draw_uniform_int(rng: np.random.Generator, high: np.ndarray) -> np.ndarray:
     """One integer in ``[0, high)`` per row (``high`` >= 1), vectorised."""
-    return np.minimum((rng.random(high.shape) * high).astype(np.int64), high - 1)
+    draws: np.ndarray = np.minimum((rng.random(high.shape) * high).astype(np.int64), high - 1)
+    return draws
 
 
 class AudioAugment:
@@ -56,7 +57,7 @@ class AudioAugment:
             params["noise_snr_db"] = np.where(mix, snr, np.nan).astype(np.float32)
             params["noise_index"] = draw_uniform_int(rng, np.full(batch, max(self.backgrounds, 1)))
             params["noise_offset"] = rng.integers(0, 2**31 - 1, batch)
-            params["noise_seed"] = np.int64(rng.integers(0, 2**31 - 1))
+            params["noise_seed"] = np.asarray(rng.integers(0, 2**31 - 1), dtype=np.int64)
         if config.spec_augment:
             # Fractions, turned into bands on the device once the spectrogram's size is known.
             params["freq_masks"] = rng.random((batch, config.freq_masks, 2)).astype(np.float32)
@@ -116,7 +117,8 @@ def pink_noise(rows: int, length: int, seed: int, device: torch.device) -> torch
     white = torch.randn(rows, length, generator=generator, device=device)
     spectrum = torch.fft.rfft(white)
     spectrum = spectrum / torch.sqrt(torch.arange(spectrum.shape[1], device=device).clamp(min=1))
-    return torch.fft.irfft(spectrum, n=length).float()
+    noise: torch.Tensor = torch.fft.irfft(spectrum, n=length).float()
+    return noise
 
 
 def bands(fractions: torch.Tensor, max_width: int, size: int) -> torch.Tensor:

@@ -33,14 +33,14 @@ def background_samples(folder: str | Path, spec: AudioSpec, count: int, seed: in
             f"data.background_windows must be at least 2 (one for training, one for validation); got {count}"
         )
     paths = unlabelled_recordings(folder, "--background", "ambient recordings (no target calls)")
-    durations = []
+    seconds: list[float] = []
     for path in paths:
         try:
-            durations.append(soundfile.info(str(path)).duration)
+            seconds.append(soundfile.info(str(path)).duration)
         except Exception as error:  # libsndfile raises several types for unreadable files
             raise DataError(f"--background: {path} is not readable audio ({error})") from None
     window_s = spec.clip_samples / spec.sample_rate
-    durations = np.asarray(durations)
+    durations = np.asarray(seconds)
     if durations.sum() < window_s:
         raise DataError(
             f"--background {folder} holds {durations.sum():.1f} s of audio; need at least one {window_s:.2f} s window"

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from nightscan_edge.data.cache import cache_key, check_cache_folder
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.photo_augment import PhotoAugment, normalise
+from nightscan_edge.data.prepare import PreparedData
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
@@ -86,7 +89,7 @@ class AudioBank:
         self, index: np.ndarray, start: np.ndarray, roll: np.ndarray | None, window: int, pad_mode: str
     ) -> np.ndarray:
         # int32 positions while the bank allows (half the memory traffic of int64 over B x window indices)
-        kind = np.int32 if self.samples.size < 2**31 - window else np.int64
+        kind: type[np.signedinteger[Any]] = np.int32 if self.samples.size < 2**31 - window else np.int64
         lengths = self.lengths[index].astype(kind)[:, None]
         position = np.broadcast_to(np.arange(window, dtype=kind)[None, :], (len(index), window))
         if roll is not None:
@@ -153,7 +156,13 @@ def rank_rows(batch: int, rank: int, world: int) -> slice:
     return slice(int(bounds[rank]), int(bounds[rank + 1]))
 
 
-class EpochBatches(Sampler):
+# One global batch of an epoch, as EpochBatches yields it and TrainBatches reads it.
+BatchKey = tuple[int, int, int, int, np.ndarray]  # (epoch, step, rank, world, indices)
+# One rank's batch: tensors, and Python ints for SCALAR_KEYS.
+TrainBatch = dict[str, torch.Tensor | int]
+
+
+class EpochBatches(Sampler[BatchKey]):
     """``(epoch, step, rank, world, indices)`` per global batch of an epoch; the order comes from
     ``EpochSeededSampler`` (whole permutations, or class-weighted draws). The last batch is dropped when a
     rank's share of it would be a single item (BatchNorm cannot train on one)."""
@@ -182,7 +191,7 @@ class EpochBatches(Sampler):
     def __len__(self) -> int:
         return len(self._sizes())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[BatchKey]:
         indices = self.order.indices()
         start = 0
         for step, size in enumerate(self._sizes()):
@@ -191,7 +200,7 @@ class EpochBatches(Sampler):
 
 
 # -- batches --------------------------------------------------------------------------------------------------
-class TrainBatches(Dataset):
+class TrainBatches(Dataset[TrainBatch]):
     """``dataset[(epoch, step, rank, world, indices)]`` -> one batch dict of tensors: ``x`` (gathered windows,
     or uint8 photos), ``y`` and the augmentation parameters of this rank's rows."""
 
@@ -213,38 +222,47 @@ class TrainBatches(Dataset):
         """The global batch's parameters: a function of (seed, epoch, step) only."""
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, salt=1000 + step))
         if isinstance(self.augment, AudioAugment):
-            return self.augment.draw(rng, self.data.lengths[indices])
+            return self.augment.draw(rng, self._audio().lengths[indices])
         return self.augment.draw(rng, len(indices))
 
-    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+    def _audio(self) -> AudioBank:
+        if not isinstance(self.data, AudioBank):  # audio augmentation is built with an audio bank only
+            raise TypeError(f"audio batches need an AudioBank; got {type(self.data).__name__}")
+        return self.data
+
+    def __getitem__(self, key: BatchKey) -> TrainBatch:
         epoch, step, rank, world, indices = key
         params = self.draw(epoch, step, indices)
         rows = rank_rows(len(indices), rank, world)
         mine = indices[rows]
         params = {k: (v if k in SCALAR_KEYS else v[rows]) for k, v in params.items()}
-        batch = {"y": torch.from_numpy(self.labels[mine])}
+        batch: TrainBatch = {"y": torch.from_numpy(self.labels[mine])}
         if isinstance(self.augment, AudioAugment):
             spec = self.augment.spec
             batch["x"] = torch.from_numpy(
-                self.data.windows(mine, params.pop("start"), params.pop("roll", None), spec.clip_samples, spec.pad_mode)
+                self._audio().windows(
+                    mine, params.pop("start"), params.pop("roll", None), spec.clip_samples, spec.pad_mode
+                )
             )
             if "noise_snr_db" in params:
                 params["row"] = np.arange(rows.start, rows.stop)
-                params["noise_rows"] = np.int64(len(indices))
+                params["noise_rows"] = np.asarray(len(indices), dtype=np.int64)
                 if self.backgrounds is not None:
-                    batch["noise"] = torch.from_numpy(self._noise(params))
+                    batch["noise"] = torch.from_numpy(_noise(params, self.backgrounds, spec.clip_samples))
         else:
+            if isinstance(self.data, AudioBank):  # photo augmentation is built with a photo tensor only
+                raise TypeError("photo batches need a tensor of photos; got an AudioBank")
             batch["x"] = self.data[torch.from_numpy(mine)]
         # Scalars stay Python ints: read on the device they would make the step wait for it (a GPU sync).
         batch.update({k: int(v) if k in SCALAR_KEYS else torch.as_tensor(v) for k, v in params.items()})
         return batch
 
-    def _noise(self, params: BatchParams) -> np.ndarray:
-        """A window of a background recording per row (looped when the recording is shorter)."""
-        window = self.augment.spec.clip_samples
-        index = params.pop("noise_index")
-        span = np.maximum(self.backgrounds.lengths[index] - window + 1, 1)
-        return self.backgrounds.windows(index, params.pop("noise_offset") % span, None, window, "loop")
+
+def _noise(params: BatchParams, backgrounds: AudioBank, window: int) -> np.ndarray:
+    """A window of a background recording per row (looped when the recording is shorter)."""
+    index = params.pop("noise_index")
+    span = np.maximum(backgrounds.lengths[index] - window + 1, 1)
+    return backgrounds.windows(index, params.pop("noise_offset") % span, None, window, "loop")
 
 
 class BatchAugment:
@@ -265,7 +283,7 @@ class BatchAugment:
             return self.augment.apply(x, batch, batch.get("noise"))
         if isinstance(self.augment, PhotoAugment):
             x = self.augment.apply(x, batch)
-        elif x.dtype == torch.uint8:
+        elif x.dtype == torch.uint8 and isinstance(self.spec, ImageSpec):  # uint8 input is photos
             x = normalise(x, self.spec)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
@@ -279,12 +297,14 @@ class BatchAugment:
 class TrainData:
     """What the engine needs: the loader, its batch sampler (epoch/rank set by the module), the device half."""
 
-    loader: DataLoader
+    loader: DataLoader[TrainBatch]
     batches: EpochBatches
     augment: BatchAugment
 
 
-def train_data(config: Config, prepared, pin_memory: bool = False, channels_last: bool = False) -> TrainData:
+def train_data(
+    config: Config, prepared: PreparedData, pin_memory: bool = False, channels_last: bool = False
+) -> TrainData:
     """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch."""
     split, spec = prepared.splits["train"], prepared.spec
     batch_size = config.train.batch_size
@@ -295,7 +315,9 @@ def train_data(config: Config, prepared, pin_memory: bool = False, channels_last
         draws=config.train.min_steps_per_epoch * batch_size,
     )
     backgrounds = None
-    if prepared.kind == "audio":
+    data: AudioBank | torch.Tensor
+    augment: AudioAugment | PhotoAugment
+    if isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         audio = config.data.audio_augment
         data = AudioBank.from_clips(split.arrays, bank_file(config, split.paths, spec))
         if config.data.augment and audio.noise_mix_probability > 0 and audio.noise_dir:

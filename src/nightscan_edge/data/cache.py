@@ -110,9 +110,12 @@ class MediaCache:
                 value = loader(path)
                 MEMORY.put(key, value)
             return value
+        if self.cache_dir is None:  # set for mode "disk", the one mode left here
+            raise ValueError(f"cache mode {self.mode!r} has no cache folder")
         file = self.cache_dir / f"{key}.npy"
         if file.is_file():
-            return np.load(file, mmap_mode="r")  # pages in on use: sets larger than memory still train
+            mapped: np.ndarray = np.load(file, mmap_mode="r")  # pages in on use: sets larger than memory still train
+            return mapped
         self.decodes += 1
         value = loader(path)
         buffer = io.BytesIO()

@@ -7,7 +7,7 @@ and resumed before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,14 @@ def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
     return int(np.random.SeedSequence([seed, epoch, salt]).generate_state(1)[0])
 
 
-class EpochSeededSampler(Sampler):
+# What a data set's __getitem__ takes: an index, or (index, item seed) from EpochSeededSampler.
+ItemKey = int | tuple[int, int] | list[int]
+# One training item: (input, label), or with the clip index and window offset (``with_position``).
+Item = tuple[torch.Tensor, int]
+PositionedItem = tuple[torch.Tensor, int, int, int]
+
+
+class EpochSeededSampler(Sampler[tuple[int, int]]):
     """Shuffles (or draws with class weights, with replacement) from a seed fixed per epoch.
 
     ``draws`` (default: one per example) can exceed the data set: a small data set then passes over its
@@ -66,11 +73,11 @@ class EpochSeededSampler(Sampler):
         return iter([(int(i), int(s)) for i, s in zip(order, item_seeds, strict=False)])
 
 
-def _split_key(key) -> tuple[int, int | None]:
+def _split_key(key: ItemKey) -> tuple[int, int | None]:
     return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), None)
 
 
-class AudioTrainDataset(Dataset):
+class AudioTrainDataset(Dataset[Item | PositionedItem]):
     """One random window per clip and draw (loop/zero padded when short), augmented on the waveform."""
 
     def __init__(
@@ -88,7 +95,7 @@ class AudioTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key) -> tuple:
+    def __getitem__(self, key: ItemKey) -> Item | PositionedItem:
         index, item_seed = _split_key(key)
         clip, window = self.clips[index], self.spec.clip_samples
         rng = np.random.default_rng(item_seed if item_seed is not None else index)
@@ -111,7 +118,7 @@ def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
     return np.stack([clip[s : s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
 
 
-class AudioEvalDataset(Dataset):
+class AudioEvalDataset(Dataset[Item]):
     """All windows of a clip; ``collate_windows`` flattens a batch and says which clip owns each window."""
 
     def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec) -> None:
@@ -124,7 +131,7 @@ class AudioEvalDataset(Dataset):
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
 
 
-class EmbeddingTrainDataset(Dataset):
+class EmbeddingTrainDataset(Dataset[Item]):
     """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
     embedding-side counterpart of a random window offset."""
 
@@ -134,14 +141,14 @@ class EmbeddingTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: ItemKey) -> Item:
         index, item_seed = _split_key(key)
         rows = self.clips[index]
         row = int(np.random.default_rng(item_seed if item_seed is not None else index).integers(len(rows)))
         return torch.from_numpy(np.ascontiguousarray(rows[row], dtype=np.float32)), self.labels[index]
 
 
-class EmbeddingEvalDataset(Dataset):
+class EmbeddingEvalDataset(Dataset[Item]):
     """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
 
     def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
@@ -161,7 +168,9 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor
     return windows, labels, owner
 
 
-def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None = None):
+def image_transform(
+    spec: ImageSpec, augment: PhotoAugmentConfig | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """transforms v2 on the cached, already resized uint8 image: [crop, flip, rotation, TrivialAugment,] scale,
     normalise[, erasing] (erasing fills with 0, the mean once normalised).
 
@@ -183,10 +192,11 @@ def image_transform(spec: ImageSpec, augment: PhotoAugmentConfig | None = None):
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(spec.mean), list(spec.std))]
     if augment is not None and augment.erasing_probability > 0:
         steps.append(v2.RandomErasing(p=augment.erasing_probability))
-    return v2.Compose(steps)
+    transform: Callable[[torch.Tensor], torch.Tensor] = v2.Compose(steps)
+    return transform
 
 
-class ImageDataset(Dataset):
+class ImageDataset(Dataset[Item]):
     """Photos as normalised ``(C, H, W)``; training draws flip/rotation from the item's seed."""
 
     def __init__(
@@ -205,7 +215,7 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, key) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: ItemKey) -> Item:
         index, item_seed = _split_key(key)
         if not self.random:
             return self.transform(self.images[index]).as_subclass(torch.Tensor), self.labels[index]

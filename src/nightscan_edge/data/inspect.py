@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import soundfile
 from PIL import Image, UnidentifiedImageError
@@ -14,7 +15,7 @@ from nightscan_edge.data.sources import list_dataset, skip_reason
 from nightscan_edge.paths import display_path
 
 
-def _check_audio(path: Path) -> tuple[str | None, dict]:
+def _check_audio(path: Path) -> tuple[str | None, dict[str, Any]]:
     """(why unusable or None, facts): header facts, and the last samples actually decoded.
 
     A header alone lies about a cut-off file: a FLAC truncated to 2 KB still declares its full length, so
@@ -47,7 +48,7 @@ def _check_audio(path: Path) -> tuple[str | None, dict]:
     return None, facts
 
 
-def _check_image(path: Path) -> tuple[str | None, dict]:
+def _check_image(path: Path) -> tuple[str | None, dict[str, Any]]:
 
     try:
         with Image.open(path) as image:
@@ -60,7 +61,7 @@ def _check_image(path: Path) -> tuple[str | None, dict]:
     return None, facts
 
 
-def inspect_dataset(path: str | Path) -> dict:
+def inspect_dataset(path: str | Path) -> dict[str, Any]:
     """``{kind, classes, counts, total, bad_files: [{path, reason}], files: [...], root, manifest}``.
 
     ``files`` has one row per listed file: ``path`` (relative to the root when inside it), ``label``, ``ok``,
@@ -78,7 +79,7 @@ def inspect_dataset(path: str | Path) -> dict:
     ]
     good_counts: dict[str, int] = {}
     for sample in listing.samples:
-        facts: dict = {}
+        facts: dict[str, Any] = {}
         if not sample.path.is_file():
             reason: str | None = "file not found"
         elif sample.path.stat().st_size == 0:

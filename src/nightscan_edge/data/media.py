@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from PIL.Image import DecompressionBombError
 
 from nightscan_edge.audio.decode import AudioDecodeError, decode_audio
+from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.errors import UserError
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
@@ -78,7 +79,7 @@ def media_segment(path: Path) -> tuple[Path, tuple[float, float] | None]:
     return Path(source), (start_s, end_s)
 
 
-def load_cached_media(path: Path, spec: AudioSpec | ImageSpec, cache) -> np.ndarray:
+def load_cached_media(path: Path, spec: AudioSpec | ImageSpec, cache: MediaCache) -> np.ndarray:
     """``read_media`` through ``cache`` (a ``MediaCache``); a segment path decodes (once) and slices its file."""
     source, segment = media_segment(path)
     if not source.is_file():

@@ -17,6 +17,7 @@ instead of redrawn up to 10 times.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -148,7 +149,8 @@ def op_magnitudes(rng: np.random.Generator, op: np.ndarray) -> np.ndarray:
     sign = np.where(signed & (rng.random(len(op)) < 0.5), -1.0, 1.0)
     posterize = op == OP_INDEX["Posterize"]
     magnitude[posterize] = np.round(magnitude[posterize])
-    return magnitude * sign
+    signed_magnitude: np.ndarray = magnitude * sign
+    return signed_magnitude
 
 
 def trivial_geometry(op: np.ndarray, magnitude: np.ndarray, size: int) -> np.ndarray:
@@ -215,10 +217,11 @@ def _autocontrast(x: torch.Tensor) -> torch.Tensor:
 def _equalize(x: torch.Tensor) -> torch.Tensor:
     from torchvision.transforms.v2 import functional as TF
 
-    return TF.equalize((x * 255).round().to(torch.uint8)).float() / 255
+    equalized: torch.Tensor = TF.equalize((x * 255).round().to(torch.uint8)).float() / 255
+    return equalized
 
 
-COLOUR_OPS = {
+COLOUR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "Brightness": lambda x, m: (x * (1 + m)).clamp(0, 1),
     "Color": lambda x, m: _blend(x, grey(x), 1 + m),
     "Contrast": lambda x, m: _blend(x, grey(x).mean(dim=(1, 2, 3), keepdim=True), 1 + m),

@@ -73,7 +73,7 @@ class PreparedData:
     def class_weights(self) -> np.ndarray:
         """Inverse-frequency weights (mean 1) from the training split."""
         counts = np.bincount(self.splits["train"].labels, minlength=len(self.labels)).astype(np.float64)
-        weights = counts.sum() / (len(self.labels) * np.maximum(counts, 1))
+        weights: np.ndarray = counts.sum() / (len(self.labels) * np.maximum(counts, 1))
         return weights.astype(np.float32)
 
 

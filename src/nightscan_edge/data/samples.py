@@ -25,7 +25,8 @@ def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
     """One decoded file -> model inputs: every window of a clip, or one normalised image ``(1, C, H, W)``."""
     if isinstance(spec, AudioSpec):
         return clip_windows(array, spec)
-    return image_transform(spec)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+    image: np.ndarray = image_transform(spec)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+    return image
 
 
 def _collect(

@@ -84,8 +84,7 @@ def _visible(path: Path) -> bool:
 
 
 def _listing_kind(samples: list[Sample], where: Path) -> str:
-    kinds = Counter(media_kind(s.path) for s in samples)
-    kinds.pop(None, None)
+    kinds = Counter(kind for kind in (media_kind(s.path) for s in samples) if kind is not None)
     if not kinds:
         raise DataError(
             f"{where}: no audio ({', '.join(AUDIO_SUFFIXES)}) or image ({', '.join(IMAGE_SUFFIXES)}) files found"

@@ -40,16 +40,16 @@ def _manifest_split(samples: list[Sample]) -> list[str] | None:
     if all(k is None for k in known):
         return None  # a split column with other meanings (e.g. "shared"): not ours to interpret
     unknown = sorted({v for v, k in zip(values, known, strict=False) if k is None and v})
-    if unknown or any(v is None for v in values):
+    if unknown or any(k is None for k in known):  # with no unknown value, None means an empty cell
         raise DataError(
             f"split column has values other than train/val/test: {', '.join(unknown) or '(empty)'}; "
             "fill it for every row or remove the column"
         )
-    return known
+    return [k for k in known if k is not None]
 
 
 def _fold_split(samples: list[Sample], val_fold: str | None) -> tuple[list[str], str]:
-    folds = sorted({s.fold for s in samples}, key=lambda f: (len(f), f))
+    folds = sorted({s.fold for s in samples if s.fold}, key=lambda f: (len(f), f))  # the caller checked: all set
     if len(folds) < 2:
         raise DataError(f"the fold column has a single value ({folds[0]}); need at least two folds")
     chosen = val_fold if val_fold is not None else folds[-1]

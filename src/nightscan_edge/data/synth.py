@@ -49,7 +49,8 @@ def _sound(kind: str, rng: np.random.Generator, sample_rate: int, seconds: float
     else:
         raise ValueError(kind)
     signal = signal / (np.abs(signal).max() + 1e-9) * rng.uniform(0.2, 0.8)
-    return (signal + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    noisy: np.ndarray = (signal + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    return noisy
 
 
 def _shape(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:

@@ -86,6 +86,8 @@ class Exporter:
         """Produce the bare artifact; returns whether its batch dimension is dynamic."""
         if precision == "fp32":
             return fmt.export(self.module, self.example, path, self.trained.labels)
+        if precision == "fp16":
+            return fmt.half(self.out_dir / fmt.artifact_name("fp32"), path)
         return fmt.quantize(
             self.out_dir / fmt.artifact_name("fp32"),
             path,
@@ -230,7 +232,7 @@ class Exporter:
         result.gate = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:
-            result.error = f"INT8 quality gate failed: {gate.reason}"
+            result.error = f"{result.precision.upper()} quality gate failed: {gate.reason}"
 
     def _reject(self, path: Path, result: ArtifactResult) -> None:
         rejected = self.out_dir / REJECTED_DIR

@@ -21,7 +21,6 @@ from nightscan_edge.artifact import (
     LABELS_FILE,
     MANIFEST_FILE,
     OUTPUT_NAME,
-    ExportError,
     ExportManifest,
     validate_formats,
 )
@@ -30,6 +29,7 @@ from nightscan_edge.atomic import write_text_atomic
 from nightscan_edge.checkpoint import TrainedModel, load_trained_model
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import calibration as calibration_module
+from nightscan_edge.export.birdnet_phone import is_frozen_birdnet, phone_formats
 from nightscan_edge.export.bundle import write_bundle
 from nightscan_edge.export.exporter import REJECTED_DIR, Exporter
 from nightscan_edge.export.report import ArtifactResult, ExportReport
@@ -74,12 +74,11 @@ def export_run(
     int8 = config.int8 if int8 is None else int8
     progress = progress or (lambda message: None)
     trained = load_trained_model(run_dir)
-    if getattr(trained.model, "takes_embeddings", False):
-        raise ExportError(
-            f"{run_dir} is a {trained.model_name} run: it runs behind frozen BirdNET (52 MB) and is the server model, "
-            "not a phone model; serve it with `nightscan-edge serve-model`, or distill it into an edge model with "
-            f"`nightscan-edge train --model ultralight_audio --teacher {run_dir}` and export that"
-        )
+    skipped: list[ArtifactResult] = []
+    if is_frozen_birdnet(trained):  # BirdNET's own LiteRT graph + the head; checked before anything is written
+        selected, skipped = phone_formats(selected, trained, from_config=formats is None)
+        for result in skipped:
+            progress(str(result.error))
     run_dir = trained.run_dir
     export_id = Path(out_dir).name if out_dir is not None else _new_export_id()
     out_dir = Path(out_dir) if out_dir is not None else run_dir / EXPORTS_DIR / export_id
@@ -94,8 +93,10 @@ def export_run(
     results = []
     for fmt in selected:
         results.append(exporter.run(fmt, "fp32"))
+        results += [exporter.run(fmt, precision) for precision in fmt.extra_precisions]
         if int8 and fmt.int8:
             results.append(exporter.run(fmt, "int8"))
+    results += skipped
     report = ExportReport(
         export_id,
         trained.run_id,

@@ -14,7 +14,7 @@ from typing import Any
 class ArtifactResult:
     format: str
     precision: str
-    status: str  # ok | failed | parity_failed | rejected
+    status: str  # ok | failed | parity_failed | rejected | skipped (a format this model cannot go to, said why)
     file: str | None = None
     error: str | None = None
     size_bytes: int | None = None
@@ -47,7 +47,7 @@ class ExportReport:
     @property
     def ok(self) -> bool:
         """Every FP32 artifact passed (INT8 rejections by the gate are a result, not an error)."""
-        return all(a.ok for a in self.artifacts if a.precision == "fp32")
+        return all(a.ok for a in self.artifacts if a.precision == "fp32" and a.status != "skipped")
 
     def artifact(self, format_name: str, precision: str = "fp32") -> ArtifactResult:
         for item in self.artifacts:
@@ -96,7 +96,7 @@ class ExportReport:
             seconds = f"{a.seconds:5.1f} s" if a.seconds is not None else ""
             lines.append(
                 f"  {a.format:<10} {a.precision:<4} {a.status:<13} {size} {seconds:>7}  {parity}{gate}"
-                + (f"  ERROR: {a.error}" if a.error else "")
+                + (f"  {'NOT WRITTEN' if a.status == 'skipped' else 'ERROR'}: {a.error}" if a.error else "")
             )
         if self.bundle:
             lines.append(f"bundle: {self.bundle}")

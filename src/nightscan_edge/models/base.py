@@ -121,6 +121,10 @@ class EdgeClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Raw mono waveform ``(B, clip_samples)`` in: audio models override it; a photo model has no waveform."""
+        raise TypeError(f"{type(self).__name__} takes {self.input_kind} input, not a waveform")
+
     @property
     def num_classes(self) -> int:
         return self.head.out_features

@@ -5,8 +5,9 @@ The head reads BirdNET's 1024-d pooled embedding of a 3 s, 48 kHz window: a line
 few-shot bioacoustics papers and BirdNET-Analyzer's own custom classifiers use), or a one-hidden-layer MLP
 (``head: mlp``). Training runs on cached embeddings, so it takes seconds on a CPU; ``forward`` takes
 embeddings, ``forward_waveform`` runs BirdNET in LiteRT first, so prediction, the fallback server and bench
-use it like any audio model. It is not exportable to phones (BirdNET itself is 52 MB FP32): it is the model
-the server answers with and the teacher the edge students learn from.
+use it like any audio model. It is the model the server answers with and the teacher the edge students learn
+from; ``export`` writes it for phones as BirdNET's own LiteRT graph cut at the embedding with this head appended
+(``nightscan_edge.artifact.birdnet_tflite``), LiteRT only.
 
 The head's weights are the project's; BirdNET's are CC BY-NC-SA 4.0, and so is anything trained on them.
 """

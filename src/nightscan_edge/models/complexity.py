@@ -109,7 +109,10 @@ def measure_complexity(model: nn.Module) -> ModelComplexity:
         ):
             issues.append(f"layer '{name}' ({module.__class__.__name__}) may not run on mobile delegates")
     if getattr(model, "takes_embeddings", False):
-        issues.append("runs behind frozen BirdNET (52 MB FP32, LiteRT): server tier, not exported to phones")
+        issues.append(
+            "runs behind frozen BirdNET (52 MB FP32, LiteRT): a phone gets BirdNET's own LiteRT graph + the head "
+            "(LiteRT only, far above the edge budgets; docs/birdnet.md)"
+        )
     size_mb = fp32_bytes / BYTES_PER_MB
     int8_mb = int8_bytes / BYTES_PER_MB
     if size_mb > MOBILE_MAX_MB and int8_mb >= MOBILE_MAX_INT8_MB:

@@ -45,7 +45,8 @@ def calibrate(probabilities: np.ndarray, temperature: float | None) -> np.ndarra
     logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / float(temperature)
     logits -= logits.max(axis=-1, keepdims=True)
     exp = np.exp(logits)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    calibrated: np.ndarray = (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return calibrated
 
 
 @dataclass
@@ -67,6 +68,20 @@ class Classifier:
     @property
     def input_kind(self) -> str:
         return self.spec.kind
+
+    @property
+    def audio_spec(self) -> AudioSpec:
+        """The spec, for code that cuts recordings into windows: a photo model is refused by name."""
+        if not isinstance(self.spec, AudioSpec):
+            raise ArtifactError(f"{self.description or self.name} classifies photos; this needs an audio model")
+        return self.spec
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        """The spec, for code that resizes photos: an audio model is refused by name."""
+        if not isinstance(self.spec, ImageSpec):
+            raise ArtifactError(f"{self.description or self.name} classifies recordings; this needs a photo model")
+        return self.spec
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for any number of inputs, in model-sized batches."""

@@ -62,7 +62,7 @@ class EdgePredictor:
             edge_artifact if isinstance(edge_artifact, Classifier) else load_edge_classifier(edge_artifact, threads)
         )
         if self.classifier.input_kind == "audio":  # a bad hop is the caller's error, not each file's
-            hop_samples(self.classifier.spec.clip_samples, self.classifier.spec.sample_rate, hop_seconds)
+            hop_samples(self.classifier.audio_spec.clip_samples, self.classifier.audio_spec.sample_rate, hop_seconds)
         self.threshold = threshold
         self.hop_seconds = hop_seconds
         self.top_k = top_k
@@ -79,7 +79,7 @@ class EdgePredictor:
     def __enter__(self) -> EdgePredictor:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- fallback ------------------------------------------------------------------------------------------
@@ -94,9 +94,12 @@ class EdgePredictor:
 
     def _ask_server(self, score: ScoredWindow, data: bytes, filename: str, result: FilePrediction) -> None:
         """Replace ``score`` by the server's answer in place, or flag it ``fallback_failed``."""
+        server = self.server
+        if server is None:  # asked only after _needs_server, which requires a server
+            raise RuntimeError("no fallback server is configured")
         result.sent_to_server += 1
         try:
-            score.probabilities = self._server_probabilities(self.server.predict(data, filename))
+            score.probabilities = self._server_probabilities(server.predict(data, filename))
             score.source = "server"
         except FallbackFailed:
             score.fallback_failed = True
@@ -140,7 +143,7 @@ class EdgePredictor:
         path = Path(path)
         result = FilePrediction(display_path(path), kind="audio")
         scores: list[ScoredWindow] = []
-        rate = self.classifier.spec.sample_rate
+        rate = self.classifier.audio_spec.sample_rate
         try:
             for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
                 for window, score in zip(windows, batch_scores, strict=False):

@@ -70,7 +70,10 @@ def _run_split(run_dir: Path, split: str | None) -> str:
     return split
 
 
-def _samples(edge: Classifier, artifact: Path, data_path: str | None, limit: int | None, split: str | None):
+def _samples(
+    edge: Classifier, artifact: Path, data_path: str | None, limit: int | None, split: str | None
+) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """Inputs, targets and label names to score on, and where they came from."""
     if data_path:
         return (*load_folder_samples(data_path, edge.spec, edge.labels, limit=limit), data_path)
     run_dir = artifact.resolve().parents[2]  # runs/<run_id>/exports/<export_id>/<artifact>
@@ -106,7 +109,7 @@ def fallback_report(
     server_inputs = inputs
     if server.spec != edge.spec:  # e.g. birdnet_head (3 s at 48 kHz) behind a 2.95 s 22.05 kHz edge model
         server_inputs = resample_windows(
-            inputs, edge.spec.sample_rate, server.spec.sample_rate, server.spec.clip_samples
+            inputs, edge.audio_spec.sample_rate, server.audio_spec.sample_rate, server.audio_spec.clip_samples
         )
     edge_probs, server_probs = edge.probabilities(inputs), server.probabilities(server_inputs)
     server_accuracy = float((server_probs.argmax(1) == labels).mean())

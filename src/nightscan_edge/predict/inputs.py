@@ -83,7 +83,8 @@ def wav_missing_bytes(path: Path) -> int:
             header = handle.read(8)
             if len(header) < 8:
                 return 0
-            chunk_id, chunk_size = header[:4], struct.unpack("<I", header[4:])[0]
+            chunk_id = header[:4]
+            chunk_size: int = struct.unpack("<I", header[4:])[0]
             if chunk_id == b"data":
                 return max(0, chunk_size - (size - handle.tell()))
             handle.seek(chunk_size + (chunk_size & 1), io.SEEK_CUR)
@@ -135,9 +136,9 @@ def image_array(source: Path | bytes, spec: ImageSpec) -> np.ndarray:
                 f"{source} is audio but this model classifies photos; pass JPEG/PNG files or an audio model"
             )
     try:
-        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as image:
-            image = image.convert("L" if spec.channels == 1 else "RGB")
-            image = image.resize((spec.image_size, spec.image_size), Image.BILINEAR)
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as opened:
+            image = opened.convert("L" if spec.channels == 1 else "RGB")
+            image = image.resize((spec.image_size, spec.image_size), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError) as error:
         raise InputError(f"{name}: not a readable image ({error}); expected JPEG or PNG") from error

@@ -29,13 +29,13 @@ def score_audio_batches(
     A decoding error part-way (truncated file) is raised only after the windows decoded before it are scored.
     ``span``: only that part of the recording (see ``audio_windows``).
     """
-    rate = classifier.spec.sample_rate
+    rate = classifier.audio_spec.sample_rate
     failure: Exception | None = None
 
     def windows_until_failure() -> Iterator[Window]:
         nonlocal failure
         try:
-            yield from audio_windows(path, classifier.spec, hop_seconds, span)
+            yield from audio_windows(path, classifier.audio_spec, hop_seconds, span)
         except (InputError, AudioDecodeError) as error:
             failure = error
 
@@ -58,7 +58,8 @@ def score_audio(classifier: Classifier, path: Path, hop_seconds: float | None = 
 
 def score_image(classifier: Classifier, source: Path | bytes) -> np.ndarray:
     """Calibrated class probabilities for one image."""
-    return classifier.probabilities(image_array(source, classifier.spec)[None])[0]
+    probabilities: np.ndarray = classifier.probabilities(image_array(source, classifier.image_spec)[None])[0]
+    return probabilities
 
 
 def summarise(scores: list[ScoredWindow], labels: list[str]) -> tuple[str, float, dict[str, float]]:

@@ -11,12 +11,13 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from nightscan_edge.audio.decode import AudioDecodeError
-from nightscan_edge.checkpoint import CheckpointError
+from nightscan_edge.errors import CheckpointError
 from nightscan_edge.predict.classifier import Classifier, load_server_classifier
 from nightscan_edge.predict.inputs import InputError
 from nightscan_edge.predict.scoring import score_audio, score_image, summarise
@@ -39,22 +40,29 @@ class _LazyClassifier:
             if self._classifier is None:
                 source = self._source
                 try:
-                    self._classifier = source() if callable(source) else load_server_classifier(source)
+                    if callable(source):
+                        self._classifier = source()
+                    elif isinstance(source, Classifier):  # set in __init__ already; the type checker asks
+                        self._classifier = source
+                    else:
+                        self._classifier = load_server_classifier(source)
                 except (CheckpointError, FileNotFoundError) as error:
                     raise HTTPException(503, f"server model unavailable: {error}") from error
             return self._classifier
 
 
-def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> dict:
+def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None = None) -> dict[str, Any]:
     """The response body for one uploaded file (schema in docs/architecture.md)."""
     model = {"name": classifier.name, "run_id": classifier.run_id}
     if classifier.input_kind == "image":
-        probabilities = score_image(classifier, path)
-        best = int(probabilities.argmax())
+        image_probabilities = score_image(classifier, path)
+        best = int(image_probabilities.argmax())
         return {
             "label": classifier.labels[best],
-            "confidence": float(probabilities[best]),
-            "probabilities": {label: float(p) for label, p in zip(classifier.labels, probabilities, strict=False)},
+            "confidence": float(image_probabilities[best]),
+            "probabilities": {
+                label: float(p) for label, p in zip(classifier.labels, image_probabilities, strict=False)
+            },
             "source": "server",
             "model": model,
         }
@@ -87,7 +95,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
     router = APIRouter(prefix="/api/predict", tags=["predict"])
 
     @router.get("/model")
-    async def predict_model() -> dict:
+    async def predict_model() -> dict[str, Any]:
         classifier = await run_in_threadpool(lazy.get)
         return {
             "name": classifier.name,
@@ -98,7 +106,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
         }
 
     @router.post("")
-    async def predict(file: UploadFile) -> dict:
+    async def predict(file: UploadFile) -> dict[str, Any]:
         suffix = Path(file.filename or "upload").suffix[:16]
         with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
             size = 0
@@ -120,7 +128,7 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
     return router
 
 
-def create_predict_app(model_source: ModelSource):
+def create_predict_app(model_source: ModelSource) -> FastAPI:
     """A standalone app serving only the prediction API (``nightscan-edge serve-model``)."""
     app = FastAPI(title="NightScan Edge prediction server")
     app.include_router(create_predict_router(model_source))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,7 +32,7 @@ class ServerAnswer:
     label: str
     confidence: float
     probabilities: dict[str, float]
-    model: dict
+    model: dict[str, Any]
 
 
 def predict_url(server_url: str) -> str:

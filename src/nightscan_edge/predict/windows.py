@@ -127,7 +127,8 @@ def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k:
         label = labels[window.top_index]
         current = detections[-1] if detections else None
         if current is not None and current.label == label and current.source == window.source:
-            current.end_s = max(current.end_s, window.end_s)
+            # a detection merged from windows always has times (None is for photos)
+            current.end_s = window.end_s if current.end_s is None else max(current.end_s, window.end_s)
             current.fallback_failed = current.fallback_failed or window.fallback_failed
             if window.confidence > current.confidence:
                 current.confidence = window.confidence

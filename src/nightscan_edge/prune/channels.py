@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 
@@ -48,7 +49,7 @@ class PruneStats:
     def macs_ratio(self) -> float:
         return self.macs_after / self.macs_before
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "macs_ratio": round(self.macs_ratio, 4)}
 
 
@@ -71,7 +72,7 @@ def prune_model(
     step_ratio: float = 0.02,
     max_channel_ratio: float = 0.9,
     round_to: int | None = None,
-    model_options: dict | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> tuple[EdgeClassifier, PruneStats]:
     """Return a pruned copy of ``model`` (the original is untouched) and its before/after figures.
 

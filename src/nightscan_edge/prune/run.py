@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.atomic import write_bytes_atomic, write_text_atomic
-from nightscan_edge.checkpoint import CheckpointError, load_trained_model, save_standalone_checkpoint
+from nightscan_edge.checkpoint import load_trained_model, save_standalone_checkpoint
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.errors import CheckpointError
 from nightscan_edge.models.pruned import PRUNED_CHANNELS_OPTION
 from nightscan_edge.prune.channels import PruneStats, check_targets, prune_model
 from nightscan_edge.run_folder import RunFolder
@@ -34,7 +36,7 @@ class PrunedRun:
     run_dir: Path
     run_id: str
     stats: PruneStats
-    record: dict
+    record: dict[str, Any]
 
 
 def default_run_name(parent_id: str, target_macs: float | None, target_size_mb: float | None) -> str:
@@ -46,7 +48,7 @@ def default_run_name(parent_id: str, target_macs: float | None, target_size_mb: 
 def finetune_config(
     parent: Config,
     *,
-    pruned_channels: dict,
+    pruned_channels: dict[str, Any],
     start_checkpoint: Path,
     split_file: Path,
     epochs: int,

@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from distributed import Client, LocalCluster, as_completed
+from dask.typing import Key
+from distributed import Client, Future, LocalCluster, as_completed
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -134,7 +136,7 @@ def run_archive(
     if not files:
         raise ArchiveError(f"no audio files found in {', '.join(map(str, options.paths))}")
     span_seconds = options.span_minutes * 60
-    plans = [plan_file(path, root, classifier.spec, options.hop_seconds, span_seconds) for path in files]
+    plans = [plan_file(path, root, classifier.audio_spec, options.hop_seconds, span_seconds) for path in files]
     existing = folder.existing()
     pending = [plan for plan in plans if not folder.is_done(plan, digest, existing)]
     report = ArchiveReport(files=len(plans), skipped=len(plans) - len(pending), out=options.out)
@@ -144,7 +146,7 @@ def run_archive(
         return report
     own_client = client is None
     cluster = None
-    if own_client:
+    if client is None:
         client, cluster = connect(options)
     started = time.perf_counter()
     try:
@@ -192,10 +194,10 @@ def _submit_and_wait(
     report: ArchiveReport,
 ) -> None:
     token = uuid.uuid4().hex[:8]
-    rate = classifier.spec.sample_rate
-    hours_of: dict[str, float] = {}
-    plan_of: dict[str, FilePlan] = {}
-    futures = []
+    rate = classifier.audio_spec.sample_rate
+    hours_of: dict[Key, float] = {}  # Dask keys: the span tasks'
+    plan_of: dict[Key, FilePlan] = {}  # and the per-file tasks'
+    futures: list[Future[Any]] = []
     for index, plan in enumerate(pending):
         # Longer recordings first, so a 15 h file's spans are not the last tasks to run.
         priority = int(plan.duration_s or 0)
@@ -243,7 +245,7 @@ def _submit_and_wait(
         progress.update(hours_task, completed=round(total_hours, 2))
 
 
-def _task_failure(folder: OutputFolder, plan: FilePlan, future) -> str:
+def _task_failure(folder: OutputFolder, plan: FilePlan, future: Future[Any]) -> str:
     """A recording whose task failed for good (e.g. it killed its worker each try): one error row for it."""
     exception = future.exception()
     message = printable(f"{plan.path}: prediction failed on the workers ({type(exception).__name__}: {exception})")

@@ -95,7 +95,8 @@ def plan_file(path: Path, root: Path, spec: AudioSpec, hop_seconds: float | None
         size, mtime_ns, mtime_s = stat.st_size, stat.st_mtime_ns, stat.st_mtime
     except OSError:
         size, mtime_ns, mtime_s = -1, 0, None
-    duration_s, spans = None, ((0, None),)
+    duration_s: float | None = None
+    spans: tuple[Span, ...] = ((0, None),)
     if size > 0:
         try:
             info = soundfile.info(os.fsencode(path))

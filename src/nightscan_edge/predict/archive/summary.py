@@ -23,10 +23,10 @@ HOURLY_CSV = "detections_per_hour.csv"
 HOURLY_COLUMNS = ("site", "night", "hour", "label", "detections")
 
 
-def hourly_counts(folder: OutputFolder, min_confidence: float = 0.0) -> Counter:
+def hourly_counts(folder: OutputFolder, min_confidence: float = 0.0) -> Counter[tuple[str, str, int, str]]:
     """``(site, night, hour, label) -> detections`` over every result file in the folder."""
     table = folder.table(["site", "label", "confidence", "detection_start"])
-    counts: Counter = Counter()
+    counts: Counter[tuple[str, str, int, str]] = Counter()
     for site, label, confidence, moment in zip(
         *(table.column(name).to_pylist() for name in ("site", "label", "confidence", "detection_start")), strict=True
     ):
@@ -50,7 +50,7 @@ def write_summaries(folder: OutputFolder, labels: list[str], min_confidence: flo
     return written
 
 
-def _heat_map(path: Path, site: str, counts: Counter, labels: list[str]) -> Path:
+def _heat_map(path: Path, site: str, counts: Counter[tuple[str, str, int, str]], labels: list[str]) -> Path:
     # pyplot only after choosing the file backend (no display on servers and workers)
     import matplotlib
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from distributed import get_worker
+from distributed import Worker, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from nightscan_edge.predict.archive.plan import FilePlan
@@ -57,22 +57,32 @@ class ArchiveModel(WorkerPlugin):
         self.predictor: EdgePredictor | None = None
         self.digest = ""
 
-    def setup(self, worker=None) -> None:
+    def setup(self, worker: Worker | None = None) -> None:
         self.predictor = EdgePredictor(self.artifact, **self.options)
         self.digest = manifest_hash(self.predictor.classifier.manifest)
 
-    def teardown(self, worker=None) -> None:
+    def teardown(self, worker: Worker | None = None) -> None:
         if self.predictor is not None:
             self.predictor.close()
 
+    @property
+    def loaded(self) -> EdgePredictor:
+        """The predictor ``setup`` opened on this worker."""
+        if self.predictor is None:
+            raise RuntimeError("the archive model plugin was not set up on this worker")
+        return self.predictor
+
 
 def _model() -> ArchiveModel:
-    return get_worker().plugins[PLUGIN_NAME]
+    plugin = get_worker().plugins[PLUGIN_NAME]
+    if not isinstance(plugin, ArchiveModel):
+        raise RuntimeError(f"worker plugin {PLUGIN_NAME!r} is a {type(plugin).__name__}, not the archive model")
+    return plugin
 
 
 def score_span(path: str, span: tuple[int, int | None] | None) -> SpanResult:
     """Task: the scored windows of one recording or one span of it (on a worker)."""
-    predictor = _model().predictor
+    predictor = _model().loaded
     result, scores = predictor.score_audio_file(Path(path), span)
     labels = len(predictor.labels)
     return SpanResult(
@@ -105,6 +115,6 @@ def merge_spans(plan: FilePlan, spans: list[SpanResult], labels: list[str], top_
 def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str | None]:
     """Task: merge a recording's spans and write its Parquet file (atomic); returns (rows, error)."""
     model = _model()
-    result = merge_spans(plan, list(spans), model.predictor.labels, model.predictor.top_k)
+    result = merge_spans(plan, list(spans), model.loaded.labels, model.loaded.top_k)
     OutputFolder(Path(out)).write(plan, result, model.digest)
     return len(result.detections) + bool(result.error), printable(result.error) if result.error else None

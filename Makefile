@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip wheel
 	# Pinning the torch pair on the same command keeps pip from backtracking to an older CUDA torch
 	# (litert-torch/executorch accept several); 2.14.1 + 0.29.1 is the pair known to work together.
-	$(PY) -m pip install -e ".[export,web,prune,archive,birdnet,pretrained-photo,dev]" $(TORCH_PINS)
+	$(PY) -m pip install -e ".[export,web,prune,archive,birdnet,pretrained-photo,tune,dev]" $(TORCH_PINS)
 	touch $(STAMP)
 
 install: $(STAMP)

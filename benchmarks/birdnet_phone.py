@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nightscan_edge.artifact import load_manifest
+from nightscan_edge.artifact import FORMATS, load_manifest, read_manifest
 from nightscan_edge.artifact.birdnet_tflite import FRONT_END_SCOPE, HEAD_SCOPE, constant_count, graph_flops
 from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.manifest import OUTPUT_NAME
-from nightscan_edge.artifact.tflite import keep_float
+from nightscan_edge.artifact.tflite import _quiet, keep_float
 from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.atomic import write_json_atomic
 from nightscan_edge.bench import benchmark
@@ -92,7 +92,8 @@ def dynamic_range_int8(float_model: bytes) -> bytes:
     keep_float(manager, [FRONT_END_SCOPE, HEAD_SCOPE, f"^{OUTPUT_NAME}$"])
     model_quantizer = quantizer.Quantizer(bytearray(strip_appended_zip(float_model)))
     model_quantizer.load_quantization_recipe(manager.get_quantization_recipe())
-    return bytes(model_quantizer.quantize(enable_progress_report=False).quantized_model)
+    with _quiet():
+        return bytes(model_quantizer.quantize(enable_progress_report=False).quantized_model)
 
 
 def notes(flops: int, fp32_cpu_ms: float, estimates: list[dict], wall_ms: float) -> list[str]:
@@ -171,6 +172,7 @@ def main(argv: list[str]) -> int:
     scratch = tempfile.TemporaryDirectory(prefix="birdnet-phone-")
     dynamic = Path(scratch.name) / "model_int8_dynamic.tflite"
     dynamic.write_bytes(dynamic_range_int8(paths["fp32"].read_bytes()))
+    FORMATS["tflite"].embed_manifest(dynamic, {**read_manifest(paths["int8"]), "file": dynamic.name})
     candidates["INT8 dynamic range (not shipped)"] = dynamic
     cpu_ms: dict[str, float] = {}
     for name, path in candidates.items():

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "serve",
     "serve_model",
     "prune",
+    "tune",
 )
 
 

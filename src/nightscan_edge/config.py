@@ -169,7 +169,15 @@ class TrainConfig(_Section):
     run_name: str | None = None
     teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
     unlabeled: str | None = Field(
-        None, description="folder of recordings without labels: soft pseudo-labels from train.teacher (birdnet_head)"
+        None,
+        description="folder of recordings (birdnet_head teacher) or photos (photo teacher) without labels: soft "
+        "pseudo-labels from train.teacher",
+    )
+    teacher_views: int = Field(
+        0,
+        ge=0,
+        description="photo teacher: 0 scores every augmented batch live; N scores N fixed augmented views of each "
+        "photo once and trains on exactly those (an exact cache: far cheaper with a large teacher on a CPU)",
     )
     teacher_grid_seconds: float = Field(
         0.5, gt=0, le=3, description="birdnet_head teacher: scores cached every this many seconds of each clip"

@@ -55,6 +55,16 @@ KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
         RuntimeWarning,
         "coremltools' INT8 weight quantizer on an all-zero channel: 0/0 scale, dequantized to 0 either way",
     ),
+    (
+        r"Argument ``(heartbeat_interval|multivariate|constraints_func)`` is an experimental feature",
+        Warning,  # optuna.exceptions.ExperimentalWarning
+        "Optuna marks the options `tune` relies on as experimental; docs/tune.md says which and why",
+    ),
+    (
+        r"Heartbeat of storage is supposed to be used with Study\.optimize",
+        UserWarning,
+        "Optuna: `tune` asks/tells the per-epoch companion study on the same (heartbeat) storage on purpose",
+    ),
 )
 # Only from these modules (the message alone is too general to hide everywhere).
 WARNING_MODULES = {r"invalid value encountered in (divide|cast)": r"coremltools\.optimize\."}

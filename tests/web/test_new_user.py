@@ -12,7 +12,7 @@ import pytest
 from nightscan_edge.web.forms import parse_form, validate_run_config
 from tests.web.conftest import register, wait_for
 
-PAGES = ("/", "/datasets", "/runs/new", "/runs", "/try")
+PAGES = ("/", "/datasets", "/runs/new", "/runs", "/try", "/search")
 
 
 class FormFields(HTMLParser):

@@ -154,6 +154,25 @@ def iter_audio_blocks(
         raise AudioDecodeError(f"{path}: decoding failed part-way ({error}); the file may be truncated") from error
 
 
+def read_span(path: str | Path, sample_rate: int, start_sample: int, length: int) -> np.ndarray:
+    """``length`` output samples from ``start_sample`` (mono float32 at ``sample_rate``), reading only that
+    stretch of the file plus the resampler's pre-roll: one training window of a night-long recording costs a
+    window, not the night. Needs a ``SEEKABLE_FORMATS`` file; the samples equal ``decode_audio``'s at the same
+    positions (exactly at the file's own rate, up to the resampler's filter edges otherwise).
+    """
+    path = Path(path)
+    try:
+        source_rate = soundfile.info(os.fsencode(path)).samplerate
+    except Exception as error:
+        raise AudioDecodeError(f"{path}: not decodable audio ({error}); expected WAV, FLAC, OGG or MP3") from error
+    aligned = start_sample - start_sample % span_step(source_rate, sample_rate)
+    # one block holds the span and its pre-roll, so a short window is one seek and one read
+    block_seconds = (start_sample - aligned + length) / sample_rate + RESAMPLE_PREROLL_SECONDS + 0.05
+    blocks = list(iter_audio_blocks(path, sample_rate, block_seconds, aligned, start_sample + length))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return samples[start_sample - aligned :]
+
+
 def fit_to_length(samples: np.ndarray, length: int, pad_mode: str = "loop") -> np.ndarray:
     """Pad a clip shorter than ``length`` (loop-repeat it, or append zeros); longer clips are cut."""
     if samples.shape[-1] >= length:

@@ -149,7 +149,7 @@ def render_markdown(result: BenchResult) -> str:
         f"torch {host.torch_version}",
         f"- FP32 GEMM peak measured in this run: {peaks}",
         f"- work per inference: {result.model_flops / 1e6:.1f} MFLOPs network"
-        + (f" + {result.frontend_flops / 1e6:.1f} MFLOPs log-mel front-end" if result.frontend_flops else "")
+        + (f" + {result.frontend_flops / 1e6:.1f} MFLOPs {_front_end(result)}" if result.frontend_flops else "")
         + f" ({result.flops_note}); latency is batch 1, {result.warmup} warm-up + {result.iterations} timed calls"
         + (", raw waveform → probabilities" if result.input_kind == "audio" else ", normalised image → probabilities"),
         f"- accuracy on: {evaluation}",
@@ -233,3 +233,10 @@ def write_reports(result: BenchResult, out_dir: str | Path) -> dict[str, Path]:
     write_text_atomic(paths["markdown"], render_markdown(result))
     write_plot(result, paths["plot"])
     return paths
+
+
+def _front_end(result: BenchResult) -> str:
+    """What runs before the network: the log-mel front-end, or BirdNET's graph in front of a birdnet_head."""
+    return (
+        "frozen BirdNET V2.4 (its spectrogram included)" if result.model_name == "birdnet_head" else "log-mel front-end"
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nightscan_edge.artifact.birdnet_tflite import BIRDNET_V24, graph_flops
 from nightscan_edge.bench.devices import list_device_classes
 from nightscan_edge.bench.eager import EagerRunner
 from nightscan_edge.bench.gemm_probe import measure_gemm_gflops
@@ -38,6 +39,7 @@ from nightscan_edge.bench.sources import BenchSource, open_source
 from nightscan_edge.bench.targets import SEED_TARGETS
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.models import create_model, measure_complexity
+from nightscan_edge.models.birdnet_extractor import EMBEDDING_SIZE, locate_birdnet
 from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
@@ -72,6 +74,14 @@ def add_int8_drops(artifacts: list[ArtifactResult]) -> None:
             label: 100 * (recall - recalls.get(label, 0.0))
             for label, recall in (reference.per_class_recall or {}).items()
         }
+
+
+def frozen_backbone_flops(model: torch.nn.Module) -> int:
+    """FLOPs of the frozen network in front of a birdnet_head, per window: BirdNET V2.4's graph up to the embedding
+    (its spectrogram included, its classifier left out), which every file of such a run also runs. 0 otherwise."""
+    if not getattr(model, "takes_embeddings", False):
+        return 0
+    return graph_flops(locate_birdnet().model.read_bytes()) - 2 * EMBEDDING_SIZE * BIRDNET_V24.classes
 
 
 def _runner_opener(load_runner: LoadRunner, path: Path) -> Callable[[int], Any]:
@@ -115,7 +125,8 @@ def benchmark(
         rebuilt = create_model(model_name, len(labels), spec=spec, **manifest.get("model_options", {}))
         complexity = measure_complexity(rebuilt)
         flops_note = "counted on the architecture rebuilt from the manifest (no checkpoint beside the files)"
-    total_flops = complexity.flops + complexity.frontend_flops
+    frontend_flops = complexity.frontend_flops or frozen_backbone_flops(trained.model if trained else rebuilt)
+    total_flops = complexity.flops + frontend_flops
 
     threads = resolve_threads(options.threads)
     if samples is None:
@@ -176,7 +187,7 @@ def benchmark(
         labels=labels,
         run_id=manifest.get("run_id"),
         model_flops=complexity.flops,
-        frontend_flops=complexity.frontend_flops,
+        frontend_flops=frontend_flops,
         flops_note=flops_note,
         threads=threads,
         warmup=options.warmup,

@@ -42,10 +42,13 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--teacher",
         metavar="RUN",
-        help="trained run to distill from (soft targets); a birdnet_head run teaches any audio model",
+        help="trained run to distill from (soft targets); a birdnet_head run teaches any audio model, a photo run "
+        "(e.g. efficientnet_lite0_photo) a photo model",
     )
     parser.add_argument(
-        "--unlabeled", metavar="DIR", help="recordings without labels: soft pseudo-labels from a birdnet_head --teacher"
+        "--unlabeled",
+        metavar="DIR",
+        help="recordings or photos without labels: soft pseudo-labels from --teacher (a birdnet_head or photo run)",
     )
     parser.add_argument(
         "--background", metavar="DIR", help="ambient recordings (no target calls): adds a 'background' class"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from nightscan_edge.audio.decode import fit_to_length
+from nightscan_edge.audio.recording import AudioClip, SeekableRecording
 from nightscan_edge.config import Config
 from nightscan_edge.data.augment import SCALAR_KEYS, AudioAugment, BatchParams, load_backgrounds
 from nightscan_edge.data.cache import cache_key, check_cache_folder
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.photo_augment import PhotoAugment, normalise
+from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
@@ -43,27 +46,61 @@ class AudioBank:
     samples: np.ndarray
     offsets: np.ndarray
     lengths: np.ndarray
+    # clip index -> a long recording read a window at a time (its length is in ``lengths``, its samples are not)
+    recordings: dict[int, SeekableRecording] = field(default_factory=dict)
 
     @classmethod
-    def from_clips(cls, clips: list[np.ndarray], file: Path | None = None) -> AudioBank:
+    def from_clips(cls, clips: Sequence[AudioClip], file: Path | None = None) -> AudioBank:
         """In memory, or (``file``) an ``np.memmap`` written once through a temporary name and reused when a
-        complete one is already there."""
-        lengths = np.array([clip.size for clip in clips], dtype=np.int64)
+        complete one is already there. A long recording (``SeekableRecording``) takes no room in the array: its
+        windows are read from its file when drawn."""
+        recordings = {i: clip for i, clip in enumerate(clips) if isinstance(clip, SeekableRecording)}
+        stored = [np.zeros(0, np.float32) if isinstance(clip, SeekableRecording) else clip for clip in clips]
+        lengths = np.array([clip.size for clip in stored], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(clips) else lengths
         total = int(lengths.sum())
+        lengths = np.array([clip.size for clip in clips], dtype=np.int64)
         if file is None:
             samples = np.empty(total, dtype=np.float32)
-            for clip, offset in zip(clips, offsets, strict=True):
+            for clip, offset in zip(stored, offsets, strict=True):
                 samples[offset : offset + clip.size] = clip
-            return cls(samples, offsets, lengths)
+            return cls(samples, offsets, lengths, recordings)
         if not (file.is_file() and file.stat().st_size == 4 * total):
-            _write_memmap(file, clips, offsets, total)
-        return cls(np.memmap(file, dtype=np.float32, mode="r", shape=(total,)), offsets, lengths)
+            _write_memmap(file, stored, offsets, total)
+        return cls(np.memmap(file, dtype=np.float32, mode="r", shape=(total,)), offsets, lengths, recordings)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def windows(
+        self, index: np.ndarray, start: np.ndarray, roll: np.ndarray | None, window: int, pad_mode: str
+    ) -> np.ndarray:
+        """``(B, window)``: clip ``index[b]`` from ``start[b]``, padded and shifted (see ``_bank_windows``); rows
+        of long recordings are read from their files."""
+        if not self.recordings:
+            return self._bank_windows(index, start, roll, window, pad_mode)
+        seeking = np.isin(index, list(self.recordings))
+        out = np.empty((len(index), window), dtype=np.float32)
+        for row in np.flatnonzero(seeking):
+            shift = int(roll[row]) if roll is not None else 0
+            out[row] = self._recording_window(int(index[row]), int(start[row]), shift, window, pad_mode)
+        if not seeking.all():
+            rest = ~seeking
+            out[rest] = self._bank_windows(
+                index[rest], start[rest], roll[rest] if roll is not None else None, window, pad_mode
+            )
+        return out
+
+    def _recording_window(self, index: int, start: int, roll: int, window: int, pad_mode: str) -> np.ndarray:
+        """What ``_padded`` gives for the same clip held in memory: looped from its start (or zeros) past its end."""
+        recording = self.recordings[index]
+        samples = recording[start : start + window]
+        if samples.size < window:
+            tail = recording[: window - samples.size] if pad_mode == "loop" else np.zeros(0, np.float32)
+            samples = fit_to_length(np.concatenate([samples, tail]), window, "zero")
+        return np.roll(samples, roll) if roll else samples
+
+    def _bank_windows(
         self, index: np.ndarray, start: np.ndarray, roll: np.ndarray | None, window: int, pad_mode: str
     ) -> np.ndarray:
         """``(B, window)``: clip ``index[b]`` from ``start[b]``, padded as ``fit_to_length`` pads (loop or
@@ -211,9 +248,11 @@ class TrainBatches(Dataset[TrainBatch]):
         augment: AudioAugment | PhotoAugment,
         seed: int,
         backgrounds: AudioBank | None = None,
+        views: PhotoViews | None = None,
     ) -> None:
         self.data, self.labels, self.augment, self.seed = data, np.asarray(labels, dtype=np.int64), augment, seed
         self.backgrounds = backgrounds
+        self.views = views  # a photo teacher's fixed views: draws pick among them and carry its logits
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -223,6 +262,9 @@ class TrainBatches(Dataset[TrainBatch]):
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, salt=1000 + step))
         if isinstance(self.augment, AudioAugment):
             return self.augment.draw(rng, self._audio().lengths[indices])
+        if self.views is not None:
+            rows = self.views.rows(indices, rng)
+            return {**self.views.params_of(rows), "teacher_logits": self.views.logits[rows]}
         return self.augment.draw(rng, len(indices))
 
     def _audio(self) -> AudioBank:
@@ -303,16 +345,22 @@ class TrainData:
 
 
 def train_data(
-    config: Config, prepared: PreparedData, pin_memory: bool = False, channels_last: bool = False
+    config: Config,
+    prepared: PreparedData,
+    pin_memory: bool = False,
+    channels_last: bool = False,
+    views: PhotoViews | None = None,
+    min_draws: int = 0,
 ) -> TrainData:
-    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch."""
+    """The training split laid out as one array, batches drawn per epoch, augmentation parameters per batch (or,
+    with ``views``, one of a photo teacher's fixed views per photo); an epoch draws at least ``min_draws`` items."""
     split, spec = prepared.splits["train"], prepared.spec
     batch_size = config.train.batch_size
     order = EpochSeededSampler(
         split.labels,
         config.train.seed,
         weighted=config.data.weighted_sampler,
-        draws=config.train.min_steps_per_epoch * batch_size,
+        draws=max(config.train.min_steps_per_epoch * batch_size, min_draws),
     )
     backgrounds = None
     data: AudioBank | torch.Tensor
@@ -327,10 +375,10 @@ def train_data(
         )
         device_augment = BatchAugment(augment, spec)
     else:
-        data = photo_bank(split.arrays)
+        data = photo_bank([np.asarray(array) for array in split.arrays])
         augment = PhotoAugment(config.data.photo_augment, spec)
         device_augment = BatchAugment(augment if config.data.augment else None, spec, channels_last)
-    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds)
+    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds, views)
     batches = EpochBatches(order, batch_size)
     workers = config.data.num_workers
     loader = DataLoader(

@@ -16,6 +16,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from nightscan_edge.audio.decode import fit_to_length, window_starts
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.config import PhotoAugmentConfig
 from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.spec import AudioSpec, ImageSpec
@@ -82,7 +83,7 @@ class AudioTrainDataset(Dataset[Item | PositionedItem]):
 
     def __init__(
         self,
-        clips: list[np.ndarray],
+        clips: Sequence[AudioClip],
         labels: list[int],
         spec: AudioSpec,
         augment: WaveformAugment,
@@ -107,21 +108,21 @@ class AudioTrainDataset(Dataset[Item | PositionedItem]):
         return waveform, self.labels[index]
 
 
-def clip_windows(clip: np.ndarray, spec: AudioSpec) -> np.ndarray:
+def clip_windows(clip: AudioClip, spec: AudioSpec) -> np.ndarray:
     """Every window of a clip at 50 % overlap (the last one aligned to the end) -> ``(W, clip_samples)``.
 
     The same rule as long-recording prediction, so validation scores what the field app will score.
     """
     window = spec.clip_samples
     if clip.size <= window:
-        return fit_to_length(clip, window, spec.pad_mode)[None].astype(np.float32)
+        return fit_to_length(clip[:window], window, spec.pad_mode)[None].astype(np.float32)
     return np.stack([clip[s : s + window] for s in window_starts(clip.size, window, max(1, window // 2))])
 
 
 class AudioEvalDataset(Dataset[Item]):
     """All windows of a clip; ``collate_windows`` flattens a batch and says which clip owns each window."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int], spec: AudioSpec) -> None:
+    def __init__(self, clips: Sequence[AudioClip], labels: list[int], spec: AudioSpec) -> None:
         self.clips, self.labels, self.spec = clips, labels, spec
 
     def __len__(self) -> int:

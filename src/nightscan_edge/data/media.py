@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from PIL.Image import DecompressionBombError
 
-from nightscan_edge.audio.decode import AudioDecodeError, decode_audio
+from nightscan_edge.audio.decode import AudioDecodeError, decode_audio, read_span
+from nightscan_edge.audio.recording import SeekableRecording, seekable_seconds
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.errors import UserError
 from nightscan_edge.spec import AudioSpec, ImageSpec
@@ -18,6 +19,12 @@ from nightscan_edge.spec import AudioSpec, ImageSpec
 
 class MediaError(UserError):
     """A corrupt, empty or unsupported media file."""
+
+
+# Audio at least this long is read by seeking (a window at a time) instead of decoded whole: a night-long
+# recording among the clips of a class would otherwise cost its hours in memory. Clips are seconds to a minute,
+# so they keep the decoded, cached path unchanged.
+SEEK_READ_MIN_SECONDS = 300.0
 
 
 def read_audio(path: Path, spec: AudioSpec) -> np.ndarray:
@@ -79,13 +86,34 @@ def media_segment(path: Path) -> tuple[Path, tuple[float, float] | None]:
     return Path(source), (start_s, end_s)
 
 
-def load_cached_media(path: Path, spec: AudioSpec | ImageSpec, cache: MediaCache) -> np.ndarray:
-    """``read_media`` through ``cache`` (a ``MediaCache``); a segment path decodes (once) and slices its file."""
+def _long_recording(source: Path) -> bool:
+    """An audio file long enough (and seekable) to be read a window at a time."""
+    try:
+        seconds = seekable_seconds(source)
+    except AudioDecodeError as error:
+        raise MediaError(str(error)) from error
+    return seconds is not None and seconds >= SEEK_READ_MIN_SECONDS
+
+
+def load_cached_media(path: Path, spec: AudioSpec | ImageSpec, cache: MediaCache) -> np.ndarray | SeekableRecording:
+    """``read_media`` through ``cache`` (a ``MediaCache``); a segment path decodes (once) and slices its file.
+
+    A recording of ``SEEK_READ_MIN_SECONDS`` or more is never decoded whole: it comes back as a
+    ``SeekableRecording`` (checked by streaming it once), and a segment of it reads just that stretch.
+    """
     source, segment = media_segment(path)
     if not source.is_file():
         raise MediaError(f"{source}: file not found")
     if source.stat().st_size == 0:
         raise MediaError(f"{source}: empty file")
+    if isinstance(spec, AudioSpec) and _long_recording(source):
+        try:
+            if segment is None:
+                return SeekableRecording.open(source, spec.sample_rate)
+            start, end = (int(round(t * spec.sample_rate)) for t in segment)
+            return read_span(source, spec.sample_rate, start, max(end - start, 0))
+        except AudioDecodeError as error:
+            raise MediaError(str(error)) from error
     array = cache.get_or_load(source, media_variant(spec), lambda p: read_media(p, spec))
     if segment is None:
         return array

@@ -61,6 +61,23 @@ def normalise(images: torch.Tensor, spec: ImageSpec, in_place: bool = False) -> 
     return (x - mean) / std
 
 
+def renormalise(images: torch.Tensor, source: ImageSpec, target: ImageSpec) -> torch.Tensor:
+    """A batch normalised for ``source`` -> the same pixels as ``target`` takes them: mean/std undone, a grey batch
+    repeated to three channels for a colour model (as a grey photo is read for one), resized bilinearly to
+    ``target``'s size, normalised with ``target``'s mean/std. How a teacher sees exactly the student's view."""
+    if source.channels == 3 and target.channels == 1:
+        raise ValueError("a colour batch has no exact grey view here; convert the photos when they are read")
+    mean = torch.tensor(source.mean, device=images.device, dtype=images.dtype)[:, None, None]
+    std = torch.tensor(source.std, device=images.device, dtype=images.dtype)[:, None, None]
+    pixels = images * std + mean
+    if target.channels != source.channels:
+        pixels = pixels.expand(-1, target.channels, -1, -1)
+    if target.image_size != source.image_size:
+        size = (target.image_size, target.image_size)
+        pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return normalise(pixels, target)
+
+
 def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``F.affine_grid(theta, (B, C, height, width), align_corners=False)``, the same values (to float rounding),
     computed as two broadcast multiply-adds per coordinate: ``F.affine_grid`` multiplies a ``(H*W, 3)`` base grid

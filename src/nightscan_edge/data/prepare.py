@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.config import Config
 from nightscan_edge.data.background import add_background
 from nightscan_edge.data.cache import MediaCache
@@ -42,7 +43,8 @@ def spec_from_config(config: Config) -> AudioSpec | ImageSpec:
 
 @dataclass
 class SplitData:
-    arrays: list[np.ndarray]
+    # decoded clips and photos; a recording of data.media.SEEK_READ_MIN_SECONDS or more is a SeekableRecording
+    arrays: list[AudioClip]
     labels: list[int]
     paths: list[Path]
 
@@ -79,9 +81,9 @@ class PreparedData:
 
 def decode_all(
     paths: list[Path], spec: AudioSpec | ImageSpec, cache: MediaCache
-) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
+) -> tuple[dict[Path, AudioClip], list[tuple[Path, str]]]:
     """Decode every file once (through the cache); unreadable ones come back as (path, reason)."""
-    arrays: dict[Path, np.ndarray] = {}
+    arrays: dict[Path, AudioClip] = {}
     bad: list[tuple[Path, str]] = []
     for path in paths:
         try:

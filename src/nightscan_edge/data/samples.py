@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.datasets import clip_windows, image_transform
 from nightscan_edge.data.errors import DataError
@@ -21,11 +22,11 @@ from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
-def model_inputs(array: np.ndarray, spec: AudioSpec | ImageSpec) -> np.ndarray:
+def model_inputs(array: AudioClip, spec: AudioSpec | ImageSpec) -> np.ndarray:
     """One decoded file -> model inputs: every window of a clip, or one normalised image ``(1, C, H, W)``."""
     if isinstance(spec, AudioSpec):
         return clip_windows(array, spec)
-    image: np.ndarray = image_transform(spec)(torch.from_numpy(array)).numpy()[None].astype(np.float32)
+    image: np.ndarray = image_transform(spec)(torch.from_numpy(np.asarray(array))).numpy()[None].astype(np.float32)
     return image
 
 

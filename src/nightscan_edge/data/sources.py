@@ -60,6 +60,22 @@ def unlabelled_recordings(folder: str | Path, option: str, what: str) -> list[Pa
     return paths
 
 
+def unlabelled_photos(folder: str | Path, option: str) -> list[Path]:
+    """Every photo under a folder given with ``option`` (``--unlabeled`` for a photo student), sorted, hidden files
+    left out; a missing folder or one without photos is one line naming the option."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{option} {folder} is not a folder; give a folder of photos without labels")
+    paths = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p.relative_to(root))
+    )
+    if not paths:
+        raise DataError(f"{option} {folder} holds no photos ({', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
 def media_kind(path: Path) -> str | None:
     suffix = path.suffix.lower()
     if suffix in AUDIO_SUFFIXES:

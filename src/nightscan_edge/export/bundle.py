@@ -19,11 +19,16 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
     spec = any_manifest["input"]["spec"]
     labels = any_manifest["labels"]
     if spec["kind"] == "audio":
+        front_end = (
+            "BirdNET V2.4's own spectrogram"
+            if report.model_name == "birdnet_head"
+            else f"The log-mel front-end (n_fft {spec['n_fft']}, hop {spec['hop_length']}, {spec['n_mels']} mel bands)"
+        )
         input_text = (
             f"raw mono waveform, float32, shape `(batch, {spec['clip_samples']})`: "
             f"{spec['clip_samples']} samples = {spec['clip_samples'] / spec['sample_rate']:.3f} s at "
-            f"**{spec['sample_rate']} Hz**, values in [-1, 1] as decoded from PCM. The log-mel front-end "
-            f"(n_fft {spec['n_fft']}, hop {spec['hop_length']}, {spec['n_mels']} mel bands) is inside the "
+            f"**{spec['sample_rate']} Hz** (resample recordings to this rate), values in [-1, 1] as decoded from "
+            f"PCM. {front_end} is inside the "
             "model: do not compute a spectrogram. Longer recordings: slide a window of that length; shorter "
             f"clips: pad by {'repeating the clip' if spec.get('pad_mode') == 'loop' else 'zeros'}."
         )

@@ -22,9 +22,13 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     ]
 
 
+# channels of the four stages; `tune`'s width multiplier scales them
+DEFAULT_WIDTHS: tuple[int, ...] = (24, 48, 96, 192)
+
+
 class LightweightAudioCNN(AudioClassifier):
     def __init__(
-        self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = (24, 48, 96, 192), dropout: float = 0.3
+        self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.3
     ) -> None:
         super().__init__(spec)
         layers: list[nn.Module] = []

@@ -13,8 +13,9 @@ from torch import nn
 from nightscan_edge.models.base import AudioClassifier, register_model
 from nightscan_edge.spec import AudioSpec
 
-# (output channels, stride) per depthwise-separable block
-_DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
+DEFAULT_STEM_CHANNELS = 32
+# (output channels, stride) per depthwise-separable block; `tune`'s width multiplier scales this table
+DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
     (48, 1),
     (64, 2),
     (96, 1),
@@ -44,8 +45,8 @@ class UltralightAudioCNN(AudioClassifier):
         self,
         num_classes: int,
         spec: AudioSpec,
-        stem_channels: int = 32,
-        blocks: tuple[tuple[int, int], ...] = _DEFAULT_BLOCKS,
+        stem_channels: int = DEFAULT_STEM_CHANNELS,
+        blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS,
         dropout: float = 0.2,
     ) -> None:
         super().__init__(spec)

@@ -7,17 +7,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from nightscan_edge.data.annotations.raven import SELECTION_COLUMNS
 from nightscan_edge.predict.edge_predictor import FilePrediction
 
 CSV_COLUMNS = ("file", "start_s", "end_s", "label", "confidence", "source", "top_k", "fallback_failed", "error")
+# The selection columns are the ones ``data import-annotations --format raven`` reads back.
 RAVEN_COLUMNS = (
-    "Selection",
-    "View",
-    "Channel",
-    "Begin Time (s)",
-    "End Time (s)",
-    "Low Freq (Hz)",
-    "High Freq (Hz)",
+    *SELECTION_COLUMNS,
     "Begin File",
     "Species",
     "Confidence",

@@ -29,6 +29,7 @@ from nightscan_edge.audio.decode import fit_to_length, window_starts
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.data.cache import MediaCache
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import check_bad_fraction, decode_all
@@ -44,13 +45,14 @@ from nightscan_edge.train.losses import blend_with_teacher
 
 
 def label_columns(teacher_labels: list[str], student_labels: list[str], source: str) -> list[int]:
-    """Teacher output column of each student label, matched by name; a label the teacher never learnt is refused."""
+    """Teacher output column of each student label, matched by name (any teacher: a BirdNET head or a trained run);
+    a label the teacher never learnt is refused."""
     missing = [label for label in student_labels if label not in teacher_labels]
     if missing:
         raise ConfigError(
             f"teacher {source} cannot map the student's label(s) {', '.join(missing)}: it was trained on "
-            f"{', '.join(teacher_labels)}; train the birdnet_head on the same classes (and --background if the "
-            "student has one)"
+            f"{', '.join(teacher_labels)}; distill on the same classes: train the teacher on them (and with "
+            "--background if the student has one)"
         )
     return [teacher_labels.index(label) for label in student_labels]
 
@@ -160,8 +162,8 @@ class BirdNetTeacher:
 class UnlabeledWindows:
     """Unlabelled recordings on the teacher's grid: windows drawn per step, with the teacher's soft labels."""
 
-    def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec) -> None:
-        self.clips, self.grid, self.spec = clips, grid, spec
+    def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec, augment: WaveformAugment) -> None:
+        self.clips, self.grid, self.spec, self.augment = clips, grid, spec, augment
         self.items = [(c, g) for c, starts in enumerate(grid.starts) for g in range(len(starts))]
         if not self.items:
             raise DataError("--unlabeled holds no usable windows")
@@ -169,8 +171,12 @@ class UnlabeledWindows:
     def __len__(self) -> int:
         return len(self.items)
 
-    def batch(self, rng: np.random.Generator, size: int, augment) -> tuple[torch.Tensor, torch.Tensor]:
+    def to(self, device: torch.device) -> UnlabeledWindows:
+        return self  # windows are cut on the CPU per step; the module moves each batch
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random windows (augmented with the student's waveform augmentation) and teacher logits."""
+        augment = self.augment
         picks = rng.integers(0, len(self.items), size=size)
         windows, targets = [], []
         for pick in picks:
@@ -187,7 +193,9 @@ class UnlabeledWindows:
         return torch.from_numpy(np.stack(windows).astype(np.float32)), torch.stack(targets)
 
 
-def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float) -> UnlabeledWindows:
+def load_unlabeled(
+    folder: str, teacher: BirdNetTeacher, max_bad_fraction: float, augment: WaveformAugment
+) -> UnlabeledWindows:
     """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate."""
     paths = unlabelled_recordings(folder, "--unlabeled", "recordings without labels")
     arrays, bad = decode_all(paths, teacher.student_spec, MediaCache("memory"))
@@ -197,4 +205,4 @@ def load_unlabeled(folder: str, teacher: BirdNetTeacher, max_bad_fraction: float
     check_bad_fraction(bad, len(paths), max_bad_fraction, "unreadable, silent or too short")
     good = [p for p in paths if p in arrays and p not in unusable]
     clips = [arrays[p] for p in good]
-    return UnlabeledWindows(clips, teacher.score_grid(clips, list(good)), teacher.student_spec)
+    return UnlabeledWindows(clips, teacher.score_grid(clips, list(good)), teacher.student_spec, augment)

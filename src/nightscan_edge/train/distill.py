@@ -2,7 +2,11 @@
 
 ``loss = alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE``. The teacher runs in
 eval mode without gradients on the same batch. It is held outside the student's module tree, so its weights
-never enter the student's checkpoint.
+never enter the student's checkpoint; the licence its weights carry (BirdNET's, ImageNet weights') does.
+
+A photo teacher sees exactly the student's augmented photos, converted to its own preprocessing (its size, its
+mean/std, a grey photo repeated to three channels for a colour teacher): see ``train.photo_teacher``. Its labels
+are matched to the student's by name, so a teacher trained on more classes can teach a subset of them.
 """
 
 from __future__ import annotations
@@ -10,27 +14,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.photo_augment import renormalise
 from nightscan_edge.spec import AudioSpec, ImageSpec
-from nightscan_edge.train.birdnet_teacher import BirdNetTeacher
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, label_columns
 from nightscan_edge.train.losses import blend_with_teacher
 
 
 class Teacher:
+    """A trained run's model scoring the student's batches; ``columns``: the teacher's output column of each
+    student label (None: the same labels in the same order)."""
+
     def __init__(
-        self, model: torch.nn.Module, student_spec: AudioSpec | ImageSpec, temperature: float, alpha: float
+        self,
+        model: torch.nn.Module,
+        student_spec: AudioSpec | ImageSpec,
+        temperature: float,
+        alpha: float,
+        columns: list[int] | None = None,
     ) -> None:
         self.model = model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.same_input = model.spec == student_spec
         self.spec = model.spec
+        self.student_spec = student_spec
         self.temperature = temperature
         self.alpha = alpha
+        self.columns = columns
         self.licence: str | None = None  # set from the teacher's checkpoint; a student inherits it
 
     def to(self, device: torch.device) -> Teacher:
@@ -39,17 +53,18 @@ class Teacher:
 
     @torch.no_grad()
     def logits(self, raw: torch.Tensor, student_input: torch.Tensor) -> torch.Tensor:
-        """Teacher logits for a batch: the student's model input when the specs agree, else the teacher's own
-        preprocessing from the raw batch (its LogMel on the waveform; a resize for another photo size)."""
+        """Teacher logits (student label order) for a batch: the student's model input when the specs agree, else
+        the teacher's own preprocessing of the same batch (its LogMel on the waveform; for photos the same
+        pixels at its size and normalisation)."""
         self.model.eval()
         if self.same_input:
-            return self.model(student_input)
-        if isinstance(self.spec, AudioSpec):
-            return self.model.forward_waveform(raw)
-        resized = F.interpolate(
-            raw, size=(self.spec.image_size, self.spec.image_size), mode="bilinear", align_corners=False
-        )
-        return self.model(resized)
+            logits = self.model(student_input)
+        elif isinstance(self.spec, AudioSpec):
+            logits = self.model.forward_waveform(raw)
+        else:
+            assert isinstance(self.student_spec, ImageSpec)
+            logits = self.model(renormalise(raw, self.student_spec, self.spec))
+        return logits if self.columns is None else logits[:, self.columns]
 
     def distillation_loss(
         self,
@@ -99,14 +114,10 @@ def load_teacher(
         if not isinstance(student_spec, AudioSpec):
             raise ConfigError(f"teacher {path} is a birdnet_head (audio); the student takes {student_spec.kind}")
         return BirdNetTeacher(trained, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds)
-    if trained.labels != list(labels):
-        raise ConfigError(
-            f"teacher {path} was trained on labels {trained.labels}, the student's data has {labels}; "
-            "distill on the same classes"
-        )
     teacher_spec = trained.spec
     if type(teacher_spec) is not type(student_spec):
         raise ConfigError(f"teacher {path} takes {teacher_spec.kind} input, the student takes {student_spec.kind}")
+    columns = label_columns(trained.labels, list(labels), str(path))
     if isinstance(teacher_spec, AudioSpec) and (teacher_spec.sample_rate, teacher_spec.clip_samples) != (
         student_spec.sample_rate,
         student_spec.clip_samples,
@@ -115,15 +126,18 @@ def load_teacher(
             f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
             f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match"
         )
-    if isinstance(teacher_spec, ImageSpec) and (teacher_spec.channels, teacher_spec.mean, teacher_spec.std) != (
-        student_spec.channels,
-        student_spec.mean,
-        student_spec.std,
-    ):
-        raise ConfigError(
-            f"teacher {path} takes {teacher_spec.channels}-channel images normalised differently from "
-            "the student; use the same channels"
-        )
-    teacher = Teacher(trained.model, student_spec, temperature, alpha)
+    if isinstance(teacher_spec, ImageSpec) and isinstance(student_spec, ImageSpec):
+        if teacher_spec.channels < student_spec.channels:
+            raise ConfigError(
+                f"teacher {path} takes 1-channel (grey) photos and cannot see the student's colour ones; "
+                "distill from a 3-channel teacher, or train the student with --set model.channels=1"
+            )
+    teacher = Teacher(
+        trained.model,
+        student_spec,
+        temperature,
+        alpha,
+        None if columns == list(range(len(trained.labels))) else columns,
+    )
     teacher.licence = trained.licence
     return teacher

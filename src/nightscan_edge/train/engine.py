@@ -14,6 +14,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,10 @@ import torch
 from nightscan_edge.birdnet.data import embed_prepared
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.data.long_clips import long_clips_message
+from nightscan_edge.data.photo_augment import PhotoAugment
+from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
 from nightscan_edge.models import MODELS
@@ -47,6 +52,7 @@ from nightscan_edge.train.initialise import (
 )
 from nightscan_edge.train.loaders import build_loaders
 from nightscan_edge.train.module import ClassifierModule
+from nightscan_edge.train.photo_teacher import UnlabeledPhotos, prepare_photo_teaching
 from nightscan_edge.train.resume import (
     start_at_epoch,
 )
@@ -76,6 +82,7 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     device_options: dict[str, Any] | None = None,
+    callbacks: Sequence[L.Callback] = (),
 ) -> Run:
     """Train one model; with ``resume`` continue the run folder's ``last.ckpt`` with its saved config and split,
     on the devices ``device_options`` names (``devices``, ``accelerator``, ``strategy``, ``num_nodes``) when the
@@ -83,12 +90,14 @@ def train(
 
     Raises ``DataError``/``ConfigError`` before training for bad data or options, ``TrainingCancelled`` after
     SIGINT/SIGTERM (``last.ckpt`` kept), and re-raises anything else after recording the failure.
+    ``callbacks`` are Lightning callbacks added after the run's own (the tuner's pruner watches the epochs
+    through one): they see the same hooks, in the same loop, after the recorder has written each epoch.
     """
     if launched_rank() > 0:
         # Ranks > 0 of a multi-process run (Lightning's DDP launcher, torchrun, SLURM) train in rank 0's folder
         # but write nothing and take no lock: rank 0 owns the folder, its events and its checkpoints.
         opened = open_resumed_run(resume, config, device_options) if resume is not None else join_run(config, run_dir)
-        return _train(opened, progress, follower=True)
+        return _train(opened, progress, follower=True, callbacks=callbacks)
     if config is not None and resume is None:
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
     if device_options and resume is None:
@@ -103,10 +112,10 @@ def train(
             if resume is not None
             else open_new_run(config, folder.path)
         )
-        return _train(opened, progress)
+        return _train(opened, progress, callbacks=callbacks)
 
 
-def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
+def _train(opened: OpenedRun, progress: bool, follower: bool = False, callbacks: Sequence[L.Callback] = ()) -> Run:
     folder, config, run_id = opened.folder, opened.config, opened.run_id
     plan = plan_devices(config.train)  # a resumed run's saved options, checked before anything trains
     events = EventLog(folder.events, enabled=not follower)
@@ -132,13 +141,15 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             model = (
                 resumed_model(config, prepared, checkpoint) if checkpoint is not None else start_model(config, prepared)
             )
-            module = _module(config, prepared, prepare_model(model, config, plan), run_id, events)
+            teaching = _teacher(config, prepared, events, torch.device("cuda" if plan.on_cuda else "cpu"))
+            module = _module(config, prepared, prepare_model(model, config, plan), run_id, teaching)
             loaders = build_loaders(
                 config,
                 prepared,
                 plan.on_cuda,
                 teacher_positions=isinstance(module.teacher, BirdNetTeacher),
                 unlabeled_windows=len(module.unlabeled) if module.unlabeled is not None else 0,
+                teacher_views=teaching.train_views,
             )
             module.train_sampler, module.batch_augment = loaders.sampler, loaders.augment
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
@@ -146,9 +157,13 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False) -> Run:
             recorder = RunRecorder(
                 folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
             )
-            callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
+            own_callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
             trainer = build_trainer(
-                config, plan, folder, progress, [*callbacks, *([OneBasedProgressBar()] if progress else [])]
+                config,
+                plan,
+                folder,
+                progress,
+                [*own_callbacks, *callbacks, *([OneBasedProgressBar()] if progress else [])],
             )
             if resumed_epoch is not None:
                 start_at_epoch(trainer, resumed_epoch)
@@ -208,35 +223,61 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
 
 
 def _module(
-    config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str, events: EventLog
+    config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str, teaching: Teaching
 ) -> ClassifierModule:
-    """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled windows)."""
-    teacher, unlabeled = _teacher(config, prepared, events)
+    """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled data)."""
     weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
-    return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled)
+    return ClassifierModule(model, prepared.labels, config, run_id, weights, teaching.teacher, teaching.unlabeled)
 
 
-def _teacher(
-    config: Config, prepared: PreparedData, events: EventLog
-) -> tuple[Teacher | BirdNetTeacher | None, UnlabeledWindows | None]:
-    """The distillation teacher (None without ``train.teacher``) and, for a birdnet_head teacher, its cached grid
-    scores on the training clips and the unlabelled windows of ``train.unlabeled``."""
+@dataclass
+class Teaching:
+    """The distillation teacher of a run, its unlabelled data and (photo teacher, ``train.teacher_views``) its
+    fixed views of the training photos; all None without ``train.teacher``."""
+
+    teacher: Teacher | BirdNetTeacher | None = None
+    unlabeled: UnlabeledWindows | UnlabeledPhotos | None = None
+    train_views: PhotoViews | None = None
+
+
+def _teacher(config: Config, prepared: PreparedData, events: EventLog, device: torch.device) -> Teaching:
+    """The distillation teacher and what it has scored before training: a birdnet_head's cached grid scores on
+    the training clips and the unlabelled windows of ``train.unlabeled``; a photo teacher's fixed views (if any)
+    and the unlabelled photos."""
     if not config.train.teacher:
         if config.train.unlabeled:
             raise ConfigError(
-                "--unlabeled needs --teacher RUN (a birdnet_head run) to give those recordings soft labels"
+                "--unlabeled needs --teacher RUN (a birdnet_head run, or a photo run for photos) to give them soft "
+                "labels"
             )
-        return None, None
+        return Teaching()
     teacher = teacher_for(config, prepared.labels, prepared.spec)
+    train_split = prepared.splits["train"]
+    if isinstance(teacher, Teacher) and prepared.kind == "image":
+        augment = PhotoAugment(config.data.photo_augment, prepared.spec) if config.data.augment else None
+        photos = prepare_photo_teaching(
+            teacher,
+            train_split.arrays,
+            augment,
+            config.train.teacher_views,
+            config.train.unlabeled,
+            config.data.max_bad_fraction,
+            config.train.seed,
+            device,
+        )
+        _log(events, "info", photos.note)
+        return Teaching(teacher, photos.unlabeled, photos.train_views)
     if not isinstance(teacher, BirdNetTeacher):
         if config.train.unlabeled:
-            raise ConfigError("--unlabeled needs a birdnet_head teacher run (its soft labels come from BirdNET)")
-        return teacher, None
-    train_split = prepared.splits["train"]
+            raise ConfigError(
+                "--unlabeled needs a birdnet_head teacher run for recordings (its soft labels come from BirdNET)"
+            )
+        return Teaching(teacher)
     teacher.prepare(train_split.arrays, train_split.paths)
     unlabeled = None
     if config.train.unlabeled:
-        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction)
+        augment = WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
+        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction, augment)
         _log(events, "info", f"--unlabeled: {len(unlabeled)} window(s) with the teacher's soft labels")
     stats = teacher.stats
     _log(
@@ -245,7 +286,7 @@ def _teacher(
         f"BirdNET teacher: {stats.windows_computed} grid window(s) scored, {stats.windows_cached} from the cache, "
         f"{stats.seconds:.1f} s",
     )
-    return teacher, unlabeled
+    return Teaching(teacher, unlabeled)
 
 
 def _embed(prepared: PreparedData, config: Config, events: EventLog) -> PreparedData:

@@ -134,7 +134,9 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
     """The model inputs of the first ``items`` training examples (first window of a clip; unaugmented photo)."""
     train_split = prepared.splits["train"]
     if prepared.kind == "audio":
-        windows = np.concatenate([clip_windows(clip, prepared.spec)[:1] for clip in train_split.arrays[:items]])
+        # the first window only: a long recording (read by seeking) is never windowed whole
+        window = prepared.spec.clip_samples
+        windows = np.concatenate([clip_windows(clip[:window], prepared.spec) for clip in train_split.arrays[:items]])
         return model.log_mel(torch.from_numpy(windows))
     dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
     return torch.stack([dataset[i][0] for i in range(len(dataset))])

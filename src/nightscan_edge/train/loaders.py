@@ -7,7 +7,9 @@ device. Under DDP each rank takes its share of every global batch, so Lightning'
 (``use_distributed_sampler=False``) and every rank validates the whole (small) validation set.
 
 Frozen embeddings (``birdnet_head``) and BirdNET distillation (teacher scores cached per clip and window
-offset, unlabelled windows) keep the per-clip path: one item per draw, seeded per item.
+offset, unlabelled windows) keep the per-clip path: one item per draw, seeded per item. A photo teacher's fixed
+views (``train.teacher_views``) ride on the batch data path: a batch picks one view per photo and carries the
+teacher's logits on it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from nightscan_edge.data.datasets import (
     collate_images,
     collate_windows,
 )
+from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData, SplitData
 from nightscan_edge.train.devices import channels_last
 
@@ -52,12 +55,14 @@ def build_loaders(
     on_cuda: bool = False,
     teacher_positions: bool = False,
     unlabeled_windows: int = 0,
+    teacher_views: PhotoViews | None = None,
 ) -> Loaders:
     """``on_cuda``: pinned host memory, so Lightning's non-blocking copies overlap with compute;
     ``teacher_positions``: training items also say (clip index, window offset), for a teacher with cached scores;
     ``unlabeled_windows``: each step also takes a batch of those (``--unlabeled``), so an epoch has enough steps
     to pass over them once -- otherwise a few labelled clips would cap how much of the unlabelled audio an epoch
-    sees (the few-shot benchmark's student was still improving at its last epoch)."""
+    sees (the few-shot benchmark's student was still improving at its last epoch); for photos, the unlabelled photos;
+    ``teacher_views``: a photo teacher's fixed views of the training photos, scored once."""
     val_set, collate = eval_dataset(prepared, prepared.splits["val"])
     workers = config.data.num_workers
     val_loader = DataLoader(
@@ -69,10 +74,17 @@ def build_loaders(
         persistent_workers=workers > 0,
         pin_memory=on_cuda,
     )
-    if prepared.inputs == "embedding" or teacher_positions or config.train.unlabeled:
+    if prepared.inputs == "embedding" or teacher_positions or (config.train.unlabeled and prepared.kind == "audio"):
         train_loader, sampler = _per_clip_train_loader(config, prepared, teacher_positions, unlabeled_windows)
         return Loaders(train_loader, val_loader, sampler)
-    data = train_data(config, prepared, pin_memory=on_cuda, channels_last=channels_last(config, on_cuda))
+    data = train_data(
+        config,
+        prepared,
+        pin_memory=on_cuda,
+        channels_last=channels_last(config, on_cuda),
+        views=teacher_views,
+        min_draws=unlabeled_windows,
+    )
     return Loaders(data.loader, val_loader, data.batches, data.augment)
 
 

@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
 from nightscan_edge.config import Config, TrainConfig
-from nightscan_edge.data.augment import SpecAugment, WaveformAugment
+from nightscan_edge.data.augment import SpecAugment
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import epoch_seed
 from nightscan_edge.errors import UserError
@@ -35,7 +35,8 @@ from nightscan_edge.train.fine_tune import (
     warmup_steps,
 )
 from nightscan_edge.train.initialise import weights_licence
-from nightscan_edge.train.losses import soft_loss
+from nightscan_edge.train.losses import blend_with_teacher, soft_loss
+from nightscan_edge.train.photo_teacher import UnlabeledPhotos
 
 
 class NonFiniteLossError(UserError):
@@ -75,16 +76,12 @@ class ClassifierModule(L.LightningModule):
         run_id: str,
         class_weights: torch.Tensor | None = None,
         teacher: Teacher | BirdNetTeacher | None = None,
-        unlabeled: UnlabeledWindows | None = None,
+        unlabeled: UnlabeledWindows | UnlabeledPhotos | None = None,
     ) -> None:
         super().__init__()
-        # Unlabelled windows with the teacher's soft labels (--unlabeled): one extra batch per step, KL loss only.
+        # Unlabelled windows or photos with the teacher's soft labels (--unlabeled): one extra batch per step, KL
+        # loss only.
         self.unlabeled = unlabeled
-        self.unlabeled_augment = (
-            WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
-            if unlabeled is not None
-            else None
-        )
         self.model = model
         self.labels = list(labels)
         self.config = config
@@ -143,6 +140,8 @@ class ClassifierModule(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.teacher is not None:
             self.teacher.to(self.device)
+        if self.unlabeled is not None:
+            self.unlabeled.to(self.device)
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other torch randomness restart from a seed fixed per epoch: resume == uninterrupted.
@@ -205,12 +204,15 @@ class ClassifierModule(L.LightningModule):
             weight=self.class_weights if self.config.data.class_weights else None,
             label_smoothing=self.config.train.label_smoothing,
         )
-        if self.teacher is not None:
+        cached = batch.get("teacher_logits") if isinstance(batch, dict) else None
+        if self.teacher is not None and cached is not None:  # a photo teacher's score of exactly this view
+            loss = blend_with_teacher(logits, cached, loss, self.teacher.temperature, self.teacher.alpha)
+        elif self.teacher is not None:
             positions = (batch[2], batch[3]) if not isinstance(batch, dict) and len(batch) == 4 else None
             loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
         if self.unlabeled is not None:
             rng = np.random.default_rng(seed)
-            windows, teacher_logits = self.unlabeled.batch(rng, y.numel(), self.unlabeled_augment)
+            windows, teacher_logits = self.unlabeled.batch(rng, y.numel())
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
             loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
         with torch.no_grad():  # sums and the non-finite flag kept on the device: nothing here waits for it

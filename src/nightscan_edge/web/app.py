@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
 from nightscan_edge.web.jobs import JobRunner
-from nightscan_edge.web.routers import compare, datasets, exports, models, runs, try_it, ws
+from nightscan_edge.web.routers import compare, datasets, exports, models, runs, studies, try_it, ws
 from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         runs.router,
         exports.router,
         try_it.router,
+        studies.router,
         ws.router,
     ):
         app.include_router(router)

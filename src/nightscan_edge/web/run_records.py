@@ -105,24 +105,33 @@ def adopt_cli_runs(store: Store, settings: Settings) -> list[str]:
     for folder in _run_folders(settings.data_dir.resolve()):
         if store.run_by_dir(str(folder)) is not None:
             continue
-        status = read_status(folder)
-        if status.get("status") not in ("done", "failed", "cancelled"):
-            continue
-        run = RunFolder(folder)
-        try:
-            config = run.read_config()
-        except ConfigError:
-            continue
-        run_id = folder.name if store.run(folder.name) is None else f"cli-{folder.name}"
-        if store.run(run_id) is not None:
-            continue
-        made = run.config.stat().st_mtime
-        ended = run.status_file.stat().st_mtime if run.status_file.is_file() else made
-        store.adopt_run(
-            run_id, config.model.name, str(config.data.path or ""), str(folder), status["status"], made, ended
-        )
-        adopted.append(run_id)
+        run_id = adopt_folder(store, folder)
+        if run_id is not None:
+            adopted.append(run_id)
     return adopted
+
+
+def adopt_folder(store: Store, folder: Path) -> str | None:
+    """The run id of a finished run folder made outside the server (recorded now if it was not); None while it
+    still trains or when it is not a readable run folder."""
+    known = store.run_by_dir(str(folder))
+    if known is not None:
+        return str(known["id"])
+    status = read_status(folder)
+    if status.get("status") not in ("done", "failed", "cancelled"):
+        return None
+    run = RunFolder(folder)
+    try:
+        config = run.read_config()
+    except (ConfigError, OSError):
+        return None
+    run_id = folder.name if store.run(folder.name) is None else f"cli-{folder.name}"
+    if store.run(run_id) is not None:
+        return None
+    made = run.config.stat().st_mtime
+    ended = run.status_file.stat().st_mtime if run.status_file.is_file() else made
+    store.adopt_run(run_id, config.model.name, str(config.data.path or ""), str(folder), status["status"], made, ended)
+    return run_id
 
 
 def compare_view(store: Store, run_ids: list[str]) -> list[dict[str, Any]]:

@@ -1,0 +1,351 @@
+"""Few-shot learning curves for photos: what ImageNet knowledge buys MobileNetV3-Small when labels are few (issue 25).
+
+On ../shared/data/cifar10-animals (3,000 photos of 32 px, 6 classes, 500 each; no groups, so splits are
+stratified): a fixed test split (20 %) and validation split (10 %) are held out once; from the rest (the pool,
+350 per class) each run trains on K photos per class (K = 10, 50, and all). Variants, each trained by the normal
+``train`` path into its own run folder:
+
+  * ``scratch``      mobilenet_v3_small_photo from scratch
+  * ``finetuned``    efficientnet_lite0_photo (ImageNet weights) fine-tuned on the same K photos
+  * ``distilled``    mobilenet_v3_small_photo with ``--teacher`` = that fine-tuned run
+  * ``distilled+u``  the same plus ``--unlabeled`` = ../shared/data/cifar10-unlabelled (5,600 photos without
+    labels, frames of no interest included; their labels are never used)
+
+Test accuracy and macro-F1 come from each run's report (the checkpoint is picked on validation, never on test);
+wall and CPU seconds are per run. Every finished run folder is reused by a later invocation on the same ``--out``,
+and the results file is rewritten after every run, so a cut-off benchmark keeps what it measured.
+
+    python benchmarks/photo_few_shot.py --out runs/photo_few_shot          # the grid below: ~1 CPU-hour
+    python benchmarks/photo_few_shot.py --sizes all --variants scratch     # one row
+
+Writes ``benchmarks/results/photo_few_shot.json`` (date, machine, command) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench_common import (
+    REPO,
+    RESULTS_DIR,
+    SHARED_DATA,
+    clock,
+    command_line,
+    machine_summary,
+    read_labelled_manifest,
+    sample_per_class,
+    set_threads_and_seed,
+    stratified_split,
+    today,
+    write_result,
+    write_split_manifest,
+)
+from nightscan_edge.config import Config, resolve_config
+from nightscan_edge.data.sources import unlabelled_photos
+from nightscan_edge.export import export_run
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train import train
+
+RESULTS = RESULTS_DIR / "photo_few_shot.json"
+VARIANTS = ("scratch", "finetuned", "distilled", "distilled+u")
+TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
+BATCH_SIZE, MIN_STEPS = 32, 16  # the photo preset's batch and train.min_steps_per_epoch
+# The small-photo recipe (configs/small-photos.yaml) at 64 px: 32 px photos train best there, 4x cheaper than 128.
+STUDENT_AUGMENT = {"trivial_augment": True, "erasing_probability": 0.25, "horizontal_flip_probability": 0.5}
+
+
+def student_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data": {"path": str(manifest), "photo_augment": STUDENT_AUGMENT},
+        "model": {"name": "mobilenet_v3_small_photo", "image_size": args.student_size},
+        "train": {
+            "epochs": args.epochs,
+            "scheduler": "cosine",
+            "weight_decay": 5.0e-4,
+            "early_stopping_patience": None,
+            "seed": seed,
+        },
+    }
+
+
+def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """EfficientNet-Lite0 from its ImageNet weights: AdamW, cosine, label smoothing, strong crops (timm/fastai's
+    fine-tuning defaults, on a short CPU schedule)."""
+    return {
+        "data": {
+            "path": str(manifest),
+            "photo_augment": {**STUDENT_AUGMENT, "crop_scale": 0.35, "rotation_degrees": 0.0},
+        },
+        "model": {"name": "efficientnet_lite0_photo", "image_size": args.teacher_size},
+        "train": {
+            "epochs": args.teacher_epochs,
+            "optimizer": "adamw",
+            "lr": args.teacher_lr,
+            "weight_decay": 0.05,
+            "label_smoothing": 0.1,
+            "scheduler": "cosine",
+            "early_stopping_patience": None,
+            "seed": seed,
+        },
+    }
+
+
+def steps_per_epoch(draws: int, batch_size: int, min_steps: int) -> int:
+    return max(min_steps, -(-draws // batch_size))
+
+
+def epochs_with_unlabeled(train_photos: int, unlabeled_photos: int, epochs: int, batch_size: int) -> int:
+    """Epochs for the ``--unlabeled`` student that give it the optimizer steps of the others: its epochs pass over
+    the unlabelled photos once, so they are longer."""
+    labelled = steps_per_epoch(train_photos, batch_size, MIN_STEPS)
+    with_unlabeled = steps_per_epoch(max(train_photos, unlabeled_photos), batch_size, MIN_STEPS)
+    return max(1, round(epochs * labelled / with_unlabeled))
+
+
+def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Train one run (or reuse a finished one: its report is there) -> test figures and seconds."""
+    report_path = run_dir / "report.json"
+    measured_path = run_dir / "bench_seconds.json"
+    if not report_path.is_file():
+        earlier = json.loads(measured_path.read_text()) if measured_path.is_file() else {"wall_s": 0.0, "cpu_s": 0.0}
+        wall, cpu = clock()
+        try:  # a run cut off by an earlier invocation continues from its last epoch start
+            if (run_dir / "last.ckpt").is_file():
+                train(resume=run_dir, progress=False)
+            else:
+                train(resolve_config(layers), run_dir=run_dir, progress=False)
+        finally:
+            wall_end, cpu_end = clock()
+            spent = {"wall_s": earlier["wall_s"] + wall_end - wall, "cpu_s": earlier["cpu_s"] + cpu_end - cpu}
+            measured_path.write_text(json.dumps(spent))
+    report = json.loads(report_path.read_text())
+    seconds = json.loads(measured_path.read_text()) if measured_path.is_file() else {}
+    config = RunFolder(run_dir).read_config()  # what the run trained with, not what this invocation would pass
+    test = report["test"]
+    return {
+        "run": str(run_dir),
+        "accuracy": test["accuracy"],
+        "macro_f1": test["macro_f1"],
+        "val_accuracy": report["val"]["accuracy"],
+        "best_epoch": report.get("best_epoch"),
+        "epochs": config.train.epochs,
+        "teacher": teacher_setting(config),
+        **seconds,
+    }
+
+
+def teacher_setting(config: Config) -> str:
+    """The EfficientNet-Lite0 setting behind a run, read from the run folders: its own for the teacher, its
+    teacher's for a student, none from scratch."""
+    if config.model.name != "efficientnet_lite0_photo":
+        if not config.train.teacher:
+            return ""
+        config = RunFolder(config.train.teacher).read_config()
+    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}"
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean (min-max) over seeds per size x variant x teacher setting, as table rows."""
+    table = []
+    sizes = sorted({r["size"] for r in rows}, key=lambda k: float("inf") if k == "all" else int(k))
+    for size in sizes:
+        for variant in VARIANTS:
+            for teacher in sorted(
+                {r.get("teacher", "") for r in rows if r["size"] == size and r["variant"] == variant}
+            ):
+                group = [
+                    r for r in rows if r["size"] == size and r["variant"] == variant and r.get("teacher", "") == teacher
+                ]
+                accuracy = [r["accuracy"] for r in group]
+                table.append(
+                    {
+                        "photos/class": size,
+                        "variant": variant,
+                        "teacher (EfficientNet-Lite0)": teacher or "-",
+                        "seeds": ", ".join(str(r["seed"]) for r in group),
+                        "epochs": group[0]["epochs"],
+                        "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
+                        "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
+                        "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
+                    }
+                )
+    return table
+
+
+def int8_check(run_dir: Path) -> dict[str, Any]:
+    """Export a student to ONNX FP32 + INT8 through the normal export path: does its INT8 file pass the quality
+    gate, and how large is it? Saved beside the run and reused."""
+    saved = run_dir / "int8_check.json"
+    if saved.is_file():
+        return dict(json.loads(saved.read_text()))
+    report = export_run(run_dir, formats=["onnx"], int8=True)
+    fp32, int8 = report.artifact("onnx"), report.artifact("onnx", "int8")
+    result = {
+        "run": str(run_dir),
+        "fp32_status": fp32.status,
+        "parity": fp32.parity,
+        "int8_status": int8.status,
+        "int8_mb": round((int8.size_bytes or 0) / 1e6, 2),
+        "gate": int8.gate,
+        "licence": report.licence,
+    }
+    saved.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> list[str]:
+    """The issue's targets, each stated as measured, met or not."""
+    notes = []
+    best_u = max(
+        (r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"),
+        key=lambda r: r["accuracy"],
+        default=None,
+    )
+    if best_u is not None:
+        met = "met" if best_u["accuracy"] >= 0.78 else "NOT met"
+        notes.append(
+            f"Target: MobileNetV3-Small distilled with --unlabeled >= 78 % on all photos: {met} "
+            f"({best_u['accuracy']:.1%}, teacher {best_u['teacher']})."
+        )
+    if int8:
+        gate = int8.get("gate") or {}
+        passes = int8["int8_status"] == "ok"
+        notes.append(
+            f"Its INT8 ONNX file: {int8['int8_status']} by the quality gate"
+            + (f" ({gate['reason']})" if gate.get("reason") else "")
+            + (f", {len(gate['float_layers'])} layer(s) kept in float" if gate.get("float_layers") else "")
+            + f"; {int8['int8_mb']} MB (< 8 MB: {'met' if passes and int8['int8_mb'] < 8 else 'NOT met'}); "
+            f"manifest licence: {int8.get('licence') or 'none'}."
+        )
+    return notes
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    if not table:
+        return "(no runs)"
+    columns = list(table[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in table]
+    return "\n".join(lines)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "photo_few_shot")
+    parser.add_argument("--sizes", nargs="+", default=["10", "50", "all"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds for the K-per-class sizes")
+    parser.add_argument("--all-seeds", nargs="+", type=int, default=[0], help="seeds for 'all photos'")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
+    parser.add_argument("--student-size", type=int, default=64)
+    parser.add_argument("--teacher-size", type=int, default=64, help="EfficientNet-Lite0 input size")
+    parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--teacher-lr", type=float, default=5.0e-4)
+    parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
+    parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
+    parser.add_argument(
+        "--unlabeled-epochs",
+        nargs="*",
+        default=[],
+        metavar="SIZE=EPOCHS",
+        help="epochs of the --unlabeled student per size (default: as many optimizer steps as the others)",
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--int8-check", action="store_true", help="export the best 'all' --unlabeled student, INT8")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
+    args = parser.parse_args()
+    args.unlabeled_epochs = {k: int(v) for k, v in (item.split("=", 1) for item in args.unlabeled_epochs)}
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    set_threads_and_seed(args.threads)
+    items = read_labelled_manifest(SHARED_DATA / "cifar10-animals")
+    pool, val, test = stratified_split(items, TEST_FRACTION, VAL_FRACTION, seed=0)
+    unlabeled_count = len(unlabelled_photos(args.unlabeled, "--unlabeled"))
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    # Rows measured by an earlier invocation on the same --out stay (their runs are reused anyway).
+    # Rows measured earlier (this --out or another teacher setting's) stay while their runs are there.
+    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if Path(r["run"], "report.json").is_file()]
+    commands = list(dict.fromkeys([*previous.get("commands", []), command_line()]))
+    extras: dict[str, Any] = {"int8_check": previous.get("int8_check")}
+
+    def save() -> None:
+        result = {
+            "title": "Few-shot learning curves on cifar10-animals: MobileNetV3-Small from scratch and distilled, "
+            "EfficientNet-Lite0 fine-tuned",
+            "date": today(),
+            "machine": machine_summary(args.threads),
+            "command": " ; ".join(commands),
+            "commands": commands,
+            "setup": (
+                f"cifar10-animals ({len(items)} photos of 32 px, 6 classes, stratified): fixed test {len(test)} and "
+                f"validation {len(val)} photos; K photos per class drawn from the other {len(pool)}. "
+                f"mobilenet_v3_small_photo at {args.student_size} px, {args.epochs} epochs (small-photo recipe, "
+                f"cosine, batch {BATCH_SIZE}, at least {MIN_STEPS} steps an epoch); the --unlabeled student makes as "
+                "many optimizer steps in fewer, longer epochs (each passes over the unlabelled photos once). "
+                f"efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs (AdamW, cosine). "
+                f"Students distil with train.teacher_views={args.teacher_views} (fixed views scored once). "
+                "Test accuracy, checkpoint picked on validation."
+            ),
+            "figures": summarise(rows),
+            "notes": target_notes(rows, extras.get("int8_check")),
+            "rows": rows,
+            **extras,
+        }
+        if not args.no_write and rows:
+            write_result(RESULTS, result)
+
+    def job(size: str, seed: int, variant: str) -> None:
+        if any(
+            r["size"] == size and r["seed"] == seed and r["variant"] == variant and str(args.out) in r["run"]
+            for r in rows
+        ):
+            return
+        k = None if size == "all" else int(size)
+        tag = f"k{size}-s{seed}"
+        train_items = sample_per_class(pool, k, seed)
+        manifest = args.out / tag / "manifest.csv"
+        if not manifest.is_file():  # a parallel invocation on the same --out may be reading it
+            write_split_manifest(manifest, train_items, val, test)
+        layers = (teacher_layers if variant == "finetuned" else student_layers)(manifest, seed, args)
+        if variant.startswith("distilled"):
+            layers["train"].update(teacher=str(args.out / tag / "finetuned"), teacher_views=args.teacher_views)
+        if variant == "distilled+u":
+            epochs = args.unlabeled_epochs.get(size) or epochs_with_unlabeled(
+                len(train_items), unlabeled_count, args.epochs, BATCH_SIZE
+            )
+            layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
+        result = train_run(layers, args.out / tag / variant.replace("+", "_"))
+        rows.append(
+            {
+                "size": size,
+                "seed": seed,
+                "variant": variant,
+                **result,
+            }
+        )
+        save()
+        print(f"{tag} {variant}: test accuracy {result['accuracy']:.1%}", flush=True)
+
+    for size in args.sizes:
+        for seed in args.all_seeds if size == "all" else args.seeds:
+            for variant in args.variants:
+                job(size, seed, variant)
+    if args.int8_check:
+        students = [r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"]
+        if students:
+            extras["int8_check"] = int8_check(Path(max(students, key=lambda r: r["accuracy"])["run"]))
+            save()
+    print(markdown(summarise(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

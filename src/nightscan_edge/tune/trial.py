@@ -1,0 +1,156 @@
+"""One trial: the sampled values -> an ordinary run folder, trained, pruned if asked, exported, INT8-gated,
+benched, and told to Optuna as (macro-F1, latency) with the budget's constraints.
+
+The run folder is ``<study folder>/runs/<study>-trial-NNNN``: the trial number comes from the storage, which
+hands each number out once, so two workers (or machines) never share a folder. A trial the pruner stops is a
+finished run with fewer epochs and nothing exported. A trial that crashes is recorded (its error in the
+trial's ``error`` attribute, the run folder's ``failed`` status) and the study goes on; a trial cut short by a
+signal is recorded as interrupted, and the next start of the same command resumes its run folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nightscan_edge.atomic import write_text_atomic
+from nightscan_edge.bench import BenchOptions, Budget, run_bench
+from nightscan_edge.config import resolve_config
+from nightscan_edge.errors import TrainingCancelled
+from nightscan_edge.export.pipeline import export_run
+from nightscan_edge.models.search_space import SearchSpace, Value
+from nightscan_edge.prune.run import prune_run
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.study_folder import StudyFolder
+from nightscan_edge.train import train
+from nightscan_edge.tune import attrs
+from nightscan_edge.tune.measure import Measurement, measure
+from nightscan_edge.tune.pruning import EpochPruner, companion_study
+from nightscan_edge.tune.sampling import suggest
+
+BENCH_FILE = "bench.json"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What every trial of a study shares; plain data, so Dask can ship it to worker processes."""
+
+    name: str
+    storage_url: str
+    folder: Path
+    base_layer: dict[str, Any]  # the resolved base config as a dict: data, epochs, export, bench settings
+    space: SearchSpace
+    budget: Budget
+    formats: tuple[str, ...]
+    prune_epochs: bool = True  # the per-epoch pruner
+    progress: bool = False
+
+    @property
+    def runs_dir(self) -> Path:
+        return StudyFolder(self.folder).runs_dir
+
+    def trial_folder(self, number: int) -> Path:
+        return self.runs_dir / f"{self.name}-trial-{number:04d}"
+
+
+def _config(plan: StudyPlan, values: dict[str, Value], folder: Path) -> Any:
+    layer = plan.space.config_layer(values)
+    return resolve_config(plan.base_layer, layer, {"train": {"run_name": folder.name, "runs_dir": str(folder.parent)}})
+
+
+def _resumable(study: optuna.Study, trial: optuna.Trial) -> Path | None:
+    """The run folder of the interrupted trial this one continues, when it can still resume."""
+    number = trial.user_attrs.get(attrs.RESUME_OF)
+    if number is None:
+        return None
+    previous = study.trials[int(number)].user_attrs.get(attrs.RUN_DIR)
+    folder = RunFolder(previous) if previous else None
+    if folder is None or not folder.last_checkpoint.is_file() or folder.report_file.is_file():
+        return None
+    return folder.path
+
+
+class TrialObjective:
+    """The objective ``Study.optimize`` calls: one trial, start to end (see the module docstring)."""
+
+    def __init__(self, plan: StudyPlan, study: optuna.Study, companion: optuna.Study) -> None:
+        self.plan, self.study, self.companion = plan, study, companion
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        values = suggest(trial, self.plan.space)
+        resumed = _resumable(self.study, trial)
+        folder = RunFolder(resumed or self.plan.trial_folder(trial.number))
+        trial.set_user_attr(attrs.RUN_DIR, str(folder.path))
+        pruner = EpochPruner(
+            self.companion, folder, exempt=bool(trial.user_attrs.get(attrs.PROBE)) or not self.plan.prune_epochs
+        )
+        try:
+            measurement = self._run(trial, values, folder, resumed, pruner)
+        except optuna.TrialPruned:
+            pruner.finish()
+            raise
+        except (TrainingCancelled, KeyboardInterrupt) as stopped:
+            # a KeyboardInterrupt is what Optuna lets through its ``catch``: the study stops, the trial is
+            # recorded as failed and marked interrupted, and the next start resumes its run folder
+            pruner.finish(failed=True)
+            trial.set_user_attr(attrs.INTERRUPTED, True)
+            raise KeyboardInterrupt(str(stopped)) from stopped
+        except Exception as error:
+            pruner.finish(failed=True)
+            trial.set_user_attr(attrs.ERROR, f"{type(error).__name__}: {error}".splitlines()[0][:500])
+            raise
+        pruner.finish()
+        return measurement.macro_f1, measurement.latency_p50_ms
+
+    def _run(
+        self,
+        trial: optuna.Trial,
+        values: dict[str, Value],
+        folder: RunFolder,
+        resumed: Path | None,
+        pruner: EpochPruner,
+    ) -> Measurement:
+        plan = self.plan
+        if resumed is not None:
+            run = train(resume=resumed, progress=plan.progress, callbacks=[pruner])
+        else:
+            folder.path.parent.mkdir(parents=True, exist_ok=True)
+            run = train(
+                _config(plan, values, folder.path), run_dir=folder.path, progress=plan.progress, callbacks=[pruner]
+            )
+        if pruner.pruned_at_epoch is not None:
+            trial.set_user_attr(attrs.PRUNED_AT, pruner.pruned_at_epoch)
+            raise optuna.TrialPruned(f"stopped after epoch {pruner.pruned_at_epoch}")
+        model_dir, macro_f1 = run.run_dir, run.metrics.get("val_macro_f1")
+        ratio = float(values.get("pruning_ratio", plan.space.fixed.get("pruning_ratio", 0.0)))
+        if ratio > 0:
+            epochs = int(plan.base_layer["train"]["epochs"])
+            pruned = prune_run(
+                run.run_dir,
+                target_macs=1.0 - ratio,
+                finetune_epochs=max(1, epochs // 2),
+                run_name=f"{folder.path.name}-pruned",
+                progress=False,
+            )
+            model_dir, macro_f1 = pruned.run_dir, pruned.record.get("val_macro_f1")
+        if macro_f1 is None or not math.isfinite(float(macro_f1)):
+            raise RuntimeError(f"{model_dir} finished without a validation macro-F1")
+        trial.set_user_attr(attrs.MODEL_DIR, str(model_dir))
+        report = export_run(model_dir, list(plan.formats), int8=True)
+        trial.set_user_attr(attrs.EXPORT_DIR, str(report.out_dir))
+        config = RunFolder(model_dir).read_config()
+        options = BenchOptions(config.bench, threads=(1,), include_eager=False)
+        result = run_bench(report.out_dir, options, progress=False, run_dir=model_dir)
+        write_text_atomic(Path(report.out_dir) / BENCH_FILE, result.to_json())
+        measurement = measure(result, report, plan.budget, float(macro_f1))
+        trial.set_user_attr(attrs.MEASUREMENT, measurement.as_dict())
+        trial.set_user_attr(attrs.CONSTRAINTS, measurement.constraints)
+        return measurement
+
+
+def objective_for(plan: StudyPlan, study: optuna.Study, storage: optuna.storages.BaseStorage) -> TrialObjective:
+    return TrialObjective(plan, study, companion_study(plan.name, storage, plan.prune_epochs))

@@ -1,0 +1,54 @@
+"""Resuming a study queues each interrupted trial once (crashes are not retried); the per-epoch pruner stops
+a trial whose macro-F1 is below the median of the earlier ones, through Lightning's ``should_stop``."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train.events import read_events
+from nightscan_edge.tune import attrs
+from nightscan_edge.tune.pruning import EpochPruner, companion_study
+from nightscan_edge.tune.resume import requeue_interrupted, trials_counted
+
+
+def test_interrupted_trials_are_queued_once_and_crashes_are_not():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.5, 1.0], params={}, distributions={}))
+    interrupted = {attrs.INTERRUPTED: True, attrs.RUN_DIR: "runs/t1", attrs.PROBE: True}
+    study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}, user_attrs=interrupted))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={attrs.ERROR: "ValueError: x"}))
+    assert trials_counted(study) == 2  # done + crashed; the interrupted one runs again instead
+    assert requeue_interrupted(study) == 1
+    assert requeue_interrupted(study) == 0  # already queued: a second start queues nothing more
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs for t in waiting] == [{attrs.RESUME_OF: 1, attrs.PROBE: True}]
+
+
+def _epoch(pruner: EpochPruner, epoch: int, macro_f1: float, epochs: int = 3) -> SimpleNamespace:
+    trainer = SimpleNamespace(current_epoch=epoch - 1, max_epochs=epochs, is_global_zero=True, should_stop=False)
+    pruner.on_train_epoch_end(trainer, SimpleNamespace(last_epoch={"val_macro_f1": macro_f1}))
+    return trainer
+
+
+def test_a_trial_below_the_median_stops_after_the_warm_up_epoch(tmp_path):
+    companion = companion_study("s", optuna.storages.InMemoryStorage(), enabled=True)
+    folder = RunFolder(tmp_path)
+    for _ in range(2):  # the startup trials run to the end
+        good = EpochPruner(companion, folder)
+        for epoch in (1, 2, 3):
+            assert not _epoch(good, epoch, 0.8).should_stop
+        good.finish()
+    exempt = EpochPruner(companion, folder, exempt=True)
+    assert not _epoch(exempt, 2, 0.1).should_stop  # the smallest configuration is never pruned
+    exempt.finish()
+    poor = EpochPruner(companion, folder)
+    assert not _epoch(poor, 1, 0.1).should_stop  # warm-up epoch: never judged
+    assert _epoch(poor, 2, 0.1).should_stop and poor.pruned_at_epoch == 2
+    poor.finish()
+    states = [t.state for t in companion.trials]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    assert "stopped after epoch 2 by the pruner" in read_events(folder.events)[-1]["message"]

@@ -110,7 +110,7 @@ def notes(flops: int, fp32_cpu_ms: float, estimates: list[dict], wall_ms: float)
         f"(`nightscan_edge.bench.devices`, cited measurements of MobileNet/EfficientNet): {phones}. BirdNET runs "
         "below those networks' efficiency here (its 58 sigmoids and 69 multiplications of swish and "
         "squeeze-excitation, and the float spectrogram, do no multiply-adds), so read these as lower bounds; "
-        "one window covers 3 s of audio, so even several times these keeps up with real time.",
+        "one window covers 3 s of audio, so even several times these keep up with real time.",
         "FP16 and INT8 store weights only; LiteRT computes in float (FP16 weights are dequantized at load, INT8 "
         "per-channel weights by DEQUANTIZE), so their latency is the FP32 file's and their gain is the download "
         "and storage size. The dynamic-range row computes convolutions in INT8 (activations quantized at run time); "
@@ -218,7 +218,7 @@ def main(argv: list[str]) -> int:
             "FP32 file in LiteRT + the PyTorch head at the export's temperature "
             f"({manifest.temperature:.3f}); its size is BirdNET's 52 MB file + the head checkpoint."
         ),
-        "figures": rows,
+        "figures": [{key: value for key, value in row.items() if value is not None} for row in rows],
         "graph": {
             "float_constants": constant_count(paths["fp32"].read_bytes()),
             "flops_per_window": flops,

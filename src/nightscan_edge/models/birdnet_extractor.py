@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -244,7 +245,7 @@ class BirdNet:
         return self.run(windows)[0]
 
 
-def find_embedding_tensor(details: Sequence[dict], model_path: Path | str = "model") -> int:
+def find_embedding_tensor(details: Sequence[dict[str, Any]], model_path: Path | str = "model") -> int:
     """The pooled 1024-d embedding's tensor index, by name (``GLOBAL_AVG_POOL``) and shape ``(batch, 1024)``."""
     candidates = [
         d

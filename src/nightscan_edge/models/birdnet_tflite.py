@@ -90,7 +90,8 @@ class _Graph:
             yield self.names.get(builtin, str(builtin)), op
 
     def tensor_name(self, index: int) -> str:
-        return self.subgraph.Tensors(index).Name().decode()
+        name: str = self.subgraph.Tensors(index).Name().decode()
+        return name
 
     def constant(self, index: int) -> np.ndarray:
         """A constant tensor's values (FP32 or INT32), shaped; a missing buffer is a foreign graph."""

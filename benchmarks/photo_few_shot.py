@@ -216,7 +216,9 @@ def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> lis
         gate = int8.get("gate") or {}
         passes = int8["int8_status"] == "ok"
         notes.append(
-            f"Its INT8 ONNX file: {int8['int8_status']} by the quality gate"
+            "INT8 ONNX file of the all-photos --unlabeled student taught by the "
+            + next((f"{r['teacher']} teacher" for r in rows if r["run"] == int8["run"]), "teacher")
+            + f": {int8['int8_status']} by the quality gate"
             + (f" ({gate['reason']})" if gate.get("reason") else "")
             + (f", {len(gate['float_layers'])} layer(s) kept in float" if gate.get("float_layers") else "")
             + f"; {int8['int8_mb']} MB (< 8 MB: {'met' if passes and int8['int8_mb'] < 8 else 'NOT met'}); "

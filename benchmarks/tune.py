@@ -10,21 +10,19 @@ and the issue's targets against the preset's dev macro-F1 (0.856, ``benchmarks/r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import resource
 import sys
 import time
 from pathlib import Path
 
+import optuna
 import torch
 
-from nightscan_edge.atomic import write_text_atomic
-from nightscan_edge.bench.options import cpu_name
+from bench_common import command_line, load_average, machine_summary, today, write_result
 from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.tune import TuneOptions, run_study
+from nightscan_edge.tune.storage import default_storage_url
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET_MACRO_F1 = 0.856  # ultralight_audio preset, 30 epochs (benchmarks/results/training.json)
@@ -34,6 +32,16 @@ SMALL_MB, SMALL_MS, LARGE_MB = 0.25, 1.0, 1.0  # the issue's two targets
 def _cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _trial_seconds(study_folder: Path, name: str) -> list[float]:
+    """Each finished trial's wall time, read from the study (a resumed invocation did not time them itself)."""
+    study = optuna.load_study(study_name=name, storage=default_storage_url(study_folder))
+    return [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.trials
+        if t.datetime_complete is not None and t.datetime_start is not None
+    ]
 
 
 def _values(params: dict) -> str:
@@ -53,6 +61,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("/tmp/nightscan-tune-bench"))
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "tune.json")
+    parser.add_argument("--note", action="append", default=[], help="a line added to the results' notes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     quiet_libraries(None, "tune")
@@ -61,8 +70,8 @@ def main(argv: list[str]) -> int:
     if space is None:  # few trials: leave out pruning (each would add a fine-tune) and the widest widths
         space = args.out / "bench_space.yaml"
         space.write_text("width_multiplier: {low: 0.25, high: 0.75}\nn_mels: [32, 48, 64]\npruning_ratio: 0.0\n")
-    command = (f"OMP_NUM_THREADS=1 nice -n 10 python benchmarks/tune.py --trials {args.trials} --epochs "
-               f"{args.epochs}")  # fmt: skip
+    command = "OMP_NUM_THREADS=1 nice -n 10 " + command_line(script=__file__)
+    load_before = load_average()
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     result = run_study(
         TuneOptions(
@@ -78,15 +87,16 @@ def main(argv: list[str]) -> int:
         )
     )
     wall_s, cpu_s = time.perf_counter() - started, _cpu_seconds() - cpu_started
+    trial_s = _trial_seconds(args.out / "study", "animal-sounds-phone-tiny")
     figures = []
-    for row in result.rows:
+    for row in (r for r in result.rows if r.state != "waiting"):  # queued to resume: not run yet
         figures.append(
             {
                 "trial": row.trial,
                 "state": row.state,
                 "values": _values(row.params),
                 "dev macro-F1": "-" if row.macro_f1 is None else f"{row.macro_f1:.3f}",
-                "LiteRT INT8 p50, 1 thread (ms)": "-" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.2f}",
+                "shipped file p50, 1 thread (ms)": "-" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.2f}",
                 "size (MB)": "-" if row.size_mb is None else f"{row.size_mb:.3f}",
                 "INT8 gate": row.int8_gate or "-",
                 "within budget": "-" if row.within_budget is None else ("yes" if row.within_budget else "no"),
@@ -99,8 +109,11 @@ def main(argv: list[str]) -> int:
     best_small = max((r.macro_f1 or 0.0 for r in small), default=None)
     best_large = max((r.macro_f1 or 0.0 for r in large), default=None)
     notes = [
-        f"{len(result.rows)} trials of {args.epochs} epochs in {wall_s / 60:.1f} min wall, "
-        f"{cpu_s / 60:.1f} CPU-min (this process and its children), on a shared, loaded 2-core machine.",
+        *args.note,
+        f"{sum(r.state in ('complete', 'pruned') for r in result.rows)} finished trials of {args.epochs} epochs: "
+        f"{sum(trial_s) / 60:.1f} min of trials by wall clock "
+        f"(each {', '.join(f'{s / 60:.1f}' for s in trial_s)} min); this invocation {wall_s / 60:.1f} min wall, "
+        f"{cpu_s / 60:.1f} CPU-min, on a shared 2-core machine under a load average near 20 (other jobs).",
         f"Target 1 (<= {SMALL_MB} MB INT8, <= {SMALL_MS} ms LiteRT, macro-F1 >= preset {PRESET_MACRO_F1}): best "
         f"reached {'none' if best_small is None else f'{best_small:.3f}'} -- "
         f"{'met' if best_small is not None and best_small >= PRESET_MACRO_F1 else 'not met'}.",
@@ -112,18 +125,19 @@ def main(argv: list[str]) -> int:
     ]
     payload = {
         "title": "tune: the measured front of ultralight_audio under budgets/phone_tiny.yaml (animal-sounds)",
-        "date": dt.date.today().isoformat(),
-        "machine": f"{cpu_name()}, {os.cpu_count()} logical cores shared with other jobs, {platform.platform()}",
+        "date": today(),
+        "machine": machine_summary(1) + f"; load average {load_before} at the start (other jobs)",
         "command": command,
         "setup": f"{args.trials} trials, {args.epochs} epochs each, search space `{space.read_text().strip()}` "
         "(the rest of the declared space open), MOTPE sampler, MedianPruner, split 80/20 (seed 0).",
         "figures": figures,
         "notes": notes,
         "winner": None if result.winner is None else result.winner.trial,
+        "trial_wall_seconds": [round(s, 1) for s in trial_s],
         "wall_seconds": round(wall_s, 1),
         "cpu_seconds": round(cpu_s, 1),
     }
-    write_text_atomic(args.results, json.dumps(payload, indent=2) + "\n")
+    write_result(args.results, payload)
     print("\n".join(notes))
     return 0
 

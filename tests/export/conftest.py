@@ -65,8 +65,11 @@ def make_run(
     return run_dir
 
 
-def make_photo_run(root: Path, files_per_class: int = 4, image_size: int = 32) -> Path:
-    """A photo run (MobileNetV3-Small at 32 px, random weights) over generated coloured-noise PNGs."""
+def make_photo_run(
+    root: Path, files_per_class: int = 4, image_size: int = 32, model_name: str = "mobilenet_v3_small_photo"
+) -> Path:
+    """A photo run (MobileNetV3-Small, or ``model_name``, at 32 px, random weights) over generated coloured-noise
+    PNGs."""
     import numpy as np
     import torch
     from PIL import Image
@@ -93,7 +96,7 @@ def make_photo_run(root: Path, files_per_class: int = 4, image_size: int = 32) -
         writer.writerows(rows)
     config = resolve_config(
         {
-            "model": {"name": "mobilenet_v3_small_photo", "image_size": image_size},
+            "model": {"name": model_name, "image_size": image_size},
             "data": {"path": str(root / "photos"), "cache": "none"},
             "export": {"parity_samples": 6, "calibration_samples": 6},
         }
@@ -101,7 +104,7 @@ def make_photo_run(root: Path, files_per_class: int = 4, image_size: int = 32) -
     (run_dir / "config.yaml").write_text(config.to_yaml())
     (run_dir / "labels.txt").write_text("\n".join(LABELS) + "\n")
     torch.manual_seed(0)
-    model = create_model("mobilenet_v3_small_photo", len(LABELS), spec=spec_from_config(config)).eval()
+    model = create_model(model_name, len(LABELS), spec=spec_from_config(config)).eval()
     save_standalone_checkpoint(
         run_dir / "best.ckpt", model, LABELS, config=config.model_dump(mode="json"), run_id="tiny-photo"
     )

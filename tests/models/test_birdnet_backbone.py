@@ -11,7 +11,6 @@ by more under -140 dBFS of added noise than it differs from this rebuild (see do
 from __future__ import annotations
 
 import csv
-import warnings
 
 import numpy as np
 import pytest
@@ -20,11 +19,10 @@ import torch
 from nightscan_edge.audio import decode_audio
 from nightscan_edge.birdnet.embeddings import birdnet_windows
 from nightscan_edge.models import create_model
-from nightscan_edge.models.birdnet_extractor import BIRDNET_WINDOW_SAMPLES, get_birdnet, locate_birdnet
+from nightscan_edge.models.birdnet_extractor import BIRDNET_WINDOW_SAMPLES, get_birdnet
 from tests.birdnet.conftest import requires_birdnet
 
 pytestmark = requires_birdnet
-SPECTROGRAM_TENSOR = "model/concatenate/concat"  # LiteRT's two stacked spectrograms, NHWC (1, 96, 511, 2)
 
 
 @pytest.fixture(scope="module")
@@ -57,24 +55,6 @@ def _embed(model, windows: np.ndarray) -> np.ndarray:
         return model.embed(model.log_mel(torch.from_numpy(windows))).numpy()
 
 
-def _litert_spectrograms(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LiteRT's spectrogram tensor (as NCHW) and embedding, one window at a time."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_path=str(locate_birdnet().model), experimental_preserve_all_tensors=True)
-    interpreter.allocate_tensors()
-    by_name = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
-    spectrograms, embeddings = [], []
-    for window in windows:
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], window[None])
-        interpreter.invoke()
-        spectrograms.append(interpreter.get_tensor(by_name[SPECTROGRAM_TENSOR])[0].transpose(2, 0, 1))
-        embeddings.append(interpreter.get_tensor(by_name["model/GLOBAL_AVG_POOL/Mean"])[0])
-    return np.stack(spectrograms), np.stack(embeddings)
-
-
 def test_embedding_matches_litert_within_1e4_on_broadband_audio(model):
     windows = _generated(4)
     difference = np.abs(_embed(model, windows) - get_birdnet(1).embed(windows))
@@ -82,7 +62,7 @@ def test_embedding_matches_litert_within_1e4_on_broadband_audio(model):
 
 
 def test_network_after_the_spectrogram_is_an_exact_rebuild(model):
-    spectrograms, expected = _litert_spectrograms(_generated(2, seed=5))
+    spectrograms, expected = get_birdnet(1).spectrograms(_generated(2, seed=5))
     with torch.no_grad():
         got = model.embed(torch.from_numpy(spectrograms)).numpy()
     assert np.abs(got - expected).max() < 2e-5
@@ -93,7 +73,7 @@ def test_network_after_the_spectrogram_is_an_exact_rebuild(model):
 
 def test_real_clips_network_exact_and_whole_model_closer_than_litert_to_itself(model, animal_sounds):
     windows = _real_windows(animal_sounds, 6)
-    spectrograms, litert = _litert_spectrograms(windows)
+    spectrograms, litert = get_birdnet(1).spectrograms(windows)
     with torch.no_grad():
         from_litert_spectrogram = model.embed(torch.from_numpy(spectrograms)).numpy()
     assert np.abs(from_litert_spectrogram - litert).max() < 1e-4

@@ -166,3 +166,34 @@ def test_real_recordings_stream_through_the_edge_model(animal_sounds, tiny_audio
     rows = _rows(out)
     assert {os.path.basename(r["file"]) for r in rows} == {c.name for c in clips}
     assert not any(r["error"] for r in rows)
+
+
+def test_grey_night_photos_feed_the_pretrained_rgb_model(tmp_path) -> None:
+    """A 3-channel EfficientNet-Lite0 (random-weight stand-in, 32 px) given grey, grey+alpha and 16-bit IR frames:
+    each is converted to what the model takes and predicted without error, by ``predict`` and by the web "Try it"."""
+    from nightscan_edge.checkpoint import save_standalone_checkpoint
+    from nightscan_edge.models import create_model
+    from nightscan_edge.spec import ImageSpec
+    from tests.predict.conftest import export_tiny_onnx
+
+    torch.manual_seed(0)
+    run_dir = tmp_path / "runs" / "effl0"
+    model = create_model("efficientnet_lite0_photo", len(PHOTO_LABELS), spec=ImageSpec(image_size=32)).eval()
+    save_standalone_checkpoint(run_dir / "best.ckpt", model, PHOTO_LABELS, run_id="effl0")
+    onnx_path = export_tiny_onnx(run_dir, tmp_path / "export")
+    gradient = np.tile(np.arange(0, 240, 6, dtype=np.uint8), (40, 1))
+    Image.fromarray(gradient, "L").save(tmp_path / "ir.png")
+    Image.fromarray(np.stack([gradient, np.full_like(gradient, 255)], axis=-1), "LA").save(tmp_path / "ir_alpha.png")
+    Image.fromarray(gradient.astype(np.uint16) * 256).save(tmp_path / "ir16.png")
+    files = [str(tmp_path / name) for name in ("ir.png", "ir_alpha.png", "ir16.png")]
+    out = tmp_path / "night.csv"
+    assert main(["predict", str(onnx_path), *files, "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert [row["error"] for row in rows] == ["", "", ""]
+    assert all(row["label"] in PHOTO_LABELS for row in rows)
+    pytest.importorskip("fastapi")
+    from nightscan_edge.web.routers.try_it import try_classifier
+
+    for name in ("ir.png", "ir16.png"):
+        tried = try_classifier(load_edge_classifier(onnx_path), tmp_path / name, threshold=0.5)
+        assert tried["kind"] == "image" and tried["windows"][0]["label"] in PHOTO_LABELS

@@ -34,13 +34,14 @@ def _study() -> optuna.Study:
         )
     study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={attrs.PRUNED_AT: 2}))
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={attrs.ERROR: "RuntimeError: boom"}))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={attrs.INTERRUPTED: True}))
     return study
 
 
 def test_the_front_holds_only_undominated_trials_within_the_budget():
     rows = table(_study())
     assert [r.trial for r in rows if r.on_front] == [0, 1]  # 2 is dominated by 1; 3 is over the budget
-    assert [r.state for r in rows[4:]] == ["pruned", "failed"]
+    assert [r.state for r in rows[4:]] == ["pruned", "failed", "interrupted"]
     assert rows[4].note == "stopped after epoch 2" and rows[5].note == "RuntimeError: boom"
 
 
@@ -50,7 +51,7 @@ def test_results_and_winner_are_written_to_the_study_folder(tmp_path):
     folder = StudyFolder(tmp_path)
     saved = folder.read_table()
     assert saved is not None
-    assert saved["winner"] == 1 and len(saved["trials"]) == 6
+    assert saved["winner"] == 1 and len(saved["trials"]) == 7
     assert json.loads(folder.winner_file.read_text())["export_dir"] == "runs/t1/exports/e"
     markdown = folder.table_markdown.read_text()
     assert "| 1 | complete | 0.900 | 2.00 | 0.100 | pass | yes | * |" in markdown

@@ -110,6 +110,18 @@ test('image tensor: channel conversion, scaling and normalisation per the spec',
   assert.throws(() => imageToTensor({ pixels: new Float32Array(12), width: 2, height: 2 }, spec), /Uint8Array/);
 });
 
+test('a grey (IR) photo feeds a 3-channel model with the manifest ImageNet mean/std per channel', () => {
+  // EfficientNet-Lite0's manifest spec: ImageNet normalisation, RGB; night cameras give 1-channel frames
+  const spec = { image_size: 2, channels: 3, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+  const grey = imageToTensor({ pixels: Uint8Array.from([0, 255, 255, 0]), width: 2, height: 2 }, spec);
+  assert.equal(grey.length, 12);
+  for (let c = 0; c < 3; c += 1) {
+    const plane = grey.subarray(4 * c, 4 * c + 4);
+    assert.ok(Math.abs(plane[0] - (0 - spec.mean[c]) / spec.std[c]) < 1e-5);
+    assert.ok(Math.abs(plane[1] - (1 - spec.mean[c]) / spec.std[c]) < 1e-5);
+  }
+});
+
 test('bundle reader: not a zip, or a zip without an ONNX model, fails with what to do', async () => {
   const { deflateRawSync } = await import('node:zlib');
   const { loadEdgeBundle, zipEntries, readZipEntry } = await import('../src/bundle.js');

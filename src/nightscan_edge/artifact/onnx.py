@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -83,8 +84,9 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray, kee
     """
     import onnx  # the [export] extra
 
+    front_end = front_end_nodes(onnx.load(str(fp32_path), load_external_data=False))
     with _prepared(fp32_path) as prepared:
-        quantizable = [n for n in quantizable_nodes(onnx.load(str(prepared))) if n not in set(keep_float)]
+        quantizable = [n for n in quantizable_nodes(onnx.load(str(prepared)), front_end) if n not in set(keep_float)]
         _quantize(prepared, int8_path, calibration, quantizable)
 
 
@@ -109,7 +111,8 @@ def rank_sensitive_nodes(fp32_path: Path, calibration: np.ndarray, samples: int 
 
         reference = _run(session(prepared), inputs)
         ranking = []
-        for node in quantizable_nodes(onnx.load(str(prepared))):
+        front_end = front_end_nodes(onnx.load(str(fp32_path), load_external_data=False))
+        for node in quantizable_nodes(onnx.load(str(prepared)), front_end):
             single = Path(scratch) / "single.onnx"
             _quantize(prepared, single, inputs, [node])
             ranking.append((node, _mean_kl(reference, _run(session(single), inputs))))
@@ -159,12 +162,29 @@ def _mean_kl(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
 
 
-def quantizable_nodes(model: onnx.ModelProto) -> list[str]:
-    """Conv/Gemm/MatMul nodes to quantize: all but the front-end's and the first convolution (graph order)."""
+def front_end_nodes(model: onnx.ModelProto) -> frozenset[str]:
+    """Nodes of the model's ``log_mel`` front-end, by the module path torch's exporter records on each node
+    (``pkg.torch.onnx.name_scopes``: ``[..., 'model.log_mel', 'conv1d']``). Read from the exported FP32 file:
+    ONNX Runtime's pre-processing keeps node names but drops that metadata."""
+    names = set()
+    for node in model.graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
+        if re.search(r"[.']log_mel'", scopes):  # a scope 'log_mel' or '<parent>.log_mel'
+            names.add(node.name)
+    return frozenset(names)
+
+
+def quantizable_nodes(model: onnx.ModelProto, front_end: frozenset[str] = frozenset()) -> list[str]:
+    """Conv/Gemm/MatMul nodes to quantize: all but the front-end's and the first convolution (graph order).
+
+    ``front_end`` (``front_end_nodes`` of the FP32 file) keeps a convolutional front-end float, as BirdNET's
+    spectrogram kernels (``birdnet_backbone_audio``) must be: its power law magnifies any error of a quiet band.
+    """
     nodes = [
         n
         for n in model.graph.node
-        if n.op_type in ("Conv", "Gemm") or (n.op_type == "MatMul" and "log_mel" not in n.name)
+        if (n.op_type in ("Conv", "Gemm") and n.name not in front_end)
+        or (n.op_type == "MatMul" and "log_mel" not in n.name)
     ]
     first_conv = next((n.name for n in nodes if n.op_type == "Conv"), None)
     return [n.name for n in nodes if n.name != first_conv]

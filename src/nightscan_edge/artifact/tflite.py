@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # annotations only: torch loads when the format is used
     from nightscan_edge.artifact.wrapper import ExportableClassifier
 
 SIGNATURE = "serving_default"
-_FRONT_END_SCOPE = ".*LogMel.*"  # litert-torch names every tensor after its module path
+# litert-torch names every tensor after its module path, ``<Class>_<attribute>`` per level: the front-end is the
+# model's ``log_mel`` whatever its class (``LogMel``, BirdNET's ``BirdNetSpectrogram``)
+_FRONT_END_SCOPE = ".*(LogMel|_log_mel[;/]).*"
 
 
 @contextlib.contextmanager

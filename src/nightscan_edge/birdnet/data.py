@@ -15,16 +15,18 @@ from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, em
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.data.prepare import PreparedData, SplitData, check_bad_fraction
 from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, BIRDNET_WINDOW_SAMPLES, unusable_reason
+from nightscan_edge.spec import AudioSpec
 
 
 def embed_prepared(
     prepared: PreparedData, cache_dir: str | None, threads: int = 1, max_bad_fraction: float = 0.1
 ) -> tuple[PreparedData, EmbeddingStats, list[str]]:
     """Replace every split's waveforms by ``(windows, 1024)`` embeddings; returns the stats and log notes."""
-    if prepared.spec.sample_rate != BIRDNET_SAMPLE_RATE:
-        raise ValueError(
-            f"embed_prepared needs clips decoded at {BIRDNET_SAMPLE_RATE} Hz; got {prepared.spec.sample_rate}"
-        )
+    spec = prepared.spec
+    if not isinstance(spec, AudioSpec):
+        raise ValueError(f"embed_prepared needs audio clips; got a {type(spec).__name__}")
+    if spec.sample_rate != BIRDNET_SAMPLE_RATE:
+        raise ValueError(f"embed_prepared needs clips decoded at {BIRDNET_SAMPLE_RATE} Hz; got {spec.sample_rate}")
     cache = EmbeddingCache(cache_dir)
     splits: dict[str, SplitData] = {}
     stats = EmbeddingStats()

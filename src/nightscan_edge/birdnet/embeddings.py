@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,8 @@ class EmbeddingCache:
         if not file.is_file():
             return None
         try:
-            return np.load(file, allow_pickle=False)
+            embeddings: np.ndarray = np.load(file, allow_pickle=False)
+            return embeddings
         except (OSError, ValueError):
             return None  # unreadable entry: recompute and overwrite
 
@@ -74,7 +76,7 @@ class EmbeddingStats:
     def seconds_per_clip(self) -> float:
         return self.seconds / self.clips if self.clips else 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "clips": self.clips,
             "windows_computed": self.windows_computed,
@@ -94,7 +96,7 @@ def embed_clips(
     birdnet: BirdNet | None = None,
     threads: int = 1,
     rule: str = WINDOW_RULE,
-    windows_of=birdnet_windows,
+    windows_of: Callable[[np.ndarray], np.ndarray] = birdnet_windows,
 ) -> tuple[list[np.ndarray], EmbeddingStats]:
     """48 kHz clips -> one ``(windows, 1024)`` array per clip; cached rows are read, the rest computed in batches
     across clips (a short clip does not waste a batch) and saved per file. ``paths[i] = None``: not cacheable."""
@@ -105,8 +107,8 @@ def embed_clips(
     pending: list[tuple[int, np.ndarray]] = []
     for index, (clip, path) in enumerate(zip(clips, paths, strict=True)):
         if cache is not None and path is not None:
-            keys[index] = cache.key(Path(path), rule)
-            cached = cache.load(keys[index])
+            key = keys[index] = cache.key(Path(path), rule)
+            cached = cache.load(key)
             if cached is not None:
                 results[index] = cached
                 stats.windows_cached += len(cached)
@@ -121,7 +123,8 @@ def embed_clips(
             offset += len(windows)
             results[index] = rows
             stats.windows_computed += len(rows)
-            if keys[index] is not None:
-                cache.save(keys[index], rows)
+            saved_key = keys[index]
+            if cache is not None and saved_key is not None:  # a key is set only when there is a cache
+                cache.save(saved_key, rows)
     stats.seconds = time.perf_counter() - started
     return [r for r in results if r is not None], stats

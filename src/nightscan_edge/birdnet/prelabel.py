@@ -69,7 +69,8 @@ class PrelabelReport:
 
 def birdnet_confidence(logits: np.ndarray) -> np.ndarray:
     """BirdNET-Analyzer's flat sigmoid (sensitivity 1)."""
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -15.0, 15.0)))
+    confidence: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logits, -15.0, 15.0)))
+    return confidence
 
 
 def resolve_species(names: list[str] | None, labels: list[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.artifact import FORMATS, LABELS_FILE, MANIFEST_FILE
 from nightscan_edge.export.report import ExportReport
@@ -14,7 +15,7 @@ USAGE_FILE = "USAGE.md"
 SIDE_FILES = (MANIFEST_FILE, LABELS_FILE, "parity.json", "calibration.json", "reliability.png", USAGE_FILE)
 
 
-def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
+def usage_text(report: ExportReport, manifests: dict[str, dict[str, Any]]) -> str:
     any_manifest = next(iter(manifests.values()))
     spec = any_manifest["input"]["spec"]
     labels = any_manifest["labels"]
@@ -40,8 +41,8 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
         )
     rows = []
     for artifact in report.artifacts:
-        if artifact.status != "ok":
-            continue
+        if artifact.status != "ok" or artifact.file is None or artifact.size_bytes is None:
+            continue  # an "ok" artifact always has its file and size
         manifest = manifests[Path(artifact.file).name]
         batch = "dynamic" if manifest["input"]["shape"][0] == -1 else "1"
         if artifact.parity and "max_abs_diff" in artifact.parity:
@@ -106,7 +107,7 @@ def usage_text(report: ExportReport, manifests: dict[str, dict]) -> str:
     )
 
 
-def write_bundle(report: ExportReport, manifests: dict[str, dict]) -> Path | None:
+def write_bundle(report: ExportReport, manifests: dict[str, dict[str, Any]]) -> Path | None:
     """Write USAGE.md and bundle.zip; None when no artifact passed (nothing to ship)."""
     shipped = [report.out_dir / a.file for a in report.artifacts if a.status == "ok" and a.file]
     if not shipped:

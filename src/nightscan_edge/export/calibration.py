@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -139,11 +141,11 @@ class CalibrationReport:
     accuracy_at_seed_threshold: float | None = None
     temperature_fitted: bool = False
     warnings: list[str] = field(default_factory=list)  # what rests on too few windows, in words
-    curve: list[dict] = field(default_factory=list)
-    bins_before: dict = field(default_factory=dict)
-    bins_after: dict = field(default_factory=dict)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    bins_before: dict[str, Any] = field(default_factory=dict)
+    bins_after: dict[str, Any] = field(default_factory=dict)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The manifest's copy: everything but the per-bin and per-threshold arrays."""
         return {k: v for k, v in asdict(self).items() if k not in ("curve", "bins_before", "bins_after")}
 

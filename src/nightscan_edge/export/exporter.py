@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ class Exporter:
         export_id: str,
         samples: Samples,
         config: ExportConfig,
-        calibration_summary: dict | None,
+        calibration_summary: dict[str, Any] | None,
         progress: Callable[[str], None],
     ) -> None:
         self.trained, self.module, self.out_dir, self.export_id = trained, module, out_dir, export_id
@@ -53,7 +54,7 @@ class Exporter:
         self.parity_reference = torch_predict(module, self.parity_inputs)
         self.validation_reference = torch_predict(module, samples.validation)
         self.example = torch.from_numpy(np.ascontiguousarray(samples.validation[:1]))
-        self.manifests: dict[str, dict] = {}
+        self.manifests: dict[str, dict[str, Any]] = {}
 
     def manifest(self, fmt: ArtifactFormat, precision: str, dynamic_batch: bool) -> Manifest:
         spec = self.trained.spec
@@ -208,7 +209,7 @@ class Exporter:
             self._gate(candidate, result)
 
     def _check_structure(
-        self, fmt: ArtifactFormat, path: Path, manifest: dict, result: ArtifactResult, precision: str
+        self, fmt: ArtifactFormat, path: Path, manifest: dict[str, Any], result: ArtifactResult, precision: str
     ) -> None:
         """A file this machine cannot run: its structure is checked, INT8 is gated on a PyTorch stand-in."""
         result.spec_check = fmt.check_structure(path, manifest)
@@ -217,22 +218,26 @@ class Exporter:
             result.status = "ok"
             return
         simulated, note = fmt.simulate_int8(self.module)
-        self._gate(torch_predict(simulated, self.samples.validation), result)
-        result.gate["simulated"] = note
+        self._gate(torch_predict(simulated, self.samples.validation), result)["simulated"] = note
 
-    def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> None:
+    def _gate(self, int8_probabilities: np.ndarray, result: ArtifactResult) -> dict[str, Any]:
+        """Gate an INT8 file's validation predictions; the verdict goes into ``result`` and is returned."""
+        labels = self.samples.validation_labels
+        if labels is None:  # INT8 is refused earlier (_calibration) when the run's data is unavailable
+            raise ExportError("the INT8 quality gate needs the run's labeled validation data")
         gate = quality_gate(
             self.validation_reference,
             int8_probabilities,
-            self.samples.validation_labels,
+            labels,
             self.trained.labels,
             self.config.max_accuracy_drop,
             self.config.max_class_recall_drop,
         )
-        result.gate = gate.to_dict()
+        result.gate = record = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:
             result.error = f"{result.precision.upper()} quality gate failed: {gate.reason}"
+        return record
 
     def _reject(self, path: Path, result: ArtifactResult) -> None:
         rejected = self.out_dir / REJECTED_DIR

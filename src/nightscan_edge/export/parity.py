@@ -7,6 +7,7 @@ samples. INT8 artifacts are compared too, but judged by the quality gate (``qual
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ class Parity:
     inputs: str  # "validation split" or "generated" (run without readable data)
     passed: bool | None  # FP32 against its target; None for INT8 (the quality gate decides)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -39,6 +40,6 @@ def measure_parity(reference: np.ndarray, candidate: np.ndarray, inputs: str, pr
     return Parity(len(reference), max_diff, float(difference.mean()), agreement, inputs, passed)
 
 
-def needs_macos(reason: str = "Core ML predicts only on macOS/iOS") -> dict:
+def needs_macos(reason: str | None = "Core ML predicts only on macOS/iOS") -> dict[str, Any]:
     """The parity entry of a Core ML artifact written on Linux (its spec is checked instead)."""
     return {"numeric": "needs macOS", "reason": reason}

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from nightscan_edge.artifact import (
     INPUT_NAME,
@@ -117,7 +118,7 @@ def export_run(
 
 def _calibrate(
     trained: TrainedModel, samples: Samples, config: ExportConfig, out_dir: Path
-) -> tuple[float, dict | None]:
+) -> tuple[float, dict[str, Any] | None]:
     """Fit T on validation logits (or keep the checkpoint's); write calibration.json + reliability.png."""
     existing = float(trained.temperature) if trained.temperature else 1.0
     if samples.validation_labels is None:

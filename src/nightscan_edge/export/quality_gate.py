@@ -8,11 +8,12 @@ inputs one flip is 14 points), so the user knows whether to add validation/calib
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 
-def classification_figures(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+def classification_figures(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class recall, in points (0-100)."""
     predicted = np.asarray(probabilities).argmax(axis=1)
     recall, f1 = [], []
@@ -45,7 +46,7 @@ class GateResult:
     reason: str = ""
     class_samples: dict[str, int] = field(default_factory=dict)  # validation inputs per class
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

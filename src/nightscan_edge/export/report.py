@@ -21,9 +21,9 @@ class ArtifactResult:
     seconds: float | None = None
     dynamic_batch: bool | None = None
     batch_sizes_checked: list[int] = field(default_factory=list)
-    parity: dict | None = None
-    gate: dict | None = None
-    spec_check: dict | None = None
+    parity: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    spec_check: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -39,7 +39,7 @@ class ExportReport:
     temperature: float
     samples: str  # where parity/calibration inputs came from
     artifacts: list[ArtifactResult]
-    calibration: dict | None = None
+    calibration: dict[str, Any] | None = None
     bundle: Path | None = None
     seconds: float = 0.0
     licence: str | None = None  # inherited from pretrained weights (BirdNET teacher); None: Apache-2.0

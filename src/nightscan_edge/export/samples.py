@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from nightscan_edge.artifact import Runner
-from nightscan_edge.artifact.wrapper import example_input
+from nightscan_edge.artifact.wrapper import ExportableClassifier, example_input
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ExportConfig
 from nightscan_edge.data.samples import load_run_samples
@@ -44,7 +44,7 @@ def load_samples(run_dir: Path, trained: TrainedModel, config: ExportConfig, wan
         )
 
 
-def torch_predict(module: torch.nn.Module, inputs: np.ndarray, logits: bool = False) -> np.ndarray:
+def torch_predict(module: ExportableClassifier, inputs: np.ndarray, logits: bool = False) -> np.ndarray:
     outputs = []
     with torch.no_grad():
         for start in range(0, len(inputs), _TORCH_BATCH):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
@@ -65,6 +65,8 @@ class ModelEntry:
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
+# A registered builder keeps its own signature (num_classes, spec, **options) through the decorator.
+Builder = TypeVar("Builder", bound=Callable[..., "EdgeClassifier"])
 
 
 def register_model(
@@ -79,10 +81,10 @@ def register_model(
     frozen_embedding: bool = False,
     pretrained: PretrainedWeights | None = None,
     requires: Callable[[], object] | None = None,
-):
+) -> Callable[[Builder], Builder]:
     """Decorator registering a builder ``(num_classes, spec, **options) -> EdgeClassifier``."""
 
-    def decorator(builder: Callable[..., EdgeClassifier]):
+    def decorator(builder: Builder) -> Builder:
         MODELS.add(
             name,
             ModelEntry(
@@ -119,7 +121,8 @@ class EdgeClassifier(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        logits: torch.Tensor = self.head(self.features(x))
+        return logits
 
     def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         """Raw mono waveform ``(B, clip_samples)`` in: audio models override it; a photo model has no waveform."""
@@ -148,9 +151,10 @@ class AudioClassifier(EdgeClassifier):
 
     def __init__(self, spec: AudioSpec) -> None:
         super().__init__(spec)
-        self.log_mel = LogMel(spec)
+        # Any waveform -> spectrogram module (BirdNET's backbone brings its own two-resolution one).
+        self.log_mel: nn.Module = LogMel(spec)
         # Fixed affine scaling of dB values to roughly unit range; learnable BN follows in each model.
-        self.input_norm = nn.BatchNorm2d(1)
+        self.input_norm: nn.Module = nn.BatchNorm2d(1)
 
     def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.forward(self.log_mel(waveform))
@@ -161,7 +165,7 @@ def _check_num_classes(num_classes: Any) -> None:
         raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
 
 
-def _resolve_spec(entry: ModelEntry, spec: Any, input_size: Any, in_channels: int | None):
+def _resolve_spec(entry: ModelEntry, spec: Any, input_size: Any, in_channels: int | None) -> AudioSpec | ImageSpec:
     """Build the preprocessing spec from ``spec`` (object or dict) or the facade's ``input_size``."""
     if spec is not None and input_size is not None:
         raise ValueError("give either spec or input_size, not both")

@@ -89,6 +89,11 @@ class BirdNetSpectrogram(nn.Module):
     The kernels are buffers: part of the checkpoint, never trained, and kept in float by every INT8 export.
     """
 
+    kernel_fine: torch.Tensor
+    kernel_coarse: torch.Tensor
+    constant_fine: torch.Tensor
+    constant_coarse: torch.Tensor
+
     def __init__(
         self, kernels: tuple[torch.Tensor, torch.Tensor], hops: tuple[int, int], exponents: tuple[float, float]
     ) -> None:
@@ -153,7 +158,8 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.depthwise_act(self.depthwise(self.expand_act(self.expand(x))))
         y = self.project(self.squeeze_excite(y))
-        return x + y if self.residual else y
+        out: torch.Tensor = x + y if self.residual else y
+        return out
 
 
 class StemPool(nn.Module):
@@ -166,7 +172,8 @@ class StemPool(nn.Module):
         self.conv = nn.Conv2d(2 * channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([self.max_pool(x), self.avg_pool(x)], dim=1))
+        out: torch.Tensor = self.conv(torch.cat([self.max_pool(x), self.avg_pool(x)], dim=1))
+        return out
 
 
 class BirdNetBackbone(AudioClassifier):
@@ -209,10 +216,12 @@ class BirdNetBackbone(AudioClassifier):
     def embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """``(B, 2, 96, 511)`` -> the pooled 1024-d embedding (LiteRT's ``GLOBAL_AVG_POOL``)."""
         x = self.stages(self.stem(self.input_norm(spectrograms)))
-        return self.pool(self.post(x)).flatten(1)
+        embeddings: torch.Tensor = self.pool(self.post(x)).flatten(1)
+        return embeddings
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.embed(x))
+        features: torch.Tensor = self.dropout(self.embed(x))
+        return features
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, 2, MEL_BANDS, FRAMES)
@@ -220,19 +229,22 @@ class BirdNetBackbone(AudioClassifier):
     def _convolutions(self) -> list[tuple[nn.Conv2d, str | None, str]]:
         """Every convolution that holds a TFLite CONV_2D/DEPTHWISE_CONV_2D, in the graph's execution order, with the
         TFLite padding it reproduces (None: a 1x1, where SAME and VALID agree) and its fused activation."""
+        stem_pool = self.stem[3]
         order: list[tuple[nn.Conv2d, str | None, str]] = [
-            (self.stem[1], "SAME", "RELU"),
-            (self.stem[3].conv, None, "NONE"),
+            (_conv(self.stem[1]), "SAME", "RELU"),
+            (_conv(stem_pool.conv if isinstance(stem_pool, StemPool) else stem_pool), None, "NONE"),
         ]
-        for stage in self.stages:
-            for block in stage:
+        for stage in self.stages.children():
+            for block in stage.children():
+                if not isinstance(block, InvertedResidual):
+                    raise BirdNetError(f"unexpected layer {type(block).__name__} in BirdNET V2.4's stages")
                 # stride 1: SAME; stride 2: VALID after an explicit 1-pixel PAD (PyTorch's padding=1 does both)
                 padding = "SAME" if block.depthwise.stride == (1, 1) else "VALID"
                 order += [(block.expand, None, "NONE"), (block.depthwise, padding, "NONE")]
                 if isinstance(block.squeeze_excite, SqueezeExcite):
                     order += [(block.squeeze_excite.reduce, None, "NONE"), (block.squeeze_excite.expand, None, "NONE")]
                 order.append((block.project, None, "NONE"))
-        order.append((self.post[2], "VALID", "RELU"))
+        order.append((_conv(self.post[2]), "VALID", "RELU"))
         return order
 
     @torch.no_grad()
@@ -254,11 +266,20 @@ def _channel_affine(channels: int) -> nn.Conv2d:
     return nn.Conv2d(channels, channels, 1, groups=channels)
 
 
-def _set_affine(module: nn.Conv2d, scale: np.ndarray, shift: np.ndarray) -> None:
+def _conv(module: nn.Module) -> nn.Conv2d:
+    """A layer the TFLite weights go into: a convolution with a bias, by construction of this file."""
+    if not isinstance(module, nn.Conv2d) or module.bias is None:
+        raise BirdNetError(f"expected a convolution with a bias; found {type(module).__name__}")
+    return module
+
+
+def _set_affine(layer: nn.Module, scale: np.ndarray, shift: np.ndarray) -> None:
+    module = _conv(layer)
     if scale.shape != (module.out_channels,) or shift.shape != (module.out_channels,):
         raise BirdNetError(f"affine of {scale.shape} values where BirdNET V2.4 has {module.out_channels} channels")
     module.weight.copy_(torch.from_numpy(scale.copy()).view(-1, 1, 1, 1))
-    module.bias.copy_(torch.from_numpy(shift.copy()))
+    if module.bias is not None:  # _conv checked
+        module.bias.copy_(torch.from_numpy(shift.copy()))
 
 
 def _copy_convolution(module: nn.Conv2d, source: Convolution, padding: str | None, activation: str) -> None:
@@ -278,7 +299,8 @@ def _copy_convolution(module: nn.Conv2d, source: Convolution, padding: str | Non
             f"{source.activation}) does not fit BirdNET V2.4's {expected}; this is not the V2.4 graph"
         )
     module.weight.copy_(torch.from_numpy(source.weight.copy()))
-    module.bias.copy_(torch.from_numpy(source.bias.copy()))
+    if module.bias is not None:  # every convolution here has one (_conv)
+        module.bias.copy_(torch.from_numpy(source.bias.copy()))
 
 
 def _spectrogram_kernels(weights: BirdNetWeights) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ MODEL_FILE = f"{MODEL_ID}_Model_FP32.tflite"
 LABELS_FILE = f"{MODEL_ID}_Labels.txt"
 LICENCE_FILE = "LICENSE"
 EMBEDDING_TENSOR = "GLOBAL_AVG_POOL"  # name part of the pooled embedding in V2.4's graph
+SPECTROGRAM_TENSOR = "model/concatenate/concat"  # V2.4's two spectrograms stacked, NHWC (batch, 96, 511, 2)
 BIRDNET_LICENCE = (
     "CC BY-NC-SA 4.0 (BirdNET GLOBAL 6K V2.4 by the K. Lisa Yang Center for Conservation Bioacoustics, "
     "Cornell Lab of Ornithology, and Chemnitz University of Technology; non-commercial use only; "
@@ -190,12 +192,24 @@ class BirdNet:
 
     def run(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(N, 144000)`` float32 at 48 kHz -> embeddings ``(N, 1024)`` and logits ``(N, 6522)``."""
+        embeddings, logits, _ = self._invoke(windows)
+        return embeddings, logits
+
+    def spectrograms(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """LiteRT's own two stacked spectrograms ``(N, 2, 96, 511)`` and embeddings of ``windows``: what
+        ``birdnet_backbone_audio``'s network is checked against, spectrogram and all, independently of its
+        front-end."""
+        embeddings, _, spectrograms = self._invoke(windows, SPECTROGRAM_TENSOR)
+        return np.concatenate(spectrograms).transpose(0, 3, 1, 2), embeddings
+
+    def _invoke(self, windows: np.ndarray, extra: str | None = None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         windows = np.ascontiguousarray(np.atleast_2d(windows), dtype=np.float32)
         if windows.shape[1:] != (BIRDNET_WINDOW_SAMPLES,):
             raise BirdNetError(
                 f"BirdNET takes windows of {BIRDNET_WINDOW_SAMPLES} samples (3 s at 48 kHz); got {windows.shape}"
             )
-        embeddings, logits = [], []
+        embeddings, logits, extras = [], [], []
+        extra_index = None if extra is None else self._tensor_index(extra)
         with self._lock:
             started = time.perf_counter()
             size = min(self.batch_size, max(1, len(windows)))
@@ -213,17 +227,25 @@ class BirdNet:
                 self.interpreter.invoke()
                 embeddings.append(self.interpreter.get_tensor(self._embedding)[: len(chunk)].copy())
                 logits.append(self.interpreter.get_tensor(self._output)[: len(chunk)].copy())
+                if extra_index is not None:
+                    extras.append(self.interpreter.get_tensor(extra_index)[: len(chunk)].copy())
             self.windows_run += len(windows)
             self.seconds += time.perf_counter() - started
         if not embeddings:
-            return np.zeros((0, EMBEDDING_SIZE), np.float32), np.zeros((0, len(self.labels)), np.float32)
-        return np.concatenate(embeddings), np.concatenate(logits)
+            return np.zeros((0, EMBEDDING_SIZE), np.float32), np.zeros((0, len(self.labels)), np.float32), extras
+        return np.concatenate(embeddings), np.concatenate(logits), extras
+
+    def _tensor_index(self, name: str) -> int:
+        for detail in self.interpreter.get_tensor_details():
+            if detail["name"] == name:
+                return int(detail["index"])
+        raise BirdNetError(f"{self.files.model} has no tensor named {name}; is it BirdNET V2.4?")
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
         return self.run(windows)[0]
 
 
-def find_embedding_tensor(details: Sequence[dict], model_path: Path | str = "model") -> int:
+def find_embedding_tensor(details: Sequence[dict[str, Any]], model_path: Path | str = "model") -> int:
     """The pooled 1024-d embedding's tensor index, by name (``GLOBAL_AVG_POOL``) and shape ``(batch, 1024)``."""
     candidates = [
         d

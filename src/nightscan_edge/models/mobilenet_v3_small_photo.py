@@ -11,23 +11,26 @@ its weights API) is the maintained one. Two changes for this use:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import MobileNet_V3_Small_Weights, mobilenet_v3_small
 
 from nightscan_edge.models.base import EdgeClassifier, register_model
+from nightscan_edge.models.conv_like import conv2d_like
 from nightscan_edge.models.pretrained import PretrainedWeightsError, read_weights_file
 from nightscan_edge.spec import ImageSpec
 
 IMAGENET_CLASSES = 1000
 
 
-def load_torchvision_weights(weights: str | Path, enum_cls, model_label: str) -> dict[str, torch.Tensor]:
+def load_torchvision_weights(weights: str | Path, enum_cls: Any, model_label: str) -> dict[str, torch.Tensor]:
     """``'imagenet'`` -> torchvision's weights API (downloads once, cached); a path -> that local file."""
     if str(weights).lower() == "imagenet":
         try:
-            return enum_cls.DEFAULT.get_state_dict(progress=False)
+            state_dict: dict[str, torch.Tensor] = enum_cls.DEFAULT.get_state_dict(progress=False)
+            return state_dict
         except Exception as error:  # URLError, SSL errors, hub errors: all mean "not available here"
             raise PretrainedWeightsError(
                 f"could not download ImageNet weights for {model_label} ({error.__class__.__name__}); "
@@ -57,7 +60,7 @@ class MobileNetV3SmallPhoto(EdgeClassifier):
                 raise PretrainedWeightsError(f"weights {weights} do not fit MobileNetV3-Small: {error}") from error
         if spec.channels == 1:
             stem: nn.Conv2d = net.features[0][0]
-            gray = nn.Conv2d(1, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
+            gray = conv2d_like(stem, 1, stem.out_channels)  # the stem has no bias
             with torch.no_grad():
                 gray.weight.copy_(stem.weight.sum(dim=1, keepdim=True))
             net.features[0][0] = gray
@@ -71,7 +74,8 @@ class MobileNetV3SmallPhoto(EdgeClassifier):
         self.head = old_head if num_classes == IMAGENET_CLASSES else nn.Linear(old_head.in_features, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pre_head(self.pool(self.body(x)).flatten(1))
+        features: torch.Tensor = self.pre_head(self.pool(self.body(x)).flatten(1))
+        return features
 
 
 @register_model(
@@ -80,5 +84,5 @@ class MobileNetV3SmallPhoto(EdgeClassifier):
     budget_mb=8.0,
     description="torchvision MobileNetV3-Small, 224x224 RGB or grayscale/IR (~6 MB)",
 )
-def mobilenet_v3_small_photo(num_classes: int, spec: ImageSpec, **options) -> MobileNetV3SmallPhoto:
+def mobilenet_v3_small_photo(num_classes: int, spec: ImageSpec, **options: Any) -> MobileNetV3SmallPhoto:
     return MobileNetV3SmallPhoto(num_classes, spec, **options)

@@ -19,6 +19,8 @@ from typing import Any
 
 from torch import nn
 
+from nightscan_edge.models.conv_like import conv2d_like
+
 PRUNED_CHANNELS_OPTION = "pruned_channels"
 
 
@@ -57,16 +59,17 @@ def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> 
     modules = dict(model.named_modules())
     for name, shape in pruned_channels.items():
         old = modules.get(name)
-        if old is None or layer_shape(old) is None:
+        expected = layer_shape(old) if old is not None else None
+        if old is None or expected is None:
             raise ValueError(
                 f"{PRUNED_CHANNELS_OPTION}: layer '{name}' is not a Conv2d/BatchNorm2d/Linear of "
                 f"{type(model).__name__}; "
                 "was the checkpoint pruned from a different model?"
             )
         shape = [int(v) for v in shape]
-        if len(shape) != len(layer_shape(old)) or min(shape) < 1:
+        if len(shape) != len(expected) or min(shape) < 1:
             raise ValueError(
-                f"{PRUNED_CHANNELS_OPTION}: layer '{name}' needs {len(layer_shape(old))} positive counts; got {shape}"
+                f"{PRUNED_CHANNELS_OPTION}: layer '{name}' needs {len(expected)} positive counts; got {shape}"
             )
         _replace(model, name, _resized(old, shape))
     return model
@@ -75,17 +78,7 @@ def apply_pruned_channels(model: nn.Module, pruned_channels: dict[str, Any]) -> 
 def _resized(old: nn.Module, shape: list[int]) -> nn.Module:
     if isinstance(old, nn.Conv2d):
         in_channels, out_channels, groups = shape
-        return nn.Conv2d(
-            in_channels,
-            out_channels,
-            old.kernel_size,
-            stride=old.stride,
-            padding=old.padding,
-            dilation=old.dilation,
-            groups=groups,
-            bias=old.bias is not None,
-            padding_mode=old.padding_mode,
-        )
+        return conv2d_like(old, in_channels, out_channels, groups)
     if isinstance(old, nn.BatchNorm2d):
         return nn.BatchNorm2d(
             shape[0], eps=old.eps, momentum=old.momentum, affine=old.affine, track_running_stats=old.track_running_stats

@@ -12,6 +12,8 @@ at 32x32, which keeps one forward pass under 1 GMAC while the receptive field st
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -32,7 +34,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
@@ -42,7 +44,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        activated: torch.Tensor = self.relu(out + self.shortcut(x))
+        return activated
 
 
 class WideResNetAudio(AudioClassifier):
@@ -79,7 +82,8 @@ class WideResNetAudio(AudioClassifier):
         self.head = nn.Linear(in_channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.body(self.stem(self.input_norm(x)))).flatten(1))
+        features: torch.Tensor = self.dropout(self.pool(self.body(self.stem(self.input_norm(x)))).flatten(1))
+        return features
 
 
 @register_model(
@@ -89,5 +93,5 @@ class WideResNetAudio(AudioClassifier):
     tier="server",
     description="server/teacher: wide ResNet-18 layout on log-mel (~70 MB)",
 )
-def wide_resnet_audio(num_classes: int, spec: AudioSpec, **options) -> WideResNetAudio:
+def wide_resnet_audio(num_classes: int, spec: AudioSpec, **options: Any) -> WideResNetAudio:
     return WideResNetAudio(num_classes, spec, **options)

@@ -14,17 +14,15 @@ as the edge photo model does.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18, resnet50
 
 from nightscan_edge.models.base import EdgeClassifier, register_model
-from nightscan_edge.models.mobilenet_v3_small_photo import (
-    IMAGENET_CLASSES,
-    PretrainedWeightsError,
-    load_torchvision_weights,
-)
+from nightscan_edge.models.mobilenet_v3_small_photo import IMAGENET_CLASSES, load_torchvision_weights
+from nightscan_edge.models.pretrained import PretrainedWeightsError
 from nightscan_edge.spec import ImageSpec
 
 # depth -> (torchvision builder, its weights enum)
@@ -68,7 +66,8 @@ class ResNetPhoto(EdgeClassifier):
         self.head = old_head if num_classes == IMAGENET_CLASSES else nn.Linear(old_head.in_features, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.body(x)).flatten(1))
+        features: torch.Tensor = self.dropout(self.pool(self.body(x)).flatten(1))
+        return features
 
 
 @register_model(
@@ -78,5 +77,5 @@ class ResNetPhoto(EdgeClassifier):
     tier="server",
     description="server/teacher: torchvision ResNet-18 (~43 MB; depth=50: ResNet-50, ~90 MB)",
 )
-def resnet_photo(num_classes: int, spec: ImageSpec, **options) -> ResNetPhoto:
+def resnet_photo(num_classes: int, spec: ImageSpec, **options: Any) -> ResNetPhoto:
     return ResNetPhoto(num_classes, spec, **options)

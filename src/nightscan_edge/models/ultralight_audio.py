@@ -7,6 +7,8 @@ ReLU6, stride 2 to downsample, global pooling and a linear head. Depthwise convo
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -65,11 +67,12 @@ class UltralightAudioCNN(AudioClassifier):
         self.head = nn.Linear(in_channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
+        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
+        return features
 
 
 @register_model(
     "ultralight_audio", input_kind="audio", budget_mb=1.0, description="depthwise-separable CNN on log-mel (~0.8 MB)"
 )
-def ultralight_audio(num_classes: int, spec: AudioSpec, **options) -> UltralightAudioCNN:
+def ultralight_audio(num_classes: int, spec: AudioSpec, **options: Any) -> UltralightAudioCNN:
     return UltralightAudioCNN(num_classes, spec, **options)

@@ -85,12 +85,10 @@ def prune_model(
     check_targets(target_macs, target_size_mb)
     if not 0 < step_ratio < max_channel_ratio < 1:
         raise PruningTargetError(f"need 0 < step_ratio < max_channel_ratio < 1; got {step_ratio}, {max_channel_ratio}")
+    check_reachable(model, target_size_mb)
     before = measure_complexity(model)
     pruned = copy.deepcopy(model).eval()
-    ignored = [pruned.head]
-    for interface_layer in ("input_norm", "log_mel"):
-        if hasattr(pruned, interface_layer):
-            ignored.append(getattr(pruned, interface_layer))
+    ignored = [pruned.head, *interface_layers(pruned)]
     steps = math.ceil(max_channel_ratio / step_ratio)
     pruner = tp.pruner.MetaPruner(
         pruned,
@@ -130,6 +128,25 @@ def prune_model(
         pruned_channels=record_pruned_channels(pruned, dense),
     )
     return pruned, stats
+
+
+def interface_layers(model: EdgeClassifier) -> list[torch.nn.Module]:
+    """Layers that define the model's input and are never pruned: the front-end and the input normalisation."""
+    return [getattr(model, name) for name in ("input_norm", "log_mel") if hasattr(model, name)]
+
+
+def check_reachable(model: EdgeClassifier, target_size_mb: float | None) -> None:
+    """Refuse, before any work, a size no pruning can reach: the interface layers keep every weight and table
+    (BirdNET's spectrogram kernels alone are 1.2 MB FP32)."""
+    if target_size_mb is None:
+        return
+    kept = sum(t.numel() for layer in interface_layers(model) for t in layer.state_dict().values())
+    floor_mb = 4 * kept / BYTES_PER_MB
+    if target_size_mb <= floor_mb:
+        raise PruningTargetError(
+            f"--target-size-mb {target_size_mb:g} cannot be met: {model.model_name}'s front-end and input layers, "
+            f"which pruning never removes, alone take {floor_mb:.2f} MB FP32; ask for more than that"
+        )
 
 
 def _macs_and_size_mb(model: EdgeClassifier) -> tuple[int, float]:

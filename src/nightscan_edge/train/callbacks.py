@@ -13,7 +13,10 @@ import csv
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import lightning as L
 
@@ -39,9 +42,9 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signal_number: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
-    def _handle(self, signal_number, frame) -> None:
+    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
         if self.signal_number is not None:
             raise TrainingCancelled(signal_number)
         self.signal_number = signal_number
@@ -67,10 +70,10 @@ class StopOnSignal(L.Callback):
     def __init__(self, request: StopRequest) -> None:
         self.request = request
 
-    def on_train_batch_end(self, *args) -> None:
+    def on_train_batch_end(self, *args: Any) -> None:
         self.request.check()
 
-    def on_validation_batch_end(self, *args) -> None:
+    def on_validation_batch_end(self, *args: Any) -> None:
         self.request.check()
 
 
@@ -95,7 +98,7 @@ class RunRecorder(L.Callback):
         self.best_epoch: int | None = None
         self._epoch_started = self._batch_started = 0.0
 
-    def status(self, status: str, trainer: L.Trainer | None = None, **fields) -> None:
+    def status(self, status: str, trainer: L.Trainer | None = None, **fields: Any) -> None:
         epoch = human_epoch(trainer) if trainer is not None else None
         write_status(
             self.run_dir,
@@ -138,7 +141,9 @@ class RunRecorder(L.Callback):
         self._epoch_started = self._batch_started = time.perf_counter()
         self._samples_since = 0
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         """A ``batch_end`` event at most every ``BATCH_EVENT_SECONDS`` (and for the last batch): reading the loss
         waits for the device, and on a GPU a wait per step would cost more than the step itself."""
         if not trainer.is_global_zero:
@@ -193,10 +198,10 @@ class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
 
     def __init__(self) -> None:
         super().__init__()
-        self._metrics: dict = {}
+        self._metrics: dict[str, Any] = {}
         self._metrics_read = -math.inf
 
-    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict:
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
         now = time.perf_counter()
         if now - self._metrics_read >= BATCH_EVENT_SECONDS:
             self._metrics, self._metrics_read = super().get_metrics(trainer, module), now
@@ -206,12 +211,12 @@ class OneBasedProgressBar(L.pytorch.callbacks.TQDMProgressBar):
         self._metrics_read = -math.inf  # the epoch's validation figures show as soon as they exist
         super().on_validation_end(trainer, module)
 
-    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description(f"Epoch {human_epoch(trainer)}/{trainer.max_epochs}")
 
 
-def _read_metrics(path: Path) -> list[dict]:
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with path.open(newline="") as handle:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import torch
 
 from nightscan_edge.config import Config, TrainConfig
 from nightscan_edge.config_layers import ConfigError
+
+# The precisions a run can ask Lightning for ("32" in the config means "32-true").
+Precision = Literal["32-true", "bf16-mixed", "16-mixed"]
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 RUN_DIR_ENV = "NIGHTSCAN_EDGE_RUN_DIR"  # rank 0 -> the processes Lightning's DDP launcher starts
@@ -33,7 +38,7 @@ def launched_rank() -> int:
 class DevicePlan:
     accelerator: str  # what runs the batches: cpu, cuda or mps
     devices: int | list[int] | str  # what Lightning takes
-    precision: str  # Lightning's name
+    precision: Precision  # Lightning's name
 
     @property
     def on_cuda(self) -> bool:
@@ -86,7 +91,7 @@ def plan_devices(train: TrainConfig) -> DevicePlan:
                 f"--devices {train.devices}: this machine has {present} CUDA GPU(s) (ids 0-{present - 1}); "
                 f"ask for at most {present}, or run on more machines (see docs/throughput.md)"
             )
-    precision = "32-true" if train.precision in ("32", "32-true") else train.precision
+    precision: Precision = "32-true" if train.precision == "32" else train.precision
     if precision == "16-mixed" and accelerator != "cuda":
         raise ConfigError(
             f"train.precision=16-mixed needs a CUDA GPU (this run is on {accelerator}); use bf16-mixed or 32"
@@ -113,7 +118,7 @@ def channels_last(config: Config, on_cuda: bool | None = None) -> bool:
     return True if config.train.channels_last is None else config.train.channels_last
 
 
-def prepare_model(model: torch.nn.Module, config: Config, plan: DevicePlan) -> torch.nn.Module:
+def prepare_model(model: ModelT, config: Config, plan: DevicePlan) -> ModelT:
     """Layout, TF32 matmuls on CUDA, and ``torch.compile`` when asked (in place: checkpoint keys unchanged)."""
     if plan.on_cuda:
         torch.set_float32_matmul_precision("high")  # TF32 on Ampere+; float32 weights and optimizer state stay

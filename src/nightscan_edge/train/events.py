@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from nightscan_edge.atomic import finite_json, write_json_atomic
 from nightscan_edge.run_folder import RunFolder
@@ -22,7 +22,7 @@ from nightscan_edge.run_folder import RunFolder
 class Event:
     type: ClassVar[str] = "event"
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         return {"type": self.type, "time": time.time(), **asdict(self)}
 
 
@@ -89,7 +89,7 @@ class RunEnd(Event):
     best_epoch: int | None  # counted from 1
     error: str | None = None
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         record = super().as_record()
         if self.status != "failed":
             record.pop("error")
@@ -114,9 +114,9 @@ class EventLog:
             handle.flush()
 
 
-def read_events(path: Path) -> list[dict]:
+def read_events(path: Path) -> list[dict[str, Any]]:
     """Every complete line of an events file (a trailing half-written line is ignored)."""
-    events = []
+    events: list[dict[str, Any]] = []
     if not Path(path).is_file():
         return events
     for line in Path(path).read_text().splitlines():
@@ -127,7 +127,7 @@ def read_events(path: Path) -> list[dict]:
     return events
 
 
-def write_status(run_dir: Path, status: str, **fields) -> None:
+def write_status(run_dir: Path, status: str, **fields: Any) -> None:
     """``status.json`` written atomically (the web reads it while the worker runs)."""
     payload = {"status": status, "updated": time.time(), "pid": os.getpid(), **fields}
     write_json_atomic(RunFolder(run_dir).status_file, finite_json(payload))

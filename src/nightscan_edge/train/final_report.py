@@ -15,6 +15,7 @@ from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.sample_size import accuracy_warning
+from nightscan_edge.spec import ImageSpec
 from nightscan_edge.train.callbacks import RunRecorder
 from nightscan_edge.train.loaders import eval_dataset
 from nightscan_edge.train.module import ClassifierModule
@@ -54,7 +55,7 @@ def final_report(
             predictions = predict_split(module, prepared, data, config.train.batch_size)
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
-    if prepared.kind == "image" and prepared.spec.channels == 3:
+    if isinstance(prepared.spec, ImageSpec) and prepared.spec.channels == 3:  # prepared.kind == "image"
         # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
         val = prepared.splits["val"]
         grey_val = SplitData(grey_photos(val.arrays), val.labels, val.paths)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, load_trained_model
+from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, TrainedModel, load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
@@ -73,6 +73,8 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
             trained = load_trained_model(path)
         except CheckpointError as error:
             raise ConfigError(f"model.init_from: {error}") from None
+        if getattr(trained.model, "takes_embeddings", False) and hasattr(model, "embed"):
+            return _head_from_embedding_run(model, trained, source, labels)
         if trained.model_name != model.model_name:
             raise ConfigError(
                 f"model.init_from: {source} is a {trained.model_name}, this run trains {model.model_name}"
@@ -101,6 +103,31 @@ def initialise_from(model: EdgeClassifier, source: str, labels: list[str]) -> st
         raise ConfigError(f"model.init_from: weights in {source} do not fit {model.model_name} ({detail})")
     model.load_state_dict(state, strict=False)
     return "backbone and head" if same_classes else "backbone (new head for the new classes)"
+
+
+@torch.no_grad()
+def _head_from_embedding_run(model: EdgeClassifier, trained: TrainedModel, source: str, labels: list[str]) -> str:
+    """A network that computes a frozen-embedding run's embedding itself (birdnet_backbone_audio rebuilds BirdNET,
+    whose embedding a birdnet_head reads) starts with that run's trained head: the run begins where the head
+    ended instead of at a random classifier. Only a linear head on the same embedding and labels fits."""
+    head = trained.model.head
+    if (
+        head.in_features != model.head.in_features
+        or getattr(trained.model, "body", None) is not None
+        and any(isinstance(layer, torch.nn.Linear) for layer in trained.model.body.modules())
+    ):
+        raise ConfigError(
+            f"model.init_from: {source}'s head reads {head.in_features}-d features (an MLP head on BirdNET's "
+            f"{trained.model.embedding_size}-d embedding), {model.model_name} ends in a "
+            f"{model.head.in_features}-d embedding; start from a linear {trained.model_name} run (head: linear)"
+        )
+    if trained.labels != list(labels):
+        raise ConfigError(
+            f"model.init_from: {source} was trained on labels {trained.labels}, this run has {list(labels)}; "
+            "a head only transfers to the same labels"
+        )
+    model.head.load_state_dict(head.state_dict())
+    return f"head of {trained.model_name} run {trained.run_id}"
 
 
 @torch.no_grad()

@@ -35,6 +35,7 @@ from nightscan_edge.data.datasets import (
 )
 from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData, SplitData
+from nightscan_edge.spec import AudioSpec
 from nightscan_edge.train.devices import channels_last
 
 
@@ -43,8 +44,8 @@ class Loaders:
     """Training and validation loaders; ``sampler`` is the training order (the module sets its epoch and rank),
     ``augment`` the device half of the batch data path (None on the per-clip path)."""
 
-    train: DataLoader
-    val: DataLoader
+    train: DataLoader[Any]  # batch dicts (the batch path) or (input, label[, ...]) tuples (per clip)
+    val: DataLoader[Any]
     sampler: EpochBatches | EpochSeededSampler
     augment: BatchAugment | None = None
 
@@ -90,7 +91,7 @@ def build_loaders(
 
 def _per_clip_train_loader(
     config: Config, prepared: PreparedData, teacher_positions: bool, unlabeled_windows: int
-) -> tuple[DataLoader, EpochSeededSampler]:
+) -> tuple[DataLoader[Any], EpochSeededSampler]:
     train_split = prepared.splits["train"]
     batch_size, workers = config.train.batch_size, config.data.num_workers
     sampler = EpochSeededSampler(
@@ -99,26 +100,27 @@ def _per_clip_train_loader(
         weighted=config.data.weighted_sampler,
         draws=max(config.train.min_steps_per_epoch * batch_size, unlabeled_windows),
     )
-    train_set: Dataset
+    train_set: Dataset[Any]
+    spec = prepared.spec
     if prepared.inputs == "embedding":
         train_set = EmbeddingTrainDataset(train_split.arrays, train_split.labels)
-    elif prepared.kind == "audio":
+    elif isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         audio = config.data.audio_augment
         backgrounds = (
-            load_backgrounds(audio.noise_dir, prepared.spec.sample_rate)
+            load_backgrounds(audio.noise_dir, spec.sample_rate)
             if (config.data.augment and audio.noise_mix_probability > 0)
             else []
         )
         train_set = AudioTrainDataset(
             train_split.arrays,
             train_split.labels,
-            prepared.spec,
+            spec,
             WaveformAugment(audio, backgrounds, enabled=config.data.augment),
             with_position=teacher_positions,
         )
     else:
         augment = config.data.photo_augment if config.data.augment else None
-        train_set = ImageDataset(train_split.arrays, train_split.labels, prepared.spec, augment)
+        train_set = ImageDataset(train_split.arrays, train_split.labels, spec, augment)
     train_loader = DataLoader(
         train_set,
         batch_size=batch_size,
@@ -130,10 +132,11 @@ def _per_clip_train_loader(
     return train_loader, sampler
 
 
-def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset, Callable[..., Any]]:
+def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset[Any], Callable[..., Any]]:
     """An unaugmented data set of one split (every window of a clip) and its collate function."""
+    spec = prepared.spec
     if prepared.inputs == "embedding":
         return EmbeddingEvalDataset(split.arrays, split.labels), collate_windows
-    if prepared.kind == "audio":
-        return AudioEvalDataset(split.arrays, split.labels, prepared.spec), collate_windows
-    return ImageDataset(split.arrays, split.labels, prepared.spec, None), collate_images
+    if isinstance(spec, AudioSpec):  # prepared.kind == "audio"
+        return AudioEvalDataset(split.arrays, split.labels, spec), collate_windows
+    return ImageDataset(split.arrays, split.labels, spec, None), collate_images

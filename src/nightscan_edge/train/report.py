@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from torchmetrics.functional.classification import (
 from nightscan_edge.atomic import finite_json, write_json_atomic
 
 
-def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
+def classification_report(predictions: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, Any]:
     n = len(labels)
     per_class = {
         "precision": multiclass_precision(predictions, targets, n, average=None),
@@ -102,5 +103,5 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], out: Path,
     plt.close(figure)
 
 
-def write_report(path: Path, report: dict) -> None:
+def write_report(path: Path, report: dict[str, Any]) -> None:
     write_json_atomic(path, finite_json(report))

@@ -56,7 +56,8 @@ class RestoreEpochStart(L.Callback):
         for config, state in zip(trainer.lr_scheduler_configs, schedulers, strict=False):
             config.scheduler.load_state_dict(state)
         saved = self.checkpoint.get("callbacks", {})
-        for callback in trainer.callbacks:
+        # Lightning's CallbackConnector sets Trainer.callbacks at run time; the class does not declare it.
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]
             if callback.state_key in saved:
                 callback.load_state_dict(saved[callback.state_key])
 
@@ -84,4 +85,5 @@ def start_at_epoch(trainer: L.Trainer, epoch: int) -> None:
     """
     progress = trainer.fit_loop.epoch_progress
     for tracker in (progress.current, progress.total):
-        tracker.ready = tracker.started = tracker.processed = tracker.completed = epoch
+        # The epoch trackers are _ProcessedTracker at run time; Lightning annotates the field as its base class.
+        tracker.ready = tracker.started = tracker.processed = tracker.completed = epoch  # type: ignore[attr-defined]

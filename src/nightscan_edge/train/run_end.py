@@ -31,7 +31,7 @@ class Run:
     run_id: str
     status: str
     best_checkpoint: Path | None
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def record_finished(folder: RunFolder) -> Run:

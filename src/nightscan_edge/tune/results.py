@@ -25,7 +25,7 @@ from nightscan_edge.tune import attrs
 @dataclass(frozen=True)
 class TrialRow:
     trial: int
-    state: str  # complete | pruned | failed | running | waiting
+    state: str  # complete | pruned | failed | interrupted (resumed by the next start) | running | waiting
     params: dict[str, Any]
     run_dir: str | None
     model_dir: str | None
@@ -47,7 +47,9 @@ def _row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         note = f"stopped after epoch {trial.user_attrs.get(attrs.PRUNED_AT)}"
     return {
         "trial": trial.number,
-        "state": trial.state.name.lower().replace("fail", "failed"),
+        "state": "interrupted"
+        if trial.user_attrs.get(attrs.INTERRUPTED)
+        else trial.state.name.lower().replace("fail", "failed"),
         "params": dict(trial.params),
         "run_dir": trial.user_attrs.get(attrs.RUN_DIR),
         "model_dir": trial.user_attrs.get(attrs.MODEL_DIR),

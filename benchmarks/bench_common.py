@@ -131,3 +131,11 @@ def write_result(path: Path | str, result: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"results for {path} lack {', '.join(missing)}; every results file needs them")
     return write_json_atomic(path, result)
+
+
+def clip_accuracy(probabilities: np.ndarray, labels: np.ndarray, sources: list[str]) -> list[int]:
+    """Per clip: 1 when the mean of its windows' probabilities picks its label (as the run's report counts)."""
+    by_clip: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        by_clip.setdefault(source, []).append(index)
+    return [int(np.argmax(probabilities[rows].mean(axis=0)) == labels[rows[0]]) for rows in by_clip.values()]

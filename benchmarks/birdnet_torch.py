@@ -34,6 +34,7 @@ import numpy as np
 from bench_common import (
     RESULTS_DIR,
     SHARED_DATA,
+    clip_accuracy,
     command_line,
     machine_summary,
     read_labelled_manifest,
@@ -143,23 +144,18 @@ def export_figures(run_dir: Path, formats: list[str]) -> dict[str, Any]:
 
     out = run_dir / "exports" / "bench"
     report = export_run(run_dir, formats=formats, int8=True, out_dir=out)
-    files = {}
-    for artifact in report.artifacts:
-        data = artifact.to_dict() if hasattr(artifact, "to_dict") else dict(vars(artifact))
-        files[f"{artifact.format}/{artifact.precision}"] = {
-            key: (str(value) if isinstance(value, Path) else value)
-            for key, value in data.items()
-            if key in ("ok", "size_mb", "path", "parity", "error", "note", "quality_gate", "max_abs_diff", "agreement")
+    files = {
+        f"{artifact.format}/{artifact.precision}": {
+            "status": artifact.status,
+            "size_mb": None if artifact.size_bytes is None else round(artifact.size_bytes / 1e6, 3),
+            "file": artifact.file,
+            "parity": artifact.parity,
+            "gate": artifact.gate,
+            "error": artifact.error,
         }
+        for artifact in report.artifacts
+    }
     return {"export_dir": str(out), "files": files}
-
-
-def clip_accuracy(probabilities: np.ndarray, labels: np.ndarray, sources: list[str]) -> list[int]:
-    """Per clip: 1 when the mean of its windows' probabilities picks its label (as the run's report counts)."""
-    by_clip: dict[str, list[int]] = {}
-    for index, source in enumerate(sources):
-        by_clip.setdefault(source, []).append(index)
-    return [int(np.argmax(probabilities[rows].mean(axis=0)) == labels[rows[0]]) for rows in by_clip.values()]
 
 
 def torch_test_figures(run_dir: Path) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from nightscan_edge.audio.decode import fit_to_length, window_starts
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.birdnet.embeddings import EmbeddingCache, EmbeddingStats, embed_clips
 from nightscan_edge.models.birdnet_extractor import (
     BIRDNET_LICENCE,
@@ -58,19 +60,20 @@ class StudentGrid:
         spec = self.spec
         return f"student-grid|{spec.sample_rate}|{spec.clip_samples}|{self.hop}|{spec.pad_mode}"
 
-    def starts(self, clip: np.ndarray) -> np.ndarray:
+    def starts(self, clip: AudioClip) -> np.ndarray:
         """Window offsets over ``clip`` (at least one; the last ends at the clip's end)."""
         return np.asarray(window_starts(clip.size, self.spec.clip_samples, self.hop))
 
-    def windows(self, clip: np.ndarray) -> np.ndarray:
+    def windows(self, clip: AudioClip) -> np.ndarray:
         """The student's windows at the grid's offsets, padded as the student pads a short clip."""
         length, pad_mode = self.spec.clip_samples, self.spec.pad_mode
         return np.stack([fit_to_length(clip[s : s + length], length, pad_mode) for s in self.starts(clip)])
 
-    def embed(self, clips: list[np.ndarray], paths: list[Path | None]) -> GridEmbeddings:
+    def embed(self, clips: list[AudioClip], paths: list[Path | None]) -> GridEmbeddings:
         """BirdNET's embedding of every grid window of ``clips`` (cached per file; ``None`` paths are not cached)."""
         embeddings, stats = embed_clips(
-            clips,
+            # embed_clips hands each clip only to windows_of, whose slices a SeekableRecording reads by seeking
+            cast(list[np.ndarray], clips),
             paths,
             self.cache,
             threads=self.threads,

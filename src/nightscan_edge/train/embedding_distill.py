@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nightscan_edge.atomic import write_bytes_atomic
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.birdnet.embeddings import EmbeddingStats
 from nightscan_edge.birdnet.grid import GridEmbeddings, StudentGrid
 from nightscan_edge.config import Config
@@ -63,12 +64,14 @@ class EmbeddingSource(Protocol):
 
     name: str
     dim: int
-    licence: str | None
     stats: EmbeddingStats
 
-    def starts(self, clip: np.ndarray) -> np.ndarray: ...
+    @property
+    def licence(self) -> str | None: ...
 
-    def embed(self, clips: list[np.ndarray], paths: list[Any]) -> GridEmbeddings: ...
+    def starts(self, clip: AudioClip) -> np.ndarray: ...
+
+    def embed(self, clips: list[AudioClip], paths: list[Any]) -> GridEmbeddings: ...
 
 
 def check_embedding_student(config: Config) -> None:
@@ -218,7 +221,7 @@ def distill_embedding(
             cosine = F.cosine_similarity(phase.projection(model.features(inputs)), targets.to(device), dim=1)
             loss = (1.0 - cosine).mean()
             phase.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             phase.optimizer.step()
             loss_sum += float(loss.detach())
             cosine_sum += float(cosine.detach().mean())

@@ -17,9 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
+import numpy as np
 import torch
 
 from nightscan_edge.birdnet.data import embed_prepared
@@ -31,8 +32,9 @@ from nightscan_edge.data.photo_augment import PhotoAugment
 from nightscan_edge.data.photo_views import PhotoViews
 from nightscan_edge.data.prepare import PreparedData, prepare_data
 from nightscan_edge.data.splits import write_split
-from nightscan_edge.models import MODELS
+from nightscan_edge.models import MODELS, EdgeClassifier
 from nightscan_edge.paths import display_path
+from nightscan_edge.spec import ImageSpec
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows, load_unlabeled
 from nightscan_edge.train.callbacks import (
     OneBasedProgressBar,
@@ -229,7 +231,7 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
 
 
 def _module(
-    config: Config, prepared: PreparedData, model: torch.nn.Module, run_id: str, teaching: Teaching
+    config: Config, prepared: PreparedData, model: EdgeClassifier, run_id: str, teaching: Teaching
 ) -> ClassifierModule:
     """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled data)."""
     weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
@@ -262,10 +264,11 @@ def _teacher(config: Config, prepared: PreparedData, events: EventLog, device: t
     teacher = teacher_for(config, prepared.labels, prepared.spec)
     train_split = prepared.splits["train"]
     if isinstance(teacher, Teacher) and prepared.kind == "image":
-        augment = PhotoAugment(config.data.photo_augment, prepared.spec) if config.data.augment else None
+        image_spec = cast(ImageSpec, prepared.spec)  # kind "image"
+        augment = PhotoAugment(config.data.photo_augment, image_spec) if config.data.augment else None
         photos = prepare_photo_teaching(
             teacher,
-            train_split.arrays,
+            cast(list[np.ndarray], train_split.arrays),  # photos: decoded arrays (only audio is seekable)
             augment,
             config.train.teacher_views,
             config.train.unlabeled,
@@ -284,8 +287,8 @@ def _teacher(config: Config, prepared: PreparedData, events: EventLog, device: t
     teacher.prepare(train_split.arrays, train_split.paths)
     unlabeled = None
     if config.train.unlabeled:
-        augment = WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
-        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction, augment)
+        waveform_augment = WaveformAugment(config.data.audio_augment, [], enabled=config.data.augment)
+        unlabeled = load_unlabeled(config.train.unlabeled, teacher, config.data.max_bad_fraction, waveform_augment)
         _log(events, "info", f"--unlabeled: {len(unlabeled)} window(s) with the teacher's soft labels")
     stats = teacher.stats
     _log(

@@ -3,11 +3,13 @@ the learning curves and the confusion matrix."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.config import Config
 from nightscan_edge.data.night_frames import grey_photos
 from nightscan_edge.data.prepare import PreparedData, SplitData
@@ -58,7 +60,9 @@ def final_report(
     if isinstance(prepared.spec, ImageSpec) and prepared.spec.channels == 3:  # prepared.kind == "image"
         # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
         val = prepared.splits["val"]
-        grey_val = SplitData(grey_photos(val.arrays), val.labels, val.paths)
+        # photos are decoded arrays (only audio is seekable); SplitData's list holds either
+        grey = grey_photos(cast(list[np.ndarray], val.arrays))
+        grey_val = SplitData(cast(list[AudioClip], grey), val.labels, val.paths)
         predictions = predict_split(module, prepared, grey_val, config.train.batch_size)
         report["val_grey"] = classification_report(predictions, torch.tensor(val.labels), prepared.labels)
         report["grey_accuracy"] = report["val_grey"]["accuracy"]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from nightscan_edge.audio.decode import fit_to_length
+from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.data.augment import WaveformAugment
 from nightscan_edge.data.errors import DataError
 from nightscan_edge.spec import AudioSpec
@@ -21,7 +22,7 @@ class GridWindows:
     """``clips`` at the student's rate, per clip the grid's window offsets and a ``(windows, ...)`` target tensor."""
 
     def __init__(
-        self, clips: list[np.ndarray], starts: list[np.ndarray], targets: list[torch.Tensor], spec: AudioSpec, what: str
+        self, clips: list[AudioClip], starts: list[np.ndarray], targets: list[torch.Tensor], spec: AudioSpec, what: str
     ) -> None:
         self.clips, self.starts, self.targets, self.spec = clips, starts, targets, spec
         self.items = [(c, g) for c, offsets in enumerate(starts) for g in range(len(offsets))]

@@ -4,18 +4,20 @@ file, BatchNorm statistics started at the data's, or put back from a resume chec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from nightscan_edge.checkpoint import MODEL_PREFIX, CheckpointError, TrainedModel, load_trained_model
+from nightscan_edge.checkpoint import MODEL_PREFIX, TrainedModel, load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
 from nightscan_edge.data.prepare import PreparedData
-from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.errors import CheckpointError
+from nightscan_edge.models import MODELS, AudioClassifier, EdgeClassifier, create_model
 from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.spec import AudioSpec, ImageSpec
 
 
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
@@ -114,7 +116,7 @@ def _head_from_embedding_run(model: EdgeClassifier, trained: TrainedModel, sourc
     if (
         head.in_features != model.head.in_features
         or getattr(trained.model, "body", None) is not None
-        and any(isinstance(layer, torch.nn.Linear) for layer in trained.model.body.modules())
+        and any(isinstance(layer, torch.nn.Linear) for layer in cast(torch.nn.Module, trained.model.body).modules())
     ):
         raise ConfigError(
             f"model.init_from: {source}'s head reads {head.in_features}-d features (an MLP head on BirdNET's "
@@ -162,8 +164,12 @@ def _first_inputs(model: EdgeClassifier, prepared: PreparedData, items: int) -> 
     train_split = prepared.splits["train"]
     if prepared.kind == "audio":
         # the first window only: a long recording (read by seeking) is never windowed whole
-        window = prepared.spec.clip_samples
-        windows = np.concatenate([clip_windows(clip[:window], prepared.spec) for clip in train_split.arrays[:items]])
-        return model.log_mel(torch.from_numpy(windows))
-    dataset = ImageDataset(train_split.arrays[:items], train_split.labels[:items], prepared.spec)
+        audio_spec = cast(AudioSpec, prepared.spec)  # kind "audio": clips decoded for an AudioSpec
+        window = audio_spec.clip_samples
+        windows = np.concatenate([clip_windows(clip[:window], audio_spec) for clip in train_split.arrays[:items]])
+        inputs: torch.Tensor = cast(AudioClassifier, model).log_mel(torch.from_numpy(windows))
+        return inputs
+    # photos: decoded arrays (only audio is ever a SeekableRecording), for an ImageSpec
+    photos = cast(list[np.ndarray], train_split.arrays[:items])
+    dataset = ImageDataset(photos, train_split.labels[:items], cast(ImageSpec, prepared.spec))
     return torch.stack([dataset[i][0] for i in range(len(dataset))])

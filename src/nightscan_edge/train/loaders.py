@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from nightscan_edge.config import Config
@@ -103,7 +104,8 @@ def _per_clip_train_loader(
     train_set: Dataset[Any]
     spec = prepared.spec
     if prepared.inputs == "embedding":
-        train_set = EmbeddingTrainDataset(train_split.arrays, train_split.labels)
+        # embedding inputs: per clip a (windows, dim) array, never a SeekableRecording
+        train_set = EmbeddingTrainDataset(cast(list[np.ndarray], train_split.arrays), train_split.labels)
     elif isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         audio = config.data.audio_augment
         backgrounds = (
@@ -120,7 +122,8 @@ def _per_clip_train_loader(
         )
     else:
         augment = config.data.photo_augment if config.data.augment else None
-        train_set = ImageDataset(train_split.arrays, train_split.labels, spec, augment)
+        # photos: decoded arrays (only audio is seekable)
+        train_set = ImageDataset(cast(list[np.ndarray], train_split.arrays), train_split.labels, spec, augment)
     train_loader = DataLoader(
         train_set,
         batch_size=batch_size,
@@ -136,7 +139,7 @@ def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset[Any]
     """An unaugmented data set of one split (every window of a clip) and its collate function."""
     spec = prepared.spec
     if prepared.inputs == "embedding":
-        return EmbeddingEvalDataset(split.arrays, split.labels), collate_windows
+        return EmbeddingEvalDataset(cast(list[np.ndarray], split.arrays), split.labels), collate_windows  # embeddings
     if isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         return AudioEvalDataset(split.arrays, split.labels, spec), collate_windows
-    return ImageDataset(split.arrays, split.labels, spec, None), collate_images
+    return ImageDataset(cast(list[np.ndarray], split.arrays), split.labels, spec, None), collate_images  # photos

@@ -9,21 +9,25 @@ every window of a clip and averages the probabilities, as prediction on a record
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from nightscan_edge.checkpoint import CHECKPOINT_KEY, checkpoint_metadata
+from nightscan_edge.checkpoint import checkpoint_metadata
 from nightscan_edge.config import Config, TrainConfig
 from nightscan_edge.data.augment import SpecAugment
 from nightscan_edge.data.batches import BatchAugment, EpochBatches
-from nightscan_edge.data.datasets import epoch_seed
+from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.errors import UserError
-from nightscan_edge.models import EdgeClassifier
+from nightscan_edge.models import AudioClassifier, EdgeClassifier
+from nightscan_edge.run_folder import CHECKPOINT_KEY
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
 from nightscan_edge.train.fine_tune import (
@@ -55,7 +59,7 @@ def check_finite(loss: float, where: str, lr: float) -> None:
         )
 
 
-def make_optimizer(params, train: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[Any], train: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``train.optimizer`` names, with its options; also what the throughput benchmark's plain loop
     steps, so the engine is compared with the same optimizer work."""
     if train.optimizer == "sgd":
@@ -75,7 +79,7 @@ def model_input(
     if model.input_kind != "audio" or getattr(model, "takes_embeddings", False):
         return x
     with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
-        spectrogram = model.log_mel(x.float())
+        spectrogram: torch.Tensor = cast(AudioClassifier, model).log_mel(x.float())
     if augment_seed is not None and spec_augment is not None:
         batch, _, n_mels, frames = spectrogram.shape
         params = spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
@@ -117,7 +121,7 @@ class ClassifierModule(L.LightningModule):
         # Set by the engine with the training loader: the device half of the batch data path (None on the
         # per-clip path that frozen embeddings and BirdNET distillation use).
         self.batch_augment: BatchAugment | None = None
-        self.train_sampler: EpochBatches | None = None
+        self.train_sampler: EpochBatches | EpochSeededSampler | None = None
         num_classes = len(labels)
         # Every rank validates the whole validation set (same weights, same data): no cross-rank metric sync.
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=False)
@@ -137,15 +141,18 @@ class ClassifierModule(L.LightningModule):
         runs here, on the device, for the whole batch -- in float32 under mixed precision too (the log-mel's dB
         scale and the SNR arithmetic lose too much in 16 bits; the network itself runs in the autocast dtype)."""
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-            raw = self.batch_augment(batch)
+            # set by the engine whenever batches arrive as dicts (the batch data path)
+            batch_augment = cast(BatchAugment, self.batch_augment)
+            raw = batch_augment(batch)
             inputs = self.model_input(raw)
             if self.model.input_kind == "audio":
-                inputs = self.batch_augment.mask_spectrogram(inputs, batch)
+                inputs = batch_augment.mask_spectrogram(inputs, batch)
         return raw, inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw model input (waveform for audio, normalised image for photos) -> logits."""
-        return self.model(self.model_input(x))
+        logits: torch.Tensor = self.model(self.model_input(x))
+        return logits
 
     # -- training -------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -191,14 +198,14 @@ class ClassifierModule(L.LightningModule):
                 self.config.train.lr,
             )
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
             self.check_training_loss()
 
     def on_train_epoch_end(self) -> None:
         self.check_training_loss()  # before the checkpoint callbacks' own epoch-end hooks (Lightning runs ours first)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         seed = epoch_seed(self.config.train.seed, self.current_epoch, salt=1000 + batch_idx)
         if self.config.train.batchnorm == "frozen" or backbone_frozen(self.config.train, self.current_epoch):
             hold_batchnorm_statistics(self.model)
@@ -212,7 +219,7 @@ class ClassifierModule(L.LightningModule):
         loss = F.cross_entropy(
             logits,
             y,
-            weight=self.class_weights if self.config.data.class_weights else None,
+            weight=cast(torch.Tensor, self.class_weights) if self.config.data.class_weights else None,
             label_smoothing=self.config.train.label_smoothing,
         )
         cached = batch.get("teacher_logits") if isinstance(batch, dict) else None
@@ -225,7 +232,9 @@ class ClassifierModule(L.LightningModule):
             rng = np.random.default_rng(seed)
             windows, teacher_logits = self.unlabeled.batch(rng, y.numel())
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
-            loss = loss + self.teacher.alpha * soft_loss(student, teacher_logits.to(x.device), self.teacher.temperature)
+            # the engine passes unlabelled data only with a teacher (the one that scored it)
+            teacher = cast(Teacher | BirdNetTeacher, self.teacher)
+            loss = loss + teacher.alpha * soft_loss(student, teacher_logits.to(x.device), teacher.temperature)
         with torch.no_grad():  # sums and the non-finite flag kept on the device: nothing here waits for it
             self.note_loss(loss, batch_idx)
             count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
@@ -255,7 +264,7 @@ class ClassifierModule(L.LightningModule):
         for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
             metric.reset()
 
-    def validation_step(self, batch, batch_idx: int) -> None:
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
         windows, y, owner = batch
         probabilities = self.clip_probabilities(windows, owner, y.numel())
         loss = F.nll_loss(torch.log(probabilities.clamp(min=1e-8)), y)
@@ -291,13 +300,14 @@ class ClassifierModule(L.LightningModule):
             "val_loss": val_loss,
             "val_acc": accuracy,
             "val_macro_f1": macro_f1,
-            "lr": float(self.optimizers().param_groups[-1]["lr"])  # the head's: train.lr on its schedule
+            # the head's: train.lr on its schedule (one optimizer here, never a list)
+            "lr": float(cast(LightningOptimizer, self.optimizers()).param_groups[-1]["lr"])
             if self.trainer and not self.trainer.sanity_checking
             else self.config.train.lr,
         }
 
     # -- optimisation ---------------------------------------------------------------------------------
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         train = self.config.train
         optimizer = make_optimizer(parameter_groups(self.model, train), train)
         if train.warmup_epochs:
@@ -308,15 +318,16 @@ class ClassifierModule(L.LightningModule):
         if train.scheduler == "none":
             return optimizer
         if train.scheduler == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=train.gamma, patience=train.plateau_patience
             )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+        epoch_scheduler: torch.optim.lr_scheduler.LRScheduler
         if train.scheduler == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+            epoch_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
         else:
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+            epoch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": epoch_scheduler}
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -103,7 +103,9 @@ def _widget(annotation: Any) -> tuple[str, tuple[str, ...]]:
     if inner is bool:
         return ("select", OPTIONAL_BOOL_CHOICES) if optional else ("checkbox", ())
     if typing.get_origin(inner) is Literal:
-        return "select", tuple(str(choice) for choice in typing.get_args(inner))
+        # An optional choice (e.g. train.embedding_teacher) offers "(none)" first, so an untouched None stays None.
+        none_first = ("",) if optional else ()
+        return "select", none_first + tuple(str(choice) for choice in typing.get_args(inner))
     if inner in (int, float, str) or typing.get_origin(inner) in (typing.Union, types.UnionType):
         return "text", ()
     return "json", ()

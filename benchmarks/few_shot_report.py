@@ -189,20 +189,21 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             group = [r for r in rows if r["size"] == size and r["variant"] == variant]
             if not group:
                 continue
-            accuracy = [r["accuracy"] for r in group]
-            table.append(
-                {
-                    "size": size,
-                    "variant": variant,
-                    "seeds": len(group),
-                    "accuracy": float(np.mean(accuracy)),
-                    "accuracy_min": float(np.min(accuracy)),
-                    "accuracy_max": float(np.max(accuracy)),
-                    "macro_f1": float(np.mean([r["macro_f1"] for r in group])),
-                    "seconds": float(np.mean([r["seconds"] or 0 for r in group])),
-                }
-            )
+            table.append({"size": size, "variant": variant, **seed_summary(group)})
     return table
+
+
+def seed_summary(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max test accuracy, mean macro-F1 and seconds over the seeds of one (size, variant) cell."""
+    accuracy = [r["accuracy"] for r in group]
+    return {
+        "seeds": len(group),
+        "accuracy": float(np.mean(accuracy)),
+        "accuracy_min": float(np.min(accuracy)),
+        "accuracy_max": float(np.max(accuracy)),
+        "macro_f1": float(np.mean([r["macro_f1"] for r in group])),
+        "seconds": float(np.mean([r["seconds"] or 0 for r in group])),
+    }
 
 
 def markdown(summary: list[dict[str, Any]]) -> str:

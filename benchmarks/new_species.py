@@ -43,6 +43,7 @@ from bench_common import (
     write_result,
     write_split_manifest,
 )
+from few_shot_report import seed_summary
 from few_shot_variants import link_folder, log_counts, train_run
 from nightscan_edge.atomic import write_bytes_atomic, write_json_atomic
 from nightscan_edge.audio.decode import decode_audio
@@ -228,20 +229,14 @@ def summarise(rows: list[dict]) -> list[dict]:
             group = [r for r in rows if r["size"] == size and r["variant"] == name]
             if not group:
                 continue
-            accuracy = [r["accuracy"] for r in group]
             files = [r["int8"] for r in group if (r.get("int8") or {}).get("size_mb")]
             table.append(
                 {
                     "size": size,
                     "variant": name,
-                    "seeds": len(group),
-                    "accuracy": float(np.mean(accuracy)),
-                    "accuracy_min": float(np.min(accuracy)),
-                    "accuracy_max": float(np.max(accuracy)),
-                    "macro_f1": float(np.mean([r["macro_f1"] for r in group])),
+                    **seed_summary(group),
                     "int8_mb": float(np.mean([f["size_mb"] for f in files])) if files else None,
                     "latency_ms": float(np.mean([f["latency_ms_1_thread"] for f in files])) if files else None,
-                    "seconds": float(np.mean([r["seconds"] or 0 for r in group])),
                     "label_epochs": ", ".join(sorted({str(r.get("label_epochs", "all")) for r in group})),
                 }
             )

@@ -244,7 +244,11 @@ class TrainConfig(_Section):
         if self.objective == "single_label":
             stray = sorted(
                 {"multilabel_loss", "threshold_rule", "target_precision"}
-                & {name for name in self.model_fields_set if getattr(self, name) != TrainConfig.model_fields[name].default}
+                & {
+                    name
+                    for name in self.model_fields_set
+                    if getattr(self, name) != TrainConfig.model_fields[name].default
+                }
             )
             if stray:
                 raise ValueError(

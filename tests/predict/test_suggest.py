@@ -60,13 +60,13 @@ def test_the_cap_is_lifted_when_recordings_are_too_few() -> None:
 def test_suggest_scores_the_runs_windows_and_excludes_queued_ones(tiny_audio_run, tmp_path) -> None:
     rate = TINY_AUDIO_SPEC.sample_rate
     for index, frequency in enumerate((400, 900, 1500)):
-        write_tone(tmp_path / "night" / f"n{index}.wav", frequency, 6.0, rate)
+        write_tone(tmp_path / "night" / f"n{index}.wav", frequency, 3.0, rate)
     result = suggest(tiny_audio_run, tmp_path / "night", n=6)
     assert (result.recordings, len(result.picks)) == (3, 6)
-    assert result.windows == 3 * 12  # ~1 s windows, 50 % overlap, the last aligned to the end of 6 s
+    assert result.windows == 3 * 6  # ~1 s windows, 50 % overlap, the last aligned to the end of 3 s
     per_recording = [sum(p.recording.name == f"n{i}.wav" for p in result.picks) for i in range(3)]
     assert max(per_recording) <= 4 and sum(count > 0 for count in per_recording) >= 2  # cap ceil(2 * 6 / 3)
-    assert all(p.label in ("owl", "fox", "bat") and 0 <= p.start_s < p.end_s <= 6.0 + 1e-6 for p in result.picks)
+    assert all(p.label in ("owl", "fox", "bat") and 0 <= p.start_s < p.end_s <= 3.0 + 1e-6 for p in result.picks)
     assert "margin" in result.rule and "at most 4 per recording" in result.rule
     queued = [(str(p.recording), p.start_s) for p in result.picks]
     again = suggest(tiny_audio_run, tmp_path / "night", n=6, exclude=queued)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import soundfile
 
 from nightscan_edge.audio.decode import AUDIO_SUFFIXES, AudioDecodeError
 from nightscan_edge.errors import UserError
@@ -154,10 +155,15 @@ def score_candidates(
         resolved = path.resolve()
         try:
             if classifier.input_kind == "audio":
-                windows = [(w.start_s, w.end_s, w.probabilities) for w in score_audio(classifier, path, hop_seconds)]
+                # a recording shorter than a window is padded; its window ends where the recording does
+                length_s = soundfile.info(str(path)).duration
+                windows = [
+                    (w.start_s, min(w.end_s, length_s), w.probabilities)
+                    for w in score_audio(classifier, path, hop_seconds)
+                ]
             else:
                 windows = [(0.0, None, score_image(classifier, path))]
-        except (InputError, AudioDecodeError, OSError) as error:
+        except (InputError, AudioDecodeError, OSError, RuntimeError) as error:  # libsndfile: RuntimeError
             skipped.append(f"{path}: {error}")
             continue
         if not windows:

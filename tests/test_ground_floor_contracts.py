@@ -161,7 +161,7 @@ FLOORS = [
     {"models"},
     {"artifact"},
     {"runtime", "data", "checkpoint"},
-    {"export", "bench", "predict"},
+    {"export", "bench", "predict", "review"},
     {"web", "tune", "prune", "train", "birdnet"},
     {"commands", "cli"},
 ]

@@ -272,6 +272,10 @@ class ExportConfig(_Section):
     parity_samples: int = Field(64, ge=1)
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
+    max_map_drop: float = Field(2.0, ge=0, description="INT8 gate of a multilabel model: points of mAP")
+    max_class_ap_drop: float = Field(
+        3.0, ge=0, description="INT8 gate of a multilabel model: points of any class's average precision"
+    )
     int8_float_fallback: int = Field(
         4,
         ge=0,

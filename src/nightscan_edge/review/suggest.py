@@ -18,6 +18,7 @@ from nightscan_edge.predict.suggest import Suggestion, Uncertainty, media_files,
 from nightscan_edge.review.queue import (
     BACKGROUND_LABEL,
     QUEUE_NAME,
+    LabelNotAllowed,
     QueueInfo,
     QueueNotFound,
     ReviewError,
@@ -47,6 +48,21 @@ def _run_dataset(config: dict[str, object]) -> Path | None:
     return Path(str(path)) if path and Path(str(path)).exists() else None
 
 
+def check_queue_fits(info: QueueInfo, run_id: str, kind: str, labels: list[str]) -> None:
+    """A run may fill a queue of its kind whose labels include every label it proposes (``ReviewError`` else)."""
+    if info.kind != kind:
+        raise ReviewError(
+            f"queue {info.name} reviews {'photos' if info.kind == 'image' else 'recordings'} but run {run_id} "
+            f"classifies {'photos' if kind == 'image' else 'recordings'}; pick a run of the queue's kind"
+        )
+    unknown = [label for label in labels if label != BACKGROUND_LABEL and label not in info.allowed_labels]
+    if unknown:
+        raise LabelNotAllowed(
+            f"run {run_id} proposes labels queue {info.name} does not have ({', '.join(unknown)}); use a run "
+            "trained on the queue's data set, or leave --queue out for the run's own queue"
+        )
+
+
 def open_queue(store: ReviewStore, trained: TrainedModel, queue: str | None) -> QueueInfo:
     """The named queue (it must take the run's modality and labels), or the run's own, made on first use."""
     kind = "image" if trained.spec.kind == "image" else "audio"
@@ -58,17 +74,7 @@ def open_queue(store: ReviewStore, trained: TrainedModel, queue: str | None) -> 
         if queue is not None:
             raise
         return store.create_queue(name, labels, kind, _run_dataset(trained.config))
-    if info.kind != kind:
-        raise ReviewError(
-            f"queue {name} reviews {'photos' if info.kind == 'image' else 'recordings'} but run {trained.run_id} "
-            f"classifies {'photos' if kind == 'image' else 'recordings'}; pick a run of the queue's kind"
-        )
-    unknown = [label for label in labels if label not in info.allowed_labels]
-    if unknown:
-        raise ReviewError(
-            f"run {trained.run_id} proposes labels queue {name} does not have ({', '.join(unknown)}); use a run "
-            "trained on the queue's data set, or leave --queue out for the run's own queue"
-        )
+    check_queue_fits(info, trained.run_id, kind, labels)
     return info
 
 

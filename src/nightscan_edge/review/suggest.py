@@ -18,6 +18,7 @@ from nightscan_edge.predict.suggest import Suggestion, Uncertainty, media_files,
 from nightscan_edge.review.queue import (
     BACKGROUND_LABEL,
     QUEUE_NAME,
+    Kind,
     LabelNotAllowed,
     QueueInfo,
     QueueNotFound,
@@ -65,7 +66,7 @@ def check_queue_fits(info: QueueInfo, run_id: str, kind: str, labels: list[str])
 
 def open_queue(store: ReviewStore, trained: TrainedModel, queue: str | None) -> QueueInfo:
     """The named queue (it must take the run's modality and labels), or the run's own, made on first use."""
-    kind = "image" if trained.spec.kind == "image" else "audio"
+    kind: Kind = "image" if trained.spec.kind == "image" else "audio"
     labels = [label for label in trained.labels if label != BACKGROUND_LABEL]
     name = queue or default_queue_name(trained.run_id)
     try:

@@ -182,7 +182,7 @@ def main() -> None:
                 "title": "Review page: decisions per minute by keyboard, the UI's own overhead",
                 "date": today(),
                 "machine": f"{machine_summary(1)}; load average {load_average()} at the end",
-                "command": command_line(),
+                "command": command_line(script=__file__),
                 "setup": (
                     f"{args.windows} windows of 1 s from generated 8 kHz night recordings in one queue; headless "
                     "Debian Chromium presses one key per window (Enter, 2, b, x, a, 5 in turn); each decision timed "

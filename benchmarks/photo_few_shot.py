@@ -52,6 +52,7 @@ from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train import train
 
 RESULTS = RESULTS_DIR / "photo_few_shot.json"
+RECIPE = REPO / "configs" / "pretrained-photos.yaml"
 VARIANTS = ("scratch", "finetuned", "distilled", "distilled+u")
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
 BATCH_SIZE, MIN_STEPS = 32, 16  # the photo preset's batch and train.min_steps_per_epoch
@@ -74,24 +75,16 @@ def student_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[
 
 
 def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """EfficientNet-Lite0 from its ImageNet weights: AdamW, cosine, label smoothing, strong crops (timm/fastai's
-    fine-tuning defaults, on a short CPU schedule)."""
+    """EfficientNet-Lite0 from its ImageNet weights with the fine-tuning recipe (configs/pretrained-photos.yaml,
+    layered under these: frozen first epoch, lower backbone rate, warm-up, label smoothing, IR frames) at the
+    benchmark's input size and schedule."""
+    train: dict[str, Any] = {"epochs": args.teacher_epochs, "early_stopping_patience": None, "seed": seed}
+    if args.teacher_lr is not None:
+        train["lr"] = args.teacher_lr
     return {
-        "data": {
-            "path": str(manifest),
-            "photo_augment": {**STUDENT_AUGMENT, "crop_scale": 0.35, "rotation_degrees": 0.0},
-        },
+        "data": {"path": str(manifest)},
         "model": {"name": "efficientnet_lite0_photo", "image_size": args.teacher_size},
-        "train": {
-            "epochs": args.teacher_epochs,
-            "optimizer": "adamw",
-            "lr": args.teacher_lr,
-            "weight_decay": 0.05,
-            "label_smoothing": 0.1,
-            "scheduler": "cosine",
-            "early_stopping_patience": None,
-            "seed": seed,
-        },
+        "train": train,
     }
 
 
@@ -107,7 +100,7 @@ def epochs_with_unlabeled(train_photos: int, unlabeled_photos: int, epochs: int,
     return max(1, round(epochs * labelled / with_unlabeled))
 
 
-def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def train_run(layers: dict[str, Any], run_dir: Path, recipe: Path | None = None) -> dict[str, Any]:
     """Train one run (or reuse a finished one: its report is there) -> test figures and seconds."""
     report_path = run_dir / "report.json"
     measured_path = run_dir / "bench_seconds.json"
@@ -118,7 +111,7 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             if (run_dir / "last.ckpt").is_file():
                 train(resume=run_dir, progress=False)
             else:
-                train(resolve_config(layers), run_dir=run_dir, progress=False)
+                train(resolve_config(layers, yaml_path=recipe), run_dir=run_dir, progress=False)
         finally:
             wall_end, cpu_end = clock()
             spent = {"wall_s": earlier["wall_s"] + wall_end - wall, "cpu_s": earlier["cpu_s"] + cpu_end - cpu}
@@ -132,6 +125,7 @@ def train_run(layers: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "accuracy": test["accuracy"],
         "macro_f1": test["macro_f1"],
         "val_accuracy": report["val"]["accuracy"],
+        **({"grey_accuracy": report["test_grey"]["accuracy"]} if "test_grey" in report else {}),
         "best_epoch": report.get("best_epoch"),
         "epochs": config.train.epochs,
         "teacher": teacher_setting(config),
@@ -245,9 +239,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
     parser.add_argument("--student-size", type=int, default=64)
-    parser.add_argument("--teacher-size", type=int, default=64, help="EfficientNet-Lite0 input size")
-    parser.add_argument("--teacher-epochs", type=int, default=3)
-    parser.add_argument("--teacher-lr", type=float, default=5.0e-4)
+    parser.add_argument("--teacher-size", type=int, default=160, help="EfficientNet-Lite0 input size")
+    parser.add_argument("--teacher-epochs", type=int, default=9)
+    parser.add_argument("--teacher-lr", type=float, default=None, help="the head's rate (default: the recipe's)")
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
     parser.add_argument(
@@ -292,7 +286,8 @@ def main() -> int:
                 f"mobilenet_v3_small_photo at {args.student_size} px, {args.epochs} epochs (small-photo recipe, "
                 f"cosine, batch {BATCH_SIZE}, at least {MIN_STEPS} steps an epoch); the --unlabeled student makes as "
                 "many optimizer steps in fewer, longer epochs (each passes over the unlabelled photos once). "
-                f"efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs (AdamW, cosine). "
+                f"efficientnet_lite0_photo at {args.teacher_size} px, {args.teacher_epochs} epochs, fine-tuned with "
+                "configs/pretrained-photos.yaml (its warm-up, frozen first epoch, backbone rate and augmentation). "
                 f"Students distil with train.teacher_views={args.teacher_views} (fixed views scored once). "
                 "Test accuracy, checkpoint picked on validation."
             ),
@@ -324,7 +319,8 @@ def main() -> int:
                 len(train_items), unlabeled_count, args.epochs, BATCH_SIZE
             )
             layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
-        result = train_run(layers, args.out / tag / variant.replace("+", "_"))
+        recipe = RECIPE if variant == "finetuned" else None
+        result = train_run(layers, args.out / tag / variant.replace("+", "_"), recipe)
         rows.append(
             {
                 "size": size,

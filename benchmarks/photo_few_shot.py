@@ -15,8 +15,13 @@ Test accuracy and macro-F1 come from each run's report (the checkpoint is picked
 wall and CPU seconds are per run. Every finished run folder is reused by a later invocation on the same ``--out``,
 and the results file is rewritten after every run, so a cut-off benchmark keeps what it measured.
 
-    python benchmarks/photo_few_shot.py --out runs/photo_few_shot          # the grid below: ~1 CPU-hour
+    python benchmarks/photo_few_shot.py --out runs/photo_few_shot          # the whole grid: several CPU-hours
     python benchmarks/photo_few_shot.py --sizes all --variants scratch     # one row
+    # the rows the issue's targets read (EfficientNet-Lite0 at 160 px, 12 CPU-min for all photos):
+    python benchmarks/photo_few_shot.py --sizes all --all-seeds 0 --variants finetuned
+    python benchmarks/photo_few_shot.py --sizes 50 --seeds 0 --variants finetuned --teacher-epochs 8
+    python benchmarks/photo_few_shot.py --sizes all --all-seeds 0 --variants distilled+u --teacher-views 2 \
+        --unlabeled-epochs all=8 --int8-check
 
 Writes ``benchmarks/results/photo_few_shot.json`` (date, machine, command) and prints a Markdown table.
 """
@@ -165,6 +170,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "epochs": group[0]["epochs"],
                         "test accuracy (min-max)": f"{np.mean(accuracy):.1%} ({min(accuracy):.1%}-{max(accuracy):.1%})",
                         "macro-F1": f"{np.mean([r['macro_f1'] for r in group]):.3f}",
+                        "grey test accuracy": (
+                            f"{np.mean([r['grey_accuracy'] for r in group]):.1%}"
+                            if all("grey_accuracy" in r for r in group)
+                            else "-"
+                        ),
                         "CPU s/run": f"{np.mean([r.get('cpu_s', 0.0) for r in group]):.0f}",
                     }
                 )
@@ -195,6 +205,23 @@ def int8_check(run_dir: Path) -> dict[str, Any]:
 def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> list[str]:
     """The issue's targets, each stated as measured, met or not."""
     notes = []
+    for size, bar in (("all", 0.85), ("50", 0.70)):
+        best = max(
+            (r for r in rows if r["size"] == size and r["variant"] == "finetuned"),
+            key=lambda r: r["accuracy"],
+            default=None,
+        )
+        if best is not None:
+            notes.append(
+                f"Target: EfficientNet-Lite0 fine-tuned >= {bar:.0%} at {size} photos/class: "
+                f"{'met' if best['accuracy'] >= bar else 'NOT met'} ({best['accuracy']:.1%}, {best['teacher']})."
+            )
+            if "grey_accuracy" in best:
+                gap = best["accuracy"] - best["grey_accuracy"]
+                notes.append(
+                    f"Target: grey test photos at most 5 points below colour for that IR-trained model: "
+                    f"{'met' if gap <= 0.05 else 'NOT met'} ({best['grey_accuracy']:.1%} grey, {100 * gap:.1f} points)."
+                )
     best_u = max(
         (r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"),
         key=lambda r: r["accuracy"],
@@ -240,7 +267,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=25, help="MobileNetV3-Small epochs")
     parser.add_argument("--student-size", type=int, default=64)
     parser.add_argument("--teacher-size", type=int, default=160, help="EfficientNet-Lite0 input size")
-    parser.add_argument("--teacher-epochs", type=int, default=9)
+    parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--teacher-lr", type=float, default=None, help="the head's rate (default: the recipe's)")
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")

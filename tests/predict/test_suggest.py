@@ -80,7 +80,7 @@ def test_bad_requests_are_one_line(tiny_audio_run, tiny_photo_run, tmp_path) -> 
     with pytest.raises(SuggestError, match="--n must be at least 1"):
         suggest(tiny_audio_run, tmp_path / "empty", n=0)
     write_tone(tmp_path / "night" / "a.wav", 500, 2.0, TINY_AUDIO_SPEC.sample_rate)
-    with pytest.raises(SuggestError, match="holds 1 recordings and no photos, but the run classifies photos"):
+    with pytest.raises(SuggestError, match=r"holds 1 recording\(s\) and no photos, but the run classifies photos"):
         suggest(tiny_photo_run, tmp_path / "night")
     with pytest.raises(SuggestError, match="not found"):
         suggest(tiny_audio_run, tmp_path / "nowhere")

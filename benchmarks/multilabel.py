@@ -112,10 +112,12 @@ def ambience_window(recordings: Sequence[np.ndarray], rng: np.random.Generator) 
 
 
 def make_example(
-    kind: str, calls: dict[str, list[np.ndarray]], ambience: Sequence[np.ndarray], rng: np.random.Generator
+    kind: str, calls: dict[str, list[np.ndarray]], ambience: Sequence[np.ndarray], rng: np.random.Generator, first: str
 ) -> Example:
+    """``first`` and (mixtures) one or two other species drawn at random, over ambience."""
     species = {"single": 1, "mix2": 2, "mix3": 3, "ambience": 0}[kind]
-    chosen = sorted(rng.choice(sorted(calls), size=species, replace=False).tolist()) if species else []
+    others = [label for label in sorted(calls) if label != first]
+    chosen = sorted([first, *rng.choice(others, size=species - 1, replace=False).tolist()]) if species else []
     canvas = np.zeros(WINDOW, dtype=np.float64)
     for label in chosen:
         clip = calls[label][int(rng.integers(len(calls[label])))]
@@ -137,7 +139,12 @@ def make_examples(
     counts: dict[str, int], calls: dict[str, list[np.ndarray]], ambience: Sequence[np.ndarray], seed: int
 ) -> list[Example]:
     rng = np.random.default_rng(seed)
-    return [make_example(kind, calls, ambience, rng) for kind in KINDS for _ in range(counts[kind])]
+    species = sorted(calls)  # each kind cycles through the species first: every one in every split, balanced
+    return [
+        make_example(kind, calls, ambience, rng, species[index % len(species)])
+        for kind in KINDS
+        for index in range(counts[kind])
+    ]
 
 
 def decode_calls(items: Sequence[LabelledItem]) -> dict[str, list[np.ndarray]]:
@@ -173,7 +180,7 @@ def write_manifests(work: Path, rows: dict[str, list[tuple[str, Example]]]) -> t
     return multilabel, softmax
 
 
-def train_run(manifest: Path, objective: str, work: Path, epochs: int, seed: int) -> Path:
+def train_run(manifest: Path, objective: str, work: Path, epochs: int, seed: int, overrides: list[str]) -> Path:
     config = resolve_config(
         {
             "data": {"path": str(manifest), "cache": "memory"},
@@ -186,7 +193,8 @@ def train_run(manifest: Path, objective: str, work: Path, epochs: int, seed: int
                 "runs_dir": str(work / "runs"),
                 "run_name": f"{objective}-{time.strftime('%H%M%S')}",
             },
-        }
+        },
+        overrides=overrides,
     )
     return train(config, progress=False).run_dir
 
@@ -292,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/nightscan-multilabel"))
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "multilabel.json")
     parser.add_argument("--int8", action="store_true", help="also export INT8 LiteRT and compare its mAP")
+    parser.add_argument("--set", action="append", default=[], help="config override for both runs (section.key=v)")
     args = parser.parse_args(argv)
     set_threads_and_seed(args.threads, args.seed)
     wall0, cpu0 = clock()
@@ -359,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     for objective, manifest in (("single_label", softmax_manifest), ("multilabel", multilabel_manifest)):
-        run_dir = train_run(manifest, objective, work, args.epochs, args.seed)
+        run_dir = train_run(manifest, objective, work, args.epochs, args.seed, args.set)
         runs[objective] = str(run_dir)
         probabilities, labels, thresholds = scores_of(run_dir, waveforms)
         ambient_probabilities = scores_of(run_dir, ambient)[0]

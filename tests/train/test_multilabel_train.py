@@ -126,3 +126,11 @@ def test_photo_models_train_multilabel_from_a_folder_tree(synth_photo, tmp_path)
     report = json.loads((run.run_dir / "report.json").read_text())
     assert report["objective"] == "multilabel" and len(report["thresholds"]) == 4
     assert "val_grey" in report and "map" in report["val_grey"]
+
+
+@pytest.mark.slow
+def test_a_multilabel_teacher_teaches_a_multilabel_student(multilabel_run, soundscape, tmp_path):
+    config = _multilabel(soundscape, epochs=1, teacher=str(multilabel_run.run_dir), distill_alpha=0.5)
+    run = train(config, run_dir=tmp_path / "student", progress=False)
+    report = json.loads((run.run_dir / "report.json").read_text())
+    assert report["objective"] == "multilabel" and 0 <= report["map"] <= 1

@@ -84,8 +84,8 @@ def choose_thresholds(
 class ClassDetection:
     """One class's figures at its threshold."""
 
-    average_precision: float
-    auroc: float
+    ap: float | None  # None: no positive to rank
+    auroc: float | None  # None: no positive or no negative
     f1: float
     precision: float
     recall: float
@@ -123,8 +123,8 @@ def class_detections(
         precision = _ratio(true_pos, float(predicted[:, column].sum()))
         recall = _ratio(true_pos, float(positive[:, column].sum()))
         out[label] = ClassDetection(
-            average_precision=float(ap[column]),
-            auroc=float(auroc[column]),
+            ap=float(ap[column]) if np.isfinite(ap[column]) else None,
+            auroc=float(auroc[column]) if np.isfinite(auroc[column]) else None,
             f1=_ratio(2 * precision * recall, precision + recall),
             precision=precision,
             recall=recall,
@@ -137,7 +137,7 @@ def class_detections(
 def precision_recall_curves(
     probabilities: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, labels: list[str]
 ) -> dict[str, dict[str, list[float]]]:
-    """Per class ``{precision, recall, threshold}`` lists, thinned to at most ``CURVE_POINTS`` points (recall
+    """Per class ``{precision, recall, thresholds}`` lists, thinned to at most ``CURVE_POINTS`` points (recall
     falling as the threshold rises), for the web's precision-recall plots."""
     scores, truth = _tensors(probabilities, targets)
     curves: dict[str, dict[str, list[float]]] = {}
@@ -149,32 +149,33 @@ def precision_recall_curves(
         curves[label] = {
             "precision": [round(float(v), 4) for v in precision[:-1].numpy()[keep]],
             "recall": [round(float(v), 4) for v in recall[:-1].numpy()[keep]],
-            "threshold": [round(float(v), 4) for v in thresholds.numpy()[keep]],
+            "thresholds": [round(float(v), 4) for v in thresholds.numpy()[keep]],
         }
     return curves
 
 
-def multilabel_report(
+def detection_report(
     probabilities: np.ndarray | torch.Tensor,
     targets: np.ndarray | torch.Tensor,
     labels: list[str],
     thresholds: np.ndarray | list[float],
 ) -> dict[str, Any]:
-    """The figures ``report.json`` and ``bench`` write for a multi-label model on one split."""
+    """The figures ``report.json`` (its ``multilabel`` section: ``objective.MultilabelReport``) and ``bench`` write
+    for a multi-label model on one split; undefined figures are None."""
     per_class = class_detections(probabilities, targets, labels, thresholds)
     figures = list(per_class.values())
     present = [c for c in figures if c.support > 0]
 
-    def mean(values: list[float]) -> float:
-        finite = [v for v in values if np.isfinite(v)]
-        return float(np.mean(finite)) if finite else float("nan")
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
 
     truth = np.asarray(targets) > 0.5
     predicted = detections(probabilities, thresholds)
     return {
-        "map": mean([c.average_precision for c in present]),
+        "map": mean([c.ap for c in present]),
         "mean_auroc": mean([c.auroc for c in present]),
-        "macro_f1": mean([c.f1 for c in present]),
+        "macro_f1": mean([c.f1 for c in present]) or 0.0,
         # every class of a clip decided right (its labels found, nothing else reported)
         "exact_match": float((predicted == truth).all(axis=1).mean()),
         "per_class": {label: asdict(figure) for label, figure in per_class.items()},

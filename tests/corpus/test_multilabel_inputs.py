@@ -77,7 +77,7 @@ def test_a_softmax_teacher_cannot_teach_a_multilabel_student(tiny_run, corpus_au
 
 def test_a_multilabel_teacher_cannot_teach_a_softmax_student(run_copy, corpus_audio, tmp_path, cli):
     checkpoint = load_torch_file(run_copy / "best.ckpt")
-    checkpoint[CHECKPOINT_KEY]["config"]["train"]["objective"] = "multilabel"
+    checkpoint[CHECKPOINT_KEY]["objective"] = "multilabel"
     torch.save(checkpoint, run_copy / "best.ckpt")
     code, stderr = _train(cli, corpus_audio, tmp_path / "student", "--set", f"train.teacher={run_copy}")
     assert code == 2

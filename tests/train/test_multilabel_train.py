@@ -12,13 +12,13 @@ import pytest
 import soundfile
 import torch
 
+from nightscan_edge.checkpoint import read_checkpoint_meta
 from nightscan_edge.config import resolve_config
 from nightscan_edge.data.prepare import prepare_data
-from nightscan_edge.run_folder import CHECKPOINT_KEY
-from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.objective import multilabel_report
 from nightscan_edge.train import train
 from nightscan_edge.train.losses import soft_loss
-from nightscan_edge.train.objective import MultiLabelObjective
+from nightscan_edge.train.training_objective import MultiLabelTraining
 from tests.train.conftest import tiny_audio_config
 
 RATE = 22050
@@ -64,17 +64,17 @@ def test_a_multilabel_run_checkpoints_by_map_with_per_class_thresholds(multilabe
     report = json.loads((run_dir / "report.json").read_text())
     assert report["objective"] == "multilabel" and report["labels"] == ["bat", "frog", "owl"]
     assert 0 <= report["map"] <= 1 and report["val"]["negatives"] > 0
+    section = multilabel_report(report)  # the typed section the web renders (docs/multilabel.md)
+    assert section is not None and section.map == report["map"] and section.threshold_rule == "best_f1"
     for label in report["labels"]:
-        figures = report["per_class"][label]
-        assert set(figures) >= {"average_precision", "auroc", "f1", "precision", "recall", "threshold", "support"}
-        assert 0 < figures["threshold"] < 1 and figures["support"] > 0
-        assert len(report["val"]["pr_curves"][label]["precision"]) >= 2
+        figures = section.per_class[label]
+        assert figures.ap is not None and 0 < figures.threshold < 1 and figures.support > 0
+        assert len(section.pr_curves[label].precision) >= 2
     with (run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     best = max(rows, key=lambda row: float(row["val_map"]))
     assert report["best_epoch"] == int(best["epoch"])
-    saved = load_torch_file(run_dir / "best.ckpt")[CHECKPOINT_KEY]
-    assert saved["thresholds"] == pytest.approx(report["thresholds"])
+    assert read_checkpoint_meta(run_dir / "best.ckpt").thresholds == pytest.approx(report["thresholds"])
     assert not (run_dir / "confusion_matrix.png").exists()
 
 
@@ -96,7 +96,7 @@ def test_background_audio_is_all_zero_targets_not_a_class(soundscape, tmp_path):
 
 
 def test_focal_loss_and_multilabel_distillation_targets():
-    objective = MultiLabelObjective(resolve_config({"train": {"objective": "multilabel", "multilabel_loss": "focal"}}))
+    objective = MultiLabelTraining(resolve_config({"train": {"objective": "multilabel", "multilabel_loss": "focal"}}))
     logits = torch.tensor([[4.0, -4.0], [-4.0, 4.0]])
     right, wrong = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     assert objective.loss(logits, right, None) < 0.01 * objective.loss(logits, wrong, None)

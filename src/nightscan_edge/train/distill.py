@@ -91,15 +91,9 @@ class Teacher:
         )
 
 
-def teacher_objective(trained: TrainedModel) -> str:
-    """The objective a teacher run trained with (its saved config; runs from before multi-label are single-label)."""
-    return str(trained.config.get("train", {}).get("objective", "single_label"))
-
-
 def check_objectives(trained: TrainedModel, student_multilabel: bool, source: str) -> None:
     """A teacher teaches only a student of its own objective (see the module docstring): one line otherwise."""
-    teacher_multilabel = teacher_objective(trained) == "multilabel"
-    if teacher_multilabel == student_multilabel:
+    if trained.multilabel == student_multilabel:
         return
     if student_multilabel:
         raise ConfigError(

@@ -4,19 +4,24 @@ the thresholds ``best.ckpt`` carries, mAP and precision-recall curves; no confus
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from nightscan_edge.atomic import finite_json
 from nightscan_edge.audio.recording import AudioClip
+from nightscan_edge.checkpoint import read_checkpoint_meta
 from nightscan_edge.config import Config
 from nightscan_edge.data.night_frames import grey_photos
 from nightscan_edge.data.prepare import PreparedData, SplitData
-from nightscan_edge.multilabel_metrics import multilabel_report
+from nightscan_edge.errors import CheckpointError
+from nightscan_edge.multilabel_metrics import detection_report
+from nightscan_edge.objective import MULTILABEL_REPORT_KEY, MultilabelReport
 from nightscan_edge.paths import display_path
-from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
+from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.sample_size import accuracy_warning
 from nightscan_edge.spec import ImageSpec
@@ -52,14 +57,16 @@ def split_report(
             predict_split(module, prepared, split, batch_size), torch.tensor(split.labels), prepared.labels
         )
     scores = score_split(module, prepared, split, batch_size)
-    report = multilabel_report(scores, split.targets, prepared.labels, thresholds)
+    report = detection_report(scores, split.targets, prepared.labels, thresholds)
     return {**report, "accuracy": report["exact_match"]}
 
 
-def checkpoint_thresholds(checkpoint: dict[str, Any], labels: list[str]) -> list[float]:
-    """The per-class thresholds a multi-label checkpoint carries, in label order."""
-    saved = checkpoint[CHECKPOINT_KEY]["thresholds"]
-    return [float(saved[label]) for label in labels]
+def checkpoint_thresholds(checkpoint: Path, labels: list[str]) -> list[float]:
+    """The per-class thresholds a multi-label checkpoint carries (chosen on its epoch's validation), label order."""
+    saved = read_checkpoint_meta(checkpoint).thresholds
+    if saved is None:
+        raise CheckpointError(f"{checkpoint} has no per-class thresholds; was it saved before its first validation?")
+    return [saved[label] for label in labels]
 
 
 def final_report(
@@ -68,7 +75,7 @@ def final_report(
     best = load_torch_file(folder.best_checkpoint)
     module.load_state_dict(best["state_dict"], strict=False)
     module.cpu()
-    thresholds = checkpoint_thresholds(best, prepared.labels) if prepared.multilabel else []
+    thresholds = checkpoint_thresholds(folder.best_checkpoint, prepared.labels) if prepared.multilabel else []
     report: dict[str, Any] = {
         "run_id": module.run_id,
         "model": config.model.name,
@@ -85,7 +92,17 @@ def final_report(
     headline = ("accuracy", "macro_f1", "per_class") + (("map",) if prepared.multilabel else ("confusion_matrix",))
     report.update({k: report["val"][k] for k in headline})
     if prepared.multilabel:
-        report.update(objective="multilabel", thresholds=dict(zip(prepared.labels, thresholds, strict=True)))
+        train = config.train
+        section = {
+            **report["val"],
+            "threshold_rule": train.threshold_rule,
+            "target_precision": train.target_precision if train.threshold_rule == "target_precision" else None,
+        }
+        report.update(
+            objective=train.objective,
+            thresholds=dict(zip(prepared.labels, thresholds, strict=True)),
+            **{MULTILABEL_REPORT_KEY: MultilabelReport.model_validate(finite_json(section)).model_dump(mode="json")},
+        )
     if isinstance(prepared.spec, ImageSpec) and prepared.spec.channels == 3:  # prepared.kind == "image"
         # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
         val = prepared.splits["val"]

@@ -31,7 +31,7 @@ from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import AudioClassifier, EdgeClassifier
-from nightscan_edge.multilabel_metrics import choose_thresholds, multilabel_report
+from nightscan_edge.multilabel_metrics import choose_thresholds, detection_report
 from nightscan_edge.run_folder import CHECKPOINT_KEY
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
@@ -45,8 +45,8 @@ from nightscan_edge.train.fine_tune import (
 )
 from nightscan_edge.train.initialise import weights_licence
 from nightscan_edge.train.losses import blend_with_teacher, soft_loss
-from nightscan_edge.train.objective import objective_for
 from nightscan_edge.train.photo_teacher import UnlabeledPhotos
+from nightscan_edge.train.training_objective import training_objective
 
 
 class NonFiniteLossError(UserError):
@@ -129,7 +129,7 @@ class ClassifierModule(L.LightningModule):
         self.batch_augment: BatchAugment | None = None
         self.train_sampler: EpochBatches | EpochSeededSampler | None = None
         num_classes = len(labels)
-        self.objective = objective_for(config)
+        self.objective = training_objective(config)
         # multi-label: each validation epoch's clip scores and targets (a small set; metrics at the epoch's end),
         # and the per-class thresholds chosen on them (saved with the epoch's checkpoint)
         self._val_scores: list[torch.Tensor] = []
@@ -327,8 +327,9 @@ class ClassifierModule(L.LightningModule):
         train = self.config.train
         thresholds = choose_thresholds(scores, targets, train.threshold_rule, train.target_precision)
         self.thresholds = [float(t) for t in thresholds]
-        figures = multilabel_report(scores, targets, self.labels, thresholds)
-        return figures["exact_match"], figures["macro_f1"], figures["map"]
+        figures = detection_report(scores, targets, self.labels, thresholds)
+        mean_ap = figures["map"]
+        return figures["exact_match"], figures["macro_f1"], float("nan") if mean_ap is None else mean_ap
 
     # -- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> OptimizerLRScheduler:
@@ -362,8 +363,7 @@ class ClassifierModule(L.LightningModule):
             self.run_id,
             model_options=dict(self.config.model.options),
             licence=self.licence if self.licence is not None else weights_licence(self.config),
+            objective=self.config.train.objective,
+            # the thresholds chosen on this epoch's validation (none before the first: the epoch-start last.ckpt)
+            thresholds=dict(zip(self.labels, self.thresholds, strict=True)) if self.thresholds is not None else None,
         )
-        if self.objective.multilabel:
-            checkpoint[CHECKPOINT_KEY]["objective"] = "multilabel"
-            chosen = self.thresholds or [0.5] * len(self.labels)  # before the first validation: the default
-            checkpoint[CHECKPOINT_KEY]["thresholds"] = dict(zip(self.labels, chosen, strict=True))

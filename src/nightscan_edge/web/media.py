@@ -22,6 +22,7 @@ from PIL import Image
 
 from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.audio import LogMel, decode_audio
+from nightscan_edge.audio.decode import read_span
 from nightscan_edge.spec import AudioSpec
 
 MAX_SPECTROGRAM_SECONDS = 30.0  # longer recordings show their first 30 s (the page says so)
@@ -91,7 +92,7 @@ def render_spectrogram(
 def _cache_path(cache_dir: Path, path: Path, kind: str) -> Path:
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{kind}".encode()).hexdigest()[:24]
-    return cache_dir / f"{key}.{'png' if kind == 'spectrogram' else 'jpg'}"
+    return cache_dir / f"{key}.{'png' if kind.startswith('spectrogram') else 'jpg'}"
 
 
 def spectrogram_png(path: Path, cache_dir: Path, spec: AudioSpec | None = None) -> bytes:
@@ -119,3 +120,20 @@ def thumbnail_jpeg(path: Path, cache_dir: Path) -> bytes:
 
     write_bytes_atomic(cached, buffer.getvalue())
     return buffer.getvalue()
+
+
+def window_spectrogram_png(
+    path: Path, start_s: float, end_s: float, cache_dir: Path, spec: AudioSpec | None = None
+) -> bytes:
+    """The cached spectrogram PNG of one window ``[start_s, end_s)`` of a recording, read by seeking to it (a
+    window of a night-long file costs the window), with its time axis in the recording's seconds."""
+    spec = spec or AudioSpec()
+    cached = _cache_path(cache_dir, path, f"spectrogram|{start_s:.3f}|{end_s:.3f}")
+    if cached.is_file():
+        return cached.read_bytes()
+    start = int(round(start_s * spec.sample_rate))
+    length = max(1, int(round(min(end_s - start_s, MAX_SPECTROGRAM_SECONDS) * spec.sample_rate)))
+    samples = read_span(path, spec.sample_rate, start, length)
+    png = render_spectrogram(samples, spec, title=f"{start_s:.2f}-{end_s:.2f} s")
+    write_bytes_atomic(cached, png)
+    return png

@@ -1,5 +1,6 @@
-"""What a run optimises and how its outputs read: one softmax over the classes (``single_label``) or one sigmoid per
-class (``multilabel``, ``train.objective``).
+"""How training follows ``train.objective`` (the names: ``nightscan_edge.objective``): its loss, the activation of
+its scores and how a clip's windows combine -- one softmax over the classes (``single_label``) or one sigmoid per
+class (``multilabel``).
 
 Multi-label training is what a soundscape needs: an owl and a frog chorus in the same seconds are two positives,
 and a window where nothing calls is an all-zero target, so no ``background`` class is needed. Its loss is binary
@@ -19,13 +20,14 @@ from torch.nn import functional as F
 from torchvision.ops import sigmoid_focal_loss
 
 from nightscan_edge.config import Config
+from nightscan_edge.objective import MULTILABEL
 
 FOCAL_GAMMA = 2.0  # Lin et al.'s default: easy examples (p_t 0.9) weigh 100 x less than with plain BCE
 FOCAL_ALPHA = 0.25
 
 
-class Objective:
-    """The single-label softmax objective; ``MultiLabelObjective`` overrides each step."""
+class TrainingObjective:
+    """The single-label softmax objective; ``MultiLabelTraining`` overrides each step."""
 
     multilabel = False
 
@@ -62,7 +64,7 @@ class Objective:
         return (logits.argmax(1) == targets).sum().float()
 
 
-class MultiLabelObjective(Objective):
+class MultiLabelTraining(TrainingObjective):
     multilabel = True
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -92,5 +94,5 @@ class MultiLabelObjective(Objective):
         return ((logits >= 0).float() == targets).float().mean(dim=1).sum()
 
 
-def objective_for(config: Config) -> Objective:
-    return (MultiLabelObjective if config.train.objective == "multilabel" else Objective)(config)
+def training_objective(config: Config) -> TrainingObjective:
+    return (MultiLabelTraining if config.train.objective == MULTILABEL else TrainingObjective)(config)

@@ -122,18 +122,30 @@ def thumbnail_jpeg(path: Path, cache_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
+# Colours of the review picture from quiet to loud (dark blue -> purple -> orange -> pale yellow), close to the
+# magma map of the data page's plots without drawing a plot: a window's picture costs milliseconds, not a figure.
+_QUIET_TO_LOUD = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]])
+REVIEW_PICTURE_PX = (800, 200)
+REVIEW_DYNAMIC_RANGE_DB = 80.0
+
+
 def window_spectrogram_png(
     path: Path, start_s: float, end_s: float, cache_dir: Path, spec: AudioSpec | None = None
 ) -> bytes:
-    """The cached spectrogram PNG of one window ``[start_s, end_s)`` of a recording, read by seeking to it (a
-    window of a night-long file costs the window), with its time axis in the recording's seconds."""
+    """The cached log-mel picture (PNG, low bands at the bottom, the loudest 80 dB shown) of one window
+    ``[start_s, end_s)`` of a recording, read by seeking to it: a window of a night-long file costs the window."""
     spec = spec or AudioSpec()
     cached = _cache_path(cache_dir, path, f"spectrogram|{start_s:.3f}|{end_s:.3f}")
     if cached.is_file():
         return cached.read_bytes()
     start = int(round(start_s * spec.sample_rate))
     length = max(1, int(round(min(end_s - start_s, MAX_SPECTROGRAM_SECONDS) * spec.sample_rate)))
-    samples = read_span(path, spec.sample_rate, start, length)
-    png = render_spectrogram(samples, spec, title=f"{start_s:.2f}-{end_s:.2f} s")
-    write_bytes_atomic(cached, png)
-    return png
+    image = log_mel_image(read_span(path, spec.sample_rate, start, length), spec)
+    loudness = np.clip((image - image.max()) / REVIEW_DYNAMIC_RANGE_DB + 1.0, 0.0, 1.0)[::-1]
+    anchors = np.linspace(0.0, 1.0, len(_QUIET_TO_LOUD))
+    rgb = np.stack([np.interp(loudness, anchors, _QUIET_TO_LOUD[:, c]) for c in range(3)], axis=-1)
+    picture = Image.fromarray(rgb.astype(np.uint8), "RGB").resize(REVIEW_PICTURE_PX, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    write_bytes_atomic(cached, buffer.getvalue())
+    return buffer.getvalue()

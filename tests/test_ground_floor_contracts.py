@@ -165,7 +165,7 @@ FLOORS = [
     {"web", "tune", "prune", "train", "birdnet"},
     {"commands", "cli"},
 ]
-SIDEWAYS = {("prune", "train"), ("train", "birdnet"), ("tune", "train"), ("tune", "prune")}
+SIDEWAYS = {("prune", "train"), ("train", "birdnet"), ("tune", "train"), ("tune", "prune"), ("review", "predict")}
 DOORS = {("config", "models")}  # config checks model.name against models.MODELS
 
 

@@ -80,6 +80,14 @@ def test_thirty_windows_reviewed_by_keyboard_only(tmp_path):
                     page.wait_for_function(
                         "n => document.getElementById('progress').textContent.startsWith(`${n} of`)", arg=number
                     )
+            for path in ("/review/nights", "/review"):  # a phone's width: the page never scrolls sideways
+                page.set_viewport_size({"width": 412, "height": 900})
+                page.goto(f"{url}{path}")
+                wide = page.evaluate(
+                    "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+                    "window.innerWidth + 1).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)"
+                )
+                assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1, (path, wide)
             browser.close()
         windows = review_speed.call(f"{url}/api/review/nights/windows")
     labels = queue["labels"]

@@ -104,12 +104,14 @@ def final_report(
             **{MULTILABEL_REPORT_KEY: MultilabelReport.model_validate(finite_json(section)).model_dump(mode="json")},
         )
     if isinstance(prepared.spec, ImageSpec) and prepared.spec.channels == 3:  # prepared.kind == "image"
-        # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
-        val = prepared.splits["val"]
-        # photos are decoded arrays (only audio is seekable); SplitData's list holds either
-        grey = grey_photos(cast(list[np.ndarray], val.arrays))
-        grey_val = SplitData(cast(list[AudioClip], grey), val.labels, val.paths, val.targets)
-        report["val_grey"] = split_report(module, prepared, grey_val, config.train.batch_size, thresholds)
+        # night cameras shoot monochrome IR: the same validation (and test) photos in grey, beside the colour figures
+        for split in ("val", "test"):
+            if split in prepared.splits:
+                data = prepared.splits[split]
+                # photos are decoded arrays (only audio is seekable); SplitData's list holds either
+                grey = grey_photos(cast(list[np.ndarray], data.arrays))
+                grey_split = SplitData(cast(list[AudioClip], grey), data.labels, data.paths, data.targets)
+                report[f"{split}_grey"] = split_report(module, prepared, grey_split, config.train.batch_size, thresholds)
         report["grey_accuracy"] = report["val_grey"]["accuracy"]
     report["warnings"] = [
         warning

@@ -111,7 +111,8 @@ def final_report(
                 # photos are decoded arrays (only audio is seekable); SplitData's list holds either
                 grey = grey_photos(cast(list[np.ndarray], data.arrays))
                 grey_split = SplitData(cast(list[AudioClip], grey), data.labels, data.paths, data.targets)
-                report[f"{split}_grey"] = split_report(module, prepared, grey_split, config.train.batch_size, thresholds)
+                batch = config.train.batch_size
+                report[f"{split}_grey"] = split_report(module, prepared, grey_split, batch, thresholds)
         report["grey_accuracy"] = report["val_grey"]["accuracy"]
     report["warnings"] = [
         warning

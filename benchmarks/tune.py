@@ -30,7 +30,7 @@ import torch
 from bench_common import command_line, load_average, machine_summary, today, write_result
 from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.tune import TuneOptions, attrs, run_study
-from nightscan_edge.tune.results import TrialRow, table
+from nightscan_edge.tune.results import TrialRow, table, winner
 from nightscan_edge.tune.storage import default_storage_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +136,18 @@ def _targets(rows: list[TrialRow]) -> list[str]:
     ]
 
 
+def _payload(title: str, load: str, setup: str, figures: list[dict[str, str]], notes: list[str]) -> dict[str, Any]:
+    return {
+        "title": title,
+        "date": today(),
+        "machine": f"{machine_summary(1)}; {load}",
+        "command": "PYTHONPATH=src /work/bin/cpuslot " + command_line(script=__file__),
+        "setup": setup,
+        "figures": figures,
+        "notes": notes,
+    }
+
+
 def run_front(args: argparse.Namespace) -> None:
     options = _options(args, args.out / "front", FRONT_STUDY, FRONT_SPACE, pruner=True)
     load_before = load_average()
@@ -157,20 +169,22 @@ def run_front(args: argparse.Namespace) -> None:
         "the one a short search reaches; the issue allows 2 hours on the 2 cores, this search had about "
         f"{cpu_total / 60:.0f} CPU-min of one core shared with other jobs.",
     ]
-    payload = {
-        "title": "tune: the measured front of ultralight_audio under budgets/phone_tiny.yaml (animal-sounds)",
-        "date": today(),
-        "machine": machine_summary(1) + f"; load average {load_before} at the start (other jobs)",
-        "command": "PYTHONPATH=src /work/bin/cpuslot " + command_line(script=__file__),
-        "setup": f"At most {args.epochs} epochs per trial, search space `{FRONT_SPACE.strip()}` (the rest of the "
+    payload = _payload(
+        "tune: the measured front of ultralight_audio under budgets/phone_tiny.yaml (animal-sounds)",
+        f"load average {load_before} at the start (other jobs)",
+        f"At most {args.epochs} epochs per trial, search space `{FRONT_SPACE.strip()}` (the rest of the "
         "declared space open: n_fft, dropout, lr, weight decay, augmentation), MOTPE sampler with the budget as "
         "constraints, MedianPruner on each epoch's macro-F1, stratified 80/20 split (seed 0). Latency and size: "
         "the shipped LiteRT file (INT8 when it passed the INT8 gate, else FP32), batch 1, 1 thread.",
-        "figures": _front_rows(rows, costs),
-        "notes": notes,
-        "winner": next((r.trial for r in rows if r.on_front and r.within_budget), None) if rows else None,
-        "cpu_seconds": round(cpu_total, 1),
-    }
+        _front_rows(rows, costs),
+        notes,
+    )
+    payload.update(
+        {
+            "winner": None if (best := winner(rows)) is None else best.trial,
+            "cpu_seconds": round(cpu_total, 1),
+        }
+    )
     write_result(args.results or RESULTS / "tune.json", payload)
     print("\n".join(notes))
 
@@ -201,16 +215,14 @@ def run_pruner(args: argparse.Namespace) -> None:
         )
         if not args.report_only:
             notes.append(f"{name}: this invocation {(time.perf_counter() - started) / 60:.1f} min wall.")
-    payload = {
-        "title": "tune: the per-epoch pruner's effect, the same trials with and without it (animal-sounds)",
-        "date": today(),
-        "machine": machine_summary(1) + f"; load average {load_average()} at the end (other jobs)",
-        "command": "PYTHONPATH=src /work/bin/cpuslot " + command_line(script=__file__),
-        "setup": f"{args.trials} trials each, at most {args.epochs} epochs, the same sampler seed (0) and search "
+    payload = _payload(
+        "tune: the per-epoch pruner's effect, the same trials with and without it (animal-sounds)",
+        f"load average {load_average()} at the end (other jobs)",
+        f"{args.trials} trials each, at most {args.epochs} epochs, the same sampler seed (0) and search "
         f"space `{PRUNER_SPACE.strip()}`; a pruned trial is neither exported nor benched.",
-        "figures": figures,
-        "notes": notes,
-    }
+        figures,
+        notes,
+    )
     write_result(args.results or RESULTS / "tune_pruner.json", payload)
     print(figures)
 

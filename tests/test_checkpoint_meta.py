@@ -39,6 +39,8 @@ def test_written_metadata_has_the_seed_keys_and_reads_back_typed(tmp_path):
         "temperature",
         "licence",
         "package_version",
+        "objective",
+        "thresholds",
     ]
     assert meta["spec"] == SPEC.model_dump(mode="json") and meta["config"] == {"train": {"epochs": 2}}
     typed = CheckpointMeta.model_validate(meta)

@@ -12,16 +12,19 @@ Run folder layout (one run = one folder, shared by CLI, API and web):
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightscan_edge import __version__
+from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.errors import CheckpointError, NightScanError
 from nightscan_edge.models import MODELS, EdgeClassifier, create_model
+from nightscan_edge.objective import MULTILABEL, SINGLE_LABEL, Objective, check_thresholds
 from nightscan_edge.run_folder import CHECKPOINT_KEY, RunFolder
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec, InputSpec
@@ -48,6 +51,17 @@ class CheckpointMeta(BaseModel):
     temperature: float | None = None
     licence: str | None = None  # terms of pretrained weights the model carries (BirdNET: CC BY-NC-SA 4.0)
     package_version: str | None = None
+    # Multi-label (docs/multilabel.md): older checkpoints have neither key and are single-label.
+    objective: Objective = SINGLE_LABEL
+    thresholds: dict[str, float] | None = None  # per label, chosen on validation; multilabel only
+
+    @model_validator(mode="after")
+    def _thresholds_fit_the_labels(self) -> CheckpointMeta:
+        if self.thresholds is not None:
+            if self.objective != MULTILABEL:
+                raise ValueError("per-class thresholds belong to a multilabel checkpoint; this one is single_label")
+            self.thresholds = check_thresholds(self.thresholds, self.labels)
+        return self
 
 
 def checkpoint_metadata(
@@ -58,8 +72,13 @@ def checkpoint_metadata(
     model_options: dict[str, Any] | None = None,
     temperature: float | None = None,
     licence: str | None = None,
+    objective: Objective = SINGLE_LABEL,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The dict stored under ``checkpoint['nightscan']`` (plain values: ``torch.load(weights_only=True)`` reads it).
+
+    ``objective`` / ``thresholds``: a multi-label model's per-class thresholds (docs/multilabel.md); a Lightning
+    checkpoint written mid-training has none yet, ``write_checkpoint_thresholds`` adds them after validation.
 
     ``licence``: terms inherited from pretrained weights (a teacher's, for a distilled student); by default the
     model family's own (``ModelEntry.licence``), None for the project's Apache-2.0 models.
@@ -79,6 +98,8 @@ def checkpoint_metadata(
         temperature=temperature,
         licence=licence,
         package_version=__version__,
+        objective=objective,
+        thresholds=thresholds,
     )
     data = meta.model_dump(mode="json")
     data["config"] = config  # as the caller resolved it, not re-serialised
@@ -98,10 +119,23 @@ class TrainedModel:
     checkpoint_path: Path
     temperature: float | None = None
     licence: str | None = None  # terms of pretrained weights it carries (BirdNET's CC BY-NC-SA 4.0), else None
+    objective: Objective = SINGLE_LABEL
+    thresholds: dict[str, float] | None = None  # per label in label order (multilabel), else None
 
     @property
     def run_dir(self) -> Path:
         return self.checkpoint_path.parent
+
+    @property
+    def multilabel(self) -> bool:
+        return self.objective == MULTILABEL
+
+
+def _raw_metadata(checkpoint: Any, path: Path) -> dict[str, Any]:
+    raw = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
+    return raw
 
 
 def resolve_checkpoint(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Path:
@@ -118,9 +152,7 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
     """Rebuild the trained model from a run folder or checkpoint file (``weights_only``: no pickled code runs)."""
     checkpoint_path = resolve_checkpoint(path, prefer)
     checkpoint = load_torch_file(checkpoint_path)
-    raw = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{checkpoint_path} has no '{CHECKPOINT_KEY}' metadata: not a NightScan Edge checkpoint")
+    raw = _raw_metadata(checkpoint, checkpoint_path)
     try:
         meta = CheckpointMeta.model_validate(raw)
         model = create_model(meta.model_name, meta.num_classes, spec=meta.spec, **meta.model_options)
@@ -150,6 +182,8 @@ def load_trained_model(path: str | Path, prefer: str = BEST_CHECKPOINT) -> Train
         checkpoint_path=checkpoint_path,
         temperature=meta.temperature,
         licence=meta.licence,
+        objective=meta.objective,
+        thresholds=dict(meta.thresholds) if meta.thresholds is not None else None,
     )
 
 
@@ -160,15 +194,48 @@ def save_standalone_checkpoint(
     config: dict[str, Any] | None = None,
     run_id: str = "standalone",
     model_options: dict[str, Any] | None = None,
+    objective: Objective = SINGLE_LABEL,
+    thresholds: dict[str, float] | None = None,
 ) -> Path:
     """Write a checkpoint in the same layout Lightning uses (tests, distillation outputs, pruned models)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = checkpoint_metadata(
+        model, labels, config or {}, run_id, model_options, objective=objective, thresholds=thresholds
+    )
     torch.save(
-        {
-            "state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
-            CHECKPOINT_KEY: checkpoint_metadata(model, labels, config or {}, run_id, model_options),
-        },
-        path,
+        {"state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()}, CHECKPOINT_KEY: metadata}, path
     )
     return path
+
+
+def read_checkpoint_meta(path: str | Path) -> CheckpointMeta:
+    """The typed metadata of a checkpoint file, without building the model (``CheckpointError`` when damaged)."""
+    path = Path(path)
+    raw = _raw_metadata(load_torch_file(path), path)
+    try:
+        return CheckpointMeta.model_validate(raw)
+    except ValidationError as error:
+        detail = "; ".join(str(e["msg"]) for e in error.errors()[:2])
+        raise CheckpointError(f"{path} is a damaged NightScan Edge checkpoint ({detail})") from None
+
+
+def write_checkpoint_thresholds(path: str | Path, thresholds: dict[str, float]) -> None:
+    """Store a multi-label model's per-class thresholds (chosen on validation) in its checkpoint, atomically.
+
+    Training chooses them after the last epoch, so Lightning's own save has none; this rewrites the file with
+    the same weights and the thresholds added (checked against the labels: one per class, in [0, 1]).
+    """
+    path = Path(path)
+    checkpoint = load_torch_file(path)
+    meta = read_checkpoint_meta(path)
+    if meta.objective != MULTILABEL:
+        raise CheckpointError(f"{path} is a single_label checkpoint; per-class thresholds belong to multilabel ones")
+    try:
+        checked = check_thresholds(thresholds, meta.labels)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    checkpoint[CHECKPOINT_KEY] = {**checkpoint[CHECKPOINT_KEY], "thresholds": checked}
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -22,6 +22,7 @@ from nightscan_edge.config_layers import (
     parse_override,
     read_yaml_file,
 )
+from nightscan_edge.objective import Objective
 from nightscan_edge.spec import AudioSpec
 
 
@@ -204,6 +205,22 @@ class TrainConfig(_Section):
         description="small data sets pass over their examples more than once per epoch to make at least this "
         "many optimizer steps (0: one pass)",
     )
+    objective: Objective = Field(
+        "single_label",
+        description="single_label: one label per window (softmax); multilabel: every class present (one sigmoid "
+        "per class, per-class thresholds chosen on validation; see docs/multilabel.md)",
+    )
+    multilabel_loss: Literal["bce", "focal"] = Field(
+        "bce", description="multilabel: binary cross-entropy with per-class positive weights, or focal loss"
+    )
+    threshold_rule: Literal["best_f1", "target_precision"] = Field(
+        "best_f1",
+        description="multilabel: each class's threshold maximises validation F1, or is the lowest reaching "
+        "train.target_precision",
+    )
+    target_precision: float = Field(
+        0.9, gt=0, lt=1, description="multilabel with threshold_rule=target_precision: the precision to reach"
+    )
 
     @model_validator(mode="after")
     def _fine_tuning_fits_the_schedule(self) -> TrainConfig:
@@ -221,6 +238,32 @@ class TrainConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _multilabel_options_need_multilabel(self) -> TrainConfig:
+        # A multi-label option on a single-label run would be silently ignored: refuse it instead.
+        if self.objective == "single_label":
+            stray = sorted(
+                {"multilabel_loss", "threshold_rule", "target_precision"}
+                & {
+                    name
+                    for name in self.model_fields_set
+                    if getattr(self, name) != TrainConfig.model_fields[name].default
+                }
+            )
+            if stray:
+                raise ValueError(
+                    f"{', '.join('train.' + name for name in stray)} only apply with train.objective=multilabel; "
+                    "set train.objective=multilabel or drop them"
+                )
+        elif self.label_smoothing:
+            raise ValueError(
+                "train.label_smoothing smooths a softmax target; with train.objective=multilabel set it to 0"
+            )
+        if self.threshold_rule == "best_f1" and "target_precision" in self.model_fields_set:
+            if self.target_precision != TrainConfig.model_fields["target_precision"].default:
+                raise ValueError("train.target_precision needs train.threshold_rule=target_precision")
+        return self
+
 
 class ExportConfig(_Section):
     formats: list[str] = Field(default_factory=lambda: ["onnx"])
@@ -229,6 +272,10 @@ class ExportConfig(_Section):
     parity_samples: int = Field(64, ge=1)
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
+    max_map_drop: float = Field(2.0, ge=0, description="INT8 gate of a multilabel model: points of mAP")
+    max_class_ap_drop: float = Field(
+        3.0, ge=0, description="INT8 gate of a multilabel model: points of any class's average precision"
+    )
     int8_float_fallback: int = Field(
         4,
         ge=0,

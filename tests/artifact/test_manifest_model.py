@@ -45,7 +45,8 @@ def _build(**extra):
 
 def test_build_writes_the_seed_keys_and_only_given_optional_ones():
     data = _build().to_dict()
-    assert list(data) == SEED_KEYS
+    assert list(data) == SEED_KEYS + ["objective", "thresholds"]
+    assert data["objective"] == "single_label" and data["thresholds"] is None
     assert data["input"] == {
         "name": "input",
         "shape": [1, 2048],
@@ -60,9 +61,11 @@ def test_build_writes_the_seed_keys_and_only_given_optional_ones():
         "shape": [1, 2],
         "meaning": "probabilities",
         "temperature_applied": True,
+        "activation": "softmax",
     }
     with_extra = _build(calibration=None, file="model.tflite").to_dict()
-    assert list(with_extra) == SEED_KEYS + ["calibration", "file"] and with_extra["calibration"] is None
+    assert list(with_extra) == SEED_KEYS + ["calibration", "file", "objective", "thresholds"]
+    assert with_extra["calibration"] is None
 
 
 def test_later_fields_and_unknown_keys_survive_a_round_trip(tmp_path):
@@ -124,5 +127,7 @@ def test_export_manifest_keeps_each_artifact_with_its_status():
         "temperature",
         "calibration",
         "package_version",
+        "objective",
+        "thresholds",
         "artifacts",
     ]

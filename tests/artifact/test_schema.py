@@ -30,6 +30,7 @@ def test_schema_command_prints_it():
 
 def test_required_keys_are_what_every_export_writes():
     manifest = manifest_schema()["$defs"]["Manifest"]
-    assert manifest["required"] == SEED_KEYS
-    assert set(manifest["properties"]) == set(SEED_KEYS) | set(OPTIONAL_KEYS)
+    assert manifest["required"] == SEED_KEYS + ["objective", "thresholds"]  # multi-label keys, always written
+    assert set(manifest["properties"]) == set(SEED_KEYS) | set(OPTIONAL_KEYS) | {"objective", "thresholds"}
+    assert manifest["properties"]["objective"]["enum"] == ["single_label", "multilabel"]
     assert manifest["properties"]["licence"]["anyOf"] == [{"type": "string"}, {"type": "null"}]

@@ -55,7 +55,9 @@ def test_manifest_inside_the_file_has_the_contract_keys(onnx_export):
         "shape": [-1, 3],
         "meaning": "probabilities",
         "temperature_applied": True,
+        "activation": "softmax",
     }
+    assert manifest["objective"] == "single_label" and manifest["thresholds"] is None
     assert manifest["temperature"] == pytest.approx(onnx_export.temperature)
     assert manifest["parity"]["top1_agreement"] == 1.0  # measured parity is written back into the file
     beside = json.loads((onnx_export.out_dir / "manifest.json").read_text())

@@ -18,11 +18,19 @@ import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightscan_edge import __version__
 from nightscan_edge.artifact.backend import artifact_suffixes, format_by_suffix
 from nightscan_edge.artifact.errors import ManifestError
+from nightscan_edge.objective import (
+    MULTILABEL,
+    SINGLE_LABEL,
+    Objective,
+    OutputActivation,
+    activation_for,
+    check_thresholds,
+)
 from nightscan_edge.spec import InputSpec
 
 MANIFEST_KEY = "nightscan_manifest"
@@ -55,6 +63,11 @@ class ArtifactOutput(_Open):
     shape: list[int]
     meaning: Literal["probabilities"] = "probabilities"
     temperature_applied: bool = Field(True, description="softmax(logits / T) is inside the model: do not apply T again")
+    activation: OutputActivation = Field(
+        "softmax",
+        description="inside the file: softmax (scores sum to 1, one label) or sigmoid (one independent score per "
+        "class, compared with its threshold)",
+    )
 
 
 class Manifest(_Open):
@@ -76,6 +89,21 @@ class Manifest(_Open):
     file: str | None = None
     quality_gate: dict[str, Any] | None = None
     licence: str | None = Field(None, description="licence of the weights, when they carry one")
+    objective: Objective = Field(
+        SINGLE_LABEL, description="single_label: report the top class; multilabel: every class above its threshold"
+    )
+    thresholds: dict[str, float] | None = Field(
+        None, description="multilabel: per label, the score at or above which the class is present"
+    )
+
+    @model_validator(mode="after")
+    def _objective_is_consistent(self) -> Manifest:
+        _check_objective(self.objective, self.thresholds, self.labels, self.output.activation)
+        return self
+
+    @property
+    def multilabel(self) -> bool:
+        return self.objective == MULTILABEL
 
     @classmethod
     def build(
@@ -93,6 +121,8 @@ class Manifest(_Open):
         temperature: float,
         export_id: str,
         extra: dict[str, Any] | None = None,
+        objective: Objective = SINGLE_LABEL,
+        thresholds: dict[str, float] | None = None,
     ) -> Manifest:
         """The keys of docs/architecture.md; ``input_shape`` has -1 for a dynamic batch."""
         layout = "waveform (batch, samples) float32 mono at spec.sample_rate" if spec.get("kind") == "audio" else "NCHW"
@@ -116,12 +146,15 @@ class Manifest(_Open):
                     "shape": [input_shape[0], len(labels)],
                     "meaning": "probabilities",
                     "temperature_applied": True,
+                    "activation": activation_for(objective),
                 },
-                # The model already returns softmax(logits / temperature): consumers must not apply it again.
+                # The model already returns softmax (or sigmoid) of logits / temperature: consumers apply nothing.
                 "temperature": float(temperature),
                 "package_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "parity": None,
+                "objective": objective,
+                "thresholds": thresholds,
                 **(extra or {}),
             }
         )
@@ -154,6 +187,7 @@ class ExportOutput(_Open):
     name: str
     meaning: Literal["probabilities"] = "probabilities"
     temperature_applied: bool = True
+    activation: OutputActivation = "softmax"
 
 
 class ExportManifest(_Open):
@@ -169,6 +203,13 @@ class ExportManifest(_Open):
     calibration: dict[str, Any] | None = None
     package_version: str | None
     artifacts: dict[str, Manifest] = Field(description="file name -> its embedded manifest plus 'status'")
+    objective: Objective = SINGLE_LABEL
+    thresholds: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _objective_is_consistent(self) -> ExportManifest:
+        _check_objective(self.objective, self.thresholds, self.labels, self.output.activation)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"artifacts"})
@@ -177,6 +218,20 @@ class ExportManifest(_Open):
 
     def to_json(self) -> str:
         return manifest_json(self.to_dict())
+
+
+def _check_objective(
+    objective: Objective, thresholds: dict[str, float] | None, labels: list[str], activation: OutputActivation
+) -> None:
+    """One rule for both manifests: sigmoid iff multilabel, and a multilabel file carries a threshold per label."""
+    if activation != activation_for(objective):
+        raise ValueError(f"a {objective} model's output activation is {activation_for(objective)}, not {activation}")
+    if objective == MULTILABEL and thresholds is None:
+        raise ValueError("a multilabel manifest needs per-class thresholds; re-export from a run that chose them")
+    if objective != MULTILABEL and thresholds is not None:
+        raise ValueError("per-class thresholds belong to a multilabel manifest; this one is single_label")
+    if thresholds is not None:
+        check_thresholds(thresholds, labels)
 
 
 def _dump(manifest: Manifest) -> dict[str, Any]:

@@ -40,9 +40,8 @@ def embed_prepared(
     for name, split in prepared.splits.items():
         keep[name] = []
         for index, clip in enumerate(split.arrays):
-            # BUG (typed, not fixed): a long recording is a SeekableRecording here, and unusable_reason's silence
-            # check (np.abs) decodes it whole into memory -- what SeekableRecording exists to avoid.
-            reason = unusable_reason(cast(np.ndarray, clip), BIRDNET_SAMPLE_RATE)
+            # a long recording is a SeekableRecording here: the silence check reads it a stretch at a time
+            reason = unusable_reason(clip, BIRDNET_SAMPLE_RATE)
             if reason is None:
                 keep[name].append(index)
             else:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nightscan_edge.audio.decode import resample_windows
+from nightscan_edge.audio.recording import AudioClip, iter_stretches
 from nightscan_edge.errors import UserError
 from nightscan_edge.quiet import native_noise_filtered
 from nightscan_edge.spec import AudioSpec
@@ -267,11 +268,13 @@ def get_birdnet(threads: int = 1, batch_size: int = 8) -> BirdNet:
     return BirdNet(threads=threads, batch_size=batch_size)
 
 
-def is_silent(clip: np.ndarray) -> bool:
-    return clip.size == 0 or float(np.max(np.abs(clip))) < SILENCE_PEAK
+def is_silent(clip: AudioClip) -> bool:
+    """No sample reaches ``SILENCE_PEAK``. Read a stretch at a time and stopped at the first audible one, so a long
+    ``SeekableRecording`` is never decoded whole (``np.abs`` on it would decode the night into memory)."""
+    return not any(float(np.max(np.abs(stretch))) >= SILENCE_PEAK for stretch in iter_stretches(clip))
 
 
-def unusable_reason(clip: np.ndarray, sample_rate: int) -> str | None:
+def unusable_reason(clip: AudioClip, sample_rate: int) -> str | None:
     """Why BirdNET cannot describe this clip (too short, or digital silence), or None when it can."""
     seconds = clip.size / sample_rate
     if seconds < MIN_CLIP_SECONDS:

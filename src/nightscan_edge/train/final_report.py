@@ -58,13 +58,15 @@ def final_report(
             report[split] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
     report.update({k: report["val"][k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
     if isinstance(prepared.spec, ImageSpec) and prepared.spec.channels == 3:  # prepared.kind == "image"
-        # night cameras shoot monochrome IR: the same validation photos in grey, beside the colour figures
-        val = prepared.splits["val"]
-        # photos are decoded arrays (only audio is seekable); SplitData's list holds either
-        grey = grey_photos(cast(list[np.ndarray], val.arrays))
-        grey_val = SplitData(cast(list[AudioClip], grey), val.labels, val.paths)
-        predictions = predict_split(module, prepared, grey_val, config.train.batch_size)
-        report["val_grey"] = classification_report(predictions, torch.tensor(val.labels), prepared.labels)
+        # night cameras shoot monochrome IR: the same validation (and test) photos in grey, beside the colour figures
+        for split in ("val", "test"):
+            if split in prepared.splits:
+                data = prepared.splits[split]
+                # photos are decoded arrays (only audio is seekable); SplitData's list holds either
+                grey = grey_photos(cast(list[np.ndarray], data.arrays))
+                grey_split = SplitData(cast(list[AudioClip], grey), data.labels, data.paths)
+                predictions = predict_split(module, prepared, grey_split, config.train.batch_size)
+                report[f"{split}_grey"] = classification_report(predictions, torch.tensor(data.labels), prepared.labels)
         report["grey_accuracy"] = report["val_grey"]["accuracy"]
     report["warnings"] = [
         warning

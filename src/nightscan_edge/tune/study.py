@@ -245,7 +245,8 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
     _check_reachable(plan, study, options.budget)
     remaining = None if total is None else max(0, total - trials_counted(study))
     if timeout_s is not None:
-        # Optuna checks its timeout only between trials, and starts a first one whatever the time left
+        # Optuna checks its timeout before each trial, never during one: the time the smallest configuration's
+        # trial took counts, and a limit it spent starts no other trial
         timeout_s -= time.monotonic() - started
         if timeout_s <= 0:
             say(f"time limit of {options.hours:g} h reached; the same command continues the study")

@@ -76,7 +76,10 @@ class BirdNetTeacher:
         cache_dir: str | None,
         grid_seconds: float,
         threads: int = 1,
+        multilabel: bool = False,
     ) -> None:
+        # a multi-label head run teaches each class's sigmoid (losses.soft_loss), a softmax one its distribution
+        self.multilabel = multilabel
         self.grid_embeddings = StudentGrid(student_spec, grid_seconds, cache_dir, threads)
         self.head = trained.model.eval()
         for parameter in self.head.parameters():
@@ -123,7 +126,9 @@ class BirdNetTeacher:
         positions: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         teacher_logits = self.logits(raw, positions)
-        return blend_with_teacher(student_logits, teacher_logits, hard_loss, self.temperature, self.alpha)
+        return blend_with_teacher(
+            student_logits, teacher_logits, hard_loss, self.temperature, self.alpha, self.multilabel
+        )
 
 
 class UnlabeledWindows(GridWindows):

@@ -3,7 +3,7 @@ a trial whose macro-F1 is below the median of the earlier ones, through Lightnin
 
 from __future__ import annotations
 
-import socket
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -62,7 +62,7 @@ def test_a_running_trial_whose_process_is_gone_is_recorded_as_interrupted():
     finished = subprocess.Popen(["true"])
     finished.wait()  # reaped: its PID names no process now
     owners = [
-        f"{socket.gethostname()}:{finished.pid}",
+        owner_tag().replace(f":{os.getpid()}", f":{finished.pid}"),
         owner_tag(),  # this process: alive
         "another-host:1",  # another machine's: left to the storage's heartbeat
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
@@ -20,16 +21,26 @@ from optuna.trial import TrialState
 
 from nightscan_edge.tune import attrs
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux: tells apart machines (and boots) sharing a host name
+
+
+def _host() -> str:
+    try:
+        boot = BOOT_ID.read_text().strip()[:8]
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}" if boot else socket.gethostname()
+
 
 def owner_tag() -> str:
     """``host:pid`` of this process, stored on each trial it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_host()}:{os.getpid()}"
 
 
 def _process_gone(owner: str) -> bool:
     """True when ``owner`` names a process of this host that no longer exists (another host's: unknown, False)."""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)

@@ -385,7 +385,9 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     parser.add_argument("--student-sizes", nargs="+", default=["10"])
     parser.add_argument("--student-seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--merge-from", nargs="+", type=Path, default=[], help="runs of earlier result files to keep")
+    parser.add_argument(
+        "--merge-from", nargs="+", type=Path, default=[], help="runs (and commands) of earlier result files to keep"
+    )
     parser.add_argument("--epochs", type=int, default=30, help="student epochs (default: the preset, 30)")
     parser.add_argument("--steps", type=int, default=16, help="train.min_steps_per_epoch of the students")
     parser.add_argument("--embedding-epochs", type=int, default=10, help="train.embedding_epochs (feature rows)")
@@ -411,7 +413,14 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     pool, val, test = grouped_split(items, groups)
     split = split_summary(items, groups, pool, val, test)
     print(json.dumps(split), flush=True)
-    rows: list[dict] = [run for path in args.merge_from for run in json.loads(path.read_text())["runs"]]
+    earlier = [json.loads(path.read_text()) for path in args.merge_from]
+    # a later file's run replaces an earlier one of the same size, seed and row; every command that measured a kept
+    # run stays in the document, one line each, ahead of this one
+    kept = {(run["size"], run["seed"], run["variant"]): run for document in earlier for run in document["runs"]}
+    rows: list[dict] = list(kept.values())
+    command = "\n".join(
+        dict.fromkeys([line for document in earlier for line in document["command"].splitlines()] + [command])
+    )
 
     def job(size: str, seed: int, row: str) -> None:
         train_items = sample_per_class(pool, int(size), seed)

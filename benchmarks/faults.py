@@ -15,7 +15,10 @@ Then two real-process lock checks: two identical starts at the same moment on on
 trains, the other is refused naming the holder's PID), and ``--resume`` while the run trains (refused, the
 run continues and finishes with each epoch once).
 
-    python benchmarks/faults.py --runs 3 --out benchmarks/results/faults.json
+Then ``--server-rounds`` rounds of faults of the web server (``benchmarks/faults_server.py``): kill -9 of
+``nightscan-edge serve`` during training, during an upload and during review, and a restart on the same data dir.
+
+    python benchmarks/faults.py --runs 3 --server-rounds 2 --out benchmarks/results/faults.json
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from faults_server import server_rounds
 from nightscan_edge.data import write_synthetic_dataset
 
 TINY = [
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume-kill-probability", type=float, default=0.5)
     parser.add_argument("--max-attempts", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-rounds", type=int, default=2, help="kill -9 rounds of the web server (0: none)")
     parser.add_argument("--out", type=Path, default=None, help="write the results JSON here")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -210,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     locks = lock_checks(data, root, args.epochs)
     print(locks)
+    server = server_rounds(root, args.server_rounds, TINY[1::2], args.seed)
     summary = {
         "runs completed": f"{sum(r['completed'] for r in rows)}/{len(rows)}",
         "kill -9": sum(r["kills"] for r in rows),
@@ -218,10 +224,21 @@ def main(argv: list[str] | None = None) -> int:
         "non-JSON event lines": sum(r["non_json_event_lines"] for r in rows),
         "identical to uninterrupted": f"{sum(r['same_as_uninterrupted'] for r in rows)}/{len(rows)}",
     }
+    review = [r for r in server if "decisions lost" in r]
+    server_summary = {
+        "server kill -9": len(server),
+        "runs lost": sum(not (r["run done"] and r["each epoch once"]) for r in server if "run done" in r),
+        "uploads left half-registered": sum(r["upload in flight"] == "HALF" for r in server if "upload in flight" in r),
+        "decisions acknowledged": sum(r["decisions acknowledged"] for r in review),
+        "decisions lost": sum(r["decisions lost"] for r in review),
+        "queue back where it was": f"{sum(r['back where it was'] for r in review)}/{len(review)}",
+    }
+    print(server_summary)
     print(summary)
     if args.out:
         result = {
-            "title": "Fault injection: kill -9 of the trainer at random moments, then --resume; one writer per run",
+            "title": "Fault injection: kill -9 of the trainer (then --resume) and of the web server (during training, "
+            "upload and review); one writer per run",
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
             f"load average {os.getloadavg()[0]:.1f} at the end (shared development VM)",
@@ -230,18 +247,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.epochs} epochs, early stopping off; each start of a resume killed with probability "
             f"{args.resume_kill_probability} at a uniform moment within the reference run time "
             f"({reference_s:.1f} s incl. start-up).",
-            "figures": [summary, *rows],
+            "figures": [summary, *rows, server_summary, *server],
             "notes": [
                 "epochs lost counts epochs missing from metrics.csv of the finished run (the epoch in flight at a "
                 "kill is replayed from the epoch-start last.ckpt, so it is never lost); duplicated rows counts "
                 "epochs that appear twice.",
                 "Lock checks with real processes: " + json.dumps(locks),
+                "Web server faults: `nightscan-edge serve` killed with SIGKILL at a random moment while a run trains "
+                "(4 epochs), while a zip is uploaded in 64 KiB pieces, and while a client decides review windows one "
+                "after another; then started again on the same data dir. Runs lost counts runs that did not end "
+                "done with each epoch once; decisions lost counts decisions answered 201 but missing after the "
+                "restart.",
             ],
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
-    return 0 if all(r["completed"] for r in rows) else 1
+    server_ok = server_summary["runs lost"] == 0 and server_summary["decisions lost"] == 0
+    return 0 if all(r["completed"] for r in rows) and server_ok else 1
 
 
 if __name__ == "__main__":

@@ -84,17 +84,31 @@ def main() -> None:
         student = litert_figures(stand_in_dir, options, args.threads)
     size = trained.spec.image_size
     train = config.train
+    counts = report["counts"]
+    split = f"{sum(counts['train'].values())} train / {report['val']['samples']} validation" + (
+        f" / {report['test']['samples']} test" if "test" in report else ""
+    )
+    # A run with a test split (photo_few_shot.py's) is judged on it; the checkpoint was picked on validation.
+    held_out = (
+        {
+            "test accuracy %": round(100 * report["test"]["accuracy"], 1),
+            "grey test accuracy %": round(100 * report["test_grey"]["accuracy"], 1) if "test_grey" in report else None,
+            "test macro-F1": round(report["test"]["macro_f1"], 3),
+        }
+        if "test" in report
+        else {}
+    )
     result = {
         "title": "EfficientNet-Lite0 (ImageNet-1k) fine-tuned with configs/pretrained-photos.yaml",
         "date": today(),
         "machine": machine_summary(args.threads),
         "command": command_line(),
         "setup": (
-            f"cifar10-animals, all photos (stratified split seed {config.data.split_seed}: "
-            f"{sum(report['counts']['train'].values())} train / {report['val']['samples']} validation), "
+            f"cifar10-animals, all photos ({report['split_method']}: {split}), "
             f"{size} px, {train.epochs} epochs ({train.freeze_backbone_epochs} frozen), seed {train.seed}, "
-            f"one torch thread; trained by `nightscan-edge train --model efficientnet_lite0_photo --config "
-            f"configs/pretrained-photos.yaml`; LiteRT latency at batch 1, {args.threads} thread, p50 of "
+            "one torch thread; fine-tuned with configs/pretrained-photos.yaml (`nightscan-edge train --config`, or "
+            "benchmarks/photo_few_shot.py's 'finetuned' row at the size and epochs stated); LiteRT latency at "
+            f"batch 1, {args.threads} thread, p50 of "
             f"{args.iterations}; MobileNetV3-Small untrained at the same input size"
         ),
         "figures": [
@@ -103,6 +117,7 @@ def main() -> None:
                 "val accuracy %": round(100 * report["accuracy"], 1),
                 "grey val accuracy %": round(100 * report["grey_accuracy"], 1),
                 "val macro-F1": round(report["macro_f1"], 3),
+                **held_out,
                 "training CPU min": round(training_cpu_minutes(args.train_log), 1),
                 "LiteRT FP32 MB": teacher["fp32"]["size_mb"],
                 "LiteRT INT8 MB": teacher["int8"]["size_mb"],

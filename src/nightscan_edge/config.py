@@ -70,7 +70,9 @@ class PhotoAugmentConfig(_Section):
 
 class DataConfig(_Section):
     path: str | None = Field(
-        None, description="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])"
+        None,
+        description="class-per-folder tree, manifest CSV (path,label|labels[,split|fold][,group]) or annotation table "
+        "(CSV path,start_s,end_s,label or a Raven selection table .txt)",
     )
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.0, ge=0, lt=1)
@@ -93,6 +95,13 @@ class DataConfig(_Section):
     )
     background_windows: int | None = Field(
         None, ge=2, description="random background windows to draw; default as many as the median class"
+    )
+    min_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="annotation tables: a window is positive for a label when one of its annotations covers this "
+        "share of the shorter of the window and the call (docs/multilabel.md)",
     )
 
     @field_validator("val_fold", mode="before")
@@ -168,7 +177,11 @@ class TrainConfig(_Section):
     )
     runs_dir: str = "runs"
     run_name: str | None = None
-    teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
+    teacher: str | None = Field(
+        None,
+        description="run folder of a trained teacher for distillation, or 'birdnet': BirdNET V2.4's own species "
+        "scores for a multi-label student whose labels are BirdNET species",
+    )
     unlabeled: str | None = Field(
         None,
         description="folder of recordings (birdnet_head teacher) or photos (photo teacher) without labels: soft "
@@ -272,6 +285,10 @@ class ExportConfig(_Section):
     parity_samples: int = Field(64, ge=1)
     max_accuracy_drop: float = Field(1.0, ge=0, description="INT8 gate: points of overall accuracy")
     max_class_recall_drop: float = Field(3.0, ge=0, description="INT8 gate: points of any class's recall")
+    max_map_drop: float = Field(2.0, ge=0, description="INT8 gate of a multilabel model: points of mAP")
+    max_class_ap_drop: float = Field(
+        3.0, ge=0, description="INT8 gate of a multilabel model: points of any class's average precision"
+    )
     int8_float_fallback: int = Field(
         4,
         ge=0,

@@ -40,6 +40,8 @@ class SplitEntry:
     label: str
     split: str
     group: str | None = None
+    # a multi-label entry's labels (sorted; empty: a negative window); None for one label per file
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,16 +56,24 @@ class SplitPlan:
 
 
 def write_split(plan: SplitPlan, path: Path, root: Path | None = None) -> None:
-    """``path,label,split[,group]``, paths as given (written atomically). ``root`` is accepted for callers of
-    the older signature and not used."""
+    """``path,label,split[,group][,labels]``, paths as given (written atomically); ``labels`` (``;``-separated,
+    empty for a negative) when the plan is multi-label. ``root`` is accepted for callers of the older signature
+    and not used."""
     with_group = any(e.group for e in plan.entries)
+    with_targets = any(e.targets is not None for e in plan.entries)
     # surrogateescape: a file name that is not valid UTF-8 is written back as its original bytes, so the
     # resumed run opens the same file
     with open_text_atomic(path, errors="surrogateescape") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "label", "split"] + (["group"] if with_group else []))
+        writer.writerow(
+            ["path", "label", "split"] + (["group"] if with_group else []) + (["labels"] if with_targets else [])
+        )
         for entry in plan.entries:
-            writer.writerow([str(entry.path), entry.label, entry.split] + ([entry.group or ""] if with_group else []))
+            writer.writerow(
+                [str(entry.path), entry.label, entry.split]
+                + ([entry.group or ""] if with_group else [])
+                + ([";".join(entry.targets or ())] if with_targets else [])
+            )
 
 
 def read_split(path: Path) -> SplitPlan:
@@ -72,7 +82,13 @@ def read_split(path: Path) -> SplitPlan:
         raise DataError(f"{path} not found; is this a run folder?")
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         entries = [
-            SplitEntry(Path(row["path"]), row["label"], row["split"], row.get("group") or None)
+            SplitEntry(
+                Path(row["path"]),
+                row["label"],
+                row["split"],
+                row.get("group") or None,
+                tuple(part for part in row["labels"].split(";") if part) if row.get("labels") is not None else None,
+            )
             for row in csv.DictReader(handle)
         ]
     return SplitPlan(entries, f"read from {path}")

@@ -68,12 +68,26 @@ def _statistics_inputs(kind: str):
 
 
 def make_run(root: Path, kind: str) -> TrainedRun:
-    """A run folder holding a self-describing checkpoint of a seeded model with a calibration temperature."""
+    """A run folder holding a self-describing checkpoint of a seeded model with a calibration temperature;
+    ``audio_multilabel``: a multi-label one (sigmoid outputs) whose thresholds are each class's median score
+    on the statistics inputs, so the parity clips hold classes both above and below their thresholds."""
     import torch
 
-    from nightscan_edge.checkpoint import CHECKPOINT_KEY, MODEL_PREFIX, checkpoint_metadata
+    from nightscan_edge.checkpoint import checkpoint_metadata
 
     torch.manual_seed(SEED)
+    if kind == "audio_multilabel":
+        model = create_model("ultralight_audio", len(AUDIO_LABELS), spec=AUDIO_SPEC)
+        _fit_batch_norm(model, _statistics_inputs("audio"))
+        with torch.no_grad():
+            scores = torch.cat([torch.sigmoid(model.forward_waveform(b)) for b in _statistics_inputs("audio")])
+        medians = scores.median(dim=0).values.tolist()
+        # float32 values, so Python (float64 compare) and JS (Float32Array) put a score on the same side
+        thresholds = {label: float(np.float32(m)) for label, m in zip(AUDIO_LABELS, medians, strict=True)}
+        metadata = checkpoint_metadata(
+            model, AUDIO_LABELS, {}, "js-parity-multilabel", objective="multilabel", thresholds=thresholds
+        )
+        return _save_run(root, kind, model, AUDIO_LABELS, metadata)
     if kind == "audio":
         model = create_model("ultralight_audio", len(AUDIO_LABELS), spec=AUDIO_SPEC)
         labels = AUDIO_LABELS
@@ -81,17 +95,21 @@ def make_run(root: Path, kind: str) -> TrainedRun:
         model = create_model("mobilenet_v3_small_photo", len(IMAGE_LABELS), spec=IMAGE_SPEC)
         labels = IMAGE_LABELS
     _fit_batch_norm(model, _statistics_inputs(kind))
+    # A temperature in the checkpoint is baked into the exported softmax; both clients must not apply it twice.
+    metadata = checkpoint_metadata(model, labels, {}, f"js-parity-{kind}", temperature=TEMPERATURE)
+    return _save_run(root, kind, model, labels, metadata)
+
+
+def _save_run(root: Path, kind: str, model, labels: list[str], metadata: dict) -> TrainedRun:
+    import torch
+
+    from nightscan_edge.checkpoint import CHECKPOINT_KEY, MODEL_PREFIX
+
     run_dir = root / f"run_{kind}"
     run_dir.mkdir(parents=True)
     checkpoint = run_dir / "best.ckpt"
-    # A temperature in the checkpoint is baked into the exported softmax; both clients must not apply it twice.
-    torch.save(
-        {
-            "state_dict": {MODEL_PREFIX + k: v for k, v in model.state_dict().items()},
-            CHECKPOINT_KEY: checkpoint_metadata(model, labels, {}, f"js-parity-{kind}", temperature=TEMPERATURE),
-        },
-        checkpoint,
-    )
+    state = {MODEL_PREFIX + k: v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, CHECKPOINT_KEY: metadata}, checkpoint)
     (run_dir / "labels.txt").write_text("\n".join(labels) + "\n")
     return TrainedRun(run_dir, checkpoint)
 
@@ -210,24 +228,44 @@ def edge_classifier(model_path: Path):
 
 # -- expected outputs ----------------------------------------------------------------------------------------
 def expected_audio(classifier, clips: list[dict]) -> list[dict]:
+    """What Python predicts per clip; a multi-label classifier also lists every class above its threshold (per
+    window and for the clip) and reports per-class detections."""
+    from nightscan_edge.objective import labels_above_thresholds
     from nightscan_edge.predict.scoring import score_audio, summarise
-    from nightscan_edge.predict.windows import merge_windows
+    from nightscan_edge.predict.windows import merge_windows, reported_detections
+
+    labels, thresholds = classifier.labels, classifier.thresholds
+
+    def present(values) -> dict:
+        named = {label: float(v) for label, v in zip(labels, values, strict=True)}
+        return {"labels": labels_above_thresholds(named, thresholds)} if thresholds else {}
 
     results = []
     for clip in clips:
         scores = score_audio(classifier, Path(clip["path"]))
-        label, confidence, probabilities = summarise(scores, classifier.labels)
-        detections = merge_windows(scores, classifier.labels, top_k=len(classifier.labels))
+        label, confidence, probabilities = summarise(scores, labels, classifier.multilabel)
+        detections = (
+            reported_detections(scores, labels, len(labels), classifier.threshold_array)
+            if classifier.multilabel
+            else merge_windows(scores, labels, top_k=len(labels))
+        )
         results.append(
             {
                 **clip,
                 "windows": [
-                    {"start_s": s.start_s, "end_s": s.end_s, "probabilities": s.probabilities.tolist()} for s in scores
+                    {
+                        "start_s": s.start_s,
+                        "end_s": s.end_s,
+                        "probabilities": s.probabilities.tolist(),
+                        **present(s.probabilities),
+                    }
+                    for s in scores
                 ],
                 "label": label,
                 "confidence": confidence,
                 "probabilities": probabilities,
                 "detections": [_detection(d) for d in detections],
+                **present([probabilities[name] for name in labels]),
             }
         )
     return results

@@ -107,6 +107,7 @@ def test_js_matches_python_predictor_and_falls_back_to_real_server(tmp_path):
     shared = SHARED_DATA if SHARED_DATA.is_dir() else None
     audio_run = js_fixture.make_run(tmp_path, "audio")
     image_run = js_fixture.make_run(tmp_path, "image")
+    multilabel_run = js_fixture.make_run(tmp_path, "audio_multilabel")
 
     port = _free_port()
     server_url = f"http://127.0.0.1:{port}"
@@ -115,9 +116,15 @@ def test_js_matches_python_predictor_and_falls_back_to_real_server(tmp_path):
     try:
         audio_model = js_fixture.export_onnx(audio_run, tmp_path / "export_audio")
         image_model = js_fixture.export_onnx(image_run, tmp_path / "export_image")
+        multilabel_model = js_fixture.export_onnx(multilabel_run, tmp_path / "export_multilabel")
         audio_classifier = js_fixture.edge_classifier(audio_model)
         image_classifier = js_fixture.edge_classifier(image_model)
-        clips = js_fixture.expected_audio(audio_classifier, js_fixture.audio_clips(tmp_path / "clips", shared))
+        multilabel_classifier = js_fixture.edge_classifier(multilabel_model)
+        clip_files = js_fixture.audio_clips(tmp_path / "clips", shared)
+        clips = js_fixture.expected_audio(audio_classifier, clip_files)
+        multilabel_clips = js_fixture.expected_audio(
+            multilabel_classifier, [c for c in clip_files if c["sample_rate"] == js_fixture.AUDIO_SPEC.sample_rate]
+        )
         images = js_fixture.expected_images(image_classifier, js_fixture.image_inputs(tmp_path / "images", shared))
 
         long_clip = next(c for c in clips if c["name"] == "long")
@@ -136,6 +143,12 @@ def test_js_matches_python_predictor_and_falls_back_to_real_server(tmp_path):
                 "resampled_tolerance": 0.01,
             },
             "image": {"model_path": str(image_model), "labels": image_classifier.labels, "images": images},
+            "multilabel": {
+                "model_path": str(multilabel_model),
+                "labels": multilabel_classifier.labels,
+                "thresholds": multilabel_classifier.thresholds,
+                "clips": multilabel_clips,
+            },
             "fallback": {**fallback, "server_url": server_url, "dead_server_url": f"http://127.0.0.1:{_free_port()}"},
         }
         fixture_path = tmp_path / "fixture.json"
@@ -150,3 +163,4 @@ def test_js_matches_python_predictor_and_falls_back_to_real_server(tmp_path):
     print("JS client parity:", json.dumps({**measured, "data": clips[0]["origin"] + " / " + images[0]["origin"]}))
     assert measured["audio_max_abs_difference"] <= 1e-5
     assert measured["image_max_abs_difference"] <= 1e-5
+    assert measured["multilabel_max_abs_difference"] <= 1e-5 and measured["multilabel_present_labels"] > 0

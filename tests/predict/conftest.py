@@ -100,11 +100,13 @@ def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> 
     from nightscan_edge.artifact.onnx import embed_onnx, export_onnx
     from nightscan_edge.artifact.wrapper import ExportableClassifier, example_input
     from nightscan_edge.checkpoint import load_trained_model
+    from nightscan_edge.objective import activation_for
 
     trained = load_trained_model(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.onnx"
-    export_onnx(ExportableClassifier(trained.model, temperature), example_input(trained.model, batch=2), path)
+    module = ExportableClassifier(trained.model, temperature, activation_for(trained.objective))
+    export_onnx(module, example_input(trained.model, batch=2), path)
     manifest = build_manifest(
         format_name="onnx",
         precision="fp32",
@@ -117,6 +119,8 @@ def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> 
         output_name=OUTPUT_NAME,
         temperature=temperature,
         export_id="test",
+        objective=trained.objective,
+        thresholds=trained.thresholds,
     )
     embed_onnx(path, manifest)
     return path
@@ -125,6 +129,33 @@ def export_tiny_onnx(run_dir: Path, out_dir: Path, temperature: float = 1.0) -> 
 @pytest.fixture(scope="session")
 def tiny_audio_onnx(tiny_audio_run, tmp_path_factory) -> Path:
     return export_tiny_onnx(tiny_audio_run, tmp_path_factory.mktemp("export-audio"))
+
+
+MULTILABEL_THRESHOLDS = {"owl": 0.5, "fox": 0.5, "bat": 0.5}
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_run(tmp_path_factory) -> Path:
+    """A multi-label checkpoint by hand (docs/multilabel.md): random weights, sigmoid scores, one threshold each."""
+    import torch
+
+    torch.manual_seed(0)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny-multilabel"
+    model = create_model("ultralight_audio", len(AUDIO_LABELS), spec=TINY_AUDIO_SPEC).eval()
+    save_standalone_checkpoint(
+        run_dir / "best.ckpt",
+        model,
+        AUDIO_LABELS,
+        run_id="tiny-multilabel",
+        objective="multilabel",
+        thresholds=MULTILABEL_THRESHOLDS,
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_onnx(tiny_multilabel_run, tmp_path_factory) -> Path:
+    return export_tiny_onnx(tiny_multilabel_run, tmp_path_factory.mktemp("export-multilabel"))
 
 
 @pytest.fixture(scope="session")

@@ -95,9 +95,11 @@ def test_fine_tune_run_with_ir_frames_reports_grey_accuracy(synth_photo, tmp_pat
     config = _photo_config(
         synth_photo, freeze_backbone_epochs=1, warmup_epochs=1, scheduler="cosine", backbone_lr_scale=0.3
     )
+    config = config.model_copy(update={"data": config.data.model_copy(update={"test_fraction": 0.2})})
     run = train(config, run_dir=tmp_path / "run", progress=False)
     report = json.loads((run.run_dir / "report.json").read_text())
     assert 0 <= report["grey_accuracy"] <= 1 and report["val_grey"]["samples"] == report["val"]["samples"]
+    assert report["test_grey"]["samples"] == report["test"]["samples"] > 0  # grey test photos beside colour ones
     epochs = [e for e in read_events(run.run_dir / "events.jsonl") if e["type"] == "epoch_end"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     trained = load_trained_model(run.run_dir)

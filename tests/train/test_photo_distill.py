@@ -186,3 +186,17 @@ def test_unreadable_photos_only_in_the_unlabeled_folder_are_refused(tmp_path):
     with pytest.raises(DataError, match="3 of 4 files are unreadable photos in --unlabeled"):
         read_unlabeled_photos(str(folder), ImageSpec(image_size=32), 0.1)
     assert read_unlabeled_photos(str(folder), ImageSpec(image_size=32), 0.9).shape == (1, 3, 32, 32)
+
+
+def test_a_photo_teacher_scores_in_channels_last_with_the_same_logits():
+    model = create_model("mobilenet_v3_small_photo", 3, input_size=48).eval()
+    reference_model = create_model("mobilenet_v3_small_photo", 3, input_size=48).eval()
+    reference_model.load_state_dict(model.state_dict())
+    student = ImageSpec(image_size=32)
+    teacher = Teacher(model, student, temperature=4.0, alpha=0.7)
+    photos = normalise(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), student)
+    with torch.no_grad():
+        expected = reference_model(renormalise(photos, student, model.spec))
+    conv = next(m for m in teacher.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(teacher.logits(photos, photos), expected, atol=1e-5)

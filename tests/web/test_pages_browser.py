@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.web.conftest import FAKE_WORKER
+from tests.web.multilabel_report import LABELS as MULTILABEL_LABELS
+from tests.web.multilabel_report import write_multilabel_run
 
 pytestmark = pytest.mark.browser
 
@@ -135,7 +137,7 @@ def site(tmp_path_factory):
         _wait(f"{url}/api/exports/{export['id']}", lambda e: e["status"] == "done")
         bench = _call(f"{url}/api/exports/{export['id']}/bench", {})
         _wait(f"{url}/api/exports/{bench['id']}", lambda e: e["status"] == "done")
-        yield {"url": url, "audio": audio_set, "photos": photo_set, "done": done["id"]}
+        yield {"url": url, "audio": audio_set, "photos": photo_set, "done": done["id"], "data_dir": base / "data"}
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -304,3 +306,20 @@ def test_try_it_page_offers_the_exports_and_dataset_files(browser, site):
     assert page.input_value("#threshold") == "0.62"  # the export's recommended threshold
     assert page.locator("#dataset_file option").count() > 12
     _check_layout(page, "try")
+
+
+def test_a_multilabel_run_shows_per_class_figures_and_precision_recall_curves(browser, site):
+    write_multilabel_run(site["data_dir"] / "runs" / "night-mix")  # what the training side writes (hand-made)
+    run_id = next(r["id"] for r in _call(f"{site['url']}/api/runs") if r["run_dir"].endswith("night-mix"))
+    page = browser.new_page()
+    page.goto(f"{site['url']}/runs/{run_id}")
+    page.wait_for_selector("#multilabel:not([hidden])")
+    rows = page.locator("#multilabel-table tr[data-label]")
+    assert [row.get_attribute("data-label") for row in rows.all()] == MULTILABEL_LABELS
+    owl = rows.first.locator("td").all_text_contents()
+    assert owl == ["owl", "0.910", "0.970", "0.860", "0.900", "0.820", "0.410", "22"]
+    assert rows.nth(2).locator("td").all_text_contents()[1] == "–"  # no positives: no AP
+    curves = page.evaluate("Chart.getChart('pr-chart').data.datasets.map((d) => [d.label, d.data.length])")
+    assert curves == [["owl (AP 0.910)", 4], ["frog (AP 0.570)", 3]]
+    assert page.locator("#report-tables").is_hidden() and "mAP 0.740" in page.text_content("#report-summary")
+    _check_layout(page, "run-multilabel")

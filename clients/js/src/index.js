@@ -15,6 +15,17 @@ export { ManifestError, ONNX_MANIFEST_KEY, readManifestFromOnnx, validateManifes
 export { EDGE_BATCH_SIZE, EdgeModel, calibrate, loadEdgeModel } from './model.js';
 export { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
 export { encodePng } from './png.js';
-export { BACKGROUND_LABEL, DEFAULT_THRESHOLD, hopSamples, mergeWindows, predictWithEdge, reportedDetections } from './predict.js';
+export {
+  BACKGROUND_LABEL,
+  DEFAULT_NEAR_THRESHOLD,
+  DEFAULT_THRESHOLD,
+  hopSamples,
+  labelsAboveThresholds,
+  mergePresentWindows,
+  mergeWindows,
+  nearThresholds,
+  predictWithEdge,
+  reportedDetections,
+} from './predict.js';
 export { FallbackFailedError, ServerClient, predictUrl } from './server.js';
 export { WavFormatError, decodeWav, encodeWav } from './wav.js';

@@ -82,5 +82,34 @@ export function validateManifest(manifest) {
   if (temperature !== undefined && temperature !== null && !(typeof temperature === 'number' && temperature > 0)) {
     fail(`has temperature ${temperature} (expected a positive number or null)`);
   }
+  validateObjective(manifest);
   return manifest;
+}
+
+/**
+ * Single-label (softmax, the default of older files) or multi-label (one sigmoid per class, each compared with
+ * its own threshold): docs/multilabel.md. A multi-label manifest must carry one threshold in [0, 1] per label.
+ */
+function validateObjective(manifest) {
+  const objective = manifest.objective ?? 'single_label';
+  if (objective !== 'single_label' && objective !== 'multilabel') {
+    fail(`has objective '${objective}' (expected 'single_label' or 'multilabel')`);
+  }
+  const activation = manifest.output?.activation ?? 'softmax';
+  const expected = objective === 'multilabel' ? 'sigmoid' : 'softmax';
+  if (activation !== expected) fail(`says a ${objective} model's output is ${activation} (expected ${expected})`);
+  const { thresholds, labels } = manifest;
+  if (objective === 'single_label') {
+    if (thresholds !== undefined && thresholds !== null) fail('has per-class thresholds but is single_label');
+    return;
+  }
+  if (!thresholds || typeof thresholds !== 'object' || Array.isArray(thresholds)) {
+    fail('is multilabel without per-class "thresholds"; re-export from a run that chose them');
+  }
+  const unknown = Object.keys(thresholds).filter((label) => !labels.includes(label));
+  if (unknown.length) fail(`has thresholds for labels the model does not have: ${unknown.join(', ')}`);
+  const missing = labels.filter((label) => !(label in thresholds));
+  if (missing.length) fail(`has no threshold for label(s) ${missing.join(', ')}`);
+  const bad = labels.filter((label) => !(typeof thresholds[label] === 'number' && thresholds[label] >= 0 && thresholds[label] <= 1));
+  if (bad.length) fail(`has thresholds outside [0, 1] for ${bad.join(', ')}`);
 }

@@ -81,6 +81,17 @@ export class EdgeModel {
   }
 
   /** `{name, run_id}` as the server reports its model. */
+  /** True for a multi-label export (one sigmoid per class, `thresholds` per label): docs/multilabel.md. */
+  get multilabel() {
+    return this.manifest.objective === 'multilabel';
+  }
+
+  /** A multi-label model's thresholds in label order (Float32Array), or null for a single-label one. */
+  get thresholds() {
+    if (!this.multilabel) return null;
+    return Float32Array.from(this.labels, (label) => this.manifest.thresholds[label]);
+  }
+
   get modelInfo() {
     return { name: this.manifest.model_name ?? '', run_id: this.manifest.run_id ?? '' };
   }

@@ -109,6 +109,31 @@ test('photos: JS preprocessing (convert, Pillow-style bilinear resize, normalise
   measured.images_compared = image.images.length;
 });
 
+test('multi-label: every class score, the classes above their thresholds and the detections equal Python', { skip }, async () => {
+  const { multilabel } = fixture;
+  const model = await loadEdgeModelFromFile(ort, multilabel.model_path, { sessionOptions: SESSION_OPTIONS });
+  assert.equal(model.multilabel, true);
+  assert.deepEqual(Object.fromEntries(multilabel.labels.map((l, i) => [l, model.thresholds[i]])), Object.fromEntries(multilabel.labels.map((l) => [l, Math.fround(multilabel.thresholds[l])])));
+  let worst = 0;
+  let present = 0;
+  for (const clip of multilabel.clips) {
+    const result = await predictWithEdge(await wavInput(clip.path), { model, topK: multilabel.labels.length });
+    assert.equal(result.objective, 'multilabel');
+    assert.equal(result.windows.length, clip.windows.length, `${clip.name}: window count`);
+    result.windows.forEach((window, i) => {
+      worst = Math.max(worst, maxDifference(inLabelOrder(window.probabilities, multilabel.labels), clip.windows[i].probabilities));
+      assert.deepEqual(window.labels, clip.windows[i].labels, `${clip.name}: window ${i} classes above their thresholds`);
+      present += window.labels.length;
+    });
+    worst = Math.max(worst, maxDifference(inLabelOrder(result.probabilities, multilabel.labels), inLabelOrder(clip.probabilities, multilabel.labels)));
+    assert.deepEqual(result.labels, clip.labels, `${clip.name}: classes present in the clip`);
+    compareDetections(result.detections, clip.detections, multilabel.labels, `${clip.name} (multi-label)`);
+  }
+  measured.multilabel_max_abs_difference = worst;
+  measured.multilabel_present_labels = present;
+  assert.ok(worst <= TOLERANCE, `multi-label: max |JS - Python| = ${worst}`);
+});
+
 const fallbackSkip = skip || (fixture?.fallback ? false : 'no server in the fixture');
 
 test('fallback: unsure windows answered by the real server, same as Python EdgePredictor', { skip: fallbackSkip }, async () => {

@@ -42,8 +42,12 @@ export interface Manifest {
   run_id?: string;
   labels: string[];
   input: { name?: string; shape?: number[]; dtype?: string; layout?: string; spec: AudioSpec | ImageSpec };
-  output?: { name?: string; meaning?: 'probabilities'; temperature_applied?: boolean };
+  output?: { name?: string; meaning?: 'probabilities'; temperature_applied?: boolean; activation?: 'softmax' | 'sigmoid' };
   temperature?: number | null;
+  /** 'multilabel': one sigmoid score per class, each compared with its own threshold (docs/multilabel.md). */
+  objective?: 'single_label' | 'multilabel';
+  /** Multi-label: label -> the score at or above which the class is present. */
+  thresholds?: Record<string, number> | null;
   calibration?: CalibrationSummary | null;
   [key: string]: unknown;
 }
@@ -80,6 +84,10 @@ export declare class EdgeModel {
   /** `manifest.calibration.recommended_threshold`, or null. */
   readonly recommendedThreshold: number | null;
   readonly modelInfo: { name: string; run_id: string };
+  /** True for a multi-label export (manifest.objective 'multilabel'). */
+  readonly multilabel: boolean;
+  /** Multi-label: the thresholds in label order; null for a single-label model. */
+  readonly thresholds: Float32Array | null;
   /** Calibrated probabilities for preprocessed inputs (audio windows or normalised CHW images). */
   probabilities(items: Float32Array[]): Promise<Float32Array[]>;
 }
@@ -109,6 +117,8 @@ export interface PredictOptions {
   model: EdgeModel;
   /** Ask the server for windows/images whose top-1 confidence is below this (default 0.8). */
   threshold?: number;
+  /** Multi-label: ask the server when any class's score is within this of its threshold (default 0.1). */
+  nearThreshold?: number;
   /** e.g. http://192.168.1.10:5002 (the `/api/predict` path is added). No URL: edge only. */
   serverUrl?: string;
   /** Per server request (default 5000). */
@@ -136,6 +146,8 @@ export interface WindowResult {
   fallback_failed: boolean;
   fallback_error?: string;
   probabilities: Record<string, number>;
+  /** Multi-label: every class at or above its threshold, highest score first. */
+  labels?: string[];
 }
 
 export interface Detection {
@@ -161,11 +173,19 @@ export interface PredictResult {
   model: { name?: string; run_id?: string };
   /** Audio only. */
   windows?: WindowResult[];
-  /** Audio only: consecutive windows with the same label and source, merged. */
+  /** Audio only: consecutive windows with the same label and source, merged (multi-label: per class, overlapping). */
   detections?: Detection[];
+  /** Present for a multi-label model. */
+  objective?: 'multilabel';
+  /** Multi-label: every class at or above its threshold (audio: on each class's highest window score). */
+  labels?: string[];
 }
 
 export declare const DEFAULT_THRESHOLD: number;
+export declare const DEFAULT_NEAR_THRESHOLD: number;
+export declare function labelsAboveThresholds(labels: string[], scores: ArrayLike<number>, thresholds: ArrayLike<number>): string[];
+export declare function nearThresholds(scores: ArrayLike<number>, thresholds: Float32Array, margin: number): boolean;
+export declare function mergePresentWindows(windows: (WindowResult & { scores: Float32Array })[], labels: string[], thresholds: ArrayLike<number>, k?: number): Detection[];
 export declare const EDGE_BATCH_SIZE: number;
 export declare const ONNX_MANIFEST_KEY: string;
 export declare function predictWithEdge(input: PredictInput, options: PredictOptions): Promise<PredictResult>;
@@ -173,7 +193,7 @@ export declare function predictWithEdge(input: PredictInput, options: PredictOpt
 export declare class ServerClient {
   constructor(serverUrl: string, options?: { timeoutMs?: number; maxFailures?: number; cooldownMs?: number; fetch?: typeof fetch; now?: () => number });
   readonly url: string;
-  predict(bytes: Uint8Array, filename: string, contentType: string): Promise<{ label: string; confidence: number; probabilities: Record<string, number>; model?: object; windows?: object[] }>;
+  predict(bytes: Uint8Array, filename: string, contentType: string): Promise<{ label: string; confidence: number; probabilities: Record<string, number>; model?: object; windows?: object[]; objective?: 'single_label' | 'multilabel'; labels?: string[] }>;
 }
 
 export declare function decodeWav(data: Uint8Array | ArrayBuffer): { samples: Float32Array; sampleRate: number; channels: number };

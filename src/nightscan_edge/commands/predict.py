@@ -16,6 +16,7 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.errors import UserError
 from nightscan_edge.predict import ArtifactError, EdgePredictor
 from nightscan_edge.predict.classifier import load_edge_classifier
+from nightscan_edge.predict.edge_predictor import DEFAULT_NEAR_THRESHOLD
 from nightscan_edge.predict.fallback_report import fallback_report, format_report
 from nightscan_edge.predict.output import CsvWriter, RavenWriter
 from nightscan_edge.spec import AudioSpec
@@ -29,7 +30,8 @@ def add_parser(subparsers: Subparsers) -> None:
         "predict",
         help="predict with an exported model (ONNX/LiteRT/ExecuTorch or bundle.zip), optional server fallback",
         description="Preprocessing comes only from the manifest embedded in the artifact. Audio of any length is "
-        "streamed in sliding windows; consecutive windows of one label are merged into detections.",
+        "streamed in sliding windows; consecutive windows of one label are merged into detections. A multi-label "
+        "model reports every class above its threshold, detections overlapping in time.",
     )
     parser.add_argument("artifact", help="exported model file (.onnx, .tflite, .pte) or the export's bundle.zip")
     parser.add_argument("paths", nargs="*", help="audio/photo files or folders")
@@ -38,6 +40,13 @@ def add_parser(subparsers: Subparsers) -> None:
         type=float,
         default=0.8,
         help="edge confidence below which the server is asked (with --server; default 0.8)",
+    )
+    parser.add_argument(
+        "--near-threshold",
+        type=float,
+        default=DEFAULT_NEAR_THRESHOLD,
+        help="multi-label model with --server: a window goes to the server when any class's score is within this "
+        f"of its threshold (default {DEFAULT_NEAR_THRESHOLD:g}; docs/multilabel.md)",
     )
     parser.add_argument("--server", metavar="URL", help="fallback server, e.g. http://127.0.0.1:5002")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the server (default 5)")
@@ -121,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             hop_seconds=args.hop_seconds,
             top_k=args.top_k,
             threads=args.threads,
+            near_threshold=args.near_threshold,
         )
     except (ArtifactError, ValueError) as error:
         raise UserError(str(error)) from error
@@ -177,6 +187,7 @@ def _archive(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         server=args.server,
         threshold=args.threshold,
+        near_threshold=args.near_threshold,
         server_timeout_s=args.timeout,
         span_minutes=args.span_minutes,
         overwrite=args.overwrite,

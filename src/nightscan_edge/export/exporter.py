@@ -19,8 +19,9 @@ from nightscan_edge.artifact import INPUT_NAME, OUTPUT_NAME, ArtifactFormat, Exp
 from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.checkpoint import TrainedModel
 from nightscan_edge.config import ExportConfig
+from nightscan_edge.export.multilabel_gate import MultilabelGateResult, multilabel_quality_gate
 from nightscan_edge.export.parity import measure_parity, needs_macos
-from nightscan_edge.export.quality_gate import quality_gate
+from nightscan_edge.export.quality_gate import GateResult, quality_gate
 from nightscan_edge.export.report import ArtifactResult
 from nightscan_edge.export.samples import Samples, runner_predict, size_bytes, torch_predict
 from nightscan_edge.runtime import load_runner
@@ -55,6 +56,9 @@ class Exporter:
         self.validation_reference = torch_predict(module, samples.validation)
         self.example = torch.from_numpy(np.ascontiguousarray(samples.validation[:1]))
         self.manifests: dict[str, dict[str, Any]] = {}
+        # multi-label: the per-class thresholds in output order, for parity's present/absent decisions
+        thresholds = trained.thresholds
+        self.thresholds = np.array([thresholds[label] for label in trained.labels]) if thresholds is not None else None
 
     def manifest(self, fmt: ArtifactFormat, precision: str, dynamic_batch: bool) -> Manifest:
         spec = self.trained.spec
@@ -70,6 +74,8 @@ class Exporter:
             output_name=OUTPUT_NAME,
             temperature=1.0 / float(self.module.inverse_temperature),
             export_id=self.export_id,
+            objective=self.trained.objective,
+            thresholds=self.trained.thresholds,
             extra={
                 "calibration": self.calibration_summary,
                 "file": fmt.artifact_name(precision),
@@ -196,15 +202,28 @@ class Exporter:
                 result.batch_sizes_checked.append(size)
         candidate = runner_predict(runner, self.samples.validation if precision != "fp32" else self.parity_inputs)
         reference = self.validation_reference if precision != "fp32" else self.parity_reference
-        parity = measure_parity(reference, candidate, self.samples.source.split(" (")[0], precision)
+        targets = self.samples.validation_labels
+        if targets is not None and precision == "fp32":
+            targets = targets[: len(self.parity_inputs)]
+        multilabel = self.thresholds is not None
+        parity = measure_parity(
+            reference,
+            candidate,
+            self.samples.source.split(" (")[0],
+            precision,
+            thresholds=self.thresholds,
+            targets=targets if multilabel else None,
+        )
         result.parity = parity.to_dict()
         if precision == "fp32":
             result.status = "ok" if parity.passed else "parity_failed"
             if not parity.passed:
-                result.error = (
-                    f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), "
-                    f"top-1 {parity.top1_agreement:.1%} (100 %)"
+                decided = (
+                    f"decisions at the thresholds {parity.threshold_agreement:.1%}"
+                    if parity.threshold_agreement is not None
+                    else f"top-1 {parity.top1_agreement:.1%}"
                 )
+                result.error = f"parity off target: max |dp| {parity.max_abs_diff:.2e} (<= 1e-4), {decided} (100 %)"
         else:
             self._gate(candidate, result)
 
@@ -225,14 +244,25 @@ class Exporter:
         labels = self.samples.validation_labels
         if labels is None:  # INT8 is refused earlier (_calibration) when the run's data is unavailable
             raise ExportError("the INT8 quality gate needs the run's labeled validation data")
-        gate = quality_gate(
-            self.validation_reference,
-            int8_probabilities,
-            labels,
-            self.trained.labels,
-            self.config.max_accuracy_drop,
-            self.config.max_class_recall_drop,
-        )
+        gate: GateResult | MultilabelGateResult
+        if self.trained.multilabel:
+            gate = multilabel_quality_gate(
+                self.validation_reference,
+                int8_probabilities,
+                labels,
+                self.trained.labels,
+                self.config.max_map_drop,
+                self.config.max_class_ap_drop,
+            )
+        else:
+            gate = quality_gate(
+                self.validation_reference,
+                int8_probabilities,
+                labels,
+                self.trained.labels,
+                self.config.max_accuracy_drop,
+                self.config.max_class_recall_drop,
+            )
         result.gate = record = gate.to_dict()
         result.status = "ok" if gate.passed else "rejected"
         if not gate.passed:

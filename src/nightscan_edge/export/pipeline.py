@@ -22,6 +22,7 @@ from nightscan_edge.artifact import (
     LABELS_FILE,
     MANIFEST_FILE,
     OUTPUT_NAME,
+    ExportError,
     ExportManifest,
     validate_formats,
 )
@@ -35,6 +36,7 @@ from nightscan_edge.export.bundle import write_bundle
 from nightscan_edge.export.exporter import REJECTED_DIR, Exporter
 from nightscan_edge.export.report import ArtifactResult, ExportReport
 from nightscan_edge.export.samples import Samples, load_samples, torch_predict
+from nightscan_edge.objective import activation_for
 from nightscan_edge.run_folder import RunFolder
 
 __all__ = ["EXPORTS_DIR", "REJECTED_DIR", "ArtifactResult", "ExportReport", "export_run"]
@@ -75,6 +77,11 @@ def export_run(
     int8 = config.int8 if int8 is None else int8
     progress = progress or (lambda message: None)
     trained = load_trained_model(run_dir)
+    if trained.multilabel and trained.thresholds is None:  # checked before anything is written
+        raise ExportError(
+            f"{trained.checkpoint_path} is a multilabel model without per-class thresholds (training chooses them "
+            "on validation after the last epoch); finish or re-run the training, then export"
+        )
     skipped: list[ArtifactResult] = []
     if is_frozen_birdnet(trained):  # BirdNET's own LiteRT graph + the head; checked before anything is written
         selected, skipped = phone_formats(selected, trained, from_config=formats is None)
@@ -88,7 +95,7 @@ def export_run(
     samples = load_samples(run_dir, trained, config, want_int8=int8)
     progress(f"samples: {samples.source}" + (f" -- {samples.data_problem}" if samples.data_problem else ""))
     temperature, calibration_summary = _calibrate(trained, samples, config, out_dir)
-    module = ExportableClassifier(trained.model, temperature)
+    module = ExportableClassifier(trained.model, temperature, activation_for(trained.objective))
     exporter = Exporter(trained, module, out_dir, export_id, samples, config, calibration_summary, progress)
 
     results = []
@@ -121,6 +128,10 @@ def _calibrate(
 ) -> tuple[float, dict[str, Any] | None]:
     """Fit T on validation logits (or keep the checkpoint's); write calibration.json + reliability.png."""
     existing = float(trained.temperature) if trained.temperature else 1.0
+    if trained.multilabel:
+        # The thresholds were chosen on the model's own sigmoid scores: a temperature would move every score
+        # off the threshold it was chosen for, so a multi-label file keeps T = 1.
+        return 1.0, None
     if samples.validation_labels is None:
         return existing, None
     logits = torch_predict(ExportableClassifier(trained.model, 1.0), samples.validation, logits=True)
@@ -165,7 +176,14 @@ def _write_side_files(report: ExportReport, exporter: Exporter, trained: Trained
                 "dtype": "float32",
                 "spec": spec.model_dump(mode="json"),
             },
-            "output": {"name": OUTPUT_NAME, "meaning": "probabilities", "temperature_applied": True},
+            "output": {
+                "name": OUTPUT_NAME,
+                "meaning": "probabilities",
+                "temperature_applied": True,
+                "activation": activation_for(trained.objective),
+            },
+            "objective": trained.objective,
+            "thresholds": trained.thresholds,
             "temperature": report.temperature,
             "calibration": report.calibration,
             "package_version": next(iter(exporter.manifests.values()), {}).get("package_version"),

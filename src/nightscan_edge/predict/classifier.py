@@ -19,7 +19,15 @@ import torch
 
 from nightscan_edge.artifact import FORMATS, ManifestError, format_by_suffix, portable_formats
 from nightscan_edge.checkpoint import load_trained_model
-from nightscan_edge.errors import UserError
+from nightscan_edge.errors import CheckpointError, UserError
+from nightscan_edge.objective import (
+    MULTILABEL,
+    SINGLE_LABEL,
+    Objective,
+    ThresholdError,
+    activation_for,
+    check_thresholds,
+)
 from nightscan_edge.runtime import load_runner
 from nightscan_edge.spec import AudioSpec, ImageSpec, spec_from_dict
 
@@ -63,11 +71,24 @@ class Classifier:
     source: str = "edge"
     description: str = ""
     manifest: dict[str, Any] = field(default_factory=dict)  # the artifact's embedded manifest (edge only)
+    objective: Objective = SINGLE_LABEL
+    thresholds: dict[str, float] | None = None  # multilabel: per label, in label order
     _keep_alive: list[Any] = field(default_factory=list, repr=False)  # e.g. a bundle's temporary folder
 
     @property
     def input_kind(self) -> str:
         return self.spec.kind
+
+    @property
+    def multilabel(self) -> bool:
+        return self.objective == MULTILABEL
+
+    @property
+    def threshold_array(self) -> np.ndarray:
+        """The thresholds in output order (a multi-label classifier always has them)."""
+        if self.thresholds is None:
+            raise ArtifactError(f"{self.description or self.name} is single-label; it has no per-class thresholds")
+        return np.array([self.thresholds[label] for label in self.labels], dtype=np.float32)
 
     @property
     def audio_spec(self) -> AudioSpec:
@@ -150,6 +171,7 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         raise ArtifactError(
             f"{artifact}: manifest lacks a valid input spec or labels ({error}); re-run the export"
         ) from error
+    objective, thresholds = manifest_objective(manifest, labels, artifact)
     classifier = Classifier(
         name=manifest.get("model_name", model_path.stem),
         run_id=manifest.get("run_id", ""),
@@ -164,12 +186,38 @@ def load_edge_classifier(artifact: str | Path, threads: int | None = None) -> Cl
         source="edge",
         description=f"{artifact.name} ({manifest.get('format', model_path.suffix)}, {manifest.get('precision', '?')})",
         manifest=dict(manifest),
+        objective=objective,
+        thresholds=thresholds,
         _keep_alive=holder + [runner],
     )
     check_manifest_fits_model(classifier, artifact)
     if model_path.suffix.lower() == ".onnx" and isinstance(spec, AudioSpec) and manifest.get("precision") == "fp32":
         check_onnx_front_end(model_path, spec, artifact)
     return classifier
+
+
+def manifest_objective(
+    manifest: dict[str, Any], labels: list[str], artifact: Path
+) -> tuple[Objective, dict[str, float] | None]:
+    """The file's objective and thresholds (docs/multilabel.md); a manifest that says multilabel without usable
+    thresholds, or with an output that is not sigmoid, is refused before any file is read."""
+    objective = manifest.get("objective", SINGLE_LABEL)
+    if objective not in (SINGLE_LABEL, MULTILABEL):
+        raise ArtifactError(f"{artifact.name}: unknown objective {objective!r} in its manifest; re-run the export")
+    activation = (manifest.get("output") or {}).get("activation", "softmax")
+    if activation != activation_for(objective):
+        raise ArtifactError(f"{artifact.name}: a {objective} manifest with a {activation} output; re-run the export")
+    if objective == SINGLE_LABEL:
+        return SINGLE_LABEL, None
+    raw = manifest.get("thresholds")
+    if not isinstance(raw, dict):
+        raise ArtifactError(
+            f"{artifact.name}: a multilabel manifest without per-class thresholds; re-export from a run that chose them"
+        )
+    try:
+        return MULTILABEL, check_thresholds({str(k): float(v) for k, v in raw.items()}, labels)
+    except (ThresholdError, TypeError, ValueError) as error:
+        raise ArtifactError(f"{artifact.name}: {error}; re-run the export") from None
 
 
 def check_onnx_front_end(model_path: Path, spec: AudioSpec, artifact: Path) -> None:
@@ -240,12 +288,18 @@ def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = Tr
         if not Path(teacher).exists():
             raise FileNotFoundError(f"the run's teacher {teacher} is missing; restore it or pass --no-teacher")
         trained = load_trained_model(teacher)
+    if trained.multilabel and trained.thresholds is None:
+        raise CheckpointError(
+            f"{trained.checkpoint_path} is a multilabel model without per-class thresholds; finish its training"
+        )
     model = trained.model.eval()
 
     def predict_batch(inputs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             tensor = torch.from_numpy(inputs)
             logits = model.forward_waveform(tensor) if trained.spec.kind == "audio" else model(tensor)
+            if trained.multilabel:  # the exported file's activation, so edge and server scores compare
+                return torch.sigmoid(logits).numpy()
             return torch.softmax(logits, dim=-1).numpy()
 
     return Classifier(
@@ -254,8 +308,10 @@ def load_server_classifier(run_or_checkpoint: str | Path, use_teacher: bool = Tr
         labels=trained.labels,
         spec=trained.spec,
         predict_batch=predict_batch,
-        temperature=trained.temperature,
+        temperature=None if trained.multilabel else trained.temperature,
         batch_size=8,
         source="server",
         description=f"{trained.checkpoint_path} (PyTorch FP32)",
+        objective=trained.objective,
+        thresholds=trained.thresholds,
     )

@@ -1,8 +1,10 @@
 """``EdgePredictor``: the field app's policy -- edge model first, the server only when the edge is unsure.
 
-A window (audio) or image whose calibrated top-1 confidence is below ``threshold`` is sent to the server;
-if the server cannot answer in ``timeout_s`` the edge result is kept and flagged ``fallback_failed``, so a
-prediction is never lost. Without ``server_url`` it is a plain edge predictor (the ``predict`` command).
+A window (audio) or image whose calibrated top-1 confidence is below ``threshold`` is sent to the server; for a
+multi-label model (docs/multilabel.md), one where any class's score lies within ``near_threshold`` of that
+class's own threshold (the decision could go either way). If the server cannot answer in ``timeout_s`` the edge
+result is kept and flagged ``fallback_failed``, so a prediction is never lost. Without ``server_url`` it is a
+plain edge predictor (the ``predict`` command); a multi-label one reports every class above its threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
 from nightscan_edge.predict.inputs import InputError, expand_paths
 from nightscan_edge.predict.scoring import score_audio_batches, score_image
 from nightscan_edge.predict.server_client import FallbackFailed, ServerAnswer, ServerClient, wav_bytes
-from nightscan_edge.predict.windows import Detection, ScoredWindow, hop_samples, reported_detections, top_k_labels
+from nightscan_edge.predict.windows import (
+    Detection,
+    ScoredWindow,
+    hop_samples,
+    near_thresholds,
+    reported_detections,
+    top_k_labels,
+)
+
+# Multi-label fallback: a window goes to the server when a class's score is this close to its threshold.
+DEFAULT_NEAR_THRESHOLD = 0.1
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +65,12 @@ class EdgePredictor:
         hop_seconds: float | None = None,
         top_k: int = 1,
         threads: int | None = None,
+        near_threshold: float = DEFAULT_NEAR_THRESHOLD,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1; got {threshold}")
+        if not 0.0 <= near_threshold <= 1.0:
+            raise ValueError(f"near_threshold must be between 0 and 1; got {near_threshold}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1; got {top_k}")
         self.classifier = (
@@ -64,6 +79,9 @@ class EdgePredictor:
         if self.classifier.input_kind == "audio":  # a bad hop is the caller's error, not each file's
             hop_samples(self.classifier.audio_spec.clip_samples, self.classifier.audio_spec.sample_rate, hop_seconds)
         self.threshold = threshold
+        self.near_threshold = near_threshold
+        # multi-label: the per-class thresholds in output order (None: one label per window)
+        self.thresholds = self.classifier.threshold_array if self.classifier.multilabel else None
         self.hop_seconds = hop_seconds
         self.top_k = top_k
         self.server = ServerClient(server_url, timeout_s) if server_url else None
@@ -83,10 +101,18 @@ class EdgePredictor:
         self.close()
 
     # -- fallback ------------------------------------------------------------------------------------------
-    def _needs_server(self, confidence: float) -> bool:
-        return self.server is not None and confidence < self.threshold
+    def _needs_server(self, score: ScoredWindow) -> bool:
+        if self.server is None:
+            return False
+        if self.thresholds is not None:
+            return near_thresholds(score.probabilities, self.thresholds, self.near_threshold)
+        return score.confidence < self.threshold
 
     def _server_probabilities(self, answer: ServerAnswer) -> np.ndarray:
+        if answer.objective != self.classifier.objective:
+            raise FallbackFailed(
+                f"server model is {answer.objective}, the edge model {self.classifier.objective}: scores do not compare"
+            )
         unknown = sorted(set(answer.probabilities) - set(self.labels))
         if unknown or answer.label not in self.labels:
             raise FallbackFailed(f"server model has labels the edge model lacks ({', '.join(unknown) or answer.label})")
@@ -147,7 +173,7 @@ class EdgePredictor:
         try:
             for windows, batch_scores in score_audio_batches(self.classifier, path, self.hop_seconds, span=span):
                 for window, score in zip(windows, batch_scores, strict=False):
-                    if self._needs_server(score.confidence):
+                    if self._needs_server(score):
                         clip = window.samples[: window.end_sample - window.start_sample]
                         name = f"{path.stem}_{score.start_s:.3f}s.wav"
                         self._ask_server(score, wav_bytes(clip, rate), name, result)
@@ -159,19 +185,22 @@ class EdgePredictor:
 
     def _predict_audio(self, path: Path) -> FilePrediction:
         result, scores = self.score_audio_file(path)
-        result.detections = reported_detections(scores, self.labels, self.top_k)
+        result.detections = reported_detections(scores, self.labels, self.top_k, self.thresholds)
         return result
 
     def _predict_image(self, path: Path) -> FilePrediction:
         result = FilePrediction(display_path(path), kind="image")
         try:
             score = ScoredWindow(float("nan"), float("nan"), score_image(self.classifier, path), "edge")
-            if self._needs_server(score.confidence):
+            if self._needs_server(score):
                 self._ask_server(score, path.read_bytes(), path.name, result)
         except (InputError, OSError) as error:
             result.error = display_path(str(error))
             return result
         result.windows = 1
+        if self.thresholds is not None:  # every class above its threshold (none: nothing in the photo)
+            result.detections = reported_detections([score], self.labels, self.top_k, self.thresholds)
+            return result
         label = self.labels[score.top_index]
         result.detections = [
             Detection(

@@ -62,8 +62,12 @@ def score_image(classifier: Classifier, source: Path | bytes) -> np.ndarray:
     return probabilities
 
 
-def summarise(scores: list[ScoredWindow], labels: list[str]) -> tuple[str, float, dict[str, float]]:
-    """File-level answer from windows: the mean of their probabilities (one window: that window)."""
-    mean = np.mean([score.probabilities for score in scores], axis=0)
+def summarise(
+    scores: list[ScoredWindow], labels: list[str], multilabel: bool = False
+) -> tuple[str, float, dict[str, float]]:
+    """File-level answer from windows: the mean of their probabilities (one window: that window); a multi-label
+    model's per-class maximum, since a call in one window of ten is present in the file."""
+    stacked = [score.probabilities for score in scores]
+    mean = np.max(stacked, axis=0) if multilabel else np.mean(stacked, axis=0)
     best = int(np.argmax(mean))
     return labels[best], float(mean[best]), {label: float(p) for label, p in zip(labels, mean, strict=False)}

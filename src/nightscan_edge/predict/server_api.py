@@ -13,11 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, FastAPI, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from nightscan_edge.audio.decode import AudioDecodeError
 from nightscan_edge.errors import CheckpointError
+from nightscan_edge.objective import labels_above_thresholds
 from nightscan_edge.predict.classifier import Classifier, load_server_classifier
 from nightscan_edge.predict.inputs import InputError
 from nightscan_edge.predict.scoring import score_audio, score_image, summarise
@@ -65,17 +67,19 @@ def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None
             },
             "source": "server",
             "model": model,
+            **_multilabel_keys(classifier, image_probabilities),
         }
     scores = score_audio(classifier, path, hop_seconds)
     if not scores:
         raise InputError(f"{path.name}: audio file has no samples")
-    label, confidence, probabilities = summarise(scores, classifier.labels)
+    label, confidence, probabilities = summarise(scores, classifier.labels, classifier.multilabel)
     windows = [
         {
             "start_s": round(s.start_s, 4),
             "end_s": round(s.end_s, 4),
             "label": classifier.labels[s.top_index],
             "confidence": s.confidence,
+            **({"labels": _present(classifier, s.probabilities)} if classifier.multilabel else {}),
         }
         for s in scores
     ]
@@ -86,7 +90,21 @@ def predict_upload(classifier: Classifier, path: Path, hop_seconds: float | None
         "source": "server",
         "model": model,
         "windows": windows,
+        **_multilabel_keys(classifier, np.array([probabilities[name] for name in classifier.labels])),
     }
+
+
+def _present(classifier: Classifier, scores: np.ndarray) -> list[str]:
+    return labels_above_thresholds(
+        dict(zip(classifier.labels, map(float, scores), strict=True)), classifier.thresholds or {}
+    )
+
+
+def _multilabel_keys(classifier: Classifier, scores: np.ndarray) -> dict[str, Any]:
+    """A multi-label model's answer also says so, with every class above its threshold (docs/multilabel.md)."""
+    if not classifier.multilabel:
+        return {}
+    return {"objective": "multilabel", "labels": _present(classifier, scores), "thresholds": classifier.thresholds}
 
 
 def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> APIRouter:
@@ -103,6 +121,8 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
             "labels": classifier.labels,
             "input_kind": classifier.input_kind,
             "spec": classifier.spec.model_dump(mode="json"),
+            "objective": classifier.objective,
+            "thresholds": classifier.thresholds,
         }
 
     @router.post("")

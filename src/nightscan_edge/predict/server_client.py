@@ -33,6 +33,7 @@ class ServerAnswer:
     confidence: float
     probabilities: dict[str, float]
     model: dict[str, Any]
+    objective: str = "single_label"  # a multi-label server's probabilities are per-class sigmoid scores
 
 
 def predict_url(server_url: str) -> str:
@@ -80,6 +81,7 @@ class ServerClient:
                 float(body["confidence"]),
                 {str(k): float(v) for k, v in body["probabilities"].items()},
                 dict(body.get("model", {})),
+                str(body.get("objective", "single_label")),
             )
         except (httpx.HTTPError, ValueError, KeyError, TypeError, FallbackFailed) as error:
             self._failures_in_a_row += 1

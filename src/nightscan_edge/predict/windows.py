@@ -120,6 +120,21 @@ def top_k_labels(probabilities: np.ndarray, labels: Sequence[str], k: int) -> li
     return [(labels[i], float(probabilities[i])) for i in order]
 
 
+def _open_detection(window: ScoredWindow, label: str, score: float, labels: Sequence[str], top_k: int) -> Detection:
+    top = top_k_labels(window.probabilities, labels, top_k)
+    return Detection(window.start_s, window.end_s, label, score, window.source, top, window.fallback_failed)
+
+
+def _extend(current: Detection, window: ScoredWindow, score: float, labels: Sequence[str], top_k: int) -> None:
+    """One more window in the run: the end moves, the best window's score (and top-k) stands for the run."""
+    # a detection merged from windows always has times (None is for photos)
+    current.end_s = window.end_s if current.end_s is None else max(current.end_s, window.end_s)
+    current.fallback_failed = current.fallback_failed or window.fallback_failed
+    if score > current.confidence:
+        current.confidence = score
+        current.top_k = top_k_labels(window.probabilities, labels, top_k)
+
+
 def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k: int = 1) -> list[Detection]:
     """Merge runs of windows sharing top-1 label and source; confidence = the run's best top-1 probability."""
     detections: list[Detection] = []
@@ -127,27 +142,45 @@ def merge_windows(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k:
         label = labels[window.top_index]
         current = detections[-1] if detections else None
         if current is not None and current.label == label and current.source == window.source:
-            # a detection merged from windows always has times (None is for photos)
-            current.end_s = window.end_s if current.end_s is None else max(current.end_s, window.end_s)
-            current.fallback_failed = current.fallback_failed or window.fallback_failed
-            if window.confidence > current.confidence:
-                current.confidence = window.confidence
-                current.top_k = top_k_labels(window.probabilities, labels, top_k)
-            continue
-        detections.append(
-            Detection(
-                window.start_s,
-                window.end_s,
-                label,
-                window.confidence,
-                window.source,
-                top_k_labels(window.probabilities, labels, top_k),
-                window.fallback_failed,
-            )
-        )
+            _extend(current, window, window.confidence, labels, top_k)
+        else:
+            detections.append(_open_detection(window, label, window.confidence, labels, top_k))
     return detections
 
 
-def reported_detections(windows: Sequence[ScoredWindow], labels: Sequence[str], top_k: int = 1) -> list[Detection]:
-    """``merge_windows`` without the background class's runs: what a recording's report lists."""
+def merge_present_windows(
+    windows: Sequence[ScoredWindow], labels: Sequence[str], thresholds: np.ndarray, top_k: int = 1
+) -> list[Detection]:
+    """Multi-label: per class, runs of consecutive windows (one source) whose score reaches the class's threshold,
+    one detection each (confidence = the run's best score). Classes overlap in time: an owl over a frog chorus is
+    two detections sharing seconds. Sorted by start time, then label order."""
+    detections: list[Detection] = []
+    for index, label in enumerate(labels):
+        current: Detection | None = None
+        for window in windows:
+            score = float(window.probabilities[index])
+            if score < thresholds[index]:
+                current = None
+                continue
+            if current is not None and current.source == window.source:
+                _extend(current, window, score, labels, top_k)
+            else:
+                current = _open_detection(window, label, score, labels, top_k)
+                detections.append(current)
+    order = {label: i for i, label in enumerate(labels)}
+    return sorted(detections, key=lambda d: (d.start_s if d.start_s is not None else 0.0, order[d.label]))
+
+
+def near_thresholds(probabilities: np.ndarray, thresholds: np.ndarray, margin: float) -> bool:
+    """A multi-label window is unsure when any class's score lies within ``margin`` of its threshold."""
+    return bool(np.any(np.abs(np.asarray(probabilities) - thresholds) < margin))
+
+
+def reported_detections(
+    windows: Sequence[ScoredWindow], labels: Sequence[str], top_k: int = 1, thresholds: np.ndarray | None = None
+) -> list[Detection]:
+    """What a recording's report lists: ``merge_windows`` without the background class's runs, or for a multi-label
+    model (``thresholds`` given) every class above its threshold (``merge_present_windows``)."""
+    if thresholds is not None:
+        return merge_present_windows(windows, labels, thresholds, top_k)
     return [d for d in merge_windows(windows, labels, top_k) if d.label != BACKGROUND_LABEL]

@@ -16,8 +16,20 @@ from starlette.exceptions import HTTPException
 
 from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
+from nightscan_edge.review import ReviewStore
 from nightscan_edge.web.jobs import JobRunner
-from nightscan_edge.web.routers import compare, datasets, exports, models, runs, studies, try_it, ws
+from nightscan_edge.web.routers import (
+    compare,
+    datasets,
+    exports,
+    models,
+    review,
+    review_suggest,
+    runs,
+    studies,
+    try_it,
+    ws,
+)
 from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -71,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
+    app.state.review = ReviewStore(settings.data_dir)  # <data dir>/review/review.sqlite3
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     templates.env.globals["version"] = __version__
     app.state.templates = templates
@@ -85,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
         exports.router,
         try_it.router,
         studies.router,
+        review_suggest.router,
+        review.router,
         ws.router,
     ):
         app.include_router(router)

@@ -22,6 +22,7 @@ from PIL import Image
 
 from nightscan_edge.atomic import write_bytes_atomic
 from nightscan_edge.audio import LogMel, decode_audio
+from nightscan_edge.audio.decode import read_span
 from nightscan_edge.spec import AudioSpec
 
 MAX_SPECTROGRAM_SECONDS = 30.0  # longer recordings show their first 30 s (the page says so)
@@ -91,7 +92,7 @@ def render_spectrogram(
 def _cache_path(cache_dir: Path, path: Path, kind: str) -> Path:
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{kind}".encode()).hexdigest()[:24]
-    return cache_dir / f"{key}.{'png' if kind == 'spectrogram' else 'jpg'}"
+    return cache_dir / f"{key}.{'png' if kind.startswith('spectrogram') else 'jpg'}"
 
 
 def spectrogram_png(path: Path, cache_dir: Path, spec: AudioSpec | None = None) -> bytes:
@@ -117,5 +118,34 @@ def thumbnail_jpeg(path: Path, cache_dir: Path) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=85)
 
+    write_bytes_atomic(cached, buffer.getvalue())
+    return buffer.getvalue()
+
+
+# Colours of the review picture from quiet to loud (dark blue -> purple -> orange -> pale yellow), close to the
+# magma map of the data page's plots without drawing a plot: a window's picture costs milliseconds, not a figure.
+_QUIET_TO_LOUD = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]])
+REVIEW_PICTURE_PX = (800, 200)
+REVIEW_DYNAMIC_RANGE_DB = 80.0
+
+
+def window_spectrogram_png(
+    path: Path, start_s: float, end_s: float, cache_dir: Path, spec: AudioSpec | None = None
+) -> bytes:
+    """The cached log-mel picture (PNG, low bands at the bottom, the loudest 80 dB shown) of one window
+    ``[start_s, end_s)`` of a recording, read by seeking to it: a window of a night-long file costs the window."""
+    spec = spec or AudioSpec()
+    cached = _cache_path(cache_dir, path, f"spectrogram|{start_s:.3f}|{end_s:.3f}")
+    if cached.is_file():
+        return cached.read_bytes()
+    start = int(round(start_s * spec.sample_rate))
+    length = max(1, int(round(min(end_s - start_s, MAX_SPECTROGRAM_SECONDS) * spec.sample_rate)))
+    image = log_mel_image(read_span(path, spec.sample_rate, start, length), spec)
+    loudness = np.clip((image - image.max()) / REVIEW_DYNAMIC_RANGE_DB + 1.0, 0.0, 1.0)[::-1]
+    anchors = np.linspace(0.0, 1.0, len(_QUIET_TO_LOUD))
+    rgb = np.stack([np.interp(loudness, anchors, _QUIET_TO_LOUD[:, c]) for c in range(3)], axis=-1)
+    picture = Image.fromarray(rgb.astype(np.uint8), "RGB").resize(REVIEW_PICTURE_PX, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
     write_bytes_atomic(cached, buffer.getvalue())
     return buffer.getvalue()

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from nightscan_edge.config_layers import ConfigError
+from nightscan_edge.objective import MULTILABEL_REPORT_KEY, multilabel_report
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.web.deps import get_run_or_404
 from nightscan_edge.web.files import list_files
@@ -27,7 +30,7 @@ def read_report(run: dict[str, Any]) -> dict[str, Any] | None:
     run_dir = Path(run["run_dir"])
     report = RunFolder(run_dir).read_report()
     if report is not None:
-        return {**report, "complete": True}
+        return {**_checked_multilabel(report), "complete": True}
     epochs = read_metrics(run_dir)
     if not epochs:
         return None
@@ -43,6 +46,20 @@ def read_report(run: dict[str, Any]) -> dict[str, Any] | None:
         "note": f"the run is {run['status']}: figures from its {len(epochs)} finished epoch(s); the per-class "
         "report and confusion matrix are written when training ends",
     }
+
+
+def _checked_multilabel(report: dict[str, Any]) -> dict[str, Any]:
+    """A multi-label run's ``multilabel`` section (per-class AP/F1/thresholds and PR curves, docs/multilabel.md),
+    read through its one type; a section that does not fit is dropped with a warning rather than break the page."""
+    if MULTILABEL_REPORT_KEY not in report:
+        return report
+    try:
+        section = multilabel_report(report)
+    except ValidationError as error:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:2])
+        warnings = [*report.get("warnings", []), f"report.json's multilabel section is unreadable ({problem})"]
+        return {key: value for key, value in report.items() if key != MULTILABEL_REPORT_KEY} | {"warnings": warnings}
+    return {**report, MULTILABEL_REPORT_KEY: section.model_dump(mode="json") if section else None}
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from nightscan_edge.predict.archive.plan import FilePlan, plan_file
 from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash, printable
 from nightscan_edge.predict.archive.tasks import PLUGIN_NAME, ArchiveModel, finish_file, score_span
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
-from nightscan_edge.predict.edge_predictor import FilePrediction
+from nightscan_edge.predict.edge_predictor import DEFAULT_NEAR_THRESHOLD, FilePrediction
 from nightscan_edge.predict.inputs import expand_paths
 
 DEFAULT_SPAN_MINUTES = 10.0
@@ -52,6 +52,7 @@ class ArchiveOptions:
     top_k: int = 1
     server: str | None = None
     threshold: float = 0.8
+    near_threshold: float = DEFAULT_NEAR_THRESHOLD  # multi-label fallback: a class this close to its threshold
     server_timeout_s: float = 5.0
     span_minutes: float = DEFAULT_SPAN_MINUTES
     overwrite: bool = False
@@ -154,6 +155,7 @@ def run_archive(
         predictor_options = {
             "server_url": options.server,
             "threshold": options.threshold,
+            "near_threshold": options.near_threshold,
             "timeout_s": options.server_timeout_s,
             "hop_seconds": options.hop_seconds,
             "top_k": options.top_k,

@@ -19,7 +19,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from nightscan_edge.predict.archive.plan import FilePlan
 from nightscan_edge.predict.archive.store import OutputFolder, manifest_hash, printable
 from nightscan_edge.predict.edge_predictor import EdgePredictor, FilePrediction
-from nightscan_edge.predict.windows import ScoredWindow, merge_windows
+from nightscan_edge.predict.windows import ScoredWindow, merge_present_windows, merge_windows
 
 PLUGIN_NAME = "nightscan-archive-model"
 
@@ -98,13 +98,21 @@ def score_span(path: str, span: tuple[int, int | None] | None) -> SpanResult:
     )
 
 
-def merge_spans(plan: FilePlan, spans: list[SpanResult], labels: list[str], top_k: int) -> FilePrediction:
-    """The recording's prediction from its spans, as ``EdgePredictor.predict_file`` gives it for the whole file."""
+def merge_spans(
+    plan: FilePlan, spans: list[SpanResult], labels: list[str], top_k: int, thresholds: np.ndarray | None = None
+) -> FilePrediction:
+    """The recording's prediction from its spans, as ``EdgePredictor.predict_file`` gives it for the whole file;
+    a multi-label model (``thresholds``) gets every class above its threshold, overlapping in time."""
     scores = [window for span in spans for window in span.scored_windows()]
     errors = list(dict.fromkeys(span.error for span in spans if span.error))
+    detections = (
+        merge_present_windows(scores, labels, thresholds, top_k)
+        if thresholds is not None
+        else merge_windows(scores, labels, top_k)
+    )
     return FilePrediction(
         plan.path,
-        merge_windows(scores, labels, top_k),
+        detections,
         "; ".join(errors) or None,
         windows=sum(s.windows for s in spans),
         sent_to_server=sum(s.sent_to_server for s in spans),
@@ -115,6 +123,7 @@ def merge_spans(plan: FilePlan, spans: list[SpanResult], labels: list[str], top_
 def finish_file(plan: FilePlan, out: str, *spans: SpanResult) -> tuple[int, str | None]:
     """Task: merge a recording's spans and write its Parquet file (atomic); returns (rows, error)."""
     model = _model()
-    result = merge_spans(plan, list(spans), model.loaded.labels, model.loaded.top_k)
+    predictor = model.loaded
+    result = merge_spans(plan, list(spans), predictor.labels, predictor.top_k, predictor.thresholds)
     OutputFolder(Path(out)).write(plan, result, model.digest)
     return len(result.detections) + bool(result.error), printable(result.error) if result.error else None

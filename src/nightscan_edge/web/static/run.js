@@ -171,6 +171,10 @@
       document.getElementById("report").hidden = false;
       return;
     }
+    if (report.multilabel) { // several labels per window: per-class AP/F1 at each threshold, PR curves
+      showMultilabel(report);
+      return;
+    }
     document.getElementById("report-tables").hidden = false;
     const labels = report.labels || Object.keys(report.per_class || {});
     const perClass = report.per_class || {};
@@ -207,6 +211,57 @@
     if (report.macro_f1 != null) parts.push(`macro-F1 ${report.macro_f1.toFixed(3)}`);
     // night cameras shoot monochrome IR: the same validation photos in grey
     if (report.grey_accuracy != null) parts.push(`grey (IR-like) accuracy ${(100 * report.grey_accuracy).toFixed(1)} %`);
+    if (report.split) parts.push(`on the ${report.split} split`);
+    document.getElementById("report-summary").textContent = parts.join(" · ");
+    document.getElementById("report").hidden = false;
+  }
+
+  const figure = (value) => (value == null ? "–" : value.toFixed(3));
+
+  /** report.json `multilabel` (docs/multilabel.md): one row per class and one precision-recall curve each. */
+  function showMultilabel(report) {
+    const section = report.multilabel;
+    document.getElementById("report-tables").hidden = true;
+    const table = document.getElementById("multilabel-table");
+    table.replaceChildren();
+    const head = table.insertRow();
+    ["class", "AP", "AUROC", "F1", "precision", "recall", "threshold", "positives"].forEach((h) => cell(head, h, "th"));
+    const labels = (report.labels || []).filter((label) => label in section.per_class);
+    Object.keys(section.per_class).forEach((label) => { if (!labels.includes(label)) labels.push(label); });
+    labels.forEach((label) => {
+      const stats = section.per_class[label];
+      const row = table.insertRow();
+      row.dataset.label = label;
+      cell(row, label);
+      ["ap", "auroc", "f1", "precision", "recall", "threshold"].forEach((k) => cell(row, figure(stats[k]), "td", "num"));
+      cell(row, stats.support ?? "", "td", "num");
+    });
+    const curves = section.pr_curves || {};
+    const previous = Chart.getChart("pr-chart");
+    if (previous) previous.destroy();
+    new Chart(document.getElementById("pr-chart"), {
+      type: "line",
+      data: {
+        datasets: labels.filter((label) => curves[label]).map((label) => ({
+          label: `${label} (AP ${figure(section.per_class[label].ap)})`,
+          data: curves[label].recall.map((recall, i) => ({ x: recall, y: curves[label].precision[i] })),
+          pointRadius: 0,
+          borderWidth: 2,
+        })),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: {
+          x: { type: "linear", min: 0, max: 1, title: { display: true, text: "recall" } },
+          y: { min: 0, max: 1, title: { display: true, text: "precision" } },
+        },
+      },
+    });
+    document.getElementById("multilabel").hidden = false;
+    const rule = section.threshold_rule === "target_precision"
+      ? `thresholds for precision ${figure(section.target_precision)}` : "thresholds for the best F1";
+    const parts = [`mAP ${figure(section.map)}`, `${labels.length} classes, several per window`, rule];
     if (report.split) parts.push(`on the ${report.split} split`);
     document.getElementById("report-summary").textContent = parts.join(" · ");
     document.getElementById("report").hidden = false;

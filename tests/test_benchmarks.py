@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +131,30 @@ def test_command_line_is_relative_to_the_repository_whatever_the_directory(tmp_p
     assert command == "python " + os.path.join("benchmarks", "train_throughput.py")
 
 
+def test_new_species_gaps_are_against_the_head_of_the_same_draw():
+    import new_species  # imports the training stack: after the cheap tests
+
+    def run(variant, seed, accuracy, megabytes=None):
+        int8 = {"size_mb": megabytes, "latency_ms_1_thread": 5.0} if megabytes else None
+        return {
+            "size": "10",
+            "seed": seed,
+            "variant": variant,
+            "accuracy": accuracy,
+            "macro_f1": 0.5,
+            "seconds": 1.0,
+            "int8": int8,
+        }
+
+    runs = [run("head", 0, 0.9), run("head", 1, 0.7), run("head", 2, 0.5)]  # seed 2: a head with no student
+    runs += [run("distilled+u", 0, 0.86, 0.6), run("distilled+u", 1, 0.6, 0.6), run("phone", 0, 0.9, 7.4)]
+    notes = new_species.gap_notes(new_species.summarise(runs), runs)
+    student = next(n for n in notes if n.startswith("distilled+u"))
+    assert "7.0 points behind" in student and "0: 4.0, 1: 10.0" in student and "NOT met" in student
+    phone = next(n for n in notes if n.startswith("phone"))
+    assert "0.0 points behind" in phone and "within 1 point(s)): met" in phone
+
+
 def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(tmp_path):
     import numpy as np
     import soundfile
@@ -153,3 +178,20 @@ def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(
     ((resampled, label),) = new_species.resample_set([(str(clip), "a")], tmp_path / "16k")
     assert label == "a" and soundfile.info(resampled).samplerate == 16000
     assert abs(soundfile.info(resampled).duration - 1.0) < 1e-3
+
+
+def test_multilabel_mixtures_hold_their_species_over_ambience_and_cycle_the_species():
+    import multilabel
+
+    rng = np.random.default_rng(0)
+    calls = {label: [0.1 * rng.standard_normal(3000).astype(np.float32)] for label in ("owl", "frog", "bat")}
+    ambience = [0.01 * rng.standard_normal(multilabel.WINDOW * 2).astype(np.float32)]
+    counts = {"single": 3, "mix2": 3, "mix3": 1, "ambience": 2}
+    examples = multilabel.make_examples(counts, calls, ambience, seed=1)
+    assert [e.kind for e in examples] == ["single"] * 3 + ["mix2"] * 3 + ["mix3"] + ["ambience"] * 2
+    assert [e.labels for e in examples[:3]] == [("bat",), ("frog",), ("owl",)]  # each species in turn
+    assert all(len(e.labels) == 2 and len(set(e.labels)) == 2 for e in examples[3:6])
+    assert examples[6].labels == ("bat", "frog", "owl") and examples[-1].labels == ()
+    assert all(e.waveform.shape == (multilabel.WINDOW,) and np.abs(e.waveform).max() <= 0.99 for e in examples)
+    # a call sits 10-25 dB over the ambience: a mixture is far louder than ambience alone
+    assert multilabel.rms(examples[3].waveform) > 3 * multilabel.rms(examples[-1].waveform)

@@ -11,7 +11,7 @@ from tests.corpus.conftest import assert_one_line_error, tree_hash
 from tests.predict.conftest import TINY_AUDIO_SPEC, tiny_audio_run, tiny_photo_run  # noqa: F401 -- fixtures
 
 CASES = {
-    "photo_run_on_recordings": ("photo", "night", [], ("holds 1 recordings and no photos", "classifies photos")),
+    "photo_run_on_recordings": ("photo", "night", [], ("holds 1 recording(s) and no photos", "classifies photos")),
     "empty_folder": ("audio", "empty", [], ("holds no recordings", "give the folder")),
     "n_zero": ("audio", "night", ["--n", "0"], ("--n must be at least 1",)),
     "n_negative": ("audio", "night", ["--n", "-3"], ("--n must be at least 1",)),

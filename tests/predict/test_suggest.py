@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nightscan_edge.predict.suggest import Candidate, SuggestError, pick_diverse, suggest, uncertainty
 from tests.conftest import write_tone
@@ -80,7 +81,18 @@ def test_bad_requests_are_one_line(tiny_audio_run, tiny_photo_run, tmp_path) -> 
     with pytest.raises(SuggestError, match="--n must be at least 1"):
         suggest(tiny_audio_run, tmp_path / "empty", n=0)
     write_tone(tmp_path / "night" / "a.wav", 500, 2.0, TINY_AUDIO_SPEC.sample_rate)
-    with pytest.raises(SuggestError, match="holds 1 recordings and no photos, but the run classifies photos"):
+    with pytest.raises(SuggestError, match=r"holds 1 recording\(s\) and no photos, but the run classifies photos"):
         suggest(tiny_photo_run, tmp_path / "night")
     with pytest.raises(SuggestError, match="not found"):
         suggest(tiny_audio_run, tmp_path / "nowhere")
+
+
+def test_a_photo_run_picks_whole_photos(tiny_photo_run, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        (tmp_path / "camera").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "camera" / f"p{index}.png")
+    result = suggest(tiny_photo_run, tmp_path / "camera", n=2)
+    assert (result.recordings, result.windows, len(result.picks)) == (3, 3, 2)
+    assert all(p.end_s is None and p.start_s == 0.0 for p in result.picks)
+    assert len({p.recording for p in result.picks}) == 2  # a photo is picked once

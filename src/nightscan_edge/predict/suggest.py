@@ -126,10 +126,10 @@ def media_files(folder: Path, kind: str) -> list[Path]:
     others = expand_paths([folder], other_kind)
     wanted = "recordings" if kind == "audio" else "photos"
     if others:
-        return_kind = "photos" if other_kind == "image" else "recordings"
+        found = "photo(s)" if other_kind == "image" else "recording(s)"
         raise SuggestError(
-            f"{folder} holds {len(others)} {return_kind} and no {wanted}, but the run classifies {wanted}; give a "
-            f"run trained on {return_kind} or a folder of {wanted}"
+            f"{folder} holds {len(others)} {found} and no {wanted}, but the run classifies {wanted}; give a "
+            f"run trained on {found.replace('(s)', 's')} or a folder of {wanted}"
         )
     suffixes = ", ".join(AUDIO_SUFFIXES if kind == "audio" else IMAGE_SUFFIXES)
     raise SuggestError(f"{folder} holds no {wanted} ({suffixes}); give the folder of unlabelled {wanted}")

@@ -91,7 +91,7 @@ def _int8(args: argparse.Namespace, split: Split, previous: dict[str, Any]) -> I
 # The modes beside the curves, declared in one place: a new mode is one entry here (and its function).
 PARTS: dict[str, Part] = {
     "background": Part(
-        keys=("background_gaps", "background"),
+        keys=("background_site", "background_gaps", "background"),
         wanted=lambda args: bool(args.background),
         measure=_background,
         after_students=False,
@@ -136,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         "(implies --background)",
     )
     parser.add_argument(
+        "--site-ambient",
+        type=Path,
+        help="also measure the background class on real recordings of one site (e.g. ../shared/data/site-ambient): "
+        "pieces of >= 3 s screened by BirdNET; every third recording in time order trains, the rest is held back "
+        "(implies --background)",
+    )
+    parser.add_argument(
         "--only",
         choices=[name for name, part in PARTS.items() if part.alone],
         help="run only this part and merge its figures into the existing benchmarks/results/few_shot.json "
@@ -146,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--int8-check", action="store_true", help="export the distilled student with INT8 (gate)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results")
     args = parser.parse_args(argv)
-    args.background = args.background or args.ambient_from_gaps or args.only == "background"
+    args.asked_background = args.background or bool(args.ambient)
+    args.background = args.background or args.ambient_from_gaps or args.site_ambient or args.only == "background"
 
     set_threads_and_seed(args.threads)
     items = read_labelled_manifest(SHARED_DATA / "animal-sounds")

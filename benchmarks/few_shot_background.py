@@ -4,7 +4,10 @@ birdnet_head with and without a background class, at equal recall on the test ca
 The ambient is SYNTHETIC (wind-like modulated brown noise, rain-like impulses, mains hum) unless ``--ambient DIR``
 gives real recordings; ``--ambient-from-gaps`` adds a row on REAL ambient cut from the no-call stretches of the
 field clips themselves (training background from the pool's recordings, held-back ambient from the test split's:
-never the same recording on both sides).
+never the same recording on both sides). ``--site-ambient DIR`` adds the row a field user meets: real recordings
+of one site (e.g. ../shared/data/site-ambient, 56 Song Meter files of 10 s), cut into pieces of one BirdNET window
+or more, each piece screened by BirdNET as the gaps are; every third recording in time order trains the class,
+the others are held back.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,12 @@ import torch
 from bench_common import LabelledItem, sample_per_class, write_split_manifest
 from few_shot_variants import link_folder, train_run
 from nightscan_edge.atomic import write_bytes_atomic, write_json_atomic
-from nightscan_edge.audio.decode import decode_audio
+from nightscan_edge.audio.decode import audio_files_under, decode_audio
 from nightscan_edge.birdnet.embeddings import WINDOW_RULE, EmbeddingCache, birdnet_windows, embed_clips
 from nightscan_edge.birdnet.prelabel import birdnet_confidence
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.data.background import quiet_stretches
-from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, get_birdnet
+from nightscan_edge.models.birdnet_extractor import BIRDNET_SAMPLE_RATE, BIRDNET_SPEC, get_birdnet
 from nightscan_edge.predict.classifier import calibrate
 from nightscan_edge.spec import BACKGROUND_LABEL
 
@@ -60,12 +63,37 @@ NON_CALL_LABELS = frozenset(  # BirdNET V2.4 labels that are not an animal: they
 BIRDNET_VETO = 0.5  # BirdNET's own confidence (flat sigmoid) above which a quiet stretch is taken to hold a call
 
 
+Stretches = Callable[[np.ndarray, int], list[tuple[float, float]]]  # (clip, rate) -> [(start_s, end_s)]
+SITE_TRAIN_EVERY = 3  # every third site recording (in time order) trains the background class; the rest is held back
+# The rate of false detections the background class must reach, as a share of the rate without it (issue 15 asked
+# 1/10 on synthetic and gap ambience, issue 26 asks 1/5 on the real site recordings).
+TARGET_RATIO = {"synthetic": 1 / 10, "dir": 1 / 10, "gaps": 1 / 10, "site": 1 / 5}
+
+
 def gap_ambient(items: list[LabelledItem], folder: Path, cache_dir: str, threads: int) -> dict[str, Any]:
     """Real site background cut from labelled recordings: their no-call stretches (``quiet_stretches``: at least
-    20 dB under the clip's call level, 0.3 s clear of any louder frame, >= 1 s, not digital silence), written as
-    WAV files under ``folder``, minus any stretch in which BirdNET hears an animal (confidence >= 0.5 for any label
-    but its non-animal ones). BirdNET's embeddings of the kept stretches go into the embedding cache, so scoring
-    them later never runs the network again. Saved as ``gaps.json`` beside them and reused."""
+    20 dB under the clip's call level, 0.3 s clear of any louder frame, >= 1 s, not digital silence), screened by
+    BirdNET (``screened_ambient``)."""
+    return screened_ambient([source for source, _ in items], quiet_stretches, folder, cache_dir, threads)
+
+
+def site_pieces(clip: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """A site recording cut into equal pieces of at least one BirdNET window (3 s): the unit BirdNET screens, so a
+    call vetoes a third of a 10 s recording, not all of it."""
+    seconds = clip.size / rate
+    window_s = BIRDNET_SPEC.clip_samples / BIRDNET_SPEC.sample_rate
+    count = int(seconds // window_s)
+    step = seconds / max(count, 1)
+    return [(index * step, (index + 1) * step) for index in range(count)]
+
+
+def screened_ambient(
+    sources: list[str], stretches_of: Stretches, folder: Path, cache_dir: str, threads: int
+) -> dict[str, Any]:
+    """Real ambient: the stretches ``stretches_of`` cuts from each recording, written as WAV files under ``folder``,
+    minus any stretch in which BirdNET hears an animal (confidence >= 0.5 for any label but its non-animal ones, in
+    any of its windows). BirdNET's embeddings of the kept stretches go into the embedding cache, so scoring them
+    later never runs the network again. Saved as ``gaps.json`` beside them and reused."""
     summary_path = folder / "gaps.json"
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
@@ -75,11 +103,11 @@ def gap_ambient(items: list[LabelledItem], folder: Path, cache_dir: str, threads
     animal_labels = [label for label, keep in zip(birdnet.labels, animal, strict=True) if keep]
     kept, vetoed = [], []
     audio_seconds = 0.0
-    for source, _ in items:
+    for source in sources:
         clip, rate = soundfile.read(source, dtype="float32", always_2d=True)
         clip = clip.mean(axis=1)
         audio_seconds += clip.size / rate
-        for start_s, end_s in quiet_stretches(clip, rate):
+        for start_s, end_s in stretches_of(clip, rate):
             path = folder / f"{Path(source).stem}_{start_s:07.2f}.wav"
             buffer = io.BytesIO()
             soundfile.write(buffer, clip[int(start_s * rate) : int(end_s * rate)], rate, format="WAV", subtype="FLOAT")
@@ -97,7 +125,7 @@ def gap_ambient(items: list[LabelledItem], folder: Path, cache_dir: str, threads
                 cache.save(cache.key(path, WINDOW_RULE), embeddings)
                 kept.append(entry)
     summary = {
-        "recordings": len(items),
+        "recordings": len(sources),
         "recordings_seconds": round(audio_seconds, 1),
         "stretches_kept": len(kept),
         "stretches_vetoed_by_birdnet": len(vetoed),
@@ -140,15 +168,26 @@ def background_check(
 
     ``ambient``: ``synthetic`` (generated wind, drips and hum), ``dir`` (``--ambient DIR``: half its recordings
     train, half are held back) or ``gaps`` (no-call stretches of the real recordings: training background from the
-    pool's recordings only, held-back ambient from the test split's recordings only -- never the same recording).
-    The run without background is the same for every kind and shared."""
+    pool's recordings only, held-back ambient from the test split's recordings only -- never the same recording) or
+    ``site`` (``--site-ambient DIR``: real recordings of one site in pieces screened by BirdNET, every third
+    recording in time order trains, the rest is held back). The run without background is shared by every kind."""
     gaps = None
+    birdnet_args = (args.cache_dir, args.threads)
     held_labels: list[str] = []  # per held file, the label of the recording it was cut from (gaps only)
     if ambient == "dir":
         recordings = sorted(p for p in Path(args.ambient).rglob("*") if p.suffix.lower() in (".wav", ".flac"))
         half = max(1, len(recordings) // 2)
         train_dir = link_folder(out / "ambient-train", [(str(p), "") for p in recordings[:half]])
         held = recordings[half:]
+    elif ambient == "site":
+        recordings = [str(path) for path in audio_files_under(Path(args.site_ambient))]  # Song Meter names: in time
+        train_dir = out / "site-ambient-train"
+        held_recordings = [r for index, r in enumerate(recordings) if index % SITE_TRAIN_EVERY]
+        gaps = {
+            "train": screened_ambient(recordings[::SITE_TRAIN_EVERY], site_pieces, train_dir, *birdnet_args),
+            "held": screened_ambient(held_recordings, site_pieces, out / "site-held", *birdnet_args),
+        }
+        held = [Path(entry["path"]) for entry in gaps["held"]["kept"]]
     elif ambient == "gaps":
         train_dir = out / "ambient-gaps-train"
         gaps = {
@@ -175,7 +214,7 @@ def background_check(
         "model": {"name": "birdnet_head"},
         "train": {"epochs": args.head_epochs, "batch_size": 32, "early_stopping_patience": None, "seed": 0},
     }
-    with_name = {"synthetic": "with", "dir": "with-ambient", "gaps": "with-gaps"}[ambient]
+    with_name = {"synthetic": "with", "dir": "with-ambient", "gaps": "with-gaps", "site": "with-site"}[ambient]
     runs = {}
     for name, run_name, extra in (("without", "without", {}), ("with", with_name, {"background": str(train_dir)})):
         layers = json.loads(json.dumps(common))
@@ -183,10 +222,28 @@ def background_check(
         runs[name] = train_run(layers, out / "background" / run_name)
     hours = sum(soundfile.info(str(path)).duration for path in held) / 3600
     results = {
-        "ambient": {"synthetic": "synthetic", "dir": str(args.ambient), "gaps": "real no-call stretches"}[ambient],
+        "ambient": {
+            "synthetic": "synthetic",
+            "dir": str(args.ambient),
+            "gaps": "real no-call stretches",
+            "site": f"real site recordings ({Path(args.site_ambient).name})",
+        }[ambient],
         "ambient_hours": hours,
         "ambient_files": len(held),
+        "call_clips": len(test),
+        "call_minutes": sum(soundfile.info(path).duration for path, _ in test) / 60,
     }
+    if ambient == "site" and gaps:
+        results["screen"] = {
+            part: {k: v for k, v in g.items() if k not in ("kept", "vetoed")} for part, g in gaps.items()
+        }
+        results["screen"]["criterion"] = (
+            f"every {SITE_TRAIN_EVERY}rd recording in time order trains the class, the others are held back; each "
+            f"recording cut into equal pieces of >= 3 s (one BirdNET window); a piece is vetoed when BirdNET's "
+            f"confidence for an animal label >= {BIRDNET_VETO} in any of its windows"
+        )
+        results["screen"]["vetoed_labels"] = sorted({e["birdnet_label"] for g in gaps.values() for e in g["vetoed"]})
+        gaps = None  # the per-window source labels below are the gaps kind's
     if gaps:
         results["gaps"] = {
             part: {k: v for k, v in g.items() if k not in ("kept", "vetoed")} for part, g in gaps.items()
@@ -239,11 +296,12 @@ def background_check(
             "false_detection_windows": int(false),
             "false_detections_per_hour": false / hours,
         }
-        if gaps:  # a detection of the recording's own animal may be a faint call the energy criterion let through
+        if held_labels:  # a detection of the recording's own animal: maybe a faint call the energy criterion missed
             results[name]["false_detections_labelled_as_their_recording"] = sum(a == b for a, b in detected)
     without, with_bg = results["without"]["false_detections_per_hour"], results["with"]["false_detections_per_hour"]
     results["ratio_with_to_without"] = with_bg / without if without else None
-    results["target_met"] = bool(without and with_bg <= without / 10)
+    results["target_ratio"] = TARGET_RATIO[ambient]
+    results["target_met"] = bool(without and with_bg <= without * TARGET_RATIO[ambient])
     return results
 
 
@@ -254,12 +312,17 @@ def measure_background(
     test: list[LabelledItem],
     previous: dict[str, Any],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The background part, one (JSON key, result) per kind of ambient as it is measured: the real no-call
-    stretches first (``--ambient-from-gaps``), then ``--ambient DIR`` or the synthetic ambience. Each measurement is
-    saved beside its runs and reused by a later invocation on the same ``--out``."""
+    """The background part, one (JSON key, result) per kind of ambient as it is measured: the site recordings first
+    (``--site-ambient``), the real no-call stretches (``--ambient-from-gaps``), then ``--ambient DIR`` or the
+    synthetic ambience (left out by ``--only background`` when a real kind is asked and ``--background`` is not).
+    Each measurement is saved beside its runs and reused by a later invocation on the same ``--out``."""
     kinds = [("background", "dir" if args.ambient else "synthetic")]
     if args.ambient_from_gaps:
         kinds.insert(0, ("background_gaps", "gaps"))
+    if args.site_ambient:
+        kinds.insert(0, ("background_site", "site"))
+    if args.only and not args.asked_background:  # only the real rows asked for; the file keeps the others
+        kinds = [kind for kind in kinds if kind[0] != "background"] or kinds
     for key, kind in kinds:
         saved = args.out / "background" / {"synthetic": "result.json"}.get(kind, f"result-{kind}.json")
         earlier = previous.get(key)

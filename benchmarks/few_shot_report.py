@@ -116,7 +116,7 @@ def target_notes(
             + ", ".join(map(str, later))
             + " (embeddings and teacher scores come from the cache once a file has been seen)."
         )
-    for key in ("background_gaps", "background"):  # the real ambient first, the synthetic as a second row
+    for key in ("background_site", "background_gaps", "background"):  # real site audio first, synthetic last
         if extras.get(key):
             notes.append(background_note(extras[key]))
     student_seeds = {r["seed"] for r in rows if r["variant"] != "head"}
@@ -159,12 +159,31 @@ def background_note(background: dict[str, Any]) -> str:
             f"{gaps['train']['seconds_kept']:.0f} s from the {gaps['train']['recordings']} pool recordings; BirdNET "
             f"vetoed {vetoed} stretch(es)"
         )
+    screen = background.get("screen")
+    if screen:
+        pieces = sum(
+            screen[part]["stretches_kept"] + screen[part]["stretches_vetoed_by_birdnet"] for part in ("train", "held")
+        )
+        vetoed = sum(screen[part]["stretches_vetoed_by_birdnet"] for part in ("train", "held"))
+        held += (
+            f": the BirdNET-clean pieces of {screen['held']['recordings']} held-back recordings; training background "
+            f"{screen['train']['seconds_kept'] / 60:.1f} min from the other {screen['train']['recordings']}; BirdNET "
+            f"vetoed {vetoed} of {pieces} pieces ({', '.join(screen['vetoed_labels'][:4]) or 'none'}"
+            f"{', ...' if len(screen['vetoed_labels']) > 4 else ''})"
+        )
     without, with_bg = background["without"], background["with"]
+    ratio = background.get("target_ratio", 1 / 10)
+    calls = (
+        f"{background['call_clips']} test clips, {background['call_minutes']:.1f} min"
+        if background.get("call_clips")
+        else "the test calls"
+    )
     note = (
         f"Background class ({background['ambient']} ambient, {held}), birdnet_head at 10 clips/class, equal recall "
-        f"on the test calls ({with_bg['recall_on_calls']:.1%}): {without['false_detections_per_hour']:.0f} false "
+        f"on the calls ({with_bg['recall_on_calls']:.1%} of {calls}): {without['false_detections_per_hour']:.0f} false "
         f"detections/hour without ({without['false_detection_windows']} windows), "
-        f"{with_bg['false_detections_per_hour']:.0f} with ({with_bg['false_detection_windows']}); target <= 1/10: "
+        f"{with_bg['false_detections_per_hour']:.0f} with ({with_bg['false_detection_windows']}); target <= "
+        f"1/{round(1 / ratio)}: "
         f"{'met' if background['target_met'] else 'NOT met'}."
     )
     if "false_detections_labelled_as_their_recording" in with_bg:

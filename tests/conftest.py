@@ -15,10 +15,10 @@ SHARED_DATA = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", REPO_ROOT.parent / "s
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-def shared_dataset(name: str) -> Path:
-    """Path to a real data set under ../shared/data, or skip the test with the reason."""
+def shared_dataset(name: str, marker: str = "manifest.csv") -> Path:
+    """Path to a real data set under ../shared/data (``marker`` is a file it must hold), or skip with the reason."""
     path = SHARED_DATA / name
-    if not (path / "manifest.csv").is_file():
+    if not (path / marker).is_file():
         pytest.skip(f"real data set {path} not present (../shared/data is only beside the repo in development/CI)")
     return path
 
@@ -31,6 +31,12 @@ def animal_sounds() -> Path:
 @pytest.fixture
 def cifar10_animals() -> Path:
     return shared_dataset("cifar10-animals")
+
+
+@pytest.fixture
+def site_ambient() -> Path:
+    """56 real 10 s Song Meter SM4 recordings of one site (``S4A03895_YYYYMMDD_HHMMSS.wav``), no manifest."""
+    return shared_dataset("site-ambient", marker="README.md")
 
 
 def write_tone(

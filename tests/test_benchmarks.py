@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,17 +82,77 @@ def test_few_shot_declares_each_variant_and_part_once():
     import few_shot  # imports the training stack: after the cheap tests
 
     assert list(few_shot.VARIANTS) == ["scratch", "head", "distilled", "distilled+u"]
-    assert few_shot.EXTRA_KEYS == ("background_gaps", "background", "int8_check")
+    assert few_shot.EXTRA_KEYS == ("background_site", "background_gaps", "background", "int8_check")
     assert [name for name, part in few_shot.PARTS.items() if part.alone] == ["background"]
     with pytest.raises(SystemExit) as exit_info:
         few_shot.main(["--help"])
     assert exit_info.value.code == 0
 
 
+def test_site_recordings_are_screened_in_pieces_and_their_row_states_what_it_rests_on():
+    import numpy as np
+
+    from few_shot_background import site_pieces
+    from few_shot_report import background_note
+
+    pieces = site_pieces(np.zeros(220_000), 22_000)  # a 10 s Song Meter file: three pieces of one BirdNET window+
+    assert [(round(a, 3), round(b, 3)) for a, b in pieces] == [(0.0, 3.333), (3.333, 6.667), (6.667, 10.0)]
+    assert site_pieces(np.zeros(22_000 * 2), 22_000) == []  # under one 3 s window: nothing BirdNET could screen
+    part = {"recordings": 37, "stretches_kept": 80, "stretches_vetoed_by_birdnet": 31, "seconds_kept": 266.7}
+    row = {
+        "ambient": "real site recordings (site-ambient)",
+        "ambient_hours": 266.7 / 3600,
+        "ambient_files": 80,
+        "call_clips": 154,
+        "call_minutes": 9.5,
+        "screen": {
+            "train": {**part, "recordings": 19},
+            "held": part,
+            "vetoed_labels": ["Turdus merula_Eurasian Blackbird"],
+        },
+        "without": {"recall_on_calls": 0.9, "false_detections_per_hour": 540.0, "false_detection_windows": 40},
+        "with": {
+            "recall_on_calls": 0.9,
+            "false_detections_per_hour": 27.0,
+            "false_detection_windows": 2,
+            "ambient_windows": 160,
+        },
+        "target_ratio": 0.2,
+        "target_met": True,
+    }
+    note = background_note(row)
+    assert "4.4 min held back in 80 file(s), 160 window(s)" in note and "90.0% of 154 test clips, 9.5 min" in note
+    assert "vetoed 62 of 222 pieces (Turdus merula" in note and "target <= 1/5: met" in note
+
+
 def test_command_line_is_relative_to_the_repository_whatever_the_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     command = bench_common.command_line([], script=str(BENCHMARKS / "train_throughput.py"))
     assert command == "python " + os.path.join("benchmarks", "train_throughput.py")
+
+
+def test_new_species_gaps_are_against_the_head_of_the_same_draw():
+    import new_species  # imports the training stack: after the cheap tests
+
+    def run(variant, seed, accuracy, megabytes=None):
+        int8 = {"size_mb": megabytes, "latency_ms_1_thread": 5.0} if megabytes else None
+        return {
+            "size": "10",
+            "seed": seed,
+            "variant": variant,
+            "accuracy": accuracy,
+            "macro_f1": 0.5,
+            "seconds": 1.0,
+            "int8": int8,
+        }
+
+    runs = [run("head", 0, 0.9), run("head", 1, 0.7), run("head", 2, 0.5)]  # seed 2: a head with no student
+    runs += [run("distilled+u", 0, 0.86, 0.6), run("distilled+u", 1, 0.6, 0.6), run("phone", 0, 0.9, 7.4)]
+    notes = new_species.gap_notes(new_species.summarise(runs), runs)
+    student = next(n for n in notes if n.startswith("distilled+u"))
+    assert "7.0 points behind" in student and "0: 4.0, 1: 10.0" in student and "NOT met" in student
+    phone = next(n for n in notes if n.startswith("phone"))
+    assert "0.0 points behind" in phone and "within 1 point(s)): met" in phone
 
 
 def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(tmp_path):
@@ -117,3 +178,20 @@ def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(
     ((resampled, label),) = new_species.resample_set([(str(clip), "a")], tmp_path / "16k")
     assert label == "a" and soundfile.info(resampled).samplerate == 16000
     assert abs(soundfile.info(resampled).duration - 1.0) < 1e-3
+
+
+def test_multilabel_mixtures_hold_their_species_over_ambience_and_cycle_the_species():
+    import multilabel
+
+    rng = np.random.default_rng(0)
+    calls = {label: [0.1 * rng.standard_normal(3000).astype(np.float32)] for label in ("owl", "frog", "bat")}
+    ambience = [0.01 * rng.standard_normal(multilabel.WINDOW * 2).astype(np.float32)]
+    counts = {"single": 3, "mix2": 3, "mix3": 1, "ambience": 2}
+    examples = multilabel.make_examples(counts, calls, ambience, seed=1)
+    assert [e.kind for e in examples] == ["single"] * 3 + ["mix2"] * 3 + ["mix3"] + ["ambience"] * 2
+    assert [e.labels for e in examples[:3]] == [("bat",), ("frog",), ("owl",)]  # each species in turn
+    assert all(len(e.labels) == 2 and len(set(e.labels)) == 2 for e in examples[3:6])
+    assert examples[6].labels == ("bat", "frog", "owl") and examples[-1].labels == ()
+    assert all(e.waveform.shape == (multilabel.WINDOW,) and np.abs(e.waveform).max() <= 0.99 for e in examples)
+    # a call sits 10-25 dB over the ambience: a mixture is far louder than ambience alone
+    assert multilabel.rms(examples[3].waveform) > 3 * multilabel.rms(examples[-1].waveform)

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "serve_model",
     "prune",
     "tune",
+    "review",
 )
 
 

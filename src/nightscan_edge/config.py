@@ -70,7 +70,9 @@ class PhotoAugmentConfig(_Section):
 
 class DataConfig(_Section):
     path: str | None = Field(
-        None, description="class-per-folder tree or manifest CSV (path,label[,split|fold][,group])"
+        None,
+        description="class-per-folder tree, manifest CSV (path,label|labels[,split|fold][,group]) or annotation table "
+        "(CSV path,start_s,end_s,label or a Raven selection table .txt)",
     )
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.0, ge=0, lt=1)
@@ -93,6 +95,13 @@ class DataConfig(_Section):
     )
     background_windows: int | None = Field(
         None, ge=2, description="random background windows to draw; default as many as the median class"
+    )
+    min_overlap: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="annotation tables: a window is positive for a label when one of its annotations covers this "
+        "share of the shorter of the window and the call (docs/multilabel.md)",
     )
 
     @field_validator("val_fold", mode="before")
@@ -168,7 +177,11 @@ class TrainConfig(_Section):
     )
     runs_dir: str = "runs"
     run_name: str | None = None
-    teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
+    teacher: str | None = Field(
+        None,
+        description="run folder of a trained teacher for distillation, or 'birdnet': BirdNET V2.4's own species "
+        "scores for a multi-label student whose labels are BirdNET species",
+    )
     unlabeled: str | None = Field(
         None,
         description="folder of recordings (birdnet_head teacher) or photos (photo teacher) without labels: soft "

@@ -63,3 +63,9 @@ def test_export_refuses_a_multilabel_checkpoint_without_thresholds(tmp_path, cli
     assert code == 2
     assert_one_line_error(stderr, "multilabel", "without per-class thresholds")
     assert tree_hash(run) == before and not (run / "exports").exists()
+
+
+def test_fallback_report_refuses_a_multilabel_file(tiny_multilabel_onnx, tmp_path, cli):
+    code, stderr = cli("predict", tiny_multilabel_onnx, "--fallback-report", tmp_path / "server-run")
+    assert code == 2
+    assert_one_line_error(stderr, "multilabel", "--near-threshold")

@@ -74,6 +74,13 @@ def test_a_removed_window_answers_404_and_the_rest_stay(client, reviewing):  # n
     ]
 
 
+def test_a_window_whose_recording_was_deleted_says_so(client, reviewing, dataset_root):  # noqa: F811
+    window = reviewing[3]
+    (dataset_root / "nights" / "night0.wav").unlink()
+    for url in (window["audio_url"], window["picture_url"]):
+        assert_one_line_detail(client.get(url), 410, "is gone", "take window")
+
+
 def test_files_of_windows_refused_in_one_line(client, reviewing, dataset_root, tmp_path):  # noqa: F811
     before = _state(client)
     night = dataset_root / "nights" / "night0.wav"

@@ -27,6 +27,8 @@ def test_the_file_returns_sigmoid_scores_and_its_manifest_says_multilabel(multil
     beside = json.loads((multilabel_export.out_dir / "manifest.json").read_text())
     assert beside["objective"] == "multilabel" and beside["thresholds"] == MULTILABEL_THRESHOLDS
     assert beside["output"]["activation"] == "sigmoid"
+    usage = (multilabel_export.out_dir / "USAGE.md").read_text()
+    assert "multi-label scores" in usage and "bat 0.450" in usage and "softmax" not in usage
 
     trained = load_trained_model(multilabel_run)
     x = torch.randn(3, trained.spec.clip_samples, generator=torch.Generator().manual_seed(1)) * 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,12 @@ from nightscan_edge.predict.archive import (  # noqa: E402
     write_summaries,
 )
 from nightscan_edge.predict.archive.errors import require_archive_extra  # noqa: E402
-from nightscan_edge.predict.archive.recording_time import night_of, recording_time, site_of  # noqa: E402
+from nightscan_edge.predict.archive.recording_time import (  # noqa: E402
+    night_of,
+    recording_time,
+    site_of,
+    time_from_name,
+)
 from nightscan_edge.predict.output import csv_rows  # noqa: E402
 from tests.predict.conftest import TINY_AUDIO_SPEC, export_tiny_onnx  # noqa: E402
 
@@ -107,6 +112,30 @@ def test_recording_time_and_site_rules(tmp_path) -> None:
     assert site_of(tmp_path / "SMA01234_20240601_230000.wav", tmp_path) == "SMA01234"
     assert site_of(tmp_path / "x.wav", tmp_path) == "unsorted"
     assert night_of(datetime(2024, 6, 2, 3, 0)).isoformat() == "2024-06-01"  # before noon: the previous evening
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "prefix"),
+    [
+        ("S4A03895_20190522_060000.wav", datetime(2019, 5, 22, 6, 0), "S4A03895"),  # SM4 (the shared site files)
+        ("SMM07257_20230301_235500.wav", datetime(2023, 3, 1, 23, 55), "SMM07257"),  # Song Meter Mini
+        ("SMU01234_20230302_001000_000.WAV", datetime(2023, 3, 2, 0, 10), "SMU01234"),  # a suffix after the time
+        ("north-ridge_SMM07257_20230302_031500.wav", datetime(2023, 3, 2, 3, 15), "north-ridge_SMM07257"),  # renamed
+    ],
+)
+def test_song_meter_names_give_the_recorders_time(name, start, prefix) -> None:
+    found = recording_time(Path(name), 0.0, 10.0)
+    assert (found.start, found.source, found.prefix) == (start, "songmeter_name", prefix)
+
+
+def test_real_song_meter_files_are_planned_by_their_names(site_ambient) -> None:
+    """The shared site's 56 SM4 files: one every 15 min from 06:00 to 19:45 on 2019-05-22, site = the serial."""
+    paths = sorted(site_ambient.glob("*.wav"))
+    plans = [plan_file(path, site_ambient, TINY_AUDIO_SPEC, None, 20.0) for path in paths]
+    assert len(plans) == 56 and {p.time_source for p in plans} == {"songmeter_name"}
+    assert {p.site for p in plans} == {"S4A03895"} and {p.date for p in plans} == {"2019-05-22"}
+    assert [p.start for p in plans] == [datetime(2019, 5, 22, 6) + timedelta(minutes=15 * i) for i in range(56)]
+    assert all(p.duration_s == pytest.approx(10.0) for p in plans)
 
 
 @pytest.mark.parametrize("source_rate", [RATE, 11025])
@@ -192,6 +221,52 @@ def test_archive_rows_equal_predict_and_rerun_resumes(tiny_audio_onnx, archive, 
     assert hourly[0] == "site,night,hour,label,detections"
     assert any(line.startswith("north,2024-06-01,01:00,") for line in hourly)  # 01:30 belongs to the night of June 1
     assert {p.name for p in summaries} >= {"activity_north.png", "activity_SMA01234.png"}
+
+
+def detection_times(out: Path) -> list[dict]:
+    columns = ["path", "start_s", "recording_start", "time_source", "detection_start", "site", "date"]
+    return OutputFolder(out).table(columns).to_pylist()
+
+
+def assert_detections_timed_by_name(rows: list[dict], site: str) -> None:
+    assert rows and {row["time_source"] for row in rows} == {"songmeter_name"} and {r["site"] for r in rows} == {site}
+    for row in rows:
+        named = time_from_name(Path(row["path"]).stem)
+        assert named is not None and row["recording_start"] == named.start
+        assert row["detection_start"] == named.start + timedelta(seconds=row["start_s"])
+        assert row["date"] == named.start.date().isoformat()
+
+
+def test_song_meter_archive_detections_carry_the_named_time(tiny_audio_onnx, tmp_path, client) -> None:
+    """Generated files with Song Meter Mini names over midnight: each detection's start = the name's time + its
+    offset; partitioned by the recorder's serial and calendar date; the hourly summary counts both in one night."""
+    root = tmp_path / "archive"
+    write_tones(root / "SMM07257_20230301_235500.wav", 9, rate=22050, seed=6)
+    write_tones(root / "SMM07257_20230302_001000.wav", 9, rate=22050, seed=7)
+    out = tmp_path / "out"
+    report = run_archive(options(tiny_audio_onnx, root, out), client=client)
+    assert (report.processed, report.errors) == (2, 0)
+    rows = detection_times(out)
+    assert_detections_timed_by_name(rows, "SMM07257")
+    assert {row["date"] for row in rows} == {"2023-03-01", "2023-03-02"}
+    write_summaries(OutputFolder(out), ["owl", "fox", "bat"])
+    hourly = (out / "summary" / "detections_per_hour.csv").read_text().splitlines()[1:]
+    assert {line.split(",")[1] for line in hourly} == {"2023-03-01"}  # 23:55 and 00:10 are one night
+    assert {line.split(",")[2] for line in hourly} == {"23:00", "00:00"}
+
+
+def test_real_song_meter_recordings_through_the_archive(tiny_audio_onnx, site_ambient, tmp_path, client) -> None:
+    """Three of the shared SM4 recordings (22 kHz, resampled for the model): the same rows as ``predict``, each
+    detection timed from the file name."""
+    root = tmp_path / "site"
+    root.mkdir()
+    for path in sorted(site_ambient.glob("*.wav"))[::20]:
+        (root / path.name).symlink_to(path)
+    out = tmp_path / "out"
+    report = run_archive(options(tiny_audio_onnx, root, out), client=client)
+    assert (report.processed, report.errors) == (3, 0)
+    assert archive_rows(out) == sorted(local_rows(tiny_audio_onnx, root), key=lambda r: r["file"])
+    assert_detections_timed_by_name(detection_times(out), "S4A03895")
 
 
 def test_running_scheduler_address_is_used(tiny_audio_onnx, tmp_path, client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from pathlib import Path
 
@@ -191,3 +192,29 @@ def test_loaders_refuse_rows_past_the_recording_in_one_line(tmp_path, recordings
     detections.write_text(f"file,start_s,end_s,label,confidence\n{recordings / 'night1.wav'},0,1,owl,7\n")
     with pytest.raises(BadWindow, match="confidence 7 is not between 0 and 1"):
         windows_from_detections_csv(detections)
+
+
+def test_archive_parquet_windows_are_read_relative_to_the_archive_root(tmp_path, recordings):
+    pa = pytest.importorskip("pyarrow")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "archive-out"
+    folder = out / "detections" / "site=a" / "date=2026-12-01"
+    folder.mkdir(parents=True)
+    (out / "archive.json").write_text(json.dumps({"archive_root": str(recordings)}))
+    rows = {
+        "path": ["night1.wav", "night1.wav", "night2.wav"],
+        "start_s": [0.0, 3.0, None],
+        "end_s": [3.0, 6.0, None],
+        "label": ["owl", "frog", None],
+        "confidence": [0.25, 0.5, None],
+        "error": [None, None, "unreadable"],
+    }
+    parquet.write_table(pa.table(rows), folder / "night1.parquet")
+    windows = windows_from_file(out)
+    assert [(w.recording, w.start_s, w.label, w.confidence, w.source) for w in windows] == [
+        ((recordings / "night1.wav").resolve(), 0.0, "owl", 0.25, "predict"),
+        ((recordings / "night1.wav").resolve(), 3.0, "frog", 0.5, "predict"),
+    ]
+    (out / "archive.json").unlink()
+    with pytest.raises(BadWindow, match="no readable archive.json"):
+        windows_from_file(out)

@@ -26,3 +26,31 @@ def test_a_multilabel_section_that_does_not_fit_is_a_warning(client, settings):
     report = client.get(f"/api/runs/{run_id}/report").json()
     assert "multilabel" not in report
     assert any("multilabel section is unreadable" in warning for warning in report["warnings"])
+
+
+def test_the_try_page_lists_every_class_present_and_sends_windows_near_a_threshold(tmp_path):
+    import numpy as np
+
+    from nightscan_edge.predict.classifier import Classifier
+    from nightscan_edge.spec import AudioSpec
+    from nightscan_edge.web.routers.try_it import try_classifier
+    from tests.conftest import write_tone
+
+    spec = AudioSpec(sample_rate=8000, clip_samples=7936, n_fft=256, hop_length=128, n_mels=32)
+    rows = [[0.9, 0.8, 0.1], [0.9, 0.55, 0.1]]  # alternately; fox 0.55 is 0.05 from its threshold 0.6
+    scored = []
+
+    def predict_batch(inputs):
+        for _ in inputs:
+            scored.append(rows[len(scored) % 2])
+        return np.array(scored[-len(inputs) :], np.float32)
+
+    thresholds = {"owl": 0.5, "fox": 0.6, "bat": 0.5}
+    classifier = Classifier(
+        "fake", "r", ["owl", "fox", "bat"], spec, predict_batch, objective="multilabel", thresholds=thresholds
+    )
+    result = try_classifier(classifier, write_tone(tmp_path / "night.wav", 700, 3.0, 8000), threshold=0.8)
+    assert [w["label"] for w in result["windows"][:2]] == ["owl, fox", "owl"]
+    for window in result["windows"]:
+        assert window["edge"] == (window["labels"] == ["owl", "fox"])  # 0.8 is far from 0.6; 0.55 is near
+    assert result["sent"] == sum(not w["edge"] for w in result["windows"]) > 0

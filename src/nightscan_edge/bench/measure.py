@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -19,6 +19,8 @@ from nightscan_edge.bench.options import BenchOptions, Samples
 from nightscan_edge.bench.progress import BenchProgress
 from nightscan_edge.bench.result import EAGER_FORMAT, ArtifactResult, LatencyStats
 from nightscan_edge.bench.timing import measure_latency, measure_throughput
+from nightscan_edge.errors import DataError
+from nightscan_edge.multilabel_metrics import detection_report, detections
 from nightscan_edge.runtime import RuntimeUnavailableError
 
 
@@ -47,6 +49,7 @@ class FileBench:
         samples: Samples | None,
         labels: list[str],
         progress: BenchProgress,
+        thresholds: list[float] | None = None,
     ) -> None:
         self.options = options
         self.threads = threads
@@ -56,6 +59,8 @@ class FileBench:
         self.samples = samples
         self.labels = labels
         self.progress = progress
+        # a multi-label model's per-class thresholds (its manifest's, label order); None for single-label
+        self.thresholds = thresholds
         self.eager_predictions: np.ndarray | None = None
 
     def _latency(self, runner: _Predicts, threads: int) -> LatencyStats:
@@ -115,10 +120,7 @@ class FileBench:
             result.latency = latencies
             if self.samples is not None:
                 probabilities = _predict_all(runner, self.samples.inputs, self.options.throughput_batch)
-                predictions = probabilities.argmax(axis=1)
-                scores = classification_scores(self.samples.labels, predictions, self.labels)
-                result.accuracy, result.macro_f1 = scores.accuracy, scores.macro_f1
-                result.per_class_recall = scores.per_class_recall
+                predictions = self._score(probabilities, result)
                 if format_name == EAGER_FORMAT:
                     self.eager_predictions = predictions
                 elif self.eager_predictions is not None:
@@ -129,6 +131,25 @@ class FileBench:
             result.error = str(error) if result.status == "unavailable" else f"{type(error).__name__}: {error}".strip()
             self.progress.log(f"[{'yellow' if result.status == 'unavailable' else 'red'}]{name}: {result.error}")
         return result
+
+    def _score(self, probabilities: np.ndarray, result: ArtifactResult) -> np.ndarray:
+        """Accuracy-like figures into ``result``; returns the decisions compared with the eager baseline (top-1, or
+        each class at its threshold)."""
+        samples = cast(Samples, self.samples)
+        if self.thresholds is None:
+            if samples.labels.ndim == 2:
+                raise DataError("the test samples hold several labels per clip but the file is single-label (softmax)")
+            predictions: np.ndarray = probabilities.argmax(axis=1)
+            scores = classification_scores(samples.labels, predictions, self.labels)
+            result.accuracy, result.macro_f1 = scores.accuracy, scores.macro_f1
+            result.per_class_recall = scores.per_class_recall
+            return predictions
+        targets = samples.labels if samples.labels.ndim == 2 else np.eye(len(self.labels))[samples.labels]
+        report = detection_report(probabilities, targets, self.labels, self.thresholds)
+        result.accuracy, result.macro_f1, result.map = report["exact_match"], report["macro_f1"], report["map"]
+        result.per_class_recall = {k: v["recall"] for k, v in report["per_class"].items() if v["support"]}
+        result.per_class_ap = {k: v["ap"] for k, v in report["per_class"].items()}
+        return detections(probabilities, self.thresholds)
 
 
 def _is_unavailable(error: Exception) -> bool:

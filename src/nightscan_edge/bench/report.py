@@ -32,6 +32,7 @@ def _range(bounds: tuple[float, float], unit: str) -> str:
 
 def _measured_table(result: BenchResult) -> list[str]:
     threads = result.threads
+    multilabel = any(artifact.map is not None for artifact in result.artifacts)
     header = ["file", "format", "precision", "MB"]
     for count in threads:
         header += [f"ms p50 ({count} thr)", f"ms p95 ({count} thr)"]
@@ -41,6 +42,7 @@ def _measured_table(result: BenchResult) -> list[str]:
         "peak MB",
         "accuracy",
         "macro-F1",
+        *(["mAP"] if multilabel else []),
         "vs target ms / MB / acc",
         f"measured/ideal ({threads[0]} thr)",
     ]
@@ -71,6 +73,7 @@ def _measured_table(result: BenchResult) -> list[str]:
             "–" if artifact.peak_memory_mb is None else f"{artifact.peak_memory_mb:.1f}",
             _pct(artifact.accuracy),
             _pct(artifact.macro_f1),
+            *([_pct(artifact.map)] if multilabel else []),
             " / ".join(_mark(verdict[key]) for key in ("latency", "size", "accuracy")),
             ratio,
         ]

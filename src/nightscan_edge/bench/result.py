@@ -50,7 +50,11 @@ class ArtifactResult(_Record):
     accuracy: float | None = None
     macro_f1: float | None = None
     per_class_recall: dict[str, float] | None = None
-    agreement_with_eager: float | None = None  # top-1 agreement with PyTorch on the test set
+    # multi-label files: mAP and per-class AP (accuracy is then the share of samples with every class decided right
+    # at the manifest's thresholds, macro-F1 and recall are at those thresholds)
+    map: float | None = None
+    per_class_ap: dict[str, float | None] | None = None
+    agreement_with_eager: float | None = None  # top-1 (multi-label: per-class decision) agreement with PyTorch
     int8_accuracy_drop_points: float | None = None  # vs the FP32 artifact of the same format
     int8_class_drop_points: dict[str, float] | None = None  # recall drop per class, percentage points
 

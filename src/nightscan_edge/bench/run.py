@@ -135,7 +135,9 @@ def benchmark(
     gemm_gflops = {count: measure_gemm_gflops(count) for count in threads}
     runners = len(source.artifacts) + (1 if trained is not None and options.include_eager else 0)
     reporter = RichProgress(runners * (len(threads) + 1)) if progress else NoProgress()
-    bench = FileBench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter)
+    saved_thresholds = manifest.get("thresholds")  # a multi-label export's, per label
+    thresholds = [float(saved_thresholds[label]) for label in labels] if saved_thresholds else None
+    bench = FileBench(options, threads, example, gemm_gflops, total_flops, samples, labels, reporter, thresholds)
     results: list[ArtifactResult] = []
     torch_threads = torch.get_num_threads()
     try:

@@ -72,9 +72,7 @@ def embed_prepared(
         )
         for field_name in ("clips", "windows_computed", "windows_cached", "seconds"):
             setattr(stats, field_name, getattr(stats, field_name) + getattr(part, field_name))
-        splits[name] = SplitData(
-            cast(list[AudioClip], embeddings), [split.labels[i] for i in chosen], [split.paths[i] for i in chosen]
-        )
+        splits[name] = split.take(chosen, cast(list[AudioClip], embeddings))
     notes = [
         f"BirdNET embeddings: {stats.windows_computed} window(s) computed, {stats.windows_cached} from the cache "
         f"({cache.directory}), {stats.seconds:.1f} s ({stats.seconds_per_clip * 1000:.0f} ms per clip)"

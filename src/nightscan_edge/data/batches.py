@@ -250,7 +250,10 @@ class TrainBatches(Dataset[TrainBatch]):
         backgrounds: AudioBank | None = None,
         views: PhotoViews | None = None,
     ) -> None:
-        self.data, self.labels, self.augment, self.seed = data, np.asarray(labels, dtype=np.int64), augment, seed
+        # class indices as int64, or (multi-label) multi-hot rows as float32: ``y`` of each batch
+        targets = np.asarray(labels)
+        self.labels = targets.astype(np.float32 if targets.ndim == 2 else np.int64)
+        self.data, self.augment, self.seed = data, augment, seed
         self.backgrounds = backgrounds
         self.views = views  # a photo teacher's fixed views: draws pick among them and carry its logits
 
@@ -378,7 +381,7 @@ def train_data(
         data = photo_bank([np.asarray(array) for array in split.arrays])
         augment = PhotoAugment(config.data.photo_augment, spec)
         device_augment = BatchAugment(augment if config.data.augment else None, spec, channels_last)
-    dataset = TrainBatches(data, np.asarray(split.labels), augment, config.train.seed, backgrounds, views)
+    dataset = TrainBatches(data, np.asarray(split.item_targets), augment, config.train.seed, backgrounds, views)
     batches = EpochBatches(order, batch_size)
     workers = config.data.num_workers
     loader = DataLoader(

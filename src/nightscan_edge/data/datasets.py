@@ -28,9 +28,13 @@ def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
 
 # What a data set's __getitem__ takes: an index, or (index, item seed) from EpochSeededSampler.
 ItemKey = int | tuple[int, int] | list[int]
-# One training item: (input, label), or with the clip index and window offset (``with_position``).
-Item = tuple[torch.Tensor, int]
-PositionedItem = tuple[torch.Tensor, int, int, int]
+# The targets of a split's items: class indices, or (multi-label) an (N, C) multi-hot array; one item's target is
+# then an int or a (C,) row.
+Targets = Sequence[int] | np.ndarray
+Target = int | np.ndarray
+# One training item: (input, target), or with the clip index and window offset (``with_position``).
+Item = tuple[torch.Tensor, Target]
+PositionedItem = tuple[torch.Tensor, Target, int, int]
 
 
 class EpochSeededSampler(Sampler[tuple[int, int]]):
@@ -84,7 +88,7 @@ class AudioTrainDataset(Dataset[Item | PositionedItem]):
     def __init__(
         self,
         clips: Sequence[AudioClip],
-        labels: list[int],
+        labels: Targets,
         spec: AudioSpec,
         augment: WaveformAugment,
         with_position: bool = False,
@@ -122,13 +126,13 @@ def clip_windows(clip: AudioClip, spec: AudioSpec) -> np.ndarray:
 class AudioEvalDataset(Dataset[Item]):
     """All windows of a clip; ``collate_windows`` flattens a batch and says which clip owns each window."""
 
-    def __init__(self, clips: Sequence[AudioClip], labels: list[int], spec: AudioSpec) -> None:
+    def __init__(self, clips: Sequence[AudioClip], labels: Targets, spec: AudioSpec) -> None:
         self.clips, self.labels, self.spec = clips, labels, spec
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> Item:
         return torch.from_numpy(clip_windows(self.clips[index], self.spec)), self.labels[index]
 
 
@@ -136,7 +140,7 @@ class EmbeddingTrainDataset(Dataset[Item]):
     """Per clip a ``(windows, dim)`` array of frozen embeddings (BirdNET); one random window per draw -- the
     embedding-side counterpart of a random window offset."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+    def __init__(self, clips: list[np.ndarray], labels: Targets) -> None:
         self.clips, self.labels = clips, labels
 
     def __len__(self) -> int:
@@ -152,19 +156,26 @@ class EmbeddingTrainDataset(Dataset[Item]):
 class EmbeddingEvalDataset(Dataset[Item]):
     """Every window's embedding of a clip (``collate_windows`` flattens them, as for waveforms)."""
 
-    def __init__(self, clips: list[np.ndarray], labels: list[int]) -> None:
+    def __init__(self, clips: list[np.ndarray], labels: Targets) -> None:
         self.clips, self.labels = clips, labels
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> Item:
         return torch.from_numpy(np.ascontiguousarray(self.clips[index], dtype=np.float32)), self.labels[index]
 
 
-def collate_windows(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate_targets(targets: list[Target]) -> torch.Tensor:
+    """Class indices -> ``(B,)`` int64; multi-hot rows -> ``(B, C)`` float32."""
+    if targets and isinstance(targets[0], np.ndarray):
+        return torch.from_numpy(np.stack([np.asarray(t, dtype=np.float32) for t in targets]))
+    return torch.tensor(targets, dtype=torch.long)
+
+
+def collate_windows(items: list[Item]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     windows = torch.cat([w for w, _ in items])
-    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    labels = collate_targets([label for _, label in items])
     owner = torch.cat([torch.full((w.shape[0],), i, dtype=torch.long) for i, (w, _) in enumerate(items)])
     return windows, labels, owner
 
@@ -203,7 +214,7 @@ class ImageDataset(Dataset[Item]):
     def __init__(
         self,
         images: list[np.ndarray],
-        labels: list[int],
+        labels: Targets,
         spec: ImageSpec,
         augment: PhotoAugmentConfig | None = None,
     ) -> None:
@@ -226,7 +237,7 @@ class ImageDataset(Dataset[Item]):
         return image.as_subclass(torch.Tensor), self.labels[index]
 
 
-def collate_images(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate_images(items: list[Item]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     images = torch.stack([image for image, _ in items])
-    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    labels = collate_targets([label for _, label in items])
     return images, labels, torch.arange(len(items))

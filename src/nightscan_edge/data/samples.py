@@ -116,11 +116,15 @@ def load_folder_samples(
     if listing.kind != spec.kind:
         raise DataError(f"{data_path} holds {listing.kind} files but the model takes {spec.kind}")
     index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({s.label for s in listing.samples} - set(index))
+    unknown = sorted({label for s in listing.samples for label in s.classes} - set(index))
     if unknown:
         raise DataError(
             f"{data_path} has classes the model does not know: {', '.join(unknown)}; "
             f"the model knows: {', '.join(labels)}"
         )
-    items: list[tuple[Path, int | np.ndarray]] = [(s.path, index[s.label]) for s in listing.samples]
+    items: list[tuple[Path, int | np.ndarray]]
+    if listing.multilabel:  # a labels column: multi-hot rows over the model's labels (bench of a multi-label file)
+        items = [(s.path, _multi_hot(s.classes, index)) for s in listing.samples]
+    else:
+        items = [(s.path, index[s.label]) for s in listing.samples]
     return _collect(items, spec, limit, seed, MediaCache("memory"))

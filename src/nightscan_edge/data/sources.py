@@ -1,7 +1,11 @@
 """Listing a labeled data set: a class-per-folder tree or a manifest CSV (``path,label[,split|fold][,group]``).
 
-Listing only looks at names and columns; reading the media happens later (and reports bad files). The input
-kind (audio or image) is read off the file suffixes so that a folder of photos is never fed to an audio model.
+A manifest may hold several labels per clip instead: a ``labels`` column, ``;``-separated (``owl;frog``), empty for
+a clip where nothing calls (a negative). Such a set trains with ``train.objective=multilabel``; a folder tree is
+always one label per file.
+
+Listing only looks at names and columns; reading the media happens later (and reports bad files). The input kind
+(audio or image) is read off the file suffixes so that a folder of photos is never fed to an audio model.
 """
 
 from __future__ import annotations
@@ -17,17 +21,28 @@ from nightscan_edge.paths import display_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MANIFEST_NAME = "manifest.csv"
+LABEL_SEPARATOR = ";"  # between the labels of one clip in a manifest's ``labels`` column and in split.csv
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One labeled file; ``split`` and ``group`` come from the manifest when it has them."""
+    """One labeled file; ``split`` and ``group`` come from the manifest when it has them.
+
+    ``targets`` is the clip's set of labels when the data set is multi-label (a ``labels`` column, annotation
+    windows): sorted, possibly empty (nothing calls); ``label`` is then those labels joined with ``;``, so a
+    duplicate check or a log line still reads one text. None for one label per file."""
 
     path: Path
     label: str
     split: str | None = None
     fold: str | None = None
     group: str | None = None
+    targets: tuple[str, ...] | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The labels this file is positive for: its targets, or its one label."""
+        return self.targets if self.targets is not None else (self.label,)
 
 
 @dataclass(frozen=True)
@@ -40,11 +55,16 @@ class DatasetListing:
     dropped: list[tuple[Path, str]] = field(default_factory=list)  # manifest rows left out (keep-first)
 
     @property
+    def multilabel(self) -> bool:
+        return any(s.targets is not None for s in self.samples)
+
+    @property
     def labels(self) -> list[str]:
-        return sorted({s.label for s in self.samples})
+        return sorted({label for s in self.samples for label in s.classes})
 
     def counts(self) -> dict[str, int]:
-        counts = Counter(s.label for s in self.samples)
+        """Files per label (multi-label: files positive for it)."""
+        counts = Counter(label for s in self.samples for label in s.classes)
         return {label: counts[label] for label in self.labels}
 
 
@@ -150,11 +170,23 @@ def _read_manifest_rows(manifest: Path) -> list[tuple[int, dict[str, str]]]:
         with manifest.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = [c.strip() for c in reader.fieldnames or []]
-            missing = {"path", "label"} - set(columns)
+            if {"start_s", "end_s"} <= set(columns):  # its rows are stretches of recordings, not clips
+                raise DataError(
+                    f"{display_path(manifest)} is an annotation table (path,start_s,end_s,label), not a manifest: "
+                    "train on it with --data and --set train.objective=multilabel (cut into labelled windows), or "
+                    "cut clips with `nightscan-edge data clips-from-annotations`"
+                )
+            missing = {"path", "label"} - set(columns) - ({"label"} if "labels" in columns else set())
             if missing:
                 raise DataError(
                     f"{display_path(manifest)}: missing column(s) {', '.join(sorted(missing))}; a manifest "
-                    f"needs path,label[,split|fold][,group] (has: {', '.join(columns)[:120] or 'nothing'})"
+                    f"needs path,label[,split|fold][,group] or path,labels (several per clip, ';'-separated) "
+                    f"(has: {', '.join(columns)[:120] or 'nothing'})"
+                )
+            if {"label", "labels"} <= set(columns):
+                raise DataError(
+                    f"{display_path(manifest)} has both a label and a labels column; keep one: label (one per "
+                    "clip) or labels (several per clip, ';'-separated)"
                 )
             return [(line, {(k or "").strip(): v for k, v in row.items()}) for line, row in enumerate(reader, start=2)]
     except UnicodeDecodeError:
@@ -205,15 +237,33 @@ def _check_duplicates(
     return kept, dropped
 
 
+def split_labels(text: str) -> tuple[str, ...]:
+    """A ``labels`` cell -> its sorted, distinct labels (empty: a negative clip)."""
+    return tuple(sorted({part.strip() for part in text.split(LABEL_SEPARATOR) if part.strip()}))
+
+
+def _row_labels(row: dict[str, str], where: str) -> tuple[str, tuple[str, ...] | None]:
+    """(label, targets) of a manifest row: one ``label``, or the set in ``labels`` (None: no labels column)."""
+    if "labels" in row:
+        targets = split_labels(row.get("labels") or "")
+        return LABEL_SEPARATOR.join(targets), targets
+    label = _clean(row.get("label"))
+    if label is None:
+        raise DataError(f"{where}: empty path or label")
+    return label, None
+
+
 def _list_manifest(manifest: Path, duplicates: str = "refuse") -> DatasetListing:
     root = manifest.parent
     samples = []
     for line, row in _read_manifest_rows(manifest):
-        path_text, label = _clean(row.get("path")), _clean(row.get("label"))
-        if path_text is None or label is None:
-            raise DataError(f"{display_path(manifest)}:{line}: empty path or label")
+        where = f"{display_path(manifest)}:{line}"
+        path_text = _clean(row.get("path"))
+        if path_text is None:
+            raise DataError(f"{where}: empty path or label")
+        label, targets = _row_labels(row, where)
         if "\0" in path_text or "\0" in label:
-            raise DataError(f"{display_path(manifest)}:{line}: a NUL byte in the path or label; is this a CSV file?")
+            raise DataError(f"{where}: a NUL byte in the path or label; is this a CSV file?")
         path = Path(path_text)
         samples.append(
             Sample(
@@ -222,6 +272,7 @@ def _list_manifest(manifest: Path, duplicates: str = "refuse") -> DatasetListing
                 _clean(row.get("split")),
                 _clean(row.get("fold")),
                 _clean(row.get("group")),
+                targets,
             )
         )
     if not samples:

@@ -90,9 +90,7 @@ def usage_text(report: ExportReport, manifests: dict[str, dict[str, Any]]) -> st
             f"Tensor `{any_manifest['input']['name']}`: {input_text}",
             "",
             "## Output",
-            f"Tensor `{any_manifest['output']['name']}`: float32 `(batch, {len(labels)})` **probabilities** (softmax, "
-            f"already divided by the calibration temperature {report.temperature:.3f}; do not apply softmax or the "
-            "temperature again). Index i is the i-th line of `labels.txt`.",
+            _output_text(any_manifest, len(labels), report.temperature),
             threshold,
             "## Labels and manifest",
             "`labels.txt` (one label per line, model output order) and `manifest.json` sit beside the models, "
@@ -104,6 +102,23 @@ def usage_text(report: ExportReport, manifests: dict[str, dict[str, Any]]) -> st
             "`nightscan_edge.runtime.load_runner(path).predict(x)`.",
             "",
         ]
+    )
+
+
+def _output_text(manifest: dict[str, Any], classes: int, temperature: float) -> str:
+    """What the output tensor holds: softmax probabilities, or one sigmoid score per class with its threshold."""
+    name = manifest["output"]["name"]
+    if manifest.get("objective") == "multilabel":
+        thresholds = ", ".join(f"{label} {value:.3f}" for label, value in (manifest.get("thresholds") or {}).items())
+        return (
+            f"Tensor `{name}`: float32 `(batch, {classes})` **multi-label scores** (one sigmoid per class, already "
+            "applied; they do not sum to 1). Several animals at once: every class whose score reaches its own "
+            f"threshold is present -- {thresholds} (manifest `thresholds`). Index i is the i-th line of `labels.txt`."
+        )
+    return (
+        f"Tensor `{name}`: float32 `(batch, {classes})` **probabilities** (softmax, already divided by the "
+        f"calibration temperature {temperature:.3f}; do not apply softmax or the temperature again). Index i is the "
+        "i-th line of `labels.txt`."
     )
 
 

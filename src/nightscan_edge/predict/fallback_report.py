@@ -98,6 +98,11 @@ def fallback_report(
     """Edge-only, server-only and combined accuracy on ``data_path`` or the edge run's test (else val) split."""
     artifact = Path(artifact)
     edge = edge or load_edge_classifier(artifact, threads)
+    if edge.multilabel:  # its figures are top-1 accuracy and one confidence threshold: neither fits sigmoid scores
+        raise ValueError(
+            f"{artifact.name} is a multilabel model: --fallback-report measures single-label top-1 accuracy; the "
+            "multi-label fallback is set with --near-threshold (docs/multilabel.md)"
+        )
     server = server or load_server_classifier(server_run)
     if server.spec != edge.spec and not (server.spec.kind == edge.spec.kind == "audio"):
         raise ValueError(

@@ -29,7 +29,17 @@ from nightscan_edge.train.events import BatchEnd, EpochEnd, EventLog, RunStart, 
 __all__ = ["RunRecorder", "StopOnSignal", "StopRequest", "TrainingCancelled"]
 
 BATCH_EVENT_SECONDS = 0.5  # at most two batch_end events a second
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_macro_f1",
+    "val_map",  # multi-label runs only (empty otherwise)
+    "lr",
+    "seconds",
+)
 
 
 def human_epoch(trainer: L.Trainer) -> int:
@@ -88,12 +98,17 @@ class RunRecorder(L.Callback):
         epochs: int,
         resumed_from_epoch: int | None = None,
         progress_every_s: float = 0.0,
+        monitor: str = "val_acc",
     ) -> None:
         self.run_dir = Path(run_dir)
         self.events = events
         self.run_id, self.model_name, self.labels, self.epochs = run_id, model_name, labels, epochs
         self.resumed_from_epoch = resumed_from_epoch
         self.progress_every_s = progress_every_s
+        # the figure best.ckpt follows (val_acc, or val_map for a multi-label run): best_epoch is that checkpoint's
+        # epoch; best_val_acc is the validation accuracy of that epoch
+        self.monitor = monitor
+        self._best_score: float | None = None
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self._epoch_started = self._batch_started = 0.0
@@ -124,7 +139,7 @@ class RunRecorder(L.Callback):
             writer.writeheader()
             writer.writerows(kept)
         for row in kept:
-            self._track_best(int(row["epoch"]), float(row["val_acc"]))
+            self._track_best(int(row["epoch"]), {k: float(v) for k, v in row.items() if k != "epoch" and v != ""})
         self.events.write(
             RunStart(
                 self.run_id,
@@ -171,9 +186,10 @@ class RunRecorder(L.Callback):
         )
         self._batch_started, self._samples_since = now, 0
 
-    def _track_best(self, epoch: int, val_acc: float) -> None:
-        if self.best_val_acc is None or val_acc > self.best_val_acc:
-            self.best_val_acc, self.best_epoch = val_acc, epoch
+    def _track_best(self, epoch: int, stats: dict[str, float]) -> None:
+        score = stats[self.monitor]
+        if self._best_score is None or score > self._best_score:
+            self._best_score, self.best_val_acc, self.best_epoch = score, stats["val_acc"], epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         stats = getattr(module, "last_epoch", {})
@@ -181,12 +197,18 @@ class RunRecorder(L.Callback):
             return
         epoch = human_epoch(trainer)
         seconds = time.perf_counter() - self._epoch_started
-        self._track_best(epoch, stats["val_acc"])
-        row = {"epoch": epoch, **{k: stats[k] for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
+        self._track_best(epoch, stats)
+        row = {"epoch": epoch, **{k: stats.get(k, "") for k in METRIC_COLUMNS[1:-1]}, "seconds": seconds}
         with RunFolder(self.run_dir).metrics.open("a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
         self.events.write(
-            EpochEnd(epoch, self.epochs, **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1]}, seconds=seconds)
+            EpochEnd(
+                epoch,
+                self.epochs,
+                **{k: float(stats[k]) for k in METRIC_COLUMNS[1:-1] if k != "val_map"},
+                seconds=seconds,
+                val_map=stats.get("val_map"),
+            )
         )
         self.status("running", trainer)
 

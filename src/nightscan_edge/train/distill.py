@@ -7,6 +7,11 @@ never enter the student's checkpoint; the licence its weights carry (BirdNET's, 
 A photo teacher sees exactly the student's augmented photos, converted to its own preprocessing (its size, its
 mean/std, a grey photo repeated to three channels for a colour teacher): see ``train.photo_teacher``. Its labels
 are matched to the student's by name, so a teacher trained on more classes can teach a subset of them.
+
+A multi-label student (``train.objective=multilabel``) learns from a multi-label teacher's sigmoid scores, class by
+class (``losses.soft_loss``); teacher and student must share the objective: a softmax teacher's probabilities share
+one unit across the classes and cannot say that two species call at once, and per-class sigmoid scores are not the
+one distribution a softmax student learns.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from typing import cast
 
 import torch
 
-from nightscan_edge.checkpoint import load_trained_model
+from nightscan_edge.checkpoint import TrainedModel, load_trained_model
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.photo_augment import renormalise
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.spec import AudioSpec, ImageSpec
-from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, label_columns
+from nightscan_edge.train.birdnet_species import BIRDNET_TEACHER, SOURCE, species_head
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, TeacherHead, label_columns
 from nightscan_edge.train.losses import blend_with_teacher
 
 
@@ -37,8 +43,10 @@ class Teacher:
         temperature: float,
         alpha: float,
         columns: list[int] | None = None,
+        multilabel: bool = False,
     ) -> None:
         self.model = model.eval()
+        self.multilabel = multilabel
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         # A photo teacher scores in channels-last layout (the same numbers in another memory order): EfficientNet-
@@ -88,7 +96,25 @@ class Teacher:
     ) -> torch.Tensor:
         """``positions`` (clip index, window offset) serve teachers with cached scores; this one runs live."""
         teacher_logits = self.logits(raw, student_input)
-        return blend_with_teacher(student_logits, teacher_logits, hard_loss, self.temperature, self.alpha)
+        return blend_with_teacher(
+            student_logits, teacher_logits, hard_loss, self.temperature, self.alpha, self.multilabel
+        )
+
+
+def check_objectives(trained: TrainedModel, student_multilabel: bool, source: str) -> None:
+    """A teacher teaches only a student of its own objective (see the module docstring): one line otherwise."""
+    if trained.multilabel == student_multilabel:
+        return
+    if student_multilabel:
+        raise ConfigError(
+            f"teacher {source} is single-label (softmax): its probabilities share one unit across the classes and "
+            "cannot say that two species call at once; distill a multi-label student from a multi-label teacher "
+            "(train the teacher with --set train.objective=multilabel)"
+        )
+    raise ConfigError(
+        f"teacher {source} is multi-label (a sigmoid score per class, not one distribution); a single-label student "
+        "cannot learn from it: train the student with --set train.objective=multilabel, or use a single-label teacher"
+    )
 
 
 def teacher_for(config: Config, labels: list[str], spec: AudioSpec | ImageSpec) -> Teacher | BirdNetTeacher:
@@ -104,6 +130,7 @@ def teacher_for(config: Config, labels: list[str], spec: AudioSpec | ImageSpec) 
         config.train.distill_alpha,
         cache_dir=config.data.cache_dir,
         grid_seconds=config.train.teacher_grid_seconds,
+        multilabel=config.train.objective == "multilabel",
     )
 
 
@@ -115,17 +142,34 @@ def load_teacher(
     alpha: float,
     cache_dir: str | None = None,
     grid_seconds: float = 0.5,
+    multilabel: bool = False,
 ) -> Teacher | BirdNetTeacher:
     """Load a teacher run and check it can teach this student (same labels, compatible input).
 
     A ``birdnet_head`` run teaches any audio student (its windows are resampled to 48 kHz; scores cached on a
     grid of ``grid_seconds``); its labels are matched to the student's by name.
     """
+    if str(path) == BIRDNET_TEACHER:  # BirdNET V2.4's own species scores on the same cached embeddings
+        if not isinstance(student_spec, AudioSpec):
+            raise ConfigError(f"train.teacher=birdnet teaches audio students; the student takes {student_spec.kind}")
+        species, licence = species_head(list(labels), multilabel)
+        head = TeacherHead(species, list(labels), SOURCE, licence)
+        return BirdNetTeacher(head, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds, 1, True)
     trained = load_trained_model(path)
+    check_objectives(trained, multilabel, str(path))
     if getattr(trained.model, "takes_embeddings", False):
         if not isinstance(student_spec, AudioSpec):
             raise ConfigError(f"teacher {path} is a birdnet_head (audio); the student takes {student_spec.kind}")
-        return BirdNetTeacher(trained, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds)
+        return BirdNetTeacher(
+            TeacherHead.of_run(trained),
+            list(labels),
+            student_spec,
+            temperature,
+            alpha,
+            cache_dir,
+            grid_seconds,
+            multilabel=multilabel,
+        )
     teacher_spec = trained.spec
     if type(teacher_spec) is not type(student_spec):
         raise ConfigError(f"teacher {path} takes {teacher_spec.kind} input, the student takes {student_spec.kind}")
@@ -152,6 +196,7 @@ def load_teacher(
         temperature,
         alpha,
         None if columns == list(range(len(trained.labels))) else columns,
+        multilabel,
     )
     teacher.licence = trained.licence
     return teacher

@@ -70,7 +70,7 @@ from nightscan_edge.train.run_setup import (
     with_absolute_paths,
     writer_lock,
 )
-from nightscan_edge.train.trainer import build_callbacks, build_trainer
+from nightscan_edge.train.trainer import build_callbacks, build_trainer, selection_metric
 
 # build_model / initialise_* lived here before the split; callers and tests still import them from here.
 __all__ = ["build_model", "initialise_batchnorm", "initialise_from", "train"]
@@ -163,7 +163,14 @@ def _train(opened: OpenedRun, progress: bool, follower: bool = False, callbacks:
             resumed_epoch = int(checkpoint["epoch"]) if checkpoint is not None else None
             first_epoch = None if resumed_epoch is None else resumed_epoch + 1  # counted from 1
             recorder = RunRecorder(
-                folder.path, events, run_id, config.model.name, prepared.labels, config.train.epochs, first_epoch
+                folder.path,
+                events,
+                run_id,
+                config.model.name,
+                prepared.labels,
+                config.train.epochs,
+                first_epoch,
+                monitor=selection_metric(config),
             )
             own_callbacks = build_callbacks(config, folder, recorder, stop, checkpoint)
             trainer = build_trainer(
@@ -233,8 +240,11 @@ def _prepare(opened: OpenedRun, events: EventLog, write: bool = True) -> Prepare
 def _module(
     config: Config, prepared: PreparedData, model: EdgeClassifier, run_id: str, teaching: Teaching
 ) -> ClassifierModule:
-    """The Lightning module: the model, class weights and, when distilling, its teacher (and unlabelled data)."""
-    weights = torch.tensor(prepared.class_weights()) if config.data.class_weights else None
+    """The Lightning module: the model, class weights (multi-label: BCE positive weights) and, when distilling, its
+    teacher (and unlabelled data)."""
+    weights = None
+    if config.data.class_weights:
+        weights = torch.tensor(prepared.positive_weights() if prepared.multilabel else prepared.class_weights())
     teacher, unlabeled = teaching.teacher, teaching.unlabeled
     licence = teacher.licence if teacher is not None and teacher.licence else embedding_licence(config)
     return ClassifierModule(model, prepared.labels, config, run_id, weights, teacher, unlabeled, licence)

@@ -59,6 +59,13 @@ class EpochEnd(Event):
     val_macro_f1: float
     lr: float
     seconds: float
+    val_map: float | None = None  # multi-label runs: validation mAP (what best.ckpt follows)
+
+    def as_record(self) -> dict[str, Any]:
+        record = super().as_record()
+        if record["val_map"] is None:  # a single-label run's events keep their documented keys
+            del record["val_map"]
+        return record
 
 
 @dataclass

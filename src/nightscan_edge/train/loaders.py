@@ -105,7 +105,7 @@ def _per_clip_train_loader(
     spec = prepared.spec
     if prepared.inputs == "embedding":
         # embedding inputs: per clip a (windows, dim) array, never a SeekableRecording
-        train_set = EmbeddingTrainDataset(cast(list[np.ndarray], train_split.arrays), train_split.labels)
+        train_set = EmbeddingTrainDataset(cast(list[np.ndarray], train_split.arrays), train_split.item_targets)
     elif isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         audio = config.data.audio_augment
         backgrounds = (
@@ -115,7 +115,7 @@ def _per_clip_train_loader(
         )
         train_set = AudioTrainDataset(
             train_split.arrays,
-            train_split.labels,
+            train_split.item_targets,
             spec,
             WaveformAugment(audio, backgrounds, enabled=config.data.augment),
             with_position=teacher_positions,
@@ -123,7 +123,7 @@ def _per_clip_train_loader(
     else:
         augment = config.data.photo_augment if config.data.augment else None
         # photos: decoded arrays (only audio is seekable)
-        train_set = ImageDataset(cast(list[np.ndarray], train_split.arrays), train_split.labels, spec, augment)
+        train_set = ImageDataset(cast(list[np.ndarray], train_split.arrays), train_split.item_targets, spec, augment)
     train_loader = DataLoader(
         train_set,
         batch_size=batch_size,
@@ -139,7 +139,9 @@ def eval_dataset(prepared: PreparedData, split: SplitData) -> tuple[Dataset[Any]
     """An unaugmented data set of one split (every window of a clip) and its collate function."""
     spec = prepared.spec
     if prepared.inputs == "embedding":
-        return EmbeddingEvalDataset(cast(list[np.ndarray], split.arrays), split.labels), collate_windows  # embeddings
+        return EmbeddingEvalDataset(
+            cast(list[np.ndarray], split.arrays), split.item_targets
+        ), collate_windows  # embeddings
     if isinstance(spec, AudioSpec):  # prepared.kind == "audio"
-        return AudioEvalDataset(split.arrays, split.labels, spec), collate_windows
-    return ImageDataset(cast(list[np.ndarray], split.arrays), split.labels, spec, None), collate_images  # photos
+        return AudioEvalDataset(split.arrays, split.item_targets, spec), collate_windows
+    return ImageDataset(cast(list[np.ndarray], split.arrays), split.item_targets, spec, None), collate_images  # photos

@@ -1,5 +1,10 @@
-"""The LightningModule: one classifier, its loss (class-weighted CE, optional distillation), clip-level
-validation metrics, and the optimizer/scheduler from the config.
+"""The LightningModule: one classifier, its loss (class-weighted CE, or per-class BCE / focal for
+``train.objective=multilabel``; optional distillation), clip-level validation metrics, and the optimizer/scheduler
+from the config.
+
+A multi-label run validates by mean average precision (``val_map``, what ``best.ckpt`` is chosen by) and chooses
+each class's threshold on the same validation scores (``train.threshold_rule``); the thresholds of an epoch are
+saved with that epoch's weights, so ``best.ckpt`` carries the thresholds its own scores were cut at.
 
 Audio batches arrive as waveforms; the model's own ``LogMel`` turns them into spectrograms on the batch (fast,
 and on the GPU when there is one) so training sees exactly the front-end that is exported. Validation scores
@@ -17,9 +22,9 @@ import numpy as np
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
-from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from nightscan_edge.audio.log_mel import LogMel
 from nightscan_edge.checkpoint import checkpoint_metadata
 from nightscan_edge.config import Config, TrainConfig
 from nightscan_edge.data.augment import SpecAugment
@@ -27,6 +32,7 @@ from nightscan_edge.data.batches import BatchAugment, EpochBatches
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.errors import UserError
 from nightscan_edge.models import AudioClassifier, EdgeClassifier
+from nightscan_edge.multilabel_metrics import choose_thresholds, detection_report
 from nightscan_edge.run_folder import CHECKPOINT_KEY
 from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, UnlabeledWindows
 from nightscan_edge.train.distill import Teacher
@@ -41,6 +47,7 @@ from nightscan_edge.train.fine_tune import (
 from nightscan_edge.train.initialise import weights_licence
 from nightscan_edge.train.losses import blend_with_teacher, soft_loss
 from nightscan_edge.train.photo_teacher import UnlabeledPhotos
+from nightscan_edge.train.training_objective import training_objective
 
 
 class NonFiniteLossError(UserError):
@@ -78,8 +85,12 @@ def model_input(
     drawn from ``augment_seed`` when given); photos and frozen embeddings (birdnet_head) as they are."""
     if model.input_kind != "audio" or getattr(model, "takes_embeddings", False):
         return x
+    front_end = cast(AudioClassifier, model).log_mel
     with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
-        spectrogram: torch.Tensor = cast(AudioClassifier, model).log_mel(x.float())
+        # the FFT form of the exported front-end's values: training exports nothing (``LogMel.by_fft``)
+        spectrogram: torch.Tensor = (
+            front_end.by_fft(x.float()) if isinstance(front_end, LogMel) else front_end(x.float())
+        )
     if augment_seed is not None and spec_augment is not None:
         batch, _, n_mels, frames = spectrogram.shape
         params = spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)
@@ -123,6 +134,12 @@ class ClassifierModule(L.LightningModule):
         self.batch_augment: BatchAugment | None = None
         self.train_sampler: EpochBatches | EpochSeededSampler | None = None
         num_classes = len(labels)
+        self.objective = training_objective(config)
+        # multi-label: each validation epoch's clip scores and targets (a small set; metrics at the epoch's end),
+        # and the per-class thresholds chosen on them (saved with the epoch's checkpoint)
+        self._val_scores: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+        self.thresholds: list[float] | None = None
         # Every rank validates the whole validation set (same weights, same data): no cross-rank metric sync.
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=False)
         self.val_f1 = MulticlassF1Score(num_classes, average="macro", sync_on_compute=False)
@@ -216,15 +233,12 @@ class ClassifierModule(L.LightningModule):
             x, y = batch[0], batch[1]
             inputs = self.model_input(x, augment_seed=seed)
         logits = self.model(inputs)
-        loss = F.cross_entropy(
-            logits,
-            y,
-            weight=cast(torch.Tensor, self.class_weights) if self.config.data.class_weights else None,
-            label_smoothing=self.config.train.label_smoothing,
-        )
+        loss = self.objective.loss(logits, y, cast(torch.Tensor, self.class_weights))
         cached = batch.get("teacher_logits") if isinstance(batch, dict) else None
         if self.teacher is not None and cached is not None:  # a photo teacher's score of exactly this view
-            loss = blend_with_teacher(logits, cached, loss, self.teacher.temperature, self.teacher.alpha)
+            loss = blend_with_teacher(
+                logits, cached, loss, self.teacher.temperature, self.teacher.alpha, self.objective.multilabel
+            )
         elif self.teacher is not None:
             positions = (batch[2], batch[3]) if not isinstance(batch, dict) and len(batch) == 4 else None
             loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
@@ -234,45 +248,48 @@ class ClassifierModule(L.LightningModule):
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
             # the engine passes unlabelled data only with a teacher (the one that scored it)
             teacher = cast(Teacher | BirdNetTeacher, self.teacher)
-            loss = loss + teacher.alpha * soft_loss(student, teacher_logits.to(x.device), teacher.temperature)
+            loss = loss + teacher.alpha * soft_loss(
+                student, teacher_logits.to(x.device), teacher.temperature, self.objective.multilabel
+            )
         with torch.no_grad():  # sums and the non-finite flag kept on the device: nothing here waits for it
             self.note_loss(loss, batch_idx)
-            count = torch.ones((), device=y.device, dtype=torch.float32) * y.numel()
+            count = torch.ones((), device=y.device, dtype=torch.float32) * y.shape[0]
             self._train_sums = self._train_sums.to(y.device) + torch.stack(
-                [loss.detach().float() * count, (logits.argmax(1) == y).sum().float(), count]
+                [loss.detach().float() * count, self.objective.correct(logits.detach(), y), count]
             )
         if self._trainer is not None and self.trainer.progress_bar_callback is not None:
             # For the progress bar only (the recorder keeps the run's figures); Lightning's log costs about 2 ms a
             # step, so runs without a bar skip it.
-            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.numel())
+            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=y.shape[0])
         return loss
 
     # -- validation -----------------------------------------------------------------------------------
     def clip_probabilities(self, windows: torch.Tensor, owner: torch.Tensor, clips: int) -> torch.Tensor:
-        """Mean softmax over each clip's windows (photos: one 'window' per image)."""
-        probabilities = torch.softmax(self(windows).float(), dim=1)  # float32 under autocast too
-        summed = torch.zeros(clips, probabilities.shape[1], device=probabilities.device).index_add_(
-            0, owner, probabilities
-        )
-        counts = torch.bincount(owner, minlength=clips).clamp(min=1).unsqueeze(1)
-        return summed / counts
+        """Each clip's scores from its windows' (photos: one 'window' per image): the mean softmax, or per class the
+        highest sigmoid (multi-label); float32 under autocast too."""
+        return self.objective.clip_scores(self.objective.probabilities(self(windows)), owner, clips)
 
     def on_validation_epoch_start(self) -> None:
         if self._trainer is not None and not self.trainer.sanity_checking:
             self.check_training_loss()  # no validation (nor best checkpoint) of diverged weights
         self._val_sums.zero_()
+        self._val_scores, self._val_targets = [], []
         for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
             metric.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         windows, y, owner = batch
-        probabilities = self.clip_probabilities(windows, owner, y.numel())
-        loss = F.nll_loss(torch.log(probabilities.clamp(min=1e-8)), y)
+        probabilities = self.clip_probabilities(windows, owner, y.shape[0])
+        loss = self.objective.clip_loss(probabilities, y)
+        self._val_sums += torch.tensor([loss.item() * y.shape[0], y.shape[0]], dtype=torch.float64)
+        if self.objective.multilabel:
+            self._val_scores.append(probabilities.detach().cpu())
+            self._val_targets.append(y.detach().cpu())
+            return
         predictions = probabilities.argmax(1)
         self.val_accuracy.update(predictions, y)
         self.val_f1.update(predictions, y)
         self.val_confusion.update(predictions, y)
-        self._val_sums += torch.tensor([loss.item() * y.numel(), y.numel()], dtype=torch.float64)
 
     def _synced(self, values: torch.Tensor, reduce_op: str) -> torch.Tensor:
         """Across DDP ranks (identity on one device): every rank must take the same checkpoint and early-stopping
@@ -285,14 +302,12 @@ class ClassifierModule(L.LightningModule):
         val_loss = float(self._val_sums[0] / max(self._val_sums[1].item(), 1))
         if self._trainer is None or not self._trainer.sanity_checking:
             check_finite(val_loss, f"validation (epoch {self.current_epoch + 1})", self.config.train.lr)
-        figures = self._synced(
-            torch.tensor(
-                [val_loss, float(self.val_accuracy.compute()), float(self.val_f1.compute())], dtype=torch.float64
-            ),
-            "mean",
-        )
-        val_loss, accuracy, macro_f1 = figures.tolist()
-        self.log_dict({"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}, prog_bar=True)
+        figures = self._synced(torch.tensor([val_loss, *self._validation_figures()], dtype=torch.float64), "mean")
+        val_loss, accuracy, macro_f1, mean_ap = figures.tolist()
+        logged = {"val_loss": val_loss, "val_acc": accuracy, "val_macro_f1": macro_f1}
+        if self.objective.multilabel:
+            logged["val_map"] = mean_ap
+        self.log_dict(logged, prog_bar=True)
         loss_sum, correct, count = self._synced(self._train_sums, "sum").tolist()
         self.last_epoch = {
             "train_loss": loss_sum / count if count else float("nan"),
@@ -300,11 +315,26 @@ class ClassifierModule(L.LightningModule):
             "val_loss": val_loss,
             "val_acc": accuracy,
             "val_macro_f1": macro_f1,
+            **({"val_map": mean_ap} if self.objective.multilabel else {}),
             # the head's: train.lr on its schedule (one optimizer here, never a list)
             "lr": float(cast(LightningOptimizer, self.optimizers()).param_groups[-1]["lr"])
             if self.trainer and not self.trainer.sanity_checking
             else self.config.train.lr,
         }
+
+    def _validation_figures(self) -> tuple[float, float, float]:
+        """(accuracy, macro-F1, mAP) of the epoch. Multi-label: the thresholds are chosen on these scores first,
+        accuracy is the share of clips with every class decided right at them (exact match), macro-F1 is at them;
+        mAP is NaN for a single-label run (not logged)."""
+        if not self.objective.multilabel:
+            return float(self.val_accuracy.compute()), float(self.val_f1.compute()), float("nan")
+        scores, targets = torch.cat(self._val_scores), torch.cat(self._val_targets)
+        train = self.config.train
+        thresholds = choose_thresholds(scores, targets, train.threshold_rule, train.target_precision)
+        self.thresholds = [float(t) for t in thresholds]
+        figures = detection_report(scores, targets, self.labels, thresholds)
+        mean_ap = figures["map"]
+        return figures["exact_match"], figures["macro_f1"], float("nan") if mean_ap is None else mean_ap
 
     # -- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> OptimizerLRScheduler:
@@ -338,4 +368,7 @@ class ClassifierModule(L.LightningModule):
             self.run_id,
             model_options=dict(self.config.model.options),
             licence=self.licence if self.licence is not None else weights_licence(self.config),
+            objective=self.config.train.objective,
+            # the thresholds chosen on this epoch's validation (none before the first: the epoch-start last.ckpt)
+            thresholds=dict(zip(self.labels, self.thresholds, strict=True)) if self.thresholds is not None else None,
         )

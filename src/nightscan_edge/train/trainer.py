@@ -14,6 +14,12 @@ from nightscan_edge.train.devices import DevicePlan
 from nightscan_edge.train.resume import EpochBoundaryCheckpoint, RestoreEpochStart
 
 
+def selection_metric(config: Config) -> str:
+    """What ``best.ckpt`` and early stopping follow: validation accuracy, or mAP for a multi-label run (accuracy
+    at fixed thresholds says little of how well each class's scores rank its calls)."""
+    return "val_map" if config.train.objective == "multilabel" else "val_acc"
+
+
 def build_callbacks(
     config: Config,
     folder: RunFolder,
@@ -22,7 +28,8 @@ def build_callbacks(
     checkpoint: dict[str, Any] | None,
 ) -> list[L.Callback]:
     """The run's callbacks: epoch-start ``last.ckpt``, the recorder, the signal stop, ``best.ckpt`` by
-    validation accuracy, and on resume the restore of optimizer/scheduler/callback states."""
+    validation accuracy (multi-label: mAP), and on resume the restore of optimizer/scheduler/callback states."""
+    monitor = selection_metric(config)
     callbacks: list[L.Callback] = [
         EpochBoundaryCheckpoint(folder.last_checkpoint, resumed=checkpoint is not None),
         recorder,
@@ -30,7 +37,7 @@ def build_callbacks(
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=folder.path,
             filename=Path(folder.BEST_CHECKPOINT).stem,
-            monitor="val_acc",
+            monitor=monitor,
             mode="max",
             save_last=False,
             save_top_k=1,
@@ -42,7 +49,7 @@ def build_callbacks(
     if config.train.early_stopping_patience is not None:
         callbacks.append(
             L.pytorch.callbacks.EarlyStopping(
-                monitor="val_acc", mode="max", patience=config.train.early_stopping_patience
+                monitor=monitor, mode="max", patience=config.train.early_stopping_patience
             )
         )
     return callbacks

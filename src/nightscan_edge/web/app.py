@@ -18,7 +18,18 @@ from nightscan_edge import __version__
 from nightscan_edge.errors import UserError
 from nightscan_edge.review import ReviewStore
 from nightscan_edge.web.jobs import JobRunner
-from nightscan_edge.web.routers import compare, datasets, exports, models, review, runs, studies, try_it, ws
+from nightscan_edge.web.routers import (
+    compare,
+    datasets,
+    exports,
+    models,
+    review,
+    review_suggest,
+    runs,
+    studies,
+    try_it,
+    ws,
+)
 from nightscan_edge.web.security import SecurityMiddleware, install_log_redaction
 from nightscan_edge.web.settings import Settings
 from nightscan_edge.web.store import Store
@@ -87,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         exports.router,
         try_it.router,
         studies.router,
+        review_suggest.router,
         review.router,
         ws.router,
     ):

@@ -228,11 +228,17 @@ def _recording(review: ReviewStore, settings: Settings, queue: str, window_id: i
     the kind the route serves (a stretch of a recording, or a whole photo)."""
     try:
         queued = review.window(queue, window_id)
-        confine(str(queued.window.recording), review_roots(settings), "recording", must_exist=True)
+        confine(str(queued.window.recording), review_roots(settings), "recording")
     except ReviewError as error:
         raise _answer(error) from None
     except PathPolicyError as error:
         raise HTTPException(403, f"{error}; start the server with --dataset-root covering it") from None
+    if not queued.window.recording.is_file():
+        raise HTTPException(
+            410,
+            f"recording {display_path(queued.window.recording)} is gone (moved or deleted); restore it, or take "
+            f"window {window_id} out of the queue",
+        )
     if audio and queued.window.end_s is None:
         raise HTTPException(404, f"window {window_id} is a photo; open its /photo")
     if not audio and queued.window.end_s is not None:

@@ -25,7 +25,9 @@ from starlette.datastructures import UploadFile
 from nightscan_edge.audio import decode_audio
 from nightscan_edge.errors import NightScanError
 from nightscan_edge.predict.classifier import Classifier, load_edge_classifier
+from nightscan_edge.predict.edge_predictor import DEFAULT_NEAR_THRESHOLD
 from nightscan_edge.predict.scoring import score_audio, score_image
+from nightscan_edge.predict.windows import near_thresholds
 from nightscan_edge.spec import AudioSpec
 from nightscan_edge.web.deps import SettingsDep, StoreDep, TemplatesDep
 from nightscan_edge.web.media import MAX_SPECTROGRAM_SECONDS, render_spectrogram
@@ -66,31 +68,39 @@ def _top(probabilities: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
     return [{"label": labels[i], "confidence": float(probabilities[i])} for i in order]
 
 
+def _window(classifier: Classifier, probabilities: np.ndarray, threshold: float) -> dict[str, Any]:
+    """One window's (or photo's) row: its top labels and whether the phone keeps it. A multi-label model's row
+    names every class at or above its own threshold, and the phone keeps it unless a class is near its threshold
+    (``predict --near-threshold``'s default; docs/multilabel.md)."""
+    top = _top(probabilities, classifier.labels)
+    if not classifier.multilabel:
+        return {**top[0], "edge": top[0]["confidence"] >= threshold, "top": top}
+    thresholds = classifier.threshold_array
+    present = [classifier.labels[i] for i in np.argsort(-probabilities) if probabilities[i] >= thresholds[i]]
+    return {
+        "label": ", ".join(present) or "(none present)",
+        "confidence": top[0]["confidence"],
+        "labels": present,
+        "edge": not near_thresholds(probabilities, thresholds, DEFAULT_NEAR_THRESHOLD),
+        "top": top,
+    }
+
+
 def try_classifier(classifier: Classifier, path: Path, threshold: float) -> dict[str, Any]:
     """Windows (audio) or the photo's scores, each marked ``edge`` (kept on the phone) or sent to the server."""
-    labels = classifier.labels
     if classifier.input_kind != "audio":
-        scores = _top(score_image(classifier, path), labels)
-        edge = scores[0]["confidence"] >= threshold
+        row = _window(classifier, score_image(classifier, path), threshold)
         return {
             "kind": "image",
-            "windows": [{"start_s": 0.0, "end_s": 0.0, **scores[0], "edge": edge, "top": scores}],
-            "sent": 0 if edge else 1,
+            "windows": [{"start_s": 0.0, "end_s": 0.0, **row}],
+            "sent": 0 if row["edge"] else 1,
             "total": 1,
             "picture": None,
         }
-    windows: list[dict[str, Any]] = []
-    for scored in score_audio(classifier, path):
-        top = _top(scored.probabilities, labels)
-        windows.append(
-            {
-                "start_s": scored.start_s,
-                "end_s": scored.end_s,
-                **top[0],
-                "edge": top[0]["confidence"] >= threshold,
-                "top": top,
-            }
-        )
+    windows = [
+        {"start_s": scored.start_s, "end_s": scored.end_s, **_window(classifier, scored.probabilities, threshold)}
+        for scored in score_audio(classifier, path)
+    ]
     spec = classifier.spec
     if not isinstance(spec, AudioSpec):
         raise ValueError(f"{classifier.name} says it takes audio but carries a {type(spec).__name__}; re-export it")

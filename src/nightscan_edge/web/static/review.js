@@ -72,8 +72,15 @@
   };
 
   const load = async () => {
-    const response = await fetch(`${api}/windows`);
-    windows = await response.json();
+    const pageSize = 2000; // a long night's prelabel CSV can queue more than one page of windows
+    const all = [];
+    for (let offset = 0; ; offset += pageSize) {
+      const response = await fetch(`${api}/windows?offset=${offset}&limit=${pageSize}`);
+      const page = await response.json();
+      all.push(...page);
+      if (page.length < pageSize) break;
+    }
+    windows = all;
     const pending = windows.findIndex((w) => !w.decision);
     index = pending >= 0 ? pending : Math.max(0, windows.length - 1); // back where the queue was left
     render();

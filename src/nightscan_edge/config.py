@@ -177,7 +177,11 @@ class TrainConfig(_Section):
     )
     runs_dir: str = "runs"
     run_name: str | None = None
-    teacher: str | None = Field(None, description="run folder of a trained teacher for distillation")
+    teacher: str | None = Field(
+        None,
+        description="run folder of a trained teacher for distillation, or 'birdnet': BirdNET V2.4's own species "
+        "scores for a multi-label student whose labels are BirdNET species",
+    )
     unlabeled: str | None = Field(
         None,
         description="folder of recordings (birdnet_head teacher) or photos (photo teacher) without labels: soft "

@@ -62,6 +62,28 @@ def test_matches_librosa_in_float64(spec):
         assert np.abs(ours - theirs).max() <= 1e-3
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        AudioSpec(),
+        AudioSpec(n_fft=512, hop_length=512, n_mels=16),
+        AudioSpec(sample_rate=16000, clip_samples=16000, n_fft=512, hop_length=160, n_mels=64, f_min=50, f_max=7600),
+        AudioSpec(n_fft=1024, hop_length=256, n_mels=64),
+    ],
+    ids=["default", "nfft512-hop512", "16k-hop160", "hop256"],
+)
+def test_the_training_fft_form_equals_the_exported_matmul_form(spec):
+    """``by_fft`` (training) gives the values of ``forward`` (what is exported) in float32, the training dtype:
+    <= 2e-3 dB everywhere (float32 rounding of two sums in different orders), equal at the median."""
+    log_mel = LogMel(spec)
+    signals = torch.from_numpy(np.stack(generated_signals(spec))).float()
+    difference = (log_mel.by_fft(signals) - log_mel(signals)).abs()
+    assert difference.max() <= 2e-3 and difference.median() <= 1e-5
+    assert not any("fft" in name for name, _ in log_mel.named_buffers())  # nothing extra reaches an export
+    with pytest.raises(ValueError, match="LogMel expects"):
+        log_mel.by_fft(signals[:, :100])
+
+
 def test_float32_matches_librosa_within_float_precision():
     spec = AudioSpec()
     log_mel = LogMel(spec)

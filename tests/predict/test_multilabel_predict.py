@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import httpx
 import numpy as np
 import pytest
 
@@ -99,7 +100,10 @@ def test_a_single_label_server_cannot_answer_for_a_multilabel_edge(dusk, serve):
     assert {d.source for d in result.detections} == {"edge"}
 
 
-def test_the_server_api_says_multilabel_with_every_present_class(dusk):
+def test_the_server_api_says_multilabel_with_every_present_class(dusk, serve):
+    server = serve(create_predict_app(_fake([0.9, 0.7, 0.1], source="server")))
+    info = httpx.get(server.url + "/api/predict/model", timeout=10).json()
+    assert info["objective"] == "multilabel" and info["thresholds"] == THRESHOLDS
     body = predict_upload(_fake([0.9, 0.7, 0.1], source="server"), dusk)
     assert body["objective"] == "multilabel" and body["labels"] == ["owl", "fox"]
     assert body["thresholds"] == THRESHOLDS and body["windows"][-1]["labels"] == ["fox"]

@@ -13,7 +13,6 @@ pytest.importorskip("optuna", reason="the tune extra (pip install 'nightscan-edg
 # every trial: a 16 x 33 log-mel, batch 8, one pass per epoch, small export and bench samples
 TINY_SETS = (
     "model.audio.clip_samples=4096",
-    "model.audio.n_fft=256",
     "model.audio.hop_length=128",
     "train.batch_size=8",
     "train.min_steps_per_epoch=0",
@@ -26,7 +25,7 @@ TINY_SETS = (
     "bench.iterations=3",
     "bench.warmup=1",
 )
-TINY_SPACE = "width_multiplier: {low: 0.25, high: 0.3}\nn_mels: 16\nhop_length: 128\npruning_ratio: 0.0\n"
+TINY_SPACE = "width_multiplier: {low: 0.25, high: 0.3}\nn_fft: 512\nn_mels: 16\nhop_length: 128\npruning_ratio: 0.0\n"
 
 
 def tiny_tune_args(data: Path, budget: Path, space: Path, out: Path, *extra: str) -> list[str]:
@@ -46,7 +45,8 @@ def tiny_space(tmp_path: Path) -> Path:
 @pytest.fixture
 def roomy_budget(tmp_path: Path) -> Path:
     path = tmp_path / "budget.yaml"
-    path.write_text("formats: [onnx]\nmax_mb: 5\nmax_latency_ms: 500\n")
+    # FP32 only: whether a barely trained tiny model's INT8 file passes its gate is a coin flip on 16 inputs
+    path.write_text("formats: [onnx]\nprecisions: [fp32]\nmax_mb: 5\nmax_latency_ms: 500\n")
     return path
 
 

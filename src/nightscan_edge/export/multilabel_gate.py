@@ -4,8 +4,9 @@ A multi-label file has no "top-1 answer" to compare: each class is its own detec
 score ranks the windows that hold it above those that do not (average precision, threshold-free). An INT8 file
 ships only if mAP drops at most ``export.max_map_drop`` points and no class's AP more than
 ``export.max_class_ap_drop`` points (defaults 2 and 3: the issue's "mAP within 0.02 of FP32", and the same per-class
-allowance the single-label gate gives recall). A class without positive (or without negative) validation windows
-has no AP and is not judged; the verdict lists it under ``unjudged`` so that a missing class is visible.
+allowance the single-label gate gives recall). A class without positive validation windows
+has no AP and is not judged; the verdict lists it under ``unjudged`` so that a missing class is visible. AP is
+``multilabel_metrics``' (torchmetrics), the figure training reports.
 """
 
 from __future__ import annotations
@@ -14,22 +15,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
-from torchmetrics.functional.classification import binary_average_precision
+
+from nightscan_edge.multilabel_metrics import per_class_average_precision
 
 
 def average_precisions(scores: np.ndarray, targets: np.ndarray) -> list[float | None]:
-    """Per class, the AP (0-1) of ``scores`` against multi-hot ``targets``; None where it is undefined."""
-    scores_t = torch.as_tensor(np.asarray(scores, dtype=np.float32))
-    targets_t = torch.as_tensor(np.asarray(targets) > 0.5).long()
-    result: list[float | None] = []
-    for c in range(targets_t.shape[1]):
-        positives = int(targets_t[:, c].sum())
-        if positives == 0 or positives == len(targets_t):
-            result.append(None)
-        else:
-            result.append(float(binary_average_precision(scores_t[:, c], targets_t[:, c])))
-    return result
+    """Per class, the AP (0-1) of ``scores`` against multi-hot ``targets`` (``multilabel_metrics``, the figure
+    training reports); None where it is undefined (no positive window)."""
+    return [None if np.isnan(ap) else float(ap) for ap in per_class_average_precision(scores, targets)]
 
 
 def mean_ap(precisions: list[float | None]) -> float | None:

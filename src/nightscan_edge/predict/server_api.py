@@ -121,6 +121,8 @@ def create_predict_router(model_source: ModelSource, max_upload_bytes: int = MAX
             "labels": classifier.labels,
             "input_kind": classifier.input_kind,
             "spec": classifier.spec.model_dump(mode="json"),
+            "objective": classifier.objective,
+            "thresholds": classifier.thresholds,
         }
 
     @router.post("")

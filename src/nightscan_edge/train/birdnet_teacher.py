@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from nightscan_edge.audio.recording import AudioClip
 from nightscan_edge.birdnet.embeddings import EmbeddingStats
@@ -48,6 +50,21 @@ def label_columns(teacher_labels: list[str], student_labels: list[str], source: 
     return [teacher_labels.index(label) for label in student_labels]
 
 
+@dataclass(frozen=True)
+class TeacherHead:
+    """What scores BirdNET embeddings for a teacher: the head (``forward(embeddings)``, ``forward_waveform(48 kHz
+    windows)``), its labels, where it came from (for messages) and the licence it passes on."""
+
+    model: nn.Module
+    labels: list[str]
+    source: str
+    licence: str | None
+
+    @classmethod
+    def of_run(cls, trained: TrainedModel) -> TeacherHead:
+        return cls(trained.model, trained.labels, str(trained.run_dir), trained.licence)
+
+
 @dataclass
 class TeacherGrid:
     """Per clip: grid window offsets (student samples) and the teacher's logits there (student label order)."""
@@ -64,11 +81,12 @@ class TeacherGrid:
 
 
 class BirdNetTeacher:
-    """Soft targets from a birdnet_head run for a student with its own spectrogram front-end."""
+    """Soft targets from a head on BirdNET's embedding -- a birdnet_head run's, or BirdNET's own species classifier
+    (``train.birdnet_species``, ``train.teacher=birdnet``) -- for a student with its own spectrogram front-end."""
 
     def __init__(
         self,
-        trained: TrainedModel,
+        head: TeacherHead,
         student_labels: list[str],
         student_spec: AudioSpec,
         temperature: float,
@@ -81,14 +99,14 @@ class BirdNetTeacher:
         # a multi-label head run teaches each class's sigmoid (losses.soft_loss), a softmax one its distribution
         self.multilabel = multilabel
         self.grid_embeddings = StudentGrid(student_spec, grid_seconds, cache_dir, threads)
-        self.head = trained.model.eval()
+        self.head = head.model.eval()
         for parameter in self.head.parameters():
             parameter.requires_grad_(False)
-        self.columns = torch.tensor(label_columns(trained.labels, student_labels, str(trained.run_dir)))
+        self.columns = torch.tensor(label_columns(head.labels, student_labels, head.source))
         self.student_spec = student_spec
         self.temperature = temperature
         self.alpha = alpha
-        self.licence = trained.licence
+        self.licence = head.licence
         self.grid: TeacherGrid | None = None
 
     @property
@@ -115,7 +133,9 @@ class BirdNetTeacher:
         if positions is not None and self.grid is not None:
             return self.grid.lookup(*positions).to(raw.device)
         windows = to_birdnet_rate(raw.detach().cpu().numpy(), self.student_spec.sample_rate)
-        return self.head.forward_waveform(torch.from_numpy(windows))[:, self.columns].to(raw.device)
+        # every teacher head (BirdNetHead, BirdNetSpeciesHead) also takes 48 kHz windows
+        scores: torch.Tensor = cast(Any, self.head).forward_waveform(torch.from_numpy(windows))
+        return scores[:, self.columns].to(raw.device)
 
     def distillation_loss(
         self,

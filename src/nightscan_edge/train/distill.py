@@ -27,7 +27,8 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.photo_augment import renormalise
 from nightscan_edge.models import EdgeClassifier
 from nightscan_edge.spec import AudioSpec, ImageSpec
-from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, label_columns
+from nightscan_edge.train.birdnet_species import BIRDNET_TEACHER, SOURCE, species_head
+from nightscan_edge.train.birdnet_teacher import BirdNetTeacher, TeacherHead, label_columns
 from nightscan_edge.train.losses import blend_with_teacher
 
 
@@ -148,13 +149,26 @@ def load_teacher(
     A ``birdnet_head`` run teaches any audio student (its windows are resampled to 48 kHz; scores cached on a
     grid of ``grid_seconds``); its labels are matched to the student's by name.
     """
+    if str(path) == BIRDNET_TEACHER:  # BirdNET V2.4's own species scores on the same cached embeddings
+        if not isinstance(student_spec, AudioSpec):
+            raise ConfigError(f"train.teacher=birdnet teaches audio students; the student takes {student_spec.kind}")
+        species, licence = species_head(list(labels), multilabel)
+        head = TeacherHead(species, list(labels), SOURCE, licence)
+        return BirdNetTeacher(head, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds, 1, True)
     trained = load_trained_model(path)
     check_objectives(trained, multilabel, str(path))
     if getattr(trained.model, "takes_embeddings", False):
         if not isinstance(student_spec, AudioSpec):
             raise ConfigError(f"teacher {path} is a birdnet_head (audio); the student takes {student_spec.kind}")
         return BirdNetTeacher(
-            trained, list(labels), student_spec, temperature, alpha, cache_dir, grid_seconds, multilabel=multilabel
+            TeacherHead.of_run(trained),
+            list(labels),
+            student_spec,
+            temperature,
+            alpha,
+            cache_dir,
+            grid_seconds,
+            multilabel=multilabel,
         )
     teacher_spec = trained.spec
     if type(teacher_spec) is not type(student_spec):

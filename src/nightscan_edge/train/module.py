@@ -24,6 +24,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from nightscan_edge.audio.log_mel import LogMel
 from nightscan_edge.checkpoint import checkpoint_metadata
 from nightscan_edge.config import Config, TrainConfig
 from nightscan_edge.data.augment import SpecAugment
@@ -84,8 +85,12 @@ def model_input(
     drawn from ``augment_seed`` when given); photos and frozen embeddings (birdnet_head) as they are."""
     if model.input_kind != "audio" or getattr(model, "takes_embeddings", False):
         return x
+    front_end = cast(AudioClassifier, model).log_mel
     with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # the dB scale needs float32
-        spectrogram: torch.Tensor = cast(AudioClassifier, model).log_mel(x.float())
+        # the FFT form of the exported front-end's values: training exports nothing (``LogMel.by_fft``)
+        spectrogram: torch.Tensor = (
+            front_end.by_fft(x.float()) if isinstance(front_end, LogMel) else front_end(x.float())
+        )
     if augment_seed is not None and spec_augment is not None:
         batch, _, n_mels, frames = spectrogram.shape
         params = spec_augment.make_params(np.random.default_rng(augment_seed), batch, n_mels, frames)

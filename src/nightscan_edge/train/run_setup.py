@@ -16,6 +16,7 @@ from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.models.pretrained import names_a_file
 from nightscan_edge.paths import display_path
 from nightscan_edge.run_folder import RunFolder
+from nightscan_edge.train.birdnet_species import BIRDNET_TEACHER
 from nightscan_edge.train.devices import RUN_DIR_ENV, launched_rank
 from nightscan_edge.train.events import read_events
 from nightscan_edge.train.resume import load_resume_checkpoint
@@ -53,7 +54,8 @@ def with_absolute_paths(config: Config) -> Config:
     data["data"]["path"] = _absolute(config.data.path)
     data["data"]["cache_dir"] = _absolute(config.data.cache_dir)
     data["data"]["audio_augment"]["noise_dir"] = _absolute(config.data.audio_augment.noise_dir)
-    data["train"]["teacher"] = _absolute(config.train.teacher)
+    teacher = config.train.teacher  # "birdnet" names BirdNET's own classifier, not a folder
+    data["train"]["teacher"] = teacher if teacher == BIRDNET_TEACHER else _absolute(teacher)
     data["train"]["unlabeled"] = _absolute(config.train.unlabeled)
     data["train"]["embedding_audio"] = [_absolute(folder) for folder in config.train.embedding_audio]
     data["data"]["background"] = _absolute(config.data.background)

@@ -13,3 +13,5 @@ INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM: resumed by the next start
 PRUNED_AT = "pruned_at_epoch"
 PROBE = "probe"  # the smallest configuration, measured first and never pruned
 RESUME_OF = "resume_of"  # the interrupted trial whose run folder this one continues
+CPU_SECONDS = "cpu_seconds"  # CPU time of the trial's process (and its children) while the trial ran
+OWNER = "owner"  # "host:pid" of the process running the trial: a dead owner on this host means interrupted

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from nightscan_edge.tune import attrs
 from nightscan_edge.tune.errors import TuneError, UnreachableBudgetError
 from nightscan_edge.tune.measure import SIZE_AND_SPEED_LIMITS
 from nightscan_edge.tune.results import TrialRow, table, write_results
-from nightscan_edge.tune.resume import requeue_interrupted, trials_counted
+from nightscan_edge.tune.resume import fail_orphaned, requeue_interrupted, trials_counted
 from nightscan_edge.tune.sampling import make_sampler, smallest_params
 from nightscan_edge.tune.storage import default_storage_url, open_storage, open_study
 from nightscan_edge.tune.trial import StudyPlan, objective_for
@@ -190,7 +191,9 @@ def _trial_line(trial: optuna.trial.FrozenTrial) -> str:
 
 
 def _probe(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    return next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(attrs.PROBE)), None)
+    """The latest trial of the smallest configuration (an interrupted probe's requeued copy comes after it)."""
+    probes = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(attrs.PROBE)]
+    return probes[-1] if probes else None
 
 
 def _check_reachable(plan: StudyPlan, study: optuna.Study, budget_path: Path) -> None:
@@ -223,8 +226,10 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
     storage = open_storage(plan.storage_url)
     study = open_study(plan.name, storage, search, make_sampler(options.seed, STARTUP_TRIALS))
     plan.folder.mkdir(parents=True, exist_ok=True)
-    if hasattr(storage, "fail_stale_trials"):
-        optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what its own optimize calls
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # the heartbeat (SQL storages): trials of machines gone silent
+    fail_orphaned(study, storage)
     queued = requeue_interrupted(study)
     if queued:
         say(f"resuming {queued} interrupted trial(s) from their run folders")
@@ -240,7 +245,12 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
     _check_reachable(plan, study, options.budget)
     remaining = None if total is None else max(0, total - trials_counted(study))
     if timeout_s is not None:
-        timeout_s = max(1.0, timeout_s - (time.monotonic() - started))
+        # Optuna checks its timeout before each trial, never during one: the time the smallest configuration's
+        # trial took counts, and a limit it spent starts no other trial
+        timeout_s -= time.monotonic() - started
+        if timeout_s <= 0:
+            say(f"time limit of {options.hours:g} h reached; the same command continues the study")
+            remaining = 0
     if remaining != 0:
         if options.workers > 1:
             say(f"{remaining if remaining is not None else 'timed'} trial(s) on {options.workers} Dask workers")

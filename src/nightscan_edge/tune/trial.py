@@ -11,6 +11,7 @@ signal is recorded as interrupted, and the next start of the same command resume
 from __future__ import annotations
 
 import math
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from nightscan_edge.train import train
 from nightscan_edge.tune import attrs
 from nightscan_edge.tune.measure import Measurement, measure
 from nightscan_edge.tune.pruning import EpochPruner, companion_study
+from nightscan_edge.tune.resume import owner_tag
 from nightscan_edge.tune.sampling import suggest
 
 BENCH_FILE = "bench.json"
@@ -74,6 +76,13 @@ def _resumable(study: optuna.Study, trial: optuna.Trial) -> Path | None:
     return folder.path
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (exporters may start some): one trial's cost, as
+    trials run one after another in a process (one per Dask worker)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 class TrialObjective:
     """The objective ``Study.optimize`` calls: one trial, start to end (see the module docstring)."""
 
@@ -81,6 +90,14 @@ class TrialObjective:
         self.plan, self.study, self.companion = plan, study, companion
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        trial.set_user_attr(attrs.OWNER, owner_tag())
+        started = _cpu_seconds()
+        try:
+            return self._trial(trial)
+        finally:
+            trial.set_user_attr(attrs.CPU_SECONDS, round(_cpu_seconds() - started, 1))
+
+    def _trial(self, trial: optuna.Trial) -> tuple[float, float]:
         values = suggest(trial, self.plan.space)
         resumed = _resumable(self.study, trial)
         folder = RunFolder(resumed or self.plan.trial_folder(trial.number))

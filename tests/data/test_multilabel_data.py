@@ -44,6 +44,12 @@ def test_a_manifest_with_label_and_labels_columns_is_refused(tmp_path):
         list_dataset(manifest)
 
 
+def test_an_annotation_table_listed_as_a_manifest_says_how_to_use_it(tmp_path):
+    table = _annotated(tmp_path, ["night0.wav,0.5,1.0,owl"], recordings=1)
+    with pytest.raises(DataError, match="annotation table.*train.objective=multilabel"):
+        list_dataset(table)
+
+
 def test_window_is_positive_when_the_call_covers_the_shorter_of_window_and_call():
     window = (3.0, 6.0)
     chirp_inside = Annotation(Path("r.wav"), 4.0, 4.3, "owl")

@@ -285,7 +285,9 @@ def test_run_form_offers_the_recipes_that_fit_the_model(client, dataset_root):
     )
     plain = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}").text
     assert 'value="pretrained-photos"' in plain and 'value="small-photos"' in plain  # both fit a photo model
-    assert client.get("/runs/new?model=ultralight_audio").text.count('id="recipe"') == 0  # no audio recipe
+    assert client.get("/runs/new?model=ultralight_audio").text.count('id="recipe"') == 0  # no edge audio recipe
+    head_page = client.get("/runs/new?model=birdnet_head&recipe=few-clips-new-species").text
+    assert 'value="few-clips-new-species" selected' in head_page and "phone file" in head_page
     page = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}&recipe=pretrained-photos").text
     assert 'value="pretrained-photos" selected' in page and "fine-tun" in page.split('id="recipe-description"')[1]
     assert 'name="train.freeze_backbone_epochs" value="1"' in page and 'data-diff="train.backbone_lr_scale"' in page

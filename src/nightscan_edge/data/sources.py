@@ -170,6 +170,12 @@ def _read_manifest_rows(manifest: Path) -> list[tuple[int, dict[str, str]]]:
         with manifest.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = [c.strip() for c in reader.fieldnames or []]
+            if {"start_s", "end_s"} <= set(columns):  # its rows are stretches of recordings, not clips
+                raise DataError(
+                    f"{display_path(manifest)} is an annotation table (path,start_s,end_s,label), not a manifest: "
+                    "train on it with --data and --set train.objective=multilabel (cut into labelled windows), or "
+                    "cut clips with `nightscan-edge data clips-from-annotations`"
+                )
             missing = {"path", "label"} - set(columns) - ({"label"} if "labels" in columns else set())
             if missing:
                 raise DataError(

@@ -178,9 +178,12 @@ def background_note(background: dict[str, Any]) -> str:
         if background.get("call_clips")
         else "the test calls"
     )
+    recall = f"{with_bg['recall_on_calls']:.1%}"
+    if abs(with_bg["recall_on_calls"] - without["recall_on_calls"]) > 1e-9:  # the nearest the 0.005 grid allows
+        recall = f"{with_bg['recall_on_calls']:.1%} with, {without['recall_on_calls']:.1%} without,"
     note = (
         f"Background class ({background['ambient']} ambient, {held}), birdnet_head at 10 clips/class, equal recall "
-        f"on the calls ({with_bg['recall_on_calls']:.1%} of {calls}): {without['false_detections_per_hour']:.0f} false "
+        f"on the calls ({recall} of {calls}): {without['false_detections_per_hour']:.0f} false "
         f"detections/hour without ({without['false_detection_windows']} windows), "
         f"{with_bg['false_detections_per_hour']:.0f} with ({with_bg['false_detection_windows']}); target <= "
         f"1/{round(1 / ratio)}: "

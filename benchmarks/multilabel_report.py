@@ -59,6 +59,7 @@ def notes(results: dict[str, dict[str, Any]], status: str) -> list[str]:
         "False detections per hour count every reported class on back-to-back windows of the held-back daytime "
         "ambience, which holds real birdsong at times: some bird detections there are true.",
     ]
+    lines += target_lines(targets(results))
     if status != "done":
         lines.append(f"Partial results (stopped after: {status}).")
     int8 = results.get("multilabel", {}).get("int8")
@@ -67,3 +68,21 @@ def notes(results: dict[str, dict[str, Any]], status: str) -> list[str]:
     elif isinstance(int8, dict) and "error" in int8:
         lines.append(f"INT8: the export failed ({int8['error']}); FP32 figures only.")
     return lines
+
+
+def target_lines(verdicts: dict[str, Any]) -> list[str]:
+    """The issue's targets as read off this run's figures, one line."""
+    if not verdicts:
+        return []
+    met = {True: "met", False: "**not met**"}
+    both = verdicts["both_species_at_least_70_pct"]
+    gap = verdicts["single_accuracy_within_2_points"]
+    parts = [
+        f"both species reported in >= 70 % of two-species mixtures: {100 * both['value']:.1f} % ({met[both['met']]})",
+        f"single-species accuracy within 2 points of softmax: softmax - multi-label = "
+        f"{gap['softmax_minus_multilabel_points']:+.1f} points ({met[gap['met']]})",
+    ]
+    if "int8_map_within_0_02" in verdicts:
+        int8 = verdicts["int8_map_within_0_02"]
+        parts.append(f"INT8 LiteRT mAP within 0.02 of FP32: {int8['fp32_minus_int8']:+.3f} ({met[int8['met']]})")
+    return ["Targets of issue #27: " + "; ".join(parts) + "."]

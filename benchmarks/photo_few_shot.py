@@ -149,17 +149,15 @@ def teacher_setting(config: Config) -> str:
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean (min-max) over seeds per size x variant x teacher setting, as table rows."""
+    """Mean (min-max) over seeds per size x variant x teacher setting x epochs, as table rows."""
     table = []
     sizes = sorted({r["size"] for r in rows}, key=lambda k: float("inf") if k == "all" else int(k))
     for size in sizes:
         for variant in VARIANTS:
-            for teacher in sorted(
-                {r.get("teacher", "") for r in rows if r["size"] == size and r["variant"] == variant}
-            ):
-                group = [
-                    r for r in rows if r["size"] == size and r["variant"] == variant and r.get("teacher", "") == teacher
-                ]
+            here = [r for r in rows if r["size"] == size and r["variant"] == variant]
+            settings = {(r.get("teacher", ""), r["epochs"]) for r in here}
+            for teacher, epochs in sorted(settings):
+                group = [r for r in here if (r.get("teacher", ""), r["epochs"]) == (teacher, epochs)]
                 accuracy = [r["accuracy"] for r in group]
                 table.append(
                     {

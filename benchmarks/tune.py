@@ -18,7 +18,6 @@ time limit left is itself the partial result):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import optuna
 import torch
 
-from bench_common import command_line, load_average, machine_summary, today, write_result
+from bench_common import SHARED_DATA, command_line, load_average, machine_summary, today, write_result
 from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.tune import TuneOptions, attrs, run_study
 from nightscan_edge.tune.results import TrialRow, table, winner
@@ -230,8 +229,7 @@ def run_pruner(args: argparse.Namespace) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("what", choices=("front", "pruner"))
-    shared = Path(os.environ.get("NIGHTSCAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=shared / "animal-sounds")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "animal-sounds")
     parser.add_argument("--budget", type=Path, default=ROOT / "budgets" / "phone_tiny.yaml")
     count = parser.add_mutually_exclusive_group()
     count.add_argument("--trials", type=int)
@@ -246,8 +244,7 @@ def main(argv: list[str]) -> int:
     if args.what == "pruner" and args.trials is None:
         parser.error("pruner compares a number of trials: give --trials N")
     if not args.data.exists():
-        print(f"skipped: {args.data} not found (set NIGHTSCAN_SHARED_DATA)")
-        return 0
+        sys.exit(f"error: {args.data} not found; this benchmark needs ../shared/data (or NIGHTSCAN_SHARED_DATA)")
     torch.set_num_threads(1)
     quiet_libraries(None, "tune")
     (run_front if args.what == "front" else run_pruner)(args)

@@ -28,7 +28,7 @@ $(JS_DEPS): clients/js/package-lock.json
 	cd clients/js && npm ci --ignore-scripts --no-audit --no-fund
 
 test: $(STAMP) $(JS_DEPS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"

@@ -138,5 +138,10 @@ def size_and_speed_excess(result: BenchResult, budget: Budget) -> dict[str, floa
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """Optuna's ``constraints_func``: the constraints the trial stored (a trial without any is feasible)."""
-    return [float(value) for value in trial.user_attrs.get(attrs.CONSTRAINTS, [0.0])]
+    """Optuna's ``constraints_func``: the constraints the trial stored. A finished trial without any is feasible; a
+    trial with no values (stopped by the pruner) counts as over the budget, because multi-objective TPE ranks the
+    values of every feasible trial and a pruned one has none (every later trial then failed at sampling)."""
+    stored = trial.user_attrs.get(attrs.CONSTRAINTS)
+    if stored is None:
+        return [0.0] if trial.values is not None else [1.0]
+    return [float(value) for value in stored]

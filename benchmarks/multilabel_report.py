@@ -20,6 +20,7 @@ def table_row(name: str, figures: dict[str, Any]) -> dict[str, Any]:
         "single-species accuracy": _pct(figures["single_accuracy"]),
         "both species reported (mix2)": _pct(figures["both_reported_mix2"]),
         "at least one (mix2)": _pct(figures["at_least_one_mix2"]),
+        "precision on mixtures": _pct(figures["precision_on_mixtures"]) if "precision_on_mixtures" in figures else "",
         "mAP": f"{figures['map']:.3f}",
         "false detections / h (ambience)": f"{figures['false_detections_per_hour']:.0f}",
     }

@@ -39,11 +39,29 @@ class AudioAugmentConfig(_Section):
     noise_mix_probability: float = Field(0.0, ge=0, le=1, description="mix background noise with this probability")
     noise_dir: str | None = Field(None, description="folder of background recordings; none = white/pink noise")
     noise_snr_db: tuple[float, float] = (5.0, 30.0)
+    overlay_probability: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="multilabel: add another window of the batch to a window with this probability and train on the "
+        "union of their labels (mixtures the recordings lack, as OpenSoundscape's Overlay); 0 disables",
+    )
+    overlay_level_db: tuple[float, float] = Field(
+        (-6.0, 0.0), description="the added window's RMS level against the window's own, drawn in this range (dB)"
+    )
     spec_augment: bool = True
     freq_masks: int = Field(2, ge=0)
     freq_mask_width: int = Field(12, ge=0)
     time_masks: int = Field(2, ge=0)
     time_mask_width: int = Field(16, ge=0)
+
+    @field_validator("noise_snr_db", "overlay_level_db")
+    @classmethod
+    def _range_in_order(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            low, high = value[1], value[0]
+            raise ValueError(f"give the range low first: ({low:g}, {high:g}), not ({high:g}, {low:g})")
+        return value
 
 
 class PhotoAugmentConfig(_Section):
@@ -317,6 +335,16 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
     bench: BenchConfig = BenchConfig()
+
+    @model_validator(mode="after")
+    def _overlay_needs_multilabel(self) -> Config:
+        # A softmax target cannot hold the two labels of an overlaid window.
+        if self.data.audio_augment.overlay_probability > 0 and self.train.objective != "multilabel":
+            raise ValueError(
+                "data.audio_augment.overlay_probability mixes two windows into one with both labels: it needs "
+                "train.objective=multilabel (or set it to 0)"
+            )
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

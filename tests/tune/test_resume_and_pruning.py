@@ -13,7 +13,7 @@ from optuna.trial import TrialState, create_trial
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.events import read_events
 from nightscan_edge.tune import attrs
-from nightscan_edge.tune.pruning import EpochPruner, companion_study
+from nightscan_edge.tune.pruning import PRUNER_STARTUP_TRIALS, EpochPruner, companion_study, pruner_warmup_epochs
 from nightscan_edge.tune.resume import fail_orphaned, owner_tag, requeue_interrupted, trials_counted
 
 
@@ -30,30 +30,48 @@ def test_interrupted_trials_are_queued_once_and_crashes_are_not():
     assert [t.user_attrs for t in waiting] == [{attrs.RESUME_OF: 1, attrs.PROBE: True}]
 
 
-def _epoch(pruner: EpochPruner, epoch: int, macro_f1: float, epochs: int = 3) -> SimpleNamespace:
+def _epoch(pruner: EpochPruner, epoch: int, macro_f1: float, epochs: int = 10) -> SimpleNamespace:
     trainer = SimpleNamespace(current_epoch=epoch - 1, max_epochs=epochs, is_global_zero=True, should_stop=False)
     pruner.on_train_epoch_end(trainer, SimpleNamespace(last_epoch={"val_macro_f1": macro_f1}))
     return trainer
 
 
-def test_a_trial_below_the_median_stops_after_the_warm_up_epoch(tmp_path):
-    companion = companion_study("s", optuna.storages.InMemoryStorage(), enabled=True)
+def test_the_warm_up_is_a_share_of_the_schedule():
+    assert [pruner_warmup_epochs(epochs) for epochs in (1, 3, 8, 10, 30)] == [1, 2, 4, 4, 12]
+
+
+def test_a_trial_below_the_median_stops_after_the_warm_up_epochs(tmp_path):
+    companion = companion_study("s", optuna.storages.InMemoryStorage(), enabled=True, epochs=10)
     folder = RunFolder(tmp_path)
-    for _ in range(2):  # the startup trials run to the end
+    for _ in range(PRUNER_STARTUP_TRIALS):  # the startup trials run to the end
         good = EpochPruner(companion, folder)
-        for epoch in (1, 2, 3):
+        for epoch in range(1, 11):
             assert not _epoch(good, epoch, 0.8).should_stop
         good.finish()
     exempt = EpochPruner(companion, folder, exempt=True)
-    assert not _epoch(exempt, 2, 0.1).should_stop  # the smallest configuration is never pruned
+    assert not _epoch(exempt, 6, 0.1).should_stop  # the smallest configuration is never pruned
     exempt.finish()
     poor = EpochPruner(companion, folder)
-    assert not _epoch(poor, 1, 0.1).should_stop  # warm-up epoch: never judged
-    assert _epoch(poor, 2, 0.1).should_stop and poor.pruned_at_epoch == 2
+    for epoch in range(1, 5):  # 40 % of 10 epochs: never judged, however poor
+        assert not _epoch(poor, epoch, 0.1).should_stop
+    assert _epoch(poor, 5, 0.1).should_stop and poor.pruned_at_epoch == 5
     poor.finish()
     states = [t.state for t in companion.trials]
-    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
-    assert "stopped after epoch 2 by the pruner" in read_events(folder.events)[-1]["message"]
+    assert states == [TrialState.COMPLETE] * (PRUNER_STARTUP_TRIALS + 1) + [TrialState.PRUNED]
+    assert "stopped after epoch 5 by the pruner" in read_events(folder.events)[-1]["message"]
+
+
+def test_the_pruner_waits_for_enough_trials_at_an_epoch(tmp_path):
+    companion = companion_study("s", optuna.storages.InMemoryStorage(), enabled=True, epochs=10)
+    folder = RunFolder(tmp_path)
+    for _ in range(PRUNER_STARTUP_TRIALS):  # they stop reporting at epoch 4 (as if cut short by a crash)
+        short = EpochPruner(companion, folder)
+        for epoch in range(1, 5):
+            _epoch(short, epoch, 0.8)
+        short.finish()
+    poor = EpochPruner(companion, folder)
+    for epoch in range(1, 8):  # past the warm-up, but no other trial reached these epochs: nothing to compare with
+        assert not _epoch(poor, epoch, 0.1).should_stop
 
 
 def test_a_running_trial_whose_process_is_gone_is_recorded_as_interrupted():

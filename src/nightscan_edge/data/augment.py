@@ -6,7 +6,8 @@ plain arrays, one row per item -- so a test can apply known values, ``--resume``
 under DDP every rank draws the same global batch and keeps its own rows. ``apply`` runs on the training device
 (the GPU when there is one) as a handful of tensor operations over the whole batch: no Python per item.
 
-Waveform crop and circular shift are index arithmetic, done where the window is gathered
+Waveform crop, circular shift and the overlay of two windows of the batch (multi-label: the target becomes the
+union of both labels, so it has to happen where the labels are gathered) are done where the window is gathered
 (``nightscan_edge.data.batches``); gain, background-noise mixing at an SNR and the SpecAugment masks are here.
 """
 
@@ -24,7 +25,7 @@ from nightscan_edge.data.errors import DataError
 from nightscan_edge.spec import AudioSpec
 
 BatchParams = dict[str, np.ndarray]  # one row per item (leading axis = batch), except keys in SCALAR_KEYS
-SCALAR_KEYS = frozenset({"noise_seed", "noise_rows"})  # the same for every row: 0-d arrays
+SCALAR_KEYS = frozenset({"noise_seed", "noise_rows", "overlay_shift"})  # the same for every row: 0-d arrays
 
 
 def draw_uniform_int(rng: np.random.Generator, high: np.ndarray) -> np.ndarray:
@@ -62,6 +63,11 @@ class AudioAugment:
             # Fractions, turned into bands on the device once the spectrogram's size is known.
             params["freq_masks"] = rng.random((batch, config.freq_masks, 2)).astype(np.float32)
             params["time_masks"] = rng.random((batch, config.time_masks, 2)).astype(np.float32)
+        if config.overlay_probability > 0:  # drawn last: runs without it keep their exact streams
+            overlaid = rng.random(batch) < config.overlay_probability
+            level = rng.uniform(*config.overlay_level_db, batch)
+            params["overlay_db"] = np.where(overlaid, level, np.nan).astype(np.float32)
+            params["overlay_shift"] = np.asarray(rng.integers(1, max(batch, 2)), dtype=np.int64)
         return params
 
     # -- on the training device ---------------------------------------------------------------------------
@@ -95,6 +101,28 @@ class AudioAugment:
             bands(params["freq_masks"], config.freq_mask_width, n_mels),
             bands(params["time_masks"], config.time_mask_width, frames),
         )
+
+
+def overlay(
+    windows: torch.Tensor, targets: torch.Tensor, level_db: torch.Tensor, shift: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row ``i`` with a finite ``level_db`` gets row ``(i + shift) % B`` added at that RMS level against its own, and
+    the union of both rows' multi-hot targets: two animals in one window, from recordings that hold one each.
+
+    The partner is a fixed roll of the batch (``shift`` is the same for every row) so that a DDP rank pairs its own
+    rows only; silent rows (and batches of one) stay as they are."""
+    rows = windows.shape[0]
+    if rows < 2:
+        return windows, targets
+    partner = (torch.arange(rows) + shift) % rows
+    own = windows.double().pow(2).mean(dim=1).sqrt()
+    other = own[partner]
+    usable = torch.isfinite(level_db) & (own > 0) & (other > 0)
+    level = 10 ** (torch.nan_to_num(level_db.double(), nan=0.0) / 20)
+    scale = torch.where(usable, own / other.clamp(min=1e-30) * level, 0.0)
+    mixed = windows + scale.to(windows.dtype)[:, None] * windows[partner]
+    union = torch.where(usable[:, None], torch.maximum(targets, targets[partner]), targets)
+    return mixed, union
 
 
 def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from nightscan_edge.audio.decode import fit_to_length
 from nightscan_edge.audio.recording import AudioClip, SeekableRecording
 from nightscan_edge.config import Config
-from nightscan_edge.data.augment import SCALAR_KEYS, AudioAugment, BatchParams, load_backgrounds
+from nightscan_edge.data.augment import SCALAR_KEYS, AudioAugment, BatchParams, load_backgrounds, overlay
 from nightscan_edge.data.cache import cache_key, check_cache_folder
 from nightscan_edge.data.datasets import EpochSeededSampler, epoch_seed
 from nightscan_edge.data.errors import DataError
@@ -281,14 +281,19 @@ class TrainBatches(Dataset[TrainBatch]):
         rows = rank_rows(len(indices), rank, world)
         mine = indices[rows]
         params = {k: (v if k in SCALAR_KEYS else v[rows]) for k, v in params.items()}
-        batch: TrainBatch = {"y": torch.from_numpy(self.labels[mine])}
+        targets = torch.from_numpy(self.labels[mine])
+        batch: TrainBatch = {"y": targets}
         if isinstance(self.augment, AudioAugment):
             spec = self.augment.spec
-            batch["x"] = torch.from_numpy(
+            windows = torch.from_numpy(
                 self._audio().windows(
                     mine, params.pop("start"), params.pop("roll", None), spec.clip_samples, spec.pad_mode
                 )
             )
+            if "overlay_db" in params:  # multi-label (the config refuses it otherwise): targets are multi-hot
+                level, shift = torch.from_numpy(params.pop("overlay_db")), int(params.pop("overlay_shift"))
+                windows, batch["y"] = overlay(windows, targets, level, shift)
+            batch["x"] = windows
             if "noise_snr_db" in params:
                 params["row"] = np.arange(rows.start, rows.stop)
                 params["noise_rows"] = np.asarray(len(indices), dtype=np.int64)

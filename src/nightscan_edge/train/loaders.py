@@ -22,6 +22,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from nightscan_edge.config import Config
+from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.augment import WaveformAugment, load_backgrounds
 from nightscan_edge.data.batches import BatchAugment, EpochBatches, train_data
 from nightscan_edge.data.datasets import (
@@ -108,6 +109,11 @@ def _per_clip_train_loader(
         train_set = EmbeddingTrainDataset(cast(list[np.ndarray], train_split.arrays), train_split.item_targets)
     elif isinstance(spec, AudioSpec):  # prepared.kind == "audio"
         audio = config.data.audio_augment
+        if config.data.augment and audio.overlay_probability > 0:
+            raise ConfigError(
+                "data.audio_augment.overlay_probability works on the batch data path, which BirdNET distillation, "
+                "a teacher with cached scores and --unlabeled audio do not take; set it to 0 for this run"
+            )
         backgrounds = (
             load_backgrounds(audio.noise_dir, spec.sample_rate)
             if (config.data.augment and audio.noise_mix_probability > 0)

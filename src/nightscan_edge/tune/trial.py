@@ -170,4 +170,5 @@ class TrialObjective:
 
 
 def objective_for(plan: StudyPlan, study: optuna.Study, storage: optuna.storages.BaseStorage) -> TrialObjective:
-    return TrialObjective(plan, study, companion_study(plan.name, storage, plan.prune_epochs))
+    epochs = int(plan.base_layer["train"]["epochs"])
+    return TrialObjective(plan, study, companion_study(plan.name, storage, plan.prune_epochs, epochs))

@@ -291,9 +291,9 @@ def main() -> int:
     pool, val, test = stratified_split(items, TEST_FRACTION, VAL_FRACTION, seed=0)
     unlabeled_count = len(unlabelled_photos(args.unlabeled, "--unlabeled"))
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    # Rows measured by an earlier invocation on the same --out stay (their runs are reused anyway).
-    # Rows measured earlier (this --out or another teacher setting's) stay while their runs are there.
-    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if Path(r["run"], "report.json").is_file()]
+    # Rows measured earlier (this --out or another teacher setting's) stay: the JSON is the record of what was
+    # measured, and their run folders may be gone (another machine, a cleaned /tmp).
+    rows: list[dict[str, Any]] = list(previous.get("rows", []))
     commands = list(dict.fromkeys([*previous.get("commands", []), command_line()]))
     extras: dict[str, Any] = {"int8_check": previous.get("int8_check")}
 

@@ -154,10 +154,17 @@ def plan_study(options: TuneOptions) -> tuple[StudyPlan, dict[str, Any]]:
     return plan, search
 
 
-def run_trials(plan: StudyPlan, trials: int | None, timeout_s: float | None, on_trial: Callable[[str], None]) -> int:
-    """Run up to ``trials`` trials (None: until ``timeout_s``) of the plan's study in this process."""
+def run_trials(
+    plan: StudyPlan,
+    trials: int | None,
+    timeout_s: float | None,
+    on_trial: Callable[[str], None],
+    seed: int | None = None,
+) -> int:
+    """Run up to ``trials`` trials (None: until ``timeout_s``) of the plan's study in this process, the sampler
+    seeded with ``seed`` (None: at random)."""
     storage = open_storage(plan.storage_url)
-    study = optuna.load_study(study_name=plan.name, storage=storage, sampler=make_sampler(None, STARTUP_TRIALS))
+    study = optuna.load_study(study_name=plan.name, storage=storage, sampler=make_sampler(seed, STARTUP_TRIALS))
     objective = objective_for(plan, study, storage)
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -170,7 +177,8 @@ def run_trials(plan: StudyPlan, trials: int | None, timeout_s: float | None, on_
 
 
 def worker_task(plan: StudyPlan, trials: int | None, timeout_s: float | None) -> int:
-    """What each Dask worker runs (a module-level function, so it travels by name)."""
+    """What each Dask worker runs (a module-level function, so it travels by name). Its sampler is seeded at random:
+    workers given one seed would propose the same configuration for the same history."""
     quiet_libraries(None, "tune")  # a worker process starts without the CLI's filters
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return run_trials(plan, trials, timeout_s, lambda line: None)
@@ -241,7 +249,7 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
     probe = _probe(study)
     if probe is not None and probe.state == optuna.trial.TrialState.WAITING:
         say("measuring the smallest configuration first")
-        run_trials(plan, 1, None, say)
+        run_trials(plan, 1, None, say, seed=options.seed)
     _check_reachable(plan, study, options.budget)
     remaining = None if total is None else max(0, total - trials_counted(study))
     if timeout_s is not None:
@@ -256,6 +264,6 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
             say(f"{remaining if remaining is not None else 'timed'} trial(s) on {options.workers} Dask workers")
             run_on_workers(plan, worker_task, options.workers, remaining, timeout_s)
         else:
-            run_trials(plan, remaining, timeout_s, say)
+            run_trials(plan, remaining, timeout_s, say, seed=options.seed)
     best = write_results(study, plan.folder)
     return TuneResult(plan.folder, plan.name, plan.storage_url, table(study), best)

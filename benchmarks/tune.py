@@ -11,8 +11,8 @@ CPU time and best macro-F1 of each, to ``benchmarks/results/tune_pruner.json``.
 Either one with ``--report-only`` rewrites its results from the stored studies without running a trial (what a
 time limit left is itself the partial result):
 
-    PYTHONPATH=src cpuslot python benchmarks/tune.py front --hours 0.5 --epochs 12
-    PYTHONPATH=src cpuslot python benchmarks/tune.py pruner --trials 6 --epochs 4
+    python benchmarks/tune.py front --hours 0.5 --epochs 12
+    python benchmarks/tune.py pruner --trials 12 --epochs 8
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _payload(title: str, load: str, setup: str, figures: list[dict[str, str]], n
         "title": title,
         "date": today(),
         "machine": f"{machine_summary(1)}; {load}",
-        "command": "PYTHONPATH=src /work/bin/cpuslot " + command_line(script=__file__),
+        "command": command_line(script=__file__),
         "setup": setup,
         "figures": figures,
         "notes": notes,

@@ -287,6 +287,8 @@ def int8_map(run_dir: Path, test: Sequence[Example], species: list[str], fp32_ma
         figures[f"{artifact.precision}_map"] = mean_average_precision(scores, truth)
         figures[f"{artifact.precision}_status"] = artifact.status
         figures[f"{artifact.precision}_size_bytes"] = artifact.size_bytes
+        if artifact.gate and artifact.gate.get("reason"):  # the export's gate judges on validation windows
+            figures[f"{artifact.precision}_gate_reason"] = artifact.gate["reason"]
     return figures
 
 

@@ -66,6 +66,9 @@ def notes(results: dict[str, dict[str, Any]], status: str) -> list[str]:
     int8 = results.get("multilabel", {}).get("int8")
     if "multilabel" in results and int8 is None:
         lines.append("INT8: not measured in this run (FP32 figures only; --int8 measures it).")
+    elif isinstance(int8, dict) and int8.get("int8_status") == "rejected":
+        reason = int8.get("int8_gate_reason", "see the export's export_report.json")
+        lines.append(f"INT8: the export's gate (judged on the validation windows) rejected the file: {reason}.")
     elif isinstance(int8, dict) and "error" in int8:
         lines.append(f"INT8: the export failed ({int8['error']}); FP32 figures only.")
     return lines

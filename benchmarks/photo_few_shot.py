@@ -240,7 +240,8 @@ def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> lis
             + f": {int8['int8_status']} by the quality gate"
             + (f" ({gate['reason']})" if gate.get("reason") else "")
             + (f", {len(gate['float_layers'])} layer(s) kept in float" if gate.get("float_layers") else "")
-            + f"; {int8['int8_mb']} MB (< 8 MB: {'met' if passes and int8['int8_mb'] < 8 else 'NOT met'}); "
+            + f"; {int8['int8_mb']} MB (< 8 MB: {'yes' if int8['int8_mb'] < 8 else 'no'}; the issue's target, a file "
+            f"that passes the gate and is < 8 MB: {'met' if passes and int8['int8_mb'] < 8 else 'NOT met'}); "
             f"manifest licence: {int8.get('licence') or 'none'}."
         )
     return notes

@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
         else:
             figures = train_run(row_layers(row, base, head_run, unlabeled, args), run_dir)
         record = {"size": size, "seed": seed, "variant": row, "train_clips": len(train_items), **figures}
+        record["epochs"] = args.head_epochs if row == "head" else args.epochs  # the label epochs of this run
+        if row.startswith("feature-"):
+            record["embedding_epochs"] = args.embedding_epochs
         record.update(log_counts(run_dir))
         if row != "head" and not args.no_int8 and not args.cut_short:
             record["int8"] = int8_file(run_dir, args.threads)

@@ -29,6 +29,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                     "int8_mb": float(np.mean([f["size_mb"] for f in files])) if files else None,
                     "latency_ms": float(np.mean([f["latency_ms_1_thread"] for f in files])) if files else None,
                     "label_epochs": ", ".join(sorted({str(r.get("label_epochs", "all")) for r in group})),
+                    # runs recorded before the field existed say "?" (their commands, in the document, say)
+                    "epochs": ", ".join(sorted({str(r.get("epochs", "?")) for r in group}, key=str)),
                 }
             )
     return table
@@ -87,10 +89,11 @@ def result_document(rows: list[dict], split: dict, args, command: str) -> dict:
         "setup": (
             f"animal-sounds resampled to 16 kHz; {split['groups']} recording groups (BirdNET mean-embedding cosine "
             f">= {args.group_similarity}); fixed grouped test {split['test']} and validation {split['val']} clips, "
-            f"K clips per class from the other {split['pool']}. Students {args.epochs} epochs x >= {args.steps} "
-            f"steps of 32 with --teacher head and --unlabeled (the pool clips not drawn); feature-distilled students "
-            f"first learn BirdNET's embedding for {args.embedding_epochs} epochs on the labelled clips, the pool and "
-            f"{args.ambient or 'no ambient folder'}. Test figures, checkpoint picked on validation."
+            f"K clips per class from the other {split['pool']}. Students train for the epochs of their row (each "
+            f"epoch >= {args.steps} steps of 32) with --teacher head and --unlabeled (the pool clips not drawn); "
+            "feature-distilled students first learn BirdNET's embedding (epochs: embedding_epochs of each run) on "
+            f"the labelled clips, the pool and {args.ambient or 'no ambient folder'}. Test figures, checkpoint picked "
+            "on validation."
         ),
         "split": split,
         "figures": [
@@ -102,6 +105,7 @@ def result_document(rows: list[dict], split: dict, args, command: str) -> dict:
                 "range": f"{r['accuracy_min']:.1%}-{r['accuracy_max']:.1%}",
                 "macro-F1": f"{r['macro_f1']:.3f}",
                 "label epochs": r["label_epochs"] if r["variant"] != "head" else "-",
+                "epochs": r["epochs"] if r["variant"] != "phone" else "-",
                 "INT8 MB": f"{r['int8_mb']:.2f}" if r["int8_mb"] else "-",
                 "LiteRT ms, 1 thread": f"{r['latency_ms']:.1f}" if r["latency_ms"] else "-",
             }

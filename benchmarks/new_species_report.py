@@ -70,6 +70,12 @@ def gap_notes(summary: list[dict], runs: list[dict]) -> list[str]:
                 f"; target (< {megabytes:g} MB INT8, within {points:g} point(s)): {'met' if met else 'NOT met'}"
                 f", {row['int8_mb']:.2f} MB"
             )
+            # the gap is the checkpoint's; the INT8 file keeps it only where the export's gate passed it
+            judged = [r for r in runs if r["variant"] == name and r["size"] == size and r.get("int8")]
+            refused = [r for r in judged if r["int8"].get("status") == "rejected"]
+            if refused:
+                text += f"; its INT8 file passed the export's gate on {len(judged) - len(refused)} of {len(judged)} "
+                text += "seed(s) (" + "; ".join(f"seed {r['seed']}: {r['int8'].get('error')}" for r in refused) + ")"
         notes.append(text + ".")
     return notes
 

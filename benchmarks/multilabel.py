@@ -73,6 +73,7 @@ CALL_LEVEL_DBFS = -20.0
 RELATIVE_LEVEL_DB = (-6.0, 0.0)
 AMBIENCE_BELOW_CALLS_DB = (10.0, 25.0)
 KINDS = ("single", "mix2", "mix3", "ambience")
+THRESHOLD_SCALES = (1.0, 0.8, 0.6, 0.5)  # the trade-off figure: each class's validated threshold times these
 
 
 @dataclass(frozen=True)
@@ -248,20 +249,34 @@ def evaluate(
         if any(s in test[i].labels for i in mixtures)
     }
     ambient_said = reported(ambient_probabilities, labels, thresholds)
+    tradeoff = []  # what "both species" would cost in precision with every validated threshold scaled down
+    for scale in THRESHOLD_SCALES if thresholds is not None else ():
+        scaled = reported(probabilities, labels, thresholds * scale)
+        tradeoff.append(
+            {
+                "threshold_scale": scale,
+                "both_reported_mix2": float(np.mean([set(test[i].labels) <= scaled[i] for i in mix2])),
+                "precision_on_mixtures": _precision(scaled, test, mixtures),
+            }
+        )
     per_class_fp = {s: sum(s in row for row in ambient_said) / ambient_hours for s in species}
     return {
         "single_accuracy": float(np.mean([top1[k] == test[i].labels[0] for k, i in enumerate(single)])),
         "both_reported_mix2": float(np.mean([set(test[i].labels) <= said[i] for i in mix2])),
         "at_least_one_mix2": float(np.mean([bool(set(test[i].labels) & said[i]) for i in mix2])),
         # what a low threshold would cost: of the species reported on mixtures, the share that is there
-        "precision_on_mixtures": float(
-            sum(len(said[i] & set(test[i].labels)) for i in mixtures) / max(sum(len(said[i]) for i in mixtures), 1)
-        ),
+        "precision_on_mixtures": _precision(said, test, mixtures),
         "recall_on_mixtures": recall_on_mixtures,
         "map": mean_average_precision(scores, truth),
         "false_detections_per_hour": float(sum(len(row) for row in ambient_said) / ambient_hours),
         "false_detections_per_hour_by_class": per_class_fp,
+        **({"threshold_tradeoff": tradeoff} if tradeoff else {}),
     }
+
+
+def _precision(said: list[set[str]], test: Sequence[Example], rows: list[int]) -> float:
+    """Of the species reported on these examples, the share that is in them."""
+    return float(sum(len(said[i] & set(test[i].labels)) for i in rows) / max(sum(len(said[i]) for i in rows), 1))
 
 
 def ambient_windows(recordings: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
@@ -303,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/nightscan-multilabel"))
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "multilabel.json")
     parser.add_argument("--int8", action="store_true", help="also export INT8 LiteRT and compare its mAP")
+    parser.add_argument(
+        "--rescore", action="store_true", help="train nothing: score the runs --out names again (its INT8 figures kept)"
+    )
     parser.add_argument("--set", action="append", default=[], help="config override for both runs (section.key=v)")
     parser.add_argument("--overlay", type=float, default=0.5, help="multi-label run: data.audio_augment."
                         "overlay_probability (0: the fixed mixtures only)")  # fmt: skip
@@ -350,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, dict[str, Any]] = {}
     runs: dict[str, str] = {}
+    command = command_line(script=__file__)
+    previous: dict[str, Any] = {}
+    if args.rescore:
+        if not args.out.is_file():
+            sys.exit(f"error: --rescore scores the runs {args.out} names; it does not exist")
+        previous = json.loads(args.out.read_text())
+        setup, command = previous["setup"], f"{previous['command']} ; {command}"
 
     def write(status: str) -> None:
         wall, cpu = clock()
@@ -360,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                 "title": "Multi-label vs softmax ultralight_audio on mixtures of real clips",
                 "date": today(),
                 "machine": machine_summary(args.threads) + f"; load average {load_average()} at the end",
-                "command": command_line(script=__file__),
+                "command": command,
                 "setup": setup,
                 "figures": figures,
                 "status": status,
@@ -375,13 +400,18 @@ def main(argv: list[str] | None = None) -> int:
 
     for objective, manifest in (("single_label", softmax_manifest), ("multilabel", multilabel_manifest)):
         overlay = [f"data.audio_augment.overlay_probability={args.overlay}"] if objective == "multilabel" else []
-        run_dir = train_run(manifest, objective, work, args.epochs, args.seed, [*args.set, *overlay])
+        if args.rescore:
+            run_dir = Path(previous["runs"][objective])
+        else:
+            run_dir = train_run(manifest, objective, work, args.epochs, args.seed, [*args.set, *overlay])
         runs[objective] = str(run_dir)
         probabilities, labels, thresholds = scores_of(run_dir, waveforms)
         ambient_probabilities = scores_of(run_dir, ambient)[0]
         results[objective] = evaluate(
             probabilities, labels, thresholds, test, species, ambient_probabilities, ambient_hours
         )
+        if args.rescore and "int8" in previous["detail"].get(objective, {}):
+            results[objective]["int8"] = previous["detail"][objective]["int8"]
         write(f"{objective} done")
         print(objective, json.dumps(results[objective], indent=1), flush=True)
     if args.int8:

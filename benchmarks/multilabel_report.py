@@ -61,6 +61,17 @@ def notes(results: dict[str, dict[str, Any]], status: str) -> list[str]:
         "ambience, which holds real birdsong at times: some bird detections there are true.",
     ]
     lines += target_lines(targets(results))
+    tradeoff = results.get("multilabel", {}).get("threshold_tradeoff")
+    if tradeoff:
+        lines.append(
+            "What lower thresholds would buy (every validated threshold scaled, same test examples): "
+            + "; ".join(
+                f"x{row['threshold_scale']:g}: both species {_pct(row['both_reported_mix2'])} at "
+                f"{_pct(row['precision_on_mixtures'])} precision on mixtures"
+                for row in tradeoff
+            )
+            + ". The reported figures use the validated thresholds (x1)."
+        )
     if status != "done":
         lines.append(f"Partial results (stopped after: {status}).")
     int8 = results.get("multilabel", {}).get("int8")

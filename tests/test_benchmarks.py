@@ -195,3 +195,24 @@ def test_multilabel_mixtures_hold_their_species_over_ambience_and_cycle_the_spec
     assert all(e.waveform.shape == (multilabel.WINDOW,) and np.abs(e.waveform).max() <= 0.99 for e in examples)
     # a call sits 10-25 dB over the ambience: a mixture is far louder than ambience alone
     assert multilabel.rms(examples[3].waveform) > 3 * multilabel.rms(examples[-1].waveform)
+
+
+def test_multilabel_figures_count_both_species_precision_and_the_threshold_tradeoff():
+    import multilabel
+
+    blank = np.zeros(multilabel.WINDOW, dtype=np.float32)
+    test = [
+        multilabel.Example(blank, ("frog",), "single"),
+        multilabel.Example(blank, ("frog", "owl"), "mix2"),
+        multilabel.Example(blank, ("bat", "owl"), "mix2"),
+    ]
+    labels, thresholds = ["bat", "frog", "owl"], np.array([0.5, 0.5, 0.5])
+    scores = np.array([[0.1, 0.9, 0.2], [0.0, 0.8, 0.6], [0.35, 0.6, 0.7]])  # mix2 #2: bat under its threshold
+    figures = multilabel.evaluate(scores, labels, thresholds, test, labels, np.zeros((1, 3)), 1.0)
+    assert figures["both_reported_mix2"] == 0.5 and figures["single_accuracy"] == 1.0
+    assert figures["precision_on_mixtures"] == 0.75  # frog + owl right; owl right, frog wrong
+    tradeoff = {row["threshold_scale"]: row for row in figures["threshold_tradeoff"]}
+    assert tradeoff[1.0]["both_reported_mix2"] == 0.5 and tradeoff[1.0]["precision_on_mixtures"] == 0.75
+    assert tradeoff[0.6]["both_reported_mix2"] == 1.0 and tradeoff[0.6]["precision_on_mixtures"] == 0.8
+    softmax = multilabel.evaluate(scores, labels, None, test, labels, np.zeros((1, 3)), 1.0)
+    assert "threshold_tradeoff" not in softmax and softmax["both_reported_mix2"] == 0.0

@@ -69,6 +69,7 @@ from nightscan_edge.train import train
 
 SAMPLE_RATE = AudioSpec().sample_rate
 WINDOW = AudioSpec().clip_samples
+OBJECTIVES = ("single_label", "multilabel")
 CALL_LEVEL_DBFS = -20.0
 RELATIVE_LEVEL_DB = (-6.0, 0.0)
 AMBIENCE_BELOW_CALLS_DB = (10.0, 25.0)
@@ -175,11 +176,13 @@ def write_manifests(work: Path, rows: dict[str, list[tuple[str, Example]]]) -> t
     return multilabel, softmax
 
 
-def train_run(manifest: Path, objective: str, work: Path, epochs: int, seed: int, overrides: list[str]) -> Path:
+def train_run(
+    manifest: Path, objective: str, work: Path, epochs: int, seed: int, overrides: list[str], model: str
+) -> Path:
     config = resolve_config(
         {
             "data": {"path": str(manifest), "cache": "memory"},
-            "model": {"name": "ultralight_audio"},
+            "model": {"name": model},
             "train": {
                 "objective": objective,
                 "epochs": epochs,
@@ -249,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         "--rescore", action="store_true", help="train nothing: score the runs --out names again (its INT8 figures kept)"
     )
     parser.add_argument("--set", action="append", default=[], help="config override for both runs (section.key=v)")
+    parser.add_argument("--model", default="ultralight_audio", help="the model both runs train (birdnet_head: the "
+                        "server tier's reference, with --overlay 0)")  # fmt: skip
+    parser.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
+                        help="train only these runs (default both)")  # fmt: skip
     parser.add_argument("--overlay", type=float, default=0.5, help="multi-label run: data.audio_augment."
                         "overlay_probability (0: the fixed mixtures only)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -290,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in plans["train"][1].items())
         + f"; test: {len(test)} examples ("
         + ", ".join(f"{k} {v}" for k, v in plans["test"][1].items() if v)
-        + f"). ultralight_audio preset, {args.epochs} epochs, no early stopping, {args.threads} torch thread; the "
+        + f"). {args.model} preset, {args.epochs} epochs, no early stopping, {args.threads} torch thread; the "
         f"multi-label run overlays windows of a batch with probability {args.overlay}."
     )
     results: dict[str, dict[str, Any]] = {}
@@ -309,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         write_result(
             args.out,
             {
-                "title": "Multi-label vs softmax ultralight_audio on mixtures of real clips",
+                "title": f"Multi-label vs softmax {args.model} on mixtures of real clips",
                 "date": today(),
                 "machine": machine_summary(args.threads) + f"; load average {load_average()} at the end",
                 "command": command,
@@ -325,12 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
 
-    for objective, manifest in (("single_label", softmax_manifest), ("multilabel", multilabel_manifest)):
+    manifests = {"single_label": softmax_manifest, "multilabel": multilabel_manifest}
+    for objective in (o for o in OBJECTIVES if o in args.objectives):
+        manifest = manifests[objective]
         overlay = [f"data.audio_augment.overlay_probability={args.overlay}"] if objective == "multilabel" else []
         if args.rescore:
             run_dir = Path(previous["runs"][objective])
         else:
-            run_dir = train_run(manifest, objective, work, args.epochs, args.seed, [*args.set, *overlay])
+            run_dir = train_run(manifest, objective, work, args.epochs, args.seed, [*args.set, *overlay], args.model)
         runs[objective] = str(run_dir)
         probabilities, labels, thresholds = scores_of(run_dir, waveforms)
         ambient_probabilities = scores_of(run_dir, ambient)[0]
@@ -341,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             results[objective]["int8"] = previous["detail"][objective]["int8"]
         write(f"{objective} done")
         print(objective, json.dumps(results[objective], indent=1), flush=True)
-    if args.int8:
+    if args.int8 and "multilabel" in results:
         try:
             multi = results["multilabel"]
             multi["int8"] = int8_map(Path(runs["multilabel"]), test, species, multi["map"])

@@ -91,3 +91,25 @@ def test_shipped_small_photo_recipe_resolves_over_the_photo_preset():
     assert (config.train.scheduler, config.train.early_stopping_patience) == ("cosine", None)
     assert (config.train.optimizer, config.train.lr, config.train.batch_size) == ("sgd", 0.01, 32)  # preset kept
     assert config.train.epochs == 3  # command-line overrides still win
+
+
+def test_every_shipped_recipe_resolves_and_the_package_copy_matches_configs():
+    """A recipe the web form offers must validate, and ``configs/`` (what the docs name) must be what the wheel ships."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = sorted((root / "src" / "nightscan_edge" / "configs").glob("*.yaml"))
+    assert [p.name for p in shipped] == sorted(p.name for p in (root / "configs").glob("*.yaml"))
+    for recipe in shipped:
+        assert recipe.read_text() == (root / "configs" / recipe.name).read_text(), recipe.name
+        model = (yaml.safe_load(recipe.read_text()).get("model") or {}).get("name", "mobilenet_v3_small_photo")
+        config = resolve_config({"model": {"name": model}}, yaml_path=recipe)
+        assert config.model.name == model
+    small = resolve_config(yaml_path=root / "configs" / "few-clips-new-species-small.yaml")
+    assert (small.model.name, small.train.embedding_teacher, small.train.embedding_epochs) == (
+        "ultralight_audio",
+        "birdnet",
+        10,
+    )

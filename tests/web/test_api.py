@@ -285,7 +285,10 @@ def test_run_form_offers_the_recipes_that_fit_the_model(client, dataset_root):
     )
     plain = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}").text
     assert 'value="pretrained-photos"' in plain and 'value="small-photos"' in plain  # both fit a photo model
-    assert client.get("/runs/new?model=ultralight_audio").text.count('id="recipe"') == 0  # no edge audio recipe
+    assert client.get("/runs/new?model=lightweight_audio").text.count('id="recipe"') == 0  # none names it
+    small = client.get("/runs/new?model=ultralight_audio&recipe=few-clips-new-species-small").text
+    assert 'value="few-clips-new-species-small" selected' in small and 'value="few-clips-new-species"' not in small
+    assert 'data-diff="train.embedding_teacher"' in small  # the recipe's BirdNET embedding, marked as changed
     head_page = client.get("/runs/new?model=birdnet_head&recipe=few-clips-new-species").text
     assert 'value="few-clips-new-species" selected' in head_page and "phone file" in head_page
     page = client.get(f"/runs/new?model=efficientnet_lite0_photo&dataset={photos['id']}&recipe=pretrained-photos").text

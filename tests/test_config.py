@@ -94,7 +94,7 @@ def test_shipped_small_photo_recipe_resolves_over_the_photo_preset():
 
 
 def test_every_shipped_recipe_resolves_and_the_package_copy_matches_configs():
-    """A recipe the web form offers must validate, and ``configs/`` (what the docs name) must be what the wheel ships."""
+    """A recipe the web form offers must validate; ``configs/`` (what the docs name) is what the wheel ships."""
     from pathlib import Path
 
     import yaml

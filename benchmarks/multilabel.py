@@ -58,7 +58,7 @@ from bench_common import (
 )
 from multilabel_figures import Example, evaluate, species_scores
 from multilabel_report import notes, table_row, targets
-from nightscan_edge.audio.decode import decode_audio, window_starts
+from nightscan_edge.audio.decode import decode_audio, resample_windows, window_starts
 from nightscan_edge.checkpoint import load_trained_model
 from nightscan_edge.config import resolve_config
 from nightscan_edge.export import export_run
@@ -201,6 +201,9 @@ def train_run(
 def scores_of(run_dir: Path, waveforms: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """(probabilities (N, C), labels, thresholds or None) of a run's best checkpoint on windows."""
     trained = load_trained_model(run_dir)
+    spec = trained.spec
+    if isinstance(spec, AudioSpec) and (spec.sample_rate, spec.clip_samples) != (SAMPLE_RATE, WINDOW):
+        waveforms = resample_windows(waveforms, SAMPLE_RATE, spec.sample_rate, spec.clip_samples)  # birdnet_head
     batches = [torch.from_numpy(waveforms[i : i + 64]) for i in range(0, len(waveforms), 64)]
     logits = torch.cat([trained.model.forward_waveform(batch) for batch in batches])
     if trained.thresholds is not None:  # multi-label: the thresholds best.ckpt carries

@@ -311,7 +311,7 @@ class ExportConfig(_Section):
         4,
         ge=0,
         description="when INT8 fails the gate, retry keeping the 1, 2, ... up to this many layers most sensitive "
-        "to quantization (ranked on training inputs) in float; 0: no retry (formats that can: onnx)",
+        "to quantization (ranked on training inputs) in float; 0: no retry (formats that can: onnx, tflite)",
     )
     calibrate_temperature: bool = True
     validation_samples: int = Field(

@@ -5,6 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from nightscan_edge.config import ExportConfig
 from nightscan_edge.export import export_run, read_manifest
 from nightscan_edge.runtime import load_runner
 from tests.export.conftest import LABELS
@@ -19,6 +20,7 @@ def mobile_export(tiny_run, tmp_path_factory):
         ["tflite", "executorch", "coreml"],
         int8=True,
         out_dir=tmp_path_factory.mktemp("mobile") / "export-mobile",
+        config=ExportConfig(parity_samples=6, calibration_samples=6, int8_float_fallback=0),  # the all-INT8 file
     )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from nightscan_edge import __version__
 from nightscan_edge.artifact.backend import EXPORT_EXTRA, ArtifactFormat, register_format
+from nightscan_edge.artifact.divergence import mean_kl
 from nightscan_edge.artifact.errors import ExportError, ManifestError
 from nightscan_edge.artifact.manifest import INPUT_NAME, MANIFEST_KEY, OUTPUT_NAME, parse_manifest_json
 from nightscan_edge.artifact.runner import Runner, check_input, run_per_sample
@@ -115,7 +116,7 @@ def rank_sensitive_nodes(fp32_path: Path, calibration: np.ndarray, samples: int 
         for node in quantizable_nodes(onnx.load(str(prepared)), front_end):
             single = Path(scratch) / "single.onnx"
             _quantize(prepared, single, inputs, [node])
-            ranking.append((node, _mean_kl(reference, _run(session(single), inputs))))
+            ranking.append((node, mean_kl(reference, _run(session(single), inputs))))
     return sorted(ranking, key=lambda item: item[1], reverse=True)
 
 
@@ -155,11 +156,6 @@ def _quantize(prepared: Path, out_path: Path, calibration: np.ndarray, nodes: li
 def _run(session: onnxruntime.InferenceSession, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)])
-
-
-def _mean_kl(reference: np.ndarray, candidate: np.ndarray) -> float:
-    p, q = np.clip(reference, 1e-7, 1.0), np.clip(candidate, 1e-7, 1.0)
-    return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
 
 
 def front_end_nodes(model: onnx.ModelProto) -> frozenset[str]:

@@ -142,9 +142,12 @@ def keep_float(manager: Any, regexes: Sequence[str]) -> None:
         )
 
 
-def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> None:
+def quantize_tflite(
+    fp32_path: Path, int8_path: Path, calibration: np.ndarray, keep_float_scopes: Sequence[str] = ()
+) -> None:
     """Static INT8 weights + activations (min/max calibrated on training samples); float in/out, front-end
-    and stem stay (see ``_static_int8_recipe``)."""
+    and stem stay (see ``_static_int8_recipe``), and so do the ops whose scopes ``keep_float_scopes`` names (the
+    exporter's accuracy-aware retry, ranked by ``tflite_sensitivity``)."""
     from ai_edge_litert.interpreter import Interpreter  # the [export] extra
     from ai_edge_quantizer import quantizer
 
@@ -152,7 +155,7 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -
     signature = Interpreter(model_content=float_model).get_signature_list()[SIGNATURE]
     input_name = signature["inputs"][0]
     model_quantizer = quantizer.Quantizer(bytearray(float_model))
-    model_quantizer.load_quantization_recipe(_static_int8_recipe(stem_scopes(float_model)))
+    model_quantizer.load_quantization_recipe(_static_int8_recipe([*stem_scopes(float_model), *keep_float_scopes]))
     samples = [{input_name: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]
     with _quiet():
         calibration_result = model_quantizer.calibrate({SIGNATURE: samples}, num_threads=1)
@@ -209,8 +212,13 @@ class LiteRTFormat(AppendedZipFormat):
         calibration: np.ndarray,
         keep_float: tuple[str, ...] = (),
     ) -> bool:
-        quantize_tflite(fp32_path, int8_path, calibration)
+        quantize_tflite(fp32_path, int8_path, calibration, keep_float)
         return False
+
+    def sensitive_layers(self, fp32_path: Path, calibration: np.ndarray) -> list[str]:
+        from nightscan_edge.artifact.tflite_sensitivity import rank_sensitive_ops
+
+        return [scope for scope, _ in rank_sensitive_ops(fp32_path, calibration)]
 
     def open_runner(self, path: Path, manifest: dict[str, Any], threads: int | None) -> Runner:
         return LiteRTRunner(path, manifest, threads)

@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="train only these runs (default both)")  # fmt: skip
     parser.add_argument("--overlay", type=float, default=0.5, help="multi-label run: data.audio_augment."
                         "overlay_probability (0: the fixed mixtures only)")  # fmt: skip
+    parser.add_argument("--unlabeled", type=int, default=0, help="multi-label run with a --set train.teacher: this "
+                        "many more mixtures of the training clips, unlabelled, for the teacher to label")  # fmt: skip
     args = parser.parse_args(argv)
     set_threads_and_seed(args.threads, args.seed)
     wall0, cpu0 = clock()
@@ -288,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     work = args.work
     rows = {split: write_examples(work / "examples", examples[split], split) for split in ("train", "val")}
+    unlabeled = []  # more mixtures of the training clips for a teacher to label (train.unlabeled)
+    if args.unlabeled:
+        quarter = args.unlabeled // 4
+        counts = {"single": quarter, "mix2": 2 * quarter, "mix3": quarter, "ambience": 0}
+        pool = make_examples(counts, decode_calls(train_items), ambience["fit"], seed=args.seed * 100 + 7)
+        write_examples(work / "unlabeled", pool, "unlabeled")
+        unlabeled = [f"train.unlabeled={work / 'unlabeled'}"]
     multilabel_manifest, softmax_manifest = write_manifests(work, rows)
     species = sorted({label for _, label in items})
     test = examples["test"]
@@ -301,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         + f"; test: {len(test)} examples ("
         + ", ".join(f"{k} {v}" for k, v in plans["test"][1].items() if v)
         + f"). {args.model} preset, {args.epochs} epochs, no early stopping, {args.threads} torch thread; the "
-        f"multi-label run overlays windows of a batch with probability {args.overlay}."
+        f"multi-label run overlays windows of a batch with probability {args.overlay}"
+        + (f", and learns from {args.unlabeled} more unlabelled mixtures of the training clips" if unlabeled else "")
+        + (f". Overrides: {', '.join(args.set)}." if args.set else ".")
     )
     results: dict[str, dict[str, Any]] = {}
     runs: dict[str, str] = {}
@@ -339,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     for objective in (o for o in OBJECTIVES if o in args.objectives):
         manifest = manifests[objective]
         overlay = [f"data.audio_augment.overlay_probability={args.overlay}"] if objective == "multilabel" else []
+        overlay += unlabeled if objective == "multilabel" else []
         if args.rescore:
             run_dir = Path(previous["runs"][objective])
         else:

@@ -70,6 +70,7 @@ from nightscan_edge.train import train
 SAMPLE_RATE = AudioSpec().sample_rate
 WINDOW = AudioSpec().clip_samples
 OBJECTIVES = ("single_label", "multilabel")
+TITLES = {"multilabel": "Multi-label", "single_label": "softmax"}  # the results' title, in this order
 CALL_LEVEL_DBFS = -20.0
 RELATIVE_LEVEL_DB = (-6.0, 0.0)
 AMBIENCE_BELOW_CALLS_DB = (10.0, 25.0)
@@ -324,13 +325,16 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(args.out.read_text())
         setup, command = previous["setup"], f"{previous['command']} ; {command}"
 
+    title = " vs ".join(TITLES[o] for o in reversed(OBJECTIVES) if o in args.objectives)
+    title += f" {args.model} on mixtures of real clips"
+
     def write(status: str) -> None:
         wall, cpu = clock()
         figures = [table_row(name, figures) for name, figures in results.items()] or [{"model": "(none yet)"}]
         write_result(
             args.out,
             {
-                "title": f"Multi-label vs softmax {args.model} on mixtures of real clips",
+                "title": title,
                 "date": today(),
                 "machine": machine_summary(args.threads) + f"; load average {load_average()} at the end",
                 "command": command,

@@ -35,10 +35,21 @@ def _weighted_op_input_types(path) -> dict[str, list[int]]:
 
 
 @pytest.fixture(scope="module")
-def fp32_tflite(tiny_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("fp32") / "export-fp32"
-    export_run(tiny_run, ["tflite"], int8=False, out_dir=out)
-    return out / "model.tflite"
+def retried(tiny_run, tmp_path_factory):
+    """One LiteRT export whose first INT8 file the (scripted) gate rejects and whose first retry it passes; its FP32
+    file also serves the ranking tests (one conversion for the whole module)."""
+    gate, calls = _scripted_gate([False, True])
+    out = tmp_path_factory.mktemp("tflite") / "export-retry"
+    config = ExportConfig(parity_samples=6, calibration_samples=6, int8_float_fallback=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exporter_module, "quality_gate", gate)
+        report = export_run(tiny_run, ["tflite"], int8=True, out_dir=out, config=config)
+    return report, calls, out
+
+
+@pytest.fixture(scope="module")
+def fp32_tflite(retried):
+    return retried[2] / "model.tflite"
 
 
 def _calibration(tiny_run) -> np.ndarray:
@@ -79,20 +90,17 @@ def test_keep_float_scopes_leave_those_ops_float(fp32_tflite, tiny_run, tmp_path
     assert all(types[scope][1] == qtyping.TensorType.INT8 for scope in scopes[1:])
 
 
-def test_rejected_litert_int8_is_retried_with_the_most_sensitive_op_in_float(tiny_run, tmp_path, monkeypatch):
-    gate, calls = _scripted_gate([False, True])
-    monkeypatch.setattr(exporter_module, "quality_gate", gate)
-    out = tmp_path / "export-retry"
-    config = ExportConfig(parity_samples=6, calibration_samples=6, int8_float_fallback=3)
-    int8 = export_run(tiny_run, ["tflite"], int8=True, out_dir=out, config=config).artifact("tflite", "int8")
+def test_rejected_litert_int8_is_retried_with_the_most_sensitive_op_in_float(retried, tiny_run):
+    from ai_edge_quantizer import qtyping
+
+    from nightscan_edge.runtime import load_runner
+
+    report, calls, out = retried
+    int8 = report.artifact("tflite", "int8")
     assert calls == [False, True] and int8.status == "ok" and int8.file == "model_int8.tflite"
     assert [t["passed"] for t in int8.gate["tries"]] == [False, True] and len(int8.gate["float_layers"]) == 1
     (kept,) = int8.gate["float_layers"]
-    from ai_edge_quantizer import qtyping
-
     assert _weighted_op_input_types(out / "model_int8.tflite")[kept][1] == qtyping.TensorType.FLOAT32
     assert read_manifest(out / "model_int8.tflite")["quality_gate"]["float_layers"] == [kept]
-    from nightscan_edge.runtime import load_runner
-
     x = _calibration(tiny_run)[:2]
     assert load_runner(out / "model_int8.tflite").predict(x).shape == (2, 3)

@@ -32,7 +32,7 @@ from nightscan_edge.artifact import FORMATS, load_manifest, read_manifest
 from nightscan_edge.artifact.birdnet_tflite import FRONT_END_SCOPE, HEAD_SCOPE, constant_count, graph_flops
 from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.manifest import OUTPUT_NAME
-from nightscan_edge.artifact.tflite import _quiet, keep_float
+from nightscan_edge.artifact.tflite_int8 import _quiet, keep_float
 from nightscan_edge.artifact.wrapper import ExportableClassifier
 from nightscan_edge.atomic import write_json_atomic
 from nightscan_edge.bench import benchmark

@@ -61,7 +61,7 @@ def _calibration(tiny_run) -> np.ndarray:
 def test_ranking_covers_every_quantized_weighted_op_most_sensitive_first(fp32_tflite, tiny_run, tmp_path):
     from ai_edge_quantizer import qtyping
 
-    from nightscan_edge.artifact.tflite import quantize_tflite
+    from nightscan_edge.artifact.tflite_int8 import quantize_tflite
     from nightscan_edge.artifact.tflite_sensitivity import quantizable_scopes, rank_sensitive_ops
 
     calibration = _calibration(tiny_run)
@@ -80,7 +80,7 @@ def test_ranking_covers_every_quantized_weighted_op_most_sensitive_first(fp32_tf
 def test_keep_float_scopes_leave_those_ops_float(fp32_tflite, tiny_run, tmp_path):
     from ai_edge_quantizer import qtyping
 
-    from nightscan_edge.artifact.tflite import quantize_tflite
+    from nightscan_edge.artifact.tflite_int8 import quantize_tflite
     from nightscan_edge.artifact.tflite_sensitivity import quantizable_scopes
 
     scopes = quantizable_scopes(fp32_tflite.read_bytes())

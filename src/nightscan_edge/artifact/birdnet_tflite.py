@@ -34,7 +34,8 @@ from nightscan_edge.artifact.backend import EXPORT_EXTRA, ArtifactFormat
 from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.errors import ExportError
 from nightscan_edge.artifact.manifest import INPUT_NAME, OUTPUT_NAME
-from nightscan_edge.artifact.tflite import SIGNATURE, LiteRTFormat, _quiet, keep_float
+from nightscan_edge.artifact.tflite import LiteRTFormat
+from nightscan_edge.artifact.tflite_int8 import SIGNATURE, _quiet, keep_float
 from nightscan_edge.objective import OutputActivation
 
 if TYPE_CHECKING:

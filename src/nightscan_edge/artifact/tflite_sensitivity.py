@@ -19,7 +19,7 @@ import numpy as np
 
 from nightscan_edge.artifact.containers import strip_appended_zip
 from nightscan_edge.artifact.divergence import mean_kl
-from nightscan_edge.artifact.tflite import (
+from nightscan_edge.artifact.tflite_int8 import (
     _FRONT_END_SCOPE,
     SIGNATURE,
     _quiet,

@@ -37,6 +37,22 @@ def _quiet() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- INT8
+def signature_ops(float_model: bytes) -> list[tuple[str, int]]:
+    """(ai-edge-quantizer scope, builtin operator code) of every op of the serving signature's subgraph, in
+    execution order (a TFLite subgraph lists its operators so)."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils  # the [export] extra
+
+    model = tfl_flatbuffer_utils.read_model(bytearray(float_model))
+    subgraph_index = next(
+        (s.subgraphIndex for s in model.signatureDefs or [] if (s.signatureKey or b"").decode() == SIGNATURE), 0
+    )
+    subgraph = model.subgraphs[subgraph_index]
+    return [
+        (tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors), model.operatorCodes[op.opcodeIndex].builtinCode)
+        for op in subgraph.operators
+    ]
+
+
 def stem_scopes(float_model: bytes) -> list[str]:
     """ai-edge-quantizer scopes of the stem: every op after the front-end up to the first convolution, inclusive.
 
@@ -50,21 +66,14 @@ def stem_scopes(float_model: bytes) -> list[str]:
     from the flatbuffer with the quantizer's own utilities instead.
     """
     from ai_edge_quantizer import qtyping  # the [export] extra
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
 
-    model = tfl_flatbuffer_utils.read_model(bytearray(float_model))
-    subgraph_index = next(
-        (s.subgraphIndex for s in model.signatureDefs or [] if (s.signatureKey or b"").decode() == SIGNATURE), 0
-    )
-    subgraph = model.subgraphs[subgraph_index]
     convolutions = {qtyping.BuiltinOperator.CONV_2D, qtyping.BuiltinOperator.DEPTHWISE_CONV_2D}
     scopes = []
-    for op in subgraph.operators:  # a TFLite subgraph lists its operators in execution order
-        scope = tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors)
+    for scope, code in signature_ops(float_model):
         if not scope or re.search(_FRONT_END_SCOPE, scope):
             continue  # an empty scope cannot be singled out by a regex; the front-end has its own rule
         scopes.append(scope)
-        if model.operatorCodes[op.opcodeIndex].builtinCode in convolutions:
+        if code in convolutions:
             return scopes
     return []
 
@@ -121,22 +130,28 @@ def keep_float(manager: Any, regexes: Sequence[str]) -> None:
         )
 
 
+def calibrated_quantizer(float_model: bytes, calibration: np.ndarray, float_scopes: Sequence[str] = ()) -> Any:
+    """(ai-edge-quantizer, calibration result) for the file's INT8 recipe with ``float_scopes`` kept float; the
+    result holds the ranges of every tensor (the default calibration mode), so other recipes can reuse it."""
+    from ai_edge_litert.interpreter import Interpreter  # the [export] extra
+    from ai_edge_quantizer import quantizer
+
+    input_name = Interpreter(model_content=float_model).get_signature_list()[SIGNATURE]["inputs"][0]
+    model_quantizer = quantizer.Quantizer(bytearray(float_model))
+    model_quantizer.load_quantization_recipe(_static_int8_recipe([*stem_scopes(float_model), *float_scopes]))
+    samples = [{input_name: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]
+    with _quiet():
+        return model_quantizer, model_quantizer.calibrate({SIGNATURE: samples}, num_threads=1)
+
+
 def quantize_tflite(
     fp32_path: Path, int8_path: Path, calibration: np.ndarray, keep_float_scopes: Sequence[str] = ()
 ) -> None:
     """Static INT8 weights + activations (min/max calibrated on training samples); float in/out, front-end
     and stem stay (see ``_static_int8_recipe``), and so do the ops whose scopes ``keep_float_scopes`` names (the
     exporter's accuracy-aware retry, ranked by ``tflite_sensitivity``)."""
-    from ai_edge_litert.interpreter import Interpreter  # the [export] extra
-    from ai_edge_quantizer import quantizer
-
     float_model = strip_appended_zip(fp32_path.read_bytes())
-    signature = Interpreter(model_content=float_model).get_signature_list()[SIGNATURE]
-    input_name = signature["inputs"][0]
-    model_quantizer = quantizer.Quantizer(bytearray(float_model))
-    model_quantizer.load_quantization_recipe(_static_int8_recipe([*stem_scopes(float_model), *keep_float_scopes]))
-    samples = [{input_name: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]
+    model_quantizer, ranges = calibrated_quantizer(float_model, calibration, keep_float_scopes)
     with _quiet():
-        calibration_result = model_quantizer.calibrate({SIGNATURE: samples}, num_threads=1)
-        result = model_quantizer.quantize(calibration_result, enable_progress_report=False)
+        result = model_quantizer.quantize(ranges, enable_progress_report=False)
     int8_path.write_bytes(bytes(result.quantized_model))

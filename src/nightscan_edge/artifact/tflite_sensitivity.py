@@ -23,8 +23,9 @@ from nightscan_edge.artifact.tflite_int8 import (
     _FRONT_END_SCOPE,
     SIGNATURE,
     _quiet,
-    _static_int8_recipe,
+    calibrated_quantizer,
     keep_float,
+    signature_ops,
     stem_scopes,
 )
 
@@ -41,21 +42,12 @@ def _weighted_ops() -> frozenset[Any]:
 def quantizable_scopes(float_model: bytes) -> list[str]:
     """Scopes of the weighted ops (convolutions, fully connected) the INT8 file quantizes, in execution order:
     all but the front-end's and the stem's, which stay float anyway (``_static_int8_recipe``)."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils  # the [export] extra
-
-    model = tfl_flatbuffer_utils.read_model(bytearray(float_model))
-    subgraph_index = next(
-        (s.subgraphIndex for s in model.signatureDefs or [] if (s.signatureKey or b"").decode() == SIGNATURE), 0
-    )
-    subgraph = model.subgraphs[subgraph_index]
-    float_already = set(stem_scopes(float_model))
-    weighted = _weighted_ops()
-    scopes = []
-    for op in subgraph.operators:
-        scope = tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors)
+    float_already, weighted = set(stem_scopes(float_model)), _weighted_ops()
+    scopes: list[str] = []
+    for scope, code in signature_ops(float_model):
         if not scope or scope in float_already or re.search(_FRONT_END_SCOPE, scope):
             continue
-        if model.operatorCodes[op.opcodeIndex].builtinCode in weighted and scope not in scopes:
+        if code in weighted and scope not in scopes:
             scopes.append(scope)
     return scopes
 
@@ -81,38 +73,22 @@ def _single_op_recipe(scope: str) -> Any:
 
 
 def _outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    """The model's output for each input, batch 1, one thread."""
     from ai_edge_litert.interpreter import Interpreter  # the [export] extra
 
-    runner = Interpreter(model_content=model, num_threads=1).get_signature_runner(SIGNATURE)
-    rows = []
-    for sample in inputs:
-        (output,) = runner(**{_input_name(model): sample[None].astype(np.float32)}).values()
-        rows.append(np.asarray(output)[0])
-    return np.stack(rows)
-
-
-def _input_name(model: bytes) -> str:
-    from ai_edge_litert.interpreter import Interpreter  # the [export] extra
-
-    return str(Interpreter(model_content=model).get_signature_list()[SIGNATURE]["inputs"][0])
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    (name,) = interpreter.get_signature_list()[SIGNATURE]["inputs"]
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    return np.stack([np.asarray(next(iter(runner(**{name: x[None]}).values())))[0] for x in inputs])
 
 
 def rank_sensitive_ops(
     fp32_path: Path, calibration: np.ndarray, samples: int = RANKING_SAMPLES
 ) -> list[tuple[str, float]]:
     """``quantizable_scopes``, most sensitive first, each with its mean KL from FP32 when it alone is INT8."""
-    from ai_edge_quantizer import quantizer  # the [export] extra
-
     float_model = strip_appended_zip(fp32_path.read_bytes())
     inputs = calibration[:samples].astype(np.float32)
-    name = _input_name(float_model)
-    model_quantizer = quantizer.Quantizer(bytearray(float_model))
-    model_quantizer.load_quantization_recipe(_static_int8_recipe(stem_scopes(float_model)))
-    with _quiet():
-        ranges = model_quantizer.calibrate(
-            {SIGNATURE: [{name: calibration[i : i + 1].astype(np.float32)} for i in range(len(calibration))]},
-            num_threads=1,
-        )
+    model_quantizer, ranges = calibrated_quantizer(float_model, calibration)  # one calibration for every candidate
     reference = _outputs(float_model, inputs)
     ranking = []
     for scope in quantizable_scopes(float_model):

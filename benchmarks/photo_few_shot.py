@@ -86,8 +86,11 @@ def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[
     train: dict[str, Any] = {"epochs": args.teacher_epochs, "early_stopping_patience": None, "seed": seed}
     if args.teacher_lr is not None:
         train["lr"] = args.teacher_lr
+    data: dict[str, Any] = {"path": str(manifest)}
+    if args.teacher_ir is not None:  # the recipe's share of IR-like frames, layered over its other augmentation
+        data["photo_augment"] = {"ir_probability": args.teacher_ir}
     return {
-        "data": {"path": str(manifest)},
+        "data": data,
         "model": {"name": "efficientnet_lite0_photo", "image_size": args.teacher_size},
         "train": train,
     }
@@ -145,7 +148,10 @@ def teacher_setting(config: Config) -> str:
         if not config.train.teacher:
             return ""
         config = RunFolder(config.train.teacher).read_config()
-    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}"
+    ir = config.data.photo_augment.ir_probability
+    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}" + (
+        f", IR {ir:g}" if ir != 0.2 else ""  # the recipe's share is 0.2; older rows' settings read unchanged
+    )
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -268,6 +274,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher-size", type=int, default=160, help="EfficientNet-Lite0 input size")
     parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--teacher-lr", type=float, default=None, help="the head's rate (default: the recipe's)")
+    parser.add_argument(
+        "--teacher-ir", type=float, default=None, help="share of IR-like frames (default: the recipe's, 0.2)"
+    )
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
     parser.add_argument(

@@ -16,6 +16,7 @@ class StudyFolder:
     TABLE_MARKDOWN = "pareto.md"
     PLOT = "pareto.png"
     WINNER = "winner.json"  # the winning trial's row: run folder, export folder, figures
+    CONFIRM = "confirm.json"  # the best trials re-trained on more seeds (tune --confirm)
     DATABASE = "study.db"  # the default Optuna storage (SQLite)
     RUNS = "runs"  # each trial's run folder
 
@@ -41,6 +42,10 @@ class StudyFolder:
     @property
     def winner_file(self) -> Path:
         return self.path / self.WINNER
+
+    @property
+    def confirm_file(self) -> Path:
+        return self.path / self.CONFIRM
 
     @property
     def database(self) -> Path:

@@ -3,8 +3,9 @@
 Read from the storage, so any process may write them (each worker after each of its trials, the command at
 the end); every file is written atomically, so a reader never sees half a table. The front is taken over the
 trials within the budget: no other such trial has a macro-F1 at least as high and a latency at least as low
-(one strictly). The winner is the most accurate trial within the budget (ties: the faster); its export is the
-file to ship, and ``nightscan-edge check`` on it passes by construction (the same gate ran in the trial).
+(one strictly). The winner is the most accurate trial within the budget (ties: the faster), or with ``tune
+--confirm`` the best mean over seeds among the confirmed candidates (``tune.confirm``); its export is the file
+to ship, and ``nightscan-edge check`` on it passes by construction (the same gate ran in the trial).
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def _cell(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render_markdown(name: str, rows: list[TrialRow], best: TrialRow | None) -> str:
+def render_markdown(
+    name: str, rows: list[TrialRow], best: TrialRow | None, confirmations: list[dict[str, Any]] | None = None
+) -> str:
     lines = [
         f"# Study {name}",
         "",
@@ -107,11 +110,33 @@ def render_markdown(name: str, rows: list[TrialRow], best: TrialRow | None) -> s
                      f"{best.size_mb:.3f} MB: `{best.export_dir}`")  # fmt: skip
     else:
         lines.append("No trial within the budget yet.")
+    if confirmations:
+        lines += _confirmation_lines(confirmations, best)
     broken = [row for row in rows if row.violations]
     if broken:
         lines += ["", "Over the budget:", ""]
         lines += [f"- trial {row.trial}: {'; '.join(row.violations)}" for row in broken]
     return "\n".join(lines) + "\n"
+
+
+def _confirmation_lines(confirmations: list[dict[str, Any]], best: TrialRow | None) -> list[str]:
+    seeds = ", ".join(str(seed) for seed in confirmations[0]["seeds"])
+    lines = [
+        "",
+        f"Confirmed on seeds {seeds} (the trial's own first; the winner is the best mean within the budget on every "
+        "seed):",
+        "",
+        "| trial | macro-F1 per seed | mean | min | INT8 gate per seed | within budget on every seed |",
+        "|---:|---|---:|---:|---|---|",
+    ]
+    for c in confirmations:
+        per_seed = " / ".join(_cell(v, 3) for v in c["macro_f1"])
+        gates = " / ".join(g or "-" for g in c["int8_gate"])
+        lines.append(f"| {c['trial']} | {per_seed} | {_cell(c['mean_macro_f1'], 3)} | {_cell(c['min_macro_f1'], 3)} "
+                     f"| {gates} | {'yes' if c['robust'] else 'no'} |")  # fmt: skip
+    if not any(c["robust"] for c in confirmations) and best is not None:
+        lines += ["", f"No candidate held the budget on every seed: the winner (trial {best.trial}) is unconfirmed."]
+    return lines
 
 
 def _points(rows: list[TrialRow]) -> tuple[list[float], list[float]]:
@@ -155,17 +180,37 @@ def render_plot(name: str, rows: list[TrialRow], best: TrialRow | None) -> bytes
     return buffer.getvalue()
 
 
-def write_results(study: optuna.Study, folder: Path) -> TrialRow | None:
-    """Write the table, plot and winner of ``study`` into ``folder``; returns the winner (None: none yet)."""
+def confirmed_or_single(rows: list[TrialRow], confirmations: list[dict[str, Any]] | None) -> TrialRow | None:
+    """The winner: with confirmations, the best mean macro-F1 among candidates within the budget on every seed
+    (ties: the faster); without them, or when none held, the most accurate single trial."""
+    robust = [c for c in confirmations or [] if c["robust"]]
+    if robust:
+        by_trial = {r.trial: r for r in rows}
+        best = max(robust, key=lambda c: (c["mean_macro_f1"], -(by_trial[c["trial"]].latency_p50_ms or 0.0)))
+        return by_trial[best["trial"]]
+    return winner(rows)
+
+
+def write_results(
+    study: optuna.Study, folder: Path, confirmations: list[dict[str, Any]] | None = None
+) -> TrialRow | None:
+    """Write the table, plot and winner of ``study`` into ``folder``; returns the winner (None: none yet).
+    ``confirmations`` (``tune --confirm``, as ``Confirmation.as_dict``) pick the winner by its mean over seeds."""
     rows = table(study)
-    best = winner(rows)
+    best = confirmed_or_single(rows, confirmations)
+    confirmed = next((c for c in confirmations or [] if best is not None and c["trial"] == best.trial), None)
     files = StudyFolder(folder)
     write_json_atomic(
         files.table_json,
-        {"study": study.study_name, "trials": [asdict(r) for r in rows], "winner": best.trial if best else None},
+        {
+            "study": study.study_name,
+            "trials": [asdict(r) for r in rows],
+            "winner": best.trial if best else None,
+            **({"confirmations": confirmations} if confirmations else {}),
+        },
     )
-    write_text_atomic(files.table_markdown, render_markdown(study.study_name, rows, best))
+    write_text_atomic(files.table_markdown, render_markdown(study.study_name, rows, best, confirmations))
     write_bytes_atomic(files.plot, render_plot(study.study_name, rows, best))
     if best is not None:
-        write_json_atomic(files.winner_file, asdict(best))
+        write_json_atomic(files.winner_file, {**asdict(best), **({"confirmation": confirmed} if confirmed else {})})
     return best

@@ -26,6 +26,7 @@ from nightscan_edge.config_layers import read_yaml_file
 from nightscan_edge.models.search_space import SearchSpace, SearchSpaceError, search_space
 from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.tune import attrs
+from nightscan_edge.tune.confirm import Confirmation, confirm_candidates
 from nightscan_edge.tune.errors import TuneError, UnreachableBudgetError
 from nightscan_edge.tune.measure import SIZE_AND_SPEED_LIMITS
 from nightscan_edge.tune.results import TrialRow, table, write_results
@@ -60,6 +61,8 @@ class TuneOptions:
     epoch_pruner: bool = True
     seed: int | None = 0
     progress: bool = False
+    confirm: int = 0  # re-train the N most accurate trials within the budget on more seeds (tune.confirm)
+    confirm_seeds: int = 2
 
 
 @dataclass
@@ -69,6 +72,7 @@ class TuneResult:
     storage: str
     rows: list[TrialRow] = field(default_factory=list)
     winner: TrialRow | None = None
+    confirmations: list[Confirmation] = field(default_factory=list)
 
 
 def _check_counts(options: TuneOptions) -> None:
@@ -78,6 +82,10 @@ def _check_counts(options: TuneOptions) -> None:
         raise TuneError(f"--hours must be positive; got {options.hours}")
     if options.workers < 1:
         raise TuneError(f"--workers must be 1 or more; got {options.workers}")
+    if options.confirm < 0:
+        raise TuneError(f"--confirm must be 0 (off) or more; got {options.confirm}")
+    if options.confirm and options.confirm_seeds < 1:
+        raise TuneError(f"--confirm-seeds must be 1 or more; got {options.confirm_seeds}")
     if options.epochs < 1:
         raise TuneError(f"--epochs must be 1 or more; got {options.epochs}")
 
@@ -265,5 +273,9 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
             run_on_workers(plan, worker_task, options.workers, remaining, timeout_s)
         else:
             run_trials(plan, remaining, timeout_s, say, seed=options.seed)
-    best = write_results(study, plan.folder)
-    return TuneResult(plan.folder, plan.name, plan.storage_url, table(study), best)
+    confirmations: list[Confirmation] = []
+    if options.confirm:
+        write_results(study, plan.folder)  # the table as the trials left it, while the confirmation runs
+        confirmations = confirm_candidates(plan, table(study), options.confirm, options.confirm_seeds, say)
+    best = write_results(study, plan.folder, [c.as_dict() for c in confirmations] or None)
+    return TuneResult(plan.folder, plan.name, plan.storage_url, table(study), best, confirmations)

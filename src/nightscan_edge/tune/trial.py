@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,42 +132,68 @@ class TrialObjective:
         resumed: Path | None,
         pruner: EpochPruner,
     ) -> Measurement:
-        plan = self.plan
-        if resumed is not None:
-            run = train(resume=resumed, progress=plan.progress, callbacks=[pruner])
-        else:
-            folder.path.parent.mkdir(parents=True, exist_ok=True)
-            run = train(
-                _config(plan, values, folder.path), run_dir=folder.path, progress=plan.progress, callbacks=[pruner]
-            )
+        run_dir, macro_f1 = train_candidate(self.plan, values, folder, resumed, [pruner])
         if pruner.pruned_at_epoch is not None:
             trial.set_user_attr(attrs.PRUNED_AT, pruner.pruned_at_epoch)
             raise optuna.TrialPruned(f"stopped after epoch {pruner.pruned_at_epoch}")
-        model_dir, macro_f1 = run.run_dir, run.metrics.get("val_macro_f1")
-        ratio = float(values.get("pruning_ratio", plan.space.fixed.get("pruning_ratio", 0.0)))
-        if ratio > 0:
-            epochs = int(plan.base_layer["train"]["epochs"])
-            pruned = prune_run(
-                run.run_dir,
-                target_macs=1.0 - ratio,
-                finetune_epochs=max(1, epochs // 2),
-                run_name=f"{folder.path.name}-pruned",
-                progress=False,
-            )
-            model_dir, macro_f1 = pruned.run_dir, pruned.record.get("val_macro_f1")
-        if macro_f1 is None or not math.isfinite(float(macro_f1)):
-            raise RuntimeError(f"{model_dir} finished without a validation macro-F1")
-        trial.set_user_attr(attrs.MODEL_DIR, str(model_dir))
-        report = export_run(model_dir, list(plan.formats), int8=True)
-        trial.set_user_attr(attrs.EXPORT_DIR, str(report.out_dir))
-        config = RunFolder(model_dir).read_config()
-        options = BenchOptions(config.bench, threads=(1,), include_eager=False)
-        result = run_bench(report.out_dir, options, progress=False, run_dir=model_dir)
-        write_text_atomic(Path(report.out_dir) / BENCH_FILE, result.to_json())
-        measurement = measure(result, report, plan.budget, float(macro_f1))
-        trial.set_user_attr(attrs.MEASUREMENT, measurement.as_dict())
+        measurement = export_and_measure(self.plan, values, folder, run_dir, macro_f1, trial.set_user_attr)
         trial.set_user_attr(attrs.CONSTRAINTS, measurement.constraints)
         return measurement
+
+
+def train_candidate(
+    plan: StudyPlan,
+    values: dict[str, Value],
+    folder: RunFolder,
+    resumed: Path | None,
+    callbacks: list[Any],
+) -> tuple[Path, float | None]:
+    """Train (or resume) one configuration into ``folder`` -> its run folder and validation macro-F1."""
+    if resumed is not None:
+        run = train(resume=resumed, progress=plan.progress, callbacks=callbacks)
+    else:
+        folder.path.parent.mkdir(parents=True, exist_ok=True)
+        config = _config(plan, values, folder.path)
+        run = train(config, run_dir=folder.path, progress=plan.progress, callbacks=callbacks)
+    macro_f1 = run.metrics.get("val_macro_f1")
+    return Path(run.run_dir), None if macro_f1 is None else float(macro_f1)
+
+
+def export_and_measure(
+    plan: StudyPlan,
+    values: dict[str, Value],
+    folder: RunFolder,
+    run_dir: Path,
+    macro_f1: float | None,
+    record: Callable[[str, Any], None],
+) -> Measurement:
+    """Prune (when the configuration asks), export with the INT8 gate, bench at 1 thread and measure against the
+    budget. ``record(key, value)`` keeps each step's folder as soon as it exists (a trial's user attributes, a
+    confirmation's entry), so a failure later still says where the files are."""
+    model_dir = run_dir
+    ratio = float(values.get("pruning_ratio", plan.space.fixed.get("pruning_ratio", 0.0)))
+    if ratio > 0:
+        epochs = int(plan.base_layer["train"]["epochs"])
+        pruned = prune_run(
+            run_dir,
+            target_macs=1.0 - ratio,
+            finetune_epochs=max(1, epochs // 2),
+            run_name=f"{folder.path.name}-pruned",
+            progress=False,
+        )
+        model_dir, macro_f1 = pruned.run_dir, pruned.record.get("val_macro_f1")
+    if macro_f1 is None or not math.isfinite(float(macro_f1)):
+        raise RuntimeError(f"{model_dir} finished without a validation macro-F1")
+    record(attrs.MODEL_DIR, str(model_dir))
+    report = export_run(model_dir, list(plan.formats), int8=True)
+    record(attrs.EXPORT_DIR, str(report.out_dir))
+    config = RunFolder(model_dir).read_config()
+    options = BenchOptions(config.bench, threads=(1,), include_eager=False)
+    result = run_bench(report.out_dir, options, progress=False, run_dir=model_dir)
+    write_text_atomic(Path(report.out_dir) / BENCH_FILE, result.to_json())
+    measurement = measure(result, report, plan.budget, float(macro_f1))
+    record(attrs.MEASUREMENT, measurement.as_dict())
+    return measurement
 
 
 def objective_for(plan: StudyPlan, study: optuna.Study, storage: optuna.storages.BaseStorage) -> TrialObjective:

@@ -185,9 +185,10 @@ def int8_file(run_dir: Path, threads: int) -> dict:
 
 
 def phone_figures(head_run: Path, threads: int) -> dict:
-    """Route 1 on this split: the head run's INT8 phone file through ``export`` (saved beside the run and reused),
-    its clip accuracy and macro-F1 on the test split (window probabilities averaged per clip, as the head's report
-    does), its size and LiteRT latency at ``threads`` thread(s) on one 3 s window."""
+    """Route 1 on this split: the head run's INT8 phone file through ``export`` (saved beside the run and reused;
+    when the gate refuses it, the FP16 phone file, with the refusal recorded), its clip accuracy and macro-F1 on the
+    test split (window probabilities averaged per clip, as the head's report does), its size and LiteRT latency at
+    ``threads`` thread(s) on one 3 s window."""
     from birdnet_phone import figures as phone_scores  # benchmarks/birdnet_phone.py: the phone file's own table
     from nightscan_edge.bench.timing import measure_latency
     from nightscan_edge.checkpoint import load_trained_model
@@ -200,15 +201,22 @@ def phone_figures(head_run: Path, threads: int) -> dict:
         return json.loads(saved.read_text())
     started = time.perf_counter()
     files = export_birdnet_phone(head_run, int8=True)
-    if files.int8 is None:
-        raise RuntimeError(
-            f"{head_run}: the INT8 phone file was not written ({files.report.artifact('tflite', 'int8').error})"
-        )
+    # A refused INT8 file is a row too: the gate's verdict is recorded, and the figures are those of the FP16 phone
+    # file, the one docs/birdnet.md says to ship then (FP32 where FP16 failed).
+    scored = files.int8 or files.fp16 or files.fp32
     inputs, labels, sources = load_run_samples(head_run, split="test")
-    runner = load_runner(files.int8, threads=threads)
+    runner = load_runner(scored, threads=threads)
     probabilities = np.concatenate([runner.predict(window[None]) for window in inputs])
     scores = phone_scores(probabilities, labels, sources, len(load_trained_model(head_run).labels))
     latency = measure_latency(runner.predict, inputs[:1][0], warmup=3, iterations=20)
+    shipped = {"path": str(scored), "latency_ms_1_thread": latency.p50_ms, "licence": files.report.licence}
+    if files.int8 is not None:
+        int8 = {"status": "ok", "size_mb": files.int8.stat().st_size / 1e6, **shipped}
+    else:
+        error = files.report.artifact("tflite", "int8").error
+        precision = "fp16" if scored == files.fp16 else "fp32"
+        int8 = {"status": "rejected", "error": error, "scored": precision,
+                "scored_size_mb": scored.stat().st_size / 1e6, **shipped}  # fmt: skip
     result = {
         "run": str(head_run),
         "accuracy": scores["clip_accuracy"] / 100,
@@ -216,13 +224,7 @@ def phone_figures(head_run: Path, threads: int) -> dict:
         "window_accuracy": scores["window_accuracy"] / 100,
         "val_accuracy": None,
         "seconds": time.perf_counter() - started,
-        "int8": {
-            "status": "ok",
-            "path": str(files.int8),
-            "size_mb": files.int8.stat().st_size / 1e6,
-            "latency_ms_1_thread": latency.p50_ms,
-            "licence": files.report.licence,
-        },
+        "int8": int8,
     }
     write_json_atomic(saved, result)
     return result

@@ -154,6 +154,16 @@ def test_new_species_gaps_are_against_the_head_of_the_same_draw():
     phone = next(n for n in notes if n.startswith("phone"))
     assert "0.0 points behind" in phone and "within 1 point(s)): met" in phone
 
+    # a seed whose INT8 phone file the gate refused is a row scored on its FP16 file, and the note says so
+    refused = run("phone", 1, 0.7)
+    refused["int8"] = {"status": "rejected", "error": "owl recall -14.3 points", "scored": "fp16",
+                       "scored_size_mb": 25.0, "latency_ms_1_thread": 9.0}  # fmt: skip
+    runs.append(refused)
+    summary = new_species_report.summarise(runs)
+    assert next(r for r in summary if r["variant"] == "phone")["int8_mb"] == 7.4  # the refused file has no size
+    phone = next(n for n in new_species_report.gap_notes(summary, runs) if n.startswith("phone"))
+    assert "passed the export's gate on 1 of 2 seed(s)" in phone and "seed 1: owl recall -14.3 points" in phone
+
 
 def test_new_species_mode_groups_similar_clips_and_keeps_each_group_on_one_side(tmp_path):
     import numpy as np

@@ -54,7 +54,9 @@ def test_the_winner_is_the_best_mean_among_candidates_that_hold_on_every_seed(tm
     winner = json.loads(folder.winner_file.read_text())
     assert winner["trial"] == 2 and winner["confirmation"]["mean_macro_f1"] == pytest.approx(0.85)
     assert folder.read_table()["confirmations"][0]["trial"] == 1
-    assert "| 2 | 0.850 / 0.860 / 0.840 | 0.850 | 0.840 | pass / pass / pass | yes |" in folder.table_markdown.read_text()
+    assert (
+        "| 2 | 0.850 / 0.860 / 0.840 | 0.850 | 0.840 | pass / pass / pass | yes |" in folder.table_markdown.read_text()
+    )
 
     # a second start measures nothing again: every (trial, seed) is in confirm.json
     again = confirm.confirm_candidates(_plan(tmp_path), table(study), 3, 2, say=lambda _: None)
@@ -102,7 +104,7 @@ def test_confirm_trains_the_best_trial_on_another_seed_end_to_end(tune_audio, ro
     assert "confirming trial" in printed and "winner: trial" in printed
     saved = json.loads((out / "confirm.json").read_text())
     assert saved["seeds"] == [8] and len(saved["runs"]) == 1
-    (key, entry), = saved["runs"].items()
+    ((key, entry),) = saved["runs"].items()
     trial = int(key.split("/")[0])
     folder = RunFolder(entry["run_dir"])
     assert folder.path.name == f"c-trial-{trial:04d}-seed-8"

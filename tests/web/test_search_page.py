@@ -21,14 +21,17 @@ def _row(trial: int, state: str, macro_f1: float | None, model_dir: str | None, 
             "note": None}  # fmt: skip
 
 
-def _study(data_dir: Path) -> Path:
+def _study(data_dir: Path, confirmations: list[dict] | None = None) -> Path:
     folder = StudyFolder(data_dir / "studies" / "owls")
     run = RunFolder(folder.runs_dir / "owls-trial-0001")
     run.path.mkdir(parents=True)
     run.write_config(resolve_config({"data": {"path": "somewhere"}, "model": {"name": "ultralight_audio"}}))
     write_status(run.path, "done", run_id=run.path.name)
     trials = [_row(0, "pruned", None, None, False), _row(1, "complete", 0.871, str(run.path), True)]
-    folder.table_json.write_text(json.dumps({"study": "owls", "trials": trials, "winner": 1}))
+    table = {"study": "owls", "trials": trials, "winner": 1}
+    if confirmations is not None:
+        table["confirmations"] = confirmations
+    folder.table_json.write_text(json.dumps(table))
     folder.plot.write_bytes(b"\x89PNG\r\n\x1a\n")
     return run.path
 
@@ -52,3 +55,23 @@ def test_an_unknown_study_is_404_and_no_study_says_how_to_start_one(client):
     response = client.get("/api/studies/..%2F..%2Fetc")
     assert response.status_code == 404
     assert client.get("/studies/nothing/pareto.png").status_code == 404
+
+
+def test_the_winner_confirmed_on_more_seeds_shows_each_seed_and_an_unconfirmed_one_says_so(client, settings):
+    confirmed = {"trial": 1, "seeds": [42, 43, 44], "macro_f1": [0.871, 0.852, 0.858], "mean_macro_f1": 0.8603,
+                 "min_macro_f1": 0.852, "within_budget": [True] * 3, "int8_gate": ["pass"] * 3, "errors": [None] * 3,
+                 "robust": True}  # fmt: skip
+    _study(settings.data_dir, [confirmed])
+    page = client.get("/search").text
+    assert "Confirmed on seeds 42, 43, 44: macro-F1" in page and "0.871 / 0.852 / 0.858" in page
+    assert "(mean 0.860)" in page
+    assert client.get("/api/studies/owls").json()["confirmation"]["seeds"] == [42, 43, 44]
+
+
+def test_a_winner_no_confirmation_held_is_marked_as_one_seeds_figure(client, settings):
+    broken = {"trial": 1, "seeds": [42, 43], "macro_f1": [0.871, None], "mean_macro_f1": 0.871, "min_macro_f1": 0.871,
+              "within_budget": [True, False], "int8_gate": ["pass", None], "errors": [None, "RuntimeError: x"],
+              "robust": False}  # fmt: skip
+    _study(settings.data_dir, [broken])
+    assert "the winner is one seed's figure" in client.get("/search").text
+    assert client.get("/api/studies/owls").json()["confirmation"] is None

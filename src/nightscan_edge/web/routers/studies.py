@@ -48,9 +48,15 @@ def study_view(store: Store, folder: StudyFolder) -> dict[str, Any]:
     winner_run = None
     if winner is not None and winner.get("model_dir"):
         winner_run = adopt_folder(store, Path(winner["model_dir"]))
+    confirmations: list[dict[str, Any]] = list(table.get("confirmations", []))
     return {
         "name": folder.name,
         "trials": trials,
+        # tune --confirm: the winner's macro-F1 on each seed, or None (not confirmed, or none held on every seed)
+        "confirmation": next(
+            (c for c in confirmations if winner is not None and c["trial"] == winner["trial"] and c["robust"]), None
+        ),
+        "confirmed_candidates": len(confirmations),
         "measured": sum(1 for row in trials if row.get("macro_f1") is not None),
         "winner": winner,
         "winner_run": winner_run,

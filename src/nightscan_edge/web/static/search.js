@@ -33,6 +33,16 @@
         winner.append(link);
       }
     }
+    const confirmation = section.querySelector(".confirmation");
+    if (study.confirmation) {
+      const c = study.confirmation;
+      confirmation.textContent = `Confirmed on seeds ${c.seeds.join(", ")}: macro-F1 ` +
+        `${c.macro_f1.map((v) => fixed(v, 3)).join(" / ")} (mean ${fixed(c.mean_macro_f1, 3)}).`;
+    } else if (study.confirmed_candidates) {
+      confirmation.textContent = "No confirmed trial held the budget on every seed: the winner is one seed's figure.";
+    } else {
+      confirmation.textContent = "";
+    }
     const plot = section.querySelector("img.front");
     plot.src = `/studies/${encodeURIComponent(study.name)}/pareto.png?t=${Date.now()}`;
   }

@@ -323,3 +323,30 @@ def test_a_multilabel_run_shows_per_class_figures_and_precision_recall_curves(br
     assert curves == [["owl (AP 0.910)", 4], ["frog (AP 0.570)", 3]]
     assert page.locator("#report-tables").is_hidden() and "mAP 0.740" in page.text_content("#report-summary")
     _check_layout(page, "run-multilabel")
+
+
+def test_the_search_page_shows_trials_and_a_confirmation_as_they_arrive(browser, site):
+    import json
+
+    from nightscan_edge.study_folder import StudyFolder
+
+    folder = StudyFolder(site["data_dir"] / "studies" / "live")
+    folder.path.mkdir(parents=True)
+    row = {"trial": 0, "state": "complete", "params": {}, "run_dir": None, "model_dir": None, "export_dir": None,
+           "macro_f1": 0.871, "latency_p50_ms": 0.8, "size_mb": 0.2, "int8_gate": "pass", "within_budget": True,
+           "violations": [], "on_front": True, "note": None}  # fmt: skip
+    folder.table_json.write_text(json.dumps({"study": "live", "trials": [row], "winner": 0}))
+    page = browser.new_page()
+    page.goto(f"{site['url']}/search")
+    assert page.text_content('[data-study="live"] .confirmation').strip() == ""
+    # the tune process confirms the winner on two more seeds and adds a trial: the page shows both without a reload
+    confirmed = {"trial": 0, "seeds": [42, 43, 44], "macro_f1": [0.871, 0.85, 0.86], "mean_macro_f1": 0.8603,
+                 "min_macro_f1": 0.85, "within_budget": [True] * 3, "int8_gate": ["pass"] * 3, "errors": [None] * 3,
+                 "robust": True}  # fmt: skip
+    second = {**row, "trial": 1, "macro_f1": 0.8, "on_front": False}
+    table = {"study": "live", "trials": [row, second], "winner": 0, "confirmations": [confirmed]}
+    folder.table_json.write_text(json.dumps(table))
+    page.wait_for_selector('[data-study="live"] tr[data-trial="1"]', timeout=20_000)
+    text = page.text_content('[data-study="live"] .confirmation')
+    assert "Confirmed on seeds 42, 43, 44: macro-F1 0.871 / 0.850 / 0.860 (mean 0.860)." in text
+    _check_layout(page, "search")

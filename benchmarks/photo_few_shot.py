@@ -206,6 +206,22 @@ def int8_check(run_dir: Path) -> dict[str, Any]:
     return result
 
 
+def grey_notes(finetuned: list[dict[str, Any]]) -> list[str]:
+    """The grey target for every IR-trained run (each its own model): the gap of each, met where <= 5 points."""
+    judged = sorted((r for r in finetuned if "grey_accuracy" in r), key=lambda r: r["accuracy"] - r["grey_accuracy"])
+    if not judged:
+        return []
+    gaps = "; ".join(
+        f"{r['teacher']}: {r['accuracy']:.1%} colour, {r['grey_accuracy']:.1%} grey, "
+        f"{100 * (r['accuracy'] - r['grey_accuracy']):.1f} points"
+        for r in judged
+    )
+    met = [r for r in judged if r["accuracy"] - r["grey_accuracy"] <= 0.05]
+    verdict = f"met by {len(met)} of {len(judged)} IR-trained runs" if met else "NOT met by any IR-trained run"
+    return [f"Target: grey test photos at most 5 points below colour for a model trained with IR frames: {verdict} "
+            f"({gaps})."]  # fmt: skip
+
+
 def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> list[str]:
     """The issue's targets, each stated as measured, met or not."""
     notes = []
@@ -220,12 +236,8 @@ def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> lis
                 f"Target: EfficientNet-Lite0 fine-tuned >= {bar:.0%} at {size} photos/class: "
                 f"{'met' if best['accuracy'] >= bar else 'NOT met'} ({best['accuracy']:.1%}, {best['teacher']})."
             )
-            if "grey_accuracy" in best and size == "all":
-                gap = best["accuracy"] - best["grey_accuracy"]
-                notes.append(
-                    f"Target: grey test photos at most 5 points below colour for that IR-trained model: "
-                    f"{'met' if gap <= 0.05 else 'NOT met'} ({best['grey_accuracy']:.1%} grey, {100 * gap:.1f} points)."
-                )
+            if size == "all":
+                notes += grey_notes([r for r in rows if r["size"] == size and r["variant"] == "finetuned"])
     best_u = max(
         (r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"),
         key=lambda r: r["accuracy"],

@@ -78,8 +78,13 @@ def test_a_failed_seed_is_recorded_and_when_none_holds_the_single_seed_winner_is
     assert "winner (trial 1) is unconfirmed" in StudyFolder(tmp_path).table_markdown.read_text()
 
 
-@pytest.mark.parametrize(("extra", "words"), [(["--confirm", "-1"], "--confirm must be 0"),
-                                              (["--confirm", "2", "--confirm-seeds", "0"], "--confirm-seeds must be")])  # fmt: skip
+BAD_COUNTS = [
+    (["--confirm", "-1"], "--confirm must be 0"),
+    (["--confirm", "2", "--confirm-seeds", "0"], "--confirm-seeds must be"),
+]
+
+
+@pytest.mark.parametrize(("extra", "words"), BAD_COUNTS)
 def test_bad_confirm_counts_are_one_line_and_write_nothing(tune_audio, roomy_budget, tiny_space, tmp_path, capsys,
                                                            extra, words):  # fmt: skip
     from nightscan_edge.cli import main

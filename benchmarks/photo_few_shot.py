@@ -51,6 +51,7 @@ from bench_common import (
     write_split_manifest,
 )
 from nightscan_edge.config import Config, resolve_config
+from nightscan_edge.config_layers import read_yaml_file
 from nightscan_edge.data.sources import unlabelled_photos
 from nightscan_edge.export import export_run
 from nightscan_edge.run_folder import RunFolder
@@ -58,6 +59,7 @@ from nightscan_edge.train import train
 
 RESULTS = RESULTS_DIR / "photo_few_shot.json"
 RECIPE = REPO / "configs" / "pretrained-photos.yaml"
+RECIPE_IR = float(read_yaml_file(RECIPE)["data"]["photo_augment"]["ir_probability"])
 VARIANTS = ("scratch", "finetuned", "distilled", "distilled+u")
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
 BATCH_SIZE, MIN_STEPS = 32, 16  # the photo preset's batch and train.min_steps_per_epoch
@@ -150,7 +152,7 @@ def teacher_setting(config: Config) -> str:
         config = RunFolder(config.train.teacher).read_config()
     ir = config.data.photo_augment.ir_probability
     return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}" + (
-        f", IR {ir:g}" if ir != 0.2 else ""  # the recipe's share is 0.2; older rows' settings read unchanged
+        f", IR {ir:g}" if ir != RECIPE_IR else ""  # the recipe's own share goes unsaid, as in the older rows
     )
 
 
@@ -287,7 +289,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher-epochs", type=int, default=5)
     parser.add_argument("--teacher-lr", type=float, default=None, help="the head's rate (default: the recipe's)")
     parser.add_argument(
-        "--teacher-ir", type=float, default=None, help="share of IR-like frames (default: the recipe's, 0.2)"
+        "--teacher-ir", type=float, default=None, help=f"share of IR-like frames (default: the recipe's, {RECIPE_IR:g})"
     )
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")

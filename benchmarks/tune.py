@@ -30,7 +30,7 @@ from bench_common import SHARED_DATA, command_line, load_average, machine_summar
 from nightscan_edge.quiet import quiet_libraries
 from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.tune import TuneOptions, attrs, run_study
-from nightscan_edge.tune.results import TrialRow, confirmed_or_single, table
+from nightscan_edge.tune.results import TrialRow, table
 from nightscan_edge.tune.storage import default_storage_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,8 @@ def run_front(args: argparse.Namespace) -> None:
     wall_s = time.perf_counter() - started
     study = _study(args.out / "front" / "study", FRONT_STUDY)
     rows, costs = table(study), _trial_costs(study)
-    confirmations = (StudyFolder(args.out / "front" / "study").read_table() or {}).get("confirmations")
+    saved = StudyFolder(args.out / "front" / "study").read_table() or {}
+    confirmations = saved.get("confirmations")
     cpu_total = sum(cpu or 0.0 for _, cpu in costs.values())
     finished = [r for r in rows if r.state in ("complete", "pruned")]
     notes = [
@@ -213,7 +214,7 @@ def run_front(args: argparse.Namespace) -> None:
     )
     payload.update(
         {
-            "winner": None if (best := confirmed_or_single(rows, confirmations)) is None else best.trial,
+            "winner": saved.get("winner"),
             "confirmations": confirmations,
             "cpu_seconds": round(cpu_total, 1),
         }

@@ -344,7 +344,8 @@ def test_the_search_page_shows_trials_and_a_confirmation_as_they_arrive(browser,
                  "min_macro_f1": 0.85, "within_budget": [True] * 3, "int8_gate": ["pass"] * 3, "errors": [None] * 3,
                  "robust": True}  # fmt: skip
     second = {**row, "trial": 1, "macro_f1": 0.8, "on_front": False}
-    table = {"study": "live", "trials": [row, second], "winner": 0, "confirmations": [confirmed]}
+    table = {"study": "live", "trials": [row, second], "winner": 0, "confirmations": [confirmed],
+             "winner_confirmation": confirmed}  # fmt: skip
     folder.table_json.write_text(json.dumps(table))
     page.wait_for_selector('[data-study="live"] tr[data-trial="1"]', timeout=20_000)
     text = page.text_content('[data-study="live"] .confirmation')

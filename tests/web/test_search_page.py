@@ -29,8 +29,9 @@ def _study(data_dir: Path, confirmations: list[dict] | None = None) -> Path:
     write_status(run.path, "done", run_id=run.path.name)
     trials = [_row(0, "pruned", None, None, False), _row(1, "complete", 0.871, str(run.path), True)]
     table = {"study": "owls", "trials": trials, "winner": 1}
-    if confirmations is not None:
+    if confirmations is not None:  # as tune.results writes them
         table["confirmations"] = confirmations
+        table["winner_confirmation"] = next((c for c in confirmations if c["trial"] == 1 and c["robust"]), None)
     folder.table_json.write_text(json.dumps(table))
     folder.plot.write_bytes(b"\x89PNG\r\n\x1a\n")
     return run.path

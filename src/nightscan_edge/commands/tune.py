@@ -104,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
         f"winner: trial {best.trial}, macro-F1 {best.macro_f1:.3f}, {best.latency_p50_ms:.2f} ms, "
         f"{best.size_mb:.3f} MB -> {best.export_dir}"
     )
-    confirmed = next((c for c in result.confirmations if c.trial == best.trial and c.robust), None)
+    confirmed = result.winner_confirmation
     if confirmed is not None:
-        per_seed = ", ".join(f"{v:.3f}" for v in confirmed.macro_f1 if v is not None)
-        print(f"confirmed on seeds {confirmed.seeds}: macro-F1 {per_seed} (mean {confirmed.mean_macro_f1:.3f})")
+        per_seed = ", ".join(f"{v:.3f}" for v in confirmed["macro_f1"])
+        print(f"confirmed on seeds {confirmed['seeds']}: macro-F1 {per_seed} (mean {confirmed['mean_macro_f1']:.3f})")
     elif result.confirmations:
         print("no confirmed candidate held the budget on every seed: the winner above is one seed's figure")
     return 0

@@ -10,7 +10,8 @@ candidate with the best mean macro-F1 over all its seeds among those within the 
 Each (trial, seed) is an ordinary run folder, ``<study>-trial-NNNN-seed-S`` beside the trials' own, and its
 measurement is kept in ``confirm.json`` as soon as it exists: a cut-off confirmation resumes where it stopped
 (a half-trained run folder continues from its last checkpoint), and a finished one is never trained twice.
-A configuration that fails on a seed is recorded with its error and cannot win.
+A configuration that fails on a seed is recorded with its error and cannot win; a run cut short by a signal
+(``TrainingCancelled``) is not recorded, so the same command continues it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nightscan_edge.atomic import write_json_atomic
+from nightscan_edge.errors import TrainingCancelled
 from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.study_folder import StudyFolder
 from nightscan_edge.tune import attrs
@@ -78,9 +80,8 @@ def candidates(rows: list[TrialRow], count: int) -> list[TrialRow]:
     return measured[:count]
 
 
-def extra_seeds(plan: StudyPlan, count: int) -> list[int]:
-    base = int(plan.base_layer["train"].get("seed", 0))
-    return [base + step for step in range(1, count + 1)]
+def _base_seed(plan: StudyPlan) -> int:
+    return int(plan.base_layer["train"].get("seed", 0))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -100,21 +101,18 @@ def confirm_candidates(
     """Train, export and measure each candidate on the extra seeds (resuming earlier work) -> confirmations."""
     files = StudyFolder(plan.folder)
     runs = _read(files.confirm_file)  # "<trial>/<seed>" -> the measurement or the error
-    extra = extra_seeds(plan, seeds)
-
-    def save() -> None:
-        write_json_atomic(files.confirm_file, {"seeds": extra, "runs": runs})
-
-    for row in candidates(rows, count):
+    base_seed = _base_seed(plan)
+    extra = [base_seed + step for step in range(1, seeds + 1)]
+    chosen = candidates(rows, count)
+    for row in chosen:
         for seed in extra:
             key = f"{row.trial}/{seed}"
             if key in runs:
                 continue
             say(f"confirming trial {row.trial} on seed {seed}")
             runs[key] = _measure_on_seed(plan, row, seed)
-            save()
-    base_seed = int(plan.base_layer["train"].get("seed", 0))
-    return [_confirmation(row, base_seed, extra, runs) for row in candidates(rows, count)]
+            write_json_atomic(files.confirm_file, {"seeds": extra, "runs": runs})
+    return [_confirmation(row, base_seed, extra, runs) for row in chosen]
 
 
 def _measure_on_seed(plan: StudyPlan, row: TrialRow, seed: int) -> dict[str, Any]:
@@ -129,6 +127,8 @@ def _measure_on_seed(plan: StudyPlan, row: TrialRow, seed: int) -> dict[str, Any
         else:
             run_dir, macro_f1 = train_candidate(seeded, dict(row.params), folder, resumed, [])
         measurement = export_and_measure(seeded, dict(row.params), folder, run_dir, macro_f1, entry.__setitem__)
+    except TrainingCancelled:
+        raise  # a signal, not a result: nothing is recorded, and the next start continues the run folder
     except Exception as error:  # a configuration that fails on a seed cannot win; the others go on
         entry["error"] = f"{type(error).__name__}: {error}".splitlines()[0][:500]
         return entry

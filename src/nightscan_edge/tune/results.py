@@ -191,6 +191,14 @@ def confirmed_or_single(rows: list[TrialRow], confirmations: list[dict[str, Any]
     return winner(rows)
 
 
+def winner_confirmation(best: TrialRow | None, confirmations: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The winner's confirmation when it held on every seed; None when there is none or it did not hold (the winner
+    is then one seed's figure)."""
+    if best is None:
+        return None
+    return next((c for c in confirmations or [] if c["trial"] == best.trial and c["robust"]), None)
+
+
 def write_results(
     study: optuna.Study, folder: Path, confirmations: list[dict[str, Any]] | None = None
 ) -> TrialRow | None:
@@ -198,7 +206,7 @@ def write_results(
     ``confirmations`` (``tune --confirm``, as ``Confirmation.as_dict``) pick the winner by its mean over seeds."""
     rows = table(study)
     best = confirmed_or_single(rows, confirmations)
-    confirmed = next((c for c in confirmations or [] if best is not None and c["trial"] == best.trial), None)
+    confirmed = winner_confirmation(best, confirmations)
     files = StudyFolder(folder)
     write_json_atomic(
         files.table_json,
@@ -206,7 +214,7 @@ def write_results(
             "study": study.study_name,
             "trials": [asdict(r) for r in rows],
             "winner": best.trial if best else None,
-            **({"confirmations": confirmations} if confirmations else {}),
+            **({"confirmations": confirmations, "winner_confirmation": confirmed} if confirmations else {}),
         },
     )
     write_text_atomic(files.table_markdown, render_markdown(study.study_name, rows, best, confirmations))

@@ -53,9 +53,7 @@ def study_view(store: Store, folder: StudyFolder) -> dict[str, Any]:
         "name": folder.name,
         "trials": trials,
         # tune --confirm: the winner's macro-F1 on each seed, or None (not confirmed, or none held on every seed)
-        "confirmation": next(
-            (c for c in confirmations if winner is not None and c["trial"] == winner["trial"] and c["robust"]), None
-        ),
+        "confirmation": table.get("winner_confirmation"),
         "confirmed_candidates": len(confirmations),
         "measured": sum(1 for row in trials if row.get("macro_f1") is not None),
         "winner": winner,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import mmap
 import sys
 import zipfile
 
@@ -69,9 +70,13 @@ def test_latency_counts_warmup_and_iterations():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not peak_memory_supported(), reason="needs Linux /proc")
 def test_peak_memory_sees_a_transient_allocation():
+    # Fresh anonymous pages from the kernel: a heap allocation could reuse memory a previous test freed but the
+    # process still holds resident (as in a long-lived pytest-xdist worker), which would add nothing to RSS.
+    size = 48 * 1024 * 1024
     with PeakMemory() as peak:
-        block = np.ones(48 * 1024 * 1024 // 8)  # 48 MB, touched
-        del block
+        block = mmap.mmap(-1, size)
+        block.write(b"\x01" * size)  # touched: resident
+        block.close()
     assert 40 <= peak.added_mb <= 200
 
 

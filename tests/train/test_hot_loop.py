@@ -11,6 +11,7 @@ import torch
 
 from nightscan_edge.config import resolve_config
 from nightscan_edge.models import create_model
+from nightscan_edge.spec import AudioSpec
 from nightscan_edge.train import train
 from nightscan_edge.train.module import ClassifierModule, NonFiniteLossError
 from tests.train.conftest import TINY_ULTRALIGHT, tiny_audio_config
@@ -112,3 +113,35 @@ def test_the_progress_bar_reads_the_figures_back_at_most_twice_a_second(monkeypa
     assert len(reads) == 1 and shown[-1] == {"read": 1}
     bar.on_validation_end(None, None)
     assert bar.get_metrics(None, None) == {"read": 2} and len(reads) == 2
+
+
+@pytest.mark.parametrize("objective", ["single_label", "multilabel"])
+def test_each_step_draws_as_many_unlabelled_windows_as_labelled_ones(objective):
+    # A multi-label target is (batch, classes): sizing the unlabelled draw by its element count made every step
+    # 7x larger on a 7-class set.
+    config = resolve_config({"model": {"name": "ultralight_audio"}, "train": {"objective": objective}})
+    model = create_model("ultralight_audio", 3, **TINY_ULTRALIGHT)
+    samples = AudioSpec().clip_samples
+    drawn: list[int] = []
+
+    class Teacher:
+        alpha, temperature, licence = 0.5, 2.0, None
+
+        def distillation_loss(self, logits, raw, inputs, hard_loss, positions=None):
+            return hard_loss
+
+    class Unlabeled:
+        def batch(self, rng, size):
+            drawn.append(size)
+            return torch.randn(size, samples), torch.randn(size, 3)
+
+    module = ClassifierModule(model, ["a", "b", "c"], config, "run", teacher=Teacher(), unlabeled=Unlabeled())
+    module.on_train_epoch_start()
+    x = torch.randn(5, samples)
+    y = (
+        torch.tensor([[1.0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 1], [0, 0, 1]])
+        if objective == "multilabel"
+        else torch.tensor([0, 1, 2, 0, 1])
+    )
+    loss = module.training_step((x, y), 0)
+    assert drawn == [5] and torch.isfinite(loss)

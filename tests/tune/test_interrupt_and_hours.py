@@ -4,9 +4,9 @@ stops a study cleanly: on a tiny generated set, ONNX only."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,20 +30,20 @@ def _trials(out: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def _kill_after_first_epoch(args: list[str], first_checkpoint: Path) -> None:
-    """Run the command in a forked child (its imports already done) and ``kill -9`` it once the first trial has
-    finished an epoch."""
-    process = multiprocessing.get_context("fork").Process(target=main, args=(args,))
-    process.start()
+    """Run the command in a child process and ``kill -9`` it once the first trial has finished an epoch.
+
+    A fresh interpreter, not a fork: a forked copy of a test process whose earlier tests started threads (an
+    in-process study, a web server) can deadlock on a lock one of those threads held at the fork."""
+    process = subprocess.Popen([sys.executable, "-m", "nightscan_edge.cli", *args])
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while not first_checkpoint.is_file():
-            assert process.is_alive(), "the command ended before its first trial wrote a checkpoint"
+            assert process.poll() is None, "the command ended before its first trial wrote a checkpoint"
             assert time.monotonic() < deadline, "the first trial never wrote a checkpoint"
             time.sleep(0.05)
     finally:
-        assert process.pid is not None
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
+        process.send_signal(signal.SIGKILL)
+        process.wait()
 
 
 @pytest.mark.slow

@@ -244,7 +244,7 @@ class ClassifierModule(L.LightningModule):
             loss = self.teacher.distillation_loss(logits, x, inputs, loss, positions=positions)
         if self.unlabeled is not None:
             rng = np.random.default_rng(seed)
-            windows, teacher_logits = self.unlabeled.batch(rng, y.numel())
+            windows, teacher_logits = self.unlabeled.batch(rng, y.shape[0])  # as many as labelled windows
             student = self.model(self.model_input(windows.to(x.device), augment_seed=seed + 1))
             # the engine passes unlabelled data only with a teacher (the one that scored it)
             teacher = cast(Teacher | BirdNetTeacher, self.teacher)

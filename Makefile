@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 5002
+# test workers: one per CPU core (pytest-xdist); TEST_WORKERS=0 runs the suite in this process
+TEST_WORKERS ?= auto
 TORCH_PINS ?= "torch==2.14.1" "torchvision==0.29.1"
 
 .PHONY: install run test test-fast clean
@@ -28,10 +30,10 @@ $(JS_DEPS): clients/js/package-lock.json
 	cd clients/js && npm ci --ignore-scripts --no-audit --no-fund
 
 test: $(STAMP) $(JS_DEPS)
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not browser"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

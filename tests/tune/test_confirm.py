@@ -48,8 +48,10 @@ def test_the_winner_is_the_best_mean_among_candidates_that_hold_on_every_seed(tm
     assert confirmations[0].seeds == [42, 43, 44] and confirmations[0].macro_f1 == [0.90, 0.70, 0.72]
     assert not confirmations[2].robust  # its seed-44 file broke the budget (the INT8 gate here)
 
-    best = write_results(study, tmp_path, [c.as_dict() for c in confirmations])
+    written = write_results(study, tmp_path, [c.as_dict() for c in confirmations])
+    best = written.winner
     assert best is not None and best.trial == 2  # mean 0.85 beats trial 1's lucky 0.90 (mean 0.773)
+    assert written.winner_confirmation is not None and written.winner_confirmation["trial"] == 2
     folder = StudyFolder(tmp_path)
     winner = json.loads(folder.winner_file.read_text())
     assert winner["trial"] == 2 and winner["confirmation"]["mean_macro_f1"] == pytest.approx(0.85)
@@ -74,8 +76,8 @@ def test_a_failed_seed_is_recorded_and_when_none_holds_the_single_seed_winner_is
     assert confirmations[0].errors == [None, "RuntimeError: diverged"] and not confirmations[0].robust
     saved = json.loads(StudyFolder(tmp_path).confirm_file.read_text())
     assert saved == {"seeds": [43], "runs": {"1/43": {"run_dir": "x", "error": "RuntimeError: diverged"}}}
-    best = write_results(study, tmp_path, [c.as_dict() for c in confirmations])
-    assert best is not None and best.trial == 1
+    written = write_results(study, tmp_path, [c.as_dict() for c in confirmations])
+    assert written.winner is not None and written.winner.trial == 1 and written.winner_confirmation is None
     assert "winner (trial 1) is unconfirmed" in StudyFolder(tmp_path).table_markdown.read_text()
     assert StudyFolder(tmp_path).read_table()["winner_confirmation"] is None
 

@@ -46,7 +46,7 @@ def test_the_front_holds_only_undominated_trials_within_the_budget():
 
 
 def test_results_and_winner_are_written_to_the_study_folder(tmp_path):
-    best = write_results(_study(), tmp_path)
+    best = write_results(_study(), tmp_path).winner
     assert best is not None and best.trial == 1  # the most accurate within the budget, not trial 3
     folder = StudyFolder(tmp_path)
     saved = folder.read_table()

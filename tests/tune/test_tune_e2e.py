@@ -48,8 +48,6 @@ def test_two_workers_share_one_study_without_running_or_losing_a_trial(
     assert main(["check", winner["export_dir"], "--budget", str(roomy_budget), "--iterations", "3"]) == 0
 
 
-# Here, not in test_confirm.py: an in-process study before test_interrupt_and_hours's fork left the forked child
-# unable to train (threads do not survive a fork); this file runs after it.
 @pytest.mark.slow
 def test_confirm_trains_the_best_trial_on_another_seed_end_to_end(tune_audio, roomy_budget, tiny_space, tmp_path,
                                                                   capsys):  # fmt: skip

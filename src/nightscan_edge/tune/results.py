@@ -199,10 +199,20 @@ def winner_confirmation(best: TrialRow | None, confirmations: list[dict[str, Any
     return next((c for c in confirmations or [] if c["trial"] == best.trial and c["robust"]), None)
 
 
+@dataclass(frozen=True)
+class WrittenResults:
+    """What ``write_results`` wrote: every trial's row, the winner (None: none yet) and the winner's confirmation
+    (None: not confirmed on every seed)."""
+
+    rows: list[TrialRow]
+    winner: TrialRow | None
+    winner_confirmation: dict[str, Any] | None
+
+
 def write_results(
     study: optuna.Study, folder: Path, confirmations: list[dict[str, Any]] | None = None
-) -> TrialRow | None:
-    """Write the table, plot and winner of ``study`` into ``folder``; returns the winner (None: none yet).
+) -> WrittenResults:
+    """Write the table, plot and winner of ``study`` into ``folder``.
     ``confirmations`` (``tune --confirm``, as ``Confirmation.as_dict``) pick the winner by its mean over seeds."""
     rows = table(study)
     best = confirmed_or_single(rows, confirmations)
@@ -221,4 +231,4 @@ def write_results(
     write_bytes_atomic(files.plot, render_plot(study.study_name, rows, best))
     if best is not None:
         write_json_atomic(files.winner_file, {**asdict(best), **({"confirmation": confirmed} if confirmed else {})})
-    return best
+    return WrittenResults(rows, best, confirmed)

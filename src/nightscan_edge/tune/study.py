@@ -29,7 +29,7 @@ from nightscan_edge.tune import attrs
 from nightscan_edge.tune.confirm import Confirmation, confirm_candidates
 from nightscan_edge.tune.errors import TuneError, UnreachableBudgetError
 from nightscan_edge.tune.measure import SIZE_AND_SPEED_LIMITS
-from nightscan_edge.tune.results import TrialRow, table, winner_confirmation, write_results
+from nightscan_edge.tune.results import TrialRow, table, write_results
 from nightscan_edge.tune.resume import fail_orphaned, requeue_interrupted, trials_counted
 from nightscan_edge.tune.sampling import make_sampler, smallest_params
 from nightscan_edge.tune.storage import default_storage_url, open_storage, open_study
@@ -277,14 +277,13 @@ def run_study(options: TuneOptions, say: Callable[[str], None] = print) -> TuneR
     confirmations: list[Confirmation] = []
     if options.confirm:  # each trial already wrote the table; the confirmation adds to it once it is done
         confirmations = confirm_candidates(plan, table(study), options.confirm, options.confirm_seeds, say)
-    confirmed = [c.as_dict() for c in confirmations] or None
-    best = write_results(study, plan.folder, confirmed)
+    written = write_results(study, plan.folder, [c.as_dict() for c in confirmations] or None)
     return TuneResult(
         plan.folder,
         plan.name,
         plan.storage_url,
-        table(study),
-        best,
+        written.rows,
+        written.winner,
         confirmations,
-        winner_confirmation(best, confirmed),
+        written.winner_confirmation,
     )

@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "multilabel.json")
     parser.add_argument("--int8", action="store_true", help="also export INT8 LiteRT and compare its mAP")
     parser.add_argument(
-        "--rescore", action="store_true", help="train nothing: score the runs --out names again (its INT8 figures kept)"
+        "--rescore",
+        action="store_true",
+        help="train nothing: score the runs --out names again (its INT8 figures kept, or measured again with --int8)",
     )
     parser.add_argument("--set", action="append", default=[], help="config override for both runs (section.key=v)")
     parser.add_argument("--model", default="ultralight_audio", help="the model both runs train (birdnet_head: the "
@@ -365,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         results[objective] = evaluate(
             probabilities, labels, thresholds, test, species, ambient_probabilities, ambient_hours
         )
-        if args.rescore and "int8" in previous["detail"].get(objective, {}):
+        if args.rescore and not args.int8 and "int8" in previous["detail"].get(objective, {}):
             results[objective]["int8"] = previous["detail"][objective]["int8"]
         write(f"{objective} done")
         print(objective, json.dumps(results[objective], indent=1), flush=True)

@@ -89,3 +89,17 @@ def test_tflite_int8_keeps_stem_float(mobile_export):
     assert ops[conv_positions[0]][1][:2] == [float32, float32]  # float activations and weights
     for position in conv_positions[1:]:
         assert ops[position][1][:2] == [int8, int8]
+
+
+def test_tflite_int8_keeps_the_output_softmax_float(mobile_export):
+    """The activation after the head stays float: an 8-bit softmax has 256 levels and ties every small score."""
+    from ai_edge_quantizer import qtyping
+
+    from tests.export.tflite_ops import tflite_ops
+
+    ops = tflite_ops(mobile_export.out_dir / mobile_export.artifact("tflite", "int8").file)
+    (softmax,) = [op for op in ops if op.code == qtyping.BuiltinOperator.SOFTMAX]
+    assert softmax.input_types == [qtyping.TensorType.FLOAT32]
+    assert softmax.output_types == [qtyping.TensorType.FLOAT32]
+    (head,) = [op for op in ops if op.code == qtyping.BuiltinOperator.FULLY_CONNECTED]
+    assert head.input_types[:2] == [qtyping.TensorType.INT8, qtyping.TensorType.INT8]  # the head itself is INT8

@@ -81,3 +81,23 @@ def test_a_multilabel_checkpoint_without_thresholds_is_refused_before_anything_i
     with pytest.raises(ExportError, match="without per-class thresholds"):
         export_run(run, ["onnx"])
     assert not (run / "exports").exists()
+
+
+@pytest.mark.slow  # one LiteRT FP32 + INT8 conversion (~20 s)
+def test_litert_int8_keeps_the_sigmoid_float_so_small_scores_keep_their_order(multilabel_run, tmp_path):
+    """An 8-bit LOGISTIC turns every score under 1/512 into 0: ties that cost a trained file 16 points of one
+    class's AP (docs/multilabel.md). The INT8 file computes the sigmoid in float, after an INT8 head."""
+    from ai_edge_quantizer import qtyping
+
+    from nightscan_edge.config import ExportConfig
+    from tests.export.tflite_ops import tflite_ops
+
+    config = ExportConfig(parity_samples=6, calibration_samples=8, int8_float_fallback=0)
+    report = export_run(multilabel_run, ["tflite"], int8=True, out_dir=tmp_path / "export-int8", config=config)
+    artifact = report.artifact("tflite", "int8")
+    assert artifact.status in ("ok", "rejected"), artifact.error
+    ops = tflite_ops(tmp_path / "export-int8" / artifact.file)
+    (sigmoid,) = [op for op in ops if op.code == qtyping.BuiltinOperator.LOGISTIC]
+    assert sigmoid.input_types == sigmoid.output_types == [qtyping.TensorType.FLOAT32]
+    (head,) = [op for op in ops if op.code == qtyping.BuiltinOperator.FULLY_CONNECTED]
+    assert head.input_types[:2] == [qtyping.TensorType.INT8, qtyping.TensorType.INT8]

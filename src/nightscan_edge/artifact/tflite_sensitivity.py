@@ -25,6 +25,7 @@ from nightscan_edge.artifact.tflite_int8 import (
     _quiet,
     calibrated_quantizer,
     keep_float,
+    output_tail_scopes,
     signature_ops,
     stem_scopes,
 )
@@ -41,8 +42,9 @@ def _weighted_ops() -> frozenset[Any]:
 
 def quantizable_scopes(float_model: bytes) -> list[str]:
     """Scopes of the weighted ops (convolutions, fully connected) the INT8 file quantizes, in execution order:
-    all but the front-end's and the stem's, which stay float anyway (``_static_int8_recipe``)."""
-    float_already, weighted = set(stem_scopes(float_model)), _weighted_ops()
+    all but the front-end's, the stem's and the output tail's, which stay float anyway (``_static_int8_recipe``)."""
+    float_already = set(stem_scopes(float_model)) | set(output_tail_scopes(float_model))
+    weighted = _weighted_ops()
     scopes: list[str] = []
     for scope, code in signature_ops(float_model):
         if not scope or scope in float_already or re.search(_FRONT_END_SCOPE, scope):

@@ -346,8 +346,10 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": runs,
                 "detail": results,
                 "targets": targets(results),
-                "wall_minutes": round((wall - wall0) / 60, 1),
-                "cpu_minutes": round((cpu - cpu0) / 60, 1),
+                # a rescore keeps the training run's clock, and states its own beside it
+                "wall_minutes": previous.get("wall_minutes", round((wall - wall0) / 60, 1)),
+                "cpu_minutes": previous.get("cpu_minutes", round((cpu - cpu0) / 60, 1)),
+                **({"rescore_wall_minutes": round((wall - wall0) / 60, 1)} if args.rescore else {}),
                 "notes": notes(results, status),
             },
         )

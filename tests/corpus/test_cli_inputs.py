@@ -67,6 +67,8 @@ SET_OVERRIDES = {
     "unknown_duplicates_mode": ("data.duplicates=maybe", "data.duplicates"),
     "unknown_option": ("train.lrr=0.1", "train.lrr"),
     "no_equals": ("train.lr", "section.key=value"),
+    "unknown_pooling": ("model.options.pooling=max", "pooling must be one of avg, avg_max"),
+    "unknown_model_option": ("model.options.nonsense=1", "model.options of ultralight_audio"),
 }
 
 

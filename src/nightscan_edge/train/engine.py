@@ -48,6 +48,7 @@ from nightscan_edge.train.embedding_distill import check_embedding_student, embe
 from nightscan_edge.train.events import EventLog, Log, RunEnd, write_status
 from nightscan_edge.train.initialise import (
     build_model,
+    check_model_options,
     initialise_batchnorm,
     initialise_from,
     resumed_model,
@@ -105,6 +106,7 @@ def train(
         plan_devices(with_absolute_paths(config).train)  # hardware problems: one line, before any folder exists
         if config.train.embedding_teacher:
             check_embedding_student(config)
+        check_model_options(config)
     if device_options and resume is None:
         raise ConfigError("device_options are for resume=RUN; a new run takes them in its config (train.devices...)")
     check_device_options(device_options)

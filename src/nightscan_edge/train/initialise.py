@@ -13,7 +13,7 @@ from nightscan_edge.checkpoint import MODEL_PREFIX, TrainedModel, load_trained_m
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.data.datasets import ImageDataset, clip_windows
-from nightscan_edge.data.prepare import PreparedData
+from nightscan_edge.data.prepare import PreparedData, spec_from_config
 from nightscan_edge.errors import CheckpointError
 from nightscan_edge.models import MODELS, AudioClassifier, EdgeClassifier, create_model
 from nightscan_edge.safe_load import load_torch_file
@@ -33,6 +33,24 @@ def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
     if config.model.init_from:
         initialise_from(model, config.model.init_from, prepared.labels)
     return model
+
+
+def check_model_options(config: Config) -> None:
+    """A model option its family does not take (``model.options.nonsense``) or cannot use (``pooling=max``) is a
+    one-line ``ConfigError`` before any run folder exists, not a traceback after the data was read.
+
+    Checked by building the family once with two classes and no pretrained weights, which takes milliseconds;
+    families that read an optional extra's files (BirdNET's) or train on embeddings are left to their own checks.
+    """
+    entry = MODELS.get(config.model.name)
+    if entry.requires is not None or entry.frozen_embedding or not config.model.options:
+        return
+    try:
+        options = {key: value for key, value in config.model.options.items() if key != "weights"}  # no loading here
+        create_model(config.model.name, 2, spec=spec_from_config(config), **options)
+    except (TypeError, ValueError) as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"model.options of {config.model.name}: {problem}; fix or drop that option") from None
 
 
 def start_weights(config: Config) -> str | None:

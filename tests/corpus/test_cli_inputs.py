@@ -67,7 +67,7 @@ SET_OVERRIDES = {
     "unknown_duplicates_mode": ("data.duplicates=maybe", "data.duplicates"),
     "unknown_option": ("train.lrr=0.1", "train.lrr"),
     "no_equals": ("train.lr", "section.key=value"),
-    "unknown_pooling": ("model.options.pooling=max", "pooling must be one of avg, avg_max"),
+    "bad_model_option_value": ("model.options.dropout=lots", "model.options of ultralight_audio"),
     "unknown_model_option": ("model.options.nonsense=1", "model.options of ultralight_audio"),
 }
 

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from nightscan_edge.models.base import AudioClassifier, register_model
-from nightscan_edge.models.pooling import TimeFrequencyPool
 from nightscan_edge.spec import AudioSpec
 
 
@@ -31,12 +30,7 @@ DEFAULT_WIDTHS: tuple[int, ...] = (24, 48, 96, 192)
 
 class LightweightAudioCNN(AudioClassifier):
     def __init__(
-        self,
-        num_classes: int,
-        spec: AudioSpec,
-        widths: tuple[int, ...] = DEFAULT_WIDTHS,
-        dropout: float = 0.3,
-        pooling: str = "avg",
+        self, num_classes: int, spec: AudioSpec, widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.3
     ) -> None:
         super().__init__(spec)
         layers: list[nn.Module] = []
@@ -47,12 +41,12 @@ class LightweightAudioCNN(AudioClassifier):
                 layers.append(nn.MaxPool2d(2))
             in_channels = width
         self.body = nn.Sequential(*layers)
-        self.pool = TimeFrequencyPool(pooling)  # models/pooling.py: avg, or avg_max for short calls
+        self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(in_channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))))
+        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
         return features
 
 

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from nightscan_edge.models.base import AudioClassifier, register_model
-from nightscan_edge.models.pooling import TimeFrequencyPool
 from nightscan_edge.spec import AudioSpec
 
 DEFAULT_STEM_CHANNELS = 32
@@ -51,7 +50,6 @@ class UltralightAudioCNN(AudioClassifier):
         stem_channels: int = DEFAULT_STEM_CHANNELS,
         blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS,
         dropout: float = 0.2,
-        pooling: str = "avg",
     ) -> None:
         super().__init__(spec)
         layers: list[nn.Module] = [
@@ -64,12 +62,12 @@ class UltralightAudioCNN(AudioClassifier):
             layers.append(DepthwiseSeparable(in_channels, out_channels, stride))
             in_channels = out_channels
         self.body = nn.Sequential(*layers)
-        self.pool = TimeFrequencyPool(pooling)  # models/pooling.py: avg, or avg_max for short calls
+        self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(in_channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))))
+        features: torch.Tensor = self.dropout(self.pool(self.body(self.input_norm(x))).flatten(1))
         return features
 
 

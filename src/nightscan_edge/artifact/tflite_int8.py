@@ -78,6 +78,14 @@ def stem_scopes(float_model: bytes) -> list[str]:
     return []
 
 
+def weighted_ops() -> frozenset[Any]:
+    """Builtin operators that carry weights: convolutions and fully connected layers."""
+    from ai_edge_quantizer import qtyping  # the [export] extra
+
+    operators = qtyping.BuiltinOperator
+    return frozenset({operators.CONV_2D, operators.DEPTHWISE_CONV_2D, operators.FULLY_CONNECTED})
+
+
 def output_tail_scopes(float_model: bytes) -> list[str]:
     """ai-edge-quantizer scopes of the ops after the last weighted op (the head): the temperature's MUL and the
     output activation (SOFTMAX, or LOGISTIC for a multi-label file). Empty when the graph has no weighted op.
@@ -90,13 +98,7 @@ def output_tail_scopes(float_model: bytes) -> list[str]:
     of its 19 convolutions float changed nothing, because none of them was the cause. It costs one float op on
     a vector of class scores.
     """
-    from ai_edge_quantizer import qtyping  # the [export] extra
-
-    weighted = {
-        qtyping.BuiltinOperator.CONV_2D,
-        qtyping.BuiltinOperator.DEPTHWISE_CONV_2D,
-        qtyping.BuiltinOperator.FULLY_CONNECTED,
-    }
+    weighted = weighted_ops()
     ops = signature_ops(float_model)
     last = max((i for i, (_, code) in enumerate(ops) if code in weighted), default=None)
     if last is None:

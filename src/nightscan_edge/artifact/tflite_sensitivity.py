@@ -28,23 +28,17 @@ from nightscan_edge.artifact.tflite_int8 import (
     output_tail_scopes,
     signature_ops,
     stem_scopes,
+    weighted_ops,
 )
 
 RANKING_SAMPLES = 64  # training inputs per candidate, as the ONNX ranking uses
-
-
-def _weighted_ops() -> frozenset[Any]:
-    from ai_edge_quantizer import qtyping  # the [export] extra
-
-    operators = qtyping.BuiltinOperator
-    return frozenset({operators.CONV_2D, operators.DEPTHWISE_CONV_2D, operators.FULLY_CONNECTED})
 
 
 def quantizable_scopes(float_model: bytes) -> list[str]:
     """Scopes of the weighted ops (convolutions, fully connected) the INT8 file quantizes, in execution order:
     all but the front-end's, the stem's and the output tail's, which stay float anyway (``_static_int8_recipe``)."""
     float_already = set(stem_scopes(float_model)) | set(output_tail_scopes(float_model))
-    weighted = _weighted_ops()
+    weighted = weighted_ops()
     scopes: list[str] = []
     for scope, code in signature_ops(float_model):
         if not scope or scope in float_already or re.search(_FRONT_END_SCOPE, scope):

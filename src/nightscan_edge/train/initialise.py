@@ -36,7 +36,7 @@ def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
 
 
 def check_model_options(config: Config) -> None:
-    """A model option its family does not take (``model.options.nonsense``) or cannot use (``pooling=max``) is a
+    """A model option its family does not take (``model.options.nonsense``) or cannot use (``dropout=lots``) is a
     one-line ``ConfigError`` before any run folder exists, not a traceback after the data was read.
 
     Checked by building the family once with two classes and no pretrained weights, which takes milliseconds;

@@ -20,18 +20,10 @@ pytestmark = pytest.mark.slow
 
 def _weighted_op_input_types(path) -> dict[str, list[int]]:
     """Scope -> tensor types of the inputs (activation, weights) of each weighted op of a LiteRT file."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
-
     from nightscan_edge.artifact.tflite_int8 import weighted_ops
-    from nightscan_edge.export.manifest import strip_appended_zip
+    from tests.export.tflite_ops import tflite_ops
 
-    model = tfl_flatbuffer_utils.read_model(bytearray(strip_appended_zip(path.read_bytes())))
-    subgraph = model.subgraphs[0]
-    return {
-        tfl_flatbuffer_utils.get_op_scope(op, subgraph.tensors): [subgraph.tensors[i].type for i in op.inputs[:2]]
-        for op in subgraph.operators
-        if model.operatorCodes[op.opcodeIndex].builtinCode in weighted_ops()
-    }
+    return {op.scope: op.input_types[:2] for op in tflite_ops(path) if op.code in weighted_ops()}
 
 
 @pytest.fixture(scope="module")

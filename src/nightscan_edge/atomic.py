@@ -64,6 +64,16 @@ def _open_atomic(path: str | Path, mode: str, **text_options: Any) -> Iterator[I
         raise
 
 
+def remove_atomic_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporary siblings (``.NAME.XXXX.tmp``) that a writer killed mid-write (kill -9, power loss)
+    left in ``folder``; returns what it removed. Only the folder's one writer may call it, under its lock: a live
+    writer's temporary file would otherwise vanish before its rename."""
+    removed = [path for path in Path(folder).glob(".*.tmp") if path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def open_text_atomic(
     path: str | Path, newline: str | None = "", errors: str = "strict"
 ) -> AbstractContextManager[IO[str]]:

@@ -377,9 +377,11 @@ def test_resume_of_a_run_killed_after_its_report_only_records_the_end(run_copy, 
     the bookkeeping from what is on disk; the report and the metrics stay byte-for-byte as they were."""
     done = json.loads((run_copy / "status.json").read_text())
     (run_copy / "status.json").write_text(json.dumps({**done, "status": "running"}))
+    (run_copy / ".status.json.k1ll3d.tmp").write_text('{"status": "runn')  # killed inside an atomic write
     before = tree_hash(run_copy / "report.json", run_copy / "metrics.csv", run_copy / "best.ckpt")
     code, stderr = cli("train", "--resume", run_copy, "--no-progress")
     assert code == 0, stderr
+    assert not list(run_copy.glob(".*.tmp"))  # the resume, the folder's one writer, removed the leftover
     status = json.loads((run_copy / "status.json").read_text())
     assert status["status"] == "done" and status["best_val_acc"] == done["best_val_acc"]
     assert status["best_epoch"] == done["best_epoch"]

@@ -23,6 +23,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from nightscan_edge.atomic import remove_atomic_leftovers
 from nightscan_edge.birdnet.data import embed_prepared
 from nightscan_edge.config import Config
 from nightscan_edge.config_layers import ConfigError
@@ -112,6 +113,8 @@ def train(
     check_device_options(device_options)
     folder = planned_folder(config, run_dir, resume)  # checks only; nothing is written yet
     with writer_lock(folder):  # one writer per run folder, held until this run ends
+        if resume is not None:
+            remove_atomic_leftovers(folder.path)  # a killed writer's half-written temporaries
         if resume is not None and folder.report_file.is_file():
             return record_finished(folder)
         opened = (

@@ -177,6 +177,13 @@ class TrainConfig(_Section):
     batchnorm: Literal["train", "frozen"] = Field(
         "train", description="frozen: every BatchNorm keeps its pretrained running statistics (tiny batches)"
     )
+    ema_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="keep an exponential moving average of the weights, updated every optimizer step with this "
+        "decay (0.99-0.999); validation, best.ckpt, the report and every export use the average; null: off",
+    )
     seed: int = 42
     accelerator: str = "auto"
     devices: str = "auto"

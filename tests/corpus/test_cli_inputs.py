@@ -69,6 +69,8 @@ SET_OVERRIDES = {
     "no_equals": ("train.lr", "section.key=value"),
     "bad_model_option_value": ("model.options.dropout=lots", "model.options of ultralight_audio"),
     "unknown_model_option": ("model.options.nonsense=1", "model.options of ultralight_audio"),
+    "ema_decay_of_one": ("train.ema_decay=1", "train.ema_decay"),
+    "negative_ema_decay": ("train.ema_decay=-0.5", "train.ema_decay"),
 }
 
 

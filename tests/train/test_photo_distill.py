@@ -161,8 +161,13 @@ def test_a_distilled_photo_student_exports_as_before_with_the_teachers_licence(
 ):
     from nightscan_edge.export import export_run, read_manifest
 
-    config = photo_config(synth_photo, teacher=str(teacher_run), unlabeled=str(unlabeled), teacher_views=1)
+    # with a weight average too: it copies the student alone, never the teacher or its cached views
+    config = photo_config(
+        synth_photo, teacher=str(teacher_run), unlabeled=str(unlabeled), teacher_views=1, ema_decay=0.9
+    )
     run = train(config, run_dir=tmp_path / "student", progress=False)
+    checkpoint = torch.load(run.best_checkpoint, map_location="cpu", weights_only=True)
+    assert "current_model_state" in checkpoint and not any("teacher" in key for key in checkpoint["state_dict"])
     report = export_run(run.run_dir, formats=["onnx"], int8=True, out_dir=tmp_path / "export")
     fp32 = report.artifact("onnx")
     assert fp32.status == "ok", fp32.error  # preprocessing inside, parity checked as for any run

@@ -18,6 +18,7 @@ from nightscan_edge.errors import CheckpointError
 from nightscan_edge.models import MODELS, AudioClassifier, EdgeClassifier, create_model
 from nightscan_edge.safe_load import load_torch_file
 from nightscan_edge.spec import AudioSpec, ImageSpec
+from nightscan_edge.train.weight_average import training_weights
 
 
 def build_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
@@ -77,10 +78,10 @@ def start_model(config: Config, prepared: PreparedData) -> EdgeClassifier:
 
 
 def resumed_model(config: Config, prepared: PreparedData, checkpoint: dict[str, Any]) -> EdgeClassifier:
-    """The model as it was saved in a resume checkpoint (``last.ckpt``)."""
+    """The model as it was saved in a resume checkpoint (``last.ckpt``): the optimizer's weights, not the average."""
     model = create_model(config.model.name, len(prepared.labels), spec=prepared.spec, **config.model.options)
     model.load_state_dict(
-        {k[len(MODEL_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
+        {k[len(MODEL_PREFIX) :]: v for k, v in training_weights(checkpoint).items() if k.startswith(MODEL_PREFIX)}
     )
     return model
 

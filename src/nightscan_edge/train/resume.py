@@ -16,6 +16,7 @@ import lightning as L
 from nightscan_edge.config_layers import ConfigError
 from nightscan_edge.paths import display_path
 from nightscan_edge.safe_load import load_torch_file
+from nightscan_edge.train.weight_average import WeightAverage
 
 
 class EpochBoundaryCheckpoint(L.Callback):
@@ -43,8 +44,8 @@ class EpochBoundaryCheckpoint(L.Callback):
 
 
 class RestoreEpochStart(L.Callback):
-    """Puts an epoch-start checkpoint back: optimizer, schedulers and callback states (weights and the epoch
-    counter are set before ``fit``)."""
+    """Puts an epoch-start checkpoint back: optimizer, schedulers and callback states, the weight average (the
+    training weights and the epoch counter are set before ``fit``)."""
 
     def __init__(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint = checkpoint
@@ -60,6 +61,8 @@ class RestoreEpochStart(L.Callback):
         for callback in trainer.callbacks:  # type: ignore[attr-defined]
             if callback.state_key in saved:
                 callback.load_state_dict(saved[callback.state_key])
+            if isinstance(callback, WeightAverage):
+                callback.restore(trainer, module, self.checkpoint)
 
 
 def load_resume_checkpoint(path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from nightscan_edge.run_folder import RunFolder
 from nightscan_edge.train.callbacks import RunRecorder, StopOnSignal, StopRequest
 from nightscan_edge.train.devices import DevicePlan
 from nightscan_edge.train.resume import EpochBoundaryCheckpoint, RestoreEpochStart
+from nightscan_edge.train.weight_average import WeightAverage
 
 
 def selection_metric(config: Config) -> str:
@@ -28,7 +29,8 @@ def build_callbacks(
     checkpoint: dict[str, Any] | None,
 ) -> list[L.Callback]:
     """The run's callbacks: epoch-start ``last.ckpt``, the recorder, the signal stop, ``best.ckpt`` by
-    validation accuracy (multi-label: mAP), and on resume the restore of optimizer/scheduler/callback states."""
+    validation accuracy (multi-label: mAP), the weight average (``train.ema_decay``), and on resume the restore of
+    optimizer/scheduler/callback states."""
     monitor = selection_metric(config)
     callbacks: list[L.Callback] = [
         EpochBoundaryCheckpoint(folder.last_checkpoint, resumed=checkpoint is not None),
@@ -44,6 +46,8 @@ def build_callbacks(
             enable_version_counter=False,
         ),
     ]
+    if config.train.ema_decay is not None:
+        callbacks.append(WeightAverage(config.train.ema_decay))
     if checkpoint is not None:
         callbacks.append(RestoreEpochStart(checkpoint))
     if config.train.early_stopping_patience is not None:

@@ -88,6 +88,8 @@ def teacher_layers(manifest: Path, seed: int, args: argparse.Namespace) -> dict[
     train: dict[str, Any] = {"epochs": args.teacher_epochs, "early_stopping_patience": None, "seed": seed}
     if args.teacher_lr is not None:
         train["lr"] = args.teacher_lr
+    if args.teacher_ema is not None:
+        train["ema_decay"] = args.teacher_ema
     data: dict[str, Any] = {"path": str(manifest)}
     if args.teacher_ir is not None:  # the recipe's share of IR-like frames, layered over its other augmentation
         data["photo_augment"] = {"ir_probability": args.teacher_ir}
@@ -151,8 +153,10 @@ def teacher_setting(config: Config) -> str:
             return ""
         config = RunFolder(config.train.teacher).read_config()
     ir = config.data.photo_augment.ir_probability
-    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}" + (
-        f", IR {ir:g}" if ir != RECIPE_IR else ""  # the recipe's own share goes unsaid, as in the older rows
+    return (
+        f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}"
+        + (f", IR {ir:g}" if ir != RECIPE_IR else "")  # the recipe's own share goes unsaid, as in the older rows
+        + (f", EMA {config.train.ema_decay:g}" if config.train.ema_decay is not None else "")
     )
 
 
@@ -290,6 +294,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher-lr", type=float, default=None, help="the head's rate (default: the recipe's)")
     parser.add_argument(
         "--teacher-ir", type=float, default=None, help=f"share of IR-like frames (default: the recipe's, {RECIPE_IR:g})"
+    )
+    parser.add_argument(
+        "--teacher-ema", type=float, default=None, help="train.ema_decay of EfficientNet-Lite0 (default: none)"
     )
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")

@@ -153,11 +153,9 @@ def teacher_setting(config: Config) -> str:
             return ""
         config = RunFolder(config.train.teacher).read_config()
     ir = config.data.photo_augment.ir_probability
-    return (
-        f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}"
-        + (f", IR {ir:g}" if ir != RECIPE_IR else "")  # the recipe's own share goes unsaid, as in the older rows
-        + (f", EMA {config.train.ema_decay:g}" if config.train.ema_decay is not None else "")
-    )
+    ir_note = f", IR {ir:g}" if ir != RECIPE_IR else ""  # the recipe's own share goes unsaid, as in the older rows
+    ema = f", EMA {config.train.ema_decay:g}" if config.train.ema_decay is not None else ""
+    return f"{config.model.image_size} px, {config.train.epochs} ep, lr {config.train.lr:g}{ir_note}{ema}"
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -295,9 +293,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--teacher-ir", type=float, default=None, help=f"share of IR-like frames (default: the recipe's, {RECIPE_IR:g})"
     )
-    parser.add_argument(
-        "--teacher-ema", type=float, default=None, help="train.ema_decay of EfficientNet-Lite0 (default: none)"
-    )
+    parser.add_argument("--teacher-ema", type=float, default=None, help="train.ema_decay of EfficientNet-Lite0")
     parser.add_argument("--teacher-views", type=int, default=2, help="train.teacher_views of the students")
     parser.add_argument("--unlabeled", type=Path, default=SHARED_DATA / "cifar10-unlabelled")
     parser.add_argument(
@@ -378,14 +374,7 @@ def main() -> int:
             layers["train"].update(unlabeled=str(args.unlabeled), epochs=epochs)
         recipe = RECIPE if variant == "finetuned" else None
         result = train_run(layers, args.out / tag / variant.replace("+", "_"), recipe)
-        rows.append(
-            {
-                "size": size,
-                "seed": seed,
-                "variant": variant,
-                **result,
-            }
-        )
+        rows.append({"size": size, "seed": seed, "variant": variant, **result})
         save()
         print(f"{tag} {variant}: test accuracy {result['accuracy']:.1%}", flush=True)
 

@@ -230,15 +230,16 @@ def target_notes(rows: list[dict[str, Any]], int8: dict[str, Any] | None) -> lis
     """The issue's targets, each stated as measured, met or not."""
     notes = []
     for size, bar in (("all", 0.85), ("50", 0.70)):
-        best = max(
-            (r for r in rows if r["size"] == size and r["variant"] == "finetuned"),
-            key=lambda r: r["accuracy"],
-            default=None,
-        )
-        if best is not None:
+        settings: dict[str, list[float]] = {}  # judged on each setting's mean over its seeds, not its luckiest run
+        for r in rows:
+            if r["size"] == size and r["variant"] == "finetuned":
+                settings.setdefault(r["teacher"], []).append(r["accuracy"])
+        if settings:
+            teacher, runs = max(settings.items(), key=lambda item: np.mean(item[1]))
             notes.append(
                 f"Target: EfficientNet-Lite0 fine-tuned >= {bar:.0%} at {size} photos/class: "
-                f"{'met' if best['accuracy'] >= bar else 'NOT met'} ({best['accuracy']:.1%}, {best['teacher']})."
+                f"{'met' if np.mean(runs) >= bar else 'NOT met'} ({np.mean(runs):.1%}, mean of {len(runs)} seed(s), "
+                f"{min(runs):.1%}-{max(runs):.1%}; {teacher})."
             )
             if size == "all":
                 notes += grey_notes([r for r in rows if r["size"] == size and r["variant"] == "finetuned"])
@@ -386,7 +387,7 @@ def main() -> int:
         students = [r for r in rows if r["size"] == "all" and r["variant"] == "distilled+u"]
         if students:
             extras["int8_check"] = int8_check(Path(max(students, key=lambda r: r["accuracy"])["run"]))
-            save()
+    save()  # table and notes rendered again from every row, even when every run was already done
     print(markdown(summarise(rows)))
     return 0
 
